@@ -1,0 +1,42 @@
+// swift-tools-version: 6.0
+// Stafett: signed case messages between municipalities and agencies, over mutual TLS.
+import PackageDescription
+
+let package = Package(
+    name: "Stafett",
+    products: [
+        .executable(name: "stafett", targets: ["stafett"]),
+        .executable(name: "stafettd", targets: ["stafettd"]),
+        .executable(name: "stafett-bench", targets: ["stafett-bench"]),
+    ],
+    targets: [
+        // C libraries and the macro shims, nothing else.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0",
+                       providers: [.apt(["libxml2-dev"])]),
+        .target(name: "CShims", dependencies: ["COpenSSL"]),
+
+        // Along the data flow of DESIGN.md.
+        .target(name: "StafettModel"),
+        .target(name: "StafettXML", dependencies: ["StafettModel", "CLibXML2"]),
+        .target(name: "StafettCrypto", dependencies: ["StafettXML", "COpenSSL", "CLibXML2", "CShims"]),
+        .target(name: "StafettJournal", dependencies: ["StafettModel", "StafettCrypto"]),
+        .target(name: "StafettTransport", dependencies: ["StafettCrypto", "COpenSSL", "CShims"]),
+        .target(name: "StafettDaemon",
+                dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettJournal", "StafettTransport"]),
+
+        // Thin executables.
+        .executableTarget(name: "stafett", dependencies: ["StafettDaemon"]),
+        .executableTarget(name: "stafettd", dependencies: ["StafettDaemon"]),
+        .executableTarget(name: "stafett-bench", dependencies: ["StafettDaemon"]),
+
+        .testTarget(name: "StafettModelTests", dependencies: ["StafettModel"]),
+        .testTarget(name: "StafettXMLTests", dependencies: ["StafettXML"]),
+        .testTarget(name: "StafettCryptoTests", dependencies: ["StafettCrypto"]),
+        .testTarget(name: "StafettJournalTests", dependencies: ["StafettJournal"]),
+        .testTarget(name: "StafettTransportTests", dependencies: ["StafettTransport"]),
+        .testTarget(name: "StafettDaemonTests", dependencies: ["StafettDaemon"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,212 @@
+import CLibXML2
+import Foundation
+
+/// Why an XML document was refused, with what an operator needs to find it.
+public enum XMLError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The input is larger than the configured limit.
+    case tooLarge(bytes: Int, limit: Int)
+    /// The document declares a DOCTYPE; Stafett never accepts DTDs or entities.
+    case doctypeForbidden
+    /// The input is not well-formed XML (or breaks a parser limit such as nesting depth).
+    case notWellFormed(line: Int, message: String)
+    /// The document nests deeper than the configured limit.
+    case tooDeep(limit: Int)
+    /// The document is well-formed but not valid against the named schema.
+    case schemaInvalid(schema: String, errors: [String])
+    /// The document is valid XML but does not carry what the decoder needs.
+    case content(path: String, reason: String)
+    /// Canonicalization or serialization failed.
+    case canonicalization(String)
+
+    public var description: String {
+        switch self {
+        case let .tooLarge(bytes, limit): return "document is \(bytes) bytes, over the limit of \(limit)"
+        case .doctypeForbidden: return "document has a DOCTYPE; DTDs and entities are not accepted"
+        case let .notWellFormed(line, message): return "not well-formed XML at line \(line): \(message)"
+        case let .tooDeep(limit): return "document nests deeper than \(limit) elements"
+        case let .schemaInvalid(schema, errors): return "not valid against \(schema): " + errors.prefix(5).joined(separator: "; ")
+        case let .content(path, reason): return "\(path): \(reason)"
+        case let .canonicalization(message): return "canonicalization failed: \(message)"
+        }
+    }
+}
+
+/// Limits applied to every untrusted XML input.
+public struct XMLLimits: Sendable, Hashable {
+    /// Largest accepted document in bytes.
+    public var maxBytes: Int
+    /// Deepest accepted element nesting.
+    public var maxDepth: Int
+
+    /// Creates limits.
+    public init(maxBytes: Int = 4 << 20, maxDepth: Int = 64) {
+        self.maxBytes = maxBytes
+        self.maxDepth = maxDepth
+    }
+
+    /// The defaults: 4 MiB, 64 levels. A case message is a few kilobytes and about 6 levels deep.
+    public static let `default` = XMLLimits()
+}
+
+/// Collects libxml2's structured errors for the current thread instead of letting them reach stderr.
+final class XMLErrorCollector {
+    var messages: [String] = []
+    var firstLine = 0
+
+    /// Runs `body` with this collector installed as the thread's structured error handler.
+    func capture<T>(_ body: () throws -> T) rethrows -> T {
+        let ctx = Unmanaged.passUnretained(self).toOpaque()
+        xmlSetStructuredErrorFunc(ctx) { ctx, error in
+            guard let ctx, let error else { return }
+            let me = Unmanaged<XMLErrorCollector>.fromOpaque(ctx).takeUnretainedValue()
+            if me.messages.count < 20 {
+                let msg = error.pointee.message.map { String(cString: $0) } ?? "unknown error"
+                me.messages.append(msg.trimmingCharacters(in: .whitespacesAndNewlines))
+                if me.firstLine == 0 { me.firstLine = Int(error.pointee.line) }
+            }
+        }
+        defer { xmlSetStructuredErrorFunc(nil, nil) }
+        return try body()
+    }
+}
+
+/// A parsed XML document that owns its libxml2 tree. Confined to one thread at a time.
+///
+/// Parsing is always safe for untrusted input: no network, no DTD loading, no entity
+/// expansion, a refused DOCTYPE, a size limit and a depth limit.
+public final class XMLDocument {
+    /// The libxml2 document. Owned: freed in deinit.
+    public let pointer: xmlDocPtr
+
+    private init(pointer: xmlDocPtr) { self.pointer = pointer }
+    deinit { xmlFreeDoc(pointer) }
+
+    /// Options for untrusted input: no network, no entity substitution, no DTD loading,
+    /// no CDATA nodes (so C14N and our reader see text only), no blank-node pruning (C14N needs them).
+    static let safeOptions: Int32 = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOCDATA.rawValue
+        | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue)
+
+    /// Parses untrusted bytes under `limits`.
+    public static func parse(_ data: Data, limits: XMLLimits = .default) throws(XMLError) -> XMLDocument {
+        guard data.count <= limits.maxBytes else { throw .tooLarge(bytes: data.count, limit: limits.maxBytes) }
+        if declaresDoctype(data) { throw .doctypeForbidden }
+        let collector = XMLErrorCollector()
+        let doc: xmlDocPtr? = collector.capture {
+            data.withUnsafeBytes { raw -> xmlDocPtr? in
+                guard let base = raw.baseAddress else { return nil }
+                return xmlReadMemory(base.assumingMemoryBound(to: CChar.self), Int32(raw.count),
+                                     "stafett:input", nil, safeOptions)
+            }
+        }
+        guard let doc else {
+            throw .notWellFormed(line: collector.firstLine, message: collector.messages.first ?? "empty document")
+        }
+        let result = XMLDocument(pointer: doc)
+        // The DOCTYPE sniff above is a fast path; the tree is the authority.
+        if doc.pointee.intSubset != nil || doc.pointee.extSubset != nil { throw .doctypeForbidden }
+        guard let root = xmlDocGetRootElement(doc) else { throw .notWellFormed(line: 0, message: "no root element") }
+        if depth(of: root, limit: limits.maxDepth) > limits.maxDepth { throw .tooDeep(limit: limits.maxDepth) }
+        return result
+    }
+
+    /// Cheap scan for `<!DOCTYPE` before the parser runs, so hostile DTDs never reach it.
+    static func declaresDoctype(_ data: Data) -> Bool {
+        let needle = Array("<!DOCTYPE".utf8)
+        return data.withUnsafeBytes { raw -> Bool in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            guard bytes.count >= needle.count else { return false }
+            var i = 0
+            while i <= bytes.count - needle.count {
+                if bytes[i] == 0x3C, bytes[i + 1] == 0x21 {
+                    var match = true
+                    for j in 2..<needle.count where bytes[i + j] & 0xDF != needle[j] & 0xDF { match = false; break }
+                    if match { return true }
+                }
+                i += 1
+            }
+            return false
+        }
+    }
+
+    /// Element depth, iteratively, stopping as soon as `limit` is passed.
+    static func depth(of root: xmlNodePtr, limit: Int) -> Int {
+        var maxDepth = 1
+        var stack: [(xmlNodePtr, Int)] = [(root, 1)]
+        while let (node, d) = stack.popLast() {
+            if d > maxDepth { maxDepth = d; if d > limit { return d } }
+            var child = node.pointee.children
+            while let c = child {
+                if c.pointee.type == XML_ELEMENT_NODE { stack.append((c, d + 1)) }
+                child = c.pointee.next
+            }
+        }
+        return maxDepth
+    }
+
+    /// The root element.
+    public var root: xmlNodePtr { xmlDocGetRootElement(pointer)! }
+
+    /// Exclusive XML canonicalization 1.0 (without comments) of the whole document.
+    public func exclusiveCanonical() throws(XMLError) -> Data {
+        try XMLDocument.canonicalize(doc: pointer, nodes: nil)
+    }
+
+    /// Exclusive C14N of `doc`, restricted to `nodes` when given (an XPath node set).
+    public static func canonicalize(doc: xmlDocPtr, nodes: xmlNodeSetPtr?) throws(XMLError) -> Data {
+        var out: UnsafeMutablePointer<xmlChar>? = nil
+        let collector = XMLErrorCollector()
+        let n = collector.capture {
+            xmlC14NDocDumpMemory(doc, nodes, Int32(XML_C14N_EXCLUSIVE_1_0.rawValue), nil, 0, &out)
+        }
+        guard n >= 0, let out else { throw .canonicalization(collector.messages.first ?? "xmlC14NDocDumpMemory failed") }
+        defer { stafett_xml_free(out) }
+        return Data(bytes: out, count: Int(n))
+    }
+
+    /// Serializes the document as UTF-8 with an XML declaration.
+    public func serialized() -> Data {
+        var out: UnsafeMutablePointer<xmlChar>? = nil
+        var size: Int32 = 0
+        xmlDocDumpMemoryEnc(pointer, &out, &size, "UTF-8")
+        guard let out else { return Data() }
+        defer { stafett_xml_free(out) }
+        return Data(bytes: out, count: Int(size))
+    }
+}
+
+extension XMLDocument {
+    /// A node's text content.
+    public static func text(of node: xmlNodePtr) -> String {
+        guard let c = xmlNodeGetContent(node) else { return "" }
+        defer { stafett_xml_free(c) }
+        return String(cString: c)
+    }
+
+    /// A node's local name.
+    public static func localName(of node: xmlNodePtr) -> String {
+        node.pointee.name.map { String(cString: $0) } ?? ""
+    }
+
+    /// A node's namespace URI, or nil.
+    public static func namespaceURI(of node: xmlNodePtr) -> String? {
+        node.pointee.ns?.pointee.href.map { String(cString: $0) }
+    }
+
+    /// The element children of `node`, in document order.
+    public static func elementChildren(of node: xmlNodePtr) -> [xmlNodePtr] {
+        var result: [xmlNodePtr] = []
+        var child = node.pointee.children
+        while let c = child {
+            if c.pointee.type == XML_ELEMENT_NODE { result.append(c) }
+            child = c.pointee.next
+        }
+        return result
+    }
+
+    /// An attribute value (no namespace), or nil.
+    public static func attribute(_ name: String, of node: xmlNodePtr) -> String? {
+        guard let v = xmlGetNoNsProp(node, name) else { return nil }
+        defer { stafett_xml_free(v) }
+        return String(cString: v)
+    }
+}

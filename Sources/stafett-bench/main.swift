@@ -1,0 +1,1 @@
+print("stafett-bench: not yet")
