@@ -1,0 +1,173 @@
+import COpenSSL
+import CShims
+import Foundation
+
+/// Why a cryptographic operation failed; carries OpenSSL's own reason where there is one.
+public enum CryptoError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A PEM file could not be read or parsed.
+    case unreadableKey(path: String, reason: String)
+    /// A certificate could not be read or parsed.
+    case unreadableCertificate(path: String, reason: String)
+    /// The key type is outside the profile (only RSA ≥ 2048 and ECDSA P-256 are used).
+    case unsupportedKey(String)
+    /// Signing failed inside OpenSSL.
+    case signingFailed(String)
+    /// Any other OpenSSL failure.
+    case openssl(String)
+
+    public var description: String {
+        switch self {
+        case let .unreadableKey(path, reason): return "cannot read private key \(path): \(reason)"
+        case let .unreadableCertificate(path, reason): return "cannot read certificate \(path): \(reason)"
+        case let .unsupportedKey(what): return "unsupported key: \(what)"
+        case let .signingFailed(why): return "signing failed: \(why)"
+        case let .openssl(why): return "OpenSSL: \(why)"
+        }
+    }
+
+    /// The oldest queued OpenSSL error as text, and clears the queue.
+    static func lastOpenSSLError() -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        let code = ERR_get_error()
+        ERR_clear_error()
+        guard code != 0 else { return "unknown error" }
+        ERR_error_string_n(code, &buf, buf.count)
+        return String(nulTerminated: buf)
+    }
+}
+
+/// The signature algorithms of Stafett's profile.
+public enum SignatureAlgorithm: String, Sendable, Hashable, CaseIterable {
+    /// RSA PKCS#1 v1.5 with SHA-256.
+    case rsaSHA256
+    /// ECDSA on P-256 with SHA-256.
+    case ecdsaP256SHA256
+
+    /// The XML-DSig algorithm URI.
+    public var xmlDSigURI: String {
+        switch self {
+        case .rsaSHA256: return "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+        case .ecdsaP256SHA256: return "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+        }
+    }
+}
+
+/// An owned OpenSSL `EVP_PKEY`, public or private. Safe to share once built: OpenSSL keys are
+/// read-only after loading and each operation makes its own `EVP_MD_CTX`.
+public final class Key: @unchecked Sendable {
+    /// The OpenSSL key. Owned.
+    public let pointer: OpaquePointer
+    /// Which algorithm of the profile this key signs with.
+    public let algorithm: SignatureAlgorithm
+
+    /// Takes ownership of `pointer`; refuses keys outside the profile.
+    public init(taking pointer: OpaquePointer) throws(CryptoError) {
+        self.pointer = pointer
+        switch EVP_PKEY_get_base_id(pointer) {
+        case EVP_PKEY_RSA:
+            guard EVP_PKEY_get_bits(pointer) >= 2048 else {
+                EVP_PKEY_free(pointer)
+                throw .unsupportedKey("RSA keys must have at least 2048 bits")
+            }
+            algorithm = .rsaSHA256
+        case EVP_PKEY_EC:
+            var name = [CChar](repeating: 0, count: 64)
+            var len = 0
+            EVP_PKEY_get_utf8_string_param(pointer, OSSL_PKEY_PARAM_GROUP_NAME, &name, name.count, &len)
+            let group = String(nulTerminated: name)
+            guard group == "prime256v1" || group == "P-256" else {
+                EVP_PKEY_free(pointer)
+                throw .unsupportedKey("EC keys must be on P-256 (prime256v1), not \(group)")
+            }
+            algorithm = .ecdsaP256SHA256
+        default:
+            EVP_PKEY_free(pointer)
+            throw .unsupportedKey("only RSA and ECDSA P-256 keys are accepted")
+        }
+    }
+
+    deinit { EVP_PKEY_free(pointer) }
+
+    /// Loads a private key from PEM text (unencrypted PKCS#8 or traditional).
+    public static func privateKey(pem: Data, source: String = "<memory>") throws(CryptoError) -> Key {
+        let bio = try MemoryBIO(pem)
+        guard let pkey = PEM_read_bio_PrivateKey(bio.pointer, nil, nil, nil) else {
+            throw .unreadableKey(path: source, reason: CryptoError.lastOpenSSLError())
+        }
+        return try Key(taking: pkey)
+    }
+
+    /// Loads a private key from a PEM file.
+    public static func privateKey(path: String) throws(CryptoError) -> Key {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .unreadableKey(path: path, reason: "no such file or not readable")
+        }
+        return try privateKey(pem: data, source: path)
+    }
+
+    /// Signs `data` (hashing it with SHA-256). ECDSA signatures come back DER-encoded.
+    public func sign(_ data: Data) throws(CryptoError) -> Data {
+        guard let ctx = EVP_MD_CTX_new() else { throw .signingFailed("out of memory") }
+        defer { EVP_MD_CTX_free(ctx) }
+        guard EVP_DigestSignInit(ctx, nil, EVP_sha256(), nil, pointer) == 1 else {
+            throw .signingFailed(CryptoError.lastOpenSSLError())
+        }
+        var length = 0
+        let ok = data.withUnsafeBytes { raw -> Bool in
+            let base = raw.bindMemory(to: UInt8.self).baseAddress
+            guard EVP_DigestSign(ctx, nil, &length, base, raw.count) == 1 else { return false }
+            return true
+        }
+        guard ok else { throw .signingFailed(CryptoError.lastOpenSSLError()) }
+        var sig = [UInt8](repeating: 0, count: length)
+        let ok2 = data.withUnsafeBytes { raw -> Bool in
+            EVP_DigestSign(ctx, &sig, &length, raw.bindMemory(to: UInt8.self).baseAddress, raw.count) == 1
+        }
+        guard ok2 else { throw .signingFailed(CryptoError.lastOpenSSLError()) }
+        return Data(sig.prefix(length))
+    }
+
+    /// Verifies a signature over `data` (SHA-256). ECDSA signatures are DER-encoded.
+    public func verify(signature: Data, over data: Data) -> Bool {
+        guard let ctx = EVP_MD_CTX_new() else { return false }
+        defer { EVP_MD_CTX_free(ctx) }
+        guard EVP_DigestVerifyInit(ctx, nil, EVP_sha256(), nil, pointer) == 1 else { ERR_clear_error(); return false }
+        let result = signature.withUnsafeBytes { s in
+            data.withUnsafeBytes { d in
+                EVP_DigestVerify(ctx, s.bindMemory(to: UInt8.self).baseAddress, s.count,
+                                 d.bindMemory(to: UInt8.self).baseAddress, d.count)
+            }
+        }
+        ERR_clear_error()
+        return result == 1
+    }
+}
+
+/// An owned read-only memory BIO over a copy of some bytes.
+final class MemoryBIO {
+    let pointer: OpaquePointer
+    private let storage: UnsafeMutableRawBufferPointer
+
+    init(_ data: Data) throws(CryptoError) {
+        storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 1)
+        _ = data.copyBytes(to: storage.bindMemory(to: UInt8.self))
+        guard let bio = BIO_new_mem_buf(storage.baseAddress, Int32(data.count)) else {
+            storage.deallocate()
+            throw .openssl("BIO_new_mem_buf failed")
+        }
+        pointer = bio
+    }
+
+    deinit {
+        BIO_free(pointer)
+        storage.deallocate()
+    }
+}
+
+extension String {
+    /// Decodes a NUL-terminated C buffer as UTF-8.
+    init(nulTerminated buffer: [CChar]) {
+        let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        self = String(decoding: bytes, as: UTF8.self)
+    }
+}
