@@ -26,10 +26,13 @@ let package = Package(
         .target(name: "StafettDaemon",
                 dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettJournal", "StafettTransport"]),
 
+        // The operator commands (validate, translate, sign, journal, followup, queue, demo).
+        .target(name: "StafettCLI", dependencies: ["StafettDaemon"]),
+
         // Thin executables.
-        .executableTarget(name: "stafett", dependencies: ["StafettDaemon"]),
+        .executableTarget(name: "stafett", dependencies: ["StafettCLI"]),
         .executableTarget(name: "stafettd", dependencies: ["StafettDaemon"]),
-        .executableTarget(name: "stafett-bench", dependencies: ["StafettDaemon"]),
+        .executableTarget(name: "stafett-bench", dependencies: ["StafettCLI"]),
 
         .testTarget(name: "StafettModelTests", dependencies: ["StafettModel"]),
         .testTarget(name: "StafettXMLTests", dependencies: ["StafettXML"]),
@@ -37,6 +40,7 @@ let package = Package(
         .testTarget(name: "StafettJournalTests", dependencies: ["StafettJournal"]),
         .testTarget(name: "StafettTransportTests", dependencies: ["StafettTransport"]),
         .testTarget(name: "StafettDaemonTests", dependencies: ["StafettDaemon"]),
+        .testTarget(name: "StafettCLITests", dependencies: ["StafettCLI"]),
     ],
     swiftLanguageModes: [.v6]
 )

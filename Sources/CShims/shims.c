@@ -17,3 +17,4 @@ int stafett_tls1_3_version(void) { return TLS1_3_VERSION; }
 int stafett_tls1_2_version(void) { return TLS1_2_VERSION; }
 int stafett_ssl_ctx_set_session_cache_mode(SSL_CTX *ctx, int mode) { return (int)SSL_CTX_set_session_cache_mode(ctx, mode); }
 int stafett_ssl_sess_cache_off(void) { return SSL_SESS_CACHE_OFF; }
+unsigned long stafett_xn_flag_rfc2253(void) { return XN_FLAG_RFC2253; }

@@ -24,4 +24,5 @@ int stafett_tls1_3_version(void);
 int stafett_tls1_2_version(void);
 int stafett_ssl_ctx_set_session_cache_mode(SSL_CTX *ctx, int mode);
 int stafett_ssl_sess_cache_off(void);
+unsigned long stafett_xn_flag_rfc2253(void);
 #endif
