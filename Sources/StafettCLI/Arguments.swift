@@ -1,0 +1,143 @@
+import Foundation
+
+/// A command-line usage mistake; printed with the command's usage line, exit code 2.
+public struct UsageError: Error, CustomStringConvertible, Sendable {
+    /// What was wrong.
+    public var message: String
+    /// Creates a usage error.
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Parsed command-line arguments: options with values, flags, and positionals.
+///
+/// Deliberately small (no Swift packages): `--name value`, `--name=value`, `-n value`,
+/// boolean flags, `--` ends options. Unknown options are errors, so a typo never
+/// silently changes what a command does.
+public struct Arguments: Sendable {
+    /// Option values by canonical name; repeatable options keep every value.
+    public private(set) var values: [String: [String]] = [:]
+    /// Flags that were given.
+    public private(set) var flags: Set<String> = []
+    /// Positional arguments, in order.
+    public private(set) var positionals: [String] = []
+
+    /// Parses `argv` given the options that take a value and the boolean flags.
+    /// `aliases` maps short forms (`-o`) to canonical names (`--output`).
+    public init(_ argv: [String], options: Set<String>, flags flagNames: Set<String>,
+                aliases: [String: String] = [:]) throws(UsageError) {
+        var i = 0
+        var onlyPositionals = false
+        while i < argv.count {
+            let arg = argv[i]
+            i += 1
+            if onlyPositionals || !arg.hasPrefix("-") || arg == "-" {
+                positionals.append(arg)
+                continue
+            }
+            if arg == "--" { onlyPositionals = true; continue }
+            var name = arg
+            var inline: String? = nil
+            if let eq = arg.firstIndex(of: "="), arg.hasPrefix("--") {
+                name = String(arg[..<eq])
+                inline = String(arg[arg.index(after: eq)...])
+            }
+            name = aliases[name] ?? name
+            if name == "--help" || name == "-h" { flags.insert("--help"); continue }
+            if flagNames.contains(name) {
+                guard inline == nil else { throw UsageError("\(name) takes no value") }
+                flags.insert(name)
+            } else if options.contains(name) {
+                let value: String
+                if let inline { value = inline } else {
+                    guard i < argv.count else { throw UsageError("\(name) needs a value") }
+                    value = argv[i]
+                    i += 1
+                }
+                values[name, default: []].append(value)
+            } else {
+                let known = (options.union(flagNames)).sorted()
+                let hint = known.min { editDistance($0, name) < editDistance($1, name) }
+                    .flatMap { editDistance($0, name) <= 3 ? " (did you mean \($0)?)" : nil } ?? ""
+                throw UsageError("unknown option \(arg)\(hint)")
+            }
+        }
+    }
+
+    /// The last value of an option.
+    public func value(_ name: String) -> String? { values[name]?.last }
+    /// Every value of a repeatable option.
+    public func all(_ name: String) -> [String] { values[name] ?? [] }
+    /// True when a flag was given.
+    public func has(_ flag: String) -> Bool { flags.contains(flag) }
+    /// True when `--help` or `-h` was given.
+    public var wantsHelp: Bool { flags.contains("--help") }
+
+    /// The value of a required option.
+    public func required(_ name: String) throws(UsageError) -> String {
+        guard let v = value(name) else { throw UsageError("\(name) is required") }
+        return v
+    }
+
+    /// An integer option, or `defaultValue`.
+    public func int(_ name: String, default defaultValue: Int) throws(UsageError) -> Int {
+        guard let v = value(name) else { return defaultValue }
+        guard let n = Int(v) else { throw UsageError("\(name) takes a whole number, not \(v)") }
+        return n
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var prev = Array(0...b.count)
+    var cur = [Int](repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+        cur[0] = i
+        for j in 1...b.count {
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        swap(&prev, &cur)
+    }
+    return prev[b.count]
+}
+
+/// Where a command writes. Tests capture both streams; the executable passes stdout and stderr.
+public final class Console: @unchecked Sendable {
+    private let outHandle: FileHandle
+    private let errHandle: FileHandle
+    private let lock = NSLock()
+
+    /// Creates a console over two file handles.
+    public init(out: FileHandle = .standardOutput, err: FileHandle = .standardError) {
+        outHandle = out
+        errHandle = err
+    }
+
+    /// Writes a line to standard output.
+    public func print(_ line: String) { write(line + "\n", to: outHandle) }
+    /// Writes text to standard output without a newline.
+    public func write(_ text: String) { write(text, to: outHandle) }
+    /// Writes a line to standard error.
+    public func error(_ line: String) { write(line + "\n", to: errHandle) }
+
+    private func write(_ text: String, to handle: FileHandle) {
+        lock.lock()
+        defer { lock.unlock() }
+        handle.write(Data(text.utf8))
+    }
+}
+
+/// Exit codes shared by every command (sysexits-like, documented in `stafett --help`).
+public enum ExitCode {
+    /// Success.
+    public static let ok: Int32 = 0
+    /// The input was checked and found bad (invalid record, bad signature, damaged journal).
+    public static let invalid: Int32 = 1
+    /// The command line was wrong.
+    public static let usage: Int32 = 2
+    /// A file could not be read or written, or another operational failure.
+    public static let failure: Int32 = 3
+}
