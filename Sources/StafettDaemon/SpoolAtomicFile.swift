@@ -1,0 +1,160 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Durable file operations for the spool: a file is either wholly there or not at all, and a
+/// rename is on disk before anyone is told it happened.
+public enum AtomicFile {
+    /// Writes `data` to a temporary name in the target's directory, fsyncs it, renames it over
+    /// `url` and fsyncs the directory. Missing parent directories are created (0700) durably.
+    public static func write(_ data: Data, to url: URL, mode: mode_t = 0o600) throws(SpoolError) {
+        let dir = url.deletingLastPathComponent()
+        try makeDirectories(dir)
+        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw .errno(tmp.path, "create") }
+        var ok = false
+        defer {
+            if !ok { unlink(tmp.path) }
+        }
+        do {
+            defer { close(fd) }
+            let failure: Int32 = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Int32 in
+                var offset = 0
+                while offset < raw.count {
+                    let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return errno
+                    }
+                    offset += n
+                }
+                return 0
+            }
+            if failure != 0 { throw .errno(tmp.path, "write", failure) }
+            guard fsync(fd) == 0 else { throw .errno(tmp.path, "fsync") }
+        }
+        guard rename(tmp.path, url.path) == 0 else { throw .errno(url.path, "rename") }
+        ok = true
+        try syncDirectory(dir)
+    }
+
+    /// Moves a file to `destination` (creating its sub-folders durably), never replacing another
+    /// file there: if the name is taken, `-2`, `-3`, ... is added before the extension. Both
+    /// directories are fsynced before returning. Returns where the file ended up.
+    ///
+    /// The move is a hard link then an unlink, so at every instant the file exists under at least
+    /// one name; a crash in between leaves it under both, and a repeated move notices (same inode)
+    /// and only removes the source.
+    @discardableResult
+    public static func move(from source: URL, to destination: URL) throws(SpoolError) -> URL {
+        let srcDir = source.deletingLastPathComponent()
+        try makeDirectories(destination.deletingLastPathComponent())
+        var target = destination
+        var attempt = 1
+        while true {
+            if link(source.path, target.path) == 0 { break }
+            let code = errno
+            if code == EEXIST {
+                if sameFile(source.path, target.path) { break }
+                attempt += 1
+                guard attempt < 10_000 else { throw .errno(target.path, "link", code) }
+                target = numbered(destination, attempt)
+                continue
+            }
+            if code == EPERM || code == EOPNOTSUPP {
+                // File systems without hard links: a plain rename after an existence check.
+                if FileManager.default.fileExists(atPath: target.path) {
+                    attempt += 1
+                    target = numbered(destination, attempt)
+                    continue
+                }
+                guard rename(source.path, target.path) == 0 else { throw .errno(target.path, "rename") }
+                try syncDirectory(target.deletingLastPathComponent())
+                try syncDirectory(srcDir)
+                return target
+            }
+            throw .errno(target.path, "link", code)
+        }
+        // The new name must be durable before the old one goes.
+        try syncDirectory(target.deletingLastPathComponent())
+        guard unlink(source.path) == 0 else { throw .errno(source.path, "unlink") }
+        try syncDirectory(srcDir)
+        return target
+    }
+
+    /// `destination`, or the first free numbered variant of it (`name-2.csv`, ...).
+    public static func uniqueDestination(_ destination: URL) throws(SpoolError) -> URL {
+        var target = destination
+        var attempt = 1
+        while FileManager.default.fileExists(atPath: target.path) {
+            attempt += 1
+            guard attempt < 10_000 else { throw SpoolError(path: destination.path, operation: "choose name", reason: "too many files of this name") }
+            target = numbered(destination, attempt)
+        }
+        return target
+    }
+
+    /// Writes `<file>.errors.txt` beside where `file` is (or will be), atomically. Returns its URL.
+    @discardableResult
+    public static func writeErrorsFile(_ report: String, for file: URL) throws(SpoolError) -> URL {
+        let url = file.deletingLastPathComponent().appendingPathComponent(file.lastPathComponent + ".errors.txt")
+        var text = report
+        if !text.hasSuffix("\n") { text += "\n" }
+        try write(Data(text.utf8), to: url)
+        return url
+    }
+
+    /// Creates `dir` and any missing parents with mode 0700, fsyncing each parent after a creation.
+    /// Returns the directories it created, parents first.
+    @discardableResult
+    public static func makeDirectories(_ dir: URL) throws(SpoolError) -> [URL] {
+        var missing: [URL] = []
+        var cur = dir.standardizedFileURL
+        while !isDirectory(cur.path) {
+            missing.append(cur)
+            let parent = cur.deletingLastPathComponent()
+            if parent.path == cur.path { break }
+            cur = parent
+        }
+        var created: [URL] = []
+        for d in missing.reversed() {
+            if mkdir(d.path, 0o700) != 0 {
+                if errno == EEXIST, isDirectory(d.path) { continue }
+                throw .errno(d.path, "mkdir")
+            }
+            created.append(d)
+            try syncDirectory(d.deletingLastPathComponent())
+        }
+        return created
+    }
+
+    /// fsync on a directory, which makes the names in it (creations, renames, unlinks) durable.
+    public static func syncDirectory(_ dir: URL) throws(SpoolError) {
+        let fd = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .errno(dir.path, "open directory") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw .errno(dir.path, "fsync directory") }
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    private static func sameFile(_ a: String, _ b: String) -> Bool {
+        var sa = stat(), sb = stat()
+        return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
+    }
+
+    private static func numbered(_ url: URL, _ n: Int) -> URL {
+        let name = url.lastPathComponent
+        let dir = url.deletingLastPathComponent()
+        // Keep the extension so Excel still opens failed/intake-2.csv.
+        if let dot = name.lastIndex(of: "."), dot != name.startIndex {
+            return dir.appendingPathComponent("\(name[..<dot])-\(n)\(name[dot...])")
+        }
+        return dir.appendingPathComponent("\(name)-\(n)")
+    }
+}

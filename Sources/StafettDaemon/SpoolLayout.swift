@@ -1,0 +1,113 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The directories of one node, under the spool root (`/var/spool/stafett`) and the state root (`/var/lib/stafett`).
+///
+/// ```
+/// spool/outbox/            intake drop directory (sub-folders allowed)
+/// spool/outbox/accepted/   inputs whose messages are durable in queue and journal
+/// spool/outbox/failed/     rejected inputs beside <name>.errors.txt
+/// spool/queue/             signed messages waiting for delivery
+/// spool/inbox/             received messages for the local system
+/// spool/archive/           signed originals kept for their retention period
+/// state/journal/           journal segments and checkpoints
+/// ```
+public struct SpoolLayout: Sendable, Equatable {
+    /// Spool root.
+    public let spool: URL
+    /// State root.
+    public let state: URL
+
+    /// A layout under two roots.
+    public init(spool: URL, state: URL) {
+        self.spool = spool.standardizedFileURL
+        self.state = state.standardizedFileURL
+    }
+
+    /// Intake drop directory.
+    public var outbox: URL { spool.appendingPathComponent("outbox", isDirectory: true) }
+    /// Accepted inputs.
+    public var accepted: URL { outbox.appendingPathComponent("accepted", isDirectory: true) }
+    /// Failed inputs and their error reports.
+    public var failed: URL { outbox.appendingPathComponent("failed", isDirectory: true) }
+    /// Delivery queue.
+    public var queue: URL { spool.appendingPathComponent("queue", isDirectory: true) }
+    /// Received messages.
+    public var inbox: URL { spool.appendingPathComponent("inbox", isDirectory: true) }
+    /// Signed originals.
+    public var archive: URL { spool.appendingPathComponent("archive", isDirectory: true) }
+    /// Journal segments.
+    public var journal: URL { state.appendingPathComponent("journal", isDirectory: true) }
+
+    /// Every directory, parents first.
+    public var allDirectories: [URL] { [spool, outbox, accepted, failed, queue, inbox, archive, state, journal] }
+
+    /// Creates missing directories with mode 0700 (each creation made durable in its parent) and
+    /// returns those it created. Existing directories keep their mode: an operator may have opened
+    /// the outbox to a group of writers on purpose.
+    @discardableResult
+    public func create() throws(SpoolError) -> [URL] {
+        var created: [URL] = []
+        for dir in allDirectories {
+            created += try AtomicFile.makeDirectories(dir)
+        }
+        return created
+    }
+
+    /// The input's path below the outbox (`"trelleborg/2015-10-23.csv"`), or nil if it is not inside it.
+    public func outboxRelativePath(of file: URL) -> String? {
+        let base = outbox.standardizedFileURL.path
+        let path = file.standardizedFileURL.path
+        guard path.hasPrefix(base + "/") else { return nil }
+        return String(path.dropFirst(base.count + 1))
+    }
+
+    /// Moves an input to `accepted/`, keeping its sub-folder. Returns where it now is.
+    /// Call only after its messages are durable in the queue and journal.
+    public func moveToAccepted(_ input: URL) throws(SpoolError) -> URL {
+        try AtomicFile.move(from: input, to: try destination(for: input, under: accepted))
+    }
+
+    /// Writes `<name>.errors.txt` into `failed/` first, then moves the input beside it, keeping its
+    /// sub-folder: if the daemon dies in between, the input is still in the outbox and is tried again.
+    /// Returns the moved input and the report.
+    public func moveToFailed(_ input: URL, report: String) throws(SpoolError) -> (input: URL, errors: URL) {
+        let target = try AtomicFile.uniqueDestination(try destination(for: input, under: failed))
+        let errors = try AtomicFile.writeErrorsFile(report, for: target)
+        let moved = try AtomicFile.move(from: input, to: target)
+        return (moved, errors)
+    }
+
+    private func destination(for input: URL, under root: URL) throws(SpoolError) -> URL {
+        guard let rel = outboxRelativePath(of: input) else {
+            throw SpoolError(path: input.path, operation: "move", reason: "the file is not inside the outbox \(outbox.path)")
+        }
+        return root.appendingPathComponent(rel)
+    }
+}
+
+/// A file system operation on the spool that failed, with the path and the system's reason.
+public struct SpoolError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The path concerned.
+    public var path: String
+    /// What was being done (`open`, `fsync`, `rename`, ...).
+    public var operation: String
+    /// The system's explanation (`strerror`) or ours.
+    public var reason: String
+
+    /// Creates an error.
+    public init(path: String, operation: String, reason: String) {
+        self.path = path
+        self.operation = operation
+        self.reason = reason
+    }
+
+    /// An error from the current `errno`.
+    static func errno(_ path: String, _ operation: String, _ code: Int32 = Glibc.errno) -> SpoolError {
+        SpoolError(path: path, operation: operation, reason: String(cString: strerror(code)))
+    }
+
+    public var description: String { "\(path): \(operation) failed: \(reason)" }
+}
