@@ -14,6 +14,10 @@ public enum CryptoError: Error, Sendable, Equatable, CustomStringConvertible {
     case signingFailed(String)
     /// Any other OpenSSL failure.
     case openssl(String)
+    /// A key or certificate file could not be written.
+    case fileWrite(path: String, reason: String)
+    /// A certificate could not be issued (bad subject, host name or validity).
+    case issuance(String)
 
     public var description: String {
         switch self {
@@ -22,6 +26,8 @@ public enum CryptoError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .unsupportedKey(what): return "unsupported key: \(what)"
         case let .signingFailed(why): return "signing failed: \(why)"
         case let .openssl(why): return "OpenSSL: \(why)"
+        case let .fileWrite(path, reason): return "cannot write \(path): \(reason)"
+        case let .issuance(why): return "cannot issue certificate: \(why)"
         }
     }
 
