@@ -20,7 +20,9 @@ public struct Subcommand: Sendable {
 /// The operator CLI: dispatches `stafett <command> ...`.
 public enum StafettTool {
     /// Every command, in the order `stafett --help` lists them.
-    public static let commands: [Subcommand] = []
+    public static let commands: [Subcommand] = [
+        SignatureCommands.sign, SignatureCommands.verify,
+    ]
 
     /// Runs the tool on `argv` (without the program name) and returns the exit code.
     public static func main(_ argv: [String], console: Console = Console()) -> Int32 {
