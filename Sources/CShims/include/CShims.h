@@ -25,4 +25,6 @@ int stafett_tls1_2_version(void);
 int stafett_ssl_ctx_set_session_cache_mode(SSL_CTX *ctx, int mode);
 int stafett_ssl_sess_cache_off(void);
 unsigned long stafett_xn_flag_rfc2253(void);
+/// syncfs(2): one flush for a whole file system (needs _GNU_SOURCE, so it is not in Glibc's overlay).
+int stafett_syncfs(int fd);
 #endif

@@ -1,0 +1,201 @@
+import Foundation
+import CShims
+import StafettModel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the queue knows about one signed message waiting for a peer. Stored as JSON beside the
+/// message (`<id>.meta`); the signed XML itself is `<id>.xml` and never changes.
+public struct QueueEntry: Sendable, Codable, Hashable {
+    /// One id for the life of the message, across every retry.
+    public var messageId: MessageID
+    /// The configured peer name it goes to.
+    public var peer: String
+    /// The peer's organisation number (the message's recipient).
+    public var recipient: OrganisationNumber
+    /// The event type, for `stafett queue` and metrics.
+    public var eventType: EventType
+    /// A case reference (intake id or dossier number) for operators; never a personnummer.
+    public var caseRef: String?
+    /// When it was queued.
+    public var queuedAt: Date
+    /// After this, delivery stops and the message expires (journaled, listed by followup).
+    public var expiresAt: Date
+    /// Delivery attempts so far.
+    public var attempts: Int = 0
+    /// Not before this time.
+    public var nextAttempt: Date
+    /// The last failure, as an operator would read it.
+    public var lastError: String?
+    /// Held by an operator (`stafett queue hold`): not delivered until released.
+    public var held: Bool = false
+    /// SHA-256 (base64) of the exclusive-canonical signed message: what an accepted receipt must carry.
+    public var digest: String
+
+    /// Creates an entry due now.
+    public init(messageId: MessageID, peer: String, recipient: OrganisationNumber, eventType: EventType,
+                caseRef: String?, queuedAt: Date, expiresAt: Date, digest: String) {
+        self.messageId = messageId
+        self.peer = peer
+        self.recipient = recipient
+        self.eventType = eventType
+        self.caseRef = caseRef
+        self.queuedAt = queuedAt
+        self.expiresAt = expiresAt
+        self.nextAttempt = queuedAt
+        self.digest = digest
+    }
+}
+
+/// The durable queue directory: `queue/<peer>/<message id>.xml` (the signed message, written once)
+/// and `<message id>.meta` (retry state). Like Postfix's queue, the directory is the truth; the
+/// daemon's in-memory schedule is rebuilt from it at start.
+public final class QueueStore: @unchecked Sendable {
+    /// The queue directory.
+    public let directory: URL
+    private static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .iso8601
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+    private static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }()
+
+    /// Opens (and creates) a queue directory.
+    public init(directory: URL) throws(SpoolError) {
+        self.directory = directory
+        try AtomicFile.makeDirectories(directory)
+    }
+
+    /// Paths of one message.
+    public func messageURL(_ entry: QueueEntry) -> URL { messageURL(peer: entry.peer, id: entry.messageId) }
+    func messageURL(peer: String, id: MessageID) -> URL {
+        directory.appendingPathComponent(peer, isDirectory: true).appendingPathComponent(id.rawValue + ".xml")
+    }
+    func metaURL(peer: String, id: MessageID) -> URL {
+        directory.appendingPathComponent(peer, isDirectory: true).appendingPathComponent(id.rawValue + ".meta")
+    }
+
+    /// True when this message is already queued (a re-read intake file yields the same ids).
+    public func contains(peer: String, id: MessageID) -> Bool {
+        access(metaURL(peer: peer, id: id).path, F_OK) == 0
+    }
+
+    /// Makes a batch of messages durable with one file-system sync: every file is written under
+    /// a temporary name, `syncfs` flushes them all, then they are renamed into place and each
+    /// touched directory is fsynced. Messages already queued are skipped. Returns the entries written.
+    @discardableResult
+    public func enqueue(_ batch: [(entry: QueueEntry, signedXML: Data)]) throws(SpoolError) -> [QueueEntry] {
+        var pending: [(tmp: URL, final: URL)] = []
+        var written: [QueueEntry] = []
+        var dirs = Set<URL>()
+        defer { for p in pending { unlink(p.tmp.path) } }
+        for (entry, xml) in batch where !contains(peer: entry.peer, id: entry.messageId) {
+            let dir = directory.appendingPathComponent(entry.peer, isDirectory: true)
+            if !dirs.contains(dir) { try AtomicFile.makeDirectories(dir); dirs.insert(dir) }
+            let meta: Data
+            do { meta = try QueueStore.encoder.encode(entry) } catch {
+                throw SpoolError(path: dir.path, operation: "encode queue entry", reason: "\(error)")
+            }
+            // The message before its meta: a meta file is the mark of a complete entry.
+            for (data, final) in [(xml, messageURL(entry)), (meta, metaURL(peer: entry.peer, id: entry.messageId))] {
+                let tmp = dir.appendingPathComponent(".\(final.lastPathComponent).tmp")
+                try QueueStore.writeNew(data, to: tmp)
+                pending.append((tmp, final))
+            }
+            written.append(entry)
+        }
+        guard !pending.isEmpty else { return [] }
+        try QueueStore.syncFileSystem(of: directory)
+        for p in pending {
+            guard rename(p.tmp.path, p.final.path) == 0 else { throw .errno(p.final.path, "rename") }
+        }
+        pending.removeAll()
+        for dir in dirs { try AtomicFile.syncDirectory(dir) }
+        return written
+    }
+
+    /// Every complete entry in the queue, oldest first. Stray temporary files and messages without
+    /// meta (a crash mid-enqueue) are left alone; unreadable meta files are reported, not fatal.
+    public func loadAll(onError: (String) -> Void = { _ in }) -> [QueueEntry] {
+        let fm = FileManager.default
+        var result: [QueueEntry] = []
+        let peers = (try? fm.contentsOfDirectory(atPath: directory.path)) ?? []
+        for peer in peers where !peer.hasPrefix(".") {
+            let dir = directory.appendingPathComponent(peer, isDirectory: true)
+            for name in (try? fm.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasSuffix(".meta") && !name.hasPrefix(".") {
+                let url = dir.appendingPathComponent(name)
+                do {
+                    let entry = try QueueStore.decoder.decode(QueueEntry.self, from: Data(contentsOf: url))
+                    result.append(entry)
+                } catch {
+                    onError("\(url.path): unreadable queue entry: \(error)")
+                }
+            }
+        }
+        return result.sorted { ($0.queuedAt, $0.messageId) < ($1.queuedAt, $1.messageId) }
+    }
+
+    /// The signed message of an entry.
+    public func signedMessage(of entry: QueueEntry) throws(SpoolError) -> Data {
+        do { return try Data(contentsOf: messageURL(entry)) } catch {
+            throw SpoolError(path: messageURL(entry).path, operation: "read", reason: "\(error)")
+        }
+    }
+
+    /// Saves retry state. Written atomically but not fsynced: after a crash an older retry count is
+    /// harmless, and delivery attempts must not each cost a disk flush.
+    public func update(_ entry: QueueEntry) throws(SpoolError) {
+        let final = metaURL(peer: entry.peer, id: entry.messageId)
+        let tmp = final.deletingLastPathComponent().appendingPathComponent(".\(final.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        let meta: Data
+        do { meta = try QueueStore.encoder.encode(entry) } catch {
+            throw SpoolError(path: final.path, operation: "encode queue entry", reason: "\(error)")
+        }
+        try QueueStore.writeNew(meta, to: tmp)
+        guard rename(tmp.path, final.path) == 0 else { unlink(tmp.path); throw .errno(final.path, "rename") }
+    }
+
+    /// Takes a finished message out of the queue: the signed message moves to `archive` (kept for
+    /// its retention period), then the meta goes. Called only after the outcome is journaled.
+    public func remove(_ entry: QueueEntry, archivingTo archive: URL) throws(SpoolError) {
+        let target = archive.appendingPathComponent(entry.peer, isDirectory: true)
+            .appendingPathComponent(entry.messageId.rawValue + ".xml")
+        if access(messageURL(entry).path, F_OK) == 0 {
+            try AtomicFile.move(from: messageURL(entry), to: target)
+        }
+        let meta = metaURL(peer: entry.peer, id: entry.messageId)
+        if unlink(meta.path) != 0 && errno != ENOENT { throw .errno(meta.path, "unlink") }
+    }
+
+    /// Writes a new file (O_EXCL, replacing a stale temporary of the same name) without syncing.
+    static func writeNew(_ data: Data, to url: URL) throws(SpoolError) {
+        unlink(url.path)
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .errno(url.path, "create") }
+        defer { close(fd) }
+        let failure: Int32 = data.withUnsafeBytes { raw -> Int32 in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 { if errno == EINTR { continue }; return errno }
+                offset += n
+            }
+            return 0
+        }
+        if failure != 0 { unlink(url.path); throw .errno(url.path, "write", failure) }
+    }
+
+    /// One flush for everything written to the file system holding `dir` (Linux `syncfs`).
+    static func syncFileSystem(of dir: URL) throws(SpoolError) {
+        let fd = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .errno(dir.path, "open directory") }
+        defer { close(fd) }
+        guard stafett_syncfs(fd) == 0 else { throw .errno(dir.path, "syncfs") }
+    }
+}
