@@ -1,0 +1,61 @@
+import Foundation
+
+/// One validated intake record: the child, the event, routing and where it came from.
+public struct IntakeRecord: Sendable, Hashable {
+    /// The file name as given to the parser.
+    public var file: String
+    /// 0-based position among the file's records (blank CSV rows not counted); with the file's
+    /// digest it makes the message id.
+    public var index: Int
+    /// The line (CSV, JSON Lines) or array index (JSON) of the record.
+    public var location: IntakeLocation
+    /// The child.
+    public var child: Child
+    /// What happened.
+    public var event: CaseEvent
+    /// The record's own recipient, which wins over the configured default.
+    public var recipient: OrganisationNumber?
+    /// Earlier messages this record follows up.
+    public var references: [MessageID]
+
+    /// Creates a record.
+    public init(file: String, index: Int, location: IntakeLocation, child: Child, event: CaseEvent,
+                recipient: OrganisationNumber? = nil, references: [MessageID] = []) {
+        self.file = file
+        self.index = index
+        self.location = location
+        self.child = child
+        self.event = event
+        self.recipient = recipient
+        self.references = references
+    }
+
+    /// The case message for this record. The record's own recipient column wins over `defaultRecipient`.
+    public func caseMessage(id: MessageID, sender: OrganisationNumber, defaultRecipient: OrganisationNumber,
+                            createdAt: Date) -> CaseMessage {
+        CaseMessage(header: MessageHeader(messageId: id, createdAt: createdAt, sender: sender,
+                                          recipient: recipient ?? defaultRecipient, references: references),
+                    child: child, event: event)
+    }
+}
+
+/// Helpers for a whole intake file.
+public enum IntakeFile {
+    /// The message id of record `index` in a file with this SHA-256 digest (hex):
+    /// `<first 32 hex digits, lowercase>-<index>`. Reprocessing the same file after a crash
+    /// yields the same ids, so the receiver sees duplicates, not new messages.
+    public static func messageID(fileDigestHex: String, index: Int) -> MessageID {
+        let hex = String(fileDigestHex.lowercased().filter { $0.isHexDigit && $0.isASCII }.prefix(32))
+        // Hex digits, a hyphen and a decimal index always satisfy MessageID's character rule.
+        return try! MessageID("\(hex)-\(max(0, index))")
+    }
+
+    /// The case messages for parsed records, with ids from the file digest.
+    public static func caseMessages(_ records: [IntakeRecord], fileDigestHex: String, sender: OrganisationNumber,
+                                    defaultRecipient: OrganisationNumber, createdAt: Date) -> [CaseMessage] {
+        records.map {
+            $0.caseMessage(id: messageID(fileDigestHex: fileDigestHex, index: $0.index), sender: sender,
+                           defaultRecipient: defaultRecipient, createdAt: createdAt)
+        }
+    }
+}

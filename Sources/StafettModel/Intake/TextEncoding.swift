@@ -1,0 +1,105 @@
+import Foundation
+
+/// The text encodings intake files arrive in.
+public enum IntakeTextEncoding: String, Sendable, Hashable {
+    /// UTF-8 without a byte-order mark.
+    case utf8
+    /// UTF-8 with the byte-order mark Excel writes for "CSV UTF-8".
+    case utf8WithBOM = "utf8-bom"
+    /// Windows-1252, what Excel writes for plain "CSV" on a Swedish Windows.
+    case windows1252 = "windows-1252"
+}
+
+/// Decides the encoding of raw bytes and turns them into UTF-8 bytes.
+///
+/// The rule: a UTF-8 byte-order mark means UTF-8 (and then the bytes must be valid); otherwise
+/// valid UTF-8 is UTF-8 and anything else is Windows-1252. The 1252 table is our own because
+/// Foundation's legacy encodings are incomplete on Linux. A Swedish name in Windows-1252 is
+/// never valid UTF-8 by accident (å is 0xE5, which UTF-8 would need to follow with two
+/// continuation bytes), so the guess is safe for real files.
+enum TextDecoder {
+    enum Failure: Error {
+        /// UTF-16 (Excel's "Unicode text") or UTF-32: a different export format.
+        case utf16
+        /// A UTF-8 byte-order mark followed by bytes that are not UTF-8, at this byte offset.
+        case invalidAfterBOM(offset: Int)
+    }
+
+    /// Returns UTF-8 bytes without a BOM, and the encoding found.
+    static func decode(_ bytes: [UInt8]) throws(Failure) -> ([UInt8], IntakeTextEncoding) {
+        if bytes.count >= 2, (bytes[0] == 0xFF && bytes[1] == 0xFE) || (bytes[0] == 0xFE && bytes[1] == 0xFF) {
+            throw .utf16
+        }
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+            let rest = Array(bytes[3...])
+            if let bad = firstInvalidUTF8(rest) { throw .invalidAfterBOM(offset: bad + 3) }
+            return (rest, .utf8WithBOM)
+        }
+        if firstInvalidUTF8(bytes) == nil { return (bytes, .utf8) }
+        return (windows1252ToUTF8(bytes), .windows1252)
+    }
+
+    /// The offset of the first byte that breaks UTF-8 (overlong forms, surrogates and values
+    /// above U+10FFFF included), or nil when all of it is valid.
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
+        bytes.withUnsafeBufferPointer { p -> Int? in
+            let n = p.count
+            var i = 0
+            while i < n {
+                let b = p[i]
+                if b < 0x80 { i += 1; continue }
+                var need = 0
+                var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
+                switch b {
+                case 0xC2...0xDF: need = 1
+                case 0xE0: need = 2; lo = 0xA0
+                case 0xE1...0xEC, 0xEE...0xEF: need = 2
+                case 0xED: need = 2; hi = 0x9F
+                case 0xF0: need = 3; lo = 0x90
+                case 0xF1...0xF3: need = 3
+                case 0xF4: need = 3; hi = 0x8F
+                default: return i
+                }
+                guard i + need < n else { return i }
+                let c1 = p[i + 1]
+                guard c1 >= lo && c1 <= hi else { return i }
+                var k = 2
+                while k <= need {
+                    guard p[i + k] & 0xC0 == 0x80 else { return i }
+                    k += 1
+                }
+                i += need + 1
+            }
+            return nil
+        }
+    }
+
+    /// Unicode scalars for 0x80–0x9F in Windows-1252. The five bytes the code page leaves
+    /// undefined map to the C1 control with the same value (as WHATWG does), which the field
+    /// rules then refuse as control characters.
+    static let cp1252High: [UInt32] = [
+        0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+        0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F,
+        0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+        0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
+    ]
+
+    /// Transcodes Windows-1252 to UTF-8; 0xA0–0xFF are U+00A0–U+00FF.
+    static func windows1252ToUTF8(_ bytes: [UInt8]) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count + bytes.count / 8)
+        for b in bytes {
+            if b < 0x80 { out.append(b); continue }
+            let scalar = b < 0xA0 ? cp1252High[Int(b - 0x80)] : UInt32(b)
+            if scalar < 0x800 {
+                out.append(UInt8(0xC0 | (scalar >> 6)))
+                out.append(UInt8(0x80 | (scalar & 0x3F)))
+            } else {
+                out.append(UInt8(0xE0 | (scalar >> 12)))
+                out.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
+                out.append(UInt8(0x80 | (scalar & 0x3F)))
+            }
+        }
+        return out
+    }
+}
