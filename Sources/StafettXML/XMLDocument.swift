@@ -90,6 +90,7 @@ public final class XMLDocument {
     public static func parse(_ data: Data, limits: XMLLimits = .default) throws(XMLError) -> XMLDocument {
         guard data.count <= limits.maxBytes else { throw .tooLarge(bytes: data.count, limit: limits.maxBytes) }
         if declaresDoctype(data) { throw .doctypeForbidden }
+        LibXML.ensureInitialized()
         let collector = XMLErrorCollector()
         let doc: xmlDocPtr? = collector.capture {
             data.withUnsafeBytes { raw -> xmlDocPtr? in

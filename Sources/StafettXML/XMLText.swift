@@ -1,0 +1,118 @@
+import Foundation
+
+/// Text rules of XML 1.0 as Stafett's encoders apply them.
+public enum XMLText {
+    /// The first Unicode scalar in `text` that XML 1.0 cannot carry at all (control characters
+    /// other than tab, line feed and carriage return; U+FFFE; U+FFFF), or nil when there is none.
+    /// Intake should refuse such values; the encoders silently drop them.
+    public static func firstDisallowedScalar(in text: String) -> Unicode.Scalar? {
+        text.unicodeScalars.first { s in
+            (s.value < 0x20 && s.value != 0x09 && s.value != 0x0A && s.value != 0x0D)
+                || s.value == 0xFFFE || s.value == 0xFFFF
+        }
+    }
+
+    /// `text` escaped for element content or a double-quoted attribute value.
+    public static func escaped(_ text: String) -> String {
+        var w = XMLWriter(capacity: text.utf8.count + 16)
+        w.text(text)
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+}
+
+/// Builds an XML document as UTF-8 bytes. Element names are static ASCII; text is escaped.
+struct XMLWriter {
+    private(set) var bytes: [UInt8] = []
+
+    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+    /// Appends markup as is.
+    mutating func raw(_ s: StaticString) {
+        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends `count` spaces of indentation after a newline.
+    mutating func newline(indent: Int) {
+        bytes.append(0x0A)
+        for _ in 0..<indent { bytes.append(0x20) }
+    }
+
+    /// `<name>` on a new line.
+    mutating func open(_ name: StaticString, indent: Int) {
+        newline(indent: indent)
+        bytes.append(0x3C); raw(name); bytes.append(0x3E)
+    }
+
+    /// `</name>` on a new line.
+    mutating func close(_ name: StaticString, indent: Int) {
+        newline(indent: indent)
+        bytes.append(0x3C); bytes.append(0x2F); raw(name); bytes.append(0x3E)
+    }
+
+    /// `<name>text</name>` on a new line.
+    mutating func leaf(_ name: StaticString, _ value: String, indent: Int) {
+        newline(indent: indent)
+        bytes.append(0x3C); raw(name); bytes.append(0x3E)
+        text(value)
+        bytes.append(0x3C); bytes.append(0x2F); raw(name); bytes.append(0x3E)
+    }
+
+    /// `<name attribute="attributeValue">text</name>` on a new line; the attribute value is escaped too.
+    mutating func leaf(_ name: StaticString, attribute: StaticString, _ attributeValue: String,
+                       _ value: String, indent: Int) {
+        newline(indent: indent)
+        bytes.append(0x3C); raw(name); bytes.append(0x20); raw(attribute)
+        bytes.append(0x3D); bytes.append(0x22); text(attributeValue); bytes.append(0x22); bytes.append(0x3E)
+        text(value)
+        bytes.append(0x3C); bytes.append(0x2F); raw(name); bytes.append(0x3E)
+    }
+
+    /// Appends `value` escaped. `&`, `<`, `>`, `"` become entity references; a carriage return
+    /// becomes `&#xD;` (parsers would otherwise turn it into a line feed); characters XML 1.0
+    /// cannot carry (other C0 controls, U+FFFE, U+FFFF) are dropped.
+    mutating func text(_ value: String) {
+        var value = value
+        value.withUTF8 { p in
+            let n = p.count
+            var i = 0
+            while i < n {
+                let b = p[i]
+                switch b {
+                case 0x26: raw("&amp;")
+                case 0x3C: raw("&lt;")
+                case 0x3E: raw("&gt;")
+                case 0x22: raw("&quot;")
+                case 0x0D: raw("&#xD;")
+                case 0x09, 0x0A: bytes.append(b)
+                case 0x00..<0x20: break
+                case 0xEF where i + 2 < n && p[i + 1] == 0xBF && (p[i + 2] == 0xBE || p[i + 2] == 0xBF):
+                    i += 3
+                    continue
+                default: bytes.append(b)
+                }
+                i += 1
+            }
+        }
+    }
+
+    /// Appends `n` as exactly `width` decimal digits (zero-padded; `n` must fit).
+    mutating func digits(_ n: Int, width: Int) {
+        var buf: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
+        var v = n
+        withUnsafeMutableBytes(of: &buf) { b in
+            for k in stride(from: width - 1, through: 0, by: -1) {
+                b[k] = UInt8(0x30 + v % 10)
+                v /= 10
+            }
+            bytes.append(contentsOf: b.prefix(width))
+        }
+    }
+
+    /// `<name>` + the xs:dateTime of `date` + `</name>` on a new line.
+    mutating func leaf(_ name: StaticString, _ date: Date, indent: Int) {
+        newline(indent: indent)
+        bytes.append(0x3C); raw(name); bytes.append(0x3E)
+        XMLDateTime.append(date, to: &self)
+        bytes.append(0x3C); bytes.append(0x2F); raw(name); bytes.append(0x3E)
+    }
+}
