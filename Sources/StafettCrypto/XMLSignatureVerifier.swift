@@ -274,8 +274,9 @@ extension XMLSignature {
     /// Base64 content with XML whitespace (xmlsec1 wraps lines) removed, strictly decoded.
     private static func base64(_ node: xmlNodePtr, _ what: String) throws(SignatureError) -> Data {
         guard XMLDocument.elementChildren(of: node).isEmpty else { throw .malformed("\(what) holds elements") }
-        let text = XMLDocument.text(of: node).filter { !" \t\r\n".contains($0) }
-        guard let data = Data(base64Encoded: text), !data.isEmpty else { throw .malformed("\(what) is not base64") }
+        // Byte-wise: as Characters, "\r\n" is one grapheme and would hide a lone "\n".
+        let bytes = XMLDocument.text(of: node).utf8.filter { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D && $0 != 0x0A }
+        guard let data = Data(base64Encoded: Data(bytes)), !data.isEmpty else { throw .malformed("\(what) is not base64") }
         return data
     }
 }

@@ -26,7 +26,7 @@ struct ToolResult {
 
 /// Runs `tool` with `arguments`, collecting stdout and stderr together.
 @discardableResult
-func run(_ tool: String, _ arguments: [String]) throws -> ToolResult {
+func runTool(_ tool: String, _ arguments: [String]) throws -> ToolResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: tool)
     p.arguments = arguments
@@ -45,7 +45,7 @@ func opensslSelfSigned(in dir: TempDir, name: String, rsa: Bool,
     throws -> (keyPath: String, certPath: String) {
     let key = dir.path("\(name)-key.pem"), cert = dir.path("\(name)-cert.pem")
     let alg = rsa ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
-    let r = try run("/usr/bin/openssl", ["req", "-x509"] + alg + ["-nodes", "-keyout", key, "-out", cert,
+    let r = try runTool("/usr/bin/openssl", ["req", "-x509"] + alg + ["-nodes", "-keyout", key, "-out", cert,
                                                                 "-days", "2", "-subj", subject])
     XCTAssertEqual(r.status, 0, r.output)
     return (key, cert)
