@@ -1,0 +1,321 @@
+import Foundation
+
+/// The journal's compact JSON payload, written and read by hand: one object, keys in this fixed
+/// order, absent fields left out, no whitespace:
+/// `{"seq":N,"t":"YYYY-MM-DDTHH:MM:SS.mmmZ","kind":K,"msg":..,"case":..,"intake":..,"dossier":..,
+/// "pin":..,"event":..,"from":..,"to":..,"digest":..,"status":..,"reason":..,"file":..,
+/// "cp":{"upto":N,"hash":..,"alg":..,"sig":..}}`.
+/// The reader accepts any key order and ignores unknown keys, so later versions may add fields.
+public enum EntryCodec {
+    /// Appends the payload of `entry` to `out`.
+    public static func encode(_ e: JournalEntry, into out: inout [UInt8]) {
+        out.append(contentsOf: #"{"seq":"#.utf8)
+        appendInt(e.sequence, &out)
+        out.append(contentsOf: #","t":""#.utf8)
+        ISOTime.append(millis: e.timeMillis, to: &out)
+        out.append(contentsOf: #"","kind":""#.utf8)
+        out.append(contentsOf: e.kind.rawValue.utf8)
+        out.append(0x22)
+        field("msg", e.messageId, &out)
+        field("case", e.caseRef, &out)
+        field("intake", e.intakeId, &out)
+        field("dossier", e.dossierNumber, &out)
+        field("pin", e.personKey, &out)
+        field("event", e.eventType, &out)
+        field("from", e.sender, &out)
+        field("to", e.recipient, &out)
+        field("digest", e.digest, &out)
+        field("status", e.status, &out)
+        field("reason", e.reason, &out)
+        field("file", e.file, &out)
+        if let cp = e.checkpoint {
+            out.append(contentsOf: #","cp":{"upto":"#.utf8)
+            appendInt(cp.upTo, &out)
+            field("hash", cp.chainHash, &out)
+            field("alg", cp.algorithm, &out)
+            field("sig", cp.signature, &out)
+            out.append(0x7D)
+        }
+        out.append(0x7D)
+    }
+
+    /// The payload of `entry` as bytes.
+    public static func encode(_ e: JournalEntry) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(320)
+        encode(e, into: &out)
+        return out
+    }
+
+    @inline(__always)
+    private static func field(_ key: StaticString, _ value: String?, _ out: inout [UInt8]) {
+        guard let value else { return }
+        out.append(0x2C)
+        out.append(0x22)
+        out.append(contentsOf: UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        out.append(contentsOf: [0x22, 0x3A])
+        appendString(value, &out)
+    }
+
+    /// Appends `s` as a JSON string literal (quotes, escapes for `"`, `\` and control characters).
+    public static func appendString(_ s: String, _ out: inout [UInt8]) {
+        out.append(0x22)
+        for b in s.utf8 {
+            switch b {
+            case 0x22: out.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: out.append(contentsOf: [0x5C, 0x6E])
+            case 0x0D: out.append(contentsOf: [0x5C, 0x72])
+            case 0x09: out.append(contentsOf: [0x5C, 0x74])
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]])
+            default: out.append(b)
+            }
+        }
+        out.append(0x22)
+    }
+
+    @inline(__always)
+    static func appendInt(_ v: UInt64, _ out: inout [UInt8]) {
+        if v < 10 { out.append(0x30 + UInt8(v)); return }
+        var digits: (UInt64, Int) = (v, 0)
+        var tmp = [UInt8](repeating: 0, count: 20)
+        while digits.0 > 0 { tmp[digits.1] = 0x30 + UInt8(digits.0 % 10); digits.0 /= 10; digits.1 += 1 }
+        for i in stride(from: digits.1 - 1, through: 0, by: -1) { out.append(tmp[i]) }
+    }
+
+    /// Reads just the sequence number from a payload that starts `{"seq":N` (the only shape
+    /// this journal writes); nil otherwise.
+    @inline(__always)
+    public static func fastSequence(_ p: UnsafeRawBufferPointer) -> UInt64? {
+        guard p.count > 8, p[0] == 0x7B, p[1] == 0x22, p[2] == 0x73, p[3] == 0x65, p[4] == 0x71,
+              p[5] == 0x22, p[6] == 0x3A else { return nil }
+        var i = 7, v: UInt64 = 0
+        while i < p.count, p[i] >= 0x30, p[i] <= 0x39 {
+            v = v &* 10 &+ UInt64(p[i] - 0x30)
+            i += 1
+        }
+        return i > 7 ? v : nil
+    }
+
+    /// True when a payload in the shape this journal writes is a checkpoint, checked at the
+    /// fixed position of `"kind"`; falls back to a full parse for other shapes.
+    public static func isCheckpoint(_ p: UnsafeRawBufferPointer) -> Bool {
+        var i = 7
+        while i < p.count, p[i] >= 0x30, p[i] <= 0x39 { i += 1 }
+        // ,"t":"<24>","kind":"checkpoint"
+        let kindAt = i + 6 + 24 + 2
+        let lit = Array(#""kind":"checkpoint""#.utf8)
+        if kindAt + lit.count <= p.count, p[i] == 0x2C, p[kindAt - 1] == 0x2C {
+            for j in 0..<lit.count where p[kindAt + j] != lit[j] { return false }
+            return true
+        }
+        return (try? decode(p))?.kind == .checkpoint
+    }
+
+    /// Parses a payload.
+    public static func decode(_ p: UnsafeRawBufferPointer) throws(PayloadError) -> JournalEntry {
+        var r = PayloadScanner(p)
+        var e = JournalEntry(kind: .queued, time: Date(timeIntervalSince1970: 0))
+        var haveKind = false, haveSeq = false, haveTime = false
+        try r.expect(0x7B)
+        if try r.peekIs(0x7D) { throw PayloadError(offset: r.i, reason: "empty object") }
+        while true {
+            let key = try r.rawString()
+            try r.expect(0x3A)
+            switch key {
+            case "seq": e.sequence = try r.integer(); haveSeq = true
+            case "t":
+                let s = try r.rawBytesOfString()
+                guard let ms = ISOTime.parse(s) else { throw PayloadError(offset: r.i, reason: "bad time") }
+                e.timeMillis = ms; haveTime = true
+            case "kind":
+                let k = try r.string()
+                guard let kind = JournalKind(rawValue: k) else { throw PayloadError(offset: r.i, reason: "unknown kind \(k)") }
+                e.kind = kind; haveKind = true
+            case "msg": e.messageId = try r.string()
+            case "case": e.caseRef = try r.string()
+            case "intake": e.intakeId = try r.string()
+            case "dossier": e.dossierNumber = try r.string()
+            case "pin": e.personKey = try r.string()
+            case "event": e.eventType = try r.string()
+            case "from": e.sender = try r.string()
+            case "to": e.recipient = try r.string()
+            case "digest": e.digest = try r.string()
+            case "status": e.status = try r.string()
+            case "reason": e.reason = try r.string()
+            case "file": e.file = try r.string()
+            case "cp": e.checkpoint = try decodeSeal(&r)
+            default: try r.skipValue()
+            }
+            if try r.peekIs(0x2C) { r.i += 1; continue }
+            try r.expect(0x7D)
+            break
+        }
+        guard haveSeq, haveKind, haveTime else { throw PayloadError(offset: 0, reason: "seq, t or kind missing") }
+        return e
+    }
+
+    private static func decodeSeal(_ r: inout PayloadScanner) throws(PayloadError) -> CheckpointSeal {
+        var seal = CheckpointSeal(upTo: 0, chainHash: "", algorithm: "", signature: "")
+        try r.expect(0x7B)
+        while true {
+            let key = try r.rawString()
+            try r.expect(0x3A)
+            switch key {
+            case "upto": seal.upTo = try r.integer()
+            case "hash": seal.chainHash = try r.string()
+            case "alg": seal.algorithm = try r.string()
+            case "sig": seal.signature = try r.string()
+            default: try r.skipValue()
+            }
+            if try r.peekIs(0x2C) { r.i += 1; continue }
+            try r.expect(0x7D)
+            return seal
+        }
+    }
+}
+
+/// A payload that is not the journal's JSON.
+public struct PayloadError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Byte offset inside the payload.
+    public var offset: Int
+    /// What was wrong.
+    public var reason: String
+    public var description: String { "payload byte \(offset): \(reason)" }
+}
+
+/// A forward-only scanner over one JSON payload.
+struct PayloadScanner {
+    let p: UnsafeRawBufferPointer
+    var i = 0
+    init(_ p: UnsafeRawBufferPointer) { self.p = p }
+
+    mutating func expect(_ b: UInt8) throws(PayloadError) {
+        guard i < p.count, p[i] == b else {
+            throw PayloadError(offset: i, reason: "expected '\(Character(Unicode.Scalar(b)))'")
+        }
+        i += 1
+    }
+
+    func peekIs(_ b: UInt8) throws(PayloadError) -> Bool {
+        guard i < p.count else { throw PayloadError(offset: i, reason: "unexpected end") }
+        return p[i] == b
+    }
+
+    mutating func integer() throws(PayloadError) -> UInt64 {
+        let start = i
+        var v: UInt64 = 0
+        while i < p.count, p[i] >= 0x30, p[i] <= 0x39 {
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(p[i] - 0x30))
+            guard !o1, !o2 else { throw PayloadError(offset: start, reason: "number too large") }
+            v = a
+            i += 1
+        }
+        guard i > start else { throw PayloadError(offset: i, reason: "expected a number") }
+        return v
+    }
+
+    /// The bytes of a string without escapes (keys and times), as a slice of the payload.
+    mutating func rawBytesOfString() throws(PayloadError) -> UnsafeRawBufferPointer {
+        try expect(0x22)
+        let start = i
+        while i < p.count, p[i] != 0x22 {
+            guard p[i] != 0x5C else { throw PayloadError(offset: i, reason: "escape where none is allowed") }
+            i += 1
+        }
+        guard i < p.count else { throw PayloadError(offset: start, reason: "unterminated string") }
+        let s = UnsafeRawBufferPointer(rebasing: p[start..<i])
+        i += 1
+        return s
+    }
+
+    mutating func rawString() throws(PayloadError) -> String {
+        String(decoding: try rawBytesOfString(), as: UTF8.self)
+    }
+
+    mutating func string() throws(PayloadError) -> String {
+        try expect(0x22)
+        let start = i
+        while i < p.count, p[i] != 0x22, p[i] != 0x5C { i += 1 }
+        guard i < p.count else { throw PayloadError(offset: start, reason: "unterminated string") }
+        if p[i] == 0x22 {
+            let s = String(decoding: UnsafeRawBufferPointer(rebasing: p[start..<i]), as: UTF8.self)
+            i += 1
+            return s
+        }
+        var bytes = Array(UnsafeRawBufferPointer(rebasing: p[start..<i]))
+        while true {
+            guard i < p.count else { throw PayloadError(offset: start, reason: "unterminated string") }
+            let b = p[i]
+            if b == 0x22 { i += 1; break }
+            if b != 0x5C { bytes.append(b); i += 1; continue }
+            i += 1
+            guard i < p.count else { throw PayloadError(offset: i, reason: "bad escape") }
+            let c = p[i]
+            i += 1
+            switch c {
+            case 0x22, 0x5C, 0x2F: bytes.append(c)
+            case 0x6E: bytes.append(0x0A)
+            case 0x72: bytes.append(0x0D)
+            case 0x74: bytes.append(0x09)
+            case 0x62: bytes.append(0x08)
+            case 0x66: bytes.append(0x0C)
+            case 0x75:
+                var scalar = try hex4()
+                if (0xD800..<0xDC00).contains(scalar), i + 6 <= p.count, p[i] == 0x5C, p[i + 1] == 0x75 {
+                    i += 2
+                    let low = try hex4()
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00)
+                }
+                let u = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+                bytes.append(contentsOf: Array(String(Character(u)).utf8))
+            default: throw PayloadError(offset: i - 1, reason: "bad escape")
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private mutating func hex4() throws(PayloadError) -> UInt32 {
+        guard i + 4 <= p.count else { throw PayloadError(offset: i, reason: "bad \\u escape") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let b = p[i]
+            let d: UInt32
+            switch b {
+            case 0x30...0x39: d = UInt32(b - 0x30)
+            case 0x61...0x66: d = UInt32(b - 0x61 + 10)
+            case 0x41...0x46: d = UInt32(b - 0x41 + 10)
+            default: throw PayloadError(offset: i, reason: "bad \\u escape")
+            }
+            v = v << 4 | d
+            i += 1
+        }
+        return v
+    }
+
+    /// Skips any JSON value (for keys a later version may add).
+    mutating func skipValue() throws(PayloadError) {
+        guard i < p.count else { throw PayloadError(offset: i, reason: "unexpected end") }
+        switch p[i] {
+        case 0x22: _ = try string()
+        case 0x7B, 0x5B:
+            let open = p[i], close: UInt8 = open == 0x7B ? 0x7D : 0x5D
+            i += 1
+            if try peekIs(close) { i += 1; return }
+            while true {
+                if open == 0x7B { _ = try string(); try expect(0x3A) }
+                try skipValue()
+                if try peekIs(0x2C) { i += 1; continue }
+                try expect(close)
+                return
+            }
+        default:
+            let start = i
+            while i < p.count, p[i] != 0x2C, p[i] != 0x7D, p[i] != 0x5D { i += 1 }
+            guard i > start else { throw PayloadError(offset: i, reason: "expected a value") }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+
+/// UTC times as the journal writes them (`2026-11-23T23:51:48.123Z`, always 24 bytes), operator
+/// time expressions (`--since 2026-11-23`, `today`, `-2h`) and durations (`90s`, `1h`, `7d`).
+/// Hand-written because Foundation's formatters cost microseconds per call, which a journal of
+/// a million records cannot afford.
+public enum ISOTime {
+    /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
+    static func days(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146097 + doe - 719468
+    }
+
+    /// The civil date of a day number.
+    static func civil(_ z0: Int) -> (year: Int, month: Int, day: Int) {
+        let z = z0 + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+
+    /// Appends the 24-byte form of `millis`.
+    public static func append(millis: Int64, to out: inout [UInt8]) {
+        let ms = Int(millis)
+        var day = ms / 86_400_000, rem = ms % 86_400_000
+        if rem < 0 { rem += 86_400_000; day -= 1 }
+        let (y, mo, d) = civil(day)
+        let h = rem / 3_600_000, mi = rem / 60_000 % 60, s = rem / 1000 % 60, f = rem % 1000
+        func two(_ v: Int) { out.append(0x30 + UInt8(v / 10)); out.append(0x30 + UInt8(v % 10)) }
+        let yy = max(0, min(9999, y))
+        out.append(0x30 + UInt8(yy / 1000)); out.append(0x30 + UInt8(yy / 100 % 10)); two(yy % 100)
+        out.append(0x2D); two(mo); out.append(0x2D); two(d); out.append(0x54)
+        two(h); out.append(0x3A); two(mi); out.append(0x3A); two(s); out.append(0x2E)
+        out.append(0x30 + UInt8(f / 100)); two(f % 100); out.append(0x5A)
+    }
+
+    /// The 24-byte form of `millis`.
+    public static func format(millis: Int64) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        append(millis: millis, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Parses the journal's own 24-byte form.
+    public static func parse(_ p: UnsafeRawBufferPointer) -> Int64? {
+        guard p.count == 24, p[4] == 0x2D, p[7] == 0x2D, p[10] == 0x54, p[13] == 0x3A, p[16] == 0x3A,
+              p[19] == 0x2E, p[23] == 0x5A else { return nil }
+        var bad = false
+        func n(_ a: Int, _ len: Int) -> Int {
+            var v = 0
+            for k in a..<(a + len) {
+                let c = p[k]
+                if c < 0x30 || c > 0x39 { bad = true }
+                v = v * 10 + Int(c &- 0x30)
+            }
+            return v
+        }
+        let y = n(0, 4), mo = n(5, 2), d = n(8, 2), h = n(11, 2), mi = n(14, 2), s = n(17, 2), f = n(20, 3)
+        guard !bad, (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61 else { return nil }
+        let day = days(year: y, month: mo, day: d)
+        return Int64(day) * 86_400_000 + Int64(h * 3_600_000 + mi * 60_000 + s * 1000 + f)
+    }
+
+    /// Parses a duration: a number followed by `ms`, `s`, `m`, `h`, `d` or `w` (`90s`, `1h`, `7d`,
+    /// `1h30m`). Returns milliseconds.
+    public static func duration(_ text: String) -> Int64? {
+        var total: Int64 = 0, num: Int64 = -1
+        let b = Array(text.utf8)
+        var i = 0
+        guard !b.isEmpty else { return nil }
+        while i < b.count {
+            let c = b[i]
+            if c >= 0x30 && c <= 0x39 {
+                num = max(num, 0) * 10 + Int64(c - 0x30)
+                guard num < 1 << 40 else { return nil }
+                i += 1
+                continue
+            }
+            guard num >= 0 else { return nil }
+            let unit: Int64
+            if c == 0x6D, i + 1 < b.count, b[i + 1] == 0x73 { unit = 1; i += 1 }  // ms
+            else {
+                switch c {
+                case 0x73: unit = 1000
+                case 0x6D: unit = 60_000
+                case 0x68: unit = 3_600_000
+                case 0x64: unit = 86_400_000
+                case 0x77: unit = 7 * 86_400_000
+                default: return nil
+                }
+            }
+            total += num * unit
+            num = -1
+            i += 1
+        }
+        if num >= 0 { total += num * 1000 }  // a bare number means seconds
+        return total
+    }
+
+    /// Parses an operator time: ISO 8601 (`2026-11-23`, `2026-11-23T10:00`, `2026-11-23 10:00:00`,
+    /// with `Z` or `+01:00`; without a zone it means local time), `now`, `today`, `yesterday`,
+    /// or a relative `-2h`/`-30m`/`-7d`.
+    public static func parseOperatorTime(_ text: String, now: Date = Date()) -> Int64? {
+        let nowMs = Int64((now.timeIntervalSince1970 * 1000).rounded())
+        let t = text.trimmingCharacters(in: .whitespaces)
+        switch t {
+        case "now": return nowMs
+        case "today", "yesterday":
+            var cal = Calendar(identifier: .gregorian)
+            cal.timeZone = TimeZone.current
+            var start = cal.startOfDay(for: now)
+            if t == "yesterday" { start = cal.date(byAdding: .day, value: -1, to: start) ?? start }
+            return Int64(start.timeIntervalSince1970 * 1000)
+        default: break
+        }
+        if t.hasPrefix("-"), let d = duration(String(t.dropFirst())) { return nowMs - d }
+        return parseISO(t)
+    }
+
+    /// Parses the ISO 8601 forms an operator types.
+    static func parseISO(_ t: String) -> Int64? {
+        var s = Array(t.utf8)
+        guard s.count >= 10 else { return nil }
+        if s.count > 10, s[10] == 0x20 { s[10] = 0x54 }
+        // Zone suffix.
+        var offsetMs: Int64? = nil
+        if s.last == 0x5A { offsetMs = 0; s.removeLast() }
+        else if s.count > 16, let k = s.lastIndex(where: { $0 == 0x2B || $0 == 0x2D }), k > 10 {
+            let z = String(decoding: s[(k + 1)...], as: UTF8.self).split(separator: ":")
+            guard let hh = Int(z.first ?? ""), z.count <= 2 else { return nil }
+            let mm = z.count == 2 ? Int(z[1]) ?? 0 : 0
+            offsetMs = Int64(hh * 3_600_000 + mm * 60_000) * (s[k] == 0x2D ? -1 : 1)
+            s.removeSubrange(k...)
+        }
+        let text = String(decoding: s, as: UTF8.self)
+        let parts = text.split(separator: "T", maxSplits: 1)
+        let date = parts[0].split(separator: "-")
+        guard date.count == 3, let y = Int(date[0]), let mo = Int(date[1]), let d = Int(date[2]),
+              (1...12).contains(mo), (1...31).contains(d) else { return nil }
+        var h = 0, mi = 0, sec = 0.0
+        if parts.count == 2 {
+            let tm = parts[1].split(separator: ":")
+            guard (1...3).contains(tm.count), let hh = Int(tm[0]) else { return nil }
+            h = hh
+            if tm.count > 1 { guard let m = Int(tm[1]) else { return nil }; mi = m }
+            if tm.count > 2 { guard let x = Double(tm[2]) else { return nil }; sec = x }
+        }
+        let local = Int64(days(year: y, month: mo, day: d)) * 86_400_000
+            + Int64(h * 3_600_000 + mi * 60_000) + Int64((sec * 1000).rounded())
+        if let offsetMs { return local - offsetMs }
+        // No zone: local time as the operator sees it.
+        let guess = Date(timeIntervalSince1970: Double(local) / 1000)
+        let off = Int64(TimeZone.current.secondsFromGMT(for: guess)) * 1000
+        return local - off
+    }
+
+    /// A duration for people: `45s`, `12m`, `3h 5m`, `2d 4h`.
+    public static func humanDuration(millis: Int64) -> String {
+        let s = max(0, millis / 1000)
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m" }
+        if s < 86400 { return s % 3600 / 60 == 0 ? "\(s / 3600)h" : "\(s / 3600)h \(s % 3600 / 60)m" }
+        return s % 86400 / 3600 == 0 ? "\(s / 86400)d" : "\(s / 86400)d \(s % 86400 / 3600)h"
+    }
+}

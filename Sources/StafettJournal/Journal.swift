@@ -1,0 +1,356 @@
+import Foundation
+import StafettCrypto
+
+/// How a journal writes.
+public struct JournalOptions: Sendable {
+    /// A new segment starts when the current one would grow past this many bytes.
+    public var maxSegmentBytes: Int64 = 64 << 20
+    /// A signed checkpoint after this many records...
+    public var checkpointEveryRecords: UInt64 = 10_000
+    /// ...or this many seconds after the last one, whichever comes first (when records were added).
+    public var checkpointInterval: TimeInterval = 60
+    /// The node key that signs checkpoints; nil writes no checkpoints.
+    public var signingKey: Key?
+    /// Check every segment (CRC, chain, checkpoints) at open; false checks the last segment only.
+    public var verifyAllAtOpen = true
+
+    /// Creates options.
+    public init(maxSegmentBytes: Int64 = 64 << 20, checkpointEveryRecords: UInt64 = 10_000,
+                checkpointInterval: TimeInterval = 60, signingKey: Key? = nil, verifyAllAtOpen: Bool = true) {
+        self.maxSegmentBytes = maxSegmentBytes
+        self.checkpointEveryRecords = checkpointEveryRecords
+        self.checkpointInterval = checkpointInterval
+        self.signingKey = signingKey
+        self.verifyAllAtOpen = verifyAllAtOpen
+    }
+}
+
+/// What opening the journal found and did.
+public struct JournalRecovery: Sendable {
+    /// Records checked at open.
+    public var recordsChecked: UInt64
+    /// The last record's sequence number (0 for an empty journal).
+    public var lastSequence: UInt64
+    /// A torn tail that was cut back to the last whole record, if there was one.
+    public var cutTail: JournalTail?
+    /// Bytes removed from the tail.
+    public var bytesCut: Int64
+}
+
+/// The append-only journal, for the one writer process (a `journal.lock` flock keeps others out).
+///
+/// Group commit: `append` encodes and chains its record under a lock, then waits until the record
+/// is durable. The first waiter that finds no flush in progress becomes the leader: it writes every
+/// pending record with one `write` and one `fdatasync` while later appenders queue up behind it,
+/// so concurrent appenders share fsyncs. Nothing returns before its record is on disk.
+/// After a failed write or sync the journal refuses all further appends (what reached the disk is
+/// then unknown; reopening recovers).
+public final class Journal: @unchecked Sendable {
+    /// The journal directory.
+    public let directory: String
+    /// What open found.
+    public let recovery: JournalRecovery
+    private let options: JournalOptions
+    private let cond = NSCondition()
+    private let lockFD: Int32
+    private let hasher = StreamingSHA256()
+
+    // Guarded by `cond`.
+    private var nextSequence: UInt64
+    private var previousHash: [UInt8]
+    private var pending: [UInt8] = []
+    private var spare: [UInt8] = []
+    private var rollovers: [(at: Int, firstSequence: UInt64)] = []
+    private var durableSequence: UInt64
+    private var flushing = false
+    private var failure: JournalError?
+    private var segmentBytes: Int64
+    private var sinceCheckpoint: UInt64 = 0
+    private var lastCheckpointTime = Date()
+    private var timer: DispatchSourceTimer?
+
+    // Touched only by the flush leader (or under `cond` at open/close).
+    private var fd: Int32
+
+    /// Opens (creating if needed) the journal in `directory`, recovers a torn tail and checks the
+    /// rest; throws `.damaged` when damage outside the tail needs an operator.
+    public init(directory: String, options: JournalOptions = JournalOptions()) throws {
+        self.directory = directory
+        self.options = options
+        var isDir: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) {
+            guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
+                throw JournalError.io(path: directory, operation: "mkdir", errno: errno)
+            }
+        }
+        let lockPath = directory + "/journal.lock"
+        lockFD = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lockFD >= 0 else { throw JournalError.io(path: lockPath, operation: "open", errno: errno) }
+        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+            Glibc.close(lockFD)
+            throw JournalError.locked(directory: directory)
+        }
+        do {
+            var (walk, cut, bytesCut) = try Journal.recover(directory: directory, options: options)
+            recovery = JournalRecovery(recordsChecked: walk.records, lastSequence: walk.lastSequence,
+                                       cutTail: cut, bytesCut: bytesCut)
+            if walk.lastSegment == nil {
+                // A new journal: the first segment.
+                let path = directory + "/" + JournalFormat.segmentName(firstSequence: 1)
+                fd = try Journal.createSegment(path: path, directory: directory,
+                                               header: JournalFormat.header(firstSequence: 1, previousHash: walk.lastHash))
+                walk.lastSegmentValidEnd = Int64(JournalFormat.headerSize)
+                walk.nextSequence = 1
+            } else {
+                let path = walk.lastSegment!
+                fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+                guard fd >= 0 else { throw JournalError.io(path: path, operation: "open", errno: errno) }
+            }
+            nextSequence = walk.nextSequence
+            durableSequence = walk.nextSequence - 1
+            previousHash = walk.lastHash
+            segmentBytes = walk.lastSegmentValidEnd
+            sinceCheckpoint = walk.nextSequence - 1 - walk.lastCheckpoint
+        } catch {
+            Glibc.close(lockFD)
+            throw error
+        }
+        pending.reserveCapacity(1 << 16)
+        spare.reserveCapacity(1 << 16)
+        if options.signingKey != nil && options.checkpointInterval > 0 { startTimer() }
+    }
+
+    deinit {
+        timer?.cancel()
+        if fd >= 0 { Glibc.close(fd) }
+        Glibc.close(lockFD)
+    }
+
+    /// Walks the journal and cuts a torn tail back to the last whole record.
+    private static func recover(directory: String, options: JournalOptions) throws
+        -> (JournalWalkResult, JournalTail?, Int64) {
+        var walker = JournalWalker(directory: directory, checkChain: true, checkpointKey: options.signingKey)
+        walker.lastSegmentOnly = !options.verifyAllAtOpen
+        var walk = try walker.walk()
+        if let damage = walk.damage { throw JournalError.damaged(directory: directory, damage: [damage]) }
+        guard case let .torn(segment, _, _, _) = walk.tail else { return (walk, nil, 0) }
+        let tail = walk.tail
+        if walk.lastSegmentValidEnd < Int64(JournalFormat.headerSize) {
+            // A crash while starting a segment: drop it; the previous segment holds the chain state.
+            var st = stat()
+            let size = stat(segment, &st) == 0 ? Int64(st.st_size) : 0
+            guard unlink(segment) == 0 else { throw JournalError.io(path: segment, operation: "unlink", errno: errno) }
+            try fsyncDirectory(directory)
+            walker.lastSegmentOnly = false
+            walk = try walker.walk()
+            if let damage = walk.damage { throw JournalError.damaged(directory: directory, damage: [damage]) }
+            return (walk, tail, size)
+        }
+        let f = open(segment, O_WRONLY | O_CLOEXEC)
+        guard f >= 0 else { throw JournalError.io(path: segment, operation: "open", errno: errno) }
+        defer { Glibc.close(f) }
+        var st = stat()
+        fstat(f, &st)
+        let cut = Int64(st.st_size) - walk.lastSegmentValidEnd
+        guard ftruncate(f, off_t(walk.lastSegmentValidEnd)) == 0, fsync(f) == 0 else {
+            throw JournalError.io(path: segment, operation: "truncate", errno: errno)
+        }
+        walk.tail = .clean
+        return (walk, tail, cut)
+    }
+
+    static func createSegment(path: String, directory: String, header: [UInt8]) throws(JournalError) -> Int32 {
+        let f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+        guard f >= 0 else { throw .io(path: path, operation: "create", errno: errno) }
+        guard writeAll(f, header), fdatasync(f) == 0 else {
+            let e = errno
+            Glibc.close(f)
+            throw .io(path: path, operation: "write", errno: e)
+        }
+        try fsyncDirectory(directory)
+        return f
+    }
+
+    static func fsyncDirectory(_ directory: String) throws(JournalError) {
+        let d = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard d >= 0 else { throw .io(path: directory, operation: "open", errno: errno) }
+        defer { Glibc.close(d) }
+        guard fsync(d) == 0 else { throw .io(path: directory, operation: "fsync", errno: errno) }
+    }
+
+    static func writeAll(_ f: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { writeAll(f, $0) }
+    }
+
+    static func writeAll(_ f: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        var done = 0
+        while done < bytes.count {
+            let n = write(f, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 { if errno == EINTR { continue }; return false }
+            done += n
+        }
+        return true
+    }
+
+    // MARK: Appending
+
+    /// Appends one record and returns its sequence number once it is durable.
+    @discardableResult
+    public func append(_ entry: JournalEntry) throws(JournalError) -> UInt64 {
+        cond.lock()
+        defer { cond.unlock() }
+        let seq = try enqueueLocked(entry)
+        try waitDurableLocked(seq)
+        return seq
+    }
+
+    /// Appends records in order with one fsync and returns their sequence numbers once all are durable.
+    @discardableResult
+    public func appendBatch(_ entries: [JournalEntry]) throws(JournalError) -> [UInt64] {
+        guard !entries.isEmpty else { return [] }
+        cond.lock()
+        defer { cond.unlock() }
+        var seqs: [UInt64] = []
+        seqs.reserveCapacity(entries.count)
+        for e in entries { seqs.append(try enqueueLocked(e)) }
+        try waitDurableLocked(nextSequence - 1)
+        return seqs
+    }
+
+    /// Writes a signed checkpoint now (if there is a key and anything new since the last one).
+    public func checkpoint() throws(JournalError) {
+        cond.lock()
+        defer { cond.unlock() }
+        guard options.signingKey != nil, sinceCheckpoint > 0 else { return }
+        try enqueueCheckpointLocked()
+        try waitDurableLocked(nextSequence - 1)
+    }
+
+    /// The sequence number of the last durable record.
+    public var lastSequence: UInt64 {
+        cond.lock()
+        defer { cond.unlock() }
+        return durableSequence
+    }
+
+    /// Seals the journal with a final checkpoint and stops appending.
+    public func close() {
+        timer?.cancel()
+        try? checkpoint()
+        cond.lock()
+        defer { cond.unlock() }
+        while flushing { cond.wait() }
+        if failure == nil { failure = .closed(reason: "closed") }
+        if fd >= 0 { _ = Glibc.close(fd); fd = -1 }
+    }
+
+    private func enqueueLocked(_ entry: JournalEntry) throws(JournalError) -> UInt64 {
+        if let failure { throw failure }
+        var e = entry
+        e.sequence = nextSequence
+        if e.kind == .checkpoint && e.checkpoint == nil { e.kind = .queued }  // only the journal seals
+        let payload = EntryCodec.encode(e)
+        guard payload.count <= JournalFormat.maxPayload else { throw .entryTooLarge(bytes: payload.count) }
+        let size = Int64(payload.count + JournalFormat.recordOverhead)
+        if segmentBytes + size > options.maxSegmentBytes && segmentBytes > Int64(JournalFormat.headerSize) {
+            rollovers.append((pending.count, nextSequence))
+            pending.append(contentsOf: JournalFormat.header(firstSequence: nextSequence, previousHash: previousHash))
+            segmentBytes = Int64(JournalFormat.headerSize)
+        }
+        previousHash = JournalFormat.frame(payload: payload, previousHash: previousHash, hasher: hasher, into: &pending)
+        segmentBytes += size
+        let seq = nextSequence
+        nextSequence += 1
+        sinceCheckpoint += 1
+        if options.signingKey != nil && e.kind != .checkpoint
+            && (sinceCheckpoint >= options.checkpointEveryRecords
+                || (options.checkpointInterval > 0 && Date().timeIntervalSince(lastCheckpointTime) >= options.checkpointInterval)) {
+            try enqueueCheckpointLocked()
+        }
+        return seq
+    }
+
+    private func enqueueCheckpointLocked() throws(JournalError) {
+        guard let key = options.signingKey else { return }
+        let upTo = nextSequence - 1
+        let hex = Data(previousHash).hexString
+        let sig: Data
+        do { sig = try key.sign(CheckpointSeal.signedBytes(upTo: upTo, chainHash: hex)) } catch {
+            throw .signing(error.description)
+        }
+        let seal = CheckpointSeal(upTo: upTo, chainHash: hex, algorithm: key.algorithm.rawValue,
+                                  signature: sig.base64EncodedString())
+        sinceCheckpoint = 0
+        lastCheckpointTime = Date()
+        _ = try enqueueLocked(JournalEntry(kind: .checkpoint, checkpoint: seal))
+        sinceCheckpoint = 0
+    }
+
+    /// Waits (holding `cond` between waits) until `seq` is durable, leading a flush when none runs.
+    private func waitDurableLocked(_ seq: UInt64) throws(JournalError) {
+        while durableSequence < seq {
+            if let failure { throw failure }
+            if flushing { cond.wait(); continue }
+            flushing = true
+            var batch = pending
+            pending = spare
+            pending.removeAll(keepingCapacity: true)
+            let cuts = rollovers
+            rollovers.removeAll(keepingCapacity: true)
+            let upTo = nextSequence - 1
+            cond.unlock()
+            let error = flush(batch, rollovers: cuts)
+            cond.lock()
+            batch.removeAll(keepingCapacity: true)
+            spare = batch
+            flushing = false
+            if let error { failure = error } else { durableSequence = upTo }
+            cond.broadcast()
+        }
+    }
+
+    /// Writes a batch (rolling over to new segments where marked) and makes it durable.
+    private func flush(_ batch: [UInt8], rollovers: [(at: Int, firstSequence: UInt64)]) -> JournalError? {
+        batch.withUnsafeBytes { all -> JournalError? in
+            var from = 0
+            for cut in rollovers {
+                if cut.at > from {
+                    guard Journal.writeAll(fd, UnsafeRawBufferPointer(rebasing: all[from..<cut.at])) else {
+                        return .io(path: directory, operation: "write", errno: errno)
+                    }
+                }
+                guard fdatasync(fd) == 0 else { return .io(path: directory, operation: "fdatasync", errno: errno) }
+                _ = Glibc.close(fd)
+                let path = directory + "/" + JournalFormat.segmentName(firstSequence: cut.firstSequence)
+                let end = min(all.count, cut.at + JournalFormat.headerSize)
+                do {
+                    fd = try Journal.createSegment(path: path, directory: directory,
+                                                   header: Array(all[cut.at..<end]))
+                } catch let e as JournalError { fd = -1; return e } catch { fd = -1; return .closed(reason: "\(error)") }
+                from = end
+            }
+            if all.count > from {
+                guard Journal.writeAll(fd, UnsafeRawBufferPointer(rebasing: all[from...])) else {
+                    return .io(path: directory, operation: "write", errno: errno)
+                }
+            }
+            guard fdatasync(fd) == 0 else { return .io(path: directory, operation: "fdatasync", errno: errno) }
+            return nil
+        }
+    }
+
+    private func startTimer() {
+        let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "stafett.journal.checkpoint"))
+        let interval = options.checkpointInterval
+        t.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(200))
+        t.setEventHandler { [weak self] in
+            guard let self else { return }
+            self.cond.lock()
+            let due = self.sinceCheckpoint > 0 && Date().timeIntervalSince(self.lastCheckpointTime) >= interval * 0.9
+            self.cond.unlock()
+            if due { try? self.checkpoint() }
+        }
+        t.resume()
+        timer = t
+    }
+}

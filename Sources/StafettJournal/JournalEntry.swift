@@ -1,0 +1,166 @@
+import Foundation
+import StafettCrypto
+import StafettModel
+
+/// What a journal record reports. The raw values are what the journal stores and what
+/// `stafett journal tail --kind` takes.
+public enum JournalKind: String, Sendable, Codable, Hashable, CaseIterable {
+    /// A message accepted from the outbox into the delivery queue (sender side).
+    case queued
+    /// A message handed to the peer; its receipt is still outstanding (sender side).
+    case sent
+    /// A positive receipt accepted at the sender: the peer holds the message durably.
+    case delivered
+    /// A negative receipt accepted at the sender: the peer refused the message (permanent).
+    case rejected
+    /// A message that outlived its maximum lifetime without a receipt (sender side).
+    case expired
+    /// A message accepted and stored in the inbox (receiver side).
+    case received
+    /// A message refused by this node with a rejected receipt (receiver side).
+    case refused
+    /// An intake file moved to `failed/`.
+    case intakeFailed = "intake-failed"
+    /// An intake file moved to `accepted/`.
+    case intakeAccepted = "intake-accepted"
+    /// A signed checkpoint sealing the chain so far; written by the journal itself.
+    case checkpoint
+}
+
+/// The signed seal a checkpoint record carries: the node key's signature over the sequence
+/// number and chain hash of the record before it (see `CheckpointSeal.signedBytes`).
+public struct CheckpointSeal: Sendable, Codable, Hashable {
+    /// The last record the seal covers (the checkpoint's own sequence number minus one).
+    public var upTo: UInt64
+    /// The chain hash of record `upTo`, lowercase hex (64 characters).
+    public var chainHash: String
+    /// The signature algorithm (`SignatureAlgorithm.rawValue`).
+    public var algorithm: String
+    /// The signature, base64.
+    public var signature: String
+
+    /// Creates a seal.
+    public init(upTo: UInt64, chainHash: String, algorithm: String, signature: String) {
+        self.upTo = upTo
+        self.chainHash = chainHash
+        self.algorithm = algorithm
+        self.signature = signature
+    }
+
+    /// The exact bytes that are signed: `stafett-journal-checkpoint/1 <upTo> <chainHash>`.
+    public static func signedBytes(upTo: UInt64, chainHash: String) -> Data {
+        Data("stafett-journal-checkpoint/1 \(upTo) \(chainHash)".utf8)
+    }
+}
+
+/// One journal record's content. Metadata and digests only: names, health details and free
+/// text never enter the journal, and a personnummer/samordningsnummer only as `personKey`
+/// (HMAC-SHA-256 with the node secret, see `PersonKeyer`).
+public struct JournalEntry: Sendable, Codable, Hashable {
+    /// Monotonic sequence number, assigned by `Journal` on append (any value given is replaced).
+    public var sequence: UInt64
+    /// When the record was written, milliseconds since 1970 UTC (stored as ISO 8601 with ms).
+    public var timeMillis: Int64
+    /// What happened.
+    public var kind: JournalKind
+    /// The message id, for everything about one message.
+    public var messageId: String?
+    /// The sender's case reference, when the message carries one.
+    public var caseRef: String?
+    /// The municipality's intake id, stored as it is.
+    public var intakeId: String?
+    /// Migrationsverket's dossier number, stored as it is.
+    public var dossierNumber: String?
+    /// HMAC-SHA-256 (hex) of the child's personnummer/samordningsnummer; never the number itself.
+    public var personKey: String?
+    /// The case event type (`EventType.rawValue`), e.g. `Registered`.
+    public var eventType: String?
+    /// Sending organisation number (10 digits).
+    public var sender: String?
+    /// Receiving organisation number (10 digits).
+    public var recipient: String?
+    /// SHA-256 hex of the signed message (or of the intake file).
+    public var digest: String?
+    /// A short machine status (e.g. an HTTP status or receipt status).
+    public var status: String?
+    /// Why, for rejections, refusals, failures and expiry: a fixed reason code or daemon text,
+    /// never free text copied from a message.
+    public var reason: String?
+    /// For intake records: the file's name under `accepted/` or `failed/`.
+    public var file: String?
+    /// Present only on `checkpoint` records.
+    public var checkpoint: CheckpointSeal?
+
+    /// Creates an entry; `sequence` is assigned when it is appended.
+    public init(kind: JournalKind, time: Date = Date(), messageId: String? = nil, caseRef: String? = nil,
+                intakeId: String? = nil, dossierNumber: String? = nil, personKey: String? = nil,
+                eventType: String? = nil, sender: String? = nil, recipient: String? = nil,
+                digest: String? = nil, status: String? = nil, reason: String? = nil, file: String? = nil,
+                checkpoint: CheckpointSeal? = nil, sequence: UInt64 = 0) {
+        self.sequence = sequence
+        self.timeMillis = Int64((time.timeIntervalSince1970 * 1000).rounded())
+        self.kind = kind
+        self.messageId = messageId
+        self.caseRef = caseRef
+        self.intakeId = intakeId
+        self.dossierNumber = dossierNumber
+        self.personKey = personKey
+        self.eventType = eventType
+        self.sender = sender
+        self.recipient = recipient
+        self.digest = digest
+        self.status = status
+        self.reason = reason
+        self.file = file
+        self.checkpoint = checkpoint
+    }
+
+    /// When the record was written.
+    public var time: Date { Date(timeIntervalSince1970: Double(timeMillis) / 1000) }
+
+    /// Sets the identifier fields from a child's identifiers, keying the personnummer.
+    public mutating func setIdentifiers(_ ids: ChildIdentifiers, keyer: PersonKeyer?) {
+        intakeId = ids.intakeId
+        dossierNumber = ids.dossierNumber
+        if let pin = ids.personalIdentityNumber, let keyer { personKey = keyer.key(pin) }
+    }
+
+    /// A record describing a case message (for `queued`, `sent`, `delivered`, `received`, ...),
+    /// carrying only what the journal may hold.
+    public static func about(_ message: CaseMessage, kind: JournalKind, digest: String?, keyer: PersonKeyer?,
+                             caseRef: String? = nil, status: String? = nil, reason: String? = nil,
+                             time: Date = Date()) -> JournalEntry {
+        var e = JournalEntry(kind: kind, time: time, messageId: message.header.messageId.rawValue, caseRef: caseRef,
+                             eventType: message.event.type.rawValue, sender: message.header.sender.digits,
+                             recipient: message.header.recipient.digits, digest: digest,
+                             status: status, reason: reason)
+        e.setIdentifiers(message.child.identifiers, keyer: keyer)
+        return e
+    }
+}
+
+/// Keys personnummer and samordningsnummer with the node secret (HMAC-SHA-256, hex), so joins
+/// and look-ups by personnummer work while the journal never holds the number itself.
+public struct PersonKeyer: Sendable {
+    private let hmac: HMACSHA256
+
+    /// Creates a keyer from the node secret (at least 16 bytes; 32 random bytes recommended).
+    public init(secret: Data) throws(JournalError) {
+        guard secret.count >= 16 else { throw .badSecret(path: "<memory>", reason: "the secret must be at least 16 bytes") }
+        hmac = HMACSHA256(secret: secret)
+    }
+
+    /// Reads the node secret from a file (raw bytes; surrounding whitespace of a text secret is kept).
+    public init(secretFile path: String) throws(JournalError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .badSecret(path: path, reason: "cannot read the secret file")
+        }
+        guard data.count >= 16 else { throw .badSecret(path: path, reason: "the secret must be at least 16 bytes") }
+        hmac = HMACSHA256(secret: data)
+    }
+
+    /// The key (64 hex characters) of a personnummer or samordningsnummer, over its 12 digits.
+    public func key(_ pin: PersonalIdentityNumber) -> String {
+        hmac.authenticate(Data(pin.digits.utf8)).hexString
+    }
+}

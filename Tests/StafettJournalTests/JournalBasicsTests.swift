@@ -1,0 +1,65 @@
+import Foundation
+import StafettCrypto
+import XCTest
+@testable import StafettJournal
+
+final class JournalBasicsTests: XCTestCase {
+    func testCRC32CCheckValue() {
+        XCTAssertEqual(CRC32C.checksum(Data("123456789".utf8)), 0xE306_9283)
+        XCTAssertEqual(CRC32C.checksum(Data(repeating: 0, count: 32)), 0x8A91_36AA)
+    }
+
+    func testPayloadRoundTripWithEscapesAndStableOrder() throws {
+        var e = JournalEntry(kind: .refused, time: Date(timeIntervalSince1970: 1_448_000_000.123), messageId: "m-1",
+                             caseRef: "case \"x\"\\y", intakeId: "TRE-1", dossierNumber: "15-123456",
+                             personKey: "ff", eventType: "TransferSent", sender: "2120001124",
+                             recipient: "2021005489", digest: "00", status: "400", reason: "tab\there\nåäö", file: "a.csv")
+        e.sequence = 42
+        let bytes = EntryCodec.encode(e)
+        let text = String(decoding: bytes, as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix(#"{"seq":42,"t":"2015-11-20T06:13:20.123Z","kind":"refused","msg":"m-1","case":"#), text)
+        let back = try bytes.withUnsafeBytes { try EntryCodec.decode($0) }
+        XCTAssertEqual(back, e)
+        // Foundation agrees it is JSON.
+        let obj = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+        XCTAssertEqual(obj?["reason"] as? String, "tab\there\nåäö")
+    }
+
+    func testAppendReadVerifyAcrossRolloverWithCheckpoints() throws {
+        let parent = try makeTempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/journal"
+        let opts = JournalOptions(maxSegmentBytes: 8_192, checkpointEveryRecords: 50, signingKey: TestNode.key)
+        do {
+            let j = try Journal(directory: dir, options: opts)
+            for i in 0..<120 { XCTAssertEqual(try j.append(sampleEntry(i)), UInt64(i + 1 + i / 50)) }
+            let seqs = try j.appendBatch((0..<300).map { sampleEntry($0, kind: .delivered) })
+            XCTAssertEqual(seqs.count, 300)
+            j.close()
+        }
+        let segments = try JournalFormat.segments(in: dir)
+        XCTAssertGreaterThan(segments.count, 5)
+        var st = stat()
+        stat(segments[0], &st)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+        stat(dir, &st)
+        XCTAssertEqual(st.st_mode & 0o777, 0o700)
+
+        let walk = try JournalWalker(directory: dir, checkpointKey: try TestNode.certificate.publicKey()).walk()
+        XCTAssertNil(walk.damage)
+        XCTAssertEqual(walk.tail, .clean)
+        XCTAssertEqual(walk.firstSequence, 1)
+        XCTAssertGreaterThanOrEqual(walk.checkpointsVerified, 8)
+        XCTAssertEqual(walk.lastCheckpoint, walk.lastSequence, "close seals the journal")
+
+        // Reopen continues the chain.
+        let j = try Journal(directory: dir, options: opts)
+        XCTAssertEqual(j.recovery.lastSequence, walk.lastSequence)
+        XCTAssertEqual(try j.append(sampleEntry(1)), walk.lastSequence + 1)
+        XCTAssertThrowsError(try Journal(directory: dir, options: opts)) { error in
+            guard case JournalError.locked = error else { return XCTFail("\(error)") }
+        }
+        j.close()
+        XCTAssertNil(try JournalWalker(directory: dir).walk().damage)
+    }
+}

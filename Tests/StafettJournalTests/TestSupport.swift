@@ -1,0 +1,36 @@
+import Foundation
+import StafettCrypto
+import XCTest
+@testable import StafettJournal
+
+/// A temporary directory removed when the test ends.
+func makeTempDirectory(_ tag: String = "j") throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stafett-\(tag)-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// A node key and certificate made by the openssl CLI, shared by the tests of one run.
+enum TestNode {
+    static let paths: (key: String, cert: String) = {
+        let dir = try! makeTempDirectory("node")
+        let key = dir + "/node.key", cert = dir + "/node.pem"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        p.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                       "-keyout", key, "-out", cert, "-days", "2",
+                       "-subj", "/C=SE/O=Trelleborgs kommun/organizationIdentifier=NTRSE-2120001124/CN=journal-test"]
+        p.standardError = FileHandle.nullDevice
+        try! p.run()
+        p.waitUntilExit()
+        return (key, cert)
+    }()
+    static var key: Key { try! Key.privateKey(path: paths.key) }
+    static var certificate: Certificate { try! Certificate.load(path: paths.cert) }
+}
+
+/// A realistic sender-side entry.
+func sampleEntry(_ i: Int, kind: JournalKind = .queued) -> JournalEntry {
+    JournalEntry(kind: kind, messageId: "msg-\(i)", intakeId: "TRE-2015-\(i % 97)", eventType: "Registered",
+                 sender: "2120001124", recipient: "2021005489", digest: String(repeating: "ab", count: 32))
+}
