@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A command-line usage mistake; printed with the command's usage line, exit code 2.
 public struct UsageError: Error, CustomStringConvertible, Sendable {
@@ -105,28 +108,60 @@ func editDistance(_ a: String, _ b: String) -> Int {
 }
 
 /// Where a command writes. Tests capture both streams; the executable passes stdout and stderr.
+///
+/// Writes with write(2), not FileHandle: `stafett journal tail | head` closes the pipe early, and
+/// a reader going away must end the output quietly, not crash the command.
 public final class Console: @unchecked Sendable {
-    private let outHandle: FileHandle
-    private let errHandle: FileHandle
+    private let outFD: Int32
+    private let errFD: Int32
     private let lock = NSLock()
+    private var closed: Set<Int32> = []
 
-    /// Creates a console over two file handles.
-    public init(out: FileHandle = .standardOutput, err: FileHandle = .standardError) {
-        outHandle = out
-        errHandle = err
+    /// Creates a console over two file descriptors.
+    public init(out: Int32 = STDOUT_FILENO, err: Int32 = STDERR_FILENO) {
+        outFD = out
+        errFD = err
+    }
+
+    /// Creates a console over two file handles (tests use pipes or files).
+    public convenience init(out: FileHandle, err: FileHandle) {
+        self.init(out: out.fileDescriptor, err: err.fileDescriptor)
     }
 
     /// Writes a line to standard output.
-    public func print(_ line: String) { write(line + "\n", to: outHandle) }
+    public func print(_ line: String) { write(line + "\n", to: outFD) }
     /// Writes text to standard output without a newline.
-    public func write(_ text: String) { write(text, to: outHandle) }
+    public func write(_ text: String) { write(text, to: outFD) }
+    /// Writes raw bytes to standard output.
+    public func write(_ data: Data) { write(data, to: outFD) }
     /// Writes a line to standard error.
-    public func error(_ line: String) { write(line + "\n", to: errHandle) }
+    public func error(_ line: String) { write(line + "\n", to: errFD) }
 
-    private func write(_ text: String, to handle: FileHandle) {
+    /// False once the reader of standard output has gone away (EPIPE): followers should stop.
+    public var outputIsOpen: Bool {
         lock.lock()
         defer { lock.unlock() }
-        handle.write(Data(text.utf8))
+        return !closed.contains(outFD)
+    }
+
+    private func write(_ text: String, to fd: Int32) { write(Data(text.utf8), to: fd) }
+
+    private func write(_ data: Data, to fd: Int32) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !closed.contains(fd) else { return }
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    closed.insert(fd)  // EPIPE or a closed descriptor: stop writing there
+                    return
+                }
+                offset += n
+            }
+        }
     }
 }
 

@@ -21,6 +21,7 @@ public struct Subcommand: Sendable {
 public enum StafettTool {
     /// Every command, in the order `stafett --help` lists them.
     public static let commands: [Subcommand] = [
+        IntakeCommands.validate, IntakeCommands.translate,
         SignatureCommands.sign, SignatureCommands.verify,
     ]
 

@@ -36,7 +36,7 @@ enum SignatureCommands {
             if let out = args.value("--output") {
                 try AtomicFile.write(signed, to: URL(fileURLWithPath: out), mode: 0o644)
             } else {
-                FileHandle.standardOutput.write(signed)
+                console.write(signed)
             }
             return ExitCode.ok
         } catch let error as SignatureError {

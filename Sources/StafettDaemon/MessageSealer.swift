@@ -1,0 +1,64 @@
+import Foundation
+import StafettCrypto
+import StafettModel
+import StafettXML
+
+/// A case message ready to send: signed XML and the digest an accepted receipt must echo.
+public struct SealedMessage: Sendable {
+    /// The message as a model value.
+    public var message: CaseMessage
+    /// The signed XML document, serialized once.
+    public var signedXML: Data
+    /// Base64 SHA-256 of the exclusive-canonical signed document (what the receiver digests).
+    public var digest: String
+}
+
+/// Why a message could not be sealed.
+public enum SealError: Error, Sendable, CustomStringConvertible {
+    /// The encoded XML is not valid against case-1.xsd: a bug or a model value the schema forbids.
+    case schema(MessageID, XMLError)
+    /// Signing failed.
+    case signature(MessageID, SignatureError)
+
+    public var description: String {
+        switch self {
+        case let .schema(id, error): return "message \(id): \(error)"
+        case let .signature(id, error): return "message \(id): signing failed: \(error)"
+        }
+    }
+}
+
+/// Translate, validate and sign: the path every outgoing case message takes, in the daemon,
+/// in `stafett translate --sign` and in the benchmark. Immutable and shareable across threads.
+public struct MessageSealer: Sendable {
+    /// The node's signing key.
+    public let key: Key
+    /// Its certificate, placed in KeyInfo for readers (never trusted by verifiers).
+    public let certificate: Certificate?
+
+    /// Creates a sealer.
+    public init(key: Key, certificate: Certificate?) {
+        self.key = key
+        self.certificate = certificate
+    }
+
+    /// Encodes `message` as case XML, validates it against case-1.xsd, signs it and serializes it.
+    public func seal(_ message: CaseMessage) throws(SealError) -> SealedMessage {
+        let id = message.header.messageId
+        let doc: XMLDocument
+        do {
+            doc = try XMLDocument.parse(CaseXML.encode(message))
+            try SchemaValidator.caseMessage.validate(doc)
+        } catch { throw .schema(id, error) }
+        do { try XMLSignature.sign(doc, key: key, certificate: certificate) } catch { throw .signature(id, error) }
+        let canonical: Data
+        do { canonical = try doc.exclusiveCanonical() } catch { throw .schema(id, error) }
+        return SealedMessage(message: message, signedXML: doc.serialized(),
+                             digest: SHA256.hash(canonical).base64EncodedString())
+    }
+
+    /// The digest a receiver computes for a received document (base64 SHA-256 of its exclusive C14N).
+    public static func digest(of doc: XMLDocument) throws(XMLError) -> String {
+        SHA256.hash(try doc.exclusiveCanonical()).base64EncodedString()
+    }
+}
