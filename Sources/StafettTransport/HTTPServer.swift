@@ -223,7 +223,9 @@ public final class HTTPServer: @unchecked Sendable {
             }
             do { try channel.handshake(until: .after(configuration.handshakeTimeout)) } catch {
                 configuration.log?("TLS handshake with \(Self.peerAddress(fd)) failed: \(Self.describe(error))")
-                channel.close()
+                // A TLS 1.3 client believes the handshake done and has sent its request already;
+                // closing with that unread would reset the connection before it reads our alert.
+                channel.lingeringClose(maxBytes: configuration.limits.maxBodyBytes, for: .milliseconds(500))
                 finished(fd)
                 return
             }
