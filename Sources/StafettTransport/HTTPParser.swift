@@ -42,21 +42,25 @@ enum HeadScan<Head> {
 /// chunked [411: send Content-Length] or any other coding [501]; Expect other than
 /// 100-continue [417]; too many or too large headers [431]; a body over the limit [413].
 enum HTTPParser {
-    static let crlfcrlf: [UInt8] = [13, 10, 13, 10]
 
-    /// Index just past the blank line that ends the head, searching from `scanFrom`
-    /// (so a head trickling in byte by byte is not rescanned from the start each time).
+    /// Index just past the blank line that ends the head, searching from `scanFrom` (so a
+    /// head trickling in byte by byte is not rescanned each time); -1 at the first bare LF,
+    /// which is refused at once rather than waited on.
     static func headEnd(_ bytes: UnsafeRawBufferPointer, scanFrom: inout Int) -> Int? {
-        var i = max(0, scanFrom - 3)
         let n = bytes.count
-        while i + 3 < n {
-            if bytes[i + 3] != 10 { i += bytes[i + 3] == 13 ? 1 : 4; continue }
-            if bytes[i] == 13, bytes[i + 1] == 10, bytes[i + 2] == 13 { return i + 4 }
+        var i = scanFrom
+        while i < n {
+            if bytes[i] == 10 {
+                guard i > 0, bytes[i - 1] == 13 else { return -1 }
+                if i >= 3, bytes[i - 2] == 10, bytes[i - 3] == 13 { return i + 1 }
+            }
             i += 1
         }
         scanFrom = n
         return nil
     }
+
+    static let bareLF = HTTPRefusal(status: 400, message: "lines must end with CRLF, not a bare LF")
 
     static func scanRequest(_ bytes: UnsafeRawBufferPointer, scanFrom: inout Int, limits: HTTPLimits) -> HeadScan<RequestHead> {
         guard let end = headEnd(bytes, scanFrom: &scanFrom) else {
@@ -65,6 +69,7 @@ enum HTTPParser {
             }
             return .incomplete
         }
+        if end < 0 { return .refused(bareLF) }
         if end > limits.maxHeaderBytes {
             return .refused(HTTPRefusal(status: 431, message: "request headers exceed \(limits.maxHeaderBytes) bytes"))
         }
@@ -81,6 +86,7 @@ enum HTTPParser {
             }
             return .incomplete
         }
+        if end < 0 { return .refused(HTTPRefusal(status: 0, message: bareLF.message)) }
         switch parseResponseHead(UnsafeRawBufferPointer(rebasing: bytes[0..<end]), limits: limits) {
         case let .success(head): return .complete(head, headLength: end)
         case let .failure(refusal): return .refused(refusal)
