@@ -1,0 +1,344 @@
+import Foundation
+
+/// Limits and timeouts of an `HTTPServer`.
+public struct HTTPServerConfiguration: Sendable {
+    /// Address to bind (`0.0.0.0`, `::`, a name, or `127.0.0.1`).
+    public var host: String
+    /// Port; 0 picks a free one (see `HTTPServer.port`).
+    public var port: UInt16
+    /// Connections served at once. One more is accepted and closed at once, without a
+    /// handshake or a response: a 503 would need a TLS handshake first, which is the very
+    /// work an overloaded server must not do. Clients see the close and retry later.
+    public var maxConnections: Int
+    /// listen(2) backlog.
+    public var backlog: Int32
+    /// The TLS handshake must finish within this.
+    public var handshakeTimeout: Duration
+    /// A request's whole head (request line and headers) must arrive within this from its
+    /// first byte; a slowloris sending a byte a second is cut off here (408, then close).
+    public var headerTimeout: Duration
+    /// A request's whole body must arrive within this once its head is read.
+    public var bodyTimeout: Duration
+    /// A keep-alive connection with no new request for this long is closed.
+    public var idleTimeout: Duration
+    /// A response must be written within this.
+    public var writeTimeout: Duration
+    /// Header and body size limits.
+    public var limits: HTTPLimits
+    /// Receives one line per refused handshake or broken connection, for the log.
+    public var log: (@Sendable (String) -> Void)?
+
+    /// Defaults: 256 connections, 10 s handshake and header, 30 s body and write, 60 s idle.
+    public init(host: String = "0.0.0.0", port: UInt16 = 0, maxConnections: Int = 256, backlog: Int32 = 128,
+                handshakeTimeout: Duration = .seconds(10), headerTimeout: Duration = .seconds(10),
+                bodyTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(60),
+                writeTimeout: Duration = .seconds(30), limits: HTTPLimits = HTTPLimits(),
+                log: (@Sendable (String) -> Void)? = nil) {
+        self.host = host
+        self.port = port
+        self.maxConnections = maxConnections
+        self.backlog = backlog
+        self.handshakeTimeout = handshakeTimeout
+        self.headerTimeout = headerTimeout
+        self.bodyTimeout = bodyTimeout
+        self.idleTimeout = idleTimeout
+        self.writeTimeout = writeTimeout
+        self.limits = limits
+        self.log = log
+    }
+}
+
+/// Handles one request from an authenticated peer. Called on the connection's own thread;
+/// may block (signing, journal fsync): other connections are unaffected.
+public typealias HTTPHandler = @Sendable (HTTPRequest, PeerIdentity) -> HTTPResponse
+
+/// An HTTP/1.1 server over mutual TLS (or, for `/metrics`, plain TCP on loopback).
+///
+/// One thread per connection up to `maxConnections`, blocking I/O with poll(2) deadlines.
+/// Keep-alive by default; `Connection: close` honoured; `Expect: 100-continue` answered
+/// before the body is read. `stop()` is the graceful drain for SIGTERM.
+public final class HTTPServer: @unchecked Sendable {
+    /// The bound port (the ephemeral one when configured with 0).
+    public let port: UInt16
+    /// The configuration it runs with.
+    public let configuration: HTTPServerConfiguration
+
+    private let listenFD: Int32
+    private let wakeRead: Int32, wakeWrite: Int32
+    private let tls: TLSServerContext?
+    private let handler: @Sendable (HTTPRequest, PeerIdentity?) -> HTTPResponse
+    private let state = NSCondition()
+    private var started = false
+    private var stopping = false
+    private var acceptLoopDone = false
+    private var connections: Set<Int32> = []  // fds of live connections, for a forced stop
+
+    /// Binds a mutual-TLS server. Call `start()` to accept.
+    public init(configuration: HTTPServerConfiguration, tls: TLSServerContext, handler: @escaping HTTPHandler) throws(TransportError) {
+        (listenFD, port) = try Socket.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
+        (wakeRead, wakeWrite) = HTTPServer.makePipe()
+        self.configuration = configuration
+        self.tls = tls
+        self.handler = { request, peer in
+            guard let peer else { return .text(500, "no peer identity", closeConnection: true) }
+            return handler(request, peer)
+        }
+    }
+
+    /// Binds a plain-TCP server on 127.0.0.1 only, for the local `/metrics` endpoint.
+    public init(loopbackPort: UInt16, configuration: HTTPServerConfiguration = HTTPServerConfiguration(maxConnections: 16),
+                handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws(TransportError) {
+        var config = configuration
+        config.host = "127.0.0.1"
+        config.port = loopbackPort
+        (listenFD, port) = try Socket.listen(host: config.host, port: config.port, backlog: config.backlog)
+        (wakeRead, wakeWrite) = HTTPServer.makePipe()
+        self.configuration = config
+        self.tls = nil
+        self.handler = { request, _ in handler(request) }
+    }
+
+    deinit {
+        stop()
+        close(wakeRead)
+        close(wakeWrite)
+    }
+
+    private static func makePipe() -> (Int32, Int32) {
+        var fds: [Int32] = [-1, -1]
+        _ = pipe(&fds)
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (fds[0], fds[1])
+    }
+
+    /// Number of connections being served now.
+    public var activeConnections: Int {
+        state.lock()
+        defer { state.unlock() }
+        return connections.count
+    }
+
+    /// Starts the accept loop on its own thread.
+    public func start() {
+        state.lock()
+        defer { state.unlock() }
+        guard !started, !stopping else { return }
+        started = true
+        let thread = Thread { [self] in acceptLoop() }
+        thread.name = "stafett-accept-\(port)"
+        thread.start()
+    }
+
+    /// Stops accepting, closes idle keep-alive connections, lets in-flight requests finish
+    /// (their responses carry `Connection: close`) and returns when every connection thread
+    /// has ended. After `timeout`, connections still open are shut down by force (a handler
+    /// still running is waited for; its response is lost).
+    public func stop(timeout: Duration? = nil) {
+        state.lock()
+        let first = !stopping
+        stopping = true
+        let wasStarted = started
+        state.unlock()
+        if first {
+            var b: UInt8 = 1
+            _ = write(wakeWrite, &b, 1)  // never read: every poll on wakeRead sees it from now on
+        }
+        state.lock()
+        defer { state.unlock() }
+        if wasStarted {
+            while !acceptLoopDone { state.wait() }
+        } else if first {
+            close(listenFD)
+        }
+        let limit = timeout.map { Date().addingTimeInterval(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) }
+        while !connections.isEmpty {
+            if let limit {
+                if !state.wait(until: limit) {
+                    for fd in connections { shutdown(fd, Int32(SHUT_RDWR)) }
+                    while !connections.isEmpty { state.wait() }
+                }
+            } else {
+                state.wait()
+            }
+        }
+    }
+
+    private var isStopping: Bool {
+        state.lock()
+        defer { state.unlock() }
+        return stopping
+    }
+
+    private func acceptLoop() {
+        defer {
+            close(listenFD)
+            state.lock()
+            acceptLoopDone = true
+            state.broadcast()
+            state.unlock()
+        }
+        let never = Deadline(nanoseconds: UInt64.max)
+        while true {
+            do { try Socket.wait(listenFD, for: Int16(POLLIN), until: never, wakeFD: wakeRead) } catch {
+                if case .system = error { usleep(10_000); continue }  // EMFILE and friends: back off
+                return  // stopped
+            }
+            let fd = accept(listenFD, nil, nil)
+            if fd < 0 {
+                if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM { usleep(10_000) }
+                continue
+            }
+            Socket.setNonBlocking(fd)
+            state.lock()
+            let admitted = !stopping && connections.count < configuration.maxConnections
+            if admitted { connections.insert(fd) }
+            state.unlock()
+            guard admitted else {
+                configuration.log?("connection refused: \(configuration.maxConnections) connections already open")
+                close(fd)
+                continue
+            }
+            Socket.setNoDelay(fd)
+            let thread = Thread { [self] in serve(fd) }
+            thread.name = "stafett-conn"
+            thread.start()
+        }
+    }
+
+    private func finished(_ fd: Int32) {
+        state.lock()
+        connections.remove(fd)
+        state.broadcast()
+        state.unlock()
+    }
+
+    private func serve(_ fd: Int32) {
+        let channel: Channel
+        if let tls {
+            do {
+                channel = try Channel(tls: fd, context: tls.context)
+            } catch {
+                finished(fd)
+                return
+            }
+            do { try channel.handshake(until: .after(configuration.handshakeTimeout)) } catch {
+                configuration.log?("TLS handshake with \(Self.peerAddress(fd)) failed: \(Self.describe(error))")
+                // A TLS 1.3 client believes the handshake done and has sent its request already;
+                // closing with that unread would reset the connection before it reads our alert.
+                channel.lingeringClose(maxBytes: configuration.limits.maxBodyBytes, for: .milliseconds(500))
+                finished(fd)
+                return
+            }
+        } else {
+            channel = Channel(plain: fd)
+        }
+        // The fd leaves the set before it is closed, so a forced stop never shuts down a reused number.
+        var handler = ConnectionHandler(server: self, channel: channel)
+        handler.run()
+        finished(fd)
+        channel.close()
+    }
+
+    static func describe(_ e: IOFailure) -> String {
+        switch e {
+        case .timedOut: return "timed out"
+        case .closed: return "connection closed"
+        case .stopped: return "server stopping"
+        case let .system(code): return Socket.errnoText(code)
+        case let .tls(reason, alert): return reason + (alert.map { " (alert \($0))" } ?? "")
+        case let .untrusted(reason): return "client certificate refused: \(reason)"
+        case let .unresolvable(why), let .protocolViolation(why): return why
+        }
+    }
+
+    static func peerAddress(_ fd: Int32) -> String {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST)), serv = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+        let ok = withUnsafeMutablePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                getpeername(fd, sa, &len) == 0
+                    && getnameinfo(sa, len, &host, socklen_t(host.count), &serv, socklen_t(serv.count),
+                                   NI_NUMERICHOST | NI_NUMERICSERV) == 0
+            }
+        }
+        guard ok else { return "?" }
+        return "\(cText(host)):\(cText(serv))"
+    }
+
+    /// One connection's request loop.
+    private struct ConnectionHandler {
+        let server: HTTPServer
+        let channel: Channel
+        var buffer = ByteBuffer(capacity: 32 * 1024)
+
+        init(server: HTTPServer, channel: Channel) {
+            self.server = server
+            self.channel = channel
+        }
+
+        var config: HTTPServerConfiguration { server.configuration }
+
+        mutating func run() {
+            let identity = channel.peerIdentity
+            while true {
+                if server.isStopping { return }
+                if buffer.isEmpty {
+                    do { try buffer.fill(from: channel, until: .after(config.idleTimeout), wakeFD: server.wakeRead) } catch {
+                        return  // idle timeout, stop, or the client left
+                    }
+                }
+                // The whole head must arrive by this deadline, however slowly its bytes trickle in.
+                let headDeadline = Deadline.after(config.headerTimeout)
+                var scanFrom = 0
+                var head: RequestHead?
+                while head == nil {
+                    let limits = config.limits
+                    switch buffer.withReadableBytes({ HTTPParser.scanRequest($0, scanFrom: &scanFrom, limits: limits) }) {
+                    case let .complete(h, headLength):
+                        head = h
+                        buffer.consume(headLength)
+                    case let .refused(refusal):
+                        refuse(refusal)
+                        return
+                    case .incomplete:
+                        do { try buffer.fill(from: channel, until: headDeadline) } catch {
+                            if case .timedOut = error { refuse(HTTPRefusal(status: 408, message: "request headers too slow")) }
+                            return
+                        }
+                    }
+                }
+                guard let head else { return }
+                let length = head.contentLength
+                if length > buffer.readable {
+                    if head.expectContinue {
+                        do { try channel.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), until: .after(config.writeTimeout)) } catch {
+                            return
+                        }
+                    }
+                    let bodyDeadline = Deadline.after(config.bodyTimeout)
+                    while buffer.readable < length {
+                        do { try buffer.fill(from: channel, atLeast: min(length - buffer.readable, 256 * 1024), until: bodyDeadline) } catch {
+                            if case .timedOut = error { refuse(HTTPRefusal(status: 408, message: "request body too slow")) }
+                            return
+                        }
+                    }
+                }
+                let request = HTTPRequest(method: head.method, target: head.target, headers: head.headers, body: buffer.take(length))
+                let response = server.handler(request, identity)
+                let close = head.wantsClose || response.closeConnection || server.isStopping
+                do { try channel.write(HTTPParser.serialize(response, close: close), until: .after(config.writeTimeout)) } catch {
+                    return
+                }
+                if close { return }
+            }
+        }
+
+        /// Answers a request we will not serve, then closes: its framing is no longer trustworthy.
+        func refuse(_ refusal: HTTPRefusal) {
+            let response = HTTPResponse.text(refusal.status, refusal.message, closeConnection: true)
+            try? channel.write(HTTPParser.serialize(response, close: true), until: .after(config.writeTimeout))
+            channel.lingeringClose(maxBytes: config.limits.maxBodyBytes + config.limits.maxHeaderBytes, for: .seconds(1))
+        }
+    }
+}

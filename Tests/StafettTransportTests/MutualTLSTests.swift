@@ -1,0 +1,212 @@
+import Foundation
+import StafettCrypto
+import StafettModel
+import XCTest
+@testable import StafettTransport
+
+final class MutualTLSTests: XCTestCase {
+    let pki = TestPKI.shared
+
+    func testRoundTripExposesAuthenticatedPeer() throws {
+        let server = try Harness.server(try pki.serverContext())
+        defer { server.stop() }
+        let client = Harness.client(server, try pki.clientContext())
+        defer { client.close() }
+        let response = try client.send(Harness.post("<case/>", to: "/v1/messages?x=1"))
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(String(decoding: response.body, as: UTF8.self), "<case/>")
+        XCTAssertEqual(response.headers["x-peer"], TestPKI.migrationsverket.digits)
+        XCTAssertEqual(response.headers["X-Basis"], TrustBasis.certificateAuthority.rawValue)
+        XCTAssertEqual(response.headers["X-Path"], "/v1/messages?x=1")
+    }
+
+    func testPeerIdentityCarriesTheClientCertificate() throws {
+        let seen = Locked<PeerIdentity?>(nil)
+        let server = try Harness.server(try pki.serverContext()) { _, peer in
+            seen.set(peer)
+            return HTTPResponse(status: 204)
+        }
+        defer { server.stop() }
+        let client = Harness.client(server, try pki.clientContext())
+        XCTAssertEqual(try client.send(Harness.post()).status, 204)
+        let peer = try XCTUnwrap(seen.get())
+        XCTAssertEqual(peer.organisation, TestPKI.migrationsverket)
+        XCTAssertEqual(peer.fingerprint, pki.cert("client").sha256Fingerprint)
+        XCTAssertEqual(peer.certificate.commonName, "node1")
+    }
+
+    func testKeepAliveReusesOneConnection() throws {
+        let server = try Harness.server(try pki.serverContext())
+        defer { server.stop() }
+        let client = Harness.client(server, try pki.clientContext())
+        for i in 0..<200 {
+            let r = try client.send(Harness.post("message \(i)"))
+            XCTAssertEqual(String(decoding: r.body, as: UTF8.self), "message \(i)")
+        }
+        XCTAssertEqual(client.connectionsOpened, 1)
+    }
+
+    func testParallelSendsUseAtMostThePoolSize() throws {
+        let server = try Harness.server(try pki.serverContext())
+        defer { server.stop() }
+        let client = Harness.client(server, try pki.clientContext(), maxConnections: 3)
+        let failures = Locked(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            for i in 0..<40 {
+                let body = "w\(worker)-\(i)"
+                let r = try? client.send(Harness.post(body))
+                if r.map({ String(decoding: $0.body, as: UTF8.self) }) != body { failures.mutate { $0 += 1 } }
+            }
+        }
+        XCTAssertEqual(failures.get(), 0)
+        XCTAssertLessThanOrEqual(client.connectionsOpened, 3)
+    }
+
+    func testCertificateFromAnotherCAIsRefused() throws {
+        let server = try Harness.server(try pki.serverContext())
+        defer { server.stop() }
+        let client = Harness.client(server, try pki.clientContext("client-otherca"))
+        XCTAssertThrowsError(try client.send(Harness.post())) { error in
+            guard case let .tls(context, _, alert) = error as? TransportError else { return XCTFail("\(error)") }
+            XCTAssertEqual(context.phase, .handshake)
+            XCTAssertEqual(alert, "unknown ca")
+        }
+    }
+
+    func testExpiredCertificateIsRefused() throws {
+        let server = try Harness.server(try pki.serverContext())
+        defer { server.stop() }
+        let client = Harness.client(server, try pki.clientContext("client-expired"))
+        XCTAssertThrowsError(try client.send(Harness.post())) { error in
+            guard case let .tls(_, _, alert) = error as? TransportError else { return XCTFail("\(error)") }
+            XCTAssertEqual(alert, "certificate expired")
+        }
+    }
+
+    func testUnknownOrganisationIsRefusedEvenFromTheTrustedCA() throws {
+        let lines = Locked<[String]>([])
+        var config = HTTPServerConfiguration(host: "127.0.0.1")
+        config.log = { line in lines.mutate { $0.append(line) } }
+        let server = try Harness.server(try pki.serverContext(), config)
+        defer { server.stop() }
+        for name in ["stranger", "noorg"] {
+            let client = Harness.client(server, try pki.clientContext(name))
+            XCTAssertThrowsError(try client.send(Harness.post())) { error in
+                guard case .tls = error as? TransportError else { return XCTFail("\(error)") }
+            }
+        }
+        Thread.sleep(forTimeInterval: 0.1)
+        XCTAssertTrue(lines.get().contains { $0.contains("unknown peer") && $0.contains("232100-0016") }, "\(lines.get())")
+    }
+
+    func testPinnedCertificatesAcceptedIncludingRotationAndWrongPinRefused() throws {
+        let pins = PeerTrust(organisation: TestPKI.migrationsverket,
+                             pinnedFingerprints: [pki.cert("pinned").sha256Fingerprint, pki.cert("pinned-new").sha256Fingerprint])
+        let server = try Harness.server(try pki.serverContext([pins]))
+        defer { server.stop() }
+        for name in ["pinned", "pinned-new"] {
+            let r = try Harness.client(server, try pki.clientContext(name)).send(Harness.post())
+            XCTAssertEqual(r.headers["X-Basis"], TrustBasis.pinnedCertificate.rawValue)
+            XCTAssertEqual(r.headers["X-Peer"], TestPKI.migrationsverket.digits)
+        }
+        // CA-issued but not pinned, and no CA configured for this peer.
+        XCTAssertThrowsError(try Harness.client(server, try pki.clientContext("client")).send(Harness.post()))
+    }
+
+    func testPinAcceptsOpenSSLColonFormat() throws {
+        let colon = stride(from: 0, to: 64, by: 2).map { i -> String in
+            let s = pki.cert("pinned").sha256Fingerprint
+            return s[s.index(s.startIndex, offsetBy: i)..<s.index(s.startIndex, offsetBy: i + 2)].uppercased()
+        }.joined(separator: ":")
+        let trust = PeerTrust(organisation: TestPKI.migrationsverket, pinnedFingerprints: [colon])
+        XCTAssertEqual(trust.pinnedFingerprints, [pki.cert("pinned").sha256Fingerprint])
+    }
+
+    func testExpiredPinnedCertificateIsRefused() throws {
+        let pins = PeerTrust(organisation: TestPKI.migrationsverket, pinnedCertificates: [pki.cert("pinned-expired")])
+        let server = try Harness.server(try pki.serverContext([pins]))
+        defer { server.stop() }
+        XCTAssertThrowsError(try Harness.client(server, try pki.clientContext("pinned-expired")).send(Harness.post())) { error in
+            guard case let .tls(_, _, alert) = error as? TransportError else { return XCTFail("\(error)") }
+            XCTAssertEqual(alert, "certificate expired")
+        }
+    }
+
+    func testClientWithoutCertificateIsRefused() throws {
+        let called = Locked(false)
+        let server = try Harness.server(try pki.serverContext()) { _, _ in
+            called.set(true)
+            return HTTPResponse(status: 200)
+        }
+        defer { server.stop() }
+        let result = try runTool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", pki.path("ca.pem"),
+                                               "https://127.0.0.1:\(server.port)/v1/messages"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertEqual(result.output, "000")
+        XCTAssertFalse(called.get())
+    }
+
+    func testClientRefusesServerOfAnotherOrganisation() throws {
+        let server = try Harness.server(try pki.serverContext())
+        defer { server.stop() }
+        let expectStranger = PeerTrust(organisation: TestPKI.stranger, caCertificates: [pki.cert("ca")])
+        let client = Harness.client(server, try pki.clientContext(serverTrust: expectStranger))
+        XCTAssertThrowsError(try client.send(Harness.post())) { error in
+            guard case let .untrustedPeer(context, reason) = error as? TransportError else { return XCTFail("\(error)") }
+            XCTAssertEqual(context.phase, .handshake)
+            XCTAssertEqual(context.peer, TestPKI.stranger.description)
+            XCTAssertTrue(reason.contains("212000-0142"), reason)
+        }
+    }
+
+    func testClientRefusesServerFromAnotherCAAndAcceptsAPinnedServer() throws {
+        let server = try Harness.server(try pki.serverContext())
+        defer { server.stop() }
+        let otherCA = PeerTrust(organisation: TestPKI.trelleborg, caCertificates: [pki.cert("ca2")])
+        XCTAssertThrowsError(try Harness.client(server, try pki.clientContext(serverTrust: otherCA)).send(Harness.post())) { error in
+            guard case .untrustedPeer = error as? TransportError else { return XCTFail("\(error)") }
+        }
+        let pinned = PeerTrust(organisation: TestPKI.trelleborg, pinnedCertificates: [pki.cert("server")])
+        XCTAssertEqual(try Harness.client(server, try pki.clientContext(serverTrust: pinned)).send(Harness.post()).status, 200)
+    }
+
+    func testTLS12IsRefusedUnlessAllowed() throws {
+        for allow in [false, true] {
+            let server = try Harness.server(try pki.serverContext(allowTLS12: allow))
+            defer { server.stop() }
+            let result = try runTool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--tls-max", "1.2",
+                                                   "--cert", pki.path("client.pem"), "--key", pki.path("client.key"),
+                                                   "--cacert", pki.path("ca.pem"), "https://127.0.0.1:\(server.port)/x"])
+            XCTAssertEqual(result.output, allow ? "200" : "000")
+        }
+    }
+
+    func testCurlPostsALargeBodyWithExpectContinue() throws {
+        let received = Locked(Data())
+        let server = try Harness.server(try pki.serverContext()) { request, peer in
+            received.set(request.body)
+            return .text(200, "accepted from \(peer.organisation)")
+        }
+        defer { server.stop() }
+        let body = Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        let file = pki.path("body-\(UUID()).bin")
+        try body.write(to: URL(fileURLWithPath: file))
+        let result = try runTool("/usr/bin/curl", ["-s", "--fail", "--cert", pki.path("client.pem"), "--key", pki.path("client.key"),
+                                               "--cacert", pki.path("ca.pem"), "--data-binary", "@\(file)",
+                                               "-H", "Content-Type: application/xml",
+                                               "https://127.0.0.1:\(server.port)/v1/messages"])
+        XCTAssertEqual(result.status, 0)
+        XCTAssertEqual(result.output, "accepted from 202100-5489\n")
+        XCTAssertEqual(received.get(), body)
+    }
+}
+
+/// A value shared between a test and handler threads.
+final class Locked<T>: @unchecked Sendable {
+    private var value: T
+    private let lock = NSLock()
+    init(_ value: T) { self.value = value }
+    func get() -> T { lock.withLock { value } }
+    func set(_ v: T) { lock.withLock { value = v } }
+    func mutate(_ f: (inout T) -> Void) { lock.withLock { f(&value) } }
+}
