@@ -1,0 +1,104 @@
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// scripts/install.sh staged into a temporary DESTDIR, and the systemd unit.
+final class InstallTests: XCTestCase {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    @discardableResult
+    func run(_ exe: String, _ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+    }
+
+    func mode(_ path: String) -> mode_t {
+        var st = stat()
+        XCTAssertEqual(stat(path, &st), 0, path)
+        return st.st_mode & 0o7777
+    }
+
+    func testStagedInstallIsCompleteAndIdempotent() throws {
+        let dir = try TempDir()
+        let bin = dir.url.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        for b in ["stafett", "stafettd"] {
+            let f = bin.appendingPathComponent(b)
+            try "#!/bin/sh\necho \(b) v1\n".write(to: f, atomically: true, encoding: .utf8)
+            chmod(f.path, 0o755)
+        }
+        let root = dir.url.appendingPathComponent("root").path
+        let script = Self.repo.appendingPathComponent("scripts/install.sh").path
+        let (rc, out) = try run("/bin/sh", [script, "--bin-dir", bin.path], env: ["DESTDIR": root, "PREFIX": "/opt/stafett"])
+        XCTAssertEqual(rc, 0, out)
+
+        XCTAssertEqual(mode(root + "/opt/stafett/bin/stafettd"), 0o755)
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: root + "/opt/stafett/bin/stafett"))
+        let unit = try String(contentsOfFile: root + "/etc/systemd/system/stafettd.service", encoding: .utf8)
+        XCTAssertTrue(unit.contains("ExecStart=/opt/stafett/bin/stafettd --config /etc/stafett/stafett.conf"), unit)
+        XCTAssertEqual(mode(root + "/etc/stafett"), 0o750)
+        XCTAssertEqual(mode(root + "/etc/stafett/stafett.conf"), 0o640)
+        for d in ["/var/spool/stafett", "/var/spool/stafett/outbox/failed", "/var/spool/stafett/queue",
+                  "/var/lib/stafett", "/var/lib/stafett/journal"] {
+            XCTAssertEqual(mode(root + d), 0o700, d)
+        }
+
+        // Second run: binaries upgraded, the edited config and an operator's directory mode kept.
+        try "[node]\n# edited\n".write(toFile: root + "/etc/stafett/stafett.conf", atomically: true, encoding: .utf8)
+        chmod(root + "/var/spool/stafett/outbox", 0o2770)
+        try "#!/bin/sh\necho v2\n".write(to: bin.appendingPathComponent("stafettd"), atomically: true, encoding: .utf8)
+        chmod(bin.appendingPathComponent("stafettd").path, 0o755)
+        let (rc2, out2) = try run("/bin/sh", [script, "--bin-dir", bin.path, "--destdir", root, "--prefix", "/opt/stafett"])
+        XCTAssertEqual(rc2, 0, out2)
+        XCTAssertTrue(out2.contains("keeping existing"), out2)
+        XCTAssertEqual(try String(contentsOfFile: root + "/etc/stafett/stafett.conf", encoding: .utf8), "[node]\n# edited\n")
+        XCTAssertEqual(mode(root + "/var/spool/stafett/outbox"), 0o2770)
+        XCTAssertTrue(try String(contentsOfFile: root + "/opt/stafett/bin/stafettd", encoding: .utf8).contains("v2"))
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: root + "/opt/stafett/bin").contains { $0.hasPrefix(".") })
+    }
+
+    func testInstallRefusesBadInvocations() throws {
+        let script = Self.repo.appendingPathComponent("scripts/install.sh").path
+        let (rc, out) = try run("/bin/sh", [script, "--frobnicate"])
+        XCTAssertNotEqual(rc, 0)
+        XCTAssertTrue(out.contains("unknown option '--frobnicate'"), out)
+        let dir = try TempDir()
+        let (rc2, out2) = try run("/bin/sh", [script, "--bin-dir", dir.url.path, "--destdir", dir.url.path + "/root"])
+        XCTAssertNotEqual(rc2, 0)
+        XCTAssertTrue(out2.contains("stafett is missing"), out2)
+    }
+
+    func testUnitIsNotifyAndHardened() throws {
+        let unit = try String(contentsOf: Self.repo.appendingPathComponent("systemd/stafettd.service"), encoding: .utf8)
+        for line in ["Type=notify", "WatchdogSec=30", "ExecReload=/bin/kill -HUP $MAINPID", "User=stafett",
+                     "ProtectSystem=strict", "ReadWritePaths=/var/spool/stafett /var/lib/stafett", "CapabilityBoundingSet=",
+                     "UMask=0077", "SystemCallFilter=@system-service", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+                     "MemoryDenyWriteExecute=yes", "Restart=on-failure"] {
+            XCTAssertTrue(unit.split(separator: "\n").contains(Substring(line)), line)
+        }
+        let analyze = "/usr/bin/systemd-analyze"
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: analyze), "systemd-analyze not installed")
+        let (rc, out) = try run(analyze, ["security", "--offline=true", "--no-pager",
+                                          Self.repo.appendingPathComponent("systemd/stafettd.service").path])
+        XCTAssertEqual(rc, 0, out)
+        // "Overall exposure level for stafettd.service: 1.1 OK"
+        let level = out.range(of: #"exposure level for stafettd\.service: ([0-9.]+)"#, options: .regularExpression)
+            .flatMap { Double(out[$0].split(separator: " ").last ?? "") }
+        XCTAssertNotNil(level, out)
+        XCTAssertLessThanOrEqual(level ?? 10, 1.5, out)
+    }
+}

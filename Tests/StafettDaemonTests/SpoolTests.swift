@@ -1,0 +1,110 @@
+import Foundation
+import XCTest
+@testable import StafettDaemon
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class SpoolTests: XCTestCase {
+    func mode(_ url: URL) -> mode_t {
+        var st = stat()
+        XCTAssertEqual(stat(url.path, &st), 0, url.path)
+        return st.st_mode & 0o7777
+    }
+
+    func testLayoutCreatesPrivateDirectoriesOnce() throws {
+        let dir = try TempDir()
+        let layout = SpoolLayout(spool: dir.url.appendingPathComponent("spool"), state: dir.url.appendingPathComponent("state"))
+        let created = try layout.create()
+        XCTAssertEqual(created.count, 9)
+        for d in layout.allDirectories {
+            XCTAssertTrue(AtomicFile.isDirectory(d.path), d.path)
+            XCTAssertEqual(mode(d), 0o700, d.path)
+        }
+        XCTAssertEqual(layout.accepted.path, dir.url.path + "/spool/outbox/accepted")
+        XCTAssertEqual(layout.journal.path, dir.url.path + "/state/journal")
+        // An operator's choice of mode on an existing directory is kept.
+        chmod(layout.outbox.path, 0o770)
+        XCTAssertEqual(try layout.create(), [])
+        XCTAssertEqual(mode(layout.outbox), 0o770)
+    }
+
+    func testAtomicWriteReplacesWholeFileWithMode0600() throws {
+        let dir = try TempDir()
+        let target = dir.url.appendingPathComponent("queue/peer/msg-1.xml")
+        try AtomicFile.write(Data("first".utf8), to: target)
+        try AtomicFile.write(Data("second".utf8), to: target)
+        XCTAssertEqual(try String(contentsOf: target, encoding: .utf8), "second")
+        XCTAssertEqual(mode(target), 0o600)
+        XCTAssertEqual(mode(target.deletingLastPathComponent()), 0o700)
+        // No temporary files are left behind.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: target.deletingLastPathComponent().path), ["msg-1.xml"])
+    }
+
+    func testAtomicWriteFailureLeavesTargetAlone() throws {
+        let dir = try TempDir()
+        let target = dir.url.appendingPathComponent("f")
+        try AtomicFile.write(Data("kept".utf8), to: target)
+        // Rename onto a directory fails: the old content must survive and no temp file remain.
+        let blocker = dir.url.appendingPathComponent("d")
+        try FileManager.default.createDirectory(at: blocker.appendingPathComponent("x"), withIntermediateDirectories: true)
+        XCTAssertThrowsError(try AtomicFile.write(Data("new".utf8), to: blocker)) { e in
+            XCTAssertTrue("\(e)".contains("rename failed"), "\(e)")
+        }
+        XCTAssertEqual(try String(contentsOf: target, encoding: .utf8), "kept")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.url.path).sorted(), ["d", "f"])
+    }
+
+    func testMoveKeepsSubFolderAndNeverOverwrites() throws {
+        let dir = try TempDir()
+        let layout = SpoolLayout(spool: dir.url, state: dir.url.appendingPathComponent("state"))
+        try layout.create()
+        let input = layout.outbox.appendingPathComponent("trelleborg/intag/2015-10-23.csv")
+        try AtomicFile.write(Data("a".utf8), to: input)
+        let moved = try layout.moveToAccepted(input)
+        XCTAssertEqual(moved.path, layout.accepted.path + "/trelleborg/intag/2015-10-23.csv")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: input.path))
+        XCTAssertEqual(try String(contentsOf: moved, encoding: .utf8), "a")
+
+        // Same name dropped again: the first accepted copy stays, the second gets a number.
+        try AtomicFile.write(Data("b".utf8), to: input)
+        let second = try layout.moveToAccepted(input)
+        XCTAssertEqual(second.lastPathComponent, "2015-10-23-2.csv")
+        XCTAssertEqual(try String(contentsOf: moved, encoding: .utf8), "a")
+        XCTAssertEqual(try String(contentsOf: second, encoding: .utf8), "b")
+    }
+
+    func testMoveAfterCrashBetweenLinkAndUnlink() throws {
+        let dir = try TempDir()
+        let src = dir.url.appendingPathComponent("in/x.json")
+        let dst = dir.url.appendingPathComponent("out/x.json")
+        try AtomicFile.write(Data("x".utf8), to: src)
+        try AtomicFile.makeDirectories(dst.deletingLastPathComponent())
+        XCTAssertEqual(link(src.path, dst.path), 0)  // as if the daemon died right after the link
+        XCTAssertEqual(try AtomicFile.move(from: src, to: dst), dst)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: src.path))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dst.deletingLastPathComponent().path), ["x.json"])
+    }
+
+    func testMoveToFailedWritesReportFirst() throws {
+        let dir = try TempDir()
+        let layout = SpoolLayout(spool: dir.url, state: dir.url.appendingPathComponent("state"))
+        try layout.create()
+        let input = layout.outbox.appendingPathComponent("sub/list.csv")
+        try AtomicFile.write(Data("bad".utf8), to: input)
+        let (moved, errors) = try layout.moveToFailed(input, report: "line 3: personnummer: the check digit is wrong")
+        XCTAssertEqual(moved.path, layout.failed.path + "/sub/list.csv")
+        XCTAssertEqual(errors.path, layout.failed.path + "/sub/list.csv.errors.txt")
+        XCTAssertEqual(try String(contentsOf: errors, encoding: .utf8), "line 3: personnummer: the check digit is wrong\n")
+        XCTAssertEqual(mode(errors), 0o600)
+
+        // A second failure of the same name keeps the first pair intact.
+        try AtomicFile.write(Data("bad2".utf8), to: input)
+        let (moved2, errors2) = try layout.moveToFailed(input, report: "line 1")
+        XCTAssertEqual(moved2.lastPathComponent, "list-2.csv")
+        XCTAssertEqual(errors2.lastPathComponent, "list-2.csv.errors.txt")
+        XCTAssertEqual(try String(contentsOf: errors, encoding: .utf8), "line 3: personnummer: the check digit is wrong\n")
+
+        XCTAssertThrowsError(try layout.moveToAccepted(dir.url.appendingPathComponent("elsewhere.csv")))
+    }
+}

@@ -1,0 +1,120 @@
+#!/bin/sh
+# Installs Stafett: the stafett and stafettd binaries, the systemd unit, an example
+# configuration (only if none exists), the stafett system user and its directories.
+# Idempotent: running it again upgrades the binaries and unit and changes nothing else.
+#
+# Usage: scripts/install.sh [options]
+#   --prefix DIR      binaries go to DIR/bin (default /usr/local, or $PREFIX)
+#   --destdir DIR     stage everything under DIR (default $DESTDIR); implies --no-user
+#   --unit-dir DIR    where the unit goes (default /etc/systemd/system)
+#   --bin-dir DIR     take already built binaries from DIR instead of building
+#   --no-build        do not run swift build (binaries must be in --bin-dir or .build/release)
+#   --no-user         do not create the stafett user or change owners (packaging, tests)
+#   -h, --help        this text
+set -eu
+
+PREFIX=${PREFIX:-/usr/local}
+DESTDIR=${DESTDIR:-}
+UNIT_DIR=/etc/systemd/system
+BIN_DIR=
+BUILD=yes
+MAKE_USER=yes
+USER_NAME=stafett
+SPOOL=/var/spool/stafett
+STATE=/var/lib/stafett
+CONF_DIR=/etc/stafett
+
+die() { echo "install.sh: $*" >&2; exit 1; }
+say() { echo "install.sh: $*"; }
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --prefix) [ $# -ge 2 ] || die "--prefix needs a directory"; PREFIX=$2; shift 2 ;;
+        --destdir) [ $# -ge 2 ] || die "--destdir needs a directory"; DESTDIR=$2; shift 2 ;;
+        --unit-dir) [ $# -ge 2 ] || die "--unit-dir needs a directory"; UNIT_DIR=$2; shift 2 ;;
+        --bin-dir) [ $# -ge 2 ] || die "--bin-dir needs a directory"; BIN_DIR=$2; BUILD=no; shift 2 ;;
+        --no-build) BUILD=no; shift ;;
+        --no-user) MAKE_USER=no; shift ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown option '$1' (see --help)" ;;
+    esac
+done
+
+# A staged install never touches the running system's users.
+[ -n "$DESTDIR" ] && MAKE_USER=no
+case $PREFIX in /*) ;; *) die "--prefix must be an absolute path" ;; esac
+
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+
+if [ "$BUILD" = yes ]; then
+    command -v swift >/dev/null 2>&1 || die "swift is not on PATH (or use --bin-dir with prebuilt binaries)"
+    say "building release binaries"
+    (cd "$HERE" && swift build -c release --product stafett && swift build -c release --product stafettd)
+fi
+if [ -z "$BIN_DIR" ]; then
+    BIN_DIR=$(cd "$HERE" && swift build -c release --show-bin-path 2>/dev/null) || BIN_DIR=$HERE/.build/release
+fi
+for b in stafett stafettd; do
+    [ -x "$BIN_DIR/$b" ] || die "$BIN_DIR/$b is missing: build first (swift build -c release) or pass --bin-dir"
+done
+
+if [ "$MAKE_USER" = yes ]; then
+    [ "$(id -u)" -eq 0 ] || die "run as root to create the $USER_NAME user (or pass --no-user)"
+    if ! getent passwd "$USER_NAME" >/dev/null 2>&1; then
+        say "creating system user $USER_NAME"
+        if command -v adduser >/dev/null 2>&1 && adduser --help 2>&1 | grep -q -- --system; then
+            adduser --system --group --home "$STATE" --no-create-home --shell /usr/sbin/nologin \
+                --gecos "Stafett daemon" "$USER_NAME" >/dev/null
+        else
+            useradd --system --user-group --home-dir "$STATE" --no-create-home \
+                --shell /usr/sbin/nologin --comment "Stafett daemon" "$USER_NAME"
+        fi
+    fi
+fi
+
+# dir MODE OWNER PATH: create one directory with its mode and owner. An existing one is left
+# as it is: the operator may have opened the outbox to a group of writers on purpose.
+dir() {
+    [ -d "$DESTDIR$3" ] && return 0
+    install -d -m "$1" "$DESTDIR$3"
+    chmod "$1" "$DESTDIR$3"
+    if [ "$MAKE_USER" = yes ]; then chown "$2" "$DESTDIR$3"; fi
+}
+
+say "installing binaries to $DESTDIR$PREFIX/bin"
+install -d -m 0755 "$DESTDIR$PREFIX/bin"
+for b in stafett stafettd; do
+    # Copy then rename, so a running stafettd keeps its old inode and never sees a half-written file.
+    install -m 0755 "$BIN_DIR/$b" "$DESTDIR$PREFIX/bin/.$b.new"
+    mv -f "$DESTDIR$PREFIX/bin/.$b.new" "$DESTDIR$PREFIX/bin/$b"
+done
+
+say "installing the unit to $DESTDIR$UNIT_DIR"
+install -d -m 0755 "$DESTDIR$UNIT_DIR"
+sed "s|/usr/local/bin/stafettd|$PREFIX/bin/stafettd|" "$HERE/systemd/stafettd.service" > "$DESTDIR$UNIT_DIR/.stafettd.service.new"
+chmod 0644 "$DESTDIR$UNIT_DIR/.stafettd.service.new"
+mv -f "$DESTDIR$UNIT_DIR/.stafettd.service.new" "$DESTDIR$UNIT_DIR/stafettd.service"
+
+dir 0750 "root:$USER_NAME" "$CONF_DIR"
+dir 0750 "root:$USER_NAME" "$CONF_DIR/tls"
+if [ -e "$DESTDIR$CONF_DIR/stafett.conf" ]; then
+    say "keeping existing $DESTDIR$CONF_DIR/stafett.conf"
+else
+    say "installing example configuration to $DESTDIR$CONF_DIR/stafett.conf (edit it)"
+    install -m 0640 "$HERE/Config/stafett.conf" "$DESTDIR$CONF_DIR/stafett.conf"
+    if [ "$MAKE_USER" = yes ]; then chown "root:$USER_NAME" "$DESTDIR$CONF_DIR/stafett.conf"; fi
+fi
+
+# The daemon creates the same tree at start; creating it here lets the operator see it
+# and lets ProtectSystem=strict find the ReadWritePaths.
+for d in "$SPOOL" "$SPOOL/outbox" "$SPOOL/outbox/accepted" "$SPOOL/outbox/failed" \
+         "$SPOOL/queue" "$SPOOL/inbox" "$SPOOL/archive" "$STATE" "$STATE/journal"; do
+    dir 0700 "$USER_NAME:$USER_NAME" "$d"
+done
+
+if [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    say "done: edit $CONF_DIR/stafett.conf, put keys in $CONF_DIR/tls, then: systemctl enable --now stafettd"
+else
+    say "done (staged in ${DESTDIR:-/}; systemd not reloaded)"
+fi
