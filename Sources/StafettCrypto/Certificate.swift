@@ -13,8 +13,21 @@ public final class Certificate: @unchecked Sendable {
     /// The OpenSSL `X509`. Owned.
     public let pointer: OpaquePointer
 
+    /// The DER encoding. Computed once: signature verification compares it with `KeyInfo` per message.
+    public let der: Data
+    /// The certified key, extracted once (or why it could not be).
+    private let certifiedKey: Result<Key, CryptoError>
+
     /// Takes ownership of an `X509` pointer.
-    public init(taking pointer: OpaquePointer) { self.pointer = pointer }
+    public init(taking pointer: OpaquePointer) {
+        self.pointer = pointer
+        der = Certificate.encode(pointer)
+        if let k = X509_get_pubkey(pointer) {
+            do { certifiedKey = .success(try Key(taking: k)) } catch { certifiedKey = .failure(error) }
+        } else {
+            certifiedKey = .failure(.openssl(CryptoError.lastOpenSSLError()))
+        }
+    }
     deinit { X509_free(pointer) }
 
     /// Parses every certificate in PEM text (a bundle may hold several).
@@ -50,8 +63,7 @@ public final class Certificate: @unchecked Sendable {
         return Certificate(taking: cert)
     }
 
-    /// The DER encoding.
-    public var der: Data {
+    private static func encode(_ pointer: OpaquePointer) -> Data {
         var out: UnsafeMutablePointer<UInt8>? = nil
         let n = i2d_X509(pointer, &out)
         guard n > 0, let out else { return Data() }
@@ -71,8 +83,7 @@ public final class Certificate: @unchecked Sendable {
 
     /// The certified public key.
     public func publicKey() throws(CryptoError) -> Key {
-        guard let k = X509_get_pubkey(pointer) else { throw .openssl(CryptoError.lastOpenSSLError()) }
-        return try Key(taking: k)
+        try certifiedKey.get()
     }
 
     /// The value of the first subject attribute with this NID, or nil.

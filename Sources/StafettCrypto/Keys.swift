@@ -118,18 +118,13 @@ public final class Key: @unchecked Sendable {
         guard EVP_DigestSignInit(ctx, nil, EVP_sha256(), nil, pointer) == 1 else {
             throw .signingFailed(CryptoError.lastOpenSSLError())
         }
-        var length = 0
-        let ok = data.withUnsafeBytes { raw -> Bool in
-            let base = raw.bindMemory(to: UInt8.self).baseAddress
-            guard EVP_DigestSign(ctx, nil, &length, base, raw.count) == 1 else { return false }
-            return true
-        }
-        guard ok else { throw .signingFailed(CryptoError.lastOpenSSLError()) }
+        // EVP_PKEY_get_size is the largest signature this key makes: one call instead of a size query.
+        var length = Int(EVP_PKEY_get_size(pointer))
         var sig = [UInt8](repeating: 0, count: length)
-        let ok2 = data.withUnsafeBytes { raw -> Bool in
+        let ok = data.withUnsafeBytes { raw -> Bool in
             EVP_DigestSign(ctx, &sig, &length, raw.bindMemory(to: UInt8.self).baseAddress, raw.count) == 1
         }
-        guard ok2 else { throw .signingFailed(CryptoError.lastOpenSSLError()) }
+        guard ok else { throw .signingFailed(CryptoError.lastOpenSSLError()) }
         return Data(sig.prefix(length))
     }
 

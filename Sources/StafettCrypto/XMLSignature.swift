@@ -46,81 +46,16 @@ public enum XMLSignature {
 
     /// Signs `doc` in place: appends a `ds:Signature` as the last child of its root element.
     ///
-    /// This is the fast path: parse once, sign the tree, serialize once with
-    /// `doc.serialized()`. `certificate`, when given, goes into `KeyInfo` for readers.
+    /// `certificate`, when given, goes into `KeyInfo` for readers and must certify `key`. For many
+    /// documents with one key, make a ``Signer`` once instead.
     public static func sign(_ doc: XMLDocument, key: Key, certificate: Certificate? = nil) throws(SignatureError) {
-        let root = doc.root
-        if findSignatures(in: root, limit: 1).count > 0 { throw .alreadySigned }
-        let digest = try Canonicalizer.digest(doc.pointer, .all)
-
-        let signature = try buildSignature(doc: doc.pointer, algorithm: key.algorithm, digest: digest,
-                                           certificate: certificate)
-        xmlAddChild(root, signature.element)
-        do throws(SignatureError) {
-            let signedInfo = try Canonicalizer.canonical(doc.pointer, .only(signature.signedInfo))
-            let raw: Data
-            do { raw = try key.sign(signedInfo) } catch { throw .crypto(error) }
-            var value = raw
-            if key.algorithm == .ecdsaP256SHA256 {
-                guard let r = ECDSAEncoding.raw(fromDER: raw) else {
-                    throw .crypto(.signingFailed("unexpected ECDSA signature encoding"))
-                }
-                value = r
-            }
-            xmlNodeAddContent(signature.signatureValue, value.base64EncodedString())
-        } catch {
-            // Leave the document as it was: a half-signed tree must never be serialized.
-            xmlUnlinkNode(signature.element)
-            xmlFreeNode(signature.element)
-            throw error
-        }
+        try Signer(key: key, certificate: certificate).sign(doc)
     }
 
     /// Parses `xml` (untrusted-input limits), signs it and returns the serialized signed document.
     public static func sign(xml: Data, key: Key, certificate: Certificate? = nil,
                             limits: XMLLimits = .default) throws(SignatureError) -> Data {
-        let doc: XMLDocument
-        do { doc = try XMLDocument.parse(xml, limits: limits) } catch { throw .xml(error) }
-        try sign(doc, key: key, certificate: certificate)
-        return doc.serialized()
-    }
-
-    /// The pieces of a freshly built `ds:Signature` that signing fills in afterwards.
-    private struct Built {
-        let element: xmlNodePtr
-        let signedInfo: xmlNodePtr
-        let signatureValue: xmlNodePtr
-    }
-
-    /// Builds the unlinked `ds:Signature` subtree with an empty `SignatureValue`.
-    private static func buildSignature(doc: xmlDocPtr, algorithm: SignatureAlgorithm, digest: Data,
-                                       certificate: Certificate?) throws(SignatureError) -> Built {
-        guard let sig = xmlNewDocNode(doc, nil, "Signature", nil) else { throw .malformed("out of memory") }
-        let ns = xmlNewNs(sig, namespace, "ds")
-        xmlSetNs(sig, ns)
-        func child(_ parent: xmlNodePtr, _ name: String, algorithm: String? = nil, text: String? = nil) -> xmlNodePtr {
-            let node = xmlNewChild(parent, ns, name, nil)!
-            if let algorithm { xmlNewProp(node, "Algorithm", algorithm) }
-            if let text { xmlNodeAddContent(node, text) }
-            return node
-        }
-        let signedInfo = child(sig, "SignedInfo")
-        _ = child(signedInfo, "CanonicalizationMethod", algorithm: exclusiveC14N)
-        _ = child(signedInfo, "SignatureMethod", algorithm: algorithm.xmlDSigURI)
-        let reference = child(signedInfo, "Reference")
-        xmlNewProp(reference, "URI", "")
-        let transforms = child(reference, "Transforms")
-        _ = child(transforms, "Transform", algorithm: envelopedSignature)
-        _ = child(transforms, "Transform", algorithm: exclusiveC14N)
-        _ = child(reference, "DigestMethod", algorithm: sha256)
-        _ = child(reference, "DigestValue", text: digest.base64EncodedString())
-        let value = child(sig, "SignatureValue")
-        if let certificate {
-            let keyInfo = child(sig, "KeyInfo")
-            let x509 = child(keyInfo, "X509Data")
-            _ = child(x509, "X509Certificate", text: certificate.der.base64EncodedString())
-        }
-        return Built(element: sig, signedInfo: signedInfo, signatureValue: value)
+        try Signer(key: key, certificate: certificate).sign(xml: xml, limits: limits)
     }
 
     /// Every `ds:Signature` element in the tree under `root` (document order), stopping after `limit + 1`.

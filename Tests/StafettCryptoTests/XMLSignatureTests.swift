@@ -205,7 +205,7 @@ final class XMLSignatureTests: XCTestCase {
         let forged = try signed(key: otherKey, certificate: otherCert)
         XCTAssertEqual(verifyError(forged), .untrustedKeyInfo("KeyInfo carries CN=someone else, which is not trusted for this sender"))
         // Signed by someone else but claiming the sender's certificate in KeyInfo: the signature fails.
-        let claiming = try signed(key: otherKey, certificate: ecCert)
+        let claiming = replacing(forged, otherCert.der.base64EncodedString(), ecCert.der.base64EncodedString())
         XCTAssertEqual(verifyError(claiming), .badSignatureValue)
         // Signed by the sender, KeyInfo swapped for another certificate: refused although the signature is good.
         let genuine = try signed()
@@ -242,6 +242,16 @@ final class XMLSignatureTests: XCTestCase {
                        .malformed("Signature must hold SignedInfo, SignatureValue and optionally KeyInfo, found SignedInfo, SignatureValue, KeyInfo, Object"))
         XCTAssertEqual(verifyError(replacing(text, "<ds:Reference URI=\"\"", "<ds:Reference Type=\"x\" URI=\"\"")),
                        .malformed("unexpected attribute Type on Reference"))
+    }
+
+    func testSignerRefusesAMismatchedCertificate() throws {
+        XCTAssertThrowsError(try XMLSignature.Signer(key: otherKey, certificate: ecCert)) {
+            XCTAssertEqual($0 as? SignatureError,
+                           .crypto(.signingFailed("certificate \(ecCert.subjectLine) does not certify the signing key")))
+        }
+        XCTAssertThrowsError(try XMLSignature.Signer(key: try ecCert.publicKey())) {
+            XCTAssertEqual($0 as? SignatureError, .crypto(.signingFailed("the key has no private part")))
+        }
     }
 
     func testSigningLeavesNothingBehindOnFailureAndIsStable() throws {

@@ -1,0 +1,109 @@
+import CLibXML2
+import COpenSSL
+import Foundation
+import StafettXML
+
+extension XMLSignature {
+    /// Signs documents with one key (and certificate for `KeyInfo`), prepared once: the hot path of
+    /// the outbox pipeline. Safe to share between threads; each document is confined to its caller.
+    ///
+    /// Per document it canonicalizes the content once (for the digest), builds the `ds:Signature`
+    /// subtree, and signs the canonical `SignedInfo`. That canonical form depends only on the
+    /// algorithm and the digest (exclusive C14N renders just the `ds` namespace SignedInfo uses and
+    /// inherits nothing from the document), so it is written directly instead of running C14N a
+    /// second time; debug builds check it against libxml2's C14N on every signature.
+    public struct Signer: Sendable {
+        /// The signing key.
+        public let key: Key
+        /// The certificate put into `KeyInfo`, if any.
+        public let certificate: Certificate?
+        private let certificateBase64: String?
+        private let signedInfoHead: String
+        private static let signedInfoTail = "</ds:DigestValue></ds:Reference></ds:SignedInfo>"
+
+        /// Prepares a signer. Refuses a key without its private part, and a certificate that does
+        /// not certify the key (a misconfiguration the receiving side would only report as a bad signature).
+        public init(key: Key, certificate: Certificate? = nil) throws(SignatureError) {
+            guard key.hasPrivateKey else { throw .crypto(.signingFailed("the key has no private part")) }
+            if let certificate {
+                let certified: Key
+                do { certified = try certificate.publicKey() } catch { throw .crypto(error) }
+                guard certified.hasSamePublicKey(as: key) else {
+                    throw .crypto(.signingFailed("certificate \(certificate.subjectLine) does not certify the signing key"))
+                }
+            }
+            self.key = key
+            self.certificate = certificate
+            certificateBase64 = certificate?.der.base64EncodedString()
+            signedInfoHead = "<ds:SignedInfo xmlns:ds=\"\(namespace)\">"
+                + "<ds:CanonicalizationMethod Algorithm=\"\(exclusiveC14N)\"></ds:CanonicalizationMethod>"
+                + "<ds:SignatureMethod Algorithm=\"\(key.algorithm.xmlDSigURI)\"></ds:SignatureMethod>"
+                + "<ds:Reference URI=\"\"><ds:Transforms>"
+                + "<ds:Transform Algorithm=\"\(envelopedSignature)\"></ds:Transform>"
+                + "<ds:Transform Algorithm=\"\(exclusiveC14N)\"></ds:Transform></ds:Transforms>"
+                + "<ds:DigestMethod Algorithm=\"\(sha256)\"></ds:DigestMethod><ds:DigestValue>"
+        }
+
+        /// Signs `doc` in place: appends a `ds:Signature` as the last child of its root element.
+        /// Serialize once afterwards with `doc.serialized()`.
+        public func sign(_ doc: XMLDocument) throws(SignatureError) {
+            let root = doc.root
+            if !findSignatures(in: root, limit: 0).isEmpty { throw .alreadySigned }
+            let digest = try Canonicalizer.digest(doc.pointer, .all).base64EncodedString()
+            let signedInfo = Data((signedInfoHead + digest + Self.signedInfoTail).utf8)
+            let raw: Data
+            do { raw = try key.sign(signedInfo) } catch { throw .crypto(error) }
+            var value = raw
+            if key.algorithm == .ecdsaP256SHA256 {
+                guard let r = ECDSAEncoding.raw(fromDER: raw) else {
+                    throw .crypto(.signingFailed("unexpected ECDSA signature encoding"))
+                }
+                value = r
+            }
+            let built = try build(doc.pointer, digest: digest, value: value.base64EncodedString())
+            xmlAddChild(root, built.element)
+            #if DEBUG
+            let c14n = try Canonicalizer.canonical(doc.pointer, .only(built.signedInfo))
+            assert(c14n == signedInfo, "direct SignedInfo differs from C14N: \(String(decoding: c14n, as: UTF8.self))")
+            #endif
+        }
+
+        /// Parses `xml` (untrusted-input limits), signs it and returns the serialized signed document.
+        public func sign(xml: Data, limits: XMLLimits = .default) throws(SignatureError) -> Data {
+            let doc: XMLDocument
+            do { doc = try XMLDocument.parse(xml, limits: limits) } catch { throw .xml(error) }
+            try sign(doc)
+            return doc.serialized()
+        }
+
+        /// Builds the unlinked `ds:Signature` subtree.
+        private func build(_ doc: xmlDocPtr, digest: String, value: String) throws(SignatureError) -> (element: xmlNodePtr, signedInfo: xmlNodePtr) {
+            guard let sig = xmlNewDocNode(doc, nil, "Signature", nil) else { throw .malformed("out of memory") }
+            let ns = xmlNewNs(sig, namespace, "ds")
+            xmlSetNs(sig, ns)
+            func child(_ parent: xmlNodePtr, _ name: String, algorithm: String? = nil, text: String? = nil) -> xmlNodePtr {
+                let node = xmlNewChild(parent, ns, name, nil)!
+                if let algorithm { xmlNewProp(node, "Algorithm", algorithm) }
+                if let text { xmlNodeAddContent(node, text) }
+                return node
+            }
+            let signedInfo = child(sig, "SignedInfo")
+            _ = child(signedInfo, "CanonicalizationMethod", algorithm: exclusiveC14N)
+            _ = child(signedInfo, "SignatureMethod", algorithm: key.algorithm.xmlDSigURI)
+            let reference = child(signedInfo, "Reference")
+            xmlNewProp(reference, "URI", "")
+            let transforms = child(reference, "Transforms")
+            _ = child(transforms, "Transform", algorithm: envelopedSignature)
+            _ = child(transforms, "Transform", algorithm: exclusiveC14N)
+            _ = child(reference, "DigestMethod", algorithm: sha256)
+            _ = child(reference, "DigestValue", text: digest)
+            _ = child(sig, "SignatureValue", text: value)
+            if let certificateBase64 {
+                let keyInfo = child(sig, "KeyInfo")
+                let x509 = child(keyInfo, "X509Data")
+                _ = child(x509, "X509Certificate", text: certificateBase64)
+            }
+            return (sig, signedInfo)
+        }
+    }
+}
