@@ -51,8 +51,9 @@ public enum IntakeParser {
             return .failure(sink.failure)
         }
         let bytes: [UInt8]
+        let encoding: IntakeTextEncoding
         do {
-            (bytes, _) = try TextDecoder.decode(raw)
+            (bytes, encoding) = try TextDecoder.decode(raw)
         } catch {
             switch error {
             case .utf16:
@@ -69,7 +70,7 @@ public enum IntakeParser {
         let builder = RecordBuilder(file: fileName, reference: referenceDate)
         let records: [IntakeRecord]
         switch format {
-        case .csv: records = CSVIntake.records(bytes, builder: builder, limits: limits, sink: &sink)
+        case .csv: records = CSVIntake.records(bytes, encoding: encoding, builder: builder, limits: limits, sink: &sink)
         case .json, .jsonLines:
             records = JSONIntake.records(bytes, linesOnly: format == .jsonLines, builder: builder, limits: limits, sink: &sink)
         }
@@ -86,8 +87,8 @@ public enum IntakeParser {
 
 /// CSV files: header row, then one record per row.
 enum CSVIntake {
-    static func records(_ bytes: [UInt8], builder: RecordBuilder, limits: IntakeLimits,
-                        sink: inout ErrorSink) -> [IntakeRecord] {
+    static func records(_ bytes: [UInt8], encoding: IntakeTextEncoding, builder: RecordBuilder,
+                        limits: IntakeLimits, sink: inout ErrorSink) -> [IntakeRecord] {
         let sep = CSVReader.detectSeparator(bytes)
         let (rows, syntax, tooMany) = CSVReader.read(bytes, separator: sep, maxRows: 2 * limits.maxRecords + 100)
         for e in syntax { sink.add(.line(e.line), e.reason) }
@@ -104,6 +105,13 @@ enum CSVIntake {
             let name = cell.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !name.isEmpty else { fieldOfColumn.append(nil); continue }
             guard let f = IntakeField.named(name) else {
+                // "Ã¶" is what UTF-8 "ö" looks like read as Windows-1252: the file mixes both.
+                if encoding == .windows1252, name.contains("\u{C3}") {
+                    sink.add(.line(1), field: name, column: true, "unknown column; the file mixes UTF-8 and Windows-1252 "
+                        + "text (some bytes are not UTF-8): save it again as \"CSV UTF-8\"")
+                    fieldOfColumn.append(nil)
+                    continue
+                }
                 sink.add(.line(1), field: name, column: true, "unknown column: check the spelling. Known columns are "
                     + IntakeField.allCases.map(\.swedishHeader).joined(separator: ", ")
                     + " (or their English names, like \(IntakeField.givenName.jsonKey))")
