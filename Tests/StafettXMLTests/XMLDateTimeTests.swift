@@ -35,6 +35,16 @@ final class XMLDateTimeTests: XCTestCase {
         }
     }
 
+    func testExtremeDatesAreClampedNotTrapped() {
+        XCTAssertEqual(XMLDateTime.string(from: .distantFuture), "4001-01-01T00:00:00.000Z")
+        XCTAssertEqual(XMLDateTime.string(from: .distantPast), "0001-01-01T00:00:00.000Z")
+        XCTAssertEqual(XMLDateTime.string(from: Date(timeIntervalSinceReferenceDate: .infinity)), "9999-12-31T23:59:59.999Z")
+        XCTAssertEqual(XMLDateTime.string(from: Date(timeIntervalSinceReferenceDate: -.infinity)), "0001-01-01T00:00:00.000Z")
+        XCTAssertEqual(XMLDateTime.string(from: Date(timeIntervalSinceReferenceDate: .nan)), "0001-01-01T00:00:00.000Z")
+        XCTAssertEqual(XMLDateTime.string(from: Date(timeIntervalSinceReferenceDate: 1e15)), "9999-12-31T23:59:59.999Z")
+        XCTAssertEqual(XMLDateTime.parse("9999-12-31T23:59:59.999Z"), XMLDateTime.millisecondPrecision(.init(timeIntervalSinceReferenceDate: 1e15)))
+    }
+
     func testParsesZonesAndFractions() {
         let utc = XMLDateTime.parse("2026-11-23T08:15:30Z")!
         XCTAssertEqual(XMLDateTime.parse("2026-11-23T09:15:30+01:00"), utc)
