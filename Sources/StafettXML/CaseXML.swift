@@ -38,8 +38,10 @@ public enum CaseXML {
         w.leaf("GivenName", c.givenName, indent: 4)
         w.leaf("FamilyName", c.familyName, indent: 4)
         if let dob = c.dateOfBirth {
-            w.leaf("DateOfBirth", attribute: "estimated", c.dateOfBirthEstimated ? "true" : "false",
-                   dob.iso, indent: 4)
+            w.newline(indent: 4)
+            w.raw(c.dateOfBirthEstimated ? "<DateOfBirth estimated=\"true\">" : "<DateOfBirth estimated=\"false\">")
+            w.date(dob)
+            w.raw("</DateOfBirth>")
         }
         if let sex = c.sex { w.leaf("Sex", sex.rawValue, indent: 4) }
         for code in c.citizenship { w.leaf("Citizenship", code, indent: 4) }

@@ -50,9 +50,21 @@ public enum EmbeddedSchemas {
     </xs:annotation>
     <xs:complexType>
       <xs:sequence>
-        <xs:element name="Header" type="HeaderType"/>
-        <xs:element name="Child" type="ChildType"/>
-        <xs:element name="Event" type="EventDetailsType"/>
+        <xs:element name="Header" type="HeaderType">
+          <xs:annotation>
+            <xs:documentation>The envelope [kuvert]: message id, time, sender, recipient, event type, references.</xs:documentation>
+          </xs:annotation>
+        </xs:element>
+        <xs:element name="Child" type="ChildType">
+          <xs:annotation>
+            <xs:documentation>The child [barnet]: names, date of birth, sex, citizenship, languages, identifiers.</xs:documentation>
+          </xs:annotation>
+        </xs:element>
+        <xs:element name="Event" type="EventDetailsType">
+          <xs:annotation>
+            <xs:documentation>The event [händelse]: type, time, place, placement, responsible organisation, note.</xs:documentation>
+          </xs:annotation>
+        </xs:element>
         <xs:any namespace="http://www.w3.org/2000/09/xmldsig#" processContents="skip" minOccurs="0"/>
       </xs:sequence>
     </xs:complexType>
@@ -108,7 +120,11 @@ public enum EmbeddedSchemas {
         </xs:annotation>
         <xs:complexType>
           <xs:sequence>
-            <xs:element name="MessageId" type="MessageIdType" maxOccurs="100"/>
+            <xs:element name="MessageId" type="MessageIdType" maxOccurs="100">
+              <xs:annotation>
+                <xs:documentation>The id of an earlier message [tidigare meddelande-id].</xs:documentation>
+              </xs:annotation>
+            </xs:element>
           </xs:sequence>
         </xs:complexType>
       </xs:element>

@@ -7,7 +7,8 @@ import Foundation
 ///
 /// Round trip: a `Date` that is a whole number of milliseconds (see `millisecondPrecision`)
 /// decodes to exactly the same `Date` (bit for bit): both sides compute
-/// `Double(milliseconds since 2001) / 1000`. Finer dates lose their sub-millisecond part.
+/// `Double(milliseconds since 2001) / 1000`. Finer dates lose their sub-millisecond part;
+/// dates outside the years 0001-9999 (and NaN or infinite ones) are clamped into them.
 ///
 /// Read: `YYYY-MM-DDThh:mm:ss`, an optional fraction of 1 to 9 digits, and a zone (`Z` or `±hh:mm`,
 /// at most 14:00), the forms case-1.xsd allows. Years 0001 to 9999, no leap second, no `24:00:00`.
@@ -28,8 +29,17 @@ public enum XMLDateTime {
         return String(decoding: w.bytes, as: UTF8.self)
     }
 
+    /// 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z in milliseconds since 2001.
+    static let minMillis: Int64 = days(fromCivil: 1, m: 1, d: 1) * millisPerDay - referenceOffsetMillis
+    static let maxMillis: Int64 = (days(fromCivil: 9999, m: 12, d: 31) + 1) * millisPerDay - 1 - referenceOffsetMillis
+
+    /// Milliseconds since 2001, rounded, clamped to years 0001-9999 (so that neither an
+    /// infinite or NaN interval traps nor a five-digit year is written).
     static func millis(sinceReference date: Date) -> Int64 {
-        Int64((date.timeIntervalSinceReferenceDate * 1000).rounded())
+        let x = (date.timeIntervalSinceReferenceDate * 1000).rounded()
+        guard x >= Double(minMillis) else { return minMillis }  // also NaN
+        guard x <= Double(maxMillis) else { return maxMillis }
+        return Int64(x)
     }
 
     static func append(_ date: Date, to w: inout XMLWriter) {

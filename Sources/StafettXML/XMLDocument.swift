@@ -55,6 +55,11 @@ final class XMLErrorCollector {
 
     /// Runs `body` with this collector installed as the thread's structured error handler.
     func capture<T>(_ body: () throws -> T) rethrows -> T {
+        // Restore whatever handler was installed before, so that captures nest (a caller's
+        // collector keeps working after an inner parse or validation).
+        let previousHandler = __xmlStructuredError().pointee
+        let previousContext = __xmlStructuredErrorContext().pointee
+        defer { xmlSetStructuredErrorFunc(previousContext, previousHandler) }
         let ctx = Unmanaged.passUnretained(self).toOpaque()
         xmlSetStructuredErrorFunc(ctx) { ctx, error in
             guard let ctx, let error else { return }
@@ -65,7 +70,6 @@ final class XMLErrorCollector {
                 if me.firstLine == 0 { me.firstLine = Int(error.pointee.line) }
             }
         }
-        defer { xmlSetStructuredErrorFunc(nil, nil) }
         return try body()
     }
 }

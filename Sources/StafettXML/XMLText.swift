@@ -1,4 +1,5 @@
 import Foundation
+import StafettModel
 
 /// Text rules of XML 1.0 as Stafett's encoders apply them.
 public enum XMLText {
@@ -73,6 +74,11 @@ struct XMLWriter {
     mutating func text(_ value: String) {
         var value = value
         value.withUTF8 { p in
+            // Most values need no escaping at all: copy them in one go.
+            if !p.contains(where: { $0 < 0x20 || $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0xEF }) {
+                bytes.append(contentsOf: p)
+                return
+            }
             let n = p.count
             var i = 0
             while i < n {
@@ -106,6 +112,11 @@ struct XMLWriter {
             }
             bytes.append(contentsOf: b.prefix(width))
         }
+    }
+
+    /// `YYYY-MM-DD`, without Foundation's slow `String(format:)`.
+    mutating func date(_ d: CalendarDate) {
+        digits(d.year, width: 4); bytes.append(0x2D); digits(d.month, width: 2); bytes.append(0x2D); digits(d.day, width: 2)
     }
 
     /// `<name>` + the xs:dateTime of `date` + `</name>` on a new line.

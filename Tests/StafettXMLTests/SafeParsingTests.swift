@@ -1,5 +1,6 @@
 import XCTest
 @testable import StafettXML
+import CLibXML2
 
 final class SafeParsingTests: XCTestCase {
     func testDoctypeIsRefusedBeforeParsing() {
@@ -20,5 +21,19 @@ final class SafeParsingTests: XCTestCase {
         let doc = try XMLDocument.parse(Data(#"<r xmlns="urn:x" b="2" a="1"><e/></r>"#.utf8))
         XCTAssertEqual(String(decoding: try doc.exclusiveCanonical(), as: UTF8.self),
                        #"<r xmlns="urn:x" a="1" b="2"><e></e></r>"#)
+    }
+}
+
+final class ErrorCaptureTests: XCTestCase {
+    func testCapturesNestAndRestoreTheOuterHandler() throws {
+        let outer = XMLErrorCollector()
+        try outer.capture {
+            // An inner parse installs and removes its own collector...
+            XCTAssertThrowsError(try XMLDocument.parse(Data("<a>".utf8)))
+            // ...after which errors reach the outer collector again, not stderr.
+            let doc = "<b>".withCString { xmlReadMemory($0, 3, "x", nil, 0) }
+            XCTAssertNil(doc)
+        }
+        XCTAssertFalse(outer.messages.isEmpty)
     }
 }

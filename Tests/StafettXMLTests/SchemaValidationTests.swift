@@ -34,6 +34,19 @@ final class SchemaValidationTests: XCTestCase {
         }
     }
 
+    func testEveryValidExampleSurvivesDecodeEncodeDecode() throws {
+        for file in Fixtures.xmlFiles(in: Fixtures.examples) {
+            let data = try Data(contentsOf: file)
+            if Fixtures.validator(for: file) === SchemaValidator.receipt {
+                let r = try ReceiptXML.read(data)
+                XCTAssertEqual(try ReceiptXML.read(ReceiptXML.encode(r)), r, file.lastPathComponent)
+            } else {
+                let m = try CaseXML.read(data)
+                XCTAssertEqual(try CaseXML.read(CaseXML.encode(m)), m, file.lastPathComponent)
+            }
+        }
+    }
+
     func testEveryInvalidExampleFailsValidationWithALineNumberedMessage() throws {
         let files = Fixtures.xmlFiles(in: Fixtures.invalid)
         XCTAssertGreaterThanOrEqual(files.count, 20)
