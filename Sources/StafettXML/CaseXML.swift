@@ -129,10 +129,10 @@ public enum CaseXML {
         var dob: CalendarDate?
         var estimated = false
         if let node = r.optional("DateOfBirth") {
-            dob = try r.convert(ElementReader.text(node), "DateOfBirth") { t throws(FieldError) in
+            dob = try r.convert(ElementReader.collapsed(ElementReader.text(node)), "DateOfBirth") { t throws(FieldError) in
                 try CalendarDate(iso: t)
             }
-            switch XMLDocument.attribute("estimated", of: node) {
+            switch XMLDocument.attribute("estimated", of: node).map(ElementReader.collapsed) {
             case nil, "false", "0": estimated = false
             case "true", "1": estimated = true
             case let other?:

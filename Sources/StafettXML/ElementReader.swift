@@ -127,8 +127,16 @@ struct ElementReader {
         return try convert(t, name) { t throws(FieldError) in try OrganisationNumber(t) }
     }
 
+    /// `text` without the leading and trailing XML white space that the schema's `collapse`
+    /// facet ignores for xs:dateTime, xs:date and xs:boolean values.
+    static func collapsed(_ text: String) -> String {
+        let ws: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }
+        guard let first = text.first, let last = text.last, ws(first) || ws(last) else { return text }
+        return String(text.drop(while: ws).reversed().drop(while: ws).reversed())
+    }
+
     mutating func dateTime(_ name: StaticString) throws(XMLError) -> Date {
-        let t = try string(name)
+        let t = ElementReader.collapsed(try string(name))
         guard let d = XMLDateTime.parse(t) else {
             throw .content(path: "\(path)/\(name)",
                            reason: "not an xs:dateTime with a zone, like 2026-11-23T08:15:30.250Z")

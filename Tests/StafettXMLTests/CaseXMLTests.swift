@@ -183,6 +183,26 @@ final class CaseXMLTests: XCTestCase {
         }
     }
 
+    func testWhiteSpaceTheSchemaCollapsesIsIgnoredByTheDecoderToo() throws {
+        var text = String(decoding: CaseXML.encode(Fixtures.fullMessage()), as: UTF8.self)
+        text = text.replacingOccurrences(of: "<Time>2026-11-23T07:50:00.001Z</Time>", with: "<Time>\n  2026-11-23T07:50:00.001Z\t</Time>")
+        text = text.replacingOccurrences(of: ">2009-06-02<", with: "> 2009-06-02\n<")
+        text = text.replacingOccurrences(of: "estimated=\"true\"", with: "estimated=\" true \"")
+        XCTAssertEqual(try CaseXML.read(Data(text.utf8)), Fixtures.fullMessage())
+    }
+
+    func testOnlyASignatureMayFollowTheEvent() throws {
+        var text = String(decoding: CaseXML.encode(Fixtures.minimalMessage()), as: UTF8.self)
+        text = text.replacingOccurrences(of: "</CaseMessage>",
+                                         with: "<ds:Object xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"/></CaseMessage>")
+        let doc = try XMLDocument.parse(Data(text.utf8))
+        XCTAssertNoThrow(try SchemaValidator.caseMessage.validate(doc), "the schema skips the XML-DSig namespace")
+        XCTAssertThrowsError(try CaseXML.decode(doc)) { error in
+            guard case let .content(path, _)? = error as? XMLError else { return XCTFail("\(error)") }
+            XCTAssertEqual(path, "/CaseMessage/Object")
+        }
+    }
+
     func testReadRefusesWhatTheSchemaRefuses() throws {
         let data = try Data(contentsOf: Fixtures.invalid.appendingPathComponent("case-overlong-note.xml"))
         XCTAssertThrowsError(try CaseXML.read(data)) { error in
