@@ -14,7 +14,8 @@ import Glibc
 /// start: the handled signals are then blocked in every thread (threads inherit the mask) and
 /// reach libdispatch's signalfd reliably. Without that, a process-directed signal (systemd's
 /// SIGTERM) can land in a thread that does not block it and, after `SIG_IGN`, be lost; measured
-/// here: the third of three `kill(getpid(), SIGHUP)` never reached the source.
+/// here: the third of three `kill(getpid(), SIGHUP)` never reached the source. libdispatch
+/// registers a source asynchronously; blocking first keeps a signal that arrives meanwhile pending.
 public final class Signals: @unchecked Sendable {
     private let queue: DispatchQueue
     private let lock = PthreadLock()

@@ -50,6 +50,13 @@ public enum AtomicFile {
     @discardableResult
     public static func move(from source: URL, to destination: URL) throws(SpoolError) -> URL {
         let srcDir = source.deletingLastPathComponent()
+        // The writer may never have fsynced its data; the file's final place must hold it whole.
+        let fd = open(source.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw .errno(source.path, "open") }
+        let synced = fsync(fd)
+        let syncErr = errno
+        close(fd)
+        guard synced == 0 else { throw .errno(source.path, "fsync", syncErr) }
         try makeDirectories(destination.deletingLastPathComponent())
         var target = destination
         var attempt = 1

@@ -172,6 +172,13 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(errs.map(\.location.line), [9, 10, 11, 12])
     }
 
+    func testWindowsLineEndingsAndByteOrderMark() throws {
+        let text = "\u{FEFF}" + Self.minimal.replacingOccurrences(of: "\n", with: "\r\n") + "\r\n"
+        let c = try StafettConfig.parse(text: text, file: "/etc/stafett/stafett.conf")
+        XCTAssertEqual(c.node.name, "Trelleborgs kommun")
+        XCTAssertEqual(c.peers.first?.signingCerts, ["/etc/stafett/peers/mv.crt"])
+    }
+
     func testDuplicateSingleKeyIsAnError() {
         let errs = parseErrors(Self.minimal + "\n[node]\nname = Again\n")
         XCTAssertEqual(errs.count, 1)

@@ -14,6 +14,9 @@ final class SignalsTests: XCTestCase {
         signals.on(SIGHUP) { hup.fulfill() }
         signals.on(SIGUSR1) { usr.fulfill() }
         XCTAssertEqual(signals.handled, [SIGHUP, SIGUSR1].sorted())
+        // libdispatch registers the sources on its manager thread, asynchronously; in this process
+        // other threads started before the signals were blocked, so give registration a moment.
+        Thread.sleep(forTimeInterval: 0.1)
         // Process-directed, as systemd and kill(1) send them.
         kill(getpid(), SIGHUP)
         kill(getpid(), SIGUSR1)
@@ -31,6 +34,7 @@ final class SignalsTests: XCTestCase {
         let term = expectation(description: "terminate")
         let got = LockedBox<Int32>(0)
         signals.installDaemonHandlers(reload: { reload.fulfill() }, terminate: { sig in got.set(sig); term.fulfill() })
+        Thread.sleep(forTimeInterval: 0.1)  // see above
         kill(getpid(), SIGPIPE)  // ignored: the test process survives
         kill(getpid(), SIGHUP)
         kill(getpid(), SIGTERM)
