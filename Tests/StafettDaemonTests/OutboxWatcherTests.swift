@@ -152,6 +152,25 @@ final class OutboxWatcherTests: XCTestCase {
         XCTAssertEqual(seen.paths.count, 3)
     }
 
+    func testFileRemovedDuringQuietPeriodIsNotHandedOn() throws {
+        try start(quiet: .milliseconds(200))
+        let gone = layout.outbox.appendingPathComponent("gone.csv")
+        try Data("x".utf8).write(to: gone)
+        Thread.sleep(forTimeInterval: 0.05)
+        try FileManager.default.removeItem(at: gone)
+        let marker = try dropByRename("marker.csv")
+        XCTAssertTrue(seen.wait(for: marker, timeout: 2))
+        Thread.sleep(forTimeInterval: 0.4)
+        XCTAssertEqual(seen.paths, [marker])
+    }
+
+    func testMissingOutboxFailsToStart() throws {
+        let w = OutboxWatcher(root: dir.url.appendingPathComponent("nope"), handlerQueue: .global()) { _ in }
+        XCTAssertThrowsError(try w.start()) { e in
+            XCTAssertTrue("\(e)".contains("cannot watch"), "\(e)")
+        }
+    }
+
     func testOverflowFallsBackToScanning() throws {
         // A tiny event queue for this user would need root; instead flood the real queue past
         // its limit (max_queued_events, usually 16384) while the watcher's queue is blocked.
