@@ -97,6 +97,7 @@ final class OutboxWatcherTests: XCTestCase {
         try AtomicFile.write(Data("x".utf8), to: layout.failed.appendingPathComponent("bad.csv"))
         try start(quiet: .milliseconds(100))
         XCTAssertTrue(seen.wait(for: before.path, timeout: 2))
+        XCTAssertThrowsError(try watcher.start())  // once only
 
         // A new sub-folder created after start, with a file renamed in at once.
         try FileManager.default.createDirectory(at: layout.outbox.appendingPathComponent("malmo/2015"), withIntermediateDirectories: true)
