@@ -138,15 +138,18 @@ struct ConfigReader {
     private mutating func value<T>(_ s: String, _ sub: String?, _ k: String, required: Bool = false,
                                    expected: String, _ parse: (String) -> T?) -> T? {
         guard let e = entries(s, sub, k).first else {
-            if required {
-                let header = doc.headers.first { $0.section == s && $0.subsection == sub }
-                let name = sub.map { "[\(s) \"\($0)\"]" } ?? "[\(s)]"
-                errors.append(ConfigError(header?.location ?? ConfigLocation(file: doc.headers.first?.location.file ?? "stafett.conf", line: 0),
-                                          "\(name) is missing '\(k)'", hint: "add '\(k) = \(expected)'"))
-            }
+            if required { missing(s, sub, k, example: expected) }
             return nil
         }
         return convert(e, expected: expected, parse)
+    }
+
+    /// Records a missing required key at its section header.
+    private mutating func missing(_ s: String, _ sub: String?, _ k: String, example: String) {
+        let header = doc.headers.first { $0.section == s && $0.subsection == sub }
+        let name = sub.map { "[\(s) \"\($0)\"]" } ?? "[\(s)]"
+        let fallback = ConfigLocation(file: doc.headers.first?.location.file ?? "stafett.conf", line: 0)
+        errors.append(ConfigError(header?.location ?? fallback, "\(name) is missing '\(k)'", hint: "add '\(k) = \(example)'"))
     }
 
     private mutating func convert<T>(_ e: ConfigEntry, expected: String, _ parse: (String) -> T?) -> T? {
@@ -165,7 +168,7 @@ struct ConfigReader {
 
     private mutating func orgValue(_ s: String, _ sub: String?) -> OrganisationNumber? {
         guard let e = entries(s, sub, "organisation").first else {
-            _ = value(s, sub, "organisation", required: true, expected: "NNNNNN-NNNN") { _ in () }
+            missing(s, sub, "organisation", example: "NNNNNN-NNNN")
             return nil
         }
         do throws(FieldError) { return try OrganisationNumber(e.value) } catch {
@@ -223,7 +226,7 @@ struct ConfigReader {
             let address = value("peer", name, "address", required: true, expected: "host:port or https://host:port", ConfigValue.hostPort)
             let certs = entries("peer", name, "signing-cert").compactMap { convert($0, expected: "a file path", path) }
             if entries("peer", name, "signing-cert").isEmpty {
-                _ = value("peer", name, "signing-cert", required: true, expected: "/etc/stafett/peers/\(name)-signing.crt") { _ in () }
+                missing("peer", name, "signing-cert", example: "/etc/stafett/tls/peers/\(name)-signing.crt")
             }
             var peer = StafettConfig.Peer(name: name, organisation: org ?? node.organisation,
                                           address: address ?? HostPort(host: "invalid", port: 1), signingCerts: certs)

@@ -91,9 +91,10 @@ public final class OutboxWatcher: @unchecked Sendable {
         quietTimer?.cancel()
     }
 
-    /// Starts watching and runs the first scan. The outbox must exist.
+    /// Starts watching and runs the first scan. The outbox must exist. A watcher starts once.
     public func start() throws(StartError) {
         let result: StartError? = queue.sync { () -> StartError? in
+            guard fd < 0, !stopped else { return StartError(path: rootPath, reason: "the watcher was already started") }
             fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
             guard fd >= 0 else { return StartError(path: rootPath, reason: String(cString: strerror(errno))) }
             guard addWatch(rootPath) else {
@@ -132,7 +133,8 @@ public final class OutboxWatcher: @unchecked Sendable {
     public func stop() {
         queue.sync {
             stopped = true
-            readSource?.cancel()
+            // The read source's cancel handler closes the descriptor.
+            if let readSource { readSource.cancel(); fd = -1 }
             scanTimer?.cancel()
             quietTimer?.cancel()
             readSource = nil

@@ -97,6 +97,7 @@ final class OutboxWatcherTests: XCTestCase {
         try AtomicFile.write(Data("x".utf8), to: layout.failed.appendingPathComponent("bad.csv"))
         try start(quiet: .milliseconds(100))
         XCTAssertTrue(seen.wait(for: before.path, timeout: 2))
+        XCTAssertThrowsError(try watcher.start())  // once only
 
         // A new sub-folder created after start, with a file renamed in at once.
         try FileManager.default.createDirectory(at: layout.outbox.appendingPathComponent("malmo/2015"), withIntermediateDirectories: true)
@@ -150,6 +151,25 @@ final class OutboxWatcherTests: XCTestCase {
         let end2 = Date().addingTimeInterval(2)
         while seen.paths.count < 3, Date() < end2 { Thread.sleep(forTimeInterval: 0.01) }
         XCTAssertEqual(seen.paths.count, 3)
+    }
+
+    func testFileRemovedDuringQuietPeriodIsNotHandedOn() throws {
+        try start(quiet: .milliseconds(200))
+        let gone = layout.outbox.appendingPathComponent("gone.csv")
+        try Data("x".utf8).write(to: gone)
+        Thread.sleep(forTimeInterval: 0.05)
+        try FileManager.default.removeItem(at: gone)
+        let marker = try dropByRename("marker.csv")
+        XCTAssertTrue(seen.wait(for: marker, timeout: 2))
+        Thread.sleep(forTimeInterval: 0.4)
+        XCTAssertEqual(seen.paths, [marker])
+    }
+
+    func testMissingOutboxFailsToStart() throws {
+        let w = OutboxWatcher(root: dir.url.appendingPathComponent("nope"), handlerQueue: .global()) { _ in }
+        XCTAssertThrowsError(try w.start()) { e in
+            XCTAssertTrue("\(e)".contains("cannot watch"), "\(e)")
+        }
     }
 
     func testOverflowFallsBackToScanning() throws {
