@@ -65,7 +65,7 @@ public final class HTTPServer: @unchecked Sendable {
 
     private let listenFD: Int32
     private let wakeRead: Int32, wakeWrite: Int32
-    private let tls: TLSServerContext?
+    private var tls: TLSServerContext?  // guarded by `state`; replaced by `updateTLS`
     private let handler: @Sendable (HTTPRequest, PeerIdentity?) -> HTTPResponse
     private let state = NSCondition()
     private var started = false
@@ -109,6 +109,14 @@ public final class HTTPServer: @unchecked Sendable {
         _ = pipe(&fds)
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         return (fds[0], fds[1])
+    }
+
+    /// Replaces certificate, key and client trust (SIGHUP reload). Connections accepted from
+    /// now on use the new context; open ones keep the identity they were authenticated with.
+    public func updateTLS(_ context: TLSServerContext) {
+        state.lock()
+        defer { state.unlock() }
+        if tls != nil { tls = context }
     }
 
     /// Number of connections being served now.
@@ -214,6 +222,9 @@ public final class HTTPServer: @unchecked Sendable {
 
     private func serve(_ fd: Int32) {
         let channel: Channel
+        state.lock()
+        let tls = self.tls
+        state.unlock()
         if let tls {
             do {
                 channel = try Channel(tls: fd, context: tls.context)
