@@ -236,7 +236,10 @@ public final class HTTPServer: @unchecked Sendable {
                 configuration.log?("TLS handshake with \(Self.peerAddress(fd)) failed: \(Self.describe(error))")
                 // A TLS 1.3 client believes the handshake done and has sent its request already;
                 // closing with that unread would reset the connection before it reads our alert.
-                channel.lingeringClose(maxBytes: configuration.limits.maxBodyBytes, for: .milliseconds(500))
+                switch error {
+                case .tls, .untrusted: channel.lingeringClose(maxBytes: configuration.limits.maxBodyBytes, for: .milliseconds(500))
+                default: channel.close()
+                }
                 finished(fd)
                 return
             }

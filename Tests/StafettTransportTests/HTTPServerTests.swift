@@ -75,6 +75,21 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertLessThan(elapsed, 2.0)
     }
 
+    func testSilentClientIsCutOffByTheHandshakeTimeout() throws {
+        let server = try Harness.server(try pki.serverContext(), config { $0.handshakeTimeout = .milliseconds(300) })
+        defer { server.stop() }
+        let fd = try Socket.connect(host: "127.0.0.1", port: server.port, deadline: .after(.seconds(2)))
+        let plain = Channel(plain: fd)
+        let start = Date()
+        var scratch = [UInt8](repeating: 0, count: 64)
+        XCTAssertThrowsError(try scratch.withUnsafeMutableBytes { try plain.read(into: $0, until: .after(.seconds(3))) }) { error in
+            guard case .closed = error as? IOFailure else { return XCTFail("\(error)") }
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1.5)
+        Thread.sleep(forTimeInterval: 0.05)
+        XCTAssertEqual(server.activeConnections, 0)
+    }
+
     func testIdleKeepAliveConnectionIsClosedAndClientReconnects() throws {
         let server = try Harness.server(try pki.serverContext(), config { $0.idleTimeout = .milliseconds(200) })
         defer { server.stop() }
