@@ -157,6 +157,36 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(server.activeConnections, 0)
     }
 
+    func testStatisticsRemoteAddressHEADAnd204() throws {
+        let addresses = Locked<[String]>([])
+        let server = try Harness.server(try pki.serverContext(), config { $0.maxConnections = 1 }) { request, peer in
+            addresses.mutate { $0.append(request.remoteAddress ?? "") }
+            if request.path == "/empty" { return HTTPResponse(status: 204, body: Data("ignored".utf8)) }
+            return Harness.echoHandler(request, peer)
+        }
+        defer { server.stop() }
+        let client = Harness.client(server, try pki.clientContext(), maxConnections: 1)
+        let head = try client.send(HTTPRequest(method: "HEAD", target: "/x", body: Data()))
+        XCTAssertEqual(head.status, 200)
+        XCTAssertTrue(head.body.isEmpty)
+        let empty = try client.send(HTTPRequest(method: "GET", target: "/empty"))
+        XCTAssertEqual(empty.status, 204)
+        XCTAssertTrue(empty.body.isEmpty)
+        XCTAssertEqual(try client.send(Harness.post("after")).body, Data("after".utf8))  // framing intact
+        XCTAssertThrowsError(try raw(server))  // over the cap of one
+        client.close()
+        Thread.sleep(forTimeInterval: 0.1)
+        let c = try raw(server)
+        try c.send("GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        XCTAssertTrue(c.readToClose().hasPrefix("HTTP/1.1 505 "))
+        let stats = server.statistics
+        XCTAssertEqual(stats.requestsHandled, 3)
+        XCTAssertEqual(stats.requestsRefused, 1)
+        XCTAssertGreaterThanOrEqual(stats.connectionsRefusedAtCap, 1)
+        XCTAssertEqual(stats.connectionsAccepted, 2)
+        XCTAssertTrue(addresses.get().allSatisfy { $0.hasPrefix("127.0.0.1:") }, "\(addresses.get())")
+    }
+
     func testPlainLoopbackListenerForMetrics() throws {
         let server = try HTTPServer(loopbackPort: 0) { request in
             request.path == "/metrics" ? .text(200, "stafett_up 1") : .notFound(request)
