@@ -76,6 +76,7 @@ struct ConnectionHandler {
         server.count { $0.requestsRefused += 1 }
         let response = HTTPResponse.text(refusal.status, refusal.message, closeConnection: true)
         try? channel.write(HTTPParser.serialize(response, close: true), until: .after(config.writeTimeout))
-        channel.lingeringClose(maxBytes: config.limits.maxBodyBytes + config.limits.maxHeaderBytes, for: .seconds(1))
+        // Enough to swallow an oversized body a client sends without waiting for 100-continue.
+        channel.lingeringClose(maxBytes: 2 * config.limits.maxBodyBytes + config.limits.maxHeaderBytes, for: .seconds(1))
     }
 }

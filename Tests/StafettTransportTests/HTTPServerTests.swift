@@ -35,6 +35,19 @@ final class HTTPServerTests: XCTestCase {
         }
     }
 
+    func testOversizedBodyGets413WhileTheClientIsStillSending() throws {
+        let server = try Harness.server(try pki.serverContext(), config())
+        defer { server.stop() }
+        let client = Harness.client(server, try pki.clientContext())
+        let response = try client.send(Harness.post(String(repeating: "x", count: 100 * 1024)))
+        XCTAssertEqual(response.status, 413)
+        XCTAssertEqual(response.headers["Connection"], "close")
+        XCTAssertEqual(try client.send(Harness.post("small")).status, 200)
+        XCTAssertThrowsError(try client.send(HTTPRequest(method: "GET", target: "no-slash"))) { error in
+            guard case .invalidRequest = error as? TransportError else { return XCTFail("\(error)") }
+        }
+    }
+
     func testKeepAliveAndPipeliningOnOneConnection() throws {
         let server = try Harness.server(try pki.serverContext(), config())
         defer { server.stop() }
