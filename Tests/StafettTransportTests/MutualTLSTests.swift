@@ -135,6 +135,9 @@ final class MutualTLSTests: XCTestCase {
         }.joined(separator: ":")
         let trust = PeerTrust(organisation: TestPKI.migrationsverket, pinnedFingerprints: [colon])
         XCTAssertEqual(trust.pinnedFingerprints, [pki.cert("pinned").sha256Fingerprint])
+        var later = PeerTrust(organisation: TestPKI.migrationsverket)
+        later.pinnedFingerprints = [colon]
+        XCTAssertEqual(later.pinnedFingerprints, [pki.cert("pinned").sha256Fingerprint])
     }
 
     func testExpiredPinnedCertificateIsRefused() throws {
