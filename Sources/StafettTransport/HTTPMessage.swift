@@ -84,6 +84,8 @@ public struct HTTPRequest: Sendable, Hashable {
     public var headers: HTTPHeaders
     /// The body (empty when there is none).
     public var body: Data
+    /// On the server: the client's `address:port`, for logs. Ignored when sending.
+    public var remoteAddress: String?
 
     /// Creates a request. The client adds `Host` and `Content-Length` itself.
     public init(method: String, target: String, headers: HTTPHeaders = [:], body: Data = Data()) {

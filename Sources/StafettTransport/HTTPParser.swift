@@ -278,7 +278,10 @@ enum HTTPParser {
 
     /// Status line, the handler's valid headers, Content-Length, and the body, in one buffer
     /// so that it leaves in as few TLS records and TCP segments as possible.
-    static func serialize(_ r: HTTPResponse, close: Bool) -> [UInt8] {
+    /// A 1xx or 204 response has neither Content-Length nor body; the answer to HEAD keeps the
+    /// length of the body it would have had but not the body (`bodyless`).
+    static func serialize(_ r: HTTPResponse, close: Bool, bodyless: Bool = false) -> [UInt8] {
+        let noContent = r.status < 200 || r.status == 204
         var head = "HTTP/1.1 \(r.status) \(r.reason.filter { $0 != "\r" && $0 != "\n" })\r\n"
         for (name, value) in r.headers {
             guard isToken(name.utf8), isValidFieldValue(value) else { continue }
@@ -286,13 +289,14 @@ enum HTTPParser {
                 || name.caseInsensitiveEquals("Transfer-Encoding") { continue }
             head += "\(name): \(value)\r\n"
         }
-        head += "Content-Length: \(r.body.count)\r\n"
+        if !noContent { head += "Content-Length: \(r.body.count)\r\n" }
         if close { head += "Connection: close\r\n" }
         head += "\r\n"
+        let withBody = !noContent && !bodyless
         var out = [UInt8]()
-        out.reserveCapacity(head.utf8.count + r.body.count)
+        out.reserveCapacity(head.utf8.count + (withBody ? r.body.count : 0))
         out.append(contentsOf: head.utf8)
-        out.append(contentsOf: r.body)
+        if withBody { out.append(contentsOf: r.body) }
         return out
     }
 

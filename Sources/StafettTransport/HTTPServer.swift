@@ -48,6 +48,20 @@ public struct HTTPServerConfiguration: Sendable {
     }
 }
 
+/// Counters since the server started, for `/metrics`.
+public struct HTTPServerStatistics: Sendable, Hashable {
+    /// Connections accepted and served.
+    public var connectionsAccepted = 0
+    /// Connections closed at once because `maxConnections` were open.
+    public var connectionsRefusedAtCap = 0
+    /// TLS handshakes that failed (untrusted or missing certificate, timeout, protocol error).
+    public var handshakeFailures = 0
+    /// Requests passed to the handler.
+    public var requestsHandled = 0
+    /// Requests refused by the transport itself (limits, malformed, too slow).
+    public var requestsRefused = 0
+}
+
 /// Handles one request from an authenticated peer. Called on the connection's own thread;
 /// may block (signing, journal fsync): other connections are unaffected.
 public typealias HTTPHandler = @Sendable (HTTPRequest, PeerIdentity) -> HTTPResponse
@@ -64,14 +78,16 @@ public final class HTTPServer: @unchecked Sendable {
     public let configuration: HTTPServerConfiguration
 
     private let listenFD: Int32
-    private let wakeRead: Int32, wakeWrite: Int32
-    private let tls: TLSServerContext?
-    private let handler: @Sendable (HTTPRequest, PeerIdentity?) -> HTTPResponse
+    let wakeRead: Int32
+    private let wakeWrite: Int32
+    private var tls: TLSServerContext?  // guarded by `state`; replaced by `updateTLS`
+    let handler: @Sendable (HTTPRequest, PeerIdentity?) -> HTTPResponse
     private let state = NSCondition()
     private var started = false
     private var stopping = false
     private var acceptLoopDone = false
     private var connections: Set<Int32> = []  // fds of live connections, for a forced stop
+    private var stats = HTTPServerStatistics()
 
     /// Binds a mutual-TLS server. Call `start()` to accept.
     public init(configuration: HTTPServerConfiguration, tls: TLSServerContext, handler: @escaping HTTPHandler) throws(TransportError) {
@@ -109,6 +125,27 @@ public final class HTTPServer: @unchecked Sendable {
         _ = pipe(&fds)
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         return (fds[0], fds[1])
+    }
+
+    /// Replaces certificate, key and client trust (SIGHUP reload). Connections accepted from
+    /// now on use the new context; open ones keep the identity they were authenticated with.
+    public func updateTLS(_ context: TLSServerContext) {
+        state.lock()
+        defer { state.unlock() }
+        if tls != nil { tls = context }
+    }
+
+    /// Counters since start.
+    public var statistics: HTTPServerStatistics {
+        state.lock()
+        defer { state.unlock() }
+        return stats
+    }
+
+    func count(_ update: (inout HTTPServerStatistics) -> Void) {
+        state.lock()
+        update(&stats)
+        state.unlock()
     }
 
     /// Number of connections being served now.
@@ -163,7 +200,7 @@ public final class HTTPServer: @unchecked Sendable {
         }
     }
 
-    private var isStopping: Bool {
+    var isStopping: Bool {
         state.lock()
         defer { state.unlock() }
         return stopping
@@ -191,7 +228,7 @@ public final class HTTPServer: @unchecked Sendable {
             Socket.setNonBlocking(fd)
             state.lock()
             let admitted = !stopping && connections.count < configuration.maxConnections
-            if admitted { connections.insert(fd) }
+            if admitted { connections.insert(fd); stats.connectionsAccepted += 1 } else { stats.connectionsRefusedAtCap += 1 }
             state.unlock()
             guard admitted else {
                 configuration.log?("connection refused: \(configuration.maxConnections) connections already open")
@@ -214,6 +251,9 @@ public final class HTTPServer: @unchecked Sendable {
 
     private func serve(_ fd: Int32) {
         let channel: Channel
+        state.lock()
+        let tls = self.tls
+        state.unlock()
         if let tls {
             do {
                 channel = try Channel(tls: fd, context: tls.context)
@@ -222,10 +262,14 @@ public final class HTTPServer: @unchecked Sendable {
                 return
             }
             do { try channel.handshake(until: .after(configuration.handshakeTimeout)) } catch {
+                count { $0.handshakeFailures += 1 }
                 configuration.log?("TLS handshake with \(Self.peerAddress(fd)) failed: \(Self.describe(error))")
                 // A TLS 1.3 client believes the handshake done and has sent its request already;
                 // closing with that unread would reset the connection before it reads our alert.
-                channel.lingeringClose(maxBytes: configuration.limits.maxBodyBytes, for: .milliseconds(500))
+                switch error {
+                case .tls, .untrusted: channel.lingeringClose(maxBytes: configuration.limits.maxBodyBytes, for: .milliseconds(500))
+                default: channel.close()
+                }
                 finished(fd)
                 return
             }
@@ -233,7 +277,7 @@ public final class HTTPServer: @unchecked Sendable {
             channel = Channel(plain: fd)
         }
         // The fd leaves the set before it is closed, so a forced stop never shuts down a reused number.
-        var handler = ConnectionHandler(server: self, channel: channel)
+        var handler = ConnectionHandler(server: self, channel: channel, remoteAddress: Self.peerAddress(fd))
         handler.run()
         finished(fd)
         channel.close()
@@ -264,81 +308,5 @@ public final class HTTPServer: @unchecked Sendable {
         }
         guard ok else { return "?" }
         return "\(cText(host)):\(cText(serv))"
-    }
-
-    /// One connection's request loop.
-    private struct ConnectionHandler {
-        let server: HTTPServer
-        let channel: Channel
-        var buffer = ByteBuffer(capacity: 32 * 1024)
-
-        init(server: HTTPServer, channel: Channel) {
-            self.server = server
-            self.channel = channel
-        }
-
-        var config: HTTPServerConfiguration { server.configuration }
-
-        mutating func run() {
-            let identity = channel.peerIdentity
-            while true {
-                if server.isStopping { return }
-                if buffer.isEmpty {
-                    do { try buffer.fill(from: channel, until: .after(config.idleTimeout), wakeFD: server.wakeRead) } catch {
-                        return  // idle timeout, stop, or the client left
-                    }
-                }
-                // The whole head must arrive by this deadline, however slowly its bytes trickle in.
-                let headDeadline = Deadline.after(config.headerTimeout)
-                var scanFrom = 0
-                var head: RequestHead?
-                while head == nil {
-                    let limits = config.limits
-                    switch buffer.withReadableBytes({ HTTPParser.scanRequest($0, scanFrom: &scanFrom, limits: limits) }) {
-                    case let .complete(h, headLength):
-                        head = h
-                        buffer.consume(headLength)
-                    case let .refused(refusal):
-                        refuse(refusal)
-                        return
-                    case .incomplete:
-                        do { try buffer.fill(from: channel, until: headDeadline) } catch {
-                            if case .timedOut = error { refuse(HTTPRefusal(status: 408, message: "request headers too slow")) }
-                            return
-                        }
-                    }
-                }
-                guard let head else { return }
-                let length = head.contentLength
-                if length > buffer.readable {
-                    if head.expectContinue {
-                        do { try channel.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), until: .after(config.writeTimeout)) } catch {
-                            return
-                        }
-                    }
-                    let bodyDeadline = Deadline.after(config.bodyTimeout)
-                    while buffer.readable < length {
-                        do { try buffer.fill(from: channel, atLeast: min(length - buffer.readable, 256 * 1024), until: bodyDeadline) } catch {
-                            if case .timedOut = error { refuse(HTTPRefusal(status: 408, message: "request body too slow")) }
-                            return
-                        }
-                    }
-                }
-                let request = HTTPRequest(method: head.method, target: head.target, headers: head.headers, body: buffer.take(length))
-                let response = server.handler(request, identity)
-                let close = head.wantsClose || response.closeConnection || server.isStopping
-                do { try channel.write(HTTPParser.serialize(response, close: close), until: .after(config.writeTimeout)) } catch {
-                    return
-                }
-                if close { return }
-            }
-        }
-
-        /// Answers a request we will not serve, then closes: its framing is no longer trustworthy.
-        func refuse(_ refusal: HTTPRefusal) {
-            let response = HTTPResponse.text(refusal.status, refusal.message, closeConnection: true)
-            try? channel.write(HTTPParser.serialize(response, close: true), until: .after(config.writeTimeout))
-            channel.lingeringClose(maxBytes: config.limits.maxBodyBytes + config.limits.maxHeaderBytes, for: .seconds(1))
-        }
     }
 }

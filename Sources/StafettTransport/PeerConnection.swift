@@ -94,7 +94,7 @@ public final class PeerConnection: @unchecked Sendable {
     /// not errors). Adds `Host` and `Content-Length`.
     public func send(_ request: HTTPRequest) throws(TransportError) -> HTTPResponse {
         guard let bytes = HTTPParser.serialize(request, host: configuration.address) else {
-            throw .invalidResponse(context(.write), reason: "refusing to send an invalid request (method, target or header)")
+            throw .invalidRequest("\(request.method) \(request.target): the method must be a token, the target a path without spaces or controls, header values without CR, LF or NUL")
         }
         let deadline = Deadline.after(configuration.requestTimeout)
         var fresh = false
@@ -246,9 +246,17 @@ struct Exchange {
     mutating func run(_ bytes: [UInt8], isHEAD: Bool) throws(IOFailure) -> (HTTPResponse, Bool) {
         let channel = connection.channel
         do { try channel.write(bytes, until: deadline) } catch {
-            // The server may have answered (413, say) and closed before reading everything.
-            guard case .closed = error, let answer = try? readResponse(isHEAD: isHEAD) else { throw error }
-            return (answer.0, false)
+            // The server may have answered (413, say) or sent a TLS alert (our certificate
+            // refused) and closed before reading everything: that answer says more.
+            guard case .closed = error else { throw error }
+            do {
+                let answer = try readResponse(isHEAD: isHEAD)
+                return (answer.0, false)
+            } catch {
+                if case .tls = error { throw error }
+            }
+            phase = .write
+            throw error
         }
         phase = .read
         return try readResponse(isHEAD: isHEAD)

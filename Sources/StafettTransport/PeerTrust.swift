@@ -17,8 +17,11 @@ public struct PeerTrust: Sendable {
     public var organisation: OrganisationNumber
     /// Trust anchors for this peer (roots or intermediates: partial chains are accepted).
     public var caCertificates: [Certificate]
-    /// Lowercase hex SHA-256 fingerprints of accepted certificates (DER).
-    public var pinnedFingerprints: Set<String>
+    /// Lowercase hex SHA-256 fingerprints of accepted certificates (DER). Colon-separated or
+    /// uppercase forms are normalised on assignment.
+    public var pinnedFingerprints: Set<String> {
+        didSet { pinnedFingerprints = Set(pinnedFingerprints.map(PeerTrust.normalise)) }
+    }
 
     /// Creates a trust rule.
     public init(organisation: OrganisationNumber, caCertificates: [Certificate] = [],

@@ -12,15 +12,16 @@ struct Deadline: Sendable, Comparable {
 
     static func after(_ d: Duration) -> Deadline {
         let (s, atto) = d.components
-        let ns = max(0, s) * 1_000_000_000 + max(0, atto) / 1_000_000_000
-        return Deadline(nanoseconds: now().nanoseconds &+ UInt64(ns))
+        // Clamped to ~30 years so that "practically never" cannot overflow.
+        let ns = UInt64(min(max(0, s), 1 << 30)) * 1_000_000_000 + UInt64(max(0, atto) / 1_000_000_000)
+        return Deadline(nanoseconds: now().nanoseconds + ns)
     }
 
     /// Milliseconds left, rounded up, for poll(2); 0 once passed.
     var remainingMilliseconds: Int32 {
         let n = Deadline.now().nanoseconds
         guard nanoseconds > n else { return 0 }
-        return Int32(min(UInt64(Int32.max), (nanoseconds - n + 999_999) / 1_000_000))
+        return Int32(min(UInt64(Int32.max), (nanoseconds - n) / 1_000_000 + 1))
     }
 
     var hasPassed: Bool { Deadline.now().nanoseconds >= nanoseconds }

@@ -55,13 +55,15 @@ public enum TransportError: Error, Sendable, Hashable, CustomStringConvertible {
     case untrustedPeer(TransportContext, reason: String)
     /// The peer answered with something that is not an acceptable HTTP/1.1 response.
     case invalidResponse(TransportContext, reason: String)
+    /// The request cannot be sent as given (a method, target or header that is not valid HTTP).
+    case invalidRequest(String)
     /// The client was closed.
     case closed(address: String)
 
     /// The context of the failed exchange, when there was one.
     public var context: TransportContext? {
         switch self {
-        case .configuration, .listen, .closed: return nil
+        case .configuration, .listen, .closed, .invalidRequest: return nil
         case let .network(c, _), let .timedOut(c), let .connectionClosed(c), let .tls(c, _, _),
              let .untrustedPeer(c, _), let .invalidResponse(c, _): return c
         }
@@ -78,6 +80,7 @@ public enum TransportError: Error, Sendable, Hashable, CustomStringConvertible {
             return "\(c): TLS: \(reason)" + (alert.map { " (peer sent alert: \($0))" } ?? "")
         case let .untrustedPeer(c, reason): return "\(c): peer certificate refused: \(reason)"
         case let .invalidResponse(c, reason): return "\(c): invalid HTTP response: \(reason)"
+        case let .invalidRequest(why): return "invalid request: \(why)"
         case let .closed(address): return "client for \(address) is closed"
         }
     }

@@ -35,6 +35,19 @@ final class HTTPServerTests: XCTestCase {
         }
     }
 
+    func testOversizedBodyGets413WhileTheClientIsStillSending() throws {
+        let server = try Harness.server(try pki.serverContext(), config())
+        defer { server.stop() }
+        let client = Harness.client(server, try pki.clientContext())
+        let response = try client.send(Harness.post(String(repeating: "x", count: 100 * 1024)))
+        XCTAssertEqual(response.status, 413)
+        XCTAssertEqual(response.headers["Connection"], "close")
+        XCTAssertEqual(try client.send(Harness.post("small")).status, 200)
+        XCTAssertThrowsError(try client.send(HTTPRequest(method: "GET", target: "no-slash"))) { error in
+            guard case .invalidRequest = error as? TransportError else { return XCTFail("\(error)") }
+        }
+    }
+
     func testKeepAliveAndPipeliningOnOneConnection() throws {
         let server = try Harness.server(try pki.serverContext(), config())
         defer { server.stop() }
@@ -73,6 +86,21 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertTrue(answer.hasPrefix("HTTP/1.1 408 "), answer)
         XCTAssertGreaterThan(elapsed, 0.7)
         XCTAssertLessThan(elapsed, 2.0)
+    }
+
+    func testSilentClientIsCutOffByTheHandshakeTimeout() throws {
+        let server = try Harness.server(try pki.serverContext(), config { $0.handshakeTimeout = .milliseconds(300) })
+        defer { server.stop() }
+        let fd = try Socket.connect(host: "127.0.0.1", port: server.port, deadline: .after(.seconds(2)))
+        let plain = Channel(plain: fd)
+        let start = Date()
+        var scratch = [UInt8](repeating: 0, count: 64)
+        XCTAssertThrowsError(try scratch.withUnsafeMutableBytes { try plain.read(into: $0, until: .after(.seconds(3))) }) { error in
+            guard case .closed = error as? IOFailure else { return XCTFail("\(error)") }
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1.5)
+        Thread.sleep(forTimeInterval: 0.05)
+        XCTAssertEqual(server.activeConnections, 0)
     }
 
     func testIdleKeepAliveConnectionIsClosedAndClientReconnects() throws {
@@ -140,6 +168,36 @@ final class HTTPServerTests: XCTestCase {
         server.stop(timeout: .milliseconds(200))
         XCTAssertLessThan(Date().timeIntervalSince(start), 2)
         XCTAssertEqual(server.activeConnections, 0)
+    }
+
+    func testStatisticsRemoteAddressHEADAnd204() throws {
+        let addresses = Locked<[String]>([])
+        let server = try Harness.server(try pki.serverContext(), config { $0.maxConnections = 1 }) { request, peer in
+            addresses.mutate { $0.append(request.remoteAddress ?? "") }
+            if request.path == "/empty" { return HTTPResponse(status: 204, body: Data("ignored".utf8)) }
+            return Harness.echoHandler(request, peer)
+        }
+        defer { server.stop() }
+        let client = Harness.client(server, try pki.clientContext(), maxConnections: 1)
+        let head = try client.send(HTTPRequest(method: "HEAD", target: "/x", body: Data()))
+        XCTAssertEqual(head.status, 200)
+        XCTAssertTrue(head.body.isEmpty)
+        let empty = try client.send(HTTPRequest(method: "GET", target: "/empty"))
+        XCTAssertEqual(empty.status, 204)
+        XCTAssertTrue(empty.body.isEmpty)
+        XCTAssertEqual(try client.send(Harness.post("after")).body, Data("after".utf8))  // framing intact
+        XCTAssertThrowsError(try raw(server))  // over the cap of one
+        client.close()
+        Thread.sleep(forTimeInterval: 0.1)
+        let c = try raw(server)
+        try c.send("GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        XCTAssertTrue(c.readToClose().hasPrefix("HTTP/1.1 505 "))
+        let stats = server.statistics
+        XCTAssertEqual(stats.requestsHandled, 3)
+        XCTAssertEqual(stats.requestsRefused, 1)
+        XCTAssertGreaterThanOrEqual(stats.connectionsRefusedAtCap, 1)
+        XCTAssertEqual(stats.connectionsAccepted, 2)
+        XCTAssertTrue(addresses.get().allSatisfy { $0.hasPrefix("127.0.0.1:") }, "\(addresses.get())")
     }
 
     func testPlainLoopbackListenerForMetrics() throws {

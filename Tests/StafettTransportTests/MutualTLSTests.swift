@@ -83,6 +83,21 @@ final class MutualTLSTests: XCTestCase {
         }
     }
 
+    func testNotYetValidCertificateIsRefused() throws {
+        XCTAssertGreaterThan(pki.cert("client-future").notBefore, Date())
+        let server = try Harness.server(try pki.serverContext())
+        defer { server.stop() }
+        XCTAssertThrowsError(try Harness.client(server, try pki.clientContext("client-future")).send(Harness.post())) { error in
+            guard case let .tls(_, _, alert) = error as? TransportError else { return XCTFail("\(error)") }
+            XCTAssertEqual(alert, "bad certificate")
+        }
+        // The same certificate pinned is refused too: pins do not bypass validity.
+        let pinned = PeerTrust(organisation: TestPKI.migrationsverket, pinnedCertificates: [pki.cert("client-future")])
+        let server2 = try Harness.server(try pki.serverContext([pinned]))
+        defer { server2.stop() }
+        XCTAssertThrowsError(try Harness.client(server2, try pki.clientContext("client-future")).send(Harness.post()))
+    }
+
     func testUnknownOrganisationIsRefusedEvenFromTheTrustedCA() throws {
         let lines = Locked<[String]>([])
         var config = HTTPServerConfiguration(host: "127.0.0.1")
@@ -120,6 +135,9 @@ final class MutualTLSTests: XCTestCase {
         }.joined(separator: ":")
         let trust = PeerTrust(organisation: TestPKI.migrationsverket, pinnedFingerprints: [colon])
         XCTAssertEqual(trust.pinnedFingerprints, [pki.cert("pinned").sha256Fingerprint])
+        var later = PeerTrust(organisation: TestPKI.migrationsverket)
+        later.pinnedFingerprints = [colon]
+        XCTAssertEqual(later.pinnedFingerprints, [pki.cert("pinned").sha256Fingerprint])
     }
 
     func testExpiredPinnedCertificateIsRefused() throws {

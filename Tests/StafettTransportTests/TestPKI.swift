@@ -44,6 +44,11 @@ final class TestPKI: @unchecked Sendable {
         selfsigned pinned 2 "$M/CN=pinned"
         selfsigned pinned-new 2 "$M/CN=pinned-new"
         selfsigned pinned-expired -1 "$M/CN=pinned-old"
+        mkdir db; : > db/index.txt; echo 1000 > db/serial
+        printf '[ca]\ndefault_ca = d\n[d]\ndatabase = db/index.txt\nnew_certs_dir = db\nserial = db/serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\norganizationName = optional\n' > ca.cnf
+        openssl req -new $ec -keyout client-future.key -out client-future.csr -subj "$M/CN=future"
+        openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in client-future.csr -out client-future.pem \
+          -startdate 20990101000000Z -enddate 20991231000000Z -preserveDN -notext
         selfsigned server-pinned 2 "/C=SE/O=Trelleborgs kommun/organizationIdentifier=NTRSE-2120000142/CN=self"
         """#
         let p = Process()
