@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "StafettXML", dependencies: ["StafettModel", "CLibXML2"]),
         .target(name: "StafettCrypto", dependencies: ["StafettXML", "COpenSSL", "CLibXML2", "CShims"]),
         .target(name: "StafettJournal", dependencies: ["StafettModel", "StafettCrypto"]),
-        .target(name: "StafettTransport", dependencies: ["StafettCrypto", "COpenSSL", "CShims"]),
+        .target(name: "StafettTransport", dependencies: ["StafettModel", "StafettCrypto", "COpenSSL", "CShims"]),
         .target(name: "StafettDaemon",
                 dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettJournal", "StafettTransport", "CShims"]),
 

@@ -1,5 +1,4 @@
 import Foundation
-import CShims
 import StafettModel
 #if canImport(Glibc)
 import Glibc
@@ -111,7 +110,7 @@ public final class QueueStore: @unchecked Sendable {
             written.append(entry)
         }
         guard !pending.isEmpty else { return [] }
-        try QueueStore.syncFileSystem(of: directory)
+        try CommitBatcher.syncFileSystem(directory)
         for p in pending {
             guard rename(p.tmp.path, p.final.path) == 0 else { throw .errno(p.final.path, "rename") }
         }
@@ -162,15 +161,24 @@ public final class QueueStore: @unchecked Sendable {
     }
 
     /// Takes a finished message out of the queue: the signed message moves to `archive` (kept for
-    /// its retention period), then the meta goes. Called only after the outcome is journaled.
+    /// its retention period), then the meta goes. Called only after the outcome is journaled, so
+    /// neither step needs its own flush: a crash that undoes them leaves the message queued, it
+    /// is sent again, and the receiver answers the duplicate with its original receipt.
     public func remove(_ entry: QueueEntry, archivingTo archive: URL) throws(SpoolError) {
-        let target = archive.appendingPathComponent(entry.peer, isDirectory: true)
-            .appendingPathComponent(entry.messageId.rawValue + ".xml")
-        if access(messageURL(entry).path, F_OK) == 0 {
-            try AtomicFile.move(from: messageURL(entry), to: target)
+        let dir = archive.appendingPathComponent(entry.peer, isDirectory: true)
+        try AtomicFile.makeDirectories(dir)
+        let target = dir.appendingPathComponent(entry.messageId.rawValue + ".xml")
+        if rename(messageURL(entry).path, target.path) != 0 && errno != ENOENT {
+            throw .errno(target.path, "rename")
         }
         let meta = metaURL(peer: entry.peer, id: entry.messageId)
         if unlink(meta.path) != 0 && errno != ENOENT { throw .errno(meta.path, "unlink") }
+    }
+
+    /// Re-reads one entry's meta (an operator may have held or released it); nil when gone.
+    public func reload(_ entry: QueueEntry) -> QueueEntry? {
+        guard let data = FileManager.default.contents(atPath: metaURL(peer: entry.peer, id: entry.messageId).path) else { return nil }
+        return try? QueueStore.decoder.decode(QueueEntry.self, from: data)
     }
 
     /// Writes a new file (O_EXCL, replacing a stale temporary of the same name) without syncing.
@@ -189,13 +197,5 @@ public final class QueueStore: @unchecked Sendable {
             return 0
         }
         if failure != 0 { unlink(url.path); throw .errno(url.path, "write", failure) }
-    }
-
-    /// One flush for everything written to the file system holding `dir` (Linux `syncfs`).
-    static func syncFileSystem(of dir: URL) throws(SpoolError) {
-        let fd = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw .errno(dir.path, "open directory") }
-        defer { close(fd) }
-        guard stafett_syncfs(fd) == 0 else { throw .errno(dir.path, "syncfs") }
     }
 }

@@ -1,0 +1,177 @@
+import Foundation
+import StafettCrypto
+import StafettJournal
+import StafettTransport
+
+/// `stafettd`: one long-running process per organisation. Assembles the rooms along the data
+/// flow — outbox watcher, intake, queue, delivery, receiver, journal — and runs them until
+/// SIGTERM, reloading config and peers on SIGHUP.
+public final class Daemon: @unchecked Sendable {
+    /// The config file it was started with (re-read on SIGHUP).
+    public let configPath: String
+    /// Logs to stderr (journald when run by systemd).
+    public let log: Logger
+    private let lock = NSLock()
+    private var current: NodeRuntime
+    private let layout: SpoolLayout
+    private let journal: Journal
+    private let batcher: CommitBatcher
+    private let store: QueueStore
+    private let scheduler: DeliveryScheduler
+    private let metrics = Metrics()
+    private var server: HTTPServer?
+    private var metricsServer: HTTPServer?
+    private var watcher: OutboxWatcher?
+    private let intakeQueue = DispatchQueue(label: "stafett.intake")
+    private let control = DispatchQueue(label: "stafett.control")
+    private let notify = SystemdNotify()
+    private var signals: Signals?
+    private var stopping = false
+
+    /// The runtime in force now.
+    public var runtime: NodeRuntime { lock.withLock { current } }
+
+    /// The receiver's bound port (useful with `listen = 127.0.0.1:0` in tests and the demo).
+    public var port: UInt16? { server?.port }
+
+    /// Loads the configuration, keys and journal. Nothing listens yet.
+    public init(configPath: String, log: Logger = Logger()) throws {
+        self.configPath = configPath
+        self.log = log
+        let config = try StafettConfig.load(path: configPath)
+        try config.validate(checkFiles: true)
+        let rt = try NodeRuntime.load(config)
+        for w in rt.warnings { log.warning(w) }
+        current = rt
+        layout = config.paths.layout
+        try layout.create()
+        journal = try Journal(directory: layout.journal.path,
+                              options: JournalOptions(checkpointInterval: config.journal.checkpointInterval.timeInterval,
+                                                      signingKey: rt.sealer.key))
+        if let cut = journal.recovery.cutTail {
+            log.warning("journal: cut a torn tail after a crash (\(journal.recovery.bytesCut) bytes): \(cut)")
+        }
+        batcher = CommitBatcher(spool: layout.spool, journal: journal)
+        store = try QueueStore(directory: layout.queue)
+        scheduler = DeliveryScheduler(runtime: rt, store: store, layout: layout, batcher: batcher, metrics: metrics, log: log)
+    }
+
+    /// Starts listening, delivering and watching the outbox; tells systemd it is ready.
+    public func start() throws {
+        let rt = runtime
+        let limits = rt.config.limits
+        let receiver = Receiver(runtime: { [unowned self] in self.runtime }, layout: layout, batcher: batcher,
+                                metrics: metrics, log: log)
+        let tlsServer = try TLSServerContext(rt.tls, clientTrust: ClientTrust(rt.peers.values.map(\.trust)))
+        let serverConfig = HTTPServerConfiguration(
+            host: rt.config.node.listen.host, port: rt.config.node.listen.port, maxConnections: limits.maxConnections,
+            handshakeTimeout: limits.handshakeTimeout, headerTimeout: limits.readTimeout, bodyTimeout: limits.readTimeout,
+            idleTimeout: limits.idleTimeout,
+            limits: HTTPLimits(maxHeaderBytes: limits.maxHeader, maxBodyBytes: limits.maxBody),
+            log: { [log] line in log.limited(.notice, key: "tls", every: .seconds(5), line) })
+        let server = try HTTPServer(configuration: serverConfig, tls: tlsServer) { request, peer in
+            receiver.handle(request, peer: peer)
+        }
+        self.server = server
+        server.start()
+        if rt.config.metrics.enabled {
+            let m = metrics
+            let ms = try HTTPServer(loopbackPort: rt.config.metrics.listen.port) { request in
+                guard request.path == "/metrics" else { return .notFound(request) }
+                return HTTPResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4"], body: Data(m.render().utf8))
+            }
+            metricsServer = ms
+            ms.start()
+        }
+        scheduler.start()
+        let watcher = OutboxWatcher(root: layout.outbox, options: .init(limits: limits), handlerQueue: intakeQueue) {
+            [unowned self] file in self.intake(file)
+        }
+        try watcher.start()
+        self.watcher = watcher
+        try writePidFile()
+        log.notice("stafettd \(rt.config.node.name) (\(rt.config.node.organisation)) listening on \(rt.config.node.listen.host):\(server.port), \(rt.peers.count) peer(s)")
+        _ = notify.ready(status: "listening on port \(server.port)")
+        _ = notify.startWatchdog(on: control)
+    }
+
+    /// Installs SIGHUP/SIGTERM/SIGINT/SIGUSR1 handlers (keep the daemon alive while they matter).
+    public func installSignalHandlers() {
+        let s = Signals(queue: control)
+        s.installDaemonHandlers(reload: { [unowned self] in self.reload() },
+                                terminate: { [unowned self] signo in self.terminate(signal: signo) })
+        // `stafett queue hold/release/retry` changes the queue directory, then sends SIGUSR1.
+        s.on(SIGUSR1) { [unowned self] in self.scheduler.rescan() }
+        signals = s
+    }
+
+    /// Handles one outbox file on the intake queue.
+    func intake(_ file: URL) {
+        let processor = IntakeProcessor(runtime: runtime, layout: layout, store: store, batcher: batcher)
+        do {
+            let (outcome, entries) = try processor.process(file)
+            switch outcome {
+            case let .accepted(n, to):
+                log.info("outbox: \(file.lastPathComponent): \(n) message(s) queued; moved to \(to.path)")
+                metrics.count("stafett_intake_files_total", labels: ["outcome": "accepted"])
+                metrics.count("stafett_intake_records_total", by: Double(n))
+            case let .failed(n, to):
+                log.warning("outbox: \(file.lastPathComponent): refused with \(n) error(s); see \(to.path).errors.txt")
+                metrics.count("stafett_intake_files_total", labels: ["outcome": "failed"])
+            case .vanished:
+                break
+            }
+            watcher?.done(file)
+            scheduler.add(entries)
+        } catch {
+            log.limited(.error, key: "intake-\(file.path)", every: .seconds(60), "outbox: \(file.path): \(error); will retry")
+            watcher?.retry(file, after: .seconds(5))
+        }
+    }
+
+    /// SIGHUP: re-reads the config file, certificates and keys; keeps the old ones on any error.
+    public func reload() {
+        _ = notify.reloading()
+        do {
+            let config = try StafettConfig.load(path: configPath)
+            try config.validate(checkFiles: true)
+            let rt = try NodeRuntime.load(config)
+            for w in rt.warnings { log.warning(w) }
+            let tls = try TLSServerContext(rt.tls, clientTrust: ClientTrust(rt.peers.values.map(\.trust)))
+            lock.withLock { current = rt }
+            server?.updateTLS(tls)
+            scheduler.reload(rt)
+            scheduler.rescan()
+            log.notice("reloaded \(configPath): \(rt.peers.count) peer(s)")
+        } catch {
+            log.error("reload of \(configPath) failed, keeping the running configuration: \(error)")
+        }
+        _ = notify.ready()
+    }
+
+    /// SIGTERM: stop taking work, finish what is in flight, close the journal, exit 0.
+    public func terminate(signal signo: Int32) {
+        guard lock.withLock({ () -> Bool in let was = stopping; stopping = true; return !was }) else { return }
+        log.notice("signal \(signo): draining and stopping")
+        _ = notify.stopping(status: "draining")
+        watcher?.stop()
+        intakeQueue.sync {}  // a file being processed finishes
+        server?.stop(timeout: .seconds(20))
+        scheduler.stop()
+        metricsServer?.stop(timeout: .seconds(1))
+        notify.stopWatchdog()
+        journal.close()
+        unlink(pidFile.path)
+        log.notice("stopped")
+        exit(0)
+    }
+
+    private var pidFile: URL { layout.state.appendingPathComponent("stafettd.pid") }
+
+    private func writePidFile() throws {
+        try AtomicFile.write(Data("\(getpid())\n".utf8), to: pidFile, mode: 0o644)
+    }
+
+    /// The metrics registry (tests, `/metrics`).
+    public var metricsRegistry: Metrics { metrics }
+}

@@ -1,0 +1,333 @@
+import Foundation
+import StafettCrypto
+import StafettJournal
+import StafettModel
+import StafettTransport
+import StafettXML
+
+/// What one delivery attempt came to.
+enum AttemptOutcome {
+    /// A verified receipt came back (accepted or rejected): the message leaves the queue.
+    case receipt(Receipt, signed: Data)
+    /// The peer could not be reached or the connection broke: the whole peer backs off.
+    case peerDown(String)
+    /// The peer answered but not with a usable receipt (5xx, bad receipt): this message backs off.
+    case retry(String)
+}
+
+/// Delivers queued messages, one lane per peer, each lane with a few worker threads that own
+/// keep-alive connections. A failing message backs off alone; an unreachable peer backs off as
+/// a whole; one bad message never blocks the others.
+public final class DeliveryScheduler: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var lanes: [String: Lane] = [:]
+    private var running = true
+    private var activeWorkers = 0
+    private var runtime: NodeRuntime
+    private let store: QueueStore
+    private let layout: SpoolLayout
+    private let batcher: CommitBatcher
+    private let metrics: Metrics
+    private let log: Logger
+
+    /// One peer's schedule. Every field is guarded by the scheduler's `cond`.
+    final class Lane: @unchecked Sendable {
+        let name: String
+        var connection: PeerConnection?
+        var entries: [MessageID: QueueEntry] = [:]
+        var inFlight: Set<MessageID> = []
+        var failures = 0
+        var downUntil: Date?
+        var lastError: String?
+        init(name: String) { self.name = name }
+    }
+
+    /// Creates a scheduler; call `start` to spawn the workers.
+    public init(runtime: NodeRuntime, store: QueueStore, layout: SpoolLayout, batcher: CommitBatcher,
+                metrics: Metrics, log: Logger) {
+        self.runtime = runtime
+        self.store = store
+        self.layout = layout
+        self.batcher = batcher
+        self.metrics = metrics
+        self.log = log
+    }
+
+    /// Loads the queue directory and starts delivering.
+    public func start() {
+        add(store.loadAll(onError: { self.log.error($0) }))
+    }
+
+    /// Schedules entries (new from intake, or found on disk). Known entries not in flight are replaced.
+    public func add(_ entries: [QueueEntry]) {
+        cond.lock()
+        for e in entries {
+            let lane = laneLocked(e.peer)
+            if !lane.inFlight.contains(e.messageId) { lane.entries[e.messageId] = e }
+        }
+        updateGaugesLocked()
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Re-reads the queue directory (after `stafett queue hold/release/retry`, or SIGHUP).
+    public func rescan() { add(store.loadAll(onError: { self.log.error($0) })) }
+
+    /// Applies a reloaded configuration: connections are rebuilt on next use.
+    public func reload(_ rt: NodeRuntime) {
+        cond.lock()
+        runtime = rt
+        let old = lanes.values.compactMap(\.connection)
+        for lane in lanes.values { lane.connection = nil; lane.downUntil = nil; lane.failures = 0 }
+        cond.broadcast()
+        cond.unlock()
+        for c in old { c.close() }
+    }
+
+    /// Stops taking new attempts and waits for the ones in flight (SIGTERM's drain).
+    public func stop() {
+        cond.lock()
+        running = false
+        cond.broadcast()
+        while activeWorkers > 0 { cond.wait() }
+        let conns = lanes.values.compactMap(\.connection)
+        cond.unlock()
+        for c in conns { c.close() }
+    }
+
+    /// Per-peer summary for logs and tests: (waiting, down until, last error).
+    public func status() -> [String: (waiting: Int, downUntil: Date?, lastError: String?)] {
+        cond.lock()
+        defer { cond.unlock() }
+        return lanes.mapValues { ($0.entries.count, $0.downUntil, $0.lastError) }
+    }
+
+    private func laneLocked(_ name: String) -> Lane {
+        if let l = lanes[name] { return l }
+        let lane = Lane(name: name)
+        lanes[name] = lane
+        let workers = max(1, runtime.config.delivery.connectionsPerPeer)
+        activeWorkers += workers
+        for i in 0..<workers {
+            let t = Thread { [self] in self.work(lane) }
+            t.name = "deliver-\(name)-\(i)"
+            t.start()
+        }
+        return lane
+    }
+
+    private func updateGaugesLocked() {
+        let now = Date()
+        for lane in lanes.values {
+            metrics.set("stafett_queue_messages", labels: ["peer": lane.name], Double(lane.entries.count))
+            let oldest = lane.entries.values.map(\.queuedAt).min()
+            metrics.set("stafett_queue_oldest_seconds", labels: ["peer": lane.name], oldest.map { now.timeIntervalSince($0) } ?? 0)
+        }
+    }
+
+    /// A worker: picks the oldest due message of its lane and attempts it, until stopped.
+    private func work(_ lane: Lane) {
+        cond.lock()
+        defer {
+            activeWorkers -= 1
+            cond.broadcast()
+            cond.unlock()
+        }
+        while running {
+            let now = Date()
+            if let down = lane.downUntil, down > now {
+                _ = cond.wait(until: down)
+                continue
+            }
+            var pick: QueueEntry?
+            var wake = Date.distantFuture
+            for e in lane.entries.values where !lane.inFlight.contains(e.messageId) && !e.held {
+                if e.nextAttempt <= now || e.expiresAt <= now {
+                    if pick == nil || (e.queuedAt, e.messageId) < (pick!.queuedAt, pick!.messageId) { pick = e }
+                } else if e.nextAttempt < wake {
+                    wake = e.nextAttempt
+                }
+            }
+            guard let entry = pick else {
+                _ = cond.wait(until: min(wake, now.addingTimeInterval(30)))
+                continue
+            }
+            lane.inFlight.insert(entry.messageId)
+            let rt = runtime
+            if lane.connection == nil, let peer = rt.peers[lane.name] {
+                lane.connection = makeConnection(peer, rt)
+            }
+            let connection = lane.connection
+            cond.unlock()
+            let finished = attempt(entry, connection: connection, rt: rt, lane: lane)
+            cond.lock()
+            lane.inFlight.remove(entry.messageId)
+            if finished { lane.entries.removeValue(forKey: entry.messageId) }
+            updateGaugesLocked()
+        }
+    }
+
+    private func makeConnection(_ peer: LoadedPeer, _ rt: NodeRuntime) -> PeerConnection? {
+        do {
+            let tls = try TLSClientContext(rt.tls, serverTrust: peer.trust)
+            let conf = HTTPClientConfiguration(host: peer.config.address.host, port: peer.config.address.port,
+                                               maxConnections: max(1, rt.config.delivery.connectionsPerPeer))
+            return PeerConnection(configuration: conf, tls: tls)
+        } catch {
+            log.limited(.error, key: "tls-\(peer.config.name)", every: .seconds(60), "peer \(peer.config.name): \(error)")
+            return nil
+        }
+    }
+
+    /// One attempt; returns true when the message left the queue (receipt or expiry).
+    private func attempt(_ original: QueueEntry, connection: PeerConnection?, rt: NodeRuntime, lane: Lane) -> Bool {
+        // An operator may have held or released it since we loaded it.
+        guard var entry = store.reload(original) else { return true }
+        if entry.held { schedule(entry, lane: lane); return false }
+        if entry.expiresAt <= Date() { return expire(entry, rt: rt) }
+        guard let peer = rt.peers[entry.peer] else {
+            return fail(&entry, "no peer named \(entry.peer) in the configuration", peerDown: true, lane: lane, rt: rt)
+        }
+        guard let connection else {
+            return fail(&entry, "cannot set up TLS for peer \(entry.peer)", peerDown: true, lane: lane, rt: rt)
+        }
+        let outcome = send(entry, to: peer, over: connection)
+        switch outcome {
+        case .peerDown(let why):
+            return fail(&entry, why, peerDown: true, lane: lane, rt: rt)
+        case .retry(let why):
+            markPeerUp(lane)
+            return fail(&entry, why, peerDown: false, lane: lane, rt: rt)
+        case .receipt(let receipt, let signed):
+            markPeerUp(lane)
+            return settle(entry, receipt: receipt, signed: signed, rt: rt, lane: lane)
+        }
+    }
+
+    private func send(_ entry: QueueEntry, to peer: LoadedPeer, over connection: PeerConnection) -> AttemptOutcome {
+        let body: Data
+        do { body = try store.signedMessage(of: entry) } catch { return .retry("\(error)") }
+        let request = HTTPRequest(method: "POST", target: "/v1/messages",
+                                  headers: ["Content-Type": "application/xml"], body: body)
+        let response: HTTPResponse
+        do { response = try connection.send(request) } catch { return .peerDown(error.description) }
+        guard response.status == 200 || response.status == 413 else {
+            return .retry("HTTP \(response.status) \(response.reason): \(String(decoding: response.body.prefix(200), as: UTF8.self))")
+        }
+        do {
+            let doc = try XMLDocument.parse(response.body)
+            try SchemaValidator.receipt.validate(doc)
+            _ = try XMLSignature.verify(doc, trustingAnyOf: peer.signingCertificates)
+            let receipt = try ReceiptXML.decode(doc)
+            guard receipt.issuer == peer.config.organisation else {
+                return .retry("receipt issued by \(receipt.issuer), expected \(peer.config.organisation)")
+            }
+            guard receipt.refToMessageId == entry.messageId || (receipt.status == .rejected && receipt.refToMessageId == nil) else {
+                return .retry("receipt refers to \(receipt.refToMessageId?.rawValue ?? "no message"), expected \(entry.messageId)")
+            }
+            if receipt.status == .accepted, receipt.digest != entry.digest {
+                return .retry("accepted receipt carries digest \(receipt.digest ?? "none"), expected \(entry.digest)")
+            }
+            if receipt.status == .rejected, receipt.reason == .internalError {
+                return .retry("peer could not store the message: \(receipt.detail ?? "")")
+            }
+            return .receipt(receipt, signed: response.body)
+        } catch {
+            return .retry("unusable receipt: \(error)")
+        }
+    }
+
+    /// Journals the receipt, archives it beside the message and takes the message out of the queue.
+    private func settle(_ entry: QueueEntry, receipt: Receipt, signed: Data, rt: NodeRuntime, lane: Lane) -> Bool {
+        let accepted = receipt.status == .accepted
+        var record = JournalEntry(kind: accepted ? .delivered : .rejected, messageId: entry.messageId.rawValue,
+                                  caseRef: entry.caseRef, eventType: entry.eventType.rawValue,
+                                  sender: rt.config.node.organisation.digits, recipient: entry.recipient.digits,
+                                  digest: entry.digest, status: receipt.status.rawValue,
+                                  reason: receipt.reason.map { "\($0.rawValue): \(receipt.detail ?? "")" })
+        record.file = "receipt \(receipt.receiptId.rawValue)"
+        do {
+            let archived = layout.archive.appendingPathComponent(entry.peer, isDirectory: true)
+                .appendingPathComponent(entry.messageId.rawValue + ".receipt.xml")
+            let staged = try CommitBatcher.stage(signed, for: archived)
+            try batcher.commit(CommitItem(files: [staged], entries: [record]))
+            try store.remove(entry, archivingTo: layout.archive)
+        } catch {
+            log.limited(.error, key: "settle", every: .seconds(10), "cannot record the receipt for \(entry.messageId): \(error)")
+            var e = entry
+            return fail(&e, "cannot record the receipt: \(error)", peerDown: false, lane: lane, rt: rt)
+        }
+        metrics.count("stafett_delivered_total", labels: ["peer": entry.peer, "status": receipt.status.rawValue])
+        if !accepted {
+            log.warning("message \(entry.messageId) to \(entry.peer) was rejected: \(receipt.reason?.rawValue ?? "?"): \(receipt.detail ?? "")")
+        }
+        return true
+    }
+
+    private func expire(_ entry: QueueEntry, rt: NodeRuntime) -> Bool {
+        let record = JournalEntry(kind: .expired, messageId: entry.messageId.rawValue, caseRef: entry.caseRef,
+                                  eventType: entry.eventType.rawValue, sender: rt.config.node.organisation.digits,
+                                  recipient: entry.recipient.digits, digest: entry.digest, status: "expired",
+                                  reason: entry.lastError)
+        do {
+            try batcher.commit(CommitItem(files: [], entries: [record]))
+            try store.remove(entry, archivingTo: layout.archive.appendingPathComponent("expired", isDirectory: true))
+        } catch {
+            log.limited(.error, key: "expire", every: .seconds(10), "cannot expire \(entry.messageId): \(error)")
+            return false
+        }
+        metrics.count("stafett_expired_total", labels: ["peer": entry.peer])
+        log.warning("message \(entry.messageId) to \(entry.peer) expired after \(entry.attempts) attempts; last error: \(entry.lastError ?? "none")")
+        return true
+    }
+
+    /// Records a failed attempt and schedules the next one with exponential back-off and jitter.
+    private func fail(_ entry: inout QueueEntry, _ why: String, peerDown: Bool, lane: Lane, rt: NodeRuntime) -> Bool {
+        let d = rt.config.delivery
+        entry.attempts += 1
+        entry.lastError = why
+        var delay: Double
+        if peerDown {
+            cond.lock()
+            lane.failures += 1
+            delay = DeliveryScheduler.backoff(attempt: lane.failures, d)
+            lane.downUntil = Date().addingTimeInterval(delay)
+            lane.lastError = why
+            cond.unlock()
+            metrics.set("stafett_peer_up", labels: ["peer": lane.name], 0)
+        } else {
+            delay = DeliveryScheduler.backoff(attempt: entry.attempts, d)
+        }
+        entry.nextAttempt = min(Date().addingTimeInterval(delay), entry.expiresAt)
+        try? store.update(entry)
+        schedule(entry, lane: lane)
+        metrics.count("stafett_delivery_failures_total", labels: ["peer": lane.name])
+        log.limited(.warning, key: "fail-\(lane.name)", every: .seconds(30),
+                    "delivery to \(lane.name) failed (attempt \(entry.attempts) of \(entry.messageId)): \(why); next try in \(Int(delay))s")
+        return false
+    }
+
+    private func schedule(_ entry: QueueEntry, lane: Lane) {
+        cond.lock()
+        lane.entries[entry.messageId] = entry
+        cond.unlock()
+    }
+
+    private func markPeerUp(_ lane: Lane) {
+        cond.lock()
+        lane.failures = 0
+        lane.downUntil = nil
+        lane.lastError = nil
+        cond.unlock()
+        metrics.set("stafett_peer_up", labels: ["peer": lane.name], 1)
+    }
+
+    /// `initial × 2^(attempt-1)`, capped, spread by ± jitter.
+    static func backoff(attempt: Int, _ d: StafettConfig.Delivery) -> Double {
+        let initial = Double(d.initialBackoff.components.seconds) + Double(d.initialBackoff.components.attoseconds) / 1e18
+        let cap = Double(d.maxBackoff.components.seconds)
+        let base = min(cap, initial * pow(2, Double(max(0, min(attempt - 1, 30)))))
+        let spread = base * min(max(d.jitter, 0), 1)
+        return max(0.01, base + Double.random(in: -spread...spread))
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import StafettCrypto
+import StafettJournal
+import StafettModel
+import StafettXML
+
+/// What became of one outbox file.
+public enum IntakeOutcome: Sendable, Equatable {
+    /// Every record is queued; the file is in `accepted/`.
+    case accepted(messages: Int, movedTo: URL)
+    /// Nothing was queued; the file is in `failed/` beside its `.errors.txt`.
+    case failed(errors: Int, movedTo: URL)
+    /// The file disappeared before it was read (someone took it back).
+    case vanished
+}
+
+/// Turns an outbox file into queued, signed, journaled messages, all or nothing.
+///
+/// Order matters for "nothing lost": the queue files are durable, then the journal records,
+/// and only then does the input move to `accepted/`. A crash anywhere leaves the input in the
+/// outbox; reprocessing derives the same message ids, finds them queued, and queues nothing twice.
+public struct IntakeProcessor: Sendable {
+    /// The node: who we are, our key, peers and routing.
+    public var runtime: NodeRuntime
+    /// The spool directories.
+    public var layout: SpoolLayout
+    /// The durable queue.
+    public var store: QueueStore
+    /// Journal group commit.
+    public var batcher: CommitBatcher
+
+    /// Creates a processor.
+    public init(runtime: NodeRuntime, layout: SpoolLayout, store: QueueStore, batcher: CommitBatcher) {
+        self.runtime = runtime
+        self.layout = layout
+        self.store = store
+        self.batcher = batcher
+    }
+
+    /// Processes one file. Returns the queued entries (for the scheduler) and the outcome.
+    public func process(_ file: URL, now: Date = Date()) throws(SpoolError) -> (IntakeOutcome, [QueueEntry]) {
+        let name = layout.outboxRelativePath(of: file) ?? file.lastPathComponent
+        guard let data = readLimited(file) else { return (.vanished, []) }
+        if data.count > runtime.config.limits.maxIntakeFile {
+            return (try fail(file, name: name, ["\(name): the file is \(data.count) bytes, more than the limit of \(runtime.config.limits.maxIntakeFile): split it into smaller files"]), [])
+        }
+        let digest = SHA256.hex(data)
+        let messages: [CaseMessage]
+        switch caseMessages(data, name: name, digest: digest, now: now) {
+        case .failure(let problems): return (try fail(file, name: name, problems.lines), [])
+        case .success(let m): messages = m
+        }
+        // Route: the record's recipient, plus fan-out per event type.
+        var routed: [(peer: String, message: CaseMessage)] = []
+        var errors: [String] = []
+        for m in messages {
+            guard let primary = runtime.peer(for: m.header.recipient) else {
+                errors.append("\(name): message \(m.header.messageId): recipient \(m.header.recipient) is not a configured peer")
+                continue
+            }
+            routed.append((primary.config.name, m))
+            for extra in runtime.config.routing.extraPeers(for: m.event.type) where extra != primary.config.name {
+                guard let p = runtime.peers[extra] else { continue }
+                var copy = m
+                copy.header.recipient = p.config.organisation
+                copy.header.messageId = (try? MessageID("\(m.header.messageId.rawValue).\(p.config.organisation.digits)")) ?? m.header.messageId
+                routed.append((extra, copy))
+            }
+        }
+        if !errors.isEmpty { return (try fail(file, name: name, errors), []) }
+
+        // Sign on every core: this is the CPU-heavy part.
+        let sealer = runtime.sealer
+        let toSeal = routed.map(\.message)
+        let results = UnsafeSendableBox([Result<SealedMessage, SealError>?](repeating: nil, count: routed.count))
+        DispatchQueue.concurrentPerform(iterations: routed.count) { i in
+            let r: Result<SealedMessage, SealError>
+            r = Result { () throws(SealError) -> SealedMessage in try sealer.seal(toSeal[i]) }
+            results.set(i, r)
+        }
+        var batch: [(entry: QueueEntry, signedXML: Data)] = []
+        for (i, item) in routed.enumerated() {
+            switch results.value[i]! {
+            case .failure(let e): errors.append("\(name): \(e)")
+            case .success(let sealed):
+                let m = sealed.message
+                let entry = QueueEntry(messageId: m.header.messageId, peer: item.peer, recipient: m.header.recipient,
+                                       eventType: m.event.type, caseRef: m.caseReference, queuedAt: now,
+                                       expiresAt: now.addingTimeInterval(runtime.config.delivery.maxLifetime.timeInterval),
+                                       digest: sealed.digest)
+                batch.append((entry, sealed.signedXML))
+            }
+        }
+        if !errors.isEmpty { return (try fail(file, name: name, errors), []) }
+
+        let written = try store.enqueue(batch)
+        let writtenIDs = Set(written.map(\.messageId))
+        var records: [JournalEntry] = []
+        for (i, item) in routed.enumerated() where writtenIDs.contains(item.message.header.messageId) {
+            if case .success(let sealed) = results.value[i]! {
+                records.append(JournalEntry.about(item.message, kind: .queued, digest: sealed.digest, keyer: runtime.keyer,
+                                                  caseRef: item.message.caseReference, status: "queued", time: now))
+            }
+        }
+        records.append(JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
+                                    digest: digest, status: "accepted", reason: "\(routed.count) message(s)", file: name))
+        try batcher.commit(CommitItem(files: [], entries: records))
+        let moved = try layout.moveToAccepted(file)
+        return (.accepted(messages: routed.count, movedTo: moved), written)
+    }
+
+    /// Case messages from an intake file (CSV, JSON) or one case XML document.
+    func caseMessages(_ data: Data, name: String, digest: String, now: Date) -> Result<[CaseMessage], IntakeProblems> {
+        let me = runtime.config.node.organisation
+        let defaultRecipient = runtime.config.routing.defaultPeer.flatMap { runtime.peers[$0]?.config.organisation }
+        if Self.looksLikeXML(data) {
+            do {
+                let doc = try SchemaValidator.caseMessage.parseAndValidate(data)
+                let m = try CaseXML.decode(doc)
+                guard m.header.sender == me else {
+                    return .failure(IntakeProblems(["\(name): the message's sender is \(m.header.sender), this node is \(me)"]))
+                }
+                return .success([m])
+            } catch {
+                return .failure(IntakeProblems(["\(name): \(error)"]))
+            }
+        }
+        switch IntakeParser.parse(data: data, fileName: name, referenceDate: now,
+                                  limits: IntakeLimits(maxBytes: runtime.config.limits.maxIntakeFile)) {
+        case .failure(let f):
+            return .failure(IntakeProblems(f.errors.map(\.description) + (f.truncated ? ["\(name): more errors not shown"] : [])))
+        case .success(let records):
+            var problems: [String] = []
+            for r in records where r.recipient == nil && defaultRecipient == nil {
+                problems.append("\(name) \(r.location): no recipient: add a \"Mottagare\" column or set [routing] default in stafett.conf")
+            }
+            if !problems.isEmpty { return .failure(IntakeProblems(problems)) }
+            return .success(IntakeFile.caseMessages(records, fileDigestHex: digest, sender: me,
+                                                    defaultRecipient: defaultRecipient ?? me, createdAt: now))
+        }
+    }
+
+    /// Moves the input to `failed/` with its report and journals that.
+    private func fail(_ file: URL, name: String, _ errors: [String]) throws(SpoolError) -> IntakeOutcome {
+        let report = "Stafett could not accept \(name); nothing in it was sent.\nFix every line below and drop the file into the outbox again.\n\n"
+            + errors.joined(separator: "\n") + "\n"
+        let moved = try layout.moveToFailed(file, report: report)
+        let entry = JournalEntry(kind: .intakeFailed, sender: runtime.config.node.organisation.digits, status: "failed",
+                                 reason: "\(errors.count) error(s): \(String(errors.first?.prefix(300) ?? ""))", file: name)
+        try batcher.commit(CommitItem(files: [], entries: [entry]))
+        return .failed(errors: errors.count, movedTo: moved.input)
+    }
+
+    private func readLimited(_ file: URL) -> Data? {
+        guard let h = try? FileHandle(forReadingFrom: file) else { return nil }
+        defer { try? h.close() }
+        return (try? h.read(upToCount: runtime.config.limits.maxIntakeFile + 1)) ?? Data()
+    }
+
+    static func looksLikeXML(_ data: Data) -> Bool {
+        var bytes = data.prefix(64)[...]
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
+        return bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) } == UInt8(ascii: "<")
+    }
+}
+
+/// Every reason a file was refused, as lines for its `.errors.txt`.
+struct IntakeProblems: Error {
+    var lines: [String]
+    init(_ lines: [String]) { self.lines = lines }
+}
+
+/// A fixed-size array written from `concurrentPerform`, one distinct index per iteration.
+final class UnsafeSendableBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [T]
+    init(_ value: [T]) { storage = value }
+    func set(_ i: Int, _ v: T) { lock.lock(); storage[i] = v; lock.unlock() }
+    var value: [T] { lock.lock(); defer { lock.unlock() }; return storage }
+}

@@ -1,0 +1,81 @@
+import Foundation
+
+/// Counters and gauges in Prometheus text format, served on loopback at `/metrics`.
+///
+/// Deliberately tiny: label sets are few (status, reason, peer), so a dictionary under a lock is
+/// cheaper than anything cleverer, and a scrape renders a snapshot.
+public final class Metrics: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counters: [String: Double] = [:]
+    private var gauges: [String: Double] = [:]
+    private var help: [String: String] = [
+        "stafett_received_total": "Case messages answered by this node's receiver, by receipt status.",
+        "stafett_received_duplicates_total": "Duplicates answered with the original receipt.",
+        "stafett_receive_errors_total": "Messages that could not be stored (answered 503).",
+        "stafett_delivered_total": "Messages whose receipt came back, by peer and status.",
+        "stafett_delivery_failures_total": "Delivery attempts that failed and will be retried, by peer.",
+        "stafett_expired_total": "Messages that outlived their maximum lifetime, by peer.",
+        "stafett_queue_messages": "Messages waiting in the queue, by peer.",
+        "stafett_queue_oldest_seconds": "Age of the oldest waiting message, by peer.",
+        "stafett_peer_up": "1 when the last attempt to reach the peer worked.",
+        "stafett_intake_files_total": "Outbox files processed, by outcome.",
+        "stafett_intake_records_total": "Records queued from outbox files.",
+        "stafett_certificate_expiry_seconds": "Seconds until a configured certificate expires, by use.",
+    ]
+
+    /// Creates an empty registry.
+    public init() {}
+
+    /// Adds `by` to a counter.
+    public func count(_ name: String, labels: [String: String] = [:], by: Double = 1) {
+        let key = Metrics.key(name, labels)
+        lock.lock()
+        counters[key, default: 0] += by
+        lock.unlock()
+    }
+
+    /// Sets a gauge.
+    public func set(_ name: String, labels: [String: String] = [:], _ value: Double) {
+        let key = Metrics.key(name, labels)
+        lock.lock()
+        gauges[key] = value
+        lock.unlock()
+    }
+
+    /// The current value of a counter or gauge (tests and `stafett queue`).
+    public func value(_ name: String, labels: [String: String] = [:]) -> Double? {
+        let key = Metrics.key(name, labels)
+        lock.lock()
+        defer { lock.unlock() }
+        return counters[key] ?? gauges[key]
+    }
+
+    /// The exposition text.
+    public func render() -> String {
+        lock.lock()
+        let c = counters, g = gauges, h = help
+        lock.unlock()
+        var out = ""
+        var seen = Set<String>()
+        for (series, type) in c.keys.sorted().map({ ($0, "counter") }) + g.keys.sorted().map({ ($0, "gauge") }) {
+            let name = String(series.prefix { $0 != "{" })
+            if seen.insert(name).inserted {
+                if let text = h[name] { out += "# HELP \(name) \(text)\n" }
+                out += "# TYPE \(name) \(type)\n"
+            }
+            let v = c[series] ?? g[series] ?? 0
+            out += "\(series) \(v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v))\n"
+        }
+        return out
+    }
+
+    static func key(_ name: String, _ labels: [String: String]) -> String {
+        guard !labels.isEmpty else { return name }
+        let inner = labels.sorted { $0.key < $1.key }.map { k, v in
+            let escaped = v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\n", with: "\\n")
+            return "\(k)=\"\(escaped)\""
+        }.joined(separator: ",")
+        return "\(name){\(inner)}"
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import StafettCrypto
+import StafettJournal
+import StafettModel
+import StafettTransport
+
+/// Why the daemon could not turn its configuration into keys, certificates and trust.
+public struct StartupError: Error, Sendable, CustomStringConvertible {
+    /// What failed, naming the file and the config key.
+    public var message: String
+    /// Creates an error.
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A configured peer with everything loaded: its trust, its signing certificates, its address.
+public struct LoadedPeer: Sendable {
+    /// The `[peer "name"]` section.
+    public var config: StafettConfig.Peer
+    /// How its TLS certificate is checked (as client and as server).
+    public var trust: PeerTrust
+    /// Certificates whose keys verify its messages and receipts.
+    public var signingCertificates: [Certificate]
+}
+
+/// The immutable part of a running node, built from a `StafettConfig`; a reload builds a new one.
+public struct NodeRuntime: Sendable {
+    /// The configuration it came from.
+    public var config: StafettConfig
+    /// Our signing key and certificate: messages, receipts and journal checkpoints.
+    public var sealer: MessageSealer
+    /// Our TLS identity.
+    public var tls: TLSConfiguration
+    /// Peers by name.
+    public var peers: [String: LoadedPeer]
+    /// Keys personnummer for the journal.
+    public var keyer: PersonKeyer
+    /// Warnings found while loading (certificates expiring within 30 days).
+    public var warnings: [String]
+
+    /// The peer with this organisation number.
+    public func peer(for organisation: OrganisationNumber) -> LoadedPeer? {
+        peers.values.first { $0.config.organisation == organisation }
+    }
+
+    /// Loads keys, certificates and trust named by `config`. Every failure names the file.
+    public static func load(_ config: StafettConfig, now: Date = Date()) throws(StartupError) -> NodeRuntime {
+        var warnings: [String] = []
+        func check(_ cert: Certificate, _ what: String) throws(StartupError) {
+            if cert.notAfter < now { throw StartupError("\(what): certificate \(cert.subjectLine) expired on \(cert.notAfter)") }
+            if cert.notBefore > now { throw StartupError("\(what): certificate \(cert.subjectLine) is not valid before \(cert.notBefore)") }
+            if cert.notAfter < now.addingTimeInterval(30 * 86400) {
+                warnings.append("\(what): certificate \(cert.subjectLine) expires on \(cert.notAfter): renew it")
+            }
+        }
+        do {
+            let node = config.node
+            let key = try Key.privateKey(path: node.signingKey)
+            let cert = try Certificate.load(path: node.signingCert)
+            guard try cert.publicKey().hasSamePublicKey(as: key) else {
+                throw StartupError("node.signing-cert \(node.signingCert) does not certify node.signing-key \(node.signingKey)")
+            }
+            try check(cert, "node.signing-cert \(node.signingCert)")
+            let tls = try TLSConfiguration(certificateFile: node.tlsCert, privateKeyFile: node.tlsKey, allowTLS12: node.allowTLS12)
+            if let leaf = tls.certificateChain.first {
+                try check(leaf, "node.tls-cert \(node.tlsCert)")
+                if leaf.organisationNumber != node.organisation {
+                    throw StartupError("node.tls-cert \(node.tlsCert) speaks for \(leaf.organisationNumber?.description ?? "no organisation"), not node.organisation \(node.organisation)")
+                }
+            }
+            var peers: [String: LoadedPeer] = [:]
+            for p in config.peers {
+                let trust: PeerTrust
+                if p.pins.isEmpty {
+                    trust = try PeerTrust(organisation: p.organisation, caFile: p.ca ?? node.tlsCA)
+                } else {
+                    let cas = try p.ca.map { (path: String) throws -> [Certificate] in
+                        guard let data = FileManager.default.contents(atPath: path) else { throw StartupError("peer \(p.name): cannot read ca \(path)") }
+                        return try Certificate.all(pem: data, source: path)
+                    } ?? []
+                    trust = PeerTrust(organisation: p.organisation, caCertificates: cas, pinnedFingerprints: Set(p.pins))
+                }
+                var signing: [Certificate] = []
+                for path in p.signingCerts {
+                    let c = try Certificate.load(path: path)
+                    try check(c, "peer \(p.name) signing-cert \(path)")
+                    signing.append(c)
+                }
+                peers[p.name] = LoadedPeer(config: p, trust: trust, signingCertificates: signing)
+            }
+            let keyer = try PersonKeyer(secretFile: node.journalSecret)
+            return NodeRuntime(config: config, sealer: MessageSealer(key: key, certificate: cert), tls: tls,
+                               peers: peers, keyer: keyer, warnings: warnings)
+        } catch let e as StartupError {
+            throw e
+        } catch {
+            throw StartupError("\(error)")
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import StafettCrypto
+import StafettJournal
+import StafettModel
+import StafettTransport
+import StafettXML
+
+/// The receiving side of `POST /v1/messages`: checks a case message and answers with a signed
+/// receipt, never "accepted" before the message is in `inbox/` and journaled.
+///
+/// Checks, in order: well-formed and schema-valid (`schema`); addressed to us
+/// (`wrong-recipient`); the sender is a configured peer (`unknown-sender`); the TLS identity is
+/// the sender (`sender-mismatch`); the signature verifies with the sender's configured keys
+/// (`signature`). A duplicate (same sender and message id) gets the stored original receipt.
+public final class Receiver: @unchecked Sendable {
+    private let runtime: () -> NodeRuntime
+    private let layout: SpoolLayout
+    private let batcher: CommitBatcher
+    private let metrics: Metrics
+    private let log: Logger
+    private let inFlight = NSCondition()
+    private var busy: Set<String> = []
+
+    /// Creates a receiver. `runtime` is read per request so that SIGHUP reloads apply at once.
+    public init(runtime: @escaping @Sendable () -> NodeRuntime, layout: SpoolLayout, batcher: CommitBatcher,
+                metrics: Metrics, log: Logger) {
+        self.runtime = runtime
+        self.layout = layout
+        self.batcher = batcher
+        self.metrics = metrics
+        self.log = log
+    }
+
+    /// Where stored receipts live: `<state>/receipts/<sender>/<message id>.xml`.
+    func receiptURL(sender: OrganisationNumber, id: MessageID) -> URL {
+        layout.state.appendingPathComponent("receipts", isDirectory: true)
+            .appendingPathComponent(sender.digits, isDirectory: true).appendingPathComponent(id.rawValue + ".xml")
+    }
+
+    /// Where an accepted message goes for the local system: `inbox/<sender>_<message id>.xml`.
+    func inboxURL(sender: OrganisationNumber, id: MessageID) -> URL {
+        layout.inbox.appendingPathComponent("\(sender.digits)_\(id.rawValue).xml")
+    }
+
+    /// The HTTP handler: routes `/v1/messages` and `/v1/health`.
+    public func handle(_ request: HTTPRequest, peer: PeerIdentity) -> HTTPResponse {
+        switch (request.method, request.path) {
+        case ("POST", "/v1/messages"):
+            return receive(request.body, from: peer)
+        case ("GET", "/v1/health"), ("HEAD", "/v1/health"):
+            let node = runtime().config.node
+            return HTTPResponse(status: 200, headers: ["Content-Type": "application/json"],
+                                body: Data(#"{"status":"ok","organisation":"\#(node.organisation.digits)"}"#.utf8))
+        case (_, "/v1/messages"):
+            return .methodNotAllowed(request, allowed: ["POST"])
+        case (_, "/v1/health"):
+            return .methodNotAllowed(request, allowed: ["GET", "HEAD"])
+        default:
+            return .notFound(request)
+        }
+    }
+
+    /// Checks, stores and answers one message.
+    func receive(_ body: Data, from peer: PeerIdentity) -> HTTPResponse {
+        let rt = runtime()
+        let me = rt.config.node.organisation
+        // Parse and validate first: nothing else is trustworthy before that.
+        let doc: XMLDocument
+        let message: CaseMessage
+        do {
+            doc = try XMLDocument.parse(body, limits: XMLLimits(maxBytes: rt.config.limits.maxBody))
+            try SchemaValidator.caseMessage.validate(doc)
+            message = try CaseXML.decode(doc)
+        } catch {
+            let reason: RejectionReason = { if case .tooLarge = error { return .tooLarge }; return .schema }()
+            return reject(reason, "\(error)", id: nil, to: peer.organisation, rt: rt, journalAs: nil)
+        }
+        let header = message.header
+        guard header.recipient == me else {
+            return reject(.wrongRecipient, "this node is \(me), the message is addressed to \(header.recipient)",
+                          id: header.messageId, to: peer.organisation, rt: rt, journalAs: message)
+        }
+        guard let sender = rt.peer(for: header.sender) else {
+            return reject(.unknownSender, "\(header.sender) is not a configured peer of \(me)",
+                          id: header.messageId, to: peer.organisation, rt: rt, journalAs: message)
+        }
+        guard peer.organisation == header.sender else {
+            log.limited(.warning, key: "mismatch-\(peer.organisation)", every: .seconds(60),
+                        "sender-mismatch: TLS peer \(peer) submitted message \(header.messageId) in the name of \(header.sender)")
+            return reject(.senderMismatch, "the TLS certificate speaks for \(peer.organisation), the message claims sender \(header.sender)",
+                          id: header.messageId, to: peer.organisation, rt: rt, journalAs: message)
+        }
+        do {
+            _ = try XMLSignature.verify(doc, trustingAnyOf: sender.signingCertificates)
+        } catch {
+            return reject(.signature, error.description, id: header.messageId, to: peer.organisation, rt: rt, journalAs: message)
+        }
+
+        // One request per (sender, id) at a time, so a duplicate arriving mid-commit waits and
+        // then finds the stored receipt.
+        let key = "\(header.sender.digits)/\(header.messageId.rawValue)"
+        inFlight.lock()
+        while busy.contains(key) { inFlight.wait() }
+        busy.insert(key)
+        inFlight.unlock()
+        defer {
+            inFlight.lock()
+            busy.remove(key)
+            inFlight.broadcast()
+            inFlight.unlock()
+        }
+        let stored = receiptURL(sender: header.sender, id: header.messageId)
+        if let original = FileManager.default.contents(atPath: stored.path) {
+            metrics.count("stafett_received_duplicates_total")
+            return HTTPResponse(status: 200, headers: ["Content-Type": "application/xml", "Stafett-Duplicate": "yes"], body: original)
+        }
+
+        do {
+            let digest = try MessageSealer.digest(of: doc)
+            let receipt = Receipt(receiptId: MessageID.random(), refToMessageId: header.messageId, issuedAt: Date(),
+                                  issuer: me, addressee: header.sender, status: .accepted, digest: digest)
+            let signed = try signReceipt(receipt, rt: rt)
+            let inboxFile = try CommitBatcher.stage(body, for: inboxURL(sender: header.sender, id: header.messageId))
+            let receiptFile = try CommitBatcher.stage(signed, for: stored)
+            let entry = JournalEntry.about(message, kind: .received, digest: digest, keyer: rt.keyer,
+                                           caseRef: message.caseReference, status: "accepted")
+            try batcher.commit(CommitItem(files: [inboxFile, receiptFile], entries: [entry]))
+            metrics.count("stafett_received_total", labels: ["status": "accepted"])
+            return HTTPResponse(status: 200, headers: ["Content-Type": "application/xml"], body: signed)
+        } catch {
+            // Not stored: the sender must retry, so this is a 5xx, not a permanent rejection.
+            log.limited(.error, key: "store", every: .seconds(10),
+                        "cannot store message \(header.messageId) from \(header.sender): \(error)")
+            metrics.count("stafett_receive_errors_total")
+            return HTTPResponse.text(503, "cannot store the message now; retry later\n")
+        }
+    }
+
+    /// A signed rejected receipt, journaled as `refused` (when the message could be read).
+    private func reject(_ reason: RejectionReason, _ detail: String, id: MessageID?, to addressee: OrganisationNumber,
+                        rt: NodeRuntime, journalAs message: CaseMessage?) -> HTTPResponse {
+        metrics.count("stafett_received_total", labels: ["status": "rejected", "reason": reason.rawValue])
+        log.limited(.notice, key: "reject-\(addressee)-\(reason.rawValue)", every: .seconds(10),
+                    "rejected \(id?.rawValue ?? "unreadable message") from \(addressee): \(reason.rawValue): \(detail)")
+        let receipt = Receipt(receiptId: MessageID.random(), refToMessageId: id, issuedAt: Date(),
+                              issuer: rt.config.node.organisation, addressee: addressee, status: .rejected,
+                              reason: reason, detail: String(detail.prefix(1000)))
+        do {
+            let signed = try signReceipt(receipt, rt: rt)
+            var entry: JournalEntry
+            if let message {
+                entry = JournalEntry.about(message, kind: .refused, digest: nil, keyer: rt.keyer,
+                                           caseRef: message.caseReference, status: "rejected", reason: reason.rawValue)
+            } else {
+                entry = JournalEntry(kind: .refused, messageId: id?.rawValue, sender: addressee.digits,
+                                     recipient: rt.config.node.organisation.digits, status: "rejected", reason: reason.rawValue)
+            }
+            try batcher.commit(CommitItem(files: [], entries: [entry]))
+            let status = reason == .tooLarge ? 413 : 200
+            return HTTPResponse(status: status, headers: ["Content-Type": "application/xml"], body: signed)
+        } catch {
+            log.limited(.error, key: "reject-store", every: .seconds(10), "cannot issue a rejected receipt: \(error)")
+            return HTTPResponse.text(503, "cannot answer now; retry later\n")
+        }
+    }
+
+    private func signReceipt(_ receipt: Receipt, rt: NodeRuntime) throws -> Data {
+        let doc = try XMLDocument.parse(ReceiptXML.encode(receipt))
+        try XMLSignature.sign(doc, key: rt.sealer.key, certificate: rt.sealer.certificate)
+        return doc.serialized()
+    }
+}
+
+extension CaseMessage {
+    /// The reference operators use for the case: the intake id, else the dossier number.
+    /// Never a personnummer (those enter the journal only keyed).
+    public var caseReference: String? {
+        child.identifiers.intakeId ?? child.identifiers.dossierNumber
+    }
+}
