@@ -23,6 +23,7 @@ public enum StafettTool {
     public static let commands: [Subcommand] = [
         IntakeCommands.validate, IntakeCommands.translate,
         SignatureCommands.sign, SignatureCommands.verify,
+        DemoCommand.command,
     ]
 
     /// Runs the tool on `argv` (without the program name) and returns the exit code.
