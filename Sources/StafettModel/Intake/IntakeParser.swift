@@ -102,7 +102,7 @@ enum CSVIntake {
         var fieldOfColumn: [IntakeField?] = []
         var names = [String?](repeating: nil, count: IntakeField.allCases.count)
         for (col, cell) in header.fields.enumerated() {
-            let name = cell.trimmingCharacters(in: .whitespacesAndNewlines)
+            let name = cell.intakeTrimmed
             guard !name.isEmpty else { fieldOfColumn.append(nil); continue }
             guard let f = IntakeField.named(name) else {
                 // "Ã¶" is what UTF-8 "ö" looks like read as Windows-1252: the file mixes both.
@@ -141,7 +141,7 @@ enum CSVIntake {
         out.reserveCapacity(rows.count - 1)
         var values = [RawValue?](repeating: nil, count: IntakeField.allCases.count)
         for row in rows.dropFirst() {
-            if row.fields.allSatisfy({ $0.allSatisfy(\.isWhitespace) }) { continue }  // blank rows Excel leaves
+            if row.fields.allSatisfy({ $0.intakeTrimmed.isEmpty }) { continue }  // blank rows Excel leaves
             if out.count + 1 > limits.maxRecords {
                 sink.add(.file, "the file has more than \(limits.maxRecords) records: split it into smaller files")
                 break
@@ -152,7 +152,7 @@ enum CSVIntake {
             for (col, cell) in row.fields.enumerated() {
                 if col < fieldOfColumn.count, let f = fieldOfColumn[col] {
                     values[f.rawValue] = .text(cell)
-                } else if !cell.allSatisfy(\.isWhitespace) {
+                } else if !cell.intakeTrimmed.isEmpty {
                     rowOK = false
                     sink.add(.line(row.line), col < header.fields.count
                         ? "column \(col + 1) has a value but no header: name the column or clear the value"

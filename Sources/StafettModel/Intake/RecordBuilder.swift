@@ -40,7 +40,7 @@ struct RecordBuilder {
             switch values[f.rawValue] {
             case nil: return nil
             case .text(let s):
-                let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
+                let t = s.intakeTrimmed
                 return t.isEmpty ? nil : t
             case .list, .bool:
                 fail(f, "must be text, not \(values[f.rawValue].map { if case .bool = $0 { "true/false" } else { "a list" } } ?? "")")
@@ -144,7 +144,7 @@ struct RecordBuilder {
 
     /// The value unless it is blank text.
     private func nonBlank(_ v: RawValue) -> RawValue? {
-        if case .text(let s) = v, s.allSatisfy(\.isWhitespace) { return nil }
+        if case .text(let s) = v, s.intakeTrimmed.isEmpty { return nil }
         if case .list(let l) = v, l.isEmpty { return nil }
         return v
     }
