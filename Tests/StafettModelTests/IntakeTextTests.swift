@@ -34,4 +34,17 @@ final class IntakeTextTests: XCTestCase {
         XCTAssertEqual(TextDecoder.firstInvalidUTF8([0xED, 0xA0, 0x80]), 0, "surrogate")
         XCTAssertEqual(TextDecoder.firstInvalidUTF8([0x41, 0xE5, 0x42]), 1)
     }
+
+    func testEncodingReportTemplateAndCodableErrors() throws {
+        XCTAssertEqual(IntakeParser.encoding(of: Data([0xEF, 0xBB, 0xBF, 0x41])), .utf8WithBOM)
+        XCTAssertEqual(IntakeParser.encoding(of: Data("Åsa".utf8)), .utf8)
+        XCTAssertEqual(IntakeParser.encoding(of: Data([0xC5, 0x73, 0x61])), .windows1252)
+        XCTAssertNil(IntakeParser.encoding(of: Data([0xFF, 0xFE, 0x41, 0x00])))
+        let template = IntakeFile.swedishCSVHeader + "\n"
+        XCTAssertEqual(parseErrors(template).first?.reason, "the file holds no records", "the template header is valid")
+        let failure = IntakeFailure(file: "f.csv", errors: [IntakeError(file: "f.csv", location: .index(2, line: 9),
+                                                                         field: "sex", reason: "r")])
+        let back = try JSONDecoder().decode(IntakeFailure.self, from: JSONEncoder().encode(failure))
+        XCTAssertEqual(back, failure)
+    }
 }

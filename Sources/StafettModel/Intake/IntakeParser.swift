@@ -82,6 +82,12 @@ public enum IntakeParser {
         return sink.isEmpty ? .success(records) : .failure(sink.failure)
     }
 
+    /// The text encoding a file would be read in (nil for UTF-16 or broken UTF-8 after a BOM),
+    /// for tools that report how a file was understood.
+    public static func encoding(of data: Data) -> IntakeTextEncoding? {
+        try? TextDecoder.decode([UInt8](data)).1
+    }
+
     /// As `parse`, throwing every error at once.
     public static func records(data: Data, fileName: String, referenceDate: Date,
                                limits: IntakeLimits = .default) throws(IntakeFailure) -> [IntakeRecord] {
