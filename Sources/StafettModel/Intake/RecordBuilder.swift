@@ -42,8 +42,11 @@ struct RecordBuilder {
             case .text(let s):
                 let t = s.intakeTrimmed
                 return t.isEmpty ? nil : t
-            case .list, .bool:
-                fail(f, "must be text, not \(values[f.rawValue].map { if case .bool = $0 { "true/false" } else { "a list" } } ?? "")")
+            case .list:
+                fail(f, "must be text, not a list")
+                return nil
+            case .bool:
+                fail(f, "must be text, not true/false")
                 return nil
             }
         }
