@@ -82,7 +82,7 @@ public struct OrganisationNumber: Sendable, Codable, Hashable, Comparable, Custo
 
     /// Accepts `2120000142`, `212000-0142` or `16212000-0142` (with the `16` prefix some registers use).
     public init(_ text: String) throws(FieldError) {
-        var d = text.trimmingCharacters(in: .whitespaces).filter { $0 != "-" && $0 != " " }
+        var d = text.intakeTrimmed.filter { $0 != "-" && $0 != " " }
         if d.count == 12, d.hasPrefix("16") { d.removeFirst(2) }
         guard d.count == 10, d.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
             throw FieldError(field: "organisationsnummer", value: String(text.prefix(20)),

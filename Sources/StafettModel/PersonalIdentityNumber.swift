@@ -33,9 +33,9 @@ public struct PersonalIdentityNumber: Sendable, Codable, Hashable, CustomStringC
     /// Validates the date part, the century and the Luhn check digit.
     public init(_ text: String, referenceDate: Date = Date()) throws(FieldError) {
         let field = "personnummer"
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.intakeTrimmed
         let shown = String(trimmed.prefix(4)) + "…"  // never echo a whole personnummer
-        let plus = trimmed.contains("+")
+        let plus = trimmed.utf8.contains(0x2B)  // "+": aged 100 or more
         let d = trimmed.filter { $0 != "-" && $0 != "+" }
         guard d.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), d.count == 10 || d.count == 12 else {
             throw FieldError(field: field, value: shown,

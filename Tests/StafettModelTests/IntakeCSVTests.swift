@@ -186,4 +186,22 @@ final class IntakeCSVTests: XCTestCase {
         XCTAssertEqual(r[7].event.placement, Placement(kind: .other, name: "Stödboende Sjöbo"))
         XCTAssertEqual(Set(r.map { $0.event.responsibleOrganisation?.formatted }), ["212000-1173"])
     }
+
+    func testSepLineLeadingBlankLinesAndWorkbooks() {
+        let withSep = "sep=,\r\nintake_id,given_name,event,event_time\r\nS-1,Ali,registrerad,2015-10-23\r\n"
+        let r = parseOK(withSep)
+        XCTAssertEqual(r.first?.location, .line(3))
+        let leading = "\n\nintake_id,given_name,event,event_time,sex\nS-1,Ali,registrerad,2015-10-23,kille\n"
+        let e = parseErrors(leading)
+        XCTAssertEqual(e.map(\.location), [.line(4)])
+        XCTAssertEqual(e.first?.field, "sex")
+        XCTAssertTrue(parseErrors("intake_id,given_name\n", file: "lista.xlsx").first?.reason.contains("CSV UTF-8") ?? false)
+        let zip = Data([0x50, 0x4B, 0x03, 0x04, 0x14, 0x00])
+        guard case .failure(let f) = IntakeParser.parse(data: zip, fileName: "lista", referenceDate: intakeNow) else {
+            return XCTFail("zip accepted")
+        }
+        XCTAssertTrue(f.errors[0].reason.contains("workbook"))
+        let missing = parseErrors("\r\nFörnamn;Händelse\r\nAli;registrerad\r\n")
+        XCTAssertTrue(missing.allSatisfy { $0.location == .line(2) })
+    }
 }

@@ -25,7 +25,8 @@ enum CSVReader {
     /// since that is what Excel writes with Swedish regional settings.
     static func detectSeparator(_ bytes: [UInt8]) -> UInt8 {
         var semis = 0, commas = 0, inQuotes = false
-        for b in bytes {
+        let first = bytes.firstIndex { $0 != cr && $0 != lf && $0 != 0x20 && $0 != 0x09 } ?? bytes.endIndex
+        for b in bytes[first...] {
             if b == quote { inQuotes.toggle(); continue }
             if inQuotes { continue }
             if b == cr || b == lf { break }
@@ -34,8 +35,8 @@ enum CSVReader {
         return commas > semis ? comma : semicolon
     }
 
-    /// Reads every record. Stops after `maxRows` rows (and says so through `tooMany`).
-    static func read(_ bytes: [UInt8], separator sep: UInt8, maxRows: Int)
+    /// Reads every record from byte `start`, which is on physical line `firstLine`. Stops after `maxRows` rows (and says so through `tooMany`).
+    static func read(_ bytes: [UInt8], from start: Int = 0, line firstLine: Int = 1, separator sep: UInt8, maxRows: Int)
         -> (rows: [CSVRow], errors: [CSVSyntaxError], tooMany: Bool)
     {
         var rows: [CSVRow] = []
@@ -43,8 +44,8 @@ enum CSVReader {
         var tooMany = false
         bytes.withUnsafeBufferPointer { p in
             let n = p.count
-            var i = 0
-            var line = 1
+            var i = start
+            var line = firstLine
             func text(_ start: Int, _ end: Int) -> String {
                 String(decoding: UnsafeBufferPointer(rebasing: p[start..<end]), as: UTF8.self)
             }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Where in an intake file something was found, in the terms the file's author knows.
-public enum IntakeLocation: Sendable, Hashable, CustomStringConvertible {
+public enum IntakeLocation: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The file as a whole (encoding, size, format).
     case file
     /// A physical line, 1-based: for CSV the line where the record starts (the header is line 1),
@@ -35,7 +35,7 @@ public enum IntakeLocation: Sendable, Hashable, CustomStringConvertible {
 /// `outbox/2015-10-23.csv line 14, column "Personnummer": the check digit is wrong (Luhn): check for a mistyped digit`.
 /// Values of names, personnummer and notes are never repeated in a reason, because error reports
 /// end up in logs; the line and column are enough to find them.
-public struct IntakeError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct IntakeError: Error, Sendable, Hashable, Codable, CustomStringConvertible {
     /// The file name as given to the parser.
     public var file: String
     /// The line or index of the record (or the whole file).
@@ -69,7 +69,7 @@ public struct IntakeError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Every error found in one intake file. A file is all-or-nothing: when this is thrown, no record is used.
-public struct IntakeFailure: Error, Sendable, Hashable, CustomStringConvertible {
+public struct IntakeFailure: Error, Sendable, Hashable, Codable, CustomStringConvertible {
     /// The file name as given to the parser.
     public var file: String
     /// The errors, in file order; at most `IntakeLimits.maxErrors`.

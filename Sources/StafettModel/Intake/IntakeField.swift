@@ -100,19 +100,30 @@ public enum IntakeField: Int, CaseIterable, Sendable, Hashable {
     /// Case-folds, drops å/ä/ö/é/ü to their base letters and removes everything but letters and
     /// digits, so `Födelse-datum `, `fodelsedatum` and `FÖDELSEDATUM` are the same name.
     public static func fold(_ text: String) -> String {
-        var out = String.UnicodeScalarView()
-        for s in text.lowercased().unicodeScalars {
-            switch s.value {
-            case 0x61...0x7A, 0x30...0x39: out.append(s)
-            case 0xE5, 0xE4, 0xE0, 0xE1, 0xE2: out.append("a")
-            case 0xF6, 0xF8, 0xF3, 0xF4: out.append("o")
-            case 0xE9, 0xE8, 0xEA, 0xEB: out.append("e")
-            case 0xFC, 0xFA: out.append("u")
-            case 0xED, 0xEF: out.append("i")
-            case 0x300...0x36F: break  // combining accents (decomposed å from macOS)
-            default: break
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count)
+        var pendingC3 = false
+        for b in text.utf8 {
+            if pendingC3 {
+                pendingC3 = false
+                // U+00C0–U+00FF: upper and lower case Latin-1 letters share the low five bits.
+                switch 0xC0 + Int(b & 0x3F) | 0x20 {
+                case 0xE0...0xE5: out.append(0x61)  // à á â ã ä å
+                case 0xE8...0xEB: out.append(0x65)  // è é ê ë
+                case 0xEC...0xEF: out.append(0x69)  // ì í î ï
+                case 0xF2...0xF6, 0xF8: out.append(0x6F)  // ò ó ô õ ö ø
+                case 0xF9...0xFC: out.append(0x75)  // ù ú û ü
+                default: break
+                }
+                continue
+            }
+            switch b {
+            case 0x61...0x7A, 0x30...0x39: out.append(b)
+            case 0x41...0x5A: out.append(b + 0x20)
+            case 0xC3: pendingC3 = true
+            default: break  // punctuation, spaces, other letters, combining accents (decomposed å from macOS)
             }
         }
-        return String(out)
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -46,6 +46,10 @@ public enum IntakeParser {
             return .failure(sink.failure)
         }
         let raw = [UInt8](data)
+        if let reason = notIntake(fileName: fileName, bytes: raw) {
+            sink.add(.file, reason)
+            return .failure(sink.failure)
+        }
         guard let format = IntakeFormat.detect(fileName: fileName, bytes: raw) else {
             sink.add(.file, "this is an XML file, not CSV or JSON: case XML goes through the case XML route")
             return .failure(sink.failure)
@@ -78,103 +82,26 @@ public enum IntakeParser {
         return sink.isEmpty ? .success(records) : .failure(sink.failure)
     }
 
+    /// The text encoding a file would be read in (nil for UTF-16 or broken UTF-8 after a BOM),
+    /// for tools that report how a file was understood.
+    public static func encoding(of data: Data) -> IntakeTextEncoding? {
+        try? TextDecoder.decode([UInt8](data)).1
+    }
+
     /// As `parse`, throwing every error at once.
     public static func records(data: Data, fileName: String, referenceDate: Date,
                                limits: IntakeLimits = .default) throws(IntakeFailure) -> [IntakeRecord] {
         try parse(data: data, fileName: fileName, referenceDate: referenceDate, limits: limits).get()
     }
-}
 
-/// CSV files: header row, then one record per row.
-enum CSVIntake {
-    static func records(_ bytes: [UInt8], encoding: IntakeTextEncoding, builder: RecordBuilder,
-                        limits: IntakeLimits, sink: inout ErrorSink) -> [IntakeRecord] {
-        let sep = CSVReader.detectSeparator(bytes)
-        let (rows, syntax, tooMany) = CSVReader.read(bytes, separator: sep, maxRows: 2 * limits.maxRecords + 100)
-        for e in syntax { sink.add(.line(e.line), e.reason) }
-        if tooMany {
-            sink.add(.file, "the file has more than \(limits.maxRecords) records: split it into smaller files")
-            return []
+    /// Files people drop by mistake: Excel workbooks and other office documents.
+    private static func notIntake(fileName: String, bytes: [UInt8]) -> String? {
+        let ext = (fileName as NSString).pathExtension.lowercased()
+        let zip = bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]), ole = bytes.starts(with: [0xD0, 0xCF, 0x11, 0xE0])
+        if ["xlsx", "xlsm", "xls", "ods", "numbers"].contains(ext) || zip || ole {
+            return "this is a spreadsheet workbook (or another binary document), not CSV: in Excel choose "
+                + "Save As, \"CSV UTF-8 (comma delimited) (*.csv)\", and drop that file instead"
         }
-        guard let header = rows.first else { return [] }
-
-        // The header: every named column must be known, and no field may appear twice.
-        var fieldOfColumn: [IntakeField?] = []
-        var names = [String?](repeating: nil, count: IntakeField.allCases.count)
-        for (col, cell) in header.fields.enumerated() {
-            let name = cell.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !name.isEmpty else { fieldOfColumn.append(nil); continue }
-            guard let f = IntakeField.named(name) else {
-                // "Ã¶" is what UTF-8 "ö" looks like read as Windows-1252: the file mixes both.
-                if encoding == .windows1252, name.contains("\u{C3}") {
-                    sink.add(.line(1), field: name, column: true, "unknown column; the file mixes UTF-8 and Windows-1252 "
-                        + "text (some bytes are not UTF-8): save it again as \"CSV UTF-8\"")
-                    fieldOfColumn.append(nil)
-                    continue
-                }
-                sink.add(.line(1), field: name, column: true, "unknown column: check the spelling. Known columns are "
-                    + IntakeField.allCases.map(\.swedishHeader).joined(separator: ", ")
-                    + " (or their English names, like \(IntakeField.givenName.jsonKey))")
-                fieldOfColumn.append(nil)
-                continue
-            }
-            if let earlier = names[f.rawValue] {
-                sink.add(.line(1), field: name, column: true,
-                         "means the same as column \"\(earlier)\" (column \(col + 1)): keep only one of them")
-            }
-            names[f.rawValue] = name
-            fieldOfColumn.append(f)
-        }
-        func has(_ fs: IntakeField...) -> Bool { fs.contains { names[$0.rawValue] != nil } }
-        if !has(.givenName, .familyName) {
-            sink.add(.line(1), "there is no name column: add \"Förnamn\" and/or \"Efternamn\" (given_name, family_name)")
-        }
-        if !has(.event) { sink.add(.line(1), "there is no \"Händelse\" (event) column: add one") }
-        if !has(.eventTime) { sink.add(.line(1), "there is no \"Händelsetid\" (event_time) column: add one") }
-        if !has(.intakeId, .dossierNumber, .personalIdentityNumber) {
-            sink.add(.line(1), "there is no identifier column: add \"Ärendenummer\", \"Dossiernummer\" or \"Personnummer\"")
-        }
-        // A broken header would make every record wrong in the same way; stop at the header.
-        guard sink.isEmpty else { return [] }
-
-        var out: [IntakeRecord] = []
-        out.reserveCapacity(rows.count - 1)
-        var values = [RawValue?](repeating: nil, count: IntakeField.allCases.count)
-        for row in rows.dropFirst() {
-            if row.fields.allSatisfy({ $0.allSatisfy(\.isWhitespace) }) { continue }  // blank rows Excel leaves
-            if out.count + 1 > limits.maxRecords {
-                sink.add(.file, "the file has more than \(limits.maxRecords) records: split it into smaller files")
-                break
-            }
-            let index = out.count
-            for k in values.indices { values[k] = nil }
-            var rowOK = true
-            for (col, cell) in row.fields.enumerated() {
-                if col < fieldOfColumn.count, let f = fieldOfColumn[col] {
-                    values[f.rawValue] = .text(cell)
-                } else if !cell.allSatisfy(\.isWhitespace) {
-                    rowOK = false
-                    sink.add(.line(row.line), col < header.fields.count
-                        ? "column \(col + 1) has a value but no header: name the column or clear the value"
-                        : "this row has \(row.fields.count) values but the header has \(header.fields.count) columns: "
-                            + "check for a separator (\(sep == CSVReader.semicolon ? ";" : ",")) inside a value that is not in quotes")
-                    break
-                }
-            }
-            let location = IntakeLocation.line(row.line)
-            if let r = builder.build(values, names: names, column: true, location: location, index: index, sink: &sink),
-               rowOK {
-                out.append(r)
-            } else {
-                out.append(placeholder(builder, index, location))
-            }
-        }
-        return out
-    }
-
-    /// Keeps indexes of later records stable when one fails; never returned, because the file fails.
-    static func placeholder(_ b: RecordBuilder, _ index: Int, _ location: IntakeLocation) -> IntakeRecord {
-        IntakeRecord(file: b.file, index: index, location: location, child: Child(givenName: "", familyName: ""),
-                     event: CaseEvent(type: .update, time: b.reference))
+        return nil
     }
 }

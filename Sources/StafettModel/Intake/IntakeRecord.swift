@@ -1,7 +1,7 @@
 import Foundation
 
 /// One validated intake record: the child, the event, routing and where it came from.
-public struct IntakeRecord: Sendable, Hashable {
+public struct IntakeRecord: Sendable, Hashable, Codable {
     /// The file name as given to the parser.
     public var file: String
     /// 0-based position among the file's records (blank CSV rows not counted); with the file's
@@ -48,6 +48,12 @@ public enum IntakeFile {
         let hex = String(fileDigestHex.lowercased().filter { $0.isHexDigit && $0.isASCII }.prefix(32))
         // Hex digits, a hyphen and a decimal index always satisfy MessageID's character rule.
         return try! MessageID("\(hex)-\(max(0, index))")
+    }
+
+    /// A header row with every column, in the Swedish names and the order of `IntakeField`,
+    /// separated by `;`: the start of a template for Excel.
+    public static var swedishCSVHeader: String {
+        IntakeField.allCases.map(\.swedishHeader).joined(separator: ";")
     }
 
     /// The case messages for parsed records, with ids from the file digest.

@@ -40,10 +40,13 @@ struct RecordBuilder {
             switch values[f.rawValue] {
             case nil: return nil
             case .text(let s):
-                let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
+                let t = s.intakeTrimmed
                 return t.isEmpty ? nil : t
-            case .list, .bool:
-                fail(f, "must be text, not \(values[f.rawValue].map { if case .bool = $0 { "true/false" } else { "a list" } } ?? "")")
+            case .list:
+                fail(f, "must be text, not a list")
+                return nil
+            case .bool:
+                fail(f, "must be text, not true/false")
                 return nil
             }
         }
@@ -144,7 +147,7 @@ struct RecordBuilder {
 
     /// The value unless it is blank text.
     private func nonBlank(_ v: RawValue) -> RawValue? {
-        if case .text(let s) = v, s.allSatisfy(\.isWhitespace) { return nil }
+        if case .text(let s) = v, s.intakeTrimmed.isEmpty { return nil }
         if case .list(let l) = v, l.isEmpty { return nil }
         return v
     }

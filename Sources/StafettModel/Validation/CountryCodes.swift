@@ -44,7 +44,7 @@ public enum CountryCodes {
 
     /// The normalised code for a code or a known name, or nil.
     public static func normalise(_ text: String) -> String? {
-        let upper = text.uppercased()
+        let upper = text.asciiCased(lower: false)
         if upper.utf8.count == 2, officiallyAssigned.contains(upper) || userAssignedAccepted.contains(upper) {
             return upper
         }

@@ -23,10 +23,10 @@ enum FieldRules {
                     + "often comes from copying out of another program: retype the \(what)")
             }
         }
-        let normalised = lineBreaks && s.contains("\r") ? s.replacingOccurrences(of: "\r\n", with: "\n")
+        let normalised = lineBreaks && s.utf8.contains(0x0D) ? s.replacingOccurrences(of: "\r\n", with: "\n")
             .replacingOccurrences(of: "\r", with: "\n") : s
-        let count = normalised.count
-        if count > max {
+        // UTF-8 length bounds the character count, so most values need no counting.
+        if normalised.utf8.count > max, case let count = normalised.count, count > max {
             throw FieldProblem("is \(count) characters long; the \(what) may be at most \(max) characters")
         }
         return normalised
@@ -44,7 +44,11 @@ enum FieldRules {
     /// A local identifier (intake id, dossier number): 1–64 characters of letters, digits, `- / . _ :`.
     static func identifier(_ s: String, what: String) throws(FieldProblem) -> String {
         guard s.utf8.count <= 64, s.unicodeScalars.allSatisfy({ u in
-            u.properties.isAlphabetic || ("0"..."9").contains(u) || "-/._: ".unicodeScalars.contains(u)
+            switch u.value {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2F, 0x2E, 0x5F, 0x3A, 0x20: return true
+            case 0...0x7F: return false
+            default: return u.properties.isAlphabetic
+            }
         }) else {
             throw FieldProblem("the \(what) may only hold letters, digits, spaces and - / . _ : (at most 64)")
         }
@@ -199,7 +203,19 @@ enum FieldRules {
 
     /// Splits a list value at `,` `;` `/` and whitespace.
     static func split(_ s: String) -> [String] {
-        s.split(whereSeparator: { $0 == "," || $0 == ";" || $0 == "/" || $0.isWhitespace }).map(String.init)
+        let b = Array(s.utf8)
+        var out: [String] = []
+        var start = 0, i = 0
+        func flush(_ end: Int) { if end > start { out.append(String(decoding: b[start..<end], as: UTF8.self)) } }
+        while i < b.count {
+            switch b[i] {
+            case 0x2C, 0x3B, 0x2F, 0x20, 0x09, 0x0A, 0x0D: flush(i); i += 1; start = i
+            case 0xC2 where i + 1 < b.count && b[i + 1] == 0xA0: flush(i); i += 2; start = i  // no-break space
+            default: i += 1
+            }
+        }
+        flush(i)
+        return out
     }
 
     /// Citizenship codes, normalised to uppercase, without duplicates.

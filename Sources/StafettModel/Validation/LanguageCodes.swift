@@ -53,7 +53,7 @@ public enum LanguageCodes {
 
     /// The normalised code for a code or a known name, or nil.
     public static func normalise(_ text: String) -> String? {
-        let lower = text.lowercased()
+        let lower = text.asciiCased(lower: true)
         switch lower.utf8.count {
         case 2 where iso639_1.contains(lower): return lower
         case 3 where iso639_3.contains(lower): return lower

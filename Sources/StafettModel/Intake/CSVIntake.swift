@@ -1,0 +1,110 @@
+import Foundation
+
+/// CSV files: header row, then one record per row.
+enum CSVIntake {
+    static func records(_ bytes: [UInt8], encoding: IntakeTextEncoding, builder: RecordBuilder,
+                        limits: IntakeLimits, sink: inout ErrorSink) -> [IntakeRecord] {
+        // Excel honours a first line `sep=;` naming the separator; some tools write one.
+        var start = 0, firstLine = 1
+        var sep = CSVReader.detectSeparator(bytes)
+        if bytes.count >= 5, bytes[0...3].map({ $0 | 0x20 }) == Array("sep=".utf8),
+           bytes.count == 5 || bytes[5] == CSVReader.cr || bytes[5] == CSVReader.lf {
+            sep = bytes[4]
+            start = bytes.count > 6 && bytes[5] == CSVReader.cr && bytes[6] == CSVReader.lf ? 7 : 6
+            firstLine = 2
+        }
+        let (allRows, syntax, tooMany) = CSVReader.read(bytes, from: start, line: firstLine, separator: sep,
+                                                        maxRows: 2 * limits.maxRecords + 100)
+        for e in syntax { sink.add(.line(e.line), e.reason) }
+        if tooMany {
+            sink.add(.file, "the file has more than \(limits.maxRecords) records: split it into smaller files")
+            return []
+        }
+        // Blank lines before the header are skipped; line numbers stay physical.
+        guard let headerAt = allRows.firstIndex(where: { !$0.fields.allSatisfy { $0.intakeTrimmed.isEmpty } }) else {
+            return []
+        }
+        let header = allRows[headerAt]
+        let rows = allRows[headerAt...]
+        let headerLine = IntakeLocation.line(header.line)
+
+        // The header: every named column must be known, and no field may appear twice.
+        var fieldOfColumn: [IntakeField?] = []
+        var names = [String?](repeating: nil, count: IntakeField.allCases.count)
+        for (col, cell) in header.fields.enumerated() {
+            let name = cell.intakeTrimmed
+            guard !name.isEmpty else { fieldOfColumn.append(nil); continue }
+            guard let f = IntakeField.named(name) else {
+                // "Ã¶" is what UTF-8 "ö" looks like read as Windows-1252: the file mixes both.
+                if encoding == .windows1252, name.contains("\u{C3}") {
+                    sink.add(headerLine, field: name, column: true, "unknown column; the file mixes UTF-8 and Windows-1252 "
+                        + "text (some bytes are not UTF-8): save it again as \"CSV UTF-8\"")
+                    fieldOfColumn.append(nil)
+                    continue
+                }
+                sink.add(headerLine, field: name, column: true, "unknown column: check the spelling. Known columns are "
+                    + IntakeField.allCases.map(\.swedishHeader).joined(separator: ", ")
+                    + " (or their English names, like \(IntakeField.givenName.jsonKey))")
+                fieldOfColumn.append(nil)
+                continue
+            }
+            if let earlier = names[f.rawValue] {
+                sink.add(headerLine, field: name, column: true,
+                         "means the same as column \"\(earlier)\" (column \(col + 1)): keep only one of them")
+            }
+            names[f.rawValue] = name
+            fieldOfColumn.append(f)
+        }
+        func has(_ fs: IntakeField...) -> Bool { fs.contains { names[$0.rawValue] != nil } }
+        if !has(.givenName, .familyName) {
+            sink.add(headerLine, "there is no name column: add \"Förnamn\" and/or \"Efternamn\" (given_name, family_name)")
+        }
+        if !has(.event) { sink.add(headerLine, "there is no \"Händelse\" (event) column: add one") }
+        if !has(.eventTime) { sink.add(headerLine, "there is no \"Händelsetid\" (event_time) column: add one") }
+        if !has(.intakeId, .dossierNumber, .personalIdentityNumber) {
+            sink.add(headerLine, "there is no identifier column: add \"Ärendenummer\", \"Dossiernummer\" or \"Personnummer\"")
+        }
+        // A broken header would make every record wrong in the same way; stop at the header.
+        guard sink.isEmpty else { return [] }
+
+        var out: [IntakeRecord] = []
+        out.reserveCapacity(rows.count - 1)
+        var values = [RawValue?](repeating: nil, count: IntakeField.allCases.count)
+        for row in rows.dropFirst() {
+            if row.fields.allSatisfy({ $0.intakeTrimmed.isEmpty }) { continue }  // blank rows Excel leaves
+            if out.count + 1 > limits.maxRecords {
+                sink.add(.file, "the file has more than \(limits.maxRecords) records: split it into smaller files")
+                break
+            }
+            let index = out.count
+            for k in values.indices { values[k] = nil }
+            var rowOK = true
+            for (col, cell) in row.fields.enumerated() {
+                if col < fieldOfColumn.count, let f = fieldOfColumn[col] {
+                    values[f.rawValue] = .text(cell)
+                } else if !cell.intakeTrimmed.isEmpty {
+                    rowOK = false
+                    sink.add(.line(row.line), col < header.fields.count
+                        ? "column \(col + 1) has a value but no header: name the column or clear the value"
+                        : "this row has \(row.fields.count) values but the header has \(header.fields.count) columns: "
+                            + "check for a separator (\(sep == CSVReader.semicolon ? ";" : ",")) inside a value that is not in quotes")
+                    break
+                }
+            }
+            let location = IntakeLocation.line(row.line)
+            if let r = builder.build(values, names: names, column: true, location: location, index: index, sink: &sink),
+               rowOK {
+                out.append(r)
+            } else {
+                out.append(placeholder(builder, index, location))
+            }
+        }
+        return out
+    }
+
+    /// Keeps indexes of later records stable when one fails; never returned, because the file fails.
+    static func placeholder(_ b: RecordBuilder, _ index: Int, _ location: IntakeLocation) -> IntakeRecord {
+        IntakeRecord(file: b.file, index: index, location: location, child: Child(givenName: "", familyName: ""),
+                     event: CaseEvent(type: .update, time: b.reference))
+    }
+}
