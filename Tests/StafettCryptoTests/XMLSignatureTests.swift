@@ -265,6 +265,24 @@ final class XMLSignatureTests: XCTestCase {
         XCTAssertTrue(XMLSignature.findSignatures(in: doc.root).isEmpty)
     }
 
+    func testOneSignerSignsConcurrently() throws {
+        let signer = try XMLSignature.Signer(key: ecKey, certificate: ecCert)
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var items = [Data](repeating: Data(), count: 64)
+        }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: 64) { i in
+            let text = sampleCase.replacingOccurrences(of: "Ahmad", with: "Ahmad\(i)")
+            let signed = (try? signer.sign(xml: Data(text.utf8))) ?? Data()
+            results.lock.withLock { results.items[i] = signed }
+        }
+        for (i, data) in results.items.enumerated() {
+            let doc = try XMLSignature.verify(xml: data, trusting: ecCert)
+            XCTAssertTrue(String(decoding: doc.serialized(), as: UTF8.self).contains("Ahmad\(i)<"))
+        }
+    }
+
     private func findElement(named name: String, under node: xmlNodePtr) -> xmlNodePtr? {
         for c in XMLDocument.elementChildren(of: node) {
             if XMLDocument.localName(of: c) == name { return c }
