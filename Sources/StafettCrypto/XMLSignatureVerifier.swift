@@ -23,6 +23,7 @@ extension XMLSignature {
     /// one) and returns the certificate whose key verified. Validity dates are the caller's to check.
     @discardableResult
     public static func verify(_ doc: XMLDocument, trustingAnyOf certificates: [Certificate]) throws(SignatureError) -> Certificate {
+        guard !certificates.isEmpty else { throw .untrustedKeyInfo("no certificate is configured for this sender") }
         let parsed = try parseProfile(doc)
         var candidates = certificates
         if !parsed.keyInfoCertificates.isEmpty {

@@ -265,6 +265,28 @@ final class XMLSignatureTests: XCTestCase {
         XCTAssertTrue(XMLSignature.findSignatures(in: doc.root).isEmpty)
     }
 
+    /// Every single-byte change of a signed document is refused (as not well-formed, or by the
+    /// verifier), and none crashes: the bytes of the signature itself included.
+    func testEveryByteChangeIsRefused() throws {
+        let signed = Data(try signed().utf8)
+        var accepted: [Int] = []
+        for i in 0..<signed.count where signed[i] != UInt8(ascii: "X") {
+            var mutated = signed
+            mutated[i] = UInt8(ascii: "X")
+            if (try? XMLSignature.verify(xml: mutated, trusting: ecCert)) != nil { accepted.append(i) }
+        }
+        // The one exception is by design of exclusive C14N: a namespace declaration that nothing
+        // uses is not part of the signed content, so its prefix and URI may change (the sample declares one).
+        let text = String(decoding: signed, as: UTF8.self)
+        let unused = text.utf8.distance(from: text.startIndex, to: text.range(of: "xmlns:x=\"urn:example:unused\"")!.lowerBound)
+        XCTAssertFalse(accepted.isEmpty)
+        XCTAssertTrue(accepted.allSatisfy { $0 >= unused && $0 < unused + "xmlns:x=\"urn:example:unused\"".utf8.count },
+                      "mutations at these offsets verified: \(accepted), unused namespace at \(unused)")
+        XCTAssertThrowsError(try XMLSignature.verify(XMLDocument.parse(signed), trustingAnyOf: [])) {
+            XCTAssertEqual($0 as? SignatureError, .untrustedKeyInfo("no certificate is configured for this sender"))
+        }
+    }
+
     func testOneSignerSignsConcurrently() throws {
         let signer = try XMLSignature.Signer(key: ecKey, certificate: ecCert)
         final class Results: @unchecked Sendable {
