@@ -19,6 +19,7 @@ public enum CryptoError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A certificate could not be issued (bad subject, host name or validity).
     case issuance(String)
 
+    /// A one-line explanation for logs and operators.
     public var description: String {
         switch self {
         case let .unreadableKey(path, reason): return "cannot read private key \(path): \(reason)"

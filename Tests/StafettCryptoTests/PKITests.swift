@@ -87,7 +87,10 @@ final class PKITests: XCTestCase {
         let caPath = dir.path("ca.pem"), certPath = dir.path("node.pem"), keyPath = dir.path("node-key.pem")
         try ca.certificate.write(to: caPath)
         try cert.write(to: certPath)
-        try PEMFile.write(node.key.privateKeyPEM, to: keyPath)
+        try node.key.writePrivateKey(to: keyPath)
+        XCTAssertEqual((try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+        XCTAssertTrue(try Key.privateKey(path: keyPath).hasSamePublicKey(as: node.key))
+        XCTAssertThrowsError(try cert.publicKey().writePrivateKey(to: dir.path("public-only.pem")))
         for purpose in ["sslserver", "sslclient"] {
             let r = try runTool("/usr/bin/openssl", ["verify", "-CAfile", caPath, "-purpose", purpose, certPath])
             XCTAssertEqual(r.status, 0, r.output)

@@ -110,6 +110,16 @@ final class XMLSignatureTests: XCTestCase {
         sv[40] ^= 0x10
         XCTAssertEqual(verifyError(replacing(text, XMLDocument.text(of: value), Data(sv).base64EncodedString())),
                        .badSignatureValue)
+        // The same bytes spelt with non-zero padding bits: one value, one spelling.
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        var chars = Array(XMLDocument.text(of: value))
+        XCTAssertEqual(chars.suffix(2), ["=", "="])
+        let last = alphabet.firstIndex(of: chars[chars.count - 3])!
+        XCTAssertEqual(last & 0x0F, 0)
+        chars[chars.count - 3] = alphabet[last | 0x01]
+        XCTAssertEqual(Data(base64Encoded: String(chars)), Data(base64Encoded: XMLDocument.text(of: value)))
+        XCTAssertEqual(verifyError(replacing(text, XMLDocument.text(of: value), String(chars))),
+                       .malformed("SignatureValue is not canonical base64"))
         // A DER-encoded ECDSA value (what OpenSSL emits) is not the XML-DSig 1.1 format.
         let der = try XCTUnwrap(ECDSAEncoding.der(fromRaw: Data(base64Encoded: XMLDocument.text(of: value))!))
         XCTAssertEqual(verifyError(replacing(text, XMLDocument.text(of: value), der.base64EncodedString())),
