@@ -31,6 +31,18 @@ final class PKITests: XCTestCase {
             XCTAssertTrue(pub.verify(signature: sig, over: Data("placerad i jourhem".utf8)))
             XCTAssertFalse(pub.verify(signature: sig, over: Data("placerad i familjehem".utf8)))
 
+            // The openssl CLI verifies what Key.sign makes (DER ECDSA, PKCS#1 v1.5 RSA, SHA-256).
+            let msg = try dir.write("msg", Data("placerad i jourhem".utf8))
+            let sigPath = try dir.write("msg.sig", sig)
+            try PEMFile.write(key.publicKeyPEM, to: dir.path("pub.pem"))
+            let v = try runTool("/usr/bin/openssl", ["dgst", "-sha256", "-verify", dir.path("pub.pem"), "-signature", sigPath, msg])
+            XCTAssertEqual(v.status, 0, v.output)
+            // ...and Key.verify accepts what the openssl CLI signs.
+            try PEMFile.write(key.privateKeyPEM, to: dir.path("priv.pem"))
+            let cliSig = dir.path("cli.sig")
+            XCTAssertEqual(try runTool("/usr/bin/openssl", ["dgst", "-sha256", "-sign", dir.path("priv.pem"), "-out", cliSig, msg]).status, 0)
+            XCTAssertTrue(pub.verify(signature: try Data(contentsOf: URL(fileURLWithPath: cliSig)), over: Data("placerad i jourhem".utf8)))
+
             // The openssl CLI reads what we write.
             let path = dir.path("k.pem")
             try PEMFile.write(key.privateKeyPEM, to: path)
