@@ -1,4 +1,5 @@
 import COpenSSL
+import CShims
 import Foundation
 
 /// Assembles one X.509 v3 certificate. Owns the `X509` until ``sign(with:)`` hands it to a
@@ -72,7 +73,12 @@ final class CertificateBuilder {
     func sign(with key: Key) throws(CryptoError) -> Certificate {
         guard let x = x509 else { throw .issuance("certificate already signed") }
         guard X509_sign(x, key.pointer, EVP_sha256()) > 0 else { throw .signingFailed(CryptoError.lastOpenSSLError()) }
-        x509 = nil
-        return Certificate(taking: x)
+        // Hand out a certificate parsed from its DER: the one in memory still references the subject's
+        // EVP_PKEY, private part included, which a Certificate must never carry.
+        var out: UnsafeMutablePointer<UInt8>? = nil
+        let n = i2d_X509(x, &out)
+        guard n > 0, let out else { throw .openssl(CryptoError.lastOpenSSLError()) }
+        defer { stafett_openssl_free(out) }
+        return try Certificate.fromDER(Data(bytes: out, count: Int(n)))
     }
 }

@@ -12,6 +12,7 @@ public enum CertificateError: Error, Sendable, Equatable, CustomStringConvertibl
     /// The CA's key did not make the certificate's signature.
     case badSignature(subject: String)
 
+    /// A one-line explanation for logs and operators.
     public var description: String {
         let f = ISO8601DateFormatter()
         switch self {

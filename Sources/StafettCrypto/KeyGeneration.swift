@@ -62,6 +62,12 @@ extension Key {
         Key.pem { bio in PEM_write_bio_PUBKEY(bio, pointer) }
     }
 
+    /// Writes the private key as PKCS#8 PEM, atomically, mode 0600.
+    public func writePrivateKey(to path: String) throws(CryptoError) {
+        guard hasPrivateKey else { throw .fileWrite(path: path, reason: "the key has no private part") }
+        try PEMFile.write(privateKeyPEM, to: path, mode: 0o600)
+    }
+
     /// Whether this key holds a private part (so it can sign).
     public var hasPrivateKey: Bool {
         // A public-only EVP_PKEY has no private component to export.

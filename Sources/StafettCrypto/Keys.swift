@@ -19,6 +19,7 @@ public enum CryptoError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A certificate could not be issued (bad subject, host name or validity).
     case issuance(String)
 
+    /// A one-line explanation for logs and operators.
     public var description: String {
         switch self {
         case let .unreadableKey(path, reason): return "cannot read private key \(path): \(reason)"
@@ -111,32 +112,33 @@ public final class Key: @unchecked Sendable {
         return try privateKey(pem: data, source: path)
     }
 
+    /// Contexts initialized once per key and reused (see ``PKeyContextPool``).
+    private let signContexts = PKeyContextPool(.sign)
+    private let verifyContexts = PKeyContextPool(.verify)
+
     /// Signs `data` (hashing it with SHA-256). ECDSA signatures come back DER-encoded.
     public func sign(_ data: Data) throws(CryptoError) -> Data {
-        guard let ctx = EVP_MD_CTX_new() else { throw .signingFailed("out of memory") }
-        defer { EVP_MD_CTX_free(ctx) }
-        guard EVP_DigestSignInit(ctx, nil, EVP_sha256(), nil, pointer) == 1 else {
-            throw .signingFailed(CryptoError.lastOpenSSLError())
-        }
-        // EVP_PKEY_get_size is the largest signature this key makes: one call instead of a size query.
-        var length = Int(EVP_PKEY_get_size(pointer))
+        let digest = SHA256.hash(data)
+        var length = Int(EVP_PKEY_get_size(pointer))  // the largest signature this key makes
         var sig = [UInt8](repeating: 0, count: length)
-        let ok = data.withUnsafeBytes { raw -> Bool in
-            EVP_DigestSign(ctx, &sig, &length, raw.bindMemory(to: UInt8.self).baseAddress, raw.count) == 1
+        let ok = signContexts.with(pointer) { ctx in
+            digest.withUnsafeBytes { d in
+                EVP_PKEY_sign(ctx, &sig, &length, d.bindMemory(to: UInt8.self).baseAddress, d.count) == 1
+            }
         }
-        guard ok else { throw .signingFailed(CryptoError.lastOpenSSLError()) }
+        guard ok == true else { throw .signingFailed(CryptoError.lastOpenSSLError()) }
         return Data(sig.prefix(length))
     }
 
     /// Verifies a signature over `data` (SHA-256). ECDSA signatures are DER-encoded.
     public func verify(signature: Data, over data: Data) -> Bool {
-        guard let ctx = EVP_MD_CTX_new() else { return false }
-        defer { EVP_MD_CTX_free(ctx) }
-        guard EVP_DigestVerifyInit(ctx, nil, EVP_sha256(), nil, pointer) == 1 else { ERR_clear_error(); return false }
-        let result = signature.withUnsafeBytes { s in
-            data.withUnsafeBytes { d in
-                EVP_DigestVerify(ctx, s.bindMemory(to: UInt8.self).baseAddress, s.count,
-                                 d.bindMemory(to: UInt8.self).baseAddress, d.count)
+        let digest = SHA256.hash(data)
+        let result = verifyContexts.with(pointer) { ctx in
+            signature.withUnsafeBytes { s in
+                digest.withUnsafeBytes { d in
+                    EVP_PKEY_verify(ctx, s.bindMemory(to: UInt8.self).baseAddress, s.count,
+                                    d.bindMemory(to: UInt8.self).baseAddress, d.count)
+                }
             }
         }
         ERR_clear_error()

@@ -33,6 +33,7 @@ public enum SignatureError: Error, Sendable, Equatable, CustomStringConvertible 
     /// The key could not sign.
     case crypto(CryptoError)
 
+    /// A one-line explanation for logs and operators.
     public var description: String {
         switch self {
         case .missingSignature: return "document is not signed: no ds:Signature element"

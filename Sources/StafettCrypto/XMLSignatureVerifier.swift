@@ -23,6 +23,7 @@ extension XMLSignature {
     /// one) and returns the certificate whose key verified. Validity dates are the caller's to check.
     @discardableResult
     public static func verify(_ doc: XMLDocument, trustingAnyOf certificates: [Certificate]) throws(SignatureError) -> Certificate {
+        guard !certificates.isEmpty else { throw .untrustedKeyInfo("no certificate is configured for this sender") }
         let parsed = try parseProfile(doc)
         var candidates = certificates
         if !parsed.keyInfoCertificates.isEmpty {
@@ -277,6 +278,8 @@ extension XMLSignature {
         // Byte-wise: as Characters, "\r\n" is one grapheme and would hide a lone "\n".
         let bytes = XMLDocument.text(of: node).utf8.filter { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D && $0 != 0x0A }
         guard let data = Data(base64Encoded: Data(bytes)), !data.isEmpty else { throw .malformed("\(what) is not base64") }
+        // Only the canonical encoding (zero padding bits), so one value has one spelling.
+        guard data.base64EncodedData() == Data(bytes) else { throw .malformed("\(what) is not canonical base64") }
         return data
     }
 }

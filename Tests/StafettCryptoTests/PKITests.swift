@@ -31,6 +31,18 @@ final class PKITests: XCTestCase {
             XCTAssertTrue(pub.verify(signature: sig, over: Data("placerad i jourhem".utf8)))
             XCTAssertFalse(pub.verify(signature: sig, over: Data("placerad i familjehem".utf8)))
 
+            // The openssl CLI verifies what Key.sign makes (DER ECDSA, PKCS#1 v1.5 RSA, SHA-256).
+            let msg = try dir.write("msg", Data("placerad i jourhem".utf8))
+            let sigPath = try dir.write("msg.sig", sig)
+            try PEMFile.write(key.publicKeyPEM, to: dir.path("pub.pem"))
+            let v = try runTool("/usr/bin/openssl", ["dgst", "-sha256", "-verify", dir.path("pub.pem"), "-signature", sigPath, msg])
+            XCTAssertEqual(v.status, 0, v.output)
+            // ...and Key.verify accepts what the openssl CLI signs.
+            try PEMFile.write(key.privateKeyPEM, to: dir.path("priv.pem"))
+            let cliSig = dir.path("cli.sig")
+            XCTAssertEqual(try runTool("/usr/bin/openssl", ["dgst", "-sha256", "-sign", dir.path("priv.pem"), "-out", cliSig, msg]).status, 0)
+            XCTAssertTrue(pub.verify(signature: try Data(contentsOf: URL(fileURLWithPath: cliSig)), over: Data("placerad i jourhem".utf8)))
+
             // The openssl CLI reads what we write.
             let path = dir.path("k.pem")
             try PEMFile.write(key.privateKeyPEM, to: path)
@@ -87,7 +99,10 @@ final class PKITests: XCTestCase {
         let caPath = dir.path("ca.pem"), certPath = dir.path("node.pem"), keyPath = dir.path("node-key.pem")
         try ca.certificate.write(to: caPath)
         try cert.write(to: certPath)
-        try PEMFile.write(node.key.privateKeyPEM, to: keyPath)
+        try node.key.writePrivateKey(to: keyPath)
+        XCTAssertEqual((try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+        XCTAssertTrue(try Key.privateKey(path: keyPath).hasSamePublicKey(as: node.key))
+        XCTAssertThrowsError(try cert.publicKey().writePrivateKey(to: dir.path("public-only.pem")))
         for purpose in ["sslserver", "sslclient"] {
             let r = try runTool("/usr/bin/openssl", ["verify", "-CAfile", caPath, "-purpose", purpose, certPath])
             XCTAssertEqual(r.status, 0, r.output)

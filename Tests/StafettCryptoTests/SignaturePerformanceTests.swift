@@ -38,6 +38,11 @@ final class SignaturePerformanceTests: XCTestCase {
             try signer.sign(doc)
             last = doc.serialized()
         }
+        let unsigned = try rate(n) { _ = try XMLDocument.parse(input).serialized() }
+        // Time the signature adds to a parse + serialize, against one bare EVP signature.
+        let added = 1 / prepared - 1 / unsigned
+        print(String(format: "Signer adds %.1f µs per document; a bare EVP sign takes %.1f µs (ratio %.2f)",
+                     added * 1e6, 1e6 / evp, added * evp))
         let verify = try rate(n) {
             let doc = try XMLDocument.parse(last)
             try XMLSignature.verify(doc, trusting: node.certificate)

@@ -117,4 +117,64 @@ final class XMLSignatureInteropTests: XCTestCase {
         let x = try xmlsecVerify(try dir.write("ns2.xml", Data(text.utf8)), certificate: pair.certPath)
         XCTAssertEqual(x.status, 0, x.output)
     }
+
+    /// A pretty-printed template (whitespace inside SignedInfo, a prefix other than ds, an Id):
+    /// still the profile, and the verifier canonicalizes what is there rather than assuming our layout.
+    func testIndentedTemplateWithOtherPrefixVerifies() throws {
+        let pair = try opensslSelfSigned(in: dir, name: "indent", rsa: false)
+        let cert = try Certificate.load(path: pair.certPath)
+        let signature = """
+          <sig:Signature xmlns:sig="http://www.w3.org/2000/09/xmldsig#" Id="s1">
+            <sig:SignedInfo>
+              <sig:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>
+              <sig:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"/>
+              <sig:Reference URI="">
+                <sig:Transforms>
+                  <sig:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>
+                  <sig:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>
+                </sig:Transforms>
+                <sig:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>
+                <sig:DigestValue/>
+              </sig:Reference>
+            </sig:SignedInfo>
+            <sig:SignatureValue/>
+          </sig:Signature>
+
+        """
+        let tmpl = try dir.write("indented.xml", Data(sampleCase.replacingOccurrences(of: "</CaseMessage>", with: signature + "</CaseMessage>").utf8))
+        let out = dir.path("indented-signed.xml")
+        let r = try runTool(Self.xmlsec, ["--sign", "--privkey-pem", pair.keyPath, "--output", out, tmpl])
+        XCTAssertEqual(r.status, 0, r.output)
+        let signed = try Data(contentsOf: URL(fileURLWithPath: out))
+        XCTAssertNoThrow(try XMLSignature.verify(xml: signed, trusting: cert))
+        let text = String(decoding: signed, as: UTF8.self)
+        // Whitespace inside SignedInfo is signed too.
+        let changed = text.replacingOccurrences(of: "<sig:SignedInfo>\n", with: "<sig:SignedInfo> \n")
+        XCTAssertNotEqual(changed, text)
+        XCTAssertThrowsError(try XMLSignature.verify(xml: Data(changed.utf8), trusting: cert)) {
+            XCTAssertEqual($0 as? SignatureError, .badSignatureValue)
+        }
+    }
+
+    /// With a CA-issued node certificate, xmlsec1 can also check the certificate in KeyInfo against
+    /// the CA (`--trusted-pem ca.pem`), which is how an auditor without the peer list would look.
+    func testCAIssuedSignerVerifiesWithXmlsecTrustingTheCA() throws {
+        let ca = try CertificateAuthority.create()
+        let node = try ca.issueNode(NodeIdentity(organisationName: "Migrationsverket",
+                                                 organisationNumber: .init("2021005489"), host: "localhost"))
+        let caPath = dir.path("ca.pem"), certPath = dir.path("node.pem")
+        try ca.certificate.write(to: caPath)
+        try node.certificate.write(to: certPath)
+        let signed = try XMLSignature.sign(xml: Data(sampleCase.utf8), key: node.key, certificate: node.certificate)
+        let file = try dir.write("signed.xml", signed)
+        let chain = try runTool(Self.xmlsec, ["--verify", "--trusted-pem", caPath, "--enabled-reference-uris", "empty", file])
+        XCTAssertEqual(chain.status, 0, chain.output)
+        XCTAssertEqual(try xmlsecVerify(file, certificate: certPath).status, 0)
+        // Another CA's node: xmlsec1 refuses the KeyInfo certificate, and so does Stafett.
+        let otherCA = try CertificateAuthority.create()
+        let otherPath = dir.path("other-ca.pem")
+        try otherCA.certificate.write(to: otherPath)
+        let refused = try runTool(Self.xmlsec, ["--verify", "--trusted-pem", otherPath, "--enabled-reference-uris", "empty", file])
+        XCTAssertNotEqual(refused.status, 0, refused.output)
+    }
 }

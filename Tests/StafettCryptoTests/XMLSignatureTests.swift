@@ -110,6 +110,16 @@ final class XMLSignatureTests: XCTestCase {
         sv[40] ^= 0x10
         XCTAssertEqual(verifyError(replacing(text, XMLDocument.text(of: value), Data(sv).base64EncodedString())),
                        .badSignatureValue)
+        // The same bytes spelt with non-zero padding bits: one value, one spelling.
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        var chars = Array(XMLDocument.text(of: value))
+        XCTAssertEqual(chars.suffix(2), ["=", "="])
+        let last = alphabet.firstIndex(of: chars[chars.count - 3])!
+        XCTAssertEqual(last & 0x0F, 0)
+        chars[chars.count - 3] = alphabet[last | 0x01]
+        XCTAssertEqual(Data(base64Encoded: String(chars)), Data(base64Encoded: XMLDocument.text(of: value)))
+        XCTAssertEqual(verifyError(replacing(text, XMLDocument.text(of: value), String(chars))),
+                       .malformed("SignatureValue is not canonical base64"))
         // A DER-encoded ECDSA value (what OpenSSL emits) is not the XML-DSig 1.1 format.
         let der = try XCTUnwrap(ECDSAEncoding.der(fromRaw: Data(base64Encoded: XMLDocument.text(of: value))!))
         XCTAssertEqual(verifyError(replacing(text, XMLDocument.text(of: value), der.base64EncodedString())),
@@ -263,6 +273,46 @@ final class XMLSignatureTests: XCTestCase {
         let doc = try XMLDocument.parse(Data(sampleCase.utf8))
         XCTAssertThrowsError(try XMLSignature.sign(doc, key: try ecCert.publicKey(), certificate: nil))
         XCTAssertTrue(XMLSignature.findSignatures(in: doc.root).isEmpty)
+    }
+
+    /// Every single-byte change of a signed document is refused (as not well-formed, or by the
+    /// verifier), and none crashes: the bytes of the signature itself included.
+    func testEveryByteChangeIsRefused() throws {
+        let signed = Data(try signed().utf8)
+        var accepted: [Int] = []
+        for i in 0..<signed.count where signed[i] != UInt8(ascii: "X") {
+            var mutated = signed
+            mutated[i] = UInt8(ascii: "X")
+            if (try? XMLSignature.verify(xml: mutated, trusting: ecCert)) != nil { accepted.append(i) }
+        }
+        // The one exception is by design of exclusive C14N: a namespace declaration that nothing
+        // uses is not part of the signed content, so its prefix and URI may change (the sample declares one).
+        let text = String(decoding: signed, as: UTF8.self)
+        let unused = text.utf8.distance(from: text.startIndex, to: text.range(of: "xmlns:x=\"urn:example:unused\"")!.lowerBound)
+        XCTAssertFalse(accepted.isEmpty)
+        XCTAssertTrue(accepted.allSatisfy { $0 >= unused && $0 < unused + "xmlns:x=\"urn:example:unused\"".utf8.count },
+                      "mutations at these offsets verified: \(accepted), unused namespace at \(unused)")
+        XCTAssertThrowsError(try XMLSignature.verify(XMLDocument.parse(signed), trustingAnyOf: [])) {
+            XCTAssertEqual($0 as? SignatureError, .untrustedKeyInfo("no certificate is configured for this sender"))
+        }
+    }
+
+    func testOneSignerSignsConcurrently() throws {
+        let signer = try XMLSignature.Signer(key: ecKey, certificate: ecCert)
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var items = [Data](repeating: Data(), count: 64)
+        }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: 64) { i in
+            let text = sampleCase.replacingOccurrences(of: "Ahmad", with: "Ahmad\(i)")
+            let signed = (try? signer.sign(xml: Data(text.utf8))) ?? Data()
+            results.lock.withLock { results.items[i] = signed }
+        }
+        for (i, data) in results.items.enumerated() {
+            let doc = try XMLSignature.verify(xml: data, trusting: ecCert)
+            XCTAssertTrue(String(decoding: doc.serialized(), as: UTF8.self).contains("Ahmad\(i)<"))
+        }
     }
 
     private func findElement(named name: String, under node: xmlNodePtr) -> xmlNodePtr? {
