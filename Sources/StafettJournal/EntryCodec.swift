@@ -192,6 +192,7 @@ struct PayloadScanner {
     var i = 0
     init(_ p: UnsafeRawBufferPointer) { self.p = p }
 
+    @inline(__always)
     mutating func expect(_ b: UInt8) throws(PayloadError) {
         guard i < p.count, p[i] == b else {
             throw PayloadError(offset: i, reason: "expected '\(Character(Unicode.Scalar(b)))'")
@@ -199,6 +200,7 @@ struct PayloadScanner {
         i += 1
     }
 
+    @inline(__always)
     func peekIs(_ b: UInt8) throws(PayloadError) -> Bool {
         guard i < p.count else { throw PayloadError(offset: i, reason: "unexpected end") }
         return p[i] == b
@@ -219,17 +221,30 @@ struct PayloadScanner {
     }
 
     /// The bytes of a string without escapes (keys and times), as a slice of the payload.
+    @inline(__always)
     mutating func rawBytesOfString() throws(PayloadError) -> UnsafeRawBufferPointer {
         try expect(0x22)
         let start = i
-        while i < p.count, p[i] != 0x22 {
-            guard p[i] != 0x5C else { throw PayloadError(offset: i, reason: "escape where none is allowed") }
-            i += 1
+        guard let base = p.baseAddress, let q = memchr(base + start, 0x22, p.count - start) else {
+            throw PayloadError(offset: start, reason: "unterminated string")
         }
-        guard i < p.count else { throw PayloadError(offset: start, reason: "unterminated string") }
-        let s = UnsafeRawBufferPointer(rebasing: p[start..<i])
-        i += 1
-        return s
+        let end = base.distance(to: UnsafeRawPointer(q))
+        if memchr(base + start, 0x5C, end - start) != nil {
+            throw PayloadError(offset: start, reason: "escape where none is allowed")
+        }
+        i = end + 1
+        return UnsafeRawBufferPointer(start: base + start, count: end - start)
+    }
+
+    /// Skips a string value, escapes and all, without building it.
+    mutating func skipString() throws(PayloadError) {
+        try expect(0x22)
+        while i < p.count {
+            let b = p[i]
+            if b == 0x22 { i += 1; return }
+            i += b == 0x5C ? 2 : 1
+        }
+        throw PayloadError(offset: i, reason: "unterminated string")
     }
 
     mutating func rawString() throws(PayloadError) -> String {
@@ -239,6 +254,13 @@ struct PayloadScanner {
     mutating func string() throws(PayloadError) -> String {
         try expect(0x22)
         let start = i
+        if let base = p.baseAddress, let q = memchr(base + start, 0x22, p.count - start) {
+            let end = base.distance(to: UnsafeRawPointer(q))
+            if memchr(base + start, 0x5C, end - start) == nil {
+                i = end + 1
+                return String(decoding: UnsafeRawBufferPointer(start: base + start, count: end - start), as: UTF8.self)
+            }
+        }
         while i < p.count, p[i] != 0x22, p[i] != 0x5C { i += 1 }
         guard i < p.count else { throw PayloadError(offset: start, reason: "unterminated string") }
         if p[i] == 0x22 {
@@ -300,7 +322,7 @@ struct PayloadScanner {
     mutating func skipValue() throws(PayloadError) {
         guard i < p.count else { throw PayloadError(offset: i, reason: "unexpected end") }
         switch p[i] {
-        case 0x22: _ = try string()
+        case 0x22: try skipString()
         case 0x7B, 0x5B:
             let open = p[i], close: UInt8 = open == 0x7B ? 0x7D : 0x5D
             i += 1

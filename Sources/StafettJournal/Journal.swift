@@ -68,6 +68,7 @@ public final class Journal: @unchecked Sendable {
     private var sinceCheckpoint: UInt64 = 0
     private var lastCheckpointTime = Date()
     private var timer: DispatchSourceTimer?
+    private var syncs: UInt64 = 0
 
     // Touched only by the flush leader (or under `cond` at open/close).
     private var fd: Int32
@@ -233,6 +234,13 @@ public final class Journal: @unchecked Sendable {
         return durableSequence
     }
 
+    /// How many group commits (write + fdatasync) this journal has made since it was opened.
+    public var syncCount: UInt64 {
+        cond.lock()
+        defer { cond.unlock() }
+        return syncs
+    }
+
     /// Seals the journal with a final checkpoint and stops appending.
     public func close() {
         timer?.cancel()
@@ -304,6 +312,7 @@ public final class Journal: @unchecked Sendable {
             batch.removeAll(keepingCapacity: true)
             spare = batch
             flushing = false
+            syncs += 1
             if let error { failure = error } else { durableSequence = upTo }
             cond.broadcast()
         }

@@ -1,0 +1,65 @@
+import Foundation
+import StafettJournal
+
+/// `stafett case REF`: the whole history of one child, by any of its identifiers (intake id,
+/// dossier number, case reference, or personnummer/samordningsnummer with the node secret).
+public enum CaseCommand {
+    /// Usage text.
+    public static let usage = """
+        usage: stafett case REF [-o text|json] [--secret FILE] [--journal DIR] [--config FILE]
+          REF: an intake id, a dossier number, a case reference, or a personnummer/samordningsnummer
+               (looked up by its keyed hash: needs the node secret, --secret FILE or [journal] secret)
+
+        """
+
+    /// Runs `case` with the arguments after the word `case`; returns the exit code.
+    public static func run(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) -> Int32 {
+        defer { out.flush(); err.flush() }
+        do {
+            let o = try OptionParser(args, valued: commonValued, flags: ["-h", "--help"])
+            if o.flags.contains("-h") || o.flags.contains("--help") { out.write(usage); return JournalExit.ok }
+            guard o.positionals.count == 1 else { throw CLIUsageError("give exactly one case reference\n" + usage) }
+            let ref = o.positionals[0]
+            let ctx = try context.applying(o)
+            let dir = try ctx.directory()
+            let json = try JournalCommand.outputFormat(o, allowed: ["text", "json"]) == "json"
+            let key = try ctx.personKey(for: ref)
+            guard FileManager.default.fileExists(atPath: dir) else {
+                throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
+            }
+            guard let records = try CaseHistory.records(directory: dir, ref: key == nil ? ref : "", personKey: key) else {
+                err.write("stafett case: no child with identifier \(key == nil ? ref : String(ref.prefix(4)) + "…") in the journal\n")
+                return JournalExit.notFound
+            }
+            if json {
+                out.write("[\n")
+                for (k, e) in records.enumerated() {
+                    out.write("  " + String(decoding: EntryCodec.encode(e), as: UTF8.self) + (k + 1 < records.count ? ",\n" : "\n"))
+                }
+                out.write("]\n")
+                return JournalExit.ok
+            }
+            var ids: [String] = [], orgs: [String] = []
+            for e in records {
+                for v in [e.intakeId, e.dossierNumber, e.caseRef].compactMap({ $0 }) where !ids.contains(v) { ids.append(v) }
+                if let p = e.personKey, !ids.contains("pin:" + p.prefix(8)) { ids.append("pin:" + p.prefix(8)) }
+                for v in [e.sender, e.recipient].compactMap({ $0 }) where !orgs.contains(v) { orgs.append(v) }
+            }
+            out.write("Child: \(ids.joined(separator: ", "))\nOrganisations: \(orgs.joined(separator: ", "))\n")
+            out.write("\(records.count) journal records\n\n")
+            let rows = records.map { e in
+                [localTime(e.timeMillis), "#\(e.sequence)", e.kind.rawValue, e.eventType ?? "-",
+                 "\(e.sender ?? "?")→\(e.recipient ?? "?")", e.messageId ?? "-",
+                 [e.status, e.reason].compactMap { $0 }.joined(separator: " ")]
+            }
+            out.write(alignedTable(["TIME", "SEQ", "KIND", "EVENT", "FROM→TO", "MESSAGE", "STATUS"], rows))
+            return JournalExit.ok
+        } catch let e as CLIUsageError {
+            err.write("stafett case: \(e.message)\n")
+            return JournalExit.usage
+        } catch {
+            err.write("stafett case: \(error)\n")
+            return JournalExit.ioError
+        }
+    }
+}

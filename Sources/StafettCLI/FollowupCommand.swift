@@ -1,0 +1,110 @@
+import Foundation
+import StafettJournal
+
+/// `stafett followup [--overdue DURATION] [-o text|json|csv]`: the children whose hand-off was never
+/// confirmed, who are reported missing and not found, or who wait past the rules in `Config/`.
+public enum FollowupCommand {
+    /// Usage text.
+    public static let usage = """
+        usage: stafett followup [--overdue DURATION] [-o text|json|csv] [--rules FILE] [--journal DIR] [--config FILE]
+          --overdue D  only items at least D past their rule's limit (e.g. 2h, 3d); default: all overdue items
+          -o csv       UTF-8 with BOM, ';'-separated, CRLF: opens in Excel with å, ä, ö intact
+
+        """
+
+    /// Runs `followup` with the arguments after the word `followup`; returns the exit code.
+    public static func run(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) -> Int32 {
+        defer { out.flush(); err.flush() }
+        do {
+            let o = try OptionParser(args, valued: commonValued.union(["--overdue"]), flags: ["-h", "--help"])
+            if o.flags.contains("-h") || o.flags.contains("--help") { out.write(usage); return JournalExit.ok }
+            guard o.positionals.isEmpty else { throw CLIUsageError("unexpected argument \(o.positionals[0])") }
+            let ctx = try context.applying(o)
+            let dir = try ctx.directory()
+            let format = try JournalCommand.outputFormat(o, allowed: ["text", "json", "csv"])
+            var overdue: Int64 = 0
+            if let d = o.values["--overdue"] {
+                guard let v = ISOTime.duration(d) else { throw CLIUsageError("--overdue takes a duration like 2h or 3d") }
+                overdue = v
+            }
+            let rules = try ctx.rulesFile.map { try FollowupRules.load(path: $0) } ?? FollowupRules.defaults
+            guard FileManager.default.fileExists(atPath: dir) else {
+                throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
+            }
+            let now = Int64(ctx.now().timeIntervalSince1970 * 1000)
+            let projection = try FollowupProjection.replay(directory: dir, rules: rules)
+            let items = projection.report(now: now, overdueBy: overdue)
+            switch format {
+            case "json": out.write(json(items))
+            case "csv": out.write(bytes: csv(items))
+            default: out.write(text(items, rules: rules, stats: projection.stats))
+            }
+            return JournalExit.ok
+        } catch let e as CLIUsageError {
+            err.write("stafett followup: \(e.message)\n")
+            return JournalExit.usage
+        } catch let e as FollowupRulesError {
+            err.write("stafett followup: \(e)\n")
+            return JournalExit.usage
+        } catch {
+            err.write("stafett followup: \(error)\n")
+            return JournalExit.ioError
+        }
+    }
+
+    static func child(_ i: FollowupItem) -> String { i.identifiers.isEmpty ? "-" : i.identifiers.joined(separator: ", ") }
+
+    static func text(_ items: [FollowupItem], rules: [FollowupRule], stats: FollowupStats) -> String {
+        guard !items.isEmpty else {
+            return "Nothing to follow up: \(stats.cases) children, \(stats.open) open items, none past its limit.\n"
+        }
+        let rows = items.map { i in
+            [ISOTime.humanDuration(millis: i.overdueMillis), i.rule, localTime(i.sinceMillis, seconds: false), child(i),
+             i.lastEvent ?? "-", i.messageId ?? "-", i.organisations.joined(separator: " ")]
+        }
+        var s = alignedTable(["OVERDUE", "RULE", "SINCE", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"], rows)
+        s += "\n\(items.count) items past their limit (\(stats.cases) children, \(stats.open) open items).\n"
+        let used = Set(items.map(\.rule))
+        for r in rules where used.contains(r.name) { s += "  \(r.name): \(r.why)\n" }
+        return s
+    }
+
+    static func json(_ items: [FollowupItem]) -> String {
+        var out = "[\n"
+        for (k, i) in items.enumerated() {
+            var b: [UInt8] = []
+            b.append(contentsOf: #"{"rule":"#.utf8); EntryCodec.appendString(i.rule, &b)
+            b.append(contentsOf: #","since":""#.utf8); ISOTime.append(millis: i.sinceMillis, to: &b)
+            b.append(contentsOf: #"","overdueSeconds":\#(i.overdueMillis / 1000)"#.utf8)
+            b.append(contentsOf: #","identifiers":["#.utf8)
+            for (n, v) in i.identifiers.enumerated() { if n > 0 { b.append(0x2C) }; EntryCodec.appendString(v, &b) }
+            b.append(contentsOf: #"],"organisations":["#.utf8)
+            for (n, v) in i.organisations.enumerated() { if n > 0 { b.append(0x2C) }; EntryCodec.appendString(v, &b) }
+            b.append(0x5D)
+            if let m = i.messageId { b.append(contentsOf: #","message":"#.utf8); EntryCodec.appendString(m, &b) }
+            if let e = i.lastEvent { b.append(contentsOf: #","lastEvent":"#.utf8); EntryCodec.appendString(e, &b) }
+            b.append(contentsOf: #","lastSeen":""#.utf8); ISOTime.append(millis: i.lastMillis, to: &b)
+            b.append(contentsOf: #"","why":"#.utf8); EntryCodec.appendString(i.why, &b)
+            b.append(0x7D)
+            out += "  " + String(decoding: b, as: UTF8.self) + (k + 1 < items.count ? ",\n" : "\n")
+        }
+        return out + "]\n"
+    }
+
+    /// Excel's CSV: UTF-8 with a BOM (or Excel reads å as Ã¥), `;` (the list separator in Swedish
+    /// locales), CRLF, and fields quoted when they hold `;`, `"` or line breaks.
+    static func csv(_ items: [FollowupItem]) -> [UInt8] {
+        func field(_ s: String) -> String {
+            s.contains(where: { $0 == ";" || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        var text = ["Försenad (timmar)", "Regel", "Sedan", "Barnet", "Senaste händelse", "Meddelande",
+                    "Organisationer", "Varför"].map(field).joined(separator: ";") + "\r\n"
+        for i in items {
+            text += [String(format: "%.1f", Double(i.overdueMillis) / 3_600_000).replacingOccurrences(of: ".", with: ","),
+                     i.rule, localTime(i.sinceMillis, seconds: false), child(i), i.lastEvent ?? "", i.messageId ?? "",
+                     i.organisations.joined(separator: " "), i.why].map(field).joined(separator: ";") + "\r\n"
+        }
+        return [0xEF, 0xBB, 0xBF] + Array(text.utf8)
+    }
+}

@@ -1,0 +1,236 @@
+import Foundation
+import StafettJournal
+import StafettModel
+
+/// Where a command writes: a file descriptor (buffered) or memory (for tests).
+public final class TextSink: @unchecked Sendable {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private let lock = NSLock()
+    private var captured: [UInt8] = []
+
+    /// Writes to a file descriptor (1 for stdout, 2 for stderr).
+    public init(fileDescriptor: Int32) { fd = fileDescriptor }
+
+    /// Collects output in memory; read it with `text`.
+    public static func memory() -> TextSink { TextSink(fileDescriptor: -1) }
+
+    /// Everything written so far, for a memory sink.
+    public var text: String {
+        lock.lock(); defer { lock.unlock() }
+        return String(decoding: captured + buffer, as: UTF8.self)
+    }
+
+    /// Appends text.
+    public func write(_ s: String) {
+        lock.lock(); defer { lock.unlock() }
+        buffer.append(contentsOf: s.utf8)
+        if buffer.count > 1 << 16 { flushLocked() }
+    }
+
+    /// Appends bytes.
+    public func write(bytes: [UInt8]) {
+        lock.lock(); defer { lock.unlock() }
+        buffer.append(contentsOf: bytes)
+        if buffer.count > 1 << 16 { flushLocked() }
+    }
+
+    /// Hands buffered output to the descriptor.
+    public func flush() {
+        lock.lock(); defer { lock.unlock() }
+        flushLocked()
+    }
+
+    private func flushLocked() {
+        if fd < 0 { captured.append(contentsOf: buffer); buffer.removeAll(keepingCapacity: true); return }
+        var done = 0
+        buffer.withUnsafeBytes { raw in
+            while done < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 { if errno == EINTR { continue }; break }
+                done += n
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    deinit { flushLocked() }
+}
+
+/// What the journal commands need from the configuration; the `stafett` executable fills it from
+/// the config file, and `--journal`, `--secret`, `--cert`, `--rules` override it per command.
+public struct JournalCLIContext: Sendable {
+    /// The journal directory.
+    public var journalDirectory: String?
+    /// The node secret file (for personnummer keys).
+    public var secretFile: String?
+    /// The node certificate (checks checkpoint signatures).
+    public var certificateFile: String?
+    /// The follow-up rules file (default: the built-in rules).
+    public var rulesFile: String?
+    /// The clock.
+    public var now: @Sendable () -> Date
+    /// Stops `journal tail -f` when it returns true (checked every poll); nil follows until killed.
+    public var stopFollowing: (@Sendable () -> Bool)?
+
+    /// Creates a context.
+    public init(journalDirectory: String? = nil, secretFile: String? = nil, certificateFile: String? = nil,
+                rulesFile: String? = nil, now: @escaping @Sendable () -> Date = { Date() },
+                stopFollowing: (@Sendable () -> Bool)? = nil) {
+        self.journalDirectory = journalDirectory
+        self.secretFile = secretFile
+        self.certificateFile = certificateFile
+        self.rulesFile = rulesFile
+        self.now = now
+        self.stopFollowing = stopFollowing
+    }
+
+    /// Reads `[journal] directory/secret/certificate/rules` from an INI-style config file
+    /// (`key = value`, `#` comments); other sections and keys are ignored.
+    public static func fromConfig(path: String) throws -> JournalCLIContext {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CLIUsageError("cannot read config file \(path)")
+        }
+        var c = JournalCLIContext()
+        var section = ""
+        for raw in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("#") || line.hasPrefix(";") || line.isEmpty { continue }
+            if line.hasPrefix("[") { section = line.trimmingCharacters(in: CharacterSet(charactersIn: "[] ")).lowercased(); continue }
+            guard section == "journal", let eq = line.firstIndex(of: "=") else { continue }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
+            let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            switch key {
+            case "directory": c.journalDirectory = value
+            case "secret": c.secretFile = value
+            case "certificate": c.certificateFile = value
+            case "rules": c.rulesFile = value
+            default: break
+            }
+        }
+        return c
+    }
+}
+
+/// A command line that cannot be run as written.
+public struct CLIUsageError: Error, CustomStringConvertible {
+    /// What to fix.
+    public var message: String
+    /// Creates the error.
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Exit codes shared by the journal commands.
+public enum JournalExit {
+    /// Success.
+    public static let ok: Int32 = 0
+    /// The journal is damaged (verify), or a follow-up found nothing to run on.
+    public static let damaged: Int32 = 1
+    /// Bad usage.
+    public static let usage: Int32 = 2
+    /// The journal ends in a torn record: a crash leftover or a truncation (verify).
+    public static let tornTail: Int32 = 3
+    /// Nothing found (case).
+    public static let notFound: Int32 = 4
+    /// A file could not be read.
+    public static let ioError: Int32 = 5
+}
+
+/// A small option parser: `--name value`, `--name=value`, `-x value`, flags, and positionals.
+struct OptionParser {
+    var values: [String: String] = [:]
+    var flags: Set<String> = []
+    var positionals: [String] = []
+
+    init(_ args: [String], valued: Set<String>, flags known: Set<String>) throws {
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if a == "--" { positionals.append(contentsOf: args[(i + 1)...]); break }
+            if a.hasPrefix("-") && a.count > 1 && !(a.hasPrefix("-") && a.dropFirst().first?.isNumber == true) {
+                var name = a, inline: String? = nil
+                if let eq = a.firstIndex(of: "="), a.hasPrefix("--") {
+                    name = String(a[..<eq]); inline = String(a[a.index(after: eq)...])
+                }
+                if valued.contains(name) {
+                    if let inline { values[name] = inline } else {
+                        guard i + 1 < args.count else { throw CLIUsageError("\(name) needs a value") }
+                        values[name] = args[i + 1]
+                        i += 1
+                    }
+                } else if known.contains(name) {
+                    flags.insert(name)
+                } else {
+                    throw CLIUsageError("unknown option \(name)")
+                }
+            } else {
+                positionals.append(a)
+            }
+            i += 1
+        }
+    }
+}
+
+/// Shared option handling for the journal commands.
+extension JournalCLIContext {
+    /// Applies `--journal`, `--secret`, `--cert`, `--rules`, `--config` from parsed options.
+    func applying(_ o: OptionParser) throws -> JournalCLIContext {
+        var c = self
+        if let cfg = o.values["--config"] {
+            let f = try JournalCLIContext.fromConfig(path: cfg)
+            c.journalDirectory = f.journalDirectory ?? c.journalDirectory
+            c.secretFile = f.secretFile ?? c.secretFile
+            c.certificateFile = f.certificateFile ?? c.certificateFile
+            c.rulesFile = f.rulesFile ?? c.rulesFile
+        }
+        if let v = o.values["--journal"] { c.journalDirectory = v }
+        if let v = o.values["--secret"] { c.secretFile = v }
+        if let v = o.values["--cert"] { c.certificateFile = v }
+        if let v = o.values["--rules"] { c.rulesFile = v }
+        return c
+    }
+
+    func directory() throws -> String {
+        guard let d = journalDirectory else {
+            throw CLIUsageError("no journal directory: give --journal DIR or set [journal] directory in the config file")
+        }
+        return d
+    }
+
+    /// The personnummer key of `ref` when it is a personnummer or samordningsnummer.
+    func personKey(for ref: String) throws -> String? {
+        guard let pin = try? PersonalIdentityNumber(ref) else { return nil }
+        guard let path = secretFile else {
+            throw CLIUsageError("\(String(ref.prefix(4)))… looks like a personnummer: the journal holds only keyed hashes, "
+                                + "so give the node secret with --secret FILE (or [journal] secret)")
+        }
+        return try PersonKeyer(secretFile: path).key(pin)
+    }
+}
+
+/// Common options every journal command accepts.
+let commonValued: Set<String> = ["--journal", "--secret", "--cert", "--rules", "--config", "-o", "--output"]
+
+/// Formats rows as an aligned table (widths by characters, so å, ä, ö line up).
+func alignedTable(_ header: [String], _ rows: [[String]]) -> String {
+    var widths = header.map { $0.count }
+    for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+    func line(_ cells: [String]) -> String {
+        var s = ""
+        for (i, c) in cells.enumerated() {
+            if i == cells.count - 1 { s += c } else { s += c + String(repeating: " ", count: widths[i] - c.count + 2) }
+        }
+        return s + "\n"
+    }
+    return line(header) + rows.map(line).joined()
+}
+
+/// Local wall-clock text of a journal time, to the millisecond (`2026-11-24 00:51:48.123`).
+func localTime(_ millis: Int64, seconds: Bool = true) -> String {
+    let off = Int64(TimeZone.current.secondsFromGMT(for: Date(timeIntervalSince1970: Double(millis) / 1000))) * 1000
+    var s = ISOTime.format(millis: millis + off)
+    s.removeLast()  // Z
+    s = s.replacingOccurrences(of: "T", with: " ")
+    return seconds ? s : String(s.prefix(16))
+}

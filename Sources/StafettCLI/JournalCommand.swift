@@ -1,0 +1,259 @@
+import Foundation
+import StafettCrypto
+import StafettJournal
+
+/// `stafett journal tail|verify ...`: reading and checking the journal, also while the daemon appends.
+public enum JournalCommand {
+    /// Usage text.
+    public static let usage = """
+        usage: stafett journal tail [-f] [-n N] [--since TIME] [--until TIME] [--case REF] [--message ID]
+                                    [--kind KIND[,KIND]] [--after-cursor C] [--show-cursor] [-o text|json]
+               stafett journal verify [--from SEQ] [--cert FILE] [-o text|json]
+        common: --journal DIR  --config FILE  --secret FILE (for --case with a personnummer)
+        TIME: ISO 8601 (2026-11-23, 2026-11-23T10:00, ...Z or +01:00), now, today, yesterday, -2h, -30m, -7d
+        cursor: <seq>:<16 hex> as printed by -o json ("cursor") or --show-cursor; resumes after that record
+
+        """
+
+    /// Runs `journal` with the arguments after the word `journal`; returns the exit code.
+    public static func run(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) -> Int32 {
+        defer { out.flush(); err.flush() }
+        guard let sub = args.first else { err.write(usage); return JournalExit.usage }
+        do {
+            switch sub {
+            case "tail": return try tail(Array(args.dropFirst()), context: context, out: out, err: err)
+            case "verify": return try verify(Array(args.dropFirst()), context: context, out: out, err: err)
+            case "-h", "--help", "help": out.write(usage); return JournalExit.ok
+            default: err.write("stafett journal: unknown command \(sub)\n" + usage); return JournalExit.usage
+            }
+        } catch let e as CLIUsageError {
+            err.write("stafett journal: \(e.message)\n")
+            return JournalExit.usage
+        } catch let e as JournalError {
+            err.write("stafett journal: \(e)\n")
+            if case .damaged = e { return JournalExit.damaged }
+            if case .badCursor = e { return JournalExit.usage }
+            return JournalExit.ioError
+        } catch {
+            err.write("stafett journal: \(error)\n")
+            return JournalExit.ioError
+        }
+    }
+
+    // MARK: tail
+
+    struct Filter {
+        var since: Int64?
+        var until: Int64?
+        var refs: Set<String> = []
+        var message: String?
+        var kinds: Set<JournalKind> = []
+
+        func matches(_ e: JournalEntry) -> Bool {
+            if let since, e.timeMillis < since { return false }
+            if let until, e.timeMillis > until { return false }
+            if let message, e.messageId != message { return false }
+            if !kinds.isEmpty, !kinds.contains(e.kind) { return false }
+            if !refs.isEmpty {
+                let ids = [e.caseRef, e.intakeId, e.dossierNumber, e.personKey]
+                if !ids.contains(where: { $0.map(refs.contains) ?? false }) { return false }
+            }
+            return true
+        }
+    }
+
+    static func tail(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) throws -> Int32 {
+        let o = try OptionParser(args, valued: commonValued.union(["-n", "--lines", "--since", "--until", "--case",
+                                                                    "--message", "--kind", "--after-cursor"]),
+                                 flags: ["-f", "--follow", "--show-cursor"])
+        guard o.positionals.isEmpty else { throw CLIUsageError("unexpected argument \(o.positionals[0])") }
+        let ctx = try context.applying(o)
+        let dir = try ctx.directory()
+        let json = try outputFormat(o, allowed: ["text", "json"]) == "json"
+        let follow = o.flags.contains("-f") || o.flags.contains("--follow")
+        var limit: Int? = nil
+        if let n = o.values["-n"] ?? o.values["--lines"] {
+            guard let v = Int(n), v >= 0 else { throw CLIUsageError("-n takes a number of records") }
+            limit = v
+        } else if follow {
+            limit = 10
+        }
+        let now = ctx.now()
+        var f = Filter()
+        if let s = o.values["--since"] {
+            guard let t = ISOTime.parseOperatorTime(s, now: now) else { throw CLIUsageError("--since: cannot read time \(s)") }
+            f.since = t
+        }
+        if let s = o.values["--until"] {
+            guard let t = ISOTime.parseOperatorTime(s, now: now) else { throw CLIUsageError("--until: cannot read time \(s)") }
+            f.until = t
+        }
+        if let ref = o.values["--case"] {
+            f.refs.insert(ref)
+            if let k = try ctx.personKey(for: ref) { f.refs = [k] }
+        }
+        f.message = o.values["--message"]
+        if let k = o.values["--kind"] {
+            for word in k.split(separator: ",") {
+                guard let kind = JournalKind(rawValue: String(word)) else {
+                    throw CLIUsageError("unknown kind \(word); kinds: " + JournalKind.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                f.kinds.insert(kind)
+            }
+        }
+        let stream: JournalStream
+        if let c = o.values["--after-cursor"] {
+            stream = JournalStream(directory: dir, cursor: try JournalCursor(parsing: c))
+        } else {
+            stream = JournalStream(directory: dir)
+        }
+        guard FileManager.default.fileExists(atPath: dir) else {
+            throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
+        }
+
+        // The backlog: every match, or the last N.
+        var ring: [(JournalEntry, [UInt8], JournalCursor)] = []
+        var ringStart = 0
+        let keep = limit ?? Int.max
+        try stream.readAvailable { raw in
+            let e = try EntryCodec.decode(raw.payload)
+            guard f.matches(e), keep > 0 else { return }
+            let item = (e, Array(raw.payload), JournalCursor(raw))
+            if ring.count < keep { ring.append(item) } else { ring[ringStart] = item; ringStart = (ringStart + 1) % keep }
+        }
+        for k in 0..<ring.count {
+            let (e, payload, cursor) = ring[(ringStart + k) % ring.count]
+            out.write(format(e, payload: payload, cursor: cursor, json: json))
+        }
+        out.flush()
+        if follow {
+            while !(ctx.stopFollowing?() ?? false) {
+                var any = false
+                try stream.readAvailable { raw in
+                    let e = try EntryCodec.decode(raw.payload)
+                    guard f.matches(e) else { return }
+                    out.write(format(e, payload: Array(raw.payload), cursor: JournalCursor(raw), json: json))
+                    any = true
+                }
+                if any { out.flush() }
+                usleep(20_000)
+            }
+        }
+        if o.flags.contains("--show-cursor"), let c = stream.cursor { out.write("-- cursor: \(c)\n") }
+        return JournalExit.ok
+    }
+
+    /// One record for people (one line) or scripts (the stored JSON plus `"cursor"`).
+    static func format(_ e: JournalEntry, payload: [UInt8], cursor: JournalCursor, json: Bool) -> String {
+        if json {
+            var p = payload
+            p.removeLast()
+            p.append(contentsOf: #","cursor":""#.utf8)
+            p.append(contentsOf: cursor.description.utf8)
+            p.append(contentsOf: "\"}\n".utf8)
+            return String(decoding: p, as: UTF8.self)
+        }
+        var s = "\(localTime(e.timeMillis)) #\(e.sequence) \(e.kind.rawValue)"
+        if let v = e.eventType { s += " \(v)" }
+        if let v = e.messageId { s += " msg=\(v)" }
+        if e.sender != nil || e.recipient != nil { s += " \(e.sender ?? "?")→\(e.recipient ?? "?")" }
+        if let v = e.intakeId { s += " intake=\(v)" }
+        if let v = e.dossierNumber { s += " dossier=\(v)" }
+        if let v = e.caseRef { s += " case=\(v)" }
+        if let v = e.personKey { s += " pin=\(v.prefix(8))" }
+        if let v = e.status { s += " status=\(v)" }
+        if let v = e.reason { s += " reason=\"\(v)\"" }
+        if let v = e.file { s += " file=\(v)" }
+        if let v = e.digest { s += " digest=\(v.prefix(12))" }
+        if let cp = e.checkpoint { s += " seals=\(cp.upTo) hash=\(cp.chainHash.prefix(16)) alg=\(cp.algorithm)" }
+        return s + "\n"
+    }
+
+    static func outputFormat(_ o: OptionParser, allowed: [String]) throws -> String {
+        let v = o.values["-o"] ?? o.values["--output"] ?? "text"
+        guard allowed.contains(v) else { throw CLIUsageError("-o takes \(allowed.joined(separator: ", "))") }
+        return v
+    }
+
+    // MARK: verify
+
+    static func verify(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) throws -> Int32 {
+        let o = try OptionParser(args, valued: commonValued.union(["--from"]), flags: [])
+        guard o.positionals.isEmpty else { throw CLIUsageError("unexpected argument \(o.positionals[0])") }
+        let ctx = try context.applying(o)
+        let dir = try ctx.directory()
+        let json = try outputFormat(o, allowed: ["text", "json"]) == "json"
+        var from: UInt64 = 0
+        if let s = o.values["--from"] {
+            guard let v = UInt64(s) else { throw CLIUsageError("--from takes a sequence number") }
+            from = v
+        }
+        var key: Key? = nil
+        if let c = ctx.certificateFile { key = try Certificate.load(path: c).publicKey() }
+        guard FileManager.default.fileExists(atPath: dir) else {
+            throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
+        }
+        let walker = JournalWalker(directory: dir, checkChain: true, checkpointKey: key, fromSequence: from)
+        let t0 = Date()
+        var w = try walker.walk()
+        if w.damage == nil, case .torn = w.tail {
+            // A writer may be mid-append: look again before calling it a torn tail.
+            usleep(200_000)
+            w = try walker.walk()
+        }
+        let secs = Date().timeIntervalSince(t0)
+        var code = JournalExit.ok
+        var lines: [String] = []
+        var fields: [String: Any] = ["directory": dir, "records": w.records, "segments": w.segments,
+                                     "first": w.firstSequence, "last": w.lastSequence,
+                                     "checkpointsVerified": w.checkpointsVerified,
+                                     "checkpointsUnchecked": w.checkpointsUnchecked, "lastCheckpoint": w.lastCheckpoint]
+        lines.append("journal \(dir): \(w.records) records in \(w.segments) segments"
+                     + (w.records > 0 ? ", #\(w.firstSequence)–#\(w.lastSequence)" : "")
+                     + String(format: " (%.2f s)", secs))
+        if w.firstSequence > 1 && from == 0 {
+            lines.append("note: the journal starts at record \(w.firstSequence): earlier segments were removed")
+        }
+        if let d = w.damage {
+            code = JournalExit.damaged
+            lines.append("FIRST BAD RECORD: #\(d.sequence) in \((d.segment as NSString).lastPathComponent) at offset \(d.offset): "
+                         + "\(d.kind.rawValue): \(d.detail)")
+            lines.append("everything up to #\(w.lastSequence) checked out; appending is refused until the damage is dealt with "
+                         + "(see docs/journal-format.md, \"When verify fails\")")
+            fields["status"] = "damaged"
+            fields["firstBad"] = ["sequence": d.sequence, "segment": d.segment, "offset": d.offset,
+                                  "kind": d.kind.rawValue, "detail": d.detail]
+        } else {
+            lines.append("CRC-32C: ok; hash chain: ok" + (from > 1 ? " (hashes checked from #\(from))" : ""))
+            fields["status"] = "ok"
+        }
+        if key != nil {
+            lines.append("checkpoints: \(w.checkpointsVerified) signatures verified"
+                         + (w.lastCheckpoint > 0 ? ", last at #\(w.lastCheckpoint)" : ""))
+        } else if w.checkpointsUnchecked > 0 {
+            lines.append("checkpoints: \(w.checkpointsUnchecked) seen, signatures NOT checked (give the node certificate: --cert FILE)")
+        }
+        if w.damage == nil, w.lastSequence > w.lastCheckpoint {
+            lines.append("unsealed: #\(w.lastCheckpoint + 1)–#\(w.lastSequence) come after the last signed checkpoint; "
+                         + "a truncation there could not be told from a shorter journal")
+        }
+        if case let .torn(seg, offset, bytes, detail) = w.tail, w.damage == nil {
+            code = JournalExit.tornTail
+            lines.append("TORN TAIL: \((seg as NSString).lastPathComponent) ends inside the record after #\(w.lastSequence) "
+                         + "(offset \(offset), \(bytes) bytes: \(detail)); "
+                         + (w.lastSequence >= w.lastCheckpoint
+                            ? "this is after the last checkpoint (#\(w.lastCheckpoint)): a crash mid-write or a truncation; "
+                            : "")
+                         + "stafettd cuts it back to #\(w.lastSequence) when it opens the journal")
+            fields["status"] = "torn-tail"
+            fields["tornTail"] = ["segment": seg, "offset": offset, "bytes": bytes, "afterSequence": w.lastSequence]
+        }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+            out.write(String(decoding: data, as: UTF8.self) + "\n")
+        } else {
+            out.write(lines.joined(separator: "\n") + "\n")
+        }
+        return code
+    }
+}

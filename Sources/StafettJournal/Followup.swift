@@ -1,0 +1,257 @@
+import Foundation
+
+/// One thing an operator must follow up: an open rule item past its limit.
+public struct FollowupItem: Sendable, Hashable, Codable {
+    /// The rule's name.
+    public var rule: String
+    /// Why it matters (from the rule).
+    public var why: String
+    /// When the item opened, ms since 1970.
+    public var sinceMillis: Int64
+    /// How long past the rule's limit it is now, ms.
+    public var overdueMillis: Int64
+    /// The message, for message rules.
+    public var messageId: String?
+    /// The child's identifiers, for people: intake ids, dossier numbers, case references, and
+    /// `pin:<8 hex>` for a personnummer key (never the number).
+    public var identifiers: [String]
+    /// Organisations involved (10-digit numbers).
+    public var organisations: [String]
+    /// The case's latest event type.
+    public var lastEvent: String?
+    /// When the case was last heard of, ms since 1970.
+    public var lastMillis: Int64
+}
+
+/// Counts from a replay.
+public struct FollowupStats: Sendable {
+    /// Records replayed.
+    public var records: UInt64 = 0
+    /// Cases (children) found.
+    public var cases = 0
+    /// Items open (overdue or not).
+    public var open = 0
+}
+
+/// The follow-up projection: a replay of the journal into per-case state under the rules.
+/// Memory grows with cases and open message items, not with records. State lives in flat
+/// arrays indexed by case node, so a record costs a few hash look-ups and no allocation.
+public final class FollowupProjection {
+    private struct CompiledRule {
+        var startKinds: UInt32 = 0, stopKinds: UInt32 = 0
+        var startEvents: UInt64 = 0, stopEvents: UInt64 = 0
+        var afterMillis: Int64
+    }
+
+    private let rules: [FollowupRule]
+    private var compiled: [CompiledRule] = []
+    private let caseRules: [Int]
+    private let messageRules: [Int]
+    private var events = EventNames()
+    private var join = CaseJoin()
+    // Per case node.
+    private var caseOpen: [Int64] = []
+    private var caseLast: [Int64] = []
+    private var caseLastEvent: [Int] = []
+    private var caseIds: [[String]] = []
+    private var caseOrgs: [[UInt64]] = []
+    // Open message items: id → slot in the slabs.
+    private var messages: [String: Int32] = [:]
+    private var msgOpen: [Int64] = []
+    private var msgNode: [Int32] = []
+    private var freeSlots: [Int32] = []
+    /// Counts so far.
+    public private(set) var stats = FollowupStats()
+
+    /// Creates an empty projection.
+    public init(rules: [FollowupRule]) {
+        self.rules = rules
+        caseRules = rules.indices.filter { rules[$0].scope == .case }
+        messageRules = rules.indices.filter { rules[$0].scope == .message }
+        for rule in rules {
+            var c = CompiledRule(afterMillis: rule.afterMillis)
+            for m in rule.start { add(m, kinds: &c.startKinds, events: &c.startEvents) }
+            for m in rule.stop { add(m, kinds: &c.stopKinds, events: &c.stopEvents) }
+            compiled.append(c)
+        }
+    }
+
+    private func add(_ m: FollowupRule.Match, kinds: inout UInt32, events evs: inout UInt64) {
+        switch m {
+        case let .kind(k): kinds |= k.bit
+        case let .event(e):
+            let i = events.index(e)
+            if i < 64 { evs |= 1 << UInt64(i) }
+        }
+    }
+
+    /// Replays every record of a journal directory.
+    public static func replay(directory: String, rules: [FollowupRule]) throws -> FollowupProjection {
+        let p = FollowupProjection(rules: rules)
+        let s = JournalStream(directory: directory)
+        try s.readAvailable { p.add($0) }
+        return p
+    }
+
+    /// Applies one record.
+    public func add(_ raw: RawRecord) {
+        guard let r = LiteRecord.parse(raw.payload, events: &events), r.kind != .checkpoint else { return }
+        stats.records += 1
+        let kindBit = r.kind.bit
+        // An event enters the journal once per direction: when we queue it and when we receive it.
+        let eventBit: UInt64 = (r.kind == .queued || r.kind == .received) && r.event > 0 && r.event < 64
+            ? 1 << UInt64(r.event) : 0
+        var node: Int32 = -1
+        if let (n, isNew, newIds) = join.caseOf(r, merged: { loser, winner in self.merge(loser, into: winner) }) {
+            node = n
+            let i = Int(n)
+            if isNew {
+                caseOpen.append(contentsOf: repeatElement(-1, count: caseRules.count))
+                caseLast.append(0)
+                caseLastEvent.append(0)
+                caseIds.append([])
+                caseOrgs.append([])
+            }
+            if r.time >= caseLast[i] {
+                caseLast[i] = r.time
+                if r.event > 0 { caseLastEvent[i] = r.event }
+            }
+            if newIds != 0 {
+                if newIds & 1 != 0, let v = r.intakeId { note(v, i) }
+                if newIds & 2 != 0, let v = r.dossierNumber { note(v, i) }
+                if newIds & 4 != 0, let v = r.caseRef { note(v, i) }
+                if newIds & 8 != 0, let k = r.personKey { note("pin:" + k.shortHex, i) }
+            }
+            if r.sender != 0, caseOrgs[i].count < 8, !caseOrgs[i].contains(r.sender) { caseOrgs[i].append(r.sender) }
+            if r.recipient != 0, caseOrgs[i].count < 8, !caseOrgs[i].contains(r.recipient) { caseOrgs[i].append(r.recipient) }
+            let base = i * caseRules.count
+            for (slot, ri) in caseRules.enumerated() {
+                let c = compiled[ri]
+                if c.stopKinds & kindBit != 0 || c.stopEvents & eventBit != 0 { caseOpen[base + slot] = -1 }
+                else if c.startKinds & kindBit != 0 || c.startEvents & eventBit != 0, caseOpen[base + slot] < 0 {
+                    caseOpen[base + slot] = r.time
+                }
+            }
+        }
+        guard !messageRules.isEmpty, let msg = r.messageId else { return }
+        var starts = false, stops = false
+        for ri in messageRules {
+            let c = compiled[ri]
+            if c.startKinds & kindBit != 0 || c.startEvents & eventBit != 0 { starts = true }
+            if c.stopKinds & kindBit != 0 || c.stopEvents & eventBit != 0 { stops = true }
+        }
+        guard starts || stops else { return }
+        var slotIndex = messages[msg]
+        if slotIndex == nil {
+            guard starts else { return }
+            let s: Int32
+            if let f = freeSlots.popLast() { s = f } else {
+                s = Int32(msgNode.count)
+                msgNode.append(-1)
+                msgOpen.append(contentsOf: repeatElement(-1, count: messageRules.count))
+            }
+            msgNode[Int(s)] = node
+            for k in 0..<messageRules.count { msgOpen[Int(s) * messageRules.count + k] = -1 }
+            messages[msg] = s
+            slotIndex = s
+        }
+        let s = Int(slotIndex!), base = s * messageRules.count
+        if msgNode[s] < 0 { msgNode[s] = node }
+        var anyOpen = false
+        for (slot, ri) in messageRules.enumerated() {
+            let c = compiled[ri]
+            if c.stopKinds & kindBit != 0 || c.stopEvents & eventBit != 0 { msgOpen[base + slot] = -1 }
+            else if c.startKinds & kindBit != 0 || c.startEvents & eventBit != 0, msgOpen[base + slot] < 0 {
+                msgOpen[base + slot] = r.time
+            }
+            if msgOpen[base + slot] >= 0 { anyOpen = true }
+        }
+        if !anyOpen {
+            messages[msg] = nil
+            freeSlots.append(Int32(s))
+        }
+    }
+
+    private func note(_ v: String, _ i: Int) {
+        if caseIds[i].count < 8, !caseIds[i].contains(v) { caseIds[i].append(v) }
+    }
+
+    private func merge(_ loser: Int32, into winner: Int32) {
+        let l = Int(loser), w = Int(winner)
+        for v in caseIds[l] { note(v, w) }
+        for o in caseOrgs[l] where caseOrgs[w].count < 8 && !caseOrgs[w].contains(o) { caseOrgs[w].append(o) }
+        if caseLast[l] > caseLast[w] { caseLast[w] = caseLast[l]; caseLastEvent[w] = caseLastEvent[l] }
+        let n = caseRules.count
+        for k in 0..<n where caseOpen[l * n + k] >= 0 {
+            let a = caseOpen[l * n + k], b = caseOpen[w * n + k]
+            caseOpen[w * n + k] = b < 0 ? a : min(a, b)
+        }
+        caseIds[l] = []
+        caseOrgs[l] = []
+    }
+
+    private func orgText(_ list: [UInt64]) -> [String] {
+        list.map { let s = String($0); return String(repeating: "0", count: max(0, 10 - s.count)) + s }
+    }
+
+    /// The items past their rule's limit by at least `overdueBy` at `now`, most overdue first.
+    public func report(now: Int64, overdueBy: Int64 = 0) -> [FollowupItem] {
+        var items: [FollowupItem] = []
+        var roots = 0, open = 0
+        let n = caseRules.count
+        for i in caseLast.indices where join.parent[i] == Int32(i) {
+            roots += 1
+            for (slot, ri) in caseRules.enumerated() where caseOpen[i * n + slot] >= 0 {
+                open += 1
+                let since = caseOpen[i * n + slot]
+                let over = now - since - rules[ri].afterMillis
+                if over >= overdueBy {
+                    items.append(FollowupItem(rule: rules[ri].name, why: rules[ri].why, sinceMillis: since,
+                                              overdueMillis: over, messageId: nil, identifiers: caseIds[i],
+                                              organisations: orgText(caseOrgs[i]),
+                                              lastEvent: caseLastEvent[i] > 0 ? events.names[caseLastEvent[i]] : nil,
+                                              lastMillis: caseLast[i]))
+                }
+            }
+        }
+        let m = messageRules.count
+        for (msg, s32) in messages {
+            let s = Int(s32)
+            let c: Int? = msgNode[s] >= 0 ? Int(join.find(msgNode[s])) : nil
+            for (slot, ri) in messageRules.enumerated() where msgOpen[s * m + slot] >= 0 {
+                open += 1
+                let since = msgOpen[s * m + slot]
+                let over = now - since - rules[ri].afterMillis
+                if over >= overdueBy {
+                    items.append(FollowupItem(rule: rules[ri].name, why: rules[ri].why, sinceMillis: since,
+                        overdueMillis: over, messageId: msg, identifiers: c.map { caseIds[$0] } ?? [],
+                        organisations: c.map { orgText(caseOrgs[$0]) } ?? [],
+                        lastEvent: c.flatMap { caseLastEvent[$0] > 0 ? events.names[caseLastEvent[$0]] : nil },
+                        lastMillis: c.map { caseLast[$0] } ?? since))
+                }
+            }
+        }
+        stats.cases = roots
+        stats.open = open
+        return items.sorted { $0.overdueMillis != $1.overdueMillis ? $0.overdueMillis > $1.overdueMillis
+                                                                   : ($0.messageId ?? "") < ($1.messageId ?? "") }
+    }
+}
+
+extension JournalKind {
+    /// A bit per kind, for rule masks.
+    var bit: UInt32 {
+        switch self {
+        case .queued: return 1
+        case .sent: return 2
+        case .delivered: return 4
+        case .rejected: return 8
+        case .expired: return 16
+        case .received: return 32
+        case .refused: return 64
+        case .intakeFailed: return 128
+        case .intakeAccepted: return 256
+        case .checkpoint: return 512
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import StafettCrypto
+
+/// The journal's benchmark: durable appends/s with 1, 8 and 64 concurrent appenders beside the
+/// raw fsync rate of the same disk in the same run, the cost of a 1 000-record batch, and time
+/// and peak memory of follow-up and verify over a generated journal. Run it in a release build.
+public enum JournalBenchmark {
+    /// Runs everything in `scratch` (created if missing, removed afterwards), printing one line per figure.
+    public static func run(scratch: String, records: Int = 1_000_000, signingKey: Key? = nil,
+                           seconds: Double = 2, print: (String) -> Void = { Swift.print($0) }) throws {
+        try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let base = scratch + "/journal-bench-\(getpid())"
+        try? FileManager.default.removeItem(atPath: base)
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+
+        let fsyncRate = try rawFsyncRate(directory: base, seconds: seconds / 2)
+        print(String(format: "journal: raw fdatasync after 128 B append: %.0f/s (%.0f µs)", fsyncRate, 1e6 / fsyncRate))
+
+        for appenders in [1, 8, 64] {
+            let dir = base + "/appenders-\(appenders)"
+            let (rate, perSync) = try appendRate(directory: dir, appenders: appenders, seconds: seconds, key: signingKey)
+            print(String(format: "journal: %2d appenders: %.0f durable appends/s = %.1f× raw fsync (%.1f records per fsync)",
+                         appenders, rate, rate / fsyncRate, perSync))
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+
+        do {
+            let dir = base + "/batch"
+            let j = try Journal(directory: dir, options: JournalOptions(signingKey: signingKey))
+            let batch = (0..<1_000).map { benchEntry($0) }
+            let before = j.syncCount
+            let t0 = DispatchTime.now()
+            try j.appendBatch(batch)
+            let ms = elapsed(t0) * 1000
+            print(String(format: "journal: appendBatch of 1000 records: %llu fsync, %.2f ms", j.syncCount - before, ms))
+            j.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+
+        let dir = base + "/generated"
+        var t0 = DispatchTime.now()
+        let summary = try JournalGenerator(records: records).write(
+            to: dir, options: JournalOptions(signingKey: signingKey, verifyAllAtOpen: false))
+        let bytes = (try JournalFormat.segments(in: dir)).reduce(Int64(0)) { acc, p in
+            var st = stat(); stat(p, &st); return acc + Int64(st.st_size)
+        }
+        print(String(format: "journal: generated %d records, %d children, %.1f MB in %.2f s", summary.records,
+                     summary.cases, Double(bytes) / 1e6, elapsed(t0)))
+
+        resetPeakMemory()
+        let rss0 = residentKB()
+        t0 = DispatchTime.now()
+        let p = try FollowupProjection.replay(directory: dir, rules: FollowupRules.defaults)
+        let items = p.report(now: Int64(Date().timeIntervalSince1970 * 1000))
+        let tf = elapsed(t0)
+        print(String(format: "journal: followup over %llu records: %.3f s, %d cases, %d overdue items, peak memory +%.1f MB",
+                     p.stats.records, tf, p.stats.cases, items.count, Double(peakKB() - rss0) / 1024))
+
+        resetPeakMemory()
+        let rss1 = residentKB()
+        t0 = DispatchTime.now()
+        let walk = try JournalWalker(directory: dir, checkpointKey: signingKey).walk()
+        let tv = elapsed(t0)
+        print(String(format: "journal: verify %llu records (%llu checkpoints signed-checked): %.3f s = %.0f records/s, %@, peak memory +%.1f MB",
+                     walk.records, walk.checkpointsVerified, tv, Double(walk.records) / tv,
+                     walk.damage == nil ? "ok" : "DAMAGE", Double(peakKB() - rss1) / 1024))
+    }
+
+    static func benchEntry(_ i: Int) -> JournalEntry {
+        JournalEntry(kind: .delivered, messageId: "bench-\(i)-7f3c2a9e-41d2-4b8a", intakeId: "TRE-2015-\(i % 100_000)",
+                     dossierNumber: "15-\(100_000 + i % 100_000)", eventType: "TransferSent", sender: "2120001124",
+                     recipient: "2021005489", digest: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
+    }
+
+    static func elapsed(_ t0: DispatchTime) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
+    }
+
+    /// fdatasync after each 128-byte append, for `seconds`.
+    static func rawFsyncRate(directory: String, seconds: Double) throws -> Double {
+        let path = directory + "/fsync-probe"
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw JournalError.io(path: path, operation: "open", errno: errno) }
+        defer { close(fd); unlink(path) }
+        let buf = [UInt8](repeating: 0x61, count: 128)
+        var n = 0
+        let t0 = DispatchTime.now()
+        while elapsed(t0) < seconds || n < 50 {
+            guard write(fd, buf, 128) == 128, fdatasync(fd) == 0 else {
+                throw JournalError.io(path: path, operation: "write", errno: errno)
+            }
+            n += 1
+        }
+        return Double(n) / elapsed(t0)
+    }
+
+    /// Durable appends/s with `appenders` threads each appending one record at a time.
+    static func appendRate(directory: String, appenders: Int, seconds: Double, key: Key?) throws -> (Double, Double) {
+        let j = try Journal(directory: directory, options: JournalOptions(signingKey: key))
+        let stop = Deadline(seconds: seconds)
+        let group = DispatchGroup()
+        let counts = Counter()
+        let s0 = j.syncCount
+        let t0 = DispatchTime.now()
+        for t in 0..<appenders {
+            group.enter()
+            let thread = Thread {
+                var n = 0
+                while !stop.passed {
+                    guard (try? j.append(benchEntry(t * 1_000_000 + n))) != nil else { break }
+                    n += 1
+                }
+                counts.add(n)
+                group.leave()
+            }
+            thread.stackSize = 1 << 18
+            thread.start()
+        }
+        group.wait()
+        let secs = elapsed(t0)
+        let syncs = j.syncCount - s0
+        j.close()
+        return (Double(counts.value) / secs, Double(counts.value) / Double(max(syncs, 1)))
+    }
+
+    private final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var total = 0
+        func add(_ n: Int) { lock.lock(); total += n; lock.unlock() }
+        var value: Int { lock.lock(); defer { lock.unlock() }; return total }
+    }
+
+    private final class Deadline: @unchecked Sendable {
+        let end: UInt64
+        init(seconds: Double) { end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9) }
+        var passed: Bool { DispatchTime.now().uptimeNanoseconds >= end }
+    }
+
+    /// Resets the kernel's peak-RSS mark for this process (Linux `clear_refs` 5).
+    static func resetPeakMemory() {
+        let fd = open("/proc/self/clear_refs", O_WRONLY)
+        if fd >= 0 { _ = write(fd, "5", 1); close(fd) }
+    }
+
+    static func statusKB(_ field: String) -> Int {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in s.split(separator: "\n") where line.hasPrefix(field + ":") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+        }
+        return 0
+    }
+    static func peakKB() -> Int { statusKB("VmHWM") }
+    static func residentKB() -> Int { statusKB("VmRSS") }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import StafettCrypto
+import StafettJournal
+import StafettModel
+import XCTest
+@testable import StafettCLI
+
+private func tempDir() throws -> String {
+    let d = FileManager.default.temporaryDirectory.appendingPathComponent("stafett-cli-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+private func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Runs in a child process when `STAFETT_APPEND_DIR` is set: appends records one by one, 150 ms
+/// apart, printing `<seq> <monotonic ns>` right after each append has returned.
+final class AppenderProcessHelper: XCTestCase {
+    func testAppendSlowly() throws {
+        guard let dir = ProcessInfo.processInfo.environment["STAFETT_APPEND_DIR"] else { return }
+        let j = try Journal(directory: dir, options: JournalOptions(maxSegmentBytes: 400))
+        for i in 0..<8 {
+            usleep(150_000)
+            let seq = try j.append(JournalEntry(kind: .sent, messageId: "live-\(i)", intakeId: "TRE-LIVE"))
+            let line = "\(seq) \(monotonicNanos())\n"
+            _ = line.withCString { write(1, $0, strlen($0)) }
+        }
+        j.close()
+    }
+}
+
+final class JournalCLITests: XCTestCase {
+    var dir = ""
+    var parent = ""
+    let secretPath = FileManager.default.temporaryDirectory.appendingPathComponent("stafett-cli-secret-\(getpid())").path
+
+    override func setUpWithError() throws {
+        parent = try tempDir()
+        dir = parent + "/journal"
+        FileManager.default.createFile(atPath: secretPath, contents: Data(repeating: 7, count: 32))
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: parent) }
+
+    private func context() -> JournalCLIContext { JournalCLIContext(journalDirectory: dir, secretFile: secretPath) }
+
+    private func run(_ f: (([String], JournalCLIContext, TextSink, TextSink) -> Int32), _ args: [String],
+                     context c: JournalCLIContext? = nil) -> (Int32, String, String) {
+        let out = TextSink.memory(), err = TextSink.memory()
+        let code = f(args, c ?? context(), out, err)
+        return (code, out.text, err.text)
+    }
+
+    func testTailFiltersJSONAndCursorResume() throws {
+        let j = try Journal(directory: dir)
+        for i in 0..<20 {
+            try j.append(JournalEntry(kind: i % 2 == 0 ? .queued : .delivered, messageId: "m\(i)",
+                                      intakeId: i < 10 ? "TRE-A" : "TRE-B", eventType: "Registered"))
+        }
+        j.close()
+        var (code, out, _) = run(JournalCommand.run, ["journal", "tail", "-n", "3", "-o", "json"].dropFirst().map { $0 })
+        XCTAssertEqual(code, 0)
+        let lines = out.split(separator: "\n")
+        XCTAssertEqual(lines.count, 3)
+        let last = try JSONSerialization.jsonObject(with: Data(lines[2].utf8)) as! [String: Any]
+        XCTAssertEqual(last["msg"] as? String, "m19")
+        let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        let cursor = try XCTUnwrap(first["cursor"] as? String)
+        (code, out, _) = run(JournalCommand.run, ["tail", "--after-cursor", cursor, "-o", "json"])
+        XCTAssertEqual(out.split(separator: "\n").count, 2, "resumes after the cursor's record")
+        (code, out, _) = run(JournalCommand.run, ["tail", "--case", "TRE-B", "--kind", "delivered"])
+        XCTAssertEqual(out.split(separator: "\n").count, 5)
+        XCTAssertTrue(out.contains("delivered Registered msg=m11"), out)
+        (code, out, _) = run(JournalCommand.run, ["tail", "--message", "m4", "--since", "-1h", "--until", "now"])
+        XCTAssertEqual(out.split(separator: "\n").count, 1)
+        (code, out, _) = run(JournalCommand.run, ["tail", "--since", "2099-01-01"])
+        XCTAssertEqual(out, "")
+        var err = ""
+        (code, _, err) = run(JournalCommand.run, ["tail", "--after-cursor", "3:0000000000000000"])
+        XCTAssertEqual(code, JournalExit.usage)
+        XCTAssertTrue(err.contains("different journal"), err)
+        (code, _, err) = run(JournalCommand.run, ["tail", "--kind", "bogus"])
+        XCTAssertEqual(code, JournalExit.usage)
+    }
+
+    /// A record appended by another process shows up in `journal tail -f` within 100 ms,
+    /// also across segment rollover (the child writes 1 KiB segments).
+    func testTailFollowSeesAnotherProcessWithin100ms() throws {
+        try Journal(directory: dir).close()
+        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = ["StafettCLITests.AppenderProcessHelper/testAppendSlowly"]
+        var env = ProcessInfo.processInfo.environment
+        env["STAFETT_APPEND_DIR"] = dir
+        p.environment = env
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+
+        let out = TextSink.memory(), err = TextSink.memory()
+        let stop = StopFlag()
+        var ctx = context()
+        ctx.stopFollowing = { stop.isSet }
+        let followCtx = ctx
+        let follower = Thread { _ = JournalCommand.run(["tail", "-f", "-o", "json"], context: followCtx, out: out, err: err) }
+        follower.start()
+        try p.run()
+        var seen: [UInt64: UInt64] = [:]
+        let deadline = monotonicNanos() + 10_000_000_000
+        while seen.count < 9 && monotonicNanos() < deadline {
+            for line in out.text.split(separator: "\n") {
+                if let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                   let seq = obj["seq"] as? Int, seen[UInt64(seq)] == nil {
+                    seen[UInt64(seq)] = monotonicNanos()
+                }
+            }
+            usleep(1_000)
+        }
+        p.waitUntilExit()
+        stop.set()
+        let acks = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        var worst: UInt64 = 0
+        var count = 0
+        for line in acks.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count == 2, let seq = UInt64(f[0]), let t = UInt64(f[1]) else { continue }
+            let shown = try XCTUnwrap(seen[seq], "record \(seq) never shown by tail -f")
+            worst = max(worst, shown > t ? shown - t : 0)
+            count += 1
+        }
+        XCTAssertEqual(count, 8)
+        XCTAssertGreaterThan(try JournalFormat.segments(in: dir).count, 2, "the child rolled over to new segments")
+        XCTAssertLessThan(worst, 100_000_000, "tail -f showed a record \(worst / 1_000_000) ms after it was appended")
+        print("tail -f: worst delay \(Double(worst) / 1e6) ms over \(count) records")
+    }
+
+    func testVerifyNamesFlippedRecordAndReportsTornTail() throws {
+        let j = try Journal(directory: dir)
+        for i in 0..<10 { try j.append(JournalEntry(kind: .queued, messageId: "m\(i)")) }
+        j.close()
+        var (code, out, _) = run(JournalCommand.run, ["verify"])
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.contains("10 records"), out)
+        // Flip a byte inside record 6's payload.
+        let seg = try JournalFormat.segments(in: dir)[0]
+        var data = try Data(contentsOf: URL(fileURLWithPath: seg))
+        let at = try XCTUnwrap(data.range(of: Data("\"m5\"".utf8))).lowerBound
+        data[at + 1] ^= 0x01
+        try data.write(to: URL(fileURLWithPath: seg))
+        (code, out, _) = run(JournalCommand.run, ["verify", "-o", "json"])
+        XCTAssertEqual(code, JournalExit.damaged)
+        let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+        let bad = obj["firstBad"] as! [String: Any]
+        XCTAssertEqual(bad["sequence"] as? Int, 6)
+        XCTAssertEqual(bad["kind"] as? String, "bad CRC")
+        data[at + 1] ^= 0x01
+        // Cut the file inside the last record.
+        try data.prefix(data.count - 7).write(to: URL(fileURLWithPath: seg))
+        (code, out, _) = run(JournalCommand.run, ["verify"])
+        XCTAssertEqual(code, JournalExit.tornTail)
+        XCTAssertTrue(out.contains("TORN TAIL") && out.contains("after #9") && out.contains("after the last checkpoint"), out)
+    }
+
+    func testFollowupTableJSONAndExcelCSV() throws {
+        let j = try Journal(directory: dir)
+        let old = Date().addingTimeInterval(-3 * 86_400)
+        try j.append(JournalEntry(kind: .queued, time: old, messageId: "x1", intakeId: "TRE-Åsa-1",
+                                  eventType: "ReportedMissing", sender: "2120001124", recipient: "2021000076"))
+        try j.append(JournalEntry(kind: .queued, time: old, messageId: "x2", intakeId: "TRE-2",
+                                  eventType: "Registered", sender: "2120001124", recipient: "2021005489"))
+        try j.append(JournalEntry(kind: .delivered, time: old, messageId: "x2", intakeId: "TRE-2"))
+        j.close()
+        var (code, out, _) = run(FollowupCommand.run, [])
+        XCTAssertEqual(code, 0)
+        XCTAssertTrue(out.hasPrefix("OVERDUE"), out)
+        XCTAssertTrue(out.contains("missing") && out.contains("TRE-Åsa-1") && out.contains("no-receipt"), out)
+        XCTAssertFalse(out.contains("no-asylum-application"), "Registered 3 days ago is not yet 7 days overdue")
+        // Columns line up: RULE starts at the same character in every row.
+        let rows = out.split(separator: "\n").prefix(3).map(String.init)
+        let col = rows[0].distance(from: rows[0].startIndex, to: rows[0].range(of: "RULE")!.lowerBound)
+        for r in rows.dropFirst() {
+            let chars = Array(r)
+            XCTAssertEqual(chars[col - 1], " ", r)
+            XCTAssertNotEqual(chars[col], " ", r)
+        }
+        (code, out, _) = run(FollowupCommand.run, ["-o", "json", "--overdue", "2d"])
+        let arr = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [[String: Any]]
+        XCTAssertEqual(arr.count, 2)  // missing (3d) and no-receipt for x1 (3d - 1h)
+        (code, out, _) = run(FollowupCommand.run, ["-o", "csv"])
+        let sink = TextSink.memory(), err = TextSink.memory()
+        _ = FollowupCommand.run(["-o", "csv"], context: context(), out: sink, err: err)
+        let bytes = Array(sink.text.utf8)
+        XCTAssertEqual(Array(bytes.prefix(3)), [0xEF, 0xBB, 0xBF], "UTF-8 BOM for Excel")
+        XCTAssertTrue(sink.text.contains("Försenad (timmar);Regel;"), sink.text)
+        XCTAssertTrue(sink.text.contains("TRE-Åsa-1"))
+        XCTAssertTrue(sink.text.contains("\r\n"))
+        XCTAssertFalse(sink.text.replacingOccurrences(of: "\r\n", with: "").contains("\n"))
+        (code, _, _) = run(FollowupCommand.run, ["--overdue", "soon"])
+        XCTAssertEqual(code, JournalExit.usage)
+    }
+
+    func testCaseByAnyIdentifierIncludingPersonnummer() throws {
+        let keyer = try PersonKeyer(secretFile: secretPath)
+        let pin = try PersonalIdentityNumber("20050304-0008", referenceDate: Date())
+        let j = try Journal(directory: dir)
+        try j.append(JournalEntry(kind: .queued, messageId: "a", intakeId: "TRE-9", eventType: "Registered"))
+        try j.append(JournalEntry(kind: .delivered, messageId: "a"))
+        try j.append(JournalEntry(kind: .received, messageId: "b", intakeId: "TRE-9", dossierNumber: "15-900",
+                                  personKey: keyer.key(pin), eventType: "AsylumApplicationLodged"))
+        try j.append(JournalEntry(kind: .received, messageId: "c", caseRef: "MALMÖ-77", dossierNumber: "15-900",
+                                  eventType: "TransferReceived"))
+        try j.append(JournalEntry(kind: .queued, messageId: "d", intakeId: "OTHER", eventType: "Registered"))
+        j.close()
+        for ref in ["TRE-9", "15-900", "MALMÖ-77", "20050304-0008"] {
+            let (code, out, err) = run(CaseCommand.run, [ref, "-o", "json"])
+            XCTAssertEqual(code, 0, err)
+            let arr = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [[String: Any]]
+            XCTAssertEqual(arr.compactMap { $0["msg"] as? String }, ["a", "a", "b", "c"], ref)
+        }
+        let (code, out, _) = run(CaseCommand.run, ["MALMÖ-77"])
+        XCTAssertEqual(code, 0)
+        XCTAssertTrue(out.contains("TRE-9") && out.contains("TransferReceived"), out)
+        XCTAssertFalse(out.contains("200503040008"), "the personnummer itself is never shown")
+        XCTAssertEqual(run(CaseCommand.run, ["NOPE"]).0, JournalExit.notFound)
+        var noSecret = context()
+        noSecret.secretFile = nil
+        XCTAssertEqual(run(CaseCommand.run, ["20050304-0008"], context: noSecret).0, JournalExit.usage)
+    }
+}
+
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
