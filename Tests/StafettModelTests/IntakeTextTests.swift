@@ -47,4 +47,20 @@ final class IntakeTextTests: XCTestCase {
         let back = try JSONDecoder().decode(IntakeFailure.self, from: JSONEncoder().encode(failure))
         XCTAssertEqual(back, failure)
     }
+
+    func testBoundedReadOfARealFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("intake-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("big.csv")
+        try Data(repeating: 0x41, count: 10_000).write(to: url)
+        let limits = IntakeLimits(maxBytes: 1000)
+        let data = try IntakeFile.readBounded(url, limits: limits)
+        XCTAssertEqual(data.count, 1001)
+        guard case .failure(let f) = IntakeParser.parse(data: data, fileName: "big.csv", referenceDate: intakeNow,
+                                                        limits: limits) else { return XCTFail("too large accepted") }
+        XCTAssertEqual(f.errors.map(\.description), ["big.csv: the file is larger than the limit of 1000 bytes: split it into smaller files"])
+        XCTAssertEqual(try IntakeFile.readBounded(url).count, 10_000)
+        XCTAssertThrowsError(try IntakeFile.readBounded(dir.appendingPathComponent("missing.csv")))
+    }
 }

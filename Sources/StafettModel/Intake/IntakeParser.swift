@@ -42,7 +42,7 @@ public enum IntakeParser {
                              limits: IntakeLimits = .default) -> Result<[IntakeRecord], IntakeFailure> {
         var sink = ErrorSink(file: fileName, cap: limits.maxErrors)
         guard data.count <= limits.maxBytes else {
-            sink.add(.file, "the file is \(data.count) bytes, more than the limit of \(limits.maxBytes): split it into smaller files")
+            sink.add(.file, "the file is larger than the limit of \(limits.maxBytes) bytes: split it into smaller files")
             return .failure(sink.failure)
         }
         let raw = [UInt8](data)

@@ -50,6 +50,14 @@ public enum IntakeFile {
         return try! MessageID("\(hex)-\(max(0, index))")
     }
 
+    /// Reads a file for intake, never more than `limits.maxBytes + 1` bytes, so a huge file costs
+    /// no memory (the parser then reports it as too large). Throws the file system's error.
+    public static func readBounded(_ url: URL, limits: IntakeLimits = .default) throws -> Data {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        return try handle.read(upToCount: limits.maxBytes + 1) ?? Data()
+    }
+
     /// A header row with every column, in the Swedish names and the order of `IntakeField`,
     /// separated by `;`: the start of a template for Excel.
     public static var swedishCSVHeader: String {
