@@ -137,6 +137,11 @@ public final class Console: @unchecked Sendable {
     /// Writes a line to standard error.
     public func error(_ line: String) { write(line + "\n", to: errFD) }
 
+    /// A buffered sink over standard output, for commands that stream many lines.
+    public var sink: TextSink { TextSink(fileDescriptor: outFD) }
+    /// A buffered sink over standard error.
+    public var errorSink: TextSink { TextSink(fileDescriptor: errFD) }
+
     /// False once the reader of standard output has gone away (EPIPE): followers should stop.
     public var outputIsOpen: Bool {
         lock.lock()

@@ -23,8 +23,22 @@ public enum StafettTool {
     public static let commands: [Subcommand] = [
         IntakeCommands.validate, IntakeCommands.translate,
         SignatureCommands.sign, SignatureCommands.verify,
+        journal, followup, caseHistory,
         DemoCommand.command,
     ]
+
+    static let journal = Subcommand(name: "journal", summary: "tail or verify the journal (journal tail -f, journal verify)") { argv, console in
+        JournalCommand.run(JournalCLIContext.withDefaultConfig(argv), context: JournalCLIContext(),
+                           out: console.sink, err: console.errorSink)
+    }
+    static let followup = Subcommand(name: "followup", summary: "children whose hand-off was never confirmed, or missing and not found") { argv, console in
+        FollowupCommand.run(JournalCLIContext.withDefaultConfig(argv), context: JournalCLIContext(),
+                            out: console.sink, err: console.errorSink)
+    }
+    static let caseHistory = Subcommand(name: "case", summary: "the whole history of one child, by any identifier") { argv, console in
+        CaseCommand.run(JournalCLIContext.withDefaultConfig(argv), context: JournalCLIContext(),
+                        out: console.sink, err: console.errorSink)
+    }
 
     /// Runs the tool on `argv` (without the program name) and returns the exit code.
     public static func main(_ argv: [String], console: Console = Console()) -> Int32 {

@@ -25,7 +25,7 @@ enum DemoData {
     /// A broken list: a mistyped personnummer and an unknown event, to show `failed/`.
     static let broken = "Förnamn;Efternamn;Händelse;Händelsetid;Ärendenummer;Personnummer\r\n"
         + "Ali;Nouri;registrerad;2015-10-23 08:15;TBG-2015-2399;20010101-1235\r\n"
-        + "Hamid;Sultani;ankommen;2015-10-23 08:20;TBG-2015-2398;\r\n"
+        + "Hamid;Sultani;ombokad;2015-10-23 08:20;TBG-2015-2398;\r\n"
 
     /// Messages the good files produce (one per record; the demo has no fan-out).
     static let expectedMessages = 7

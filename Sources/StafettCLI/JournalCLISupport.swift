@@ -1,5 +1,6 @@
 import Foundation
 import StafettJournal
+import StafettDaemon
 import StafettModel
 
 /// Where a command writes: a file descriptor (buffered) or memory (for tests).
@@ -85,30 +86,24 @@ public struct JournalCLIContext: Sendable {
         self.stopFollowing = stopFollowing
     }
 
-    /// Reads `[journal] directory/secret/certificate/rules` from an INI-style config file
-    /// (`key = value`, `#` comments); other sections and keys are ignored.
+    /// Reads the journal directory, node secret and signing certificate from `stafett.conf`,
+    /// and `/etc/stafett/followup.rules` when that file exists.
     public static func fromConfig(path: String) throws -> JournalCLIContext {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CLIUsageError("cannot read config file \(path)")
-        }
-        var c = JournalCLIContext()
-        var section = ""
-        for raw in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.hasPrefix("#") || line.hasPrefix(";") || line.isEmpty { continue }
-            if line.hasPrefix("[") { section = line.trimmingCharacters(in: CharacterSet(charactersIn: "[] ")).lowercased(); continue }
-            guard section == "journal", let eq = line.firstIndex(of: "=") else { continue }
-            let key = line[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
-            let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-            switch key {
-            case "directory": c.journalDirectory = value
-            case "secret": c.secretFile = value
-            case "certificate": c.certificateFile = value
-            case "rules": c.rulesFile = value
-            default: break
-            }
-        }
-        return c
+        let config = try StafettConfig.load(path: path)
+        let rules = "/etc/stafett/followup.rules"
+        return JournalCLIContext(journalDirectory: config.paths.layout.journal.path, secretFile: config.node.journalSecret,
+                                 certificateFile: config.node.signingCert,
+                                 rulesFile: FileManager.default.fileExists(atPath: rules) ? rules : nil)
+    }
+
+    /// The installed configuration file, used when a command names neither `--journal` nor `--config`.
+    public static let defaultConfigPath = "/etc/stafett/stafett.conf"
+
+    /// `args` with `--config /etc/stafett/stafett.conf` added when no journal was named and it exists.
+    static func withDefaultConfig(_ args: [String]) -> [String] {
+        let named = args.contains { $0 == "--journal" || $0 == "--config" || $0.hasPrefix("--journal=") || $0.hasPrefix("--config=") }
+        guard !named, FileManager.default.fileExists(atPath: defaultConfigPath) else { return args }
+        return args + ["--config", defaultConfigPath]
     }
 }
 
