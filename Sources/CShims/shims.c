@@ -1,5 +1,3 @@
-#define _GNU_SOURCE 1
-#include <unistd.h>
 #include "CShims.h"
 
 int stafett_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_min_proto_version(ctx, version); }
@@ -20,7 +18,6 @@ int stafett_tls1_2_version(void) { return TLS1_2_VERSION; }
 int stafett_ssl_ctx_set_session_cache_mode(SSL_CTX *ctx, int mode) { return (int)SSL_CTX_set_session_cache_mode(ctx, mode); }
 int stafett_ssl_sess_cache_off(void) { return SSL_SESS_CACHE_OFF; }
 unsigned long stafett_xn_flag_rfc2253(void) { return XN_FLAG_RFC2253; }
-int stafett_syncfs(int fd) { return syncfs(fd); }
 
 // CRC-32C for the journal. The hardware instruction does ~8 bytes per cycle; the table path keeps
 // other CPUs working. Both give the standard CRC-32C (check value of "123456789" is 0xE3069283).

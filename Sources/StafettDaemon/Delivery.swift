@@ -23,6 +23,8 @@ public final class DeliveryScheduler: @unchecked Sendable {
     private var lanes: [String: Lane] = [:]
     private var running = true
     private var activeWorkers = 0
+    private var settling = 0
+    private let settleSlots = DispatchSemaphore(value: 64)
     private var runtime: NodeRuntime
     private let store: QueueStore
     private let layout: SpoolLayout
@@ -31,15 +33,57 @@ public final class DeliveryScheduler: @unchecked Sendable {
     private let log: Logger
 
     /// One peer's schedule. Every field is guarded by the scheduler's `cond`.
+    ///
+    /// Due messages wait in FIFO order in `due`; messages backing off sit in `later` until the
+    /// earliest of them is due, so picking the next message costs O(1), not a scan of the queue.
     final class Lane: @unchecked Sendable {
         let name: String
         var connection: PeerConnection?
         var entries: [MessageID: QueueEntry] = [:]
+        var due: [MessageID] = []
+        var dueHead = 0
+        var later: Set<MessageID> = []
+        var earliestLater = Date.distantFuture
         var inFlight: Set<MessageID> = []
         var failures = 0
         var downUntil: Date?
         var lastError: String?
         init(name: String) { self.name = name }
+
+        /// Files `entry` as due or later (held entries are kept but not scheduled).
+        func file(_ entry: QueueEntry, now: Date) {
+            entries[entry.messageId] = entry
+            later.remove(entry.messageId)
+            guard !entry.held else { return }
+            let at = min(entry.nextAttempt, entry.expiresAt)
+            if at <= now {
+                due.append(entry.messageId)
+            } else {
+                later.insert(entry.messageId)
+                earliestLater = min(earliestLater, at)
+            }
+        }
+
+        /// The next due message not in flight, or nil; moves backed-off messages whose time has come.
+        func next(now: Date) -> QueueEntry? {
+            if earliestLater <= now {
+                var earliest = Date.distantFuture
+                for id in later {
+                    guard let e = entries[id] else { later.remove(id); continue }
+                    let at = min(e.nextAttempt, e.expiresAt)
+                    if at <= now { later.remove(id); due.append(id) } else { earliest = min(earliest, at) }
+                }
+                earliestLater = earliest
+            }
+            while dueHead < due.count {
+                let id = due[dueHead]
+                dueHead += 1
+                if let e = entries[id], !inFlight.contains(id), !later.contains(id), !e.held { return e }
+            }
+            due.removeAll(keepingCapacity: true)
+            dueHead = 0
+            return nil
+        }
     }
 
     /// Creates a scheduler; call `start` to spawn the workers.
@@ -55,15 +99,16 @@ public final class DeliveryScheduler: @unchecked Sendable {
 
     /// Loads the queue directory and starts delivering.
     public func start() {
-        add(store.loadAll(onError: { self.log.error($0) }))
+        add(store.loadAll(maxLifetime: runtime.config.delivery.maxLifetime.timeInterval, onError: { self.log.error($0) }))
     }
 
     /// Schedules entries (new from intake, or found on disk). Known entries not in flight are replaced.
     public func add(_ entries: [QueueEntry]) {
         cond.lock()
+        let now = Date()
         for e in entries {
             let lane = laneLocked(e.peer)
-            if !lane.inFlight.contains(e.messageId) { lane.entries[e.messageId] = e }
+            if !lane.inFlight.contains(e.messageId) { lane.file(e, now: now) }
         }
         updateGaugesLocked()
         cond.broadcast()
@@ -71,7 +116,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
     }
 
     /// Re-reads the queue directory (after `stafett queue hold/release/retry`, or SIGHUP).
-    public func rescan() { add(store.loadAll(onError: { self.log.error($0) })) }
+    public func rescan() { add(store.loadAll(maxLifetime: runtime.config.delivery.maxLifetime.timeInterval, onError: { self.log.error($0) })) }
 
     /// Applies a reloaded configuration: connections are rebuilt on next use.
     public func reload(_ rt: NodeRuntime) {
@@ -89,7 +134,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         cond.lock()
         running = false
         cond.broadcast()
-        while activeWorkers > 0 { cond.wait() }
+        while activeWorkers > 0 || settling > 0 { cond.wait() }
         let conns = lanes.values.compactMap(\.connection)
         cond.unlock()
         for c in conns { c.close() }
@@ -116,8 +161,13 @@ public final class DeliveryScheduler: @unchecked Sendable {
         return lane
     }
 
+    private var lastGauges = Date.distantPast
+
+    /// Refreshes the queue gauges, at most once a second (they scan every lane).
     private func updateGaugesLocked() {
         let now = Date()
+        guard now.timeIntervalSince(lastGauges) >= 1 else { return }
+        lastGauges = now
         for lane in lanes.values {
             metrics.set("stafett_queue_messages", labels: ["peer": lane.name], Double(lane.entries.count))
             let oldest = lane.entries.values.map(\.queuedAt).min()
@@ -139,17 +189,8 @@ public final class DeliveryScheduler: @unchecked Sendable {
                 _ = cond.wait(until: down)
                 continue
             }
-            var pick: QueueEntry?
-            var wake = Date.distantFuture
-            for e in lane.entries.values where !lane.inFlight.contains(e.messageId) && !e.held {
-                if e.nextAttempt <= now || e.expiresAt <= now {
-                    if pick == nil || (e.queuedAt, e.messageId) < (pick!.queuedAt, pick!.messageId) { pick = e }
-                } else if e.nextAttempt < wake {
-                    wake = e.nextAttempt
-                }
-            }
-            guard let entry = pick else {
-                _ = cond.wait(until: min(wake, now.addingTimeInterval(30)))
+            guard let entry = lane.next(now: now) else {
+                _ = cond.wait(until: min(lane.earliestLater, now.addingTimeInterval(30)))
                 continue
             }
             lane.inFlight.insert(entry.messageId)
@@ -161,8 +202,10 @@ public final class DeliveryScheduler: @unchecked Sendable {
             cond.unlock()
             let finished = attempt(entry, connection: connection, rt: rt, lane: lane)
             cond.lock()
-            lane.inFlight.remove(entry.messageId)
-            if finished { lane.entries.removeValue(forKey: entry.messageId) }
+            if let finished {
+                lane.inFlight.remove(entry.messageId)
+                if finished { lane.entries.removeValue(forKey: entry.messageId) }
+            }
             updateGaugesLocked()
         }
     }
@@ -179,8 +222,9 @@ public final class DeliveryScheduler: @unchecked Sendable {
         }
     }
 
-    /// One attempt; returns true when the message left the queue (receipt or expiry).
-    private func attempt(_ original: QueueEntry, connection: PeerConnection?, rt: NodeRuntime, lane: Lane) -> Bool {
+    /// One attempt; returns true when the message left the queue (expiry), false when it waits
+    /// for another attempt, nil when its receipt is being recorded in the background.
+    private func attempt(_ original: QueueEntry, connection: PeerConnection?, rt: NodeRuntime, lane: Lane) -> Bool? {
         // An operator may have held or released it since we loaded it.
         guard var entry = store.reload(original) else { return true }
         if entry.held { schedule(entry, lane: lane); return false }
@@ -200,7 +244,28 @@ public final class DeliveryScheduler: @unchecked Sendable {
             return fail(&entry, why, peerDown: false, lane: lane, rt: rt)
         case .receipt(let receipt, let signed):
             markPeerUp(lane)
-            return settle(entry, receipt: receipt, signed: signed, rt: rt, lane: lane)
+            settleInBackground(entry, receipt: receipt, signed: signed, rt: rt, lane: lane)
+            return nil
+        }
+    }
+
+    /// Records a receipt while the worker goes on to the next message: the receiver's flush and
+    /// ours then overlap instead of taking turns. The message stays in flight until recorded.
+    /// At most `settleSlots` receipts wait at once, so a slow disk slows delivery down.
+    private func settleInBackground(_ entry: QueueEntry, receipt: Receipt, signed: Data, rt: NodeRuntime, lane: Lane) {
+        settleSlots.wait()
+        cond.lock()
+        settling += 1
+        cond.unlock()
+        DispatchQueue.global().async { [self] in
+            let finished = settle(entry, receipt: receipt, signed: signed, rt: rt, lane: lane)
+            cond.lock()
+            lane.inFlight.remove(entry.messageId)
+            if finished { lane.entries.removeValue(forKey: entry.messageId) }
+            settling -= 1
+            cond.broadcast()
+            cond.unlock()
+            settleSlots.signal()
         }
     }
 
@@ -309,7 +374,8 @@ public final class DeliveryScheduler: @unchecked Sendable {
 
     private func schedule(_ entry: QueueEntry, lane: Lane) {
         cond.lock()
-        lane.entries[entry.messageId] = entry
+        lane.file(entry, now: Date())
+        cond.broadcast()
         cond.unlock()
     }
 

@@ -93,18 +93,21 @@ public struct IntakeProcessor: Sendable {
         }
         if !errors.isEmpty { return (try fail(file, name: name, errors), []) }
 
-        let written = try store.enqueue(batch)
-        let writtenIDs = Set(written.map(\.messageId))
+        // The queue files and the journal records go to disk in one group-commit round, shared
+        // with whatever else is committing (deliveries, other files). Messages already queued
+        // (a file read again after a crash) are neither written nor journaled twice.
+        var staged: [(temporary: URL, final: URL)] = []
         var records: [JournalEntry] = []
-        for (i, item) in routed.enumerated() where writtenIDs.contains(item.message.header.messageId) {
-            if case .success(let sealed) = results.value[i]! {
-                records.append(JournalEntry.about(item.message, kind: .queued, digest: sealed.digest, keyer: runtime.keyer,
-                                                  caseRef: item.message.caseReference, status: "queued", time: now))
-            }
+        var written: [QueueEntry] = []
+        for (i, (entry, xml)) in batch.enumerated() where !store.contains(peer: entry.peer, id: entry.messageId) {
+            staged.append(try CommitBatcher.stage(xml, for: store.messageURL(entry)))
+            written.append(entry)
+            records.append(JournalEntry.about(routed[i].message, kind: .queued, digest: entry.digest, keyer: runtime.keyer,
+                                              caseRef: entry.caseRef, status: "queued", time: now))
         }
         records.append(JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
                                     digest: digest, status: "accepted", reason: "\(routed.count) message(s)", file: name))
-        try batcher.commit(CommitItem(files: [], entries: records))
+        try batcher.commit(CommitItem(files: staged, entries: records))
         let moved = try layout.moveToAccepted(file)
         return (.accepted(messages: routed.count, movedTo: moved), written)
     }

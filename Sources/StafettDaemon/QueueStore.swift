@@ -1,11 +1,13 @@
 import Foundation
 import StafettModel
+import StafettXML
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// What the queue knows about one signed message waiting for a peer. Stored as JSON beside the
-/// message (`<id>.meta`); the signed XML itself is `<id>.xml` and never changes.
+/// What the queue knows about one signed message waiting for a peer. Everything but the retry
+/// state can be read from the signed message itself, so `<id>.meta` (JSON) is written only once
+/// there is retry state to keep (a failed attempt, a hold): the happy path creates one file.
 public struct QueueEntry: Sendable, Codable, Hashable {
     /// One id for the life of the message, across every retry.
     public var messageId: MessageID
@@ -48,7 +50,7 @@ public struct QueueEntry: Sendable, Codable, Hashable {
 }
 
 /// The durable queue directory: `queue/<peer>/<message id>.xml` (the signed message, written once)
-/// and `<message id>.meta` (retry state). Like Postfix's queue, the directory is the truth; the
+/// and, after a failed attempt or a hold, `<message id>.meta` (retry state). Like Postfix's queue, the directory is the truth; the
 /// daemon's in-memory schedule is rebuilt from it at start.
 public final class QueueStore: @unchecked Sendable {
     /// The queue directory.
@@ -82,12 +84,13 @@ public final class QueueStore: @unchecked Sendable {
 
     /// True when this message is already queued (a re-read intake file yields the same ids).
     public func contains(peer: String, id: MessageID) -> Bool {
-        access(metaURL(peer: peer, id: id).path, F_OK) == 0
+        access(messageURL(peer: peer, id: id).path, F_OK) == 0
     }
 
-    /// Makes a batch of messages durable with one file-system sync: every file is written under
-    /// a temporary name, `syncfs` flushes them all, then they are renamed into place and each
-    /// touched directory is fsynced. Messages already queued are skipped. Returns the entries written.
+    /// Makes a batch of messages durable: every file is written under a temporary name and
+    /// flushed, then renamed into place, then each touched directory is fsynced. Messages already
+    /// queued are skipped. Returns the entries written. (The daemon's intake stages the same files
+    /// through `CommitBatcher` instead, to share the flushes with its journal records.)
     @discardableResult
     public func enqueue(_ batch: [(entry: QueueEntry, signedXML: Data)]) throws(SpoolError) -> [QueueEntry] {
         var pending: [(tmp: URL, final: URL)] = []
@@ -97,20 +100,14 @@ public final class QueueStore: @unchecked Sendable {
         for (entry, xml) in batch where !contains(peer: entry.peer, id: entry.messageId) {
             let dir = directory.appendingPathComponent(entry.peer, isDirectory: true)
             if !dirs.contains(dir) { try AtomicFile.makeDirectories(dir); dirs.insert(dir) }
-            let meta: Data
-            do { meta = try QueueStore.encoder.encode(entry) } catch {
-                throw SpoolError(path: dir.path, operation: "encode queue entry", reason: "\(error)")
-            }
-            // The message before its meta: a meta file is the mark of a complete entry.
-            for (data, final) in [(xml, messageURL(entry)), (meta, metaURL(peer: entry.peer, id: entry.messageId))] {
-                let tmp = dir.appendingPathComponent(".\(final.lastPathComponent).tmp")
-                try QueueStore.writeNew(data, to: tmp)
-                pending.append((tmp, final))
-            }
+            let final = messageURL(entry)
+            let tmp = dir.appendingPathComponent(".\(final.lastPathComponent).tmp")
+            try QueueStore.writeNew(xml, to: tmp)
+            pending.append((tmp, final))
             written.append(entry)
         }
         guard !pending.isEmpty else { return [] }
-        try CommitBatcher.syncFileSystem(directory)
+        for p in pending { try CommitBatcher.syncFile(p.tmp) }
         for p in pending {
             guard rename(p.tmp.path, p.final.path) == 0 else { throw .errno(p.final.path, "rename") }
         }
@@ -119,19 +116,24 @@ public final class QueueStore: @unchecked Sendable {
         return written
     }
 
-    /// Every complete entry in the queue, oldest first. Stray temporary files and messages without
-    /// meta (a crash mid-enqueue) are left alone; unreadable meta files are reported, not fatal.
-    public func loadAll(onError: (String) -> Void = { _ in }) -> [QueueEntry] {
+    /// Every entry in the queue, oldest first: the retry state from `<id>.meta` where there is one,
+    /// otherwise read from the signed message (`QueueStore.entry(fromMessage:)`). Stray temporary
+    /// files (a crash mid-enqueue) are left alone; unreadable entries are reported, not fatal.
+    public func loadAll(maxLifetime: TimeInterval = 72 * 3600, onError: (String) -> Void = { _ in }) -> [QueueEntry] {
         let fm = FileManager.default
         var result: [QueueEntry] = []
         let peers = (try? fm.contentsOfDirectory(atPath: directory.path)) ?? []
         for peer in peers where !peer.hasPrefix(".") {
             let dir = directory.appendingPathComponent(peer, isDirectory: true)
-            for name in (try? fm.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasSuffix(".meta") && !name.hasPrefix(".") {
+            for name in (try? fm.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasSuffix(".xml") && !name.hasPrefix(".") {
                 let url = dir.appendingPathComponent(name)
+                let meta = dir.appendingPathComponent(String(name.dropLast(4)) + ".meta")
                 do {
-                    let entry = try QueueStore.decoder.decode(QueueEntry.self, from: Data(contentsOf: url))
-                    result.append(entry)
+                    if let data = fm.contents(atPath: meta.path) {
+                        result.append(try QueueStore.decoder.decode(QueueEntry.self, from: data))
+                    } else {
+                        result.append(try QueueStore.entry(fromMessage: url, peer: peer, maxLifetime: maxLifetime))
+                    }
                 } catch {
                     onError("\(url.path): unreadable queue entry: \(error)")
                 }
@@ -175,10 +177,14 @@ public final class QueueStore: @unchecked Sendable {
         if unlink(meta.path) != 0 && errno != ENOENT { throw .errno(meta.path, "unlink") }
     }
 
-    /// Re-reads one entry's meta (an operator may have held or released it); nil when gone.
+    /// Re-reads one entry's retry state (an operator may have held or released it): the meta when
+    /// there is one, `entry` itself when there is only the message, nil when the message is gone.
     public func reload(_ entry: QueueEntry) -> QueueEntry? {
-        guard let data = FileManager.default.contents(atPath: metaURL(peer: entry.peer, id: entry.messageId).path) else { return nil }
-        return try? QueueStore.decoder.decode(QueueEntry.self, from: data)
+        if let data = FileManager.default.contents(atPath: metaURL(peer: entry.peer, id: entry.messageId).path),
+           let e = try? QueueStore.decoder.decode(QueueEntry.self, from: data) {
+            return e
+        }
+        return access(messageURL(entry).path, F_OK) == 0 ? entry : nil
     }
 
     /// Writes a new file (O_EXCL, replacing a stale temporary of the same name) without syncing.
@@ -197,5 +203,18 @@ public final class QueueStore: @unchecked Sendable {
             return 0
         }
         if failure != 0 { unlink(url.path); throw .errno(url.path, "write", failure) }
+    }
+}
+
+extension QueueStore {
+    /// The queue entry of a signed message that has no retry state yet: recipient, event and case
+    /// from its header, queued at its creation time, the digest a receipt must carry recomputed.
+    public static func entry(fromMessage url: URL, peer: String, maxLifetime: TimeInterval) throws -> QueueEntry {
+        let doc = try XMLDocument.parse(Data(contentsOf: url))
+        let m = try CaseXML.decode(doc)
+        return QueueEntry(messageId: m.header.messageId, peer: peer, recipient: m.header.recipient, eventType: m.event.type,
+                          caseRef: m.caseReference, queuedAt: m.header.createdAt,
+                          expiresAt: m.header.createdAt.addingTimeInterval(maxLifetime),
+                          digest: try MessageSealer.digest(of: doc))
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import StafettCrypto
+import StafettJournal
 
 // stafett-bench [pipeline|journal|e2e|all] [--seconds S] ...
 // Prints figures as ratios against anchors measured in the same run.
@@ -14,6 +16,11 @@ if args.contains("--help") || !["pipeline", "journal", "e2e", "all"].contains(wh
     print("""
         usage: stafett-bench [pipeline|journal|e2e|all] [--seconds S]
           pipeline  translate + validate + sign records/s beside the bare sign rate (issue 2)
+          journal   durable appends/s (1, 8, 64 appenders) beside raw fdatasync/s; followup and verify
+                    over a generated journal of --records N (default 1000000) (issue 3)
+          e2e       outbox-to-receipt records/s and latency p50/p99 between two stafettd on loopback;
+                    --messages N (default 5000), --rate R (default 100), --postfix for the anchor (issue 4)
+        `swift build -c release` first: e2e runs the release stafettd beside stafett-bench.
         Build with -c release: swift run -c release stafett-bench
         """)
     exit(which == "all" || args.contains("--help") ? 0 : 2)
@@ -23,6 +30,15 @@ print("warning: this is a debug build; run `swift run -c release stafett-bench` 
 #endif
 do {
     if which == "pipeline" || which == "all" { try PipelineBenchmark.run(seconds: option("--seconds", 2)) }
+    if which == "journal" || which == "all" {
+        print("== journal")
+        try JournalBenchmark.run(scratch: FileManager.default.temporaryDirectory.path, records: Int(option("--records", 1_000_000)),
+                                 signingKey: try Key.generate(), seconds: option("--seconds", 2))
+    }
+    if which == "e2e" || which == "all" {
+        try EndToEndBenchmark.run(messages: Int(option("--messages", 5000)), rate: option("--rate", 100),
+                                  latencySeconds: option("--latency-seconds", 10), postfix: args.contains("--postfix"))
+    }
 } catch {
     FileHandle.standardError.write(Data("stafett-bench: \(error)\n".utf8))
     exit(1)

@@ -16,8 +16,8 @@ final class CLIRun {
     /// Runs one command; returns exit code, stdout and stderr.
     func run(_ argv: [String]) throws -> (code: Int32, out: String, err: String) {
         let outURL = dir.appendingPathComponent(".out-\(UUID())"), errURL = dir.appendingPathComponent(".err-\(UUID())")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
         let code = StafettTool.main(argv, console: Console(out: out, err: err))
         try out.close(); try err.close()

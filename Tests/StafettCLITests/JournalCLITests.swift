@@ -41,7 +41,7 @@ final class JournalCLITests: XCTestCase {
     override func setUpWithError() throws {
         parent = try tempDir()
         dir = parent + "/journal"
-        FileManager.default.createFile(atPath: secretPath, contents: Data(repeating: 7, count: 32))
+        _ = FileManager.default.createFile(atPath: secretPath, contents: Data(repeating: 7, count: 32))
     }
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: parent) }

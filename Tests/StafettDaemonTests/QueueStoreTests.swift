@@ -1,5 +1,7 @@
 import XCTest
+import StafettCrypto
 import StafettModel
+import StafettXML
 @testable import StafettDaemon
 
 final class QueueStoreTests: XCTestCase {
@@ -9,52 +11,64 @@ final class QueueStoreTests: XCTestCase {
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
-    func entry(_ id: String, peer: String = "migrationsverket") throws -> QueueEntry {
-        QueueEntry(messageId: try MessageID(id), peer: peer, recipient: try OrganisationNumber("2021002163"),
-                   eventType: .registered, caseRef: "TBG-1", queuedAt: Date(timeIntervalSince1970: 1_445_558_400),
-                   expiresAt: Date(timeIntervalSince1970: 1_445_558_400 + 3600), digest: "abc=")
+    /// A real signed message and its queue entry, as intake makes them.
+    func sealed(_ id: String, peer: String = "migrationsverket") throws -> (QueueEntry, Data) {
+        let created = Date(timeIntervalSince1970: 1_445_558_400.25)
+        let m = CaseMessage(header: MessageHeader(messageId: try MessageID(id), createdAt: created,
+                                                  sender: try OrganisationNumber("2120001165"),
+                                                  recipient: try OrganisationNumber("2021002163")),
+                            child: Child(givenName: "Amina", familyName: "Åström",
+                                         identifiers: ChildIdentifiers(intakeId: "TBG-\(id)")),
+                            event: CaseEvent(type: .registered, time: created))
+        let s = try MessageSealer(key: Key.generate(), certificate: nil).seal(m)
+        let entry = QueueEntry(messageId: m.header.messageId, peer: peer, recipient: m.header.recipient, eventType: .registered,
+                               caseRef: "TBG-\(id)", queuedAt: created, expiresAt: created.addingTimeInterval(72 * 3600),
+                               digest: s.digest)
+        return (entry, s.signedXML)
     }
 
-    func testBatchIsDurableIdempotentAndSurvivesReopen() throws {
+    func testBatchIsDurableIdempotentAndReadBackFromTheMessagesAlone() throws {
         let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
-        let a = try entry("a-0"), b = try entry("a-1"), c = try entry("a-0", peer: "polisen")
-        let written = try q.enqueue([(a, Data("<a/>".utf8)), (b, Data("<b/>".utf8)), (c, Data("<c/>".utf8))])
-        XCTAssertEqual(written.count, 3)
+        let a = try sealed("a-0"), b = try sealed("a-1"), c = try sealed("a-0", peer: "polisen")
+        XCTAssertEqual(try q.enqueue([a, b, c]).count, 3)
         // Re-reading the same intake file yields the same ids: nothing is queued twice.
-        XCTAssertEqual(try q.enqueue([(a, Data("<a/>".utf8))]).count, 0)
+        XCTAssertEqual(try q.enqueue([a]).count, 0)
         let reopened = try QueueStore(directory: dir.appendingPathComponent("queue"))
-        XCTAssertEqual(Set(reopened.loadAll().map { "\($0.peer)/\($0.messageId)" }),
-                       ["migrationsverket/a-0", "migrationsverket/a-1", "polisen/a-0"])
-        XCTAssertEqual(try reopened.signedMessage(of: b), Data("<b/>".utf8))
-        // No temporary files are left behind.
+        let loaded = reopened.loadAll()
+        XCTAssertEqual(Set(loaded.map { "\($0.peer)/\($0.messageId)" }), ["migrationsverket/a-0", "migrationsverket/a-1", "polisen/a-0"])
+        // Without a meta file the entry is rebuilt from the signed message, digest included.
+        XCTAssertEqual(loaded.first { $0.messageId == b.0.messageId && $0.peer == "migrationsverket" }, b.0)
+        XCTAssertEqual(try reopened.signedMessage(of: b.0), b.1)
+        // Only the messages exist: no meta, no temporary files.
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("queue/migrationsverket").path)
-        XCTAssertFalse(names.contains { $0.hasPrefix(".") }, "\(names)")
+        XCTAssertEqual(Set(names), ["a-0.xml", "a-1.xml"])
     }
 
     func testUpdateKeepsRetryStateAndRemoveArchivesTheMessage() throws {
         let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
-        var a = try entry("m-1")
-        try q.enqueue([(a, Data("<signed/>".utf8))])
+        var (a, xml) = try sealed("m-1")
+        try q.enqueue([(a, xml)])
         a.attempts = 3
         a.lastError = "connect: connection refused"
         try q.update(a)
         XCTAssertEqual(q.loadAll().first?.attempts, 3)
-        XCTAssertEqual(q.loadAll().first?.lastError, "connect: connection refused")
+        XCTAssertEqual(q.reload(a)?.lastError, "connect: connection refused")
         let archive = dir.appendingPathComponent("archive")
         try q.remove(a, archivingTo: archive)
         XCTAssertTrue(q.loadAll().isEmpty)
-        XCTAssertEqual(try Data(contentsOf: archive.appendingPathComponent("migrationsverket/m-1.xml")), Data("<signed/>".utf8))
+        XCTAssertNil(q.reload(a))
+        XCTAssertEqual(try Data(contentsOf: archive.appendingPathComponent("migrationsverket/m-1.xml")), xml)
     }
 
-    func testMessageWithoutMetaIsNotAnEntry() throws {
+    func testTemporaryFilesAreIgnoredAndGarbageIsReported() throws {
         let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
         let peerDir = dir.appendingPathComponent("queue/migrationsverket")
         try FileManager.default.createDirectory(at: peerDir, withIntermediateDirectories: true)
-        try Data("<half/>".utf8).write(to: peerDir.appendingPathComponent("x-1.xml"))
-        try Data("garbage".utf8).write(to: peerDir.appendingPathComponent("x-2.meta"))
+        try Data("<half".utf8).write(to: peerDir.appendingPathComponent(".x-1.xml.tmp"))
+        try Data("garbage".utf8).write(to: peerDir.appendingPathComponent("x-2.xml"))
         var errors: [String] = []
         XCTAssertTrue(q.loadAll(onError: { errors.append($0) }).isEmpty)
         XCTAssertEqual(errors.count, 1)
-        XCTAssertTrue(errors[0].contains("x-2.meta"))
+        XCTAssertTrue(errors[0].contains("x-2.xml"))
     }
 }

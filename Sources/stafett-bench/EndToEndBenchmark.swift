@@ -1,0 +1,138 @@
+import Foundation
+import StafettCLI
+import StafettCrypto
+import StafettDaemon
+import StafettJournal
+import StafettModel
+
+/// Issue 4's figures: records/s from outbox drop to accepted receipt journaled at the sender,
+/// between two real `stafettd` processes on loopback, and latency p50/p99 at a fixed rate;
+/// beside Postfix relaying the same number of same-size messages over mutual TLS in the same run.
+enum EndToEndBenchmark {
+    static func run(messages: Int, rate: Double, latencySeconds: Double, postfix: Bool) throws {
+        print("== end to end: outbox drop → signed, delivered over mTLS, receipt verified and journaled at the sender")
+        let exe = DaemonProcess.siblingExecutable()
+        guard FileManager.default.isExecutableFile(atPath: exe) else {
+            print("stafettd not found beside stafett-bench (\(exe)): run `swift build -c release` first")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stafett-e2e-\(getpid())")
+        defer { if ProcessInfo.processInfo.environment["STAFETT_BENCH_KEEP"] == nil { try? FileManager.default.removeItem(at: dir) } else { print("kept \(dir.path)") } }
+        let net = try DemoNetwork.create(in: dir, members: [("kommun", "Trelleborgs kommun", "2120001165"),
+                                                             ("verket", "Migrationsverket", "2021002163")]) { _, c in
+            c.delivery.connectionsPerPeer = 16
+            c.journal.checkpointInterval = .seconds(60)
+        }
+        let a = net.node("kommun"), b = net.node("verket")
+        let daemons = try net.nodes.map {
+            try DaemonProcess(executable: exe, config: $0.configPath, logPath: $0.directory.appendingPathComponent("stafettd.log").path)
+        }
+        defer { for d in daemons { d.stop() } }
+        for n in net.nodes where !DaemonProcess.waitForPort(n.port) { throw StartupError("\(n.name) did not start") }
+
+        // Throughput: files of 100 records dropped at once (a day's lists from many case workers).
+        let perFile = 100
+        let files = max(1, messages / perFile)
+        let total = files * perFile
+        let start = Date()
+        for f in 0..<files {
+            try AtomicFile.write(intakeFile(tag: "T\(f)", records: perFile), to: a.layout.outbox.appendingPathComponent("bulk-\(f).csv"))
+        }
+        guard waitForDelivered(a, count: total, timeout: 600) else { throw StartupError("throughput run did not finish; see \(dir.path)") }
+        let elapsed = Date().timeIntervalSince(start)
+        if let lastQueued = journalTimes(a, kind: .intakeAccepted).max() {
+            print(String(format: "  (intake of all files finished after %.2f s)", lastQueued.timeIntervalSince(start)))
+        }
+        let throughput = Double(total) / elapsed
+        let sample = try Data(contentsOf: firstArchived(a))
+        print(String(format: "stafett: %d records in %.2f s = %.0f records/s end to end (signed message %d bytes, 16 connections)",
+                     total, elapsed, throughput, sample.count))
+
+        // Latency at a fixed rate: one single-record file every 1/rate s.
+        let already = delivered(a).count
+        let n = Int(rate * latencySeconds)
+        var dropped: [String: Date] = [:]
+        let interval = 1.0 / rate
+        let t0 = Date()
+        for i in 0..<n {
+            let due = t0.addingTimeInterval(Double(i) * interval)
+            let wait = due.timeIntervalSinceNow
+            if wait > 0 { usleep(UInt32(wait * 1e6)) }
+            let data = intakeFile(tag: "L\(i)", records: 1)
+            let id = IntakeFile.messageID(fileDigestHex: SHA256.hex(data), index: 0).rawValue
+            dropped[id] = Date()
+            try AtomicFile.write(data, to: a.layout.outbox.appendingPathComponent("one-\(i).csv"))
+        }
+        guard waitForDelivered(a, count: already + n, timeout: 120) else { throw StartupError("latency run did not finish") }
+        let times = delivered(a)
+        var latencies = dropped.compactMap { id, at in times[id].map { $0.timeIntervalSince(at) * 1000 } }.sorted()
+        if latencies.isEmpty { latencies = [0] }
+        let p50 = latencies[latencies.count / 2], p99 = latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))]
+        print(String(format: "stafett: latency at %.0f records/s over %d records: p50 %.1f ms, p99 %.1f ms (target p99 < 50 ms)",
+                     rate, latencies.count, p50, p99))
+        _ = b
+
+        if postfix {
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("scripts/postfix-anchor.sh").path
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/bash")
+            p.arguments = [script, String(total), String(sample.count)]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            print(out.trimmingCharacters(in: .whitespacesAndNewlines))
+            if let r = out.split(separator: " ").first(where: { $0.hasPrefix("rate=") }), let rate = Double(r.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines)) {
+                print(String(format: "stafett / postfix = %.1fx (target >= 5x)", throughput / rate))
+            }
+        } else {
+            print("(add --postfix to measure the Postfix anchor in the same run; needs root, installs postfix and stunnel4)")
+        }
+    }
+
+    static func intakeFile(tag: String, records: Int) -> Data {
+        var text = "Ärendenummer;Förnamn;Efternamn;Födelsedatum;Uppskattat födelsedatum;Kön;Medborgarskap;Språk;Händelse;Händelsetid;Plats;Placering;Placeringens namn;Anteckning\r\n"
+        for i in 0..<records {
+            text += "TBG-\(tag)-\(i);Ahmad;Rahimi;2001-03-17;ja;pojke;AF;prs;registrerad;2015-10-23 06:40;Trelleborgs hamn, Transitcentralen;HVB;Ankomstboendet Öresund;Reser ensam. Talar dari och lite engelska.\r\n"
+        }
+        return Data([0xEF, 0xBB, 0xBF]) + Data(text.utf8)
+    }
+
+    /// `delivered` records in the sender's journal: message id → journal time.
+    static func delivered(_ node: DemoNetwork.Node) -> [String: Date] {
+        var result: [String: Date] = [:]
+        let stream = JournalStream(directory: node.layout.journal.path)
+        try? stream.readAvailable { raw in
+            if let e = try? EntryCodec.decode(raw.payload), e.kind == .delivered, let id = e.messageId { result[id] = e.time }
+        }
+        return result
+    }
+
+    static func journalTimes(_ node: DemoNetwork.Node, kind: JournalKind) -> [Date] {
+        var result: [Date] = []
+        let stream = JournalStream(directory: node.layout.journal.path)
+        try? stream.readAvailable { raw in
+            if let e = try? EntryCodec.decode(raw.payload), e.kind == kind { result.append(e.time) }
+        }
+        return result
+    }
+
+    static func waitForDelivered(_ node: DemoNetwork.Node, count: Int, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        let archive = node.layout.archive.appendingPathComponent("verket")
+        while Date() < deadline {
+            let n = ((try? FileManager.default.contentsOfDirectory(atPath: archive.path)) ?? []).lazy.filter { $0.hasSuffix(".receipt.xml") }.count
+            if n >= count { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    static func firstArchived(_ node: DemoNetwork.Node) throws -> URL {
+        let archive = node.layout.archive.appendingPathComponent("verket")
+        let name = try FileManager.default.contentsOfDirectory(atPath: archive.path).first { $0.hasSuffix(".xml") && !$0.hasSuffix(".receipt.xml") }!
+        return archive.appendingPathComponent(name)
+    }
+}
