@@ -73,6 +73,15 @@ extension XMLSignature {
         return doc
     }
 
+    /// SHA-256 of the signed content: the exclusive C14N of the document without its `ds:Signature`
+    /// (equal to `DigestValue` once ``verify(_:trusting:)`` has passed). What a receipt quotes: the
+    /// same for every serialization of the message, and unaffected by the signature's own bytes.
+    public static func signedContentDigest(_ doc: XMLDocument) throws(SignatureError) -> Data {
+        let signatures = findSignatures(in: doc.root, limit: 1)
+        guard signatures.count <= 1 else { throw .multipleSignatures(count: findSignatures(in: doc.root).count) }
+        return try Canonicalizer.digest(doc.pointer, signatures.first.map { .excluding($0) } ?? .all)
+    }
+
     // MARK: - Profile
 
     /// What the verifier reads out of a `ds:Signature` that has passed the structural checks.

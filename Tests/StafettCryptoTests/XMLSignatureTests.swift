@@ -297,6 +297,23 @@ final class XMLSignatureTests: XCTestCase {
         }
     }
 
+    func testSignedContentDigestIsTheDigestValueAndSurvivesReserialization() throws {
+        let unsigned = try XMLDocument.parse(Data(sampleCase.utf8))
+        let before = try XMLSignature.signedContentDigest(unsigned)
+        let text = try signed()
+        let doc = try XMLDocument.parse(Data(text.utf8))
+        let after = try XMLSignature.signedContentDigest(doc)
+        XCTAssertEqual(before, after)
+        XCTAssertTrue(text.contains("<ds:DigestValue>\(after.base64EncodedString())</ds:DigestValue>"))
+        // Another ECDSA signature (another k) over the same content: same digest.
+        XCTAssertEqual(try XMLSignature.signedContentDigest(XMLDocument.parse(Data(try signed().utf8))), after)
+        // Single quotes and an attribute order libxml2 keeps as written: C14N normalizes the quotes.
+        let requoted = text.replacingOccurrences(of: "version=\"1\"", with: "version='1'")
+        XCTAssertNotEqual(requoted, text)
+        XCTAssertEqual(try XMLSignature.signedContentDigest(XMLDocument.parse(Data(requoted.utf8))), after)
+        XCTAssertNil(verifyError(requoted))
+    }
+
     func testOneSignerSignsConcurrently() throws {
         let signer = try XMLSignature.Signer(key: ecKey, certificate: ecCert)
         final class Results: @unchecked Sendable {
