@@ -105,8 +105,10 @@ public enum PEMFile {
     /// Private keys must use mode 0600 (the default).
     public static func write(_ text: String, to path: String, mode: mode_t = 0o600) throws(CryptoError) {
         let dir = (path as NSString).deletingLastPathComponent
-        let tmp = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        // A fresh name per write (threads of one process may write the same file), never an existing one.
+        let tmp = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent
+            + ".tmp-\(getpid())-" + secureRandomBytes(6).hexString
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw .fileWrite(path: tmp, reason: String(cString: strerror(errno))) }
         var failure: String? = nil
         let bytes = Array(text.utf8)
