@@ -16,7 +16,11 @@ struct FastCanonicalizer {
     private var out: [UInt8] = []
     /// Namespace bindings rendered on output ancestors: (prefix, URI), innermost last. The prefix
     /// is empty for the default namespace.
-    private var rendered: [(prefix: [UInt8], uri: [UInt8])] = []
+    private var rendered: [(prefix: UnsafePointer<xmlChar>?, uri: UnsafePointer<xmlChar>?)] = []
+    /// Per-element scratch space, reused: each element's namespaces and attributes are written
+    /// before its children are visited, so one buffer serves every level.
+    private var declarations: [(prefix: UnsafePointer<xmlChar>?, uri: UnsafePointer<xmlChar>?)] = []
+    private var attributes: [xmlAttrPtr] = []
 
     private init() {
         out.reserveCapacity(4096)
@@ -68,37 +72,27 @@ struct FastCanonicalizer {
         appendQName(e.pointee.ns, e.pointee.name)
 
         // Namespace nodes: those this element visibly utilizes (its own prefix, its attributes'
-        // prefixes) and that no output ancestor has rendered with the same URI.
-        var declarations: [(prefix: [UInt8], uri: [UInt8])] = []
-        func utilize(_ ns: xmlNsPtr?) -> Bool {
-            var prefix: [UInt8] = [], uri: [UInt8] = []
-            if let ns {
-                if let p = ns.pointee.prefix {
-                    prefix = bytes(p)
-                    if prefix == Self.xmlPrefix { return true }
-                }
-                uri = ns.pointee.href.map(bytes) ?? []
-            }
-            let current = rendered.last { $0.prefix == prefix }?.uri ?? []
-            // The empty default namespace is in effect until something else is rendered.
-            if current == uri { return true }
-            if !declarations.contains(where: { $0.prefix == prefix }) { declarations.append((prefix, uri)) }
-            return true
-        }
-        guard utilize(e.pointee.ns) else { return false }
+        // prefixes) and that no output ancestor has rendered with the same URI. Kept as pointers
+        // into the tree, compared as strings with nil meaning "": no copies.
+        declarations.removeAll(keepingCapacity: true)
+        attributes.removeAll(keepingCapacity: true)
+        utilize(e.pointee.ns)
         var attr = e.pointee.properties
-        var attributes: [xmlAttrPtr] = []
         while let a = attr {
-            if let ns = a.pointee.ns, ns.pointee.prefix != nil { guard utilize(ns) else { return false } }
+            if let ns = a.pointee.ns, ns.pointee.prefix != nil { utilize(ns) }
             attributes.append(a)
             attr = a.pointee.next
         }
-        declarations.sort { $0.prefix.lexicographicallyPrecedes($1.prefix) }
+        if declarations.count > 1 { declarations.sort { Self.less($0.prefix, $1.prefix) } }
         for d in declarations {
-            out.append(contentsOf: d.prefix.isEmpty ? Self.xmlnsDefault : Self.xmlnsPrefixed)
-            out.append(contentsOf: d.prefix)
+            if let prefix = d.prefix, prefix.pointee != 0 {
+                out.append(contentsOf: Self.xmlnsPrefixed)
+                out.append(contentsOf: Self.buffer(prefix))
+            } else {
+                out.append(contentsOf: Self.xmlnsDefault)
+            }
             out.append(contentsOf: Self.equalsQuote)
-            escapeAttribute(d.uri)
+            escapeAttribute(Self.buffer(d.uri))
             out.append(0x22)
             rendered.append(d)
         }
@@ -106,9 +100,9 @@ struct FastCanonicalizer {
         // Attributes in order of (namespace URI, local name).
         if attributes.count > 1 {
             attributes.sort { a, b in
-                let ua = a.pointee.ns?.pointee.href.map(bytes) ?? [], ub = b.pointee.ns?.pointee.href.map(bytes) ?? []
-                if ua != ub { return ua.lexicographicallyPrecedes(ub) }
-                return bytes(a.pointee.name).lexicographicallyPrecedes(bytes(b.pointee.name))
+                let ua = a.pointee.ns?.pointee.href, ub = b.pointee.ns?.pointee.href
+                if !Self.same(ua, ub) { return Self.less(ua, ub) }
+                return Self.less(a.pointee.name, b.pointee.name)
             }
         }
         for a in attributes {
@@ -118,7 +112,7 @@ struct FastCanonicalizer {
             var child = a.pointee.children
             while let c = child {
                 guard c.pointee.type == XML_TEXT_NODE else { return false }
-                if let content = c.pointee.content { escapeAttribute(UnsafeBufferPointer(start: content, count: strlen(content))) }
+                escapeAttribute(Self.buffer(c.pointee.content))
                 child = c.pointee.next
             }
             out.append(0x22)
@@ -131,7 +125,7 @@ struct FastCanonicalizer {
             case XML_ELEMENT_NODE:
                 guard element(c) else { return false }
             case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
-                if let content = c.pointee.content { escapeText(UnsafeBufferPointer(start: content, count: strlen(content))) }
+                escapeText(Self.buffer(c.pointee.content))
             case XML_PI_NODE:
                 processingInstruction(c)
             case XML_COMMENT_NODE:
@@ -145,6 +139,22 @@ struct FastCanonicalizer {
         appendQName(e.pointee.ns, e.pointee.name)
         out.append(0x3E)
         return true
+    }
+
+    /// Notes `ns` for rendering on the current element unless an output ancestor rendered the same
+    /// binding. Nothing rendered for a prefix means the empty namespace ("") is in effect.
+    private mutating func utilize(_ ns: xmlNsPtr?) {
+        let prefix = ns?.pointee.prefix, uri = ns?.pointee.href
+        if let prefix, strcmp(prefix, "xml") == 0 { return }
+        var i = rendered.count - 1
+        var current: UnsafePointer<xmlChar>? = nil
+        while i >= 0 {
+            if Self.same(rendered[i].prefix, prefix) { current = rendered[i].uri; break }
+            i -= 1
+        }
+        if Self.same(current, uri) { return }
+        for d in declarations where Self.same(d.prefix, prefix) { return }
+        declarations.append((prefix, uri))
     }
 
     private mutating func processingInstruction(_ n: xmlNodePtr) {
@@ -170,33 +180,66 @@ struct FastCanonicalizer {
         if let name { out.append(contentsOf: UnsafeBufferPointer(start: name, count: strlen(name))) }
     }
 
-    private mutating func escapeText<C: Collection>(_ s: C) where C.Element == UInt8 {
-        for b in s {
-            switch b {
-            case 0x26: out.append(contentsOf: Self.ampRef)
-            case 0x3C: out.append(contentsOf: Self.ltRef)
-            case 0x3E: out.append(contentsOf: Self.gtRef)
-            case 0x0D: out.append(contentsOf: Self.crRef)
-            default: out.append(b)
+    /// Appends `s`, copying runs without special bytes in one piece.
+    private mutating func escapeText(_ s: UnsafeBufferPointer<UInt8>) {
+        var start = 0
+        for i in 0..<s.count {
+            let ref: [UInt8]
+            switch s[i] {
+            case 0x26: ref = Self.ampRef
+            case 0x3C: ref = Self.ltRef
+            case 0x3E: ref = Self.gtRef
+            case 0x0D: ref = Self.crRef
+            default: continue
             }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: s[start..<i]))
+            out.append(contentsOf: ref)
+            start = i + 1
         }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: s[start...]))
     }
 
-    private mutating func escapeAttribute<C: Collection>(_ s: C) where C.Element == UInt8 {
-        for b in s {
-            switch b {
-            case 0x26: out.append(contentsOf: Self.ampRef)
-            case 0x3C: out.append(contentsOf: Self.ltRef)
-            case 0x22: out.append(contentsOf: Self.quotRef)
-            case 0x09: out.append(contentsOf: Self.tabRef)
-            case 0x0A: out.append(contentsOf: Self.lfRef)
-            case 0x0D: out.append(contentsOf: Self.crRef)
-            default: out.append(b)
+    private mutating func escapeAttribute(_ s: UnsafeBufferPointer<UInt8>) {
+        var start = 0
+        for i in 0..<s.count {
+            let ref: [UInt8]
+            switch s[i] {
+            case 0x26: ref = Self.ampRef
+            case 0x3C: ref = Self.ltRef
+            case 0x22: ref = Self.quotRef
+            case 0x09: ref = Self.tabRef
+            case 0x0A: ref = Self.lfRef
+            case 0x0D: ref = Self.crRef
+            default: continue
             }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: s[start..<i]))
+            out.append(contentsOf: ref)
+            start = i + 1
         }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: s[start...]))
     }
 
-    private func bytes(_ p: UnsafePointer<xmlChar>) -> [UInt8] { Array(UnsafeBufferPointer(start: p, count: strlen(p))) }
+    /// A NUL-terminated libxml2 string as a buffer (empty for nil).
+    private static func buffer(_ p: UnsafePointer<xmlChar>?) -> UnsafeBufferPointer<UInt8> {
+        guard let p else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: p, count: strlen(p))
+    }
+
+    /// String equality with nil meaning "".
+    private static func same(_ a: UnsafePointer<xmlChar>?, _ b: UnsafePointer<xmlChar>?) -> Bool {
+        if a == b { return true }
+        guard let a, a.pointee != 0 else { return b == nil || b!.pointee == 0 }
+        guard let b else { return false }
+        return strcmp(a, b) == 0
+    }
+
+    /// strcmp order with nil meaning "".
+    private static func less(_ a: UnsafePointer<xmlChar>?, _ b: UnsafePointer<xmlChar>?) -> Bool {
+        guard let b, b.pointee != 0 else { return false }
+        guard let a else { return true }
+        return strcmp(a, b) < 0
+    }
+
 
     /// `scheme ":" rest`, with the scheme as RFC 3986 spells it and the rest in URI characters only.
     private static func isPlainAbsoluteURI(_ uri: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -215,7 +258,6 @@ struct FastCanonicalizer {
     }
 
     private static let uriPunctuation = Set(Array("-._~:/?#[]@!$&'()*+,;=%".utf8))
-    private static let xmlPrefix = Array("xml".utf8)
     private static let xmlnsDefault = Array(" xmlns".utf8)
     private static let xmlnsPrefixed = Array(" xmlns:".utf8)
     private static let equalsQuote = Array("=\"".utf8)
