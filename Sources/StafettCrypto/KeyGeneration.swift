@@ -68,19 +68,9 @@ extension Key {
         try PEMFile.write(privateKeyPEM, to: path, mode: 0o600)
     }
 
-    /// Whether this key holds a private part (so it can sign).
-    public var hasPrivateKey: Bool {
-        // A public-only EVP_PKEY has no private component to export.
-        var bn: OpaquePointer? = nil
-        let name = algorithm == .rsaSHA256 ? OSSL_PKEY_PARAM_RSA_D : OSSL_PKEY_PARAM_PRIV_KEY
-        let ok = EVP_PKEY_get_bn_param(pointer, name, &bn) == 1
-        if let bn { BN_clear_free(bn) }
-        ERR_clear_error()
-        return ok
-    }
-
-    /// Whether `other` holds the same public key (`EVP_PKEY_eq`).
+    /// Whether `other` holds the same public key (equal SubjectPublicKeyInfo).
     public func hasSamePublicKey(as other: Key) -> Bool {
+        if !publicKeyDER.isEmpty && !other.publicKeyDER.isEmpty { return publicKeyDER == other.publicKeyDER }
         let r = EVP_PKEY_eq(pointer, other.pointer)
         ERR_clear_error()
         return r == 1

@@ -34,10 +34,17 @@ extension XMLSignature {
             }
             self.key = key
             self.certificate = certificate
-            certificateBase64 = certificate?.der.base64EncodedString()
-            signedInfoHead = "<ds:SignedInfo xmlns:ds=\"\(namespace)\">"
+            certificateBase64 = certificate?.derBase64
+            signedInfoHead = key.algorithm == .ecdsaP256SHA256 ? Self.ecdsaHead : Self.rsaHead
+        }
+
+        /// SignedInfo in canonical form up to the digest value, per algorithm.
+        private static let ecdsaHead = head(.ecdsaP256SHA256)
+        private static let rsaHead = head(.rsaSHA256)
+        private static func head(_ algorithm: SignatureAlgorithm) -> String {
+            "<ds:SignedInfo xmlns:ds=\"\(namespace)\">"
                 + "<ds:CanonicalizationMethod Algorithm=\"\(exclusiveC14N)\"></ds:CanonicalizationMethod>"
-                + "<ds:SignatureMethod Algorithm=\"\(key.algorithm.xmlDSigURI)\"></ds:SignatureMethod>"
+                + "<ds:SignatureMethod Algorithm=\"\(algorithm.xmlDSigURI)\"></ds:SignatureMethod>"
                 + "<ds:Reference URI=\"\"><ds:Transforms>"
                 + "<ds:Transform Algorithm=\"\(envelopedSignature)\"></ds:Transform>"
                 + "<ds:Transform Algorithm=\"\(exclusiveC14N)\"></ds:Transform></ds:Transforms>"
