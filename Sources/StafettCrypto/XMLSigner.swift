@@ -52,11 +52,15 @@ extension XMLSignature {
         }
 
         /// Signs `doc` in place: appends a `ds:Signature` as the last child of its root element.
-        /// Serialize once afterwards with `doc.serialized()`.
-        public func sign(_ doc: XMLDocument) throws(SignatureError) {
+        /// Serialize once afterwards with `doc.serialized()`. Returns the SHA-256 of the signed
+        /// content (the `DigestValue`, what ``XMLSignature/signedContentDigest(_:)`` computes), so a
+        /// caller that records it needs no second canonicalization.
+        @discardableResult
+        public func sign(_ doc: XMLDocument) throws(SignatureError) -> Data {
             let root = doc.root
             if !findSignatures(in: root, limit: 0).isEmpty { throw .alreadySigned }
-            let digest = try Self.contentDigest(doc).base64EncodedString()
+            let contentDigest = try Self.contentDigest(doc)
+            let digest = contentDigest.base64EncodedString()
             let signedInfo = Data((signedInfoHead + digest + Self.signedInfoTail).utf8)
             let raw: Data
             do { raw = try key.sign(signedInfo) } catch { throw .crypto(error) }
@@ -73,6 +77,7 @@ extension XMLSignature {
             let c14n = try Canonicalizer.canonical(doc.pointer, .only(built.signedInfo))
             assert(c14n == signedInfo, "direct SignedInfo differs from C14N: \(String(decoding: c14n, as: UTF8.self))")
             #endif
+            return contentDigest
         }
 
         /// SHA-256 of the exclusive C14N of the unsigned document: by the fast walk, or by libxml2

@@ -304,6 +304,8 @@ final class XMLSignatureTests: XCTestCase {
         let doc = try XMLDocument.parse(Data(text.utf8))
         let after = try XMLSignature.signedContentDigest(doc)
         XCTAssertEqual(before, after)
+        let fresh = try XMLDocument.parse(Data(sampleCase.utf8))
+        XCTAssertEqual(try XMLSignature.sign(fresh, key: ecKey, certificate: ecCert), after)
         XCTAssertTrue(text.contains("<ds:DigestValue>\(after.base64EncodedString())</ds:DigestValue>"))
         // Another ECDSA signature (another k) over the same content: same digest.
         XCTAssertEqual(try XMLSignature.signedContentDigest(XMLDocument.parse(Data(try signed().utf8))), after)
