@@ -61,23 +61,48 @@ extension XMLSignature {
             if !findSignatures(in: root, limit: 0).isEmpty { throw .alreadySigned }
             let contentDigest = try Self.contentDigest(doc)
             let digest = contentDigest.base64EncodedString()
-            let signedInfo = Data((signedInfoHead + digest + Self.signedInfoTail).utf8)
-            let raw: Data
-            do { raw = try key.sign(signedInfo) } catch { throw .crypto(error) }
-            var value = raw
-            if key.algorithm == .ecdsaP256SHA256 {
-                guard let r = ECDSAEncoding.raw(fromDER: raw) else {
-                    throw .crypto(.signingFailed("unexpected ECDSA signature encoding"))
-                }
-                value = r
-            }
-            let built = try build(doc.pointer, digest: digest, value: value.base64EncodedString())
+            let built = try build(doc.pointer, digest: digest, value: try signatureValue(digest))
             xmlAddChild(root, built.element)
             #if DEBUG
             let c14n = try Canonicalizer.canonical(doc.pointer, .only(built.signedInfo))
-            assert(c14n == signedInfo, "direct SignedInfo differs from C14N: \(String(decoding: c14n, as: UTF8.self))")
+            let direct = Data((signedInfoHead + digest + Self.signedInfoTail).utf8)
+            assert(c14n == direct, "direct SignedInfo differs from C14N: \(String(decoding: c14n, as: UTF8.self))")
             #endif
             return contentDigest
+        }
+
+        /// Signs several documents in phases (all digests, then all signatures, then the trees), so
+        /// OpenSSL's precomputed tables stay in cache through the signatures: measurably faster than
+        /// signing one by one between XML work. Returns the signed-content digests, in order. A
+        /// failing digest or signature leaves every document of the batch unchanged.
+        @discardableResult
+        public func sign(_ docs: [XMLDocument]) throws(SignatureError) -> [Data] {
+            var digests: [Data] = []
+            digests.reserveCapacity(docs.count)
+            for doc in docs {
+                if !findSignatures(in: doc.root, limit: 0).isEmpty { throw .alreadySigned }
+                digests.append(try Self.contentDigest(doc))
+            }
+            var values: [String] = []
+            values.reserveCapacity(docs.count)
+            for digest in digests { values.append(try signatureValue(digest.base64EncodedString())) }
+            for (i, doc) in docs.enumerated() {
+                let built = try build(doc.pointer, digest: digests[i].base64EncodedString(), value: values[i])
+                xmlAddChild(doc.root, built.element)
+            }
+            return digests
+        }
+
+        /// The base64 `SignatureValue` over the canonical SignedInfo for `digest` (base64).
+        private func signatureValue(_ digest: String) throws(SignatureError) -> String {
+            let signedInfo = Data((signedInfoHead + digest + Self.signedInfoTail).utf8)
+            let raw: Data
+            do { raw = try key.sign(signedInfo) } catch { throw .crypto(error) }
+            guard key.algorithm == .ecdsaP256SHA256 else { return raw.base64EncodedString() }
+            guard let r = ECDSAEncoding.raw(fromDER: raw) else {
+                throw .crypto(.signingFailed("unexpected ECDSA signature encoding"))
+            }
+            return r.base64EncodedString()
         }
 
         /// SHA-256 of the exclusive C14N of the unsigned document: by the fast walk, or by libxml2

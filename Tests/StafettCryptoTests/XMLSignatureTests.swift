@@ -316,6 +316,23 @@ final class XMLSignatureTests: XCTestCase {
         XCTAssertNil(verifyError(requoted))
     }
 
+    func testBatchSigningMatchesSingleSigning() throws {
+        let signer = try XMLSignature.Signer(key: ecKey, certificate: ecCert)
+        let texts = (0..<5).map { sampleCase.replacingOccurrences(of: "Ahmad", with: "Ahmad\($0)") }
+        let docs = try texts.map { try XMLDocument.parse(Data($0.utf8)) }
+        let digests = try signer.sign(docs)
+        for (i, doc) in docs.enumerated() {
+            try XMLSignature.verify(doc, trusting: ecCert)
+            XCTAssertEqual(digests[i], try XMLSignature.signedContentDigest(doc))
+            XCTAssertEqual(digests[i], try XMLSignature.signedContentDigest(XMLDocument.parse(Data(texts[i].utf8))))
+        }
+        // One already signed document refuses the batch before anything changes.
+        let fresh = try XMLDocument.parse(Data(sampleCase.utf8))
+        XCTAssertThrowsError(try signer.sign([fresh, docs[0]])) { XCTAssertEqual($0 as? SignatureError, .alreadySigned) }
+        XCTAssertTrue(XMLSignature.findSignatures(in: fresh.root).isEmpty)
+        XCTAssertEqual(try signer.sign([]), [])
+    }
+
     func testOneSignerSignsConcurrently() throws {
         let signer = try XMLSignature.Signer(key: ecKey, certificate: ecCert)
         final class Results: @unchecked Sendable {
