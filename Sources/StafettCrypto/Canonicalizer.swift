@@ -70,7 +70,7 @@ enum Canonicalizer {
     static func digest(_ doc: xmlDocPtr, _ filter: Filter) throws(SignatureError) -> Data {
         try withCanonical(doc, filter) { bytes in
             var out = [UInt8](repeating: 0, count: 32)
-            _ = EVP_Digest(bytes.baseAddress, bytes.count, &out, nil, EVP_sha256(), nil)
+            _ = EVP_Digest(bytes.baseAddress, bytes.count, &out, nil, FetchedDigest.sha256.md, nil)
             return Data(out)
         }
     }

@@ -15,6 +15,8 @@ public final class Certificate: @unchecked Sendable {
 
     /// The DER encoding. Computed once: signature verification compares it with `KeyInfo` per message.
     public let der: Data
+    /// Base64 of the DER, as `X509Certificate` in a signature's KeyInfo carries it.
+    let derBase64: String
     /// The certified key, extracted once (or why it could not be).
     private let certifiedKey: Result<Key, CryptoError>
 
@@ -22,6 +24,7 @@ public final class Certificate: @unchecked Sendable {
     public init(taking pointer: OpaquePointer) {
         self.pointer = pointer
         der = Certificate.encode(pointer)
+        derBase64 = der.base64EncodedString()
         if let k = X509_get_pubkey(pointer) {
             do { certifiedKey = .success(try Key(taking: k)) } catch { certifiedKey = .failure(error) }
         } else {

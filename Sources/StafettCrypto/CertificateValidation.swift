@@ -30,6 +30,12 @@ extension Certificate {
         notBefore <= date && date <= notAfter
     }
 
+    /// Whether the certificate's validity ends within `interval` after `date` (or has ended):
+    /// for the warning 30 days ahead of expiry.
+    public func expires(within interval: TimeInterval, of date: Date = Date()) -> Bool {
+        notAfter <= date.addingTimeInterval(interval)
+    }
+
     /// Throws when `date` lies outside the validity window.
     public func checkValidity(at date: Date = Date()) throws(CertificateError) {
         if date < notBefore { throw .notYetValid(subject: subjectLine, notBefore: notBefore) }

@@ -8,7 +8,7 @@ public struct SHA256: ~Copyable {
     /// Starts a new digest.
     public init() {
         ctx = EVP_MD_CTX_new()!
-        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+        EVP_DigestInit_ex(ctx, FetchedDigest.sha256.md, nil)
     }
 
     deinit { EVP_MD_CTX_free(ctx) }
@@ -35,13 +35,27 @@ public struct SHA256: ~Copyable {
     public static func hash(_ data: Data) -> Data {
         var out = [UInt8](repeating: 0, count: 32)
         data.withUnsafeBytes { raw in
-            _ = EVP_Digest(raw.baseAddress, raw.count, &out, nil, EVP_sha256(), nil)
+            _ = EVP_Digest(raw.baseAddress, raw.count, &out, nil, FetchedDigest.sha256.md, nil)
         }
         return Data(out)
     }
 
     /// The SHA-256 of `data`, as lowercase hex.
     public static func hex(_ data: Data) -> String { hash(data).hexString }
+}
+
+/// SHA-256 fetched from the default provider once: `EVP_sha256()` makes OpenSSL 3 look the
+/// implementation up again on every call, which costs about as much as hashing a small message.
+final class FetchedDigest: @unchecked Sendable {
+    /// The fetched `EVP_MD`; immutable and shareable once fetched. Never freed (process lifetime).
+    let md: OpaquePointer?
+
+    private init(_ name: String) {
+        md = EVP_MD_fetch(nil, name, nil) ?? EVP_sha256()
+    }
+
+    /// SHA-256.
+    static let sha256 = FetchedDigest("SHA256")
 }
 
 /// HMAC-SHA-256 with a fixed secret: used to key personnummer before they enter the journal.

@@ -68,19 +68,9 @@ extension Key {
         try PEMFile.write(privateKeyPEM, to: path, mode: 0o600)
     }
 
-    /// Whether this key holds a private part (so it can sign).
-    public var hasPrivateKey: Bool {
-        // A public-only EVP_PKEY has no private component to export.
-        var bn: OpaquePointer? = nil
-        let name = algorithm == .rsaSHA256 ? OSSL_PKEY_PARAM_RSA_D : OSSL_PKEY_PARAM_PRIV_KEY
-        let ok = EVP_PKEY_get_bn_param(pointer, name, &bn) == 1
-        if let bn { BN_clear_free(bn) }
-        ERR_clear_error()
-        return ok
-    }
-
-    /// Whether `other` holds the same public key (`EVP_PKEY_eq`).
+    /// Whether `other` holds the same public key (equal SubjectPublicKeyInfo).
     public func hasSamePublicKey(as other: Key) -> Bool {
+        if !publicKeyDER.isEmpty && !other.publicKeyDER.isEmpty { return publicKeyDER == other.publicKeyDER }
         let r = EVP_PKEY_eq(pointer, other.pointer)
         ERR_clear_error()
         return r == 1
@@ -105,8 +95,10 @@ public enum PEMFile {
     /// Private keys must use mode 0600 (the default).
     public static func write(_ text: String, to path: String, mode: mode_t = 0o600) throws(CryptoError) {
         let dir = (path as NSString).deletingLastPathComponent
-        let tmp = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        // A fresh name per write (threads of one process may write the same file), never an existing one.
+        let tmp = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent
+            + ".tmp-\(getpid())-" + secureRandomBytes(6).hexString
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw .fileWrite(path: tmp, reason: String(cString: strerror(errno))) }
         var failure: String? = nil
         let bytes = Array(text.utf8)

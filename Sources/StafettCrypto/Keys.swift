@@ -66,6 +66,11 @@ public final class Key: @unchecked Sendable {
     public let pointer: OpaquePointer
     /// Which algorithm of the profile this key signs with.
     public let algorithm: SignatureAlgorithm
+    /// Whether this key holds a private part (so it can sign). Found once, at load: signing paths
+    /// ask per message.
+    public let hasPrivateKey: Bool
+    /// The public key as DER SubjectPublicKeyInfo; equal for equal public keys.
+    public let publicKeyDER: Data
 
     /// Takes ownership of `pointer`; refuses keys outside the profile.
     public init(taking pointer: OpaquePointer) throws(CryptoError) {
@@ -91,6 +96,26 @@ public final class Key: @unchecked Sendable {
             EVP_PKEY_free(pointer)
             throw .unsupportedKey("only RSA and ECDSA P-256 keys are accepted")
         }
+        hasPrivateKey = Key.holdsPrivatePart(pointer, algorithm)
+        publicKeyDER = Key.subjectPublicKeyInfo(pointer)
+    }
+
+    /// A public-only EVP_PKEY has no private component to export.
+    private static func holdsPrivatePart(_ pointer: OpaquePointer, _ algorithm: SignatureAlgorithm) -> Bool {
+        var bn: OpaquePointer? = nil
+        let name = algorithm == .rsaSHA256 ? OSSL_PKEY_PARAM_RSA_D : OSSL_PKEY_PARAM_PRIV_KEY
+        let ok = EVP_PKEY_get_bn_param(pointer, name, &bn) == 1
+        if let bn { BN_clear_free(bn) }
+        ERR_clear_error()
+        return ok
+    }
+
+    private static func subjectPublicKeyInfo(_ pointer: OpaquePointer) -> Data {
+        var out: UnsafeMutablePointer<UInt8>? = nil
+        let n = i2d_PUBKEY(pointer, &out)
+        guard n > 0, let out else { ERR_clear_error(); return Data() }
+        defer { stafett_openssl_free(out) }
+        return Data(bytes: out, count: Int(n))
     }
 
     deinit { EVP_PKEY_free(pointer) }

@@ -73,6 +73,15 @@ extension XMLSignature {
         return doc
     }
 
+    /// SHA-256 of the signed content: the exclusive C14N of the document without its `ds:Signature`
+    /// (equal to `DigestValue` once ``verify(_:trusting:)`` has passed). What a receipt quotes: the
+    /// same for every serialization of the message, and unaffected by the signature's own bytes.
+    public static func signedContentDigest(_ doc: XMLDocument) throws(SignatureError) -> Data {
+        let signatures = findSignatures(in: doc.root, limit: 1)
+        guard signatures.count <= 1 else { throw .multipleSignatures(count: findSignatures(in: doc.root).count) }
+        return try Canonicalizer.digest(doc.pointer, signatures.first.map { .excluding($0) } ?? .all)
+    }
+
     // MARK: - Profile
 
     /// What the verifier reads out of a `ds:Signature` that has passed the structural checks.
@@ -274,12 +283,24 @@ extension XMLSignature {
 
     /// Base64 content with XML whitespace (xmlsec1 wraps lines) removed, strictly decoded.
     private static func base64(_ node: xmlNodePtr, _ what: String) throws(SignatureError) -> Data {
-        guard XMLDocument.elementChildren(of: node).isEmpty else { throw .malformed("\(what) holds elements") }
-        // Byte-wise: as Characters, "\r\n" is one grapheme and would hide a lone "\n".
-        let bytes = XMLDocument.text(of: node).utf8.filter { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D && $0 != 0x0A }
-        guard let data = Data(base64Encoded: Data(bytes)), !data.isEmpty else { throw .malformed("\(what) is not base64") }
+        var child = node.pointee.children
+        while let c = child {
+            guard c.pointee.type == XML_TEXT_NODE else { throw .malformed("\(what) holds markup") }
+            child = c.pointee.next
+        }
+        guard let content = xmlNodeGetContent(node) else { throw .malformed("\(what) is empty") }
+        defer { stafett_xml_free(content) }
+        let count = strlen(content)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(count)
+        for i in 0..<count {
+            let b = content[i]
+            if b != 0x20 && b != 0x09 && b != 0x0D && b != 0x0A { bytes.append(b) }
+        }
+        let text = Data(bytes)
+        guard let data = Data(base64Encoded: text), !data.isEmpty else { throw .malformed("\(what) is not base64") }
         // Only the canonical encoding (zero padding bits), so one value has one spelling.
-        guard data.base64EncodedData() == Data(bytes) else { throw .malformed("\(what) is not canonical base64") }
+        guard data.base64EncodedData() == text else { throw .malformed("\(what) is not canonical base64") }
         return data
     }
 }

@@ -63,6 +63,14 @@ final class PKITests: XCTestCase {
         let attrs = try FileManager.default.attributesOfItem(atPath: path)
         XCTAssertEqual((attrs[.posixPermissions] as? NSNumber)?.intValue, 0o600)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.url.path), ["node-key.pem"])
+        // Many writers of one file at once: each rename is whole, no temporary file is left behind.
+        DispatchQueue.concurrentPerform(iterations: 16) { i in
+            try? PEMFile.write(String(repeating: "\(i % 10)", count: 4096) + "\n", to: path)
+        }
+        let final = try String(contentsOfFile: path, encoding: .utf8)
+        XCTAssertEqual(final.count, 4097)
+        XCTAssertEqual(Set(final.dropLast()).count, 1)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.url.path), ["node-key.pem"])
         XCTAssertThrowsError(try PEMFile.write("x", to: dir.path("missing/dir/k.pem"))) {
             guard case .fileWrite = $0 as? CryptoError else { return XCTFail("\($0)") }
         }
@@ -130,6 +138,11 @@ final class PKITests: XCTestCase {
         XCTAssertFalse(expired.isValid(at: now))
         XCTAssertTrue(expired.isValid(at: now.addingTimeInterval(-86400 * 2)))
         XCTAssertFalse(future.isValid(at: now))
+        let soon = try ca.issueNode(trelleborg, notBefore: now.addingTimeInterval(-86400),
+                                    notAfter: now.addingTimeInterval(86400 * 20)).certificate
+        XCTAssertTrue(soon.expires(within: 30 * 86400, of: now))
+        XCTAssertFalse(soon.expires(within: 10 * 86400, of: now))
+        XCTAssertTrue(expired.expires(within: 0, of: now))
         XCTAssertThrowsError(try expired.verify(issuedBy: ca.certificate, at: now)) {
             XCTAssertEqual($0 as? CertificateError, .expired(subject: expired.subjectLine, notAfter: expired.notAfter))
         }

@@ -4,19 +4,29 @@ import XCTest
 @testable import StafettCrypto
 
 /// How the XML signing path compares with a bare EVP signature, measured in the same run.
-/// Meaningful in release builds (`swift test -c release --filter SignaturePerformanceTests`); in
-/// debug builds it runs a few iterations only and checks correctness.
+/// Meaningful in release builds
+/// (`swift test -c release -Xswiftc -enable-testing --filter SignaturePerformanceTests`); in debug
+/// builds it runs a few iterations only and checks that what it measured is correct.
 final class SignaturePerformanceTests: XCTestCase {
     #if DEBUG
-    static let iterations = 50
+    static let iterations = 20, rounds = 1
     #else
-    static let iterations = 3000
+    static let iterations = 1000, rounds = 7
     #endif
 
-    func rate(_ n: Int, _ body: () throws -> Void) rethrows -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
-        for _ in 0..<n { try body() }
-        return Double(n) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    /// Best rate (per second) over interleaved rounds: on a shared machine the best round is the
+    /// one least disturbed by other processes, and interleaving exposes every variant to the same load.
+    func bestRates(_ variants: [(String, () throws -> Void)]) throws -> [String: Double] {
+        var best: [String: Double] = [:]
+        for _ in 0..<Self.rounds {
+            for (name, body) in variants {
+                let start = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<Self.iterations { try body() }
+                let r = Double(Self.iterations) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                best[name] = max(best[name] ?? 0, r)
+            }
+        }
+        return best
     }
 
     func testSignPathAgainstBareEVPSign() throws {
@@ -24,33 +34,42 @@ final class SignaturePerformanceTests: XCTestCase {
         let node = try ca.issueNode(NodeIdentity(organisationName: "Trelleborgs kommun",
                                                  organisationNumber: .init("2120001165"), host: "localhost"))
         let input = Data(sampleCase.utf8)
-        let n = Self.iterations
-        let evp = try rate(n) { _ = try node.key.sign(input) }
-        var last = Data()
-        let pipeline = try rate(n) {
-            let doc = try XMLDocument.parse(input)
-            try XMLSignature.sign(doc, key: node.key, certificate: node.certificate)
-            last = doc.serialized()
-        }
         let signer = try XMLSignature.Signer(key: node.key, certificate: node.certificate)
-        let prepared = try rate(n) {
-            let doc = try XMLDocument.parse(input)
-            try signer.sign(doc)
-            last = doc.serialized()
-        }
-        let unsigned = try rate(n) { _ = try XMLDocument.parse(input).serialized() }
-        // Time the signature adds to a parse + serialize, against one bare EVP signature.
-        let added = 1 / prepared - 1 / unsigned
-        print(String(format: "Signer adds %.1f µs per document; a bare EVP sign takes %.1f µs (ratio %.2f)",
-                     added * 1e6, 1e6 / evp, added * evp))
-        let verify = try rate(n) {
-            let doc = try XMLDocument.parse(last)
-            try XMLSignature.verify(doc, trusting: node.certificate)
-        }
-        let evpVerify = try rate(n) { _ = node.key.verify(signature: try node.key.sign(input), over: input) }
-        print(String(format: "ECDSA P-256 per core: EVP sign %.0f/s; parse+sign+serialize %.0f/s (%.0f%%), with Signer %.0f/s (%.0f%%); "
-                     + "parse+verify %.0f/s; EVP sign+verify %.0f/s",
-                     evp, pipeline, 100 * pipeline / evp, prepared, 100 * prepared / evp, verify, evpVerify))
+        let signed = try signer.sign(xml: input)
+        let derSignature = try node.key.sign(input)
+        var last = Data()
+        var batchCounter = 0
+        let r = try bestRates([
+            ("evp", { _ = try node.key.sign(input) }),
+            ("parse+serialize", { last = try XMLDocument.parse(input).serialized() }),
+            ("parse+sign+serialize", {
+                let doc = try XMLDocument.parse(input)
+                try signer.sign(doc)
+                last = doc.serialized()
+            }),
+            ("batched", {
+                // The same work in batches (one iteration = one document).
+                let batch = min(100, Self.iterations)
+                if batchCounter % batch == 0 {
+                    let docs = try (0..<batch).map { _ in try XMLDocument.parse(input) }
+                    try signer.sign(docs)
+                    for d in docs { last = d.serialized() }
+                }
+                batchCounter += 1
+            }),
+            ("parse+verify", { try XMLSignature.verify(XMLDocument.parse(signed), trusting: node.certificate) }),
+            ("evp verify", { XCTAssertTrue(node.key.verify(signature: derSignature, over: input)) }),
+        ])
+        let evp = r["evp"]!, pipeline = r["parse+sign+serialize"]!
+        let added = 1 / pipeline - 1 / r["parse+serialize"]!
+        print(String(format: "in batches of 100: parse+sign+serialize %.0f/s (%.0f%% of EVP sign)",
+                     r["batched"]!, 100 * r["batched"]! / evp))
+        print(String(format: "ECDSA P-256, one core: EVP sign %.0f/s; parse+sign+serialize %.0f/s (%.0f%% of EVP sign); "
+                     + "signing adds %.1f µs to parse+serialize, %.2f× a bare EVP sign; parse+verify %.0f/s; EVP verify %.0f/s",
+                     evp, pipeline, 100 * pipeline / evp, added * 1e6, added * evp, r["parse+verify"]!, r["evp verify"]!))
         try XMLSignature.verify(XMLDocument.parse(last), trusting: node.certificate)
     }
 }
+
+
+

@@ -104,7 +104,7 @@ final class XMLSignatureInteropTests: XCTestCase {
         let xml = """
         <?xml version="1.0" encoding="UTF-8"?>
         <?stafett hint="pi before root"?>
-        <a:Root xmlns:a="urn:a" xmlns:b="urn:b" xmlns="urn:default" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" b:attr="1">
+        <a:Root xmlns:a="urn:a" xmlns:b="urn:b" xmlns="urn:default" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" b:attr="1" xml:lang="sv" xml:space="preserve">
           <b:Inner xml:lang="sv"><Leaf a:x="2">text &#xD; with CR</Leaf><!-- a comment, not signed --></b:Inner>
         </a:Root>
         """

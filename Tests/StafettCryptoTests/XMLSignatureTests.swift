@@ -297,6 +297,42 @@ final class XMLSignatureTests: XCTestCase {
         }
     }
 
+    func testSignedContentDigestIsTheDigestValueAndSurvivesReserialization() throws {
+        let unsigned = try XMLDocument.parse(Data(sampleCase.utf8))
+        let before = try XMLSignature.signedContentDigest(unsigned)
+        let text = try signed()
+        let doc = try XMLDocument.parse(Data(text.utf8))
+        let after = try XMLSignature.signedContentDigest(doc)
+        XCTAssertEqual(before, after)
+        let fresh = try XMLDocument.parse(Data(sampleCase.utf8))
+        XCTAssertEqual(try XMLSignature.sign(fresh, key: ecKey, certificate: ecCert), after)
+        XCTAssertTrue(text.contains("<ds:DigestValue>\(after.base64EncodedString())</ds:DigestValue>"))
+        // Another ECDSA signature (another k) over the same content: same digest.
+        XCTAssertEqual(try XMLSignature.signedContentDigest(XMLDocument.parse(Data(try signed().utf8))), after)
+        // Single quotes and an attribute order libxml2 keeps as written: C14N normalizes the quotes.
+        let requoted = text.replacingOccurrences(of: "version=\"1\"", with: "version='1'")
+        XCTAssertNotEqual(requoted, text)
+        XCTAssertEqual(try XMLSignature.signedContentDigest(XMLDocument.parse(Data(requoted.utf8))), after)
+        XCTAssertNil(verifyError(requoted))
+    }
+
+    func testBatchSigningMatchesSingleSigning() throws {
+        let signer = try XMLSignature.Signer(key: ecKey, certificate: ecCert)
+        let texts = (0..<5).map { sampleCase.replacingOccurrences(of: "Ahmad", with: "Ahmad\($0)") }
+        let docs = try texts.map { try XMLDocument.parse(Data($0.utf8)) }
+        let digests = try signer.sign(docs)
+        for (i, doc) in docs.enumerated() {
+            try XMLSignature.verify(doc, trusting: ecCert)
+            XCTAssertEqual(digests[i], try XMLSignature.signedContentDigest(doc))
+            XCTAssertEqual(digests[i], try XMLSignature.signedContentDigest(XMLDocument.parse(Data(texts[i].utf8))))
+        }
+        // One already signed document refuses the batch before anything changes.
+        let fresh = try XMLDocument.parse(Data(sampleCase.utf8))
+        XCTAssertThrowsError(try signer.sign([fresh, docs[0]])) { XCTAssertEqual($0 as? SignatureError, .alreadySigned) }
+        XCTAssertTrue(XMLSignature.findSignatures(in: fresh.root).isEmpty)
+        XCTAssertEqual(try signer.sign([]), [])
+    }
+
     func testOneSignerSignsConcurrently() throws {
         let signer = try XMLSignature.Signer(key: ecKey, certificate: ecCert)
         final class Results: @unchecked Sendable {
