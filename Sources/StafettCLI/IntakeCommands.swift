@@ -109,7 +109,7 @@ enum IntakeCommands {
             var sealer: MessageSealer? = nil
             if let k = args.value("--key") {
                 let c = try args.required("--cert")
-                sealer = MessageSealer(key: try Key.privateKey(path: k), certificate: try Certificate.load(path: c))
+                sealer = try MessageSealer(key: try Key.privateKey(path: k), certificate: try Certificate.load(path: c))
             }
             guard let data = FileManager.default.contents(atPath: path) else {
                 console.error("stafett translate: \(path): cannot read the file")

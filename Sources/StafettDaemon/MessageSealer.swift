@@ -9,7 +9,7 @@ public struct SealedMessage: Sendable {
     public var message: CaseMessage
     /// The signed XML document, serialized once.
     public var signedXML: Data
-    /// Base64 SHA-256 of the exclusive-canonical signed document (what the receiver digests).
+    /// Base64 SHA-256 of the signed content (the signature's `DigestValue`): what an accepted receipt quotes.
     public var digest: String
 }
 
@@ -32,14 +32,14 @@ public enum SealError: Error, Sendable, CustomStringConvertible {
 /// in `stafett translate --sign` and in the benchmark. Immutable and shareable across threads.
 public struct MessageSealer: Sendable {
     /// The node's signing key.
-    public let key: Key
+    public var key: Key { signer.key }
     /// Its certificate, placed in KeyInfo for readers (never trusted by verifiers).
-    public let certificate: Certificate?
+    public var certificate: Certificate? { signer.certificate }
+    private let signer: XMLSignature.Signer
 
-    /// Creates a sealer.
-    public init(key: Key, certificate: Certificate?) {
-        self.key = key
-        self.certificate = certificate
+    /// Creates a sealer; refuses a certificate that does not certify the key.
+    public init(key: Key, certificate: Certificate?) throws(SignatureError) {
+        signer = try XMLSignature.Signer(key: key, certificate: certificate)
     }
 
     /// Encodes `message` as case XML, validates it against case-1.xsd, signs it and serializes it.
@@ -50,15 +50,13 @@ public struct MessageSealer: Sendable {
             doc = try XMLDocument.parse(CaseXML.encode(message))
             try SchemaValidator.caseMessage.validate(doc)
         } catch { throw .schema(id, error) }
-        do { try XMLSignature.sign(doc, key: key, certificate: certificate) } catch { throw .signature(id, error) }
-        let canonical: Data
-        do { canonical = try doc.exclusiveCanonical() } catch { throw .schema(id, error) }
-        return SealedMessage(message: message, signedXML: doc.serialized(),
-                             digest: SHA256.hash(canonical).base64EncodedString())
+        let digest: Data
+        do { digest = try signer.sign(doc) } catch { throw .signature(id, error) }
+        return SealedMessage(message: message, signedXML: doc.serialized(), digest: digest.base64EncodedString())
     }
 
-    /// The digest a receiver computes for a received document (base64 SHA-256 of its exclusive C14N).
-    public static func digest(of doc: XMLDocument) throws(XMLError) -> String {
-        SHA256.hash(try doc.exclusiveCanonical()).base64EncodedString()
+    /// The digest a receipt quotes for a received, verified document (base64 of its `DigestValue`).
+    public static func digest(ofVerified doc: XMLDocument) throws(SignatureError) -> String {
+        try XMLSignature.signedDigestValue(doc).base64EncodedString()
     }
 }

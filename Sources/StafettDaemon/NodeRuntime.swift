@@ -89,7 +89,7 @@ public struct NodeRuntime: Sendable {
                 peers[p.name] = LoadedPeer(config: p, trust: trust, signingCertificates: signing)
             }
             let keyer = try PersonKeyer(secretFile: node.journalSecret)
-            return NodeRuntime(config: config, sealer: MessageSealer(key: key, certificate: cert), tls: tls,
+            return NodeRuntime(config: config, sealer: try MessageSealer(key: key, certificate: cert), tls: tls,
                                peers: peers, keyer: keyer, warnings: warnings)
         } catch let e as StartupError {
             throw e

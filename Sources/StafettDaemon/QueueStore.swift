@@ -208,13 +208,13 @@ public final class QueueStore: @unchecked Sendable {
 
 extension QueueStore {
     /// The queue entry of a signed message that has no retry state yet: recipient, event and case
-    /// from its header, queued at its creation time, the digest a receipt must carry recomputed.
+    /// from its header, queued at its creation time, the digest a receipt must carry from its signature.
     public static func entry(fromMessage url: URL, peer: String, maxLifetime: TimeInterval) throws -> QueueEntry {
         let doc = try XMLDocument.parse(Data(contentsOf: url))
         let m = try CaseXML.decode(doc)
         return QueueEntry(messageId: m.header.messageId, peer: peer, recipient: m.header.recipient, eventType: m.event.type,
                           caseRef: m.caseReference, queuedAt: m.header.createdAt,
                           expiresAt: m.header.createdAt.addingTimeInterval(maxLifetime),
-                          digest: try MessageSealer.digest(of: doc))
+                          digest: try MessageSealer.digest(ofVerified: doc))
     }
 }

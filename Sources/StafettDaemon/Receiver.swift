@@ -116,7 +116,7 @@ public final class Receiver: @unchecked Sendable {
         }
 
         do {
-            let digest = try MessageSealer.digest(of: doc)
+            let digest = try MessageSealer.digest(ofVerified: doc)
             let receipt = Receipt(receiptId: MessageID.random(), refToMessageId: header.messageId, issuedAt: Date(),
                                   issuer: me, addressee: header.sender, status: .accepted, digest: digest)
             let signed = try signReceipt(receipt, rt: rt)

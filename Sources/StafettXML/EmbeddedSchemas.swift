@@ -618,8 +618,10 @@ public enum EmbeddedSchemas {
           <xs:annotation>
             <xs:documentation>
               SHA-256 of the exclusive canonical form (exc-c14n, without
-              comments) of the received case message, base64 (44 characters)
-              [kontrollsumma]. The attribute algorithm names the digest.
+              comments) of the received case message without its ds:Signature,
+              i.e. the signed content: the message's own ds:DigestValue, as AS4
+              receipts quote the message's reference digests. Base64 (44
+              characters) [kontrollsumma]. The attribute algorithm names the digest.
             </xs:documentation>
           </xs:annotation>
         </xs:element>

@@ -27,7 +27,7 @@ enum PipelineBenchmark {
             let payload = Data(repeating: 0x41, count: 700)
             let bare = try rate(seconds: seconds) { _ = try key.sign(payload) }
 
-            let sealer = MessageSealer(key: key, certificate: nil)
+            let sealer = try MessageSealer(key: key, certificate: nil)
             let batch = 500
             let file = intakeFile(records: batch)
             let digest = SHA256.hex(file)
