@@ -51,7 +51,7 @@ public final class Journal: @unchecked Sendable {
     /// What open found.
     public let recovery: JournalRecovery
     private let options: JournalOptions
-    private let cond = NSCondition()
+    private let cond = GroupCommitLock()
     private let lockFD: Int32
     private let hasher = StreamingSHA256()
 
@@ -69,6 +69,12 @@ public final class Journal: @unchecked Sendable {
     private var lastCheckpointTime = Date()
     private var timer: DispatchSourceTimer?
     private var syncs: UInt64 = 0
+    private var pendingRecords = 0
+    private var lastBatchRecords = 0
+    private var lastFlushNanos: UInt64 = 0
+    private var leaderWaiting = false
+    /// The batch that records enqueued now will be flushed in.
+    private var openBatch: UInt64 = 0
 
     // Touched only by the flush leader (or under `cond` at open/close).
     private var fd: Int32
@@ -201,7 +207,7 @@ public final class Journal: @unchecked Sendable {
         cond.lock()
         defer { cond.unlock() }
         let seq = try enqueueLocked(entry)
-        try waitDurableLocked(seq)
+        try waitDurableLocked(seq, batch: openBatch)
         return seq
     }
 
@@ -214,7 +220,7 @@ public final class Journal: @unchecked Sendable {
         var seqs: [UInt64] = []
         seqs.reserveCapacity(entries.count)
         for e in entries { seqs.append(try enqueueLocked(e)) }
-        try waitDurableLocked(nextSequence - 1)
+        try waitDurableLocked(nextSequence - 1, batch: openBatch)
         return seqs
     }
 
@@ -224,7 +230,7 @@ public final class Journal: @unchecked Sendable {
         defer { cond.unlock() }
         guard options.signingKey != nil, sinceCheckpoint > 0 else { return }
         try enqueueCheckpointLocked()
-        try waitDurableLocked(nextSequence - 1)
+        try waitDurableLocked(nextSequence - 1, batch: openBatch)
     }
 
     /// The sequence number of the last durable record.
@@ -247,7 +253,7 @@ public final class Journal: @unchecked Sendable {
         try? checkpoint()
         cond.lock()
         defer { cond.unlock() }
-        while flushing { cond.wait() }
+        while flushing { cond.waitFollowers(batch: openBatch &- 1) }
         if failure == nil { failure = .closed(reason: "closed") }
         if fd >= 0 { _ = Glibc.close(fd); fd = -1 }
     }
@@ -267,6 +273,8 @@ public final class Journal: @unchecked Sendable {
         }
         previousHash = JournalFormat.frame(payload: payload, previousHash: previousHash, hasher: hasher, into: &pending)
         segmentBytes += size
+        pendingRecords += 1
+        if leaderWaiting && pendingRecords >= lastBatchRecords { cond.signalLeader() }
         let seq = nextSequence
         nextSequence += 1
         sinceCheckpoint += 1
@@ -295,26 +303,52 @@ public final class Journal: @unchecked Sendable {
     }
 
     /// Waits (holding `cond` between waits) until `seq` is durable, leading a flush when none runs.
-    private func waitDurableLocked(_ seq: UInt64) throws(JournalError) {
+    ///
+    /// A new leader whose batch is much smaller than the last one waits a little (at most half the
+    /// last flush's duration, capped at 1 ms) for the appenders just released by that flush to
+    /// queue again: otherwise batches alternate between one record and everyone else.
+    private func waitDurableLocked(_ seq: UInt64, batch: UInt64) throws(JournalError) {
         while durableSequence < seq {
             if let failure { throw failure }
-            if flushing { cond.wait(); continue }
+            if flushing { cond.waitFollowers(batch: batch); continue }
             flushing = true
+            if pendingRecords * 2 < lastBatchRecords && lastFlushNanos > 0 {
+                let deadline = GroupCommitLock.now() + min(lastFlushNanos / 2, 1_000_000)
+                leaderWaiting = true
+                while pendingRecords < lastBatchRecords && GroupCommitLock.now() < deadline {
+                    cond.waitLeader(untilNanos: deadline)
+                }
+                leaderWaiting = false
+            }
             var batch = pending
             pending = spare
             pending.removeAll(keepingCapacity: true)
             let cuts = rollovers
             rollovers.removeAll(keepingCapacity: true)
             let upTo = nextSequence - 1
+            let records = pendingRecords
+            pendingRecords = 0
+            let flushed = openBatch
+            openBatch += 1
             cond.unlock()
+            let t0 = GroupCommitLock.now()
             let error = flush(batch, rollovers: cuts)
+            let took = GroupCommitLock.now() - t0
             cond.lock()
+            lastBatchRecords = records
+            lastFlushNanos = took
             batch.removeAll(keepingCapacity: true)
             spare = batch
             flushing = false
             syncs += 1
-            if let error { failure = error } else { durableSequence = upTo }
-            cond.broadcast()
+            if let error {
+                failure = error
+                cond.broadcastFollowers(batch: flushed + 1)
+            } else {
+                durableSequence = upTo
+                cond.signalFollower(batch: flushed + 1)
+            }
+            cond.broadcastFollowers(batch: flushed)
         }
     }
 
