@@ -52,7 +52,7 @@ public final class Journal: @unchecked Sendable {
     public let recovery: JournalRecovery
     private let options: JournalOptions
     private let cond = GroupCommitLock()
-    private let lockFD: Int32
+    private var lockFD: Int32
     private let hasher = StreamingSHA256()
 
     // Guarded by `cond`.
@@ -130,7 +130,7 @@ public final class Journal: @unchecked Sendable {
     deinit {
         timer?.cancel()
         if fd >= 0 { Glibc.close(fd) }
-        Glibc.close(lockFD)
+        if lockFD >= 0 { Glibc.close(lockFD) }
     }
 
     /// Walks the journal and cuts a torn tail back to the last whole record.
@@ -256,6 +256,7 @@ public final class Journal: @unchecked Sendable {
         while flushing { cond.waitFollowers(batch: openBatch &- 1) }
         if failure == nil { failure = .closed(reason: "closed") }
         if fd >= 0 { _ = Glibc.close(fd); fd = -1 }
+        if lockFD >= 0 { _ = Glibc.close(lockFD); lockFD = -1 }  // releases the writer lock
     }
 
     private func enqueueLocked(_ entry: JournalEntry) throws(JournalError) -> UInt64 {

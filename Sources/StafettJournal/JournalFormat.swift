@@ -131,7 +131,9 @@ final class SegmentReader {
         self.path = path
         fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
-        buffer = .allocate(byteCount: bufferSize, alignment: 16)
+        var st = stat()
+        let size = fstat(fd, &st) == 0 ? Int(st.st_size) : bufferSize
+        buffer = .allocate(byteCount: max(4096, min(bufferSize, size + 1)), alignment: 16)
     }
 
     deinit {
