@@ -1,0 +1,65 @@
+import Foundation
+
+/// An exact map from identifier bytes to an integer, without building a `String` per look-up:
+/// a 64-bit hash of the bytes indexes a dictionary, and the bytes themselves are kept in one
+/// arena so a hit is confirmed with `memcmp`. The (astronomically rare) hash collision falls back
+/// to a dictionary keyed by the bytes.
+struct IdTable {
+    private var index: [UInt64: Int32] = [:]
+    private var offsets: [Int32] = []
+    private var lengths: [Int32] = []
+    private var values: [Int32] = []
+    private var arena: [UInt8] = []
+    private var overflow: [[UInt8]: Int32] = [:]
+
+    /// FNV-1a with a final avalanche (MurmurHash3's fmix64), seeded per table.
+    @inline(__always)
+    static func hash(_ b: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ seed
+        var i = 0
+        let n = b.count
+        while i + 8 <= n {
+            h = (h ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x0000_0100_0000_01B3
+            h ^= h >> 29
+            i += 8
+        }
+        while i < n { h = (h ^ UInt64(b[i])) &* 0x0000_0100_0000_01B3; i += 1 }
+        h ^= UInt64(n)
+        h ^= h >> 33; h = h &* 0xFF51_AFD7_ED55_8CCD
+        h ^= h >> 33; h = h &* 0xC4CE_B9FE_1A85_EC53
+        h ^= h >> 33
+        return h
+    }
+
+    private let seed: UInt64
+    init(seed: UInt64) { self.seed = seed }
+
+    /// The value stored for these bytes.
+    mutating func get(_ b: UnsafeRawBufferPointer) -> Int32? {
+        let h = IdTable.hash(b, seed: seed)
+        guard let e = index[h] else { return nil }
+        let i = Int(e)
+        if Int(lengths[i]) == b.count,
+           arena.withUnsafeBytes({ memcmp($0.baseAddress! + Int(offsets[i]), b.baseAddress!, b.count) == 0 }) {
+            return values[i]
+        }
+        return overflow[Array(b)]
+    }
+
+    /// Stores a value for bytes that `get` did not find.
+    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32) {
+        let h = IdTable.hash(b, seed: seed)
+        if index[h] != nil { overflow[Array(b)] = value; return }
+        index[h] = Int32(values.count)
+        offsets.append(Int32(arena.count))
+        lengths.append(Int32(b.count))
+        values.append(value)
+        arena.append(contentsOf: b)
+    }
+
+    /// Convenience for text.
+    mutating func get(_ s: String) -> Int32? {
+        var s = s
+        return s.withUTF8 { get(UnsafeRawBufferPointer($0)) }
+    }
+}
