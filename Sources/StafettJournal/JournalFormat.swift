@@ -245,6 +245,12 @@ final class SegmentReader {
         return false
     }
 
+    /// Forgets buffered bytes past the current record, so the next read sees the file as it is
+    /// now (a writer may have cut a torn tail and written new records there).
+    func dropBuffered() {
+        end = start
+    }
+
     /// The file's current size.
     func size() -> Int64 {
         var st = stat()
