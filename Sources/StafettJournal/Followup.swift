@@ -75,12 +75,34 @@ struct ProjectionState {
     private let messageRules: [Int]
     private var events = EventNames()
     private var join = CaseJoin()
+    /// What a record touches of its case, in one cache line.
+    private struct CaseHot {
+        var last: Int64 = 0
+        var lastEvent: Int32 = 0
+        var orgCount: Int32 = 0
+        var orgs: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+        var orgList: [UInt64] {
+            [orgs.0, orgs.1, orgs.2, orgs.3].prefix(Int(orgCount)).map { $0 }
+        }
+
+        mutating func addOrg(_ o: UInt64) {
+            guard o != 0, o != orgs.0, o != orgs.1, o != orgs.2, o != orgs.3 else { return }
+            switch orgCount {
+            case 0: orgs.0 = o
+            case 1: orgs.1 = o
+            case 2: orgs.2 = o
+            case 3: orgs.3 = o
+            default: return
+            }
+            orgCount += 1
+        }
+    }
+
     // Per case node.
     private var caseOpen: [Int64] = []
-    private var caseLast: [Int64] = []
-    private var caseLastEvent: [Int] = []
+    private var hot: [CaseHot] = []
     private var caseIds: [[String]] = []
-    private var caseOrgs: [[UInt64]] = []
     // Open message items: hash of the id → slot in the slabs.
     private var messages: [UInt64: Int32] = [:]
     private var messageCollisions: [String: Int32] = [:]
@@ -139,15 +161,13 @@ struct ProjectionState {
             let i = Int(n)
             if isNew {
                 caseOpen.append(contentsOf: repeatElement(-1, count: caseRules.count))
-                caseLast.append(0)
-                caseLastEvent.append(0)
+                hot.append(CaseHot())
                 caseIds.append([])
-                caseOrgs.append([])
             }
             for m in merges { merge(m.loser, into: m.winner) }
-            if r.time >= caseLast[i] {
-                caseLast[i] = r.time
-                if r.event > 0 { caseLastEvent[i] = r.event }
+            if r.time >= hot[i].last {
+                hot[i].last = r.time
+                if r.event > 0 { hot[i].lastEvent = Int32(r.event) }
             }
             if newIds != 0 {
                 if newIds & 1 != 0, let v = r.intakeId { note(LiteRecord.text(v), i) }
@@ -155,8 +175,8 @@ struct ProjectionState {
                 if newIds & 4 != 0, let v = r.caseRef { note(LiteRecord.text(v), i) }
                 if newIds & 8 != 0, let k = r.personKey { note("pin:" + LiteRecord.text(k).prefix(8), i) }
             }
-            if r.sender != 0, caseOrgs[i].count < 8, !caseOrgs[i].contains(r.sender) { caseOrgs[i].append(r.sender) }
-            if r.recipient != 0, caseOrgs[i].count < 8, !caseOrgs[i].contains(r.recipient) { caseOrgs[i].append(r.recipient) }
+            hot[i].addOrg(r.sender)
+            hot[i].addOrg(r.recipient)
             let base = i * caseRules.count
             for (slot, ri) in caseRules.enumerated() {
                 let c = compiled[ri]
@@ -216,15 +236,14 @@ struct ProjectionState {
     private mutating func merge(_ loser: Int32, into winner: Int32) {
         let l = Int(loser), w = Int(winner)
         for v in caseIds[l] { note(v, w) }
-        for o in caseOrgs[l] where caseOrgs[w].count < 8 && !caseOrgs[w].contains(o) { caseOrgs[w].append(o) }
-        if caseLast[l] > caseLast[w] { caseLast[w] = caseLast[l]; caseLastEvent[w] = caseLastEvent[l] }
+        for o in hot[l].orgList { hot[w].addOrg(o) }
+        if hot[l].last > hot[w].last { hot[w].last = hot[l].last; hot[w].lastEvent = hot[l].lastEvent }
         let n = caseRules.count
         for k in 0..<n where caseOpen[l * n + k] >= 0 {
             let a = caseOpen[l * n + k], b = caseOpen[w * n + k]
             caseOpen[w * n + k] = b < 0 ? a : min(a, b)
         }
         caseIds[l] = []
-        caseOrgs[l] = []
     }
 
     private func orgText(_ list: [UInt64]) -> [String] {
@@ -235,7 +254,7 @@ struct ProjectionState {
         var items: [FollowupItem] = []
         var roots = 0, open = 0
         let n = caseRules.count
-        for i in caseLast.indices where join.parent[i] == Int32(i) {
+        for i in hot.indices where join.parent[i] == Int32(i) {
             roots += 1
             for (slot, ri) in caseRules.enumerated() where caseOpen[i * n + slot] >= 0 {
                 open += 1
@@ -244,9 +263,9 @@ struct ProjectionState {
                 if over >= overdueBy {
                     items.append(FollowupItem(rule: rules[ri].name, why: rules[ri].why, sinceMillis: since,
                                               overdueMillis: over, messageId: nil, identifiers: caseIds[i],
-                                              organisations: orgText(caseOrgs[i]),
-                                              lastEvent: caseLastEvent[i] > 0 ? events.names[caseLastEvent[i]] : nil,
-                                              lastMillis: caseLast[i]))
+                                              organisations: orgText(hot[i].orgList),
+                                              lastEvent: hot[i].lastEvent > 0 ? events.names[Int(hot[i].lastEvent)] : nil,
+                                              lastMillis: hot[i].last))
                 }
             }
         }
@@ -260,9 +279,9 @@ struct ProjectionState {
                 if over >= overdueBy {
                     items.append(FollowupItem(rule: rules[ri].name, why: rules[ri].why, sinceMillis: since,
                         overdueMillis: over, messageId: msgIds[s], identifiers: c.map { caseIds[$0] } ?? [],
-                        organisations: c.map { orgText(caseOrgs[$0]) } ?? [],
-                        lastEvent: c.flatMap { caseLastEvent[$0] > 0 ? events.names[caseLastEvent[$0]] : nil },
-                        lastMillis: c.map { caseLast[$0] } ?? since))
+                        organisations: c.map { orgText(hot[$0].orgList) } ?? [],
+                        lastEvent: c.flatMap { hot[$0].lastEvent > 0 ? events.names[Int(hot[$0].lastEvent)] : nil },
+                        lastMillis: c.map { hot[$0].last } ?? since))
                 }
             }
         }

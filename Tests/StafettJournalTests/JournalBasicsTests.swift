@@ -63,3 +63,26 @@ final class JournalBasicsTests: XCTestCase {
         XCTAssertNil(try JournalWalker(directory: dir).walk().damage)
     }
 }
+
+final class CheckpointTimerTests: XCTestCase {
+    /// An idle journal seals what it has after `checkpointInterval`, without further appends.
+    func testTimerSealsIdleJournalAndVerifyFromSkipsEarlyHashes() throws {
+        let parent = try makeTempDirectory("timer")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/j"
+        let j = try Journal(directory: dir, options: JournalOptions(checkpointInterval: 0.2, signingKey: TestNode.key))
+        for i in 0..<5 { try j.append(sampleEntry(i)) }
+        let deadline = Date().addingTimeInterval(5)
+        var w = try JournalWalker(directory: dir).walk()
+        while w.lastCheckpoint != 6 && Date() < deadline {
+            usleep(50_000)
+            w = try JournalWalker(directory: dir).walk()
+        }
+        XCTAssertEqual(w.lastCheckpoint, 6, "the timer wrote a checkpoint sealing records 1–5")
+        j.close()
+        // --from still reads (and CRC-checks) every record, hashing from record 4 on.
+        let all = try JournalWalker(directory: dir, fromSequence: 4).walk()
+        XCTAssertNil(all.damage)
+        XCTAssertEqual(all.records, 6)
+    }
+}
