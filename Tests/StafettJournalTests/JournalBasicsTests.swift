@@ -86,3 +86,50 @@ final class CheckpointTimerTests: XCTestCase {
         XCTAssertEqual(all.records, 6)
     }
 }
+
+final class GroupCommitTests: XCTestCase {
+    /// Many threads appending at once: every append gets its own sequence number, all are durable
+    /// when they return, and fsyncs are shared.
+    func testConcurrentAppendersShareFsyncsAndGetDistinctSequences() throws {
+        let parent = try makeTempDirectory("gc")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let j = try Journal(directory: parent + "/j", options: JournalOptions(maxSegmentBytes: 16_384))
+        let threads = 32, each = 40
+        let seen = SeqSet()
+        let group = DispatchGroup()
+        for t in 0..<threads {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for i in 0..<each {
+                    if i % 10 == 9 {
+                        let seqs = (try? j.appendBatch((0..<5).map { sampleEntry(t * 1000 + i * 10 + $0) })) ?? []
+                        XCTAssertEqual(seqs.count, 5)
+                        XCTAssertTrue(seqs.allSatisfy { $0 <= j.lastSequence })
+                        seen.add(seqs)
+                    } else if let s = try? j.append(sampleEntry(t * 1000 + i)) {
+                        XCTAssertLessThanOrEqual(s, j.lastSequence, "returned before durable")
+                        seen.add([s])
+                    }
+                }
+            }
+        }
+        group.wait()
+        let total = threads * (each - each / 10) + threads * (each / 10) * 5
+        XCTAssertEqual(seen.count, total)
+        XCTAssertEqual(seen.max, UInt64(total))
+        XCTAssertLessThan(j.syncCount, UInt64(total), "appenders shared fsyncs")
+        j.close()
+        let w = try JournalWalker(directory: parent + "/j").walk()
+        XCTAssertNil(w.damage)
+        XCTAssertEqual(w.records, UInt64(total))
+    }
+}
+
+final class SeqSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set = Set<UInt64>()
+    func add(_ s: [UInt64]) { lock.lock(); set.formUnion(s); lock.unlock() }
+    var count: Int { lock.lock(); defer { lock.unlock() }; return set.count }
+    var max: UInt64 { lock.lock(); defer { lock.unlock() }; return set.max() ?? 0 }
+}
