@@ -1,5 +1,6 @@
 import Foundation
 import StafettCrypto
+import StafettModel
 import XCTest
 @testable import StafettJournal
 
@@ -132,4 +133,30 @@ final class SeqSet: @unchecked Sendable {
     func add(_ s: [UInt64]) { lock.lock(); set.formUnion(s); lock.unlock() }
     var count: Int { lock.lock(); defer { lock.unlock() }; return set.count }
     var max: UInt64 { lock.lock(); defer { lock.unlock() }; return set.max() ?? 0 }
+}
+
+final class EntryBuilderTests: XCTestCase {
+    /// A case message becomes a record with identifiers only, the personnummer keyed.
+    func testAboutMessageKeepsOnlyMetadataAndKeysThePersonnummer() throws {
+        let pin = try PersonalIdentityNumber("20050304-0008")
+        let message = CaseMessage(
+            header: MessageHeader(messageId: try MessageID("m-77"), createdAt: Date(), sender: try OrganisationNumber("2120001124"),
+                                  recipient: try OrganisationNumber("2021005489")),
+            child: Child(givenName: "Amir", familyName: "Rahimi",
+                         identifiers: ChildIdentifiers(intakeId: "TRE-1", dossierNumber: "15-1", personalIdentityNumber: pin)),
+            event: CaseEvent(type: .reportedMissing, time: Date(), place: "Trelleborg", note: "seen at the station"))
+        let keyer = try PersonKeyer(secret: Data(repeating: 1, count: 32))
+        let e = JournalEntry.about(message, kind: .queued, digest: "ab", keyer: keyer)
+        let text = String(decoding: EntryCodec.encode(e), as: UTF8.self)
+        for secret in ["Amir", "Rahimi", "station", "Trelleborg", "200503040008", "0503040008"] {
+            XCTAssertFalse(text.contains(secret), "\(secret) leaked into \(text)")
+        }
+        XCTAssertEqual(e.personKey, keyer.key(pin))
+        XCTAssertEqual(e.personKey?.count, 64)
+        XCTAssertEqual(e.eventType, "ReportedMissing")
+        XCTAssertEqual(e.sender, "2120001124")
+        let f = JournalEntry.intake(accepted: false, file: "a.csv", digest: "cd", keyer: keyer, reason: "line 3: bad date")
+        XCTAssertEqual(f.kind, .intakeFailed)
+        XCTAssertEqual(f.reason, "line 3: bad date")
+    }
 }
