@@ -104,7 +104,7 @@ struct ProjectionState {
     private var hot: [CaseHot] = []
     private var caseIds: [[String]] = []
     // Open message items: hash of the id → slot in the slabs.
-    private var messages: [UInt64: Int32] = [:]
+    private var messages = HashIndex(capacity: 1 << 14)
     private var messageCollisions: [String: Int32] = [:]
     private var msgIds: [String] = []
     private var msgOpen: [Int64] = []
@@ -194,7 +194,7 @@ struct ProjectionState {
             if c.stopKinds & kindBit != 0 || c.stopEvents & eventBit != 0 { stops = true }
         }
         guard starts || stops else { return }
-        let h = IdTable.hash(msg, seed: 5)
+        let h = r.messageHash != 0 ? r.messageHash : IdTable.hash(msg, seed: 5)
         var slotIndex = messageSlot(msg, hash: h)
         if slotIndex == nil {
             guard starts else { return }

@@ -5,7 +5,7 @@ import Foundation
 /// arena so a hit is confirmed with `memcmp`. The (astronomically rare) hash collision falls back
 /// to a dictionary keyed by the bytes.
 struct IdTable {
-    private var index: [UInt64: Int32] = [:]
+    private var index = HashIndex()
     private var offsets: [Int32] = []
     private var lengths: [Int32] = []
     private var values: [Int32] = []

@@ -19,6 +19,8 @@ struct LiteRecord {
     var recipient: UInt64 = 0
     /// The identifier set's key, when computed ahead (by the parsing thread of a replay).
     var setKey: CaseJoin.IdSetKey?
+    /// The message id's hash (seed 5), when computed ahead; 0 otherwise.
+    var messageHash: UInt64 = 0
 
     var hasIdentifier: Bool { intakeId != nil || dossierNumber != nil || caseRef != nil || personKey != nil }
 

@@ -81,6 +81,7 @@ enum ParallelReplay {
                     if var r = LiteRecord.parse(UnsafeRawBufferPointer(start: dst, count: n), events: &names),
                        r.kind != .checkpoint {
                         if r.hasIdentifier { r.setKey = CaseJoin.setKey(r) }
+                        if let m = r.messageId { r.messageHash = IdTable.hash(m, seed: 5) }
                         chunk.records.append(r)
                     }
                 }

@@ -117,3 +117,31 @@ final class FollowupRulesAndSemanticsTests: XCTestCase {
         XCTAssertEqual(history.compactMap(\.messageId), ["b1", "b2", "b2", "b3", "b4", "b4"])
     }
 }
+
+final class HashIndexTests: XCTestCase {
+    /// Random inserts, overwrites and deletions agree with a Dictionary, through growth and
+    /// wrap-around probe runs (keys chosen to collide in the low bits).
+    func testAgreesWithDictionary() {
+        var index = HashIndex(capacity: 8)
+        var model: [UInt64: Int32] = [:]
+        var rng = SystemRandomNumberGenerator()
+        for step in 0..<20_000 {
+            let key = UInt64.random(in: 0..<512, using: &rng) << (step % 3 == 0 ? 0 : 40) | 1
+            if Bool.random(using: &rng) {
+                index[key] = Int32(step)
+                model[key] = Int32(step)
+            } else {
+                index[key] = nil
+                model[key] = nil
+            }
+            if step % 1000 == 0 {
+                for (k, v) in model { XCTAssertEqual(index[k], v) }
+                XCTAssertEqual(index.count, model.count)
+            }
+        }
+        for k in 0..<512 as Range<UInt64> {
+            XCTAssertEqual(index[k | 1], model[k | 1])
+            XCTAssertEqual(index[k << 40 | 1], model[k << 40 | 1])
+        }
+    }
+}
