@@ -11,9 +11,7 @@ struct CaseJoin {
     private var pin = IdTable(seed: 4)
     /// Identifier sets already joined, by a 128-bit hash of the whole set: most records of a
     /// child repeat a set seen before, and then one look-up replaces four.
-    private var known = HashIndex(capacity: 1 << 16)
-    private var knownCheck: [UInt64] = []   // the key's second half, per entry, to confirm a hit
-    private var knownNode: [Int32] = []
+    private var known = HashIndex(capacity: 1 << 16)   // key.a → (key.b to confirm, node)
 
     struct IdSetKey: Hashable {
         var a: UInt64
@@ -61,7 +59,7 @@ struct CaseJoin {
     mutating func caseOf(_ r: LiteRecord) -> (node: Int32, isNew: Bool, newIds: UInt8, merges: [(loser: Int32, winner: Int32)])? {
         guard r.hasIdentifier else { return nil }
         let key = r.setKey ?? CaseJoin.setKey(r)
-        if let e = known[key.a], knownCheck[Int(e)] == key.b { return (find(knownNode[Int(e)]), false, 0, []) }
+        if let e = known.lookup(key.a), e.aux == key.b { return (find(e.value), false, 0, []) }
         let i = r.intakeId.map { intake.get($0) }, d = r.dossierNumber.map { dossier.get($0) }
         let c = r.caseRef.map { caseRef.get($0) }, p = r.personKey.map { pin.get($0) }
         var root: Int32 = -1
@@ -82,11 +80,7 @@ struct CaseJoin {
         if let v = r.dossierNumber, d! == nil { dossier.set(v, root); newIds |= 2 }
         if let v = r.caseRef, c! == nil { caseRef.set(v, root); newIds |= 4 }
         if let v = r.personKey, p! == nil { pin.set(v, root); newIds |= 8 }
-        if known[key.a] == nil {
-            known[key.a] = Int32(knownNode.count)
-            knownCheck.append(key.b)
-            knownNode.append(root)
-        }
+        if known.lookup(key.a) == nil { known.insert(key.a, aux: key.b, value: root) }
         return (root, isNew, newIds, merges)
     }
 

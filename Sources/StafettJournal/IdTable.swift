@@ -6,9 +6,6 @@ import Foundation
 /// to a dictionary keyed by the bytes.
 struct IdTable {
     private var index = HashIndex()
-    private var offsets: [Int32] = []
-    private var lengths: [Int32] = []
-    private var values: [Int32] = []
     private var arena: [UInt8] = []
     private var overflow: [[UInt8]: Int32] = [:]
 
@@ -37,11 +34,12 @@ struct IdTable {
     /// The value stored for these bytes.
     mutating func get(_ b: UnsafeRawBufferPointer) -> Int32? {
         let h = IdTable.hash(b, seed: seed)
-        guard let e = index[h] else { return nil }
-        let i = Int(e)
-        if Int(lengths[i]) == b.count,
-           arena.withUnsafeBytes({ memcmp($0.baseAddress! + Int(offsets[i]), b.baseAddress!, b.count) == 0 }) {
-            return values[i]
+        guard let e = index.lookup(h) else { return nil }
+        // aux holds where the bytes are in the arena: offset << 24 | length.
+        let offset = Int(e.aux >> 24), length = Int(e.aux & 0xFF_FFFF)
+        if length == b.count,
+           arena.withUnsafeBytes({ memcmp($0.baseAddress! + offset, b.baseAddress!, b.count) == 0 }) {
+            return e.value
         }
         return overflow[Array(b)]
     }
@@ -49,11 +47,8 @@ struct IdTable {
     /// Stores a value for bytes that `get` did not find.
     mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32) {
         let h = IdTable.hash(b, seed: seed)
-        if index[h] != nil { overflow[Array(b)] = value; return }
-        index[h] = Int32(values.count)
-        offsets.append(Int32(arena.count))
-        lengths.append(Int32(b.count))
-        values.append(value)
+        if index.lookup(h) != nil || b.count > 0xFF_FFFF { overflow[Array(b)] = value; return }
+        index.insert(h, aux: UInt64(arena.count) << 24 | UInt64(b.count), value: value)
         arena.append(contentsOf: b)
     }
 
