@@ -93,6 +93,13 @@ struct CaseJoin {
         return nil
     }
 
+    /// Warms the cache line a record's identifier-set look-up will need (see `HashIndex.touch`).
+    @inline(__always)
+    func touch(_ r: LiteRecord) -> UInt64 {
+        guard let k = r.setKey else { return 0 }
+        return known.touch(k.a)
+    }
+
     /// The case an operator's reference names: an intake id, dossier number or case reference,
     /// or a personnummer key (hex).
     mutating func lookup(_ ref: String, personKey: String?) -> Int32? {

@@ -111,6 +111,8 @@ struct ProjectionState {
     private var msgNode: [Int32] = []
     private var freeSlots: [Int32] = []
     private(set) var stats = FollowupStats()
+    /// Keeps the optimiser from dropping the warming loads.
+    private var warmSink: UInt64 = 0
 
     init(rules: [FollowupRule]) {
         self.rules = rules
@@ -134,7 +136,8 @@ struct ProjectionState {
     }
 
     mutating func replay(directory: String) throws {
-        events = try ParallelReplay.run(directory: directory, events: events, state: &self) { $0.apply($1) }
+        events = try ParallelReplay.run(directory: directory, events: events, state: &self,
+                                        warm: { $0.warm($1) }, apply: { $0.apply($1) })
     }
 
     private mutating func messageSlot(_ b: UnsafeRawBufferPointer, hash h: UInt64) -> Int32? {
@@ -142,6 +145,16 @@ struct ProjectionState {
         var id = msgIds[Int(s)]
         let same = id.withUTF8 { $0.count == b.count && memcmp($0.baseAddress!, b.baseAddress!, b.count) == 0 }
         return same ? s : messageCollisions[LiteRecord.text(b)]
+    }
+
+    /// Touches the hash slots a run of records will use, so their cache misses overlap.
+    mutating func warm(_ records: UnsafeBufferPointer<LiteRecord>) {
+        var sum: UInt64 = 0
+        for r in records {
+            sum &+= join.touch(r)
+            if r.messageHash != 0 { sum &+= messages.touch(r.messageHash) }
+        }
+        warmSink = sum
     }
 
     mutating func add(_ payload: UnsafeRawBufferPointer) {

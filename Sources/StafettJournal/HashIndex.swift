@@ -36,6 +36,14 @@ struct HashIndex {
         }
     }
 
+    /// Reads the home slot of `h` and returns its key: called for a run of records before they
+    /// are applied, so their cache misses overlap instead of coming one after another.
+    @inline(__always)
+    func touch(_ h0: UInt64) -> UInt64 {
+        let h = HashIndex.fix(h0)
+        return entries.withUnsafeBufferPointer { $0[Int(truncatingIfNeeded: h) & mask].key }
+    }
+
     /// Stores a value and a second word under `h`.
     mutating func insert(_ h0: UInt64, aux: UInt64, value: Int32) {
         insert(HashIndex.fix(h0), value, aux: aux)

@@ -61,6 +61,7 @@ enum ParallelReplay {
     /// Streams `directory`, parsing on a second thread, and calls `apply` for each record in order.
     /// `events` seeds the parser's event names; the final names come back.
     static func run<State>(directory: String, events: EventNames, state: inout State,
+                           warm: (inout State, UnsafeBufferPointer<LiteRecord>) -> Void = { _, _ in },
                            apply: (inout State, LiteRecord) -> Void) throws -> EventNames {
         let queue = ChunkQueue(limit: 4)
         let box = EventBox(events)
@@ -97,7 +98,14 @@ enum ParallelReplay {
         parser.start()
         while let chunk = try queue.take() {
             chunk.records.withUnsafeBufferPointer { rs in
-                for r in rs { apply(&state, r) }
+                // In runs of 128: first touch what the records will look up, then apply them.
+                var from = 0
+                while from < rs.count {
+                    let to = min(from + 128, rs.count)
+                    warm(&state, UnsafeBufferPointer(rebasing: rs[from..<to]))
+                    for r in rs[from..<to] { apply(&state, r) }
+                    from = to
+                }
             }
         }
         return box.value
