@@ -49,6 +49,8 @@ public enum JournalCommand {
         var message: String?
         var kinds: Set<JournalKind> = []
 
+        var isEmpty: Bool { since == nil && until == nil && refs.isEmpty && message == nil && kinds.isEmpty }
+
         func matches(_ e: JournalEntry) -> Bool {
             if let since, e.timeMillis < since { return false }
             if let until, e.timeMillis > until { return false }
@@ -111,18 +113,31 @@ public enum JournalCommand {
             throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
         }
 
-        // The backlog: every match, or the last N.
-        var ring: [(JournalEntry, [UInt8], JournalCursor)] = []
+        // The backlog: every match, or the last N. Without filters nothing is decoded until it
+        // is printed, so `tail -n 10` of a million records is a fast scan.
+        var ring: [([UInt8], UInt64, UInt64)] = []
         var ringStart = 0
         let keep = limit ?? Int.max
+        let unfiltered = f.isEmpty
         try stream.readAvailable { raw in
-            let e = try EntryCodec.decode(raw.payload)
-            guard f.matches(e), keep > 0 else { return }
-            let item = (e, Array(raw.payload), JournalCursor(raw))
+            guard keep > 0 else { return }
+            if !unfiltered {
+                guard f.matches(try EntryCodec.decode(raw.payload)) else { return }
+            }
+            if keep == Int.max {
+                // No -n: print as we go (bounded memory).
+                let e = try EntryCodec.decode(raw.payload)
+                out.write(format(e, payload: Array(raw.payload), cursor: JournalCursor(raw), json: json))
+                return
+            }
+            let item = (Array(raw.payload), raw.sequence, raw.chainHash.loadUnaligned(as: UInt64.self))
             if ring.count < keep { ring.append(item) } else { ring[ringStart] = item; ringStart = (ringStart + 1) % keep }
         }
         for k in 0..<ring.count {
-            let (e, payload, cursor) = ring[(ringStart + k) % ring.count]
+            let (payload, seq, prefix) = ring[(ringStart + k) % ring.count]
+            let hex = String(UInt64(bigEndian: prefix), radix: 16)
+            let cursor = JournalCursor(sequence: seq, hashPrefix: String(repeating: "0", count: 16 - hex.count) + hex)
+            let e = try payload.withUnsafeBytes { try EntryCodec.decode($0) }
             out.write(format(e, payload: payload, cursor: cursor, json: json))
         }
         out.flush()

@@ -12,7 +12,7 @@ public enum CaseHistory {
         var events = EventNames()
         try JournalStream(directory: directory).readAvailable { raw in
             guard let r = LiteRecord.parse(raw.payload, events: &events), r.kind != .checkpoint else { return }
-            _ = join.caseOf(r, merged: { _, _ in })
+            _ = join.caseOf(r)
         }
         guard let root = join.lookup(ref, personKey: personKey) else { return nil }
         var out: [JournalEntry] = []
@@ -20,9 +20,10 @@ public enum CaseHistory {
         try JournalStream(directory: directory).readAvailable { raw in
             guard let r = LiteRecord.parse(raw.payload, events: &events), r.kind != .checkpoint else { return }
             let mine: Bool
-            if let n = join.rootOf(r) { mine = n == root } else { mine = r.messageId.map { messages.contains($0) } ?? false }
+            let msg = r.messageId.map { LiteRecord.text($0) }
+            if let n = join.rootOf(r) { mine = n == root } else { mine = msg.map { messages.contains($0) } ?? false }
             guard mine else { return }
-            if let m = r.messageId { messages.insert(m) }
+            if let m = msg { messages.insert(m) }
             out.append(try EntryCodec.decode(raw.payload))
         }
         return out

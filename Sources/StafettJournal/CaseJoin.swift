@@ -5,10 +5,34 @@ import Foundation
 /// identifiers, so a record that carries two identifiers joins their cases for good.
 struct CaseJoin {
     private(set) var parent: [Int32] = []
-    private var intake: [String: Int32] = [:]
-    private var dossier: [String: Int32] = [:]
-    private var caseRef: [String: Int32] = [:]
-    private var pin: [PersonKeyBits: Int32] = [:]
+    private var intake = IdTable(seed: 1)
+    private var dossier = IdTable(seed: 2)
+    private var caseRef = IdTable(seed: 3)
+    private var pin = IdTable(seed: 4)
+    /// Identifier sets already joined, by a 128-bit hash of the whole set: most records of a
+    /// child repeat a set seen before, and then one look-up replaces four.
+    private var known = HashIndex(capacity: 1 << 16)   // key.a → (key.b to confirm, node)
+
+    struct IdSetKey: Hashable {
+        var a: UInt64
+        var b: UInt64
+    }
+
+    static func setKey(_ r: LiteRecord) -> IdSetKey {
+        var a: UInt64 = 0x9E37_79B9_7F4A_7C15, b: UInt64 = 0xC2B2_AE3D_27D4_EB4F
+        @inline(__always) func mix(_ v: UnsafeRawBufferPointer?, _ tag: UInt64) {
+            guard let v else { return }
+            a = (a ^ IdTable.hash(v, seed: tag)) &* 0xFF51_AFD7_ED55_8CCD
+            a ^= a >> 31
+            b = (b ^ IdTable.hash(v, seed: tag &+ 0x5151)) &* 0xC4CE_B9FE_1A85_EC53
+            b ^= b >> 29
+        }
+        mix(r.intakeId, 1)
+        mix(r.dossierNumber, 2)
+        mix(r.caseRef, 3)
+        mix(r.personKey, 4)
+        return IdSetKey(a: a, b: b)
+    }
 
     /// The root of a node.
     mutating func find(_ x: Int32) -> Int32 {
@@ -19,56 +43,68 @@ struct CaseJoin {
         return r
     }
 
-    private mutating func unite(_ root: inout Int32, _ other: Int32?, merged: (Int32, Int32) -> Void) {
+    private mutating func unite(_ root: inout Int32, _ other: Int32?, _ merges: inout [(loser: Int32, winner: Int32)]) {
         guard let other else { return }
         let o = find(other)
         if root < 0 { root = o; return }
         if o != root {
             parent[Int(o)] = root
-            merged(o, root)
+            merges.append((o, root))
         }
     }
 
     /// The case of a record (joining its identifiers), or nil when it carries none.
-    /// `merged(loser, winner)` is called when two existing cases become one.
-    mutating func caseOf(_ r: LiteRecord, merged: (Int32, Int32) -> Void) -> (node: Int32, isNew: Bool, newIds: UInt8)? {
-        let i = r.intakeId.map { intake[$0] }, d = r.dossierNumber.map { dossier[$0] }
-        let c = r.caseRef.map { caseRef[$0] }, p = r.personKey.map { pin[$0] }
-        guard i != nil || d != nil || c != nil || p != nil else { return nil }
+    /// `merges` lists cases that became one (rare); `newIds` has a bit per identifier seen for the
+    /// first time (1 intake, 2 dossier, 4 case, 8 pin).
+    mutating func caseOf(_ r: LiteRecord) -> (node: Int32, isNew: Bool, newIds: UInt8, merges: [(loser: Int32, winner: Int32)])? {
+        guard r.hasIdentifier else { return nil }
+        let key = r.setKey ?? CaseJoin.setKey(r)
+        if let e = known.lookup(key.a), e.aux == key.b { return (find(e.value), false, 0, []) }
+        let i = r.intakeId.map { intake.get($0) }, d = r.dossierNumber.map { dossier.get($0) }
+        let c = r.caseRef.map { caseRef.get($0) }, p = r.personKey.map { pin.get($0) }
         var root: Int32 = -1
-        unite(&root, i ?? nil, merged: merged)
-        unite(&root, d ?? nil, merged: merged)
-        unite(&root, c ?? nil, merged: merged)
-        unite(&root, p ?? nil, merged: merged)
+        var merges: [(loser: Int32, winner: Int32)] = []
+        unite(&root, i ?? nil, &merges)
+        unite(&root, d ?? nil, &merges)
+        unite(&root, c ?? nil, &merges)
+        unite(&root, p ?? nil, &merges)
         var isNew = false
         if root < 0 {
             root = Int32(parent.count)
             parent.append(root)
             isNew = true
         }
-        // Remember identifiers seen for the first time (an Optional(nil) lookup result).
+        // Remember identifiers seen for the first time (an Optional(nil) look-up result).
         var newIds: UInt8 = 0
-        if let v = r.intakeId, i! == nil { intake[v] = root; newIds |= 1 }
-        if let v = r.dossierNumber, d! == nil { dossier[v] = root; newIds |= 2 }
-        if let v = r.caseRef, c! == nil { caseRef[v] = root; newIds |= 4 }
-        if let v = r.personKey, p! == nil { pin[v] = root; newIds |= 8 }
-        return (root, isNew, newIds)
+        if let v = r.intakeId, i! == nil { intake.set(v, root); newIds |= 1 }
+        if let v = r.dossierNumber, d! == nil { dossier.set(v, root); newIds |= 2 }
+        if let v = r.caseRef, c! == nil { caseRef.set(v, root); newIds |= 4 }
+        if let v = r.personKey, p! == nil { pin.set(v, root); newIds |= 8 }
+        if known.lookup(key.a) == nil { known.insert(key.a, aux: key.b, value: root) }
+        return (root, isNew, newIds, merges)
     }
 
     /// The case a record belongs to, without adding anything; nil when it carries no known identifier.
     mutating func rootOf(_ r: LiteRecord) -> Int32? {
-        if let v = r.intakeId, let n = intake[v] { return find(n) }
-        if let v = r.dossierNumber, let n = dossier[v] { return find(n) }
-        if let v = r.caseRef, let n = caseRef[v] { return find(n) }
-        if let v = r.personKey, let n = pin[v] { return find(n) }
+        if let v = r.intakeId, let n = intake.get(v) { return find(n) }
+        if let v = r.dossierNumber, let n = dossier.get(v) { return find(n) }
+        if let v = r.caseRef, let n = caseRef.get(v) { return find(n) }
+        if let v = r.personKey, let n = pin.get(v) { return find(n) }
         return nil
+    }
+
+    /// Warms the cache line a record's identifier-set look-up will need (see `HashIndex.touch`).
+    @inline(__always)
+    func touch(_ r: LiteRecord) -> UInt64 {
+        guard let k = r.setKey else { return 0 }
+        return known.touch(k.a)
     }
 
     /// The case an operator's reference names: an intake id, dossier number or case reference,
     /// or a personnummer key (hex).
     mutating func lookup(_ ref: String, personKey: String?) -> Int32? {
-        if let n = intake[ref] ?? dossier[ref] ?? caseRef[ref] { return find(n) }
-        if let k = personKey.flatMap({ PersonKeyBits(hex: $0) }), let n = pin[k] { return find(n) }
+        if let k = personKey { return pin.get(k).map { find($0) } }
+        if let n = intake.get(ref) ?? dossier.get(ref) ?? caseRef.get(ref) { return find(n) }
         return nil
     }
 }

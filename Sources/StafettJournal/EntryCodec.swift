@@ -221,19 +221,22 @@ struct PayloadScanner {
     }
 
     /// The bytes of a string without escapes (keys and times), as a slice of the payload.
+    /// A plain loop: these strings are a few bytes long, shorter than a `memchr` call costs.
     @inline(__always)
     mutating func rawBytesOfString() throws(PayloadError) -> UnsafeRawBufferPointer {
         try expect(0x22)
         let start = i
-        guard let base = p.baseAddress, let q = memchr(base + start, 0x22, p.count - start) else {
-            throw PayloadError(offset: start, reason: "unterminated string")
+        while i < p.count {
+            let b = p[i]
+            if b == 0x22 {
+                let s = UnsafeRawBufferPointer(rebasing: p[start..<i])
+                i += 1
+                return s
+            }
+            if b == 0x5C { throw PayloadError(offset: i, reason: "escape where none is allowed") }
+            i += 1
         }
-        let end = base.distance(to: UnsafeRawPointer(q))
-        if memchr(base + start, 0x5C, end - start) != nil {
-            throw PayloadError(offset: start, reason: "escape where none is allowed")
-        }
-        i = end + 1
-        return UnsafeRawBufferPointer(start: base + start, count: end - start)
+        throw PayloadError(offset: start, reason: "unterminated string")
     }
 
     /// Skips a string value, escapes and all, without building it.
@@ -322,7 +325,7 @@ struct PayloadScanner {
     mutating func skipValue() throws(PayloadError) {
         guard i < p.count else { throw PayloadError(offset: i, reason: "unexpected end") }
         switch p[i] {
-        case 0x22: try skipString()
+        case 0x22: _ = try stringSlice()
         case 0x7B, 0x5B:
             let open = p[i], close: UInt8 = open == 0x7B ? 0x7D : 0x5D
             i += 1

@@ -37,10 +37,36 @@ public struct FollowupStats: Sendable {
 /// Memory grows with cases and open message items, not with records. State lives in flat
 /// arrays indexed by case node, so a record costs a few hash look-ups and no allocation.
 public final class FollowupProjection {
+    private var state: ProjectionState
+
+    /// Counts so far.
+    public var stats: FollowupStats { state.stats }
+
+    /// Creates an empty projection.
+    public init(rules: [FollowupRule]) { state = ProjectionState(rules: rules) }
+
+    /// Replays every record of a journal directory.
+    public static func replay(directory: String, rules: [FollowupRule]) throws -> FollowupProjection {
+        let p = FollowupProjection(rules: rules)
+        try p.state.replay(directory: directory)
+        return p
+    }
+
+    /// Applies one record.
+    public func add(_ raw: RawRecord) { state.add(raw.payload) }
+
+    /// The items past their rule's limit by at least `overdueBy` at `now`, most overdue first.
+    public func report(now: Int64, overdueBy: Int64 = 0) -> [FollowupItem] {
+        state.report(now: now, overdueBy: overdueBy)
+    }
+}
+
+/// The projection's state as one value, so the replay loop runs without per-access
+/// exclusivity checks on class properties.
+struct ProjectionState {
     private struct CompiledRule {
         var startKinds: UInt32 = 0, stopKinds: UInt32 = 0
         var startEvents: UInt64 = 0, stopEvents: UInt64 = 0
-        var afterMillis: Int64
     }
 
     private let rules: [FollowupRule]
@@ -49,34 +75,58 @@ public final class FollowupProjection {
     private let messageRules: [Int]
     private var events = EventNames()
     private var join = CaseJoin()
+    /// What a record touches of its case, in one cache line.
+    private struct CaseHot {
+        var last: Int64 = 0
+        var lastEvent: Int32 = 0
+        var orgCount: Int32 = 0
+        var orgs: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+        var orgList: [UInt64] {
+            [orgs.0, orgs.1, orgs.2, orgs.3].prefix(Int(orgCount)).map { $0 }
+        }
+
+        mutating func addOrg(_ o: UInt64) {
+            guard o != 0, o != orgs.0, o != orgs.1, o != orgs.2, o != orgs.3 else { return }
+            switch orgCount {
+            case 0: orgs.0 = o
+            case 1: orgs.1 = o
+            case 2: orgs.2 = o
+            case 3: orgs.3 = o
+            default: return
+            }
+            orgCount += 1
+        }
+    }
+
     // Per case node.
     private var caseOpen: [Int64] = []
-    private var caseLast: [Int64] = []
-    private var caseLastEvent: [Int] = []
+    private var hot: [CaseHot] = []
     private var caseIds: [[String]] = []
-    private var caseOrgs: [[UInt64]] = []
-    // Open message items: id → slot in the slabs.
-    private var messages: [String: Int32] = [:]
+    // Open message items: hash of the id → slot in the slabs.
+    private var messages = HashIndex(capacity: 1 << 14)
+    private var messageCollisions: [String: Int32] = [:]
+    private var msgIds: [String] = []
     private var msgOpen: [Int64] = []
     private var msgNode: [Int32] = []
     private var freeSlots: [Int32] = []
-    /// Counts so far.
-    public private(set) var stats = FollowupStats()
+    private(set) var stats = FollowupStats()
+    /// Keeps the optimiser from dropping the warming loads.
+    private var warmSink: UInt64 = 0
 
-    /// Creates an empty projection.
-    public init(rules: [FollowupRule]) {
+    init(rules: [FollowupRule]) {
         self.rules = rules
         caseRules = rules.indices.filter { rules[$0].scope == .case }
         messageRules = rules.indices.filter { rules[$0].scope == .message }
         for rule in rules {
-            var c = CompiledRule(afterMillis: rule.afterMillis)
+            var c = CompiledRule()
             for m in rule.start { add(m, kinds: &c.startKinds, events: &c.startEvents) }
             for m in rule.stop { add(m, kinds: &c.stopKinds, events: &c.stopEvents) }
             compiled.append(c)
         }
     }
 
-    private func add(_ m: FollowupRule.Match, kinds: inout UInt32, events evs: inout UInt64) {
+    private mutating func add(_ m: FollowupRule.Match, kinds: inout UInt32, events evs: inout UInt64) {
         switch m {
         case let .kind(k): kinds |= k.bit
         case let .event(e):
@@ -85,45 +135,61 @@ public final class FollowupProjection {
         }
     }
 
-    /// Replays every record of a journal directory.
-    public static func replay(directory: String, rules: [FollowupRule]) throws -> FollowupProjection {
-        let p = FollowupProjection(rules: rules)
-        let s = JournalStream(directory: directory)
-        try s.readAvailable { p.add($0) }
-        return p
+    mutating func replay(directory: String) throws {
+        events = try ParallelReplay.run(directory: directory, events: events, state: &self,
+                                        warm: { $0.warm($1) }, apply: { $0.apply($1) })
     }
 
-    /// Applies one record.
-    public func add(_ raw: RawRecord) {
-        guard let r = LiteRecord.parse(raw.payload, events: &events), r.kind != .checkpoint else { return }
+    private mutating func messageSlot(_ b: UnsafeRawBufferPointer, hash h: UInt64) -> Int32? {
+        guard let s = messages[h] else { return nil }
+        var id = msgIds[Int(s)]
+        let same = id.withUTF8 { $0.count == b.count && memcmp($0.baseAddress!, b.baseAddress!, b.count) == 0 }
+        return same ? s : messageCollisions[LiteRecord.text(b)]
+    }
+
+    /// Touches the hash slots a run of records will use, so their cache misses overlap.
+    mutating func warm(_ records: UnsafeBufferPointer<LiteRecord>) {
+        var sum: UInt64 = 0
+        for r in records {
+            sum &+= join.touch(r)
+            if r.messageHash != 0 { sum &+= messages.touch(r.messageHash) }
+        }
+        warmSink = sum
+    }
+
+    mutating func add(_ payload: UnsafeRawBufferPointer) {
+        guard let r = LiteRecord.parse(payload, events: &events), r.kind != .checkpoint else { return }
+        apply(r)
+    }
+
+    mutating func apply(_ r: LiteRecord) {
         stats.records += 1
         let kindBit = r.kind.bit
         // An event enters the journal once per direction: when we queue it and when we receive it.
         let eventBit: UInt64 = (r.kind == .queued || r.kind == .received) && r.event > 0 && r.event < 64
             ? 1 << UInt64(r.event) : 0
         var node: Int32 = -1
-        if let (n, isNew, newIds) = join.caseOf(r, merged: { loser, winner in self.merge(loser, into: winner) }) {
+        if let (n, isNew, newIds, merges) = join.caseOf(r) {
             node = n
             let i = Int(n)
             if isNew {
                 caseOpen.append(contentsOf: repeatElement(-1, count: caseRules.count))
-                caseLast.append(0)
-                caseLastEvent.append(0)
+                hot.append(CaseHot())
                 caseIds.append([])
-                caseOrgs.append([])
             }
-            if r.time >= caseLast[i] {
-                caseLast[i] = r.time
-                if r.event > 0 { caseLastEvent[i] = r.event }
+            for m in merges { merge(m.loser, into: m.winner) }
+            if r.time >= hot[i].last {
+                hot[i].last = r.time
+                if r.event > 0 { hot[i].lastEvent = Int32(r.event) }
             }
             if newIds != 0 {
-                if newIds & 1 != 0, let v = r.intakeId { note(v, i) }
-                if newIds & 2 != 0, let v = r.dossierNumber { note(v, i) }
-                if newIds & 4 != 0, let v = r.caseRef { note(v, i) }
-                if newIds & 8 != 0, let k = r.personKey { note("pin:" + k.shortHex, i) }
+                if newIds & 1 != 0, let v = r.intakeId { note(LiteRecord.text(v), i) }
+                if newIds & 2 != 0, let v = r.dossierNumber { note(LiteRecord.text(v), i) }
+                if newIds & 4 != 0, let v = r.caseRef { note(LiteRecord.text(v), i) }
+                if newIds & 8 != 0, let k = r.personKey { note("pin:" + LiteRecord.text(k).prefix(8), i) }
             }
-            if r.sender != 0, caseOrgs[i].count < 8, !caseOrgs[i].contains(r.sender) { caseOrgs[i].append(r.sender) }
-            if r.recipient != 0, caseOrgs[i].count < 8, !caseOrgs[i].contains(r.recipient) { caseOrgs[i].append(r.recipient) }
+            hot[i].addOrg(r.sender)
+            hot[i].addOrg(r.recipient)
             let base = i * caseRules.count
             for (slot, ri) in caseRules.enumerated() {
                 let c = compiled[ri]
@@ -141,18 +207,21 @@ public final class FollowupProjection {
             if c.stopKinds & kindBit != 0 || c.stopEvents & eventBit != 0 { stops = true }
         }
         guard starts || stops else { return }
-        var slotIndex = messages[msg]
+        let h = r.messageHash != 0 ? r.messageHash : IdTable.hash(msg, seed: 5)
+        var slotIndex = messageSlot(msg, hash: h)
         if slotIndex == nil {
             guard starts else { return }
             let s: Int32
             if let f = freeSlots.popLast() { s = f } else {
                 s = Int32(msgNode.count)
                 msgNode.append(-1)
+                msgIds.append("")
                 msgOpen.append(contentsOf: repeatElement(-1, count: messageRules.count))
             }
             msgNode[Int(s)] = node
+            msgIds[Int(s)] = LiteRecord.text(msg)
             for k in 0..<messageRules.count { msgOpen[Int(s) * messageRules.count + k] = -1 }
-            messages[msg] = s
+            if messages[h] == nil { messages[h] = s } else { messageCollisions[msgIds[Int(s)]] = s }
             slotIndex = s
         }
         let s = Int(slotIndex!), base = s * messageRules.count
@@ -167,39 +236,38 @@ public final class FollowupProjection {
             if msgOpen[base + slot] >= 0 { anyOpen = true }
         }
         if !anyOpen {
-            messages[msg] = nil
+            if messages[h] == Int32(s) { messages[h] = nil } else { messageCollisions[msgIds[s]] = nil }
+            msgIds[s] = ""
             freeSlots.append(Int32(s))
         }
     }
 
-    private func note(_ v: String, _ i: Int) {
+    private mutating func note(_ v: String, _ i: Int) {
         if caseIds[i].count < 8, !caseIds[i].contains(v) { caseIds[i].append(v) }
     }
 
-    private func merge(_ loser: Int32, into winner: Int32) {
+    private mutating func merge(_ loser: Int32, into winner: Int32) {
         let l = Int(loser), w = Int(winner)
         for v in caseIds[l] { note(v, w) }
-        for o in caseOrgs[l] where caseOrgs[w].count < 8 && !caseOrgs[w].contains(o) { caseOrgs[w].append(o) }
-        if caseLast[l] > caseLast[w] { caseLast[w] = caseLast[l]; caseLastEvent[w] = caseLastEvent[l] }
+        for o in hot[l].orgList { hot[w].addOrg(o) }
+        if hot[l].last > hot[w].last { hot[w].last = hot[l].last; hot[w].lastEvent = hot[l].lastEvent }
         let n = caseRules.count
         for k in 0..<n where caseOpen[l * n + k] >= 0 {
             let a = caseOpen[l * n + k], b = caseOpen[w * n + k]
             caseOpen[w * n + k] = b < 0 ? a : min(a, b)
         }
         caseIds[l] = []
-        caseOrgs[l] = []
     }
 
     private func orgText(_ list: [UInt64]) -> [String] {
         list.map { let s = String($0); return String(repeating: "0", count: max(0, 10 - s.count)) + s }
     }
 
-    /// The items past their rule's limit by at least `overdueBy` at `now`, most overdue first.
-    public func report(now: Int64, overdueBy: Int64 = 0) -> [FollowupItem] {
+    mutating func report(now: Int64, overdueBy: Int64 = 0) -> [FollowupItem] {
         var items: [FollowupItem] = []
         var roots = 0, open = 0
         let n = caseRules.count
-        for i in caseLast.indices where join.parent[i] == Int32(i) {
+        for i in hot.indices where join.parent[i] == Int32(i) {
             roots += 1
             for (slot, ri) in caseRules.enumerated() where caseOpen[i * n + slot] >= 0 {
                 open += 1
@@ -208,15 +276,14 @@ public final class FollowupProjection {
                 if over >= overdueBy {
                     items.append(FollowupItem(rule: rules[ri].name, why: rules[ri].why, sinceMillis: since,
                                               overdueMillis: over, messageId: nil, identifiers: caseIds[i],
-                                              organisations: orgText(caseOrgs[i]),
-                                              lastEvent: caseLastEvent[i] > 0 ? events.names[caseLastEvent[i]] : nil,
-                                              lastMillis: caseLast[i]))
+                                              organisations: orgText(hot[i].orgList),
+                                              lastEvent: hot[i].lastEvent > 0 ? events.names[Int(hot[i].lastEvent)] : nil,
+                                              lastMillis: hot[i].last))
                 }
             }
         }
         let m = messageRules.count
-        for (msg, s32) in messages {
-            let s = Int(s32)
+        for s in msgNode.indices where !msgIds[s].isEmpty {
             let c: Int? = msgNode[s] >= 0 ? Int(join.find(msgNode[s])) : nil
             for (slot, ri) in messageRules.enumerated() where msgOpen[s * m + slot] >= 0 {
                 open += 1
@@ -224,10 +291,10 @@ public final class FollowupProjection {
                 let over = now - since - rules[ri].afterMillis
                 if over >= overdueBy {
                     items.append(FollowupItem(rule: rules[ri].name, why: rules[ri].why, sinceMillis: since,
-                        overdueMillis: over, messageId: msg, identifiers: c.map { caseIds[$0] } ?? [],
-                        organisations: c.map { orgText(caseOrgs[$0]) } ?? [],
-                        lastEvent: c.flatMap { caseLastEvent[$0] > 0 ? events.names[caseLastEvent[$0]] : nil },
-                        lastMillis: c.map { caseLast[$0] } ?? since))
+                        overdueMillis: over, messageId: msgIds[s], identifiers: c.map { caseIds[$0] } ?? [],
+                        organisations: c.map { orgText(hot[$0].orgList) } ?? [],
+                        lastEvent: c.flatMap { hot[$0].lastEvent > 0 ? events.names[Int(hot[$0].lastEvent)] : nil },
+                        lastMillis: c.map { hot[$0].last } ?? since))
                 }
             }
         }

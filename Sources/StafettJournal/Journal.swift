@@ -51,8 +51,8 @@ public final class Journal: @unchecked Sendable {
     /// What open found.
     public let recovery: JournalRecovery
     private let options: JournalOptions
-    private let cond = NSCondition()
-    private let lockFD: Int32
+    private let cond = GroupCommitLock()
+    private var lockFD: Int32
     private let hasher = StreamingSHA256()
 
     // Guarded by `cond`.
@@ -69,6 +69,14 @@ public final class Journal: @unchecked Sendable {
     private var lastCheckpointTime = Date()
     private var timer: DispatchSourceTimer?
     private var syncs: UInt64 = 0
+    private var pendingRecords = 0
+    private var lastBatchRecords = 0
+    private var lastFlushNanos: UInt64 = 0
+    private var leaderWaiting = false
+    /// The batch that records enqueued now will be flushed in.
+    private var openBatch: UInt64 = 0
+    /// Appenders waiting, by batch parity (the batch being flushed, and the one filling).
+    private var waiters: [[Waiter]] = [[], []]
 
     // Touched only by the flush leader (or under `cond` at open/close).
     private var fd: Int32
@@ -124,7 +132,7 @@ public final class Journal: @unchecked Sendable {
     deinit {
         timer?.cancel()
         if fd >= 0 { Glibc.close(fd) }
-        Glibc.close(lockFD)
+        if lockFD >= 0 { Glibc.close(lockFD) }
     }
 
     /// Walks the journal and cuts a torn tail back to the last whole record.
@@ -199,9 +207,9 @@ public final class Journal: @unchecked Sendable {
     @discardableResult
     public func append(_ entry: JournalEntry) throws(JournalError) -> UInt64 {
         cond.lock()
-        defer { cond.unlock() }
-        let seq = try enqueueLocked(entry)
-        try waitDurableLocked(seq)
+        let seq: UInt64
+        do { seq = try enqueueLocked(entry) } catch { cond.unlock(); throw error }
+        try awaitDurable(seq, batch: openBatch)
         return seq
     }
 
@@ -210,21 +218,23 @@ public final class Journal: @unchecked Sendable {
     public func appendBatch(_ entries: [JournalEntry]) throws(JournalError) -> [UInt64] {
         guard !entries.isEmpty else { return [] }
         cond.lock()
-        defer { cond.unlock() }
         var seqs: [UInt64] = []
         seqs.reserveCapacity(entries.count)
-        for e in entries { seqs.append(try enqueueLocked(e)) }
-        try waitDurableLocked(nextSequence - 1)
+        do { for e in entries { seqs.append(try enqueueLocked(e)) } } catch {
+            // Records already enqueued are flushed with the next batch; this call reports the failure.
+            if let last = seqs.last { try? awaitDurable(last, batch: openBatch) } else { cond.unlock() }
+            throw error
+        }
+        try awaitDurable(nextSequence - 1, batch: openBatch)
         return seqs
     }
 
     /// Writes a signed checkpoint now (if there is a key and anything new since the last one).
     public func checkpoint() throws(JournalError) {
         cond.lock()
-        defer { cond.unlock() }
-        guard options.signingKey != nil, sinceCheckpoint > 0 else { return }
-        try enqueueCheckpointLocked()
-        try waitDurableLocked(nextSequence - 1)
+        guard options.signingKey != nil, sinceCheckpoint > 0 else { cond.unlock(); return }
+        do { try enqueueCheckpointLocked() } catch { cond.unlock(); throw error }
+        try awaitDurable(nextSequence - 1, batch: openBatch)
     }
 
     /// The sequence number of the last durable record.
@@ -247,9 +257,10 @@ public final class Journal: @unchecked Sendable {
         try? checkpoint()
         cond.lock()
         defer { cond.unlock() }
-        while flushing { cond.wait() }
+        while flushing { cond.unlock(); usleep(1_000); cond.lock() }
         if failure == nil { failure = .closed(reason: "closed") }
         if fd >= 0 { _ = Glibc.close(fd); fd = -1 }
+        if lockFD >= 0 { _ = Glibc.close(lockFD); lockFD = -1 }  // releases the writer lock
     }
 
     private func enqueueLocked(_ entry: JournalEntry) throws(JournalError) -> UInt64 {
@@ -267,6 +278,8 @@ public final class Journal: @unchecked Sendable {
         }
         previousHash = JournalFormat.frame(payload: payload, previousHash: previousHash, hasher: hasher, into: &pending)
         segmentBytes += size
+        pendingRecords += 1
+        if leaderWaiting && pendingRecords >= lastBatchRecords { cond.signalLeader() }
         let seq = nextSequence
         nextSequence += 1
         sinceCheckpoint += 1
@@ -294,27 +307,88 @@ public final class Journal: @unchecked Sendable {
         sinceCheckpoint = 0
     }
 
-    /// Waits (holding `cond` between waits) until `seq` is durable, leading a flush when none runs.
-    private func waitDurableLocked(_ seq: UInt64) throws(JournalError) {
-        while durableSequence < seq {
-            if let failure { throw failure }
-            if flushing { cond.wait(); continue }
+    /// One appender waiting for its batch: woken by the leader through its own semaphore, so a
+    /// finished flush wakes each waiter once, without a convoy on the journal's mutex.
+    private final class Waiter: @unchecked Sendable {
+        enum Outcome { case pending, durable, failed(JournalError), lead }
+        let semaphore = DispatchSemaphore(value: 0)
+        var outcome: Outcome = .pending
+    }
+
+    /// Called with `cond` held; returns (or throws) with it released once `seq` is durable,
+    /// leading a flush when none runs.
+    ///
+    /// A new leader whose batch is much smaller than the last one waits a little (at most half the
+    /// last flush's duration, capped at 1 ms) for the appenders just released by that flush to
+    /// queue again: otherwise batches alternate between one record and everyone else.
+    private func awaitDurable(_ seq: UInt64, batch: UInt64) throws(JournalError) {
+        while true {
+            if durableSequence >= seq { cond.unlock(); return }
+            if let failure { cond.unlock(); throw failure }
+            if flushing {
+                let w = Waiter()
+                waiters[Int(batch & 1)].append(w)
+                cond.unlock()
+                w.semaphore.wait()
+                switch w.outcome {
+                case .durable: return
+                case let .failed(e): throw e
+                case .lead, .pending: cond.lock(); continue
+                }
+            }
             flushing = true
-            var batch = pending
+            if pendingRecords * 2 < lastBatchRecords && lastFlushNanos > 0 {
+                let deadline = GroupCommitLock.now() + min(lastFlushNanos / 2, 1_000_000)
+                leaderWaiting = true
+                while pendingRecords < lastBatchRecords && GroupCommitLock.now() < deadline {
+                    cond.waitLeader(untilNanos: deadline)
+                }
+                leaderWaiting = false
+            }
+            var batchBytes = pending
             pending = spare
             pending.removeAll(keepingCapacity: true)
             let cuts = rollovers
             rollovers.removeAll(keepingCapacity: true)
             let upTo = nextSequence - 1
+            let records = pendingRecords
+            pendingRecords = 0
+            let flushed = openBatch
+            openBatch += 1
             cond.unlock()
-            let error = flush(batch, rollovers: cuts)
+            let t0 = GroupCommitLock.now()
+            let error = flush(batchBytes, rollovers: cuts)
+            let took = GroupCommitLock.now() - t0
             cond.lock()
-            batch.removeAll(keepingCapacity: true)
-            spare = batch
+            lastBatchRecords = records
+            lastFlushNanos = took
+            batchBytes.removeAll(keepingCapacity: true)
+            spare = batchBytes
             flushing = false
             syncs += 1
-            if let error { failure = error } else { durableSequence = upTo }
-            cond.broadcast()
+            let done = waiters[Int(flushed & 1)]
+            waiters[Int(flushed & 1)] = []
+            var next: [Waiter] = []
+            if let error {
+                failure = error
+                next = waiters[Int((flushed + 1) & 1)]
+                waiters[Int((flushed + 1) & 1)] = []
+            } else {
+                durableSequence = upTo
+                if !waiters[Int((flushed + 1) & 1)].isEmpty { next = [waiters[Int((flushed + 1) & 1)].removeFirst()] }
+            }
+            cond.unlock()
+            for w in done {
+                w.outcome = error.map { .failed($0) } ?? .durable
+                w.semaphore.signal()
+            }
+            for w in next {
+                w.outcome = error.map { .failed($0) } ?? .lead
+                w.semaphore.signal()
+            }
+            if let error { throw error }
+            if upTo >= seq { return }  // the leader's own record was in the batch it flushed
+            cond.lock()
         }
     }
 

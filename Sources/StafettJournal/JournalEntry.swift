@@ -139,6 +139,27 @@ public struct JournalEntry: Sendable, Codable, Hashable {
     }
 }
 
+extension JournalEntry {
+    /// A record of an intake file's final move: `intake-accepted` (to `accepted/`) or
+    /// `intake-failed` (to `failed/`, with `reason` naming why, in the daemon's own words).
+    /// `file` is the name under `accepted/` or `failed/`; `digest` the SHA-256 hex of its bytes.
+    public static func intake(accepted: Bool, file: String, digest: String, identifiers: ChildIdentifiers? = nil,
+                              keyer: PersonKeyer?, eventType: EventType? = nil, reason: String? = nil,
+                              time: Date = Date()) -> JournalEntry {
+        var e = JournalEntry(kind: accepted ? .intakeAccepted : .intakeFailed, time: time,
+                             eventType: eventType?.rawValue, digest: digest, reason: reason, file: file)
+        if let identifiers { e.setIdentifiers(identifiers, keyer: keyer) }
+        return e
+    }
+
+    /// A receipt outcome at the sender (`delivered`, `rejected`, or `expired`) for a message
+    /// journaled before, carrying its identifiers so follow-up and `case` join it to the child.
+    public static func outcome(_ kind: JournalKind, of message: CaseMessage, keyer: PersonKeyer?,
+                               status: String? = nil, reason: String? = nil, time: Date = Date()) -> JournalEntry {
+        about(message, kind: kind, digest: nil, keyer: keyer, status: status, reason: reason, time: time)
+    }
+}
+
 /// Keys personnummer and samordningsnummer with the node secret (HMAC-SHA-256, hex), so joins
 /// and look-ups by personnummer work while the journal never holds the number itself.
 public struct PersonKeyer: Sendable {

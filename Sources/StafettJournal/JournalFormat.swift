@@ -131,7 +131,9 @@ final class SegmentReader {
         self.path = path
         fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
-        buffer = .allocate(byteCount: bufferSize, alignment: 16)
+        var st = stat()
+        let size = fstat(fd, &st) == 0 ? Int(st.st_size) : bufferSize
+        buffer = .allocate(byteCount: max(4096, min(bufferSize, size + 1)), alignment: 16)
     }
 
     deinit {
@@ -241,6 +243,12 @@ final class SegmentReader {
             i += 1
         }
         return false
+    }
+
+    /// Forgets buffered bytes past the current record, so the next read sees the file as it is
+    /// now (a writer may have cut a torn tail and written new records there).
+    func dropBuffered() {
+        end = start
     }
 
     /// The file's current size.

@@ -77,13 +77,21 @@ public struct JournalGenerator {
         let hmac = HMACSHA256(secret: secret)
         var active: [Child] = []
         var started = 0
+        func hex(_ v: UInt64) -> String {
+            let h = String(v, radix: 16)
+            return String(repeating: "0", count: 16 - h.count) + h
+        }
+        func padded(_ v: Int, _ width: Int) -> String {
+            let d = String(v)
+            return String(repeating: "0", count: max(0, width - d.count)) + d
+        }
         func newChild() -> Child {
             started += 1
             let n = started
-            var c = Child(n: n, intake: "TRE-2015-\(String(format: "%06d", n))",
+            var c = Child(n: n, intake: "TRE-2015-" + padded(n, 6),
                           assigned: JournalGenerator.municipalities[rng.below(JournalGenerator.municipalities.count)])
             if rng.chance(30) {  // some children arrive with a samordningsnummer already
-                c.pin = hmac.authenticate(Data("2001\(String(format: "%08d", n))".utf8)).hexString
+                c.pin = hmac.authenticate(Data(("2001" + padded(n, 8)).utf8)).hexString
             }
             return c
         }
@@ -93,7 +101,7 @@ public struct JournalGenerator {
         batch.reserveCapacity(10_000)
         var written = 0
         var lastSeq: UInt64 = 0
-        func msgId() -> String { String(format: "g-%016llx", rng.next()) }
+        func msgId() -> String { "g-" + hex(rng.next()) + "-" + hex(rng.next()).prefix(12) }
         while written < records {
             let slot = rng.below(active.count)
             var c = active[slot]
@@ -103,8 +111,7 @@ public struct JournalGenerator {
             func entry(_ kind: JournalKind, _ event: String?, from: String, to: String, msg: String?) -> JournalEntry {
                 JournalEntry(kind: kind, time: time, messageId: msg, caseRef: c.caseRef, intakeId: c.intake,
                              dossierNumber: c.dossier, personKey: c.pin, eventType: event, sender: from, recipient: to,
-                             digest: kind == .checkpoint ? nil : String(format: "%016llx%016llx%016llx%016llx",
-                                                                         rng.next(), rng.next(), rng.next(), rng.next()))
+                             digest: hex(rng.next()) + hex(rng.next()) + hex(rng.next()) + hex(rng.next()))
             }
             var done = false
             switch c.step {
@@ -123,9 +130,9 @@ public struct JournalGenerator {
                 }
             case 4:
                 if rng.chance(88) {
-                    c.dossier = "15-\(String(format: "%06d", 100_000 + c.n))"
+                    c.dossier = "15-" + padded(100_000 + c.n, 6)
                     if c.pin == nil, rng.chance(70) {
-                        c.pin = hmac.authenticate(Data("2001\(String(format: "%08d", c.n))".utf8)).hexString
+                        c.pin = hmac.authenticate(Data(("2001" + padded(c.n, 8)).utf8)).hexString
                     }
                     out.append(entry(.received, "AsylumApplicationLodged", from: Self.migrationsverket, to: Self.transit, msg: msgId()))
                 } else { done = true }

@@ -74,6 +74,7 @@ public final class JournalStream {
             }
             guard let r = reader else { return }
             var sawRecord = false
+            var retried = false
             loop: while true {
                 switch try r.next() {
                 case let .record(rec):
@@ -106,6 +107,12 @@ public final class JournalStream {
                     guard try reader!.readHeader() else { return }
                     break loop
                 case let .bad(kind, offset, detail):
+                    if !retried {
+                        // Buffered bytes may predate a writer's tail repair: read afresh once.
+                        retried = true
+                        r.dropBuffered()
+                        continue loop
+                    }
                     if nextSegmentPath(after: r.path) == nil, try !r.validRecordExists(after: offset) {
                         return  // a torn tail: nothing more to read (a writer will cut it on open)
                     }

@@ -78,7 +78,13 @@ public struct JournalWalker {
             let reader = try SegmentReader(path: path)
             result.lastSegment = path
             result.lastSegmentValidEnd = 0
-            guard try reader.readHeader() else {
+            let headerComplete: Bool
+            do { headerComplete = try reader.readHeader() } catch {
+                guard case let .damaged(_, found) = error else { throw error }
+                result.damage = found.first
+                return result
+            }
+            guard headerComplete else {
                 if isLast {
                     result.tail = .torn(segment: path, offset: 0, bytes: reader.size(),
                                         detail: "segment header incomplete")

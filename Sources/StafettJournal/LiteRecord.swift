@@ -1,21 +1,28 @@
 import Foundation
 
 /// The fields of a payload that the projections need, read without building a `JournalEntry`:
-/// kinds, events and organisation numbers become small integers and strings are made only for
-/// identifiers, which keeps a replay of a million records near a second.
+/// kinds, events and organisation numbers become small integers, and identifiers stay slices of
+/// the payload (their raw JSON bytes, valid only while the record is), so a replay of a million
+/// records builds almost no strings.
 struct LiteRecord {
     var time: Int64 = 0
     var kind: JournalKind = .queued
-    var messageId: String?
-    var caseRef: String?
-    var intakeId: String?
-    var dossierNumber: String?
-    var personKey: PersonKeyBits?
+    var messageId: UnsafeRawBufferPointer?
+    var caseRef: UnsafeRawBufferPointer?
+    var intakeId: UnsafeRawBufferPointer?
+    var dossierNumber: UnsafeRawBufferPointer?
+    var personKey: UnsafeRawBufferPointer?
     /// Index into `EventNames` (0: none).
     var event: Int = 0
     /// Organisation numbers as integers (0: none).
     var sender: UInt64 = 0
     var recipient: UInt64 = 0
+    /// The identifier set's key, when computed ahead (by the parsing thread of a replay).
+    var setKey: CaseJoin.IdSetKey?
+    /// The message id's hash (seed 5), when computed ahead; 0 otherwise.
+    var messageHash: UInt64 = 0
+
+    var hasIdentifier: Bool { intakeId != nil || dossierNumber != nil || caseRef != nil || personKey != nil }
 
     /// Parses a payload; nil when it is not the journal's JSON.
     static func parse(_ p: UnsafeRawBufferPointer, events: inout EventNames) -> LiteRecord? {
@@ -34,15 +41,15 @@ struct LiteRecord {
                     guard let k = kindOf(try r.rawBytesOfString()) else { return nil }
                     out.kind = k
                 case 3 where key[0] == 0x6D:  // msg
-                    out.messageId = try r.string()
+                    out.messageId = try r.stringSlice()
                 case 4 where key[0] == 0x63 && key[1] == 0x61:  // case
-                    out.caseRef = try r.string()
+                    out.caseRef = try r.stringSlice()
                 case 6 where key[0] == 0x69:  // intake
-                    out.intakeId = try r.string()
-                case 7 where key[0] == 0x64:  // dossier
-                    out.dossierNumber = try r.string()
+                    out.intakeId = try r.stringSlice()
+                case 7 where key[0] == 0x64 && key[1] == 0x6F:  // dossier
+                    out.dossierNumber = try r.stringSlice()
                 case 3 where key[0] == 0x70:  // pin
-                    out.personKey = PersonKeyBits(hex: try r.rawBytesOfString())
+                    out.personKey = try r.stringSlice()
                 case 5 where key[0] == 0x65:  // event
                     out.event = events.index(try r.rawBytesOfString())
                 case 4 where key[0] == 0x66:  // from
@@ -83,18 +90,54 @@ struct LiteRecord {
         default: return JournalKind(rawValue: String(decoding: b, as: UTF8.self))
         }
     }
+
+    /// A slice as text (JSON escapes decoded).
+    static func text(_ b: UnsafeRawBufferPointer) -> String {
+        if memchr(b.baseAddress!, 0x5C, b.count) == nil { return String(decoding: b, as: UTF8.self) }
+        var quoted: [UInt8] = [0x22]
+        quoted.append(contentsOf: b)
+        quoted.append(0x22)
+        return quoted.withUnsafeBytes { q in
+            var s = PayloadScanner(q)
+            return (try? s.string()) ?? String(decoding: b, as: UTF8.self)
+        }
+    }
+}
+
+extension PayloadScanner {
+    /// A string value's raw bytes (escapes left as they are), as a slice of the payload.
+    @inline(__always)
+    mutating func stringSlice() throws(PayloadError) -> UnsafeRawBufferPointer {
+        try expect(0x22)
+        let start = i
+        guard let base = p.baseAddress else { throw PayloadError(offset: i, reason: "unterminated string") }
+        var from = start
+        while true {
+            guard let q = memchr(base + from, 0x22, p.count - from) else {
+                throw PayloadError(offset: start, reason: "unterminated string")
+            }
+            let end = base.distance(to: UnsafeRawPointer(q))
+            var bs = 0
+            while end - bs - 1 >= start && p[end - bs - 1] == 0x5C { bs += 1 }
+            if bs % 2 == 0 {
+                i = end + 1
+                return UnsafeRawBufferPointer(start: base + start, count: end - start)
+            }
+            from = end + 1
+        }
+    }
 }
 
 /// Event type names interned as small integers, so a replay compares integers, not strings.
 struct EventNames {
     private(set) var names: [String] = [""]
+    private var bytes: [[UInt8]] = [[]]
     private var known: [String: Int] = [:]
 
     /// The index of an event name (adding it the first time it is seen).
     mutating func index(_ b: UnsafeRawBufferPointer) -> Int {
-        for i in 1..<names.count {
-            let n = names[i]
-            if n.utf8.count == b.count, n.utf8.elementsEqual(b) { return i }
+        for i in 1..<bytes.count where bytes[i].count == b.count {
+            if bytes[i].withUnsafeBytes({ memcmp($0.baseAddress!, b.baseAddress!, b.count) == 0 }) { return i }
         }
         return index(String(decoding: b, as: UTF8.self))
     }
@@ -103,48 +146,8 @@ struct EventNames {
     mutating func index(_ s: String) -> Int {
         if let i = known[s] { return i }
         names.append(s)
+        bytes.append(Array(s.utf8))
         known[s] = names.count - 1
         return names.count - 1
-    }
-}
-
-/// The first 128 bits of a personnummer key (HMAC hex): enough to join on, and a hashable value
-/// that costs no allocation.
-struct PersonKeyBits: Hashable {
-    var high: UInt64
-    var low: UInt64
-
-    init?(hex: UnsafeRawBufferPointer) {
-        guard hex.count >= 32 else { return nil }
-        func word(_ from: Int) -> UInt64? {
-            var v: UInt64 = 0
-            for k in from..<(from + 16) {
-                let c = hex[k]
-                let d: UInt64
-                switch c {
-                case 0x30...0x39: d = UInt64(c - 0x30)
-                case 0x61...0x66: d = UInt64(c - 0x61 + 10)
-                case 0x41...0x46: d = UInt64(c - 0x41 + 10)
-                default: return nil
-                }
-                v = v << 4 | d
-            }
-            return v
-        }
-        guard let h = word(0), let l = word(16) else { return nil }
-        high = h
-        low = l
-    }
-
-    init?(hex text: String) {
-        var t = Array(text.utf8)
-        guard let v = t.withUnsafeMutableBytes({ PersonKeyBits(hex: UnsafeRawBufferPointer($0)) }) else { return nil }
-        self = v
-    }
-
-    /// The first 8 hex digits, for display.
-    var shortHex: String {
-        let s = String(high, radix: 16)
-        return String((String(repeating: "0", count: 16 - s.count) + s).prefix(8))
     }
 }

@@ -18,3 +18,130 @@ final class FollowupTests: XCTestCase {
         XCTAssertEqual(p0.stats.records, 5_000)
     }
 }
+
+final class FollowupRulesAndSemanticsTests: XCTestCase {
+    func testShippedRulesFileParsesAndMatchesDefaults() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Config/followup.rules").path
+        let rules = try FollowupRules.load(path: path)
+        XCTAssertEqual(rules.map(\.name), FollowupRules.defaults.map(\.name) + ["message-expired"])
+        for (a, b) in zip(rules, FollowupRules.defaults) {
+            XCTAssertEqual(a.start, b.start)
+            XCTAssertEqual(a.stop, b.stop)
+            XCTAssertEqual(a.afterMillis, b.afterMillis)
+            XCTAssertFalse(a.why.isEmpty)
+        }
+    }
+
+    func testRulesErrorsNameTheLine() {
+        let bad = "[rule x]\nscope = case\nstart = event:Registered\nafter = soon\nwhy = w\n"
+        XCTAssertThrowsError(try FollowupRules.parse(bad, file: "r")) { e in
+            XCTAssertEqual("\(e)", "r:1: rule x: `after` is a duration like 1h or 7d")
+        }
+        XCTAssertThrowsError(try FollowupRules.parse("[rule y]\nscope = case\nstart = kind:nope\nafter = 1h\nwhy = w\n", file: "r")) { e in
+            XCTAssertTrue("\(e)".contains("kind:nope"), "\(e)")
+        }
+        XCTAssertThrowsError(try FollowupRules.parse("scope = case\n", file: "r")) { e in
+            XCTAssertTrue("\(e)".hasPrefix("r:1:"), "\(e)")
+        }
+        XCTAssertThrowsError(try FollowupRules.parse("[rule z]\nscope = case\ncolour = red\n", file: "r")) { e in
+            XCTAssertTrue("\(e)".hasPrefix("r:3: unknown key"), "\(e)")
+        }
+    }
+
+    func testTimesAndDurations() {
+        XCTAssertEqual(ISOTime.duration("90s"), 90_000)
+        XCTAssertEqual(ISOTime.duration("1h30m"), 5_400_000)
+        XCTAssertEqual(ISOTime.duration("7d"), 604_800_000)
+        XCTAssertEqual(ISOTime.duration("0"), 0)
+        XCTAssertNil(ISOTime.duration("soon"))
+        let ms: Int64 = 1_448_000_000_123
+        var b: [UInt8] = []
+        ISOTime.append(millis: ms, to: &b)
+        XCTAssertEqual(String(decoding: b, as: UTF8.self), "2015-11-20T06:13:20.123Z")
+        XCTAssertEqual(b.withUnsafeBytes { ISOTime.parse($0) }, ms)
+        XCTAssertEqual(ISOTime.parseOperatorTime("2015-11-20T06:13:20.123Z"), ms)
+        XCTAssertEqual(ISOTime.parseOperatorTime("2015-11-20T07:13:20.123+01:00"), ms)
+        let now = Date(timeIntervalSince1970: 1_448_000_000)
+        XCTAssertEqual(ISOTime.parseOperatorTime("-2h", now: now), 1_448_000_000_000 - 7_200_000)
+        XCTAssertNotNil(ISOTime.parseOperatorTime("today", now: now))
+        XCTAssertNotNil(ISOTime.parseOperatorTime("2015-11-20 10:00", now: now))
+        XCTAssertNil(ISOTime.parseOperatorTime("yesterdayish", now: now))
+    }
+
+    /// Cases join across organisations and identifiers; rules open and close as the day goes.
+    func testProjectionJoinsIdentifiersAndAppliesRules() throws {
+        let parent = try makeTempDirectory("fu2")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/j"
+        let h: TimeInterval = 3600
+        let t0 = Date(timeIntervalSince1970: 1_448_000_000)
+        let j = try Journal(directory: dir)
+        // Child A: registered, message delivered, asylum application arrives from MV with a dossier
+        // number; transfer sent to Malmö, never confirmed.
+        try j.append(JournalEntry(kind: .queued, time: t0, messageId: "a1", intakeId: "TRE-1", eventType: "Registered",
+                                  sender: "2120001124", recipient: "2021005489"))
+        try j.append(JournalEntry(kind: .delivered, time: t0 + 60, messageId: "a1", intakeId: "TRE-1"))
+        try j.append(JournalEntry(kind: .received, time: t0 + 2 * h, messageId: "a2", intakeId: "TRE-1",
+                                  dossierNumber: "15-1", eventType: "AsylumApplicationLodged", sender: "2021005489"))
+        try j.append(JournalEntry(kind: .queued, time: t0 + 3 * h, messageId: "a3", dossierNumber: "15-1",
+                                  eventType: "TransferSent", recipient: "2120001355"))
+        try j.append(JournalEntry(kind: .delivered, time: t0 + 3 * h, messageId: "a3"))
+        // Child B: registered; message never acknowledged; reported missing, found, missing again.
+        try j.append(JournalEntry(kind: .queued, time: t0 + h, messageId: "b1", intakeId: "TRE-2", eventType: "Registered"))
+        try j.append(JournalEntry(kind: .queued, time: t0 + h, messageId: "b2", intakeId: "TRE-2", eventType: "ReportedMissing"))
+        try j.append(JournalEntry(kind: .delivered, time: t0 + h, messageId: "b2"))
+        try j.append(JournalEntry(kind: .received, time: t0 + 5 * h, messageId: "b3", caseRef: "POL-9",
+                                  intakeId: "TRE-2", eventType: "Found"))
+        try j.append(JournalEntry(kind: .queued, time: t0 + 9 * h, messageId: "b4", caseRef: "POL-9", eventType: "ReportedMissing"))
+        try j.append(JournalEntry(kind: .delivered, time: t0 + 9 * h, messageId: "b4"))
+        j.close()
+
+        let p = try FollowupProjection.replay(directory: dir, rules: FollowupRules.defaults)
+        let now = Int64((t0.timeIntervalSince1970 + 10 * 86_400) * 1000)
+        let items = p.report(now: now)
+        XCTAssertEqual(p.stats.cases, 2)
+        let summary = Set(items.map { "\($0.rule) \($0.messageId ?? "-") \($0.identifiers.sorted().joined(separator: ","))" })
+        XCTAssertEqual(summary, [
+            "transfer-unconfirmed - 15-1,TRE-1",
+            "no-receipt b1 POL-9,TRE-2",
+            "no-asylum-application - POL-9,TRE-2",
+            "missing - POL-9,TRE-2",
+        ])
+        let missing = try XCTUnwrap(items.first { $0.rule == "missing" })
+        XCTAssertEqual(missing.sinceMillis, Int64((t0.timeIntervalSince1970 + 9 * h) * 1000), "opened again after Found")
+        // Only what is at least 9 days past its limit.
+        XCTAssertEqual(Set(p.report(now: now, overdueBy: 9 * 86_400_000).map(\.rule)), ["no-receipt", "missing"])
+        // Case history by any identifier.
+        let history = try XCTUnwrap(CaseHistory.records(directory: dir, ref: "POL-9", personKey: nil))
+        XCTAssertEqual(history.compactMap(\.messageId), ["b1", "b2", "b2", "b3", "b4", "b4"])
+    }
+}
+
+final class HashIndexTests: XCTestCase {
+    /// Random inserts, overwrites and deletions agree with a Dictionary, through growth and
+    /// wrap-around probe runs (keys chosen to collide in the low bits).
+    func testAgreesWithDictionary() {
+        var index = HashIndex(capacity: 8)
+        var model: [UInt64: Int32] = [:]
+        var rng = SystemRandomNumberGenerator()
+        for step in 0..<20_000 {
+            let key = UInt64.random(in: 0..<512, using: &rng) << (step % 3 == 0 ? 0 : 40) | 1
+            if Bool.random(using: &rng) {
+                index[key] = Int32(step)
+                model[key] = Int32(step)
+            } else {
+                index[key] = nil
+                model[key] = nil
+            }
+            if step % 1000 == 0 {
+                for (k, v) in model { XCTAssertEqual(index[k], v) }
+                XCTAssertEqual(index.count, model.count)
+            }
+        }
+        for k in 0..<512 as Range<UInt64> {
+            XCTAssertEqual(index[k | 1], model[k | 1])
+            XCTAssertEqual(index[k << 40 | 1], model[k << 40 | 1])
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import StafettCrypto
+import StafettModel
 import XCTest
 @testable import StafettJournal
 
@@ -61,5 +62,101 @@ final class JournalBasicsTests: XCTestCase {
         }
         j.close()
         XCTAssertNil(try JournalWalker(directory: dir).walk().damage)
+    }
+}
+
+final class CheckpointTimerTests: XCTestCase {
+    /// An idle journal seals what it has after `checkpointInterval`, without further appends.
+    func testTimerSealsIdleJournalAndVerifyFromSkipsEarlyHashes() throws {
+        let parent = try makeTempDirectory("timer")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/j"
+        let j = try Journal(directory: dir, options: JournalOptions(checkpointInterval: 0.2, signingKey: TestNode.key))
+        for i in 0..<5 { try j.append(sampleEntry(i)) }
+        let deadline = Date().addingTimeInterval(5)
+        var w = try JournalWalker(directory: dir).walk()
+        while w.lastCheckpoint != 6 && Date() < deadline {
+            usleep(50_000)
+            w = try JournalWalker(directory: dir).walk()
+        }
+        XCTAssertEqual(w.lastCheckpoint, 6, "the timer wrote a checkpoint sealing records 1–5")
+        j.close()
+        // --from still reads (and CRC-checks) every record, hashing from record 4 on.
+        let all = try JournalWalker(directory: dir, fromSequence: 4).walk()
+        XCTAssertNil(all.damage)
+        XCTAssertEqual(all.records, 6)
+    }
+}
+
+final class GroupCommitTests: XCTestCase {
+    /// Many threads appending at once: every append gets its own sequence number, all are durable
+    /// when they return, and fsyncs are shared.
+    func testConcurrentAppendersShareFsyncsAndGetDistinctSequences() throws {
+        let parent = try makeTempDirectory("gc")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let j = try Journal(directory: parent + "/j", options: JournalOptions(maxSegmentBytes: 16_384))
+        let threads = 32, each = 40
+        let seen = SeqSet()
+        let group = DispatchGroup()
+        for t in 0..<threads {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for i in 0..<each {
+                    if i % 10 == 9 {
+                        let seqs = (try? j.appendBatch((0..<5).map { sampleEntry(t * 1000 + i * 10 + $0) })) ?? []
+                        XCTAssertEqual(seqs.count, 5)
+                        XCTAssertTrue(seqs.allSatisfy { $0 <= j.lastSequence })
+                        seen.add(seqs)
+                    } else if let s = try? j.append(sampleEntry(t * 1000 + i)) {
+                        XCTAssertLessThanOrEqual(s, j.lastSequence, "returned before durable")
+                        seen.add([s])
+                    }
+                }
+            }
+        }
+        group.wait()
+        let total = threads * (each - each / 10) + threads * (each / 10) * 5
+        XCTAssertEqual(seen.count, total)
+        XCTAssertEqual(seen.max, UInt64(total))
+        XCTAssertLessThan(j.syncCount, UInt64(total), "appenders shared fsyncs")
+        j.close()
+        let w = try JournalWalker(directory: parent + "/j").walk()
+        XCTAssertNil(w.damage)
+        XCTAssertEqual(w.records, UInt64(total))
+    }
+}
+
+final class SeqSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set = Set<UInt64>()
+    func add(_ s: [UInt64]) { lock.lock(); set.formUnion(s); lock.unlock() }
+    var count: Int { lock.lock(); defer { lock.unlock() }; return set.count }
+    var max: UInt64 { lock.lock(); defer { lock.unlock() }; return set.max() ?? 0 }
+}
+
+final class EntryBuilderTests: XCTestCase {
+    /// A case message becomes a record with identifiers only, the personnummer keyed.
+    func testAboutMessageKeepsOnlyMetadataAndKeysThePersonnummer() throws {
+        let pin = try PersonalIdentityNumber("20050304-0008")
+        let message = CaseMessage(
+            header: MessageHeader(messageId: try MessageID("m-77"), createdAt: Date(), sender: try OrganisationNumber("2120001124"),
+                                  recipient: try OrganisationNumber("2021005489")),
+            child: Child(givenName: "Amir", familyName: "Rahimi",
+                         identifiers: ChildIdentifiers(intakeId: "TRE-1", dossierNumber: "15-1", personalIdentityNumber: pin)),
+            event: CaseEvent(type: .reportedMissing, time: Date(), place: "Trelleborg", note: "seen at the station"))
+        let keyer = try PersonKeyer(secret: Data(repeating: 1, count: 32))
+        let e = JournalEntry.about(message, kind: .queued, digest: "ab", keyer: keyer)
+        let text = String(decoding: EntryCodec.encode(e), as: UTF8.self)
+        for secret in ["Amir", "Rahimi", "station", "Trelleborg", "200503040008", "0503040008"] {
+            XCTAssertFalse(text.contains(secret), "\(secret) leaked into \(text)")
+        }
+        XCTAssertEqual(e.personKey, keyer.key(pin))
+        XCTAssertEqual(e.personKey?.count, 64)
+        XCTAssertEqual(e.eventType, "ReportedMissing")
+        XCTAssertEqual(e.sender, "2120001124")
+        let f = JournalEntry.intake(accepted: false, file: "a.csv", digest: "cd", keyer: keyer, reason: "line 3: bad date")
+        XCTAssertEqual(f.kind, .intakeFailed)
+        XCTAssertEqual(f.reason, "line 3: bad date")
     }
 }

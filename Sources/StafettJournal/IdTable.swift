@@ -1,0 +1,60 @@
+import Foundation
+
+/// An exact map from identifier bytes to an integer, without building a `String` per look-up:
+/// a 64-bit hash of the bytes indexes a dictionary, and the bytes themselves are kept in one
+/// arena so a hit is confirmed with `memcmp`. The (astronomically rare) hash collision falls back
+/// to a dictionary keyed by the bytes.
+struct IdTable {
+    private var index = HashIndex()
+    private var arena: [UInt8] = []
+    private var overflow: [[UInt8]: Int32] = [:]
+
+    /// FNV-1a with a final avalanche (MurmurHash3's fmix64), seeded per table.
+    @inline(__always)
+    static func hash(_ b: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ seed
+        var i = 0
+        let n = b.count
+        while i + 8 <= n {
+            h = (h ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x0000_0100_0000_01B3
+            h ^= h >> 29
+            i += 8
+        }
+        while i < n { h = (h ^ UInt64(b[i])) &* 0x0000_0100_0000_01B3; i += 1 }
+        h ^= UInt64(n)
+        h ^= h >> 33; h = h &* 0xFF51_AFD7_ED55_8CCD
+        h ^= h >> 33; h = h &* 0xC4CE_B9FE_1A85_EC53
+        h ^= h >> 33
+        return h
+    }
+
+    private let seed: UInt64
+    init(seed: UInt64) { self.seed = seed }
+
+    /// The value stored for these bytes.
+    mutating func get(_ b: UnsafeRawBufferPointer) -> Int32? {
+        let h = IdTable.hash(b, seed: seed)
+        guard let e = index.lookup(h) else { return nil }
+        // aux holds where the bytes are in the arena: offset << 24 | length.
+        let offset = Int(e.aux >> 24), length = Int(e.aux & 0xFF_FFFF)
+        if length == b.count,
+           arena.withUnsafeBytes({ memcmp($0.baseAddress! + offset, b.baseAddress!, b.count) == 0 }) {
+            return e.value
+        }
+        return overflow[Array(b)]
+    }
+
+    /// Stores a value for bytes that `get` did not find.
+    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32) {
+        let h = IdTable.hash(b, seed: seed)
+        if index.lookup(h) != nil || b.count > 0xFF_FFFF { overflow[Array(b)] = value; return }
+        index.insert(h, aux: UInt64(arena.count) << 24 | UInt64(b.count), value: value)
+        arena.append(contentsOf: b)
+    }
+
+    /// Convenience for text.
+    mutating func get(_ s: String) -> Int32? {
+        var s = s
+        return s.withUTF8 { get(UnsafeRawBufferPointer($0)) }
+    }
+}
