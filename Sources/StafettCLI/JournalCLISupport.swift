@@ -188,7 +188,7 @@ extension JournalCLIContext {
 
     func directory() throws -> String {
         guard let d = journalDirectory else {
-            throw CLIUsageError("no journal directory: give --journal DIR or set [journal] directory in the config file")
+            throw CLIUsageError("no journal directory: give --journal DIR or --config FILE (default /etc/stafett/stafett.conf)")
         }
         return d
     }

@@ -1,4 +1,5 @@
 import Foundation
+import StafettDaemon
 import StafettCrypto
 import StafettJournal
 import StafettModel
@@ -234,7 +235,7 @@ final class JournalCLITests: XCTestCase {
 }
 
 final class JournalCLIConfigTests: XCTestCase {
-    /// The journal directory, secret and rules come from `[journal]` in the config file.
+    /// The journal directory and the node secret come from stafett.conf (`[paths] state`, `[node] journal-secret`).
     func testConfigFileSuppliesDirectoryAndMissingJournalIsAnError() throws {
         let parent = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: parent) }
@@ -243,15 +244,17 @@ final class JournalCLIConfigTests: XCTestCase {
         let j = try Journal(directory: dir)
         try j.append(JournalEntry(kind: .queued, messageId: "cfg-1", intakeId: "TRE-C"))
         j.close()
+        var config = StafettConfig(node: StafettConfig.Node(organisation: try OrganisationNumber("2120001165"), name: "Test"))
+        config.paths.state = parent + "/state"
+        config.paths.spool = parent + "/spool"
         let cfg = parent + "/stafett.conf"
-        try "# test\n[daemon]\ndirectory = /nope\n[journal]\ndirectory = \(dir)\nrules = \(parent)/none.rules\n"
-            .write(toFile: cfg, atomically: true, encoding: .utf8)
+        try config.render().write(toFile: cfg, atomically: true, encoding: .utf8)
         let out = TextSink.memory(), err = TextSink.memory()
-        XCTAssertEqual(JournalCommand.run(["tail", "--config", cfg], context: JournalCLIContext(), out: out, err: err), 0)
+        XCTAssertEqual(JournalCommand.run(["tail", "--config", cfg], context: JournalCLIContext(), out: out, err: err), 0, err.text)
         XCTAssertTrue(out.text.contains("msg=cfg-1"), out.text)
         let out2 = TextSink.memory(), err2 = TextSink.memory()
-        XCTAssertEqual(FollowupCommand.run(["--config", cfg], context: JournalCLIContext(), out: out2, err: err2),
-                       JournalExit.usage, "the configured rules file is missing")
+        XCTAssertEqual(FollowupCommand.run(["--config", cfg, "--rules", parent + "/none.rules"], context: JournalCLIContext(),
+                                           out: out2, err: err2), JournalExit.usage, "the named rules file is missing")
         XCTAssertTrue(err2.text.contains("none.rules"), err2.text)
         let out3 = TextSink.memory(), err3 = TextSink.memory()
         XCTAssertEqual(JournalCommand.run(["verify"], context: JournalCLIContext(), out: out3, err: err3), JournalExit.usage)
@@ -259,6 +262,10 @@ final class JournalCLIConfigTests: XCTestCase {
         let out4 = TextSink.memory(), err4 = TextSink.memory()
         XCTAssertEqual(JournalCommand.run(["verify", "--journal", parent + "/absent"], context: JournalCLIContext(),
                                           out: out4, err: err4), JournalExit.ioError)
+        let out5 = TextSink.memory(), err5 = TextSink.memory()
+        XCTAssertEqual(JournalCommand.run(["tail", "--config", parent + "/typo.conf"], context: JournalCLIContext(), out: out5, err: err5),
+                       JournalExit.ioError)
+        XCTAssertTrue(err5.text.contains("typo.conf"), err5.text)
     }
 }
 
