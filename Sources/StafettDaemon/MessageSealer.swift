@@ -55,6 +55,28 @@ public struct MessageSealer: Sendable {
         return SealedMessage(message: message, signedXML: doc.serialized(), digest: digest.base64EncodedString())
     }
 
+    /// Seals several messages: all the XML work first, then all the signatures in one run, so
+    /// OpenSSL's precomputed tables stay in cache (measurably faster than one by one). All or
+    /// nothing: the first failure is thrown.
+    public func seal(_ messages: [CaseMessage]) throws(SealError) -> [SealedMessage] {
+        var docs: [XMLDocument] = []
+        docs.reserveCapacity(messages.count)
+        for m in messages {
+            do {
+                let doc = try XMLDocument.parse(CaseXML.encode(m))
+                try SchemaValidator.caseMessage.validate(doc)
+                docs.append(doc)
+            } catch { throw .schema(m.header.messageId, error) }
+        }
+        let digests: [Data]
+        do { digests = try signer.sign(docs) } catch {
+            throw .signature(messages.first?.header.messageId ?? MessageID.random(), error)
+        }
+        return messages.indices.map {
+            SealedMessage(message: messages[$0], signedXML: docs[$0].serialized(), digest: digests[$0].base64EncodedString())
+        }
+    }
+
     /// The digest a receipt quotes for a received, verified document (base64 of its `DigestValue`).
     public static func digest(ofVerified doc: XMLDocument) throws(SignatureError) -> String {
         try XMLSignature.signedDigestValue(doc).base64EncodedString()

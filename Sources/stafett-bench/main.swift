@@ -29,7 +29,8 @@ if args.contains("--help") || !["pipeline", "journal", "e2e", "all"].contains(wh
 print("warning: this is a debug build; run `swift run -c release stafett-bench` for real figures")
 #endif
 do {
-    if which == "pipeline" || which == "all" { try PipelineBenchmark.run(seconds: option("--seconds", 2)) }
+    if which == "pipeline" || which == "all" { try PipelineBenchmark.run(seconds: option("--seconds", 2), keys: args.contains("--ecdsa") ? "ecdsa" : args.contains("--rsa") ? "rsa" : "all",
+                              breakdown: !args.contains("--no-breakdown")) }
     if which == "journal" || which == "all" {
         print("== journal")
         try JournalBenchmark.run(scratch: FileManager.default.temporaryDirectory.path, records: Int(option("--records", 1_000_000)),

@@ -45,9 +45,25 @@ public enum IntakeFile {
     /// `<first 32 hex digits, lowercase>-<index>`. Reprocessing the same file after a crash
     /// yields the same ids, so the receiver sees duplicates, not new messages.
     public static func messageID(fileDigestHex: String, index: Int) -> MessageID {
-        let hex = String(fileDigestHex.lowercased().filter { $0.isHexDigit && $0.isASCII }.prefix(32))
+        messageID(prefix: idPrefix(fileDigestHex), index: index)
+    }
+
+    /// The first 32 hex digits of a digest, lowercase: the part of the id shared by a file's records.
+    static func idPrefix(_ fileDigestHex: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        for b in fileDigestHex.utf8 where out.count < 32 {
+            let lower: UInt8 = (b >= 0x41 && b <= 0x46) ? b + 0x20 : b
+            let isDigit = lower >= 0x30 && lower <= 0x39
+            let isLetter = lower >= 0x61 && lower <= 0x66
+            if isDigit || isLetter { out.append(lower) }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func messageID(prefix: String, index: Int) -> MessageID {
         // Hex digits, a hyphen and a decimal index always satisfy MessageID's character rule.
-        return try! MessageID("\(hex)-\(max(0, index))")
+        try! MessageID(prefix + "-" + String(max(0, index)))
     }
 
     /// Reads a file for intake, never more than `limits.maxBytes + 1` bytes, so a huge file costs
@@ -67,8 +83,9 @@ public enum IntakeFile {
     /// The case messages for parsed records, with ids from the file digest.
     public static func caseMessages(_ records: [IntakeRecord], fileDigestHex: String, sender: OrganisationNumber,
                                     defaultRecipient: OrganisationNumber, createdAt: Date) -> [CaseMessage] {
-        records.map {
-            $0.caseMessage(id: messageID(fileDigestHex: fileDigestHex, index: $0.index), sender: sender,
+        let prefix = idPrefix(fileDigestHex)
+        return records.map {
+            $0.caseMessage(id: messageID(prefix: prefix, index: $0.index), sender: sender,
                            defaultRecipient: defaultRecipient, createdAt: createdAt)
         }
     }
