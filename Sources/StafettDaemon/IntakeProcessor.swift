@@ -69,14 +69,19 @@ public struct IntakeProcessor: Sendable {
         }
         if !errors.isEmpty { return (try fail(file, name: name, errors), []) }
 
-        // Sign on every core: this is the CPU-heavy part.
+        // Sign on every core, in chunks sealed back to back; a chunk that fails is sealed again
+        // one by one, so the report names each bad message.
         let sealer = runtime.sealer
         let toSeal = routed.map(\.message)
         let results = UnsafeSendableBox([Result<SealedMessage, SealError>?](repeating: nil, count: routed.count))
-        DispatchQueue.concurrentPerform(iterations: routed.count) { i in
-            let r: Result<SealedMessage, SealError>
-            r = Result { () throws(SealError) -> SealedMessage in try sealer.seal(toSeal[i]) }
-            results.set(i, r)
+        let chunk = 32
+        DispatchQueue.concurrentPerform(iterations: (routed.count + chunk - 1) / chunk) { c in
+            let range = c * chunk ..< min(toSeal.count, (c + 1) * chunk)
+            if let sealed = try? sealer.seal(Array(toSeal[range])) {
+                for (k, s) in zip(range, sealed) { results.set(k, .success(s)) }
+            } else {
+                for k in range { results.set(k, Result { () throws(SealError) -> SealedMessage in try sealer.seal(toSeal[k]) }) }
+            }
         }
         var batch: [(entry: QueueEntry, signedXML: Data)] = []
         for (i, item) in routed.enumerated() {
