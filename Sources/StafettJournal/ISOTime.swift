@@ -1,32 +1,17 @@
 import Foundation
+import StafettModel
 
 /// UTC times as the journal writes them (`2026-11-23T23:51:48.123Z`, always 24 bytes), operator
 /// time expressions (`--since 2026-11-23`, `today`, `-2h`) and durations (`90s`, `1h`, `7d`).
 /// Hand-written because Foundation's formatters cost microseconds per call, which a journal of
 /// a million records cannot afford.
 public enum ISOTime {
-    /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
     static func days(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146097 + doe - 719468
+        CalendarDate.daysSinceEpoch(year: year, month: month, day: day)
     }
 
-    /// The civil date of a day number.
     static func civil(_ z0: Int) -> (year: Int, month: Int, day: Int) {
-        let z = z0 + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+        CalendarDate.civil(daysSinceEpoch: z0)
     }
 
     /// Appends the 24-byte form of `millis`.

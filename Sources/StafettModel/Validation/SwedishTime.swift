@@ -5,28 +5,12 @@ import Foundation
 /// March to 01:00 UTC on the last Sunday of October (the EU rule since 1996; from 1980 to 1995
 /// summer time ended on the last Sunday of September).
 public enum SwedishTime {
-    /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
     static func days(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        CalendarDate.daysSinceEpoch(year: year, month: month, day: day)
     }
 
-    /// The date for a day count since 1970-01-01.
     static func civil(days z0: Int) -> (year: Int, month: Int, day: Int) {
-        let z = z0 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+        CalendarDate.civil(daysSinceEpoch: z0)
     }
 
     /// Seconds since 1970 (UTC) at 01:00 UTC on the last Sunday of a month.
