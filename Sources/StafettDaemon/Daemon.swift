@@ -86,6 +86,7 @@ public final class Daemon: @unchecked Sendable {
             metricsServer = ms
             ms.start()
         }
+        recordCertificateExpiry(rt)
         scheduler.start()
         let watcher = OutboxWatcher(root: layout.outbox, options: .init(limits: limits), handlerQueue: intakeQueue) {
             [unowned self] file in self.intake(file)
@@ -96,6 +97,18 @@ public final class Daemon: @unchecked Sendable {
         log.notice("stafettd \(rt.config.node.name) (\(rt.config.node.organisation)) listening on \(rt.config.node.listen.host):\(server.port), \(rt.peers.count) peer(s)")
         _ = notify.ready(status: "listening on port \(server.port)")
         _ = notify.startWatchdog(on: control)
+    }
+
+    /// Seconds until each configured certificate expires, for alerting well before the 30-day warning.
+    private func recordCertificateExpiry(_ rt: NodeRuntime) {
+        let now = Date()
+        var certs: [(String, Certificate)] = rt.tls.certificateChain.prefix(1).map { ("tls", $0) }
+        if let c = rt.sealer.certificate { certs.append(("signing", c)) }
+        for (name, peer) in rt.peers { for c in peer.signingCertificates { certs.append(("peer \(name) signing", c)) } }
+        for (use, cert) in certs {
+            metrics.set("stafett_certificate_expiry_seconds", labels: ["use": use, "subject": cert.subjectLine],
+                        cert.notAfter.timeIntervalSince(now))
+        }
     }
 
     /// Installs SIGHUP/SIGTERM/SIGINT/SIGUSR1 handlers (keep the daemon alive while they matter).
@@ -147,6 +160,7 @@ public final class Daemon: @unchecked Sendable {
             server?.updateTLS(tls)
             scheduler.reload(rt)
             scheduler.rescan()
+            recordCertificateExpiry(rt)
             log.notice("reloaded \(configPath): \(rt.peers.count) peer(s)")
         } catch {
             log.error("reload of \(configPath) failed, keeping the running configuration: \(error)")
