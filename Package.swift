@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "StafettJournal", dependencies: ["StafettModel", "StafettCrypto"]),
         .target(name: "StafettTransport", dependencies: ["StafettModel", "StafettCrypto", "COpenSSL", "CShims"]),
         .target(name: "StafettDaemon",
-                dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettJournal", "StafettTransport"]),
+                dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettJournal", "StafettTransport", "CShims"]),
 
         // The operator commands (validate, translate, sign, journal, followup, queue, demo).
         .target(name: "StafettCLI", dependencies: ["StafettDaemon"]),

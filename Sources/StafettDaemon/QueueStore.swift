@@ -87,8 +87,8 @@ public final class QueueStore: @unchecked Sendable {
         access(messageURL(peer: peer, id: id).path, F_OK) == 0
     }
 
-    /// Makes a batch of messages durable: every file is written under a temporary name and
-    /// flushed, then renamed into place, then each touched directory is fsynced. Messages already
+    /// Makes a batch of messages durable: every file is written under a temporary name, one
+    /// `syncfs` flushes them all, then they are renamed into place, then each touched directory is fsynced. Messages already
     /// queued are skipped. Returns the entries written. (The daemon's intake stages the same files
     /// through `CommitBatcher` instead, to share the flushes with its journal records.)
     @discardableResult
@@ -107,7 +107,7 @@ public final class QueueStore: @unchecked Sendable {
             written.append(entry)
         }
         guard !pending.isEmpty else { return [] }
-        for p in pending { try CommitBatcher.syncFile(p.tmp) }
+        try CommitBatcher.syncFileSystem(directory)
         for p in pending {
             guard rename(p.tmp.path, p.final.path) == 0 else { throw .errno(p.final.path, "rename") }
         }

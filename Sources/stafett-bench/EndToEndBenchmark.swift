@@ -20,7 +20,7 @@ enum EndToEndBenchmark {
         defer { if ProcessInfo.processInfo.environment["STAFETT_BENCH_KEEP"] == nil { try? FileManager.default.removeItem(at: dir) } else { print("kept \(dir.path)") } }
         let net = try DemoNetwork.create(in: dir, members: [("kommun", "Trelleborgs kommun", "2120001165"),
                                                              ("verket", "Migrationsverket", "2021002163")]) { _, c in
-            c.delivery.connectionsPerPeer = 16
+            c.delivery.connectionsPerPeer = Int(ProcessInfo.processInfo.environment["STAFETT_BENCH_CONNECTIONS"] ?? "16") ?? 16
             c.journal.checkpointInterval = .seconds(60)
         }
         let a = net.node("kommun"), b = net.node("verket")

@@ -28,4 +28,6 @@ unsigned long stafett_xn_flag_rfc2253(void);
 // CRC-32C (Castagnoli), for the journal's record framing: SSE4.2 when the CPU has it, tables otherwise.
 // Pass 0 as `crc` for a fresh checksum; the result can be passed back in to continue over more bytes.
 uint32_t stafett_crc32c(uint32_t crc, const void *data, size_t length);
+/// syncfs(2): one flush for a whole file system (needs _GNU_SOURCE, so it is not in Glibc's overlay).
+int stafett_syncfs(int fd);
 #endif
