@@ -23,7 +23,7 @@ public enum StafettTool {
     public static let commands: [Subcommand] = [
         IntakeCommands.validate, IntakeCommands.translate,
         SignatureCommands.sign, SignatureCommands.verify,
-        journal, followup, caseHistory,
+        journal, followup, caseHistory, ReceiptCommand.command,
         DemoCommand.command,
     ]
 

@@ -1,6 +1,7 @@
 import Foundation
 import StafettCrypto
 import StafettDaemon
+import StafettJournal
 import StafettXML
 
 /// `stafett demo`: the README's "run it". Two real daemons on loopback, a municipality and
@@ -93,18 +94,20 @@ enum DemoCommand {
             console.print("   \(f)")
         }
 
-        console.print("== Signed receipts held by Trelleborg (archive/migrationsverket/*.receipt.xml)")
-        let archive = kommun.layout.archive.appendingPathComponent("migrationsverket")
-        let receipts = ((try? fm.contentsOfDirectory(atPath: archive.path)) ?? []).filter { $0.hasSuffix(".receipt.xml") }.sorted()
+        console.print("== Migrationsverket's signed receipts, held in Trelleborg's journal")
+        var receipts: [(id: String, xml: String)] = []
+        try JournalStream(directory: kommun.layout.journal.path).readAvailable { raw in
+            if let e = try? EntryCodec.decode(raw.payload), let r = e.receipt, let id = e.messageId { receipts.append((id, r)) }
+        }
         let verketCert = try Certificate.load(path: verket.tls("signing.crt"))
         var verified = 0
         for r in receipts {
-            let doc = try XMLDocument.parse(Data(contentsOf: archive.appendingPathComponent(r)))
+            let doc = try XMLDocument.parse(Data(r.xml.utf8))
             if (try? XMLSignature.verify(doc, trusting: verketCert)) != nil { verified += 1 }
         }
         console.print("   \(receipts.count) receipts, \(verified) verified against Migrationsverket's signing certificate")
         if let first = receipts.first {
-            console.print("   check one yourself: stafett verify --cert \(verket.tls("signing.crt")) \(archive.appendingPathComponent(first).path)")
+            console.print("   check one yourself: stafett receipt \(first.id) --journal \(kommun.layout.journal.path) | stafett verify --cert \(verket.tls("signing.crt")) -")
         }
 
         console.print("== The broken file went to failed/ with a report for the case worker")

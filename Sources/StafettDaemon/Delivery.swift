@@ -302,7 +302,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         }
     }
 
-    /// Journals the receipt, archives it beside the message and takes the message out of the queue.
+    /// Journals the receipt (in full) and takes the message out of the queue into the archive.
     private func settle(_ entry: QueueEntry, receipt: Receipt, signed: Data, rt: NodeRuntime, lane: Lane) -> Bool {
         let accepted = receipt.status == .accepted
         var record = JournalEntry(kind: accepted ? .delivered : .rejected, messageId: entry.messageId.rawValue,
@@ -310,12 +310,11 @@ public final class DeliveryScheduler: @unchecked Sendable {
                                   sender: rt.config.node.organisation.digits, recipient: entry.recipient.digits,
                                   digest: entry.digest, status: receipt.status.rawValue,
                                   reason: receipt.reason.map { "\($0.rawValue): \(receipt.detail ?? "")" })
-        record.file = "receipt \(receipt.receiptId.rawValue)"
+        // The signed receipt goes into the journal itself: evidence nobody can edit, and no file
+        // of its own to create and flush (`stafett receipt ID` prints it).
+        record.receipt = String(decoding: signed, as: UTF8.self)
         do {
-            let archived = layout.archive.appendingPathComponent(entry.peer, isDirectory: true)
-                .appendingPathComponent(entry.messageId.rawValue + ".receipt.xml")
-            let staged = try CommitBatcher.stage(signed, for: archived)
-            try batcher.commit(CommitItem(files: [staged], entries: [record]))
+            try batcher.commit(CommitItem(files: [], entries: [record]))
             try store.remove(entry, archivingTo: layout.archive)
         } catch {
             log.limited(.error, key: "settle", every: .seconds(10), "cannot record the receipt for \(entry.messageId): \(error)")

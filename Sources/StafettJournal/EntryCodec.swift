@@ -28,6 +28,7 @@ public enum EntryCodec {
         field("status", e.status, &out)
         field("reason", e.reason, &out)
         field("file", e.file, &out)
+        field("receipt", e.receipt, &out)
         if let cp = e.checkpoint {
             out.append(contentsOf: #","cp":{"upto":"#.utf8)
             appendInt(cp.upTo, &out)
@@ -146,6 +147,7 @@ public enum EntryCodec {
             case "status": e.status = try r.string()
             case "reason": e.reason = try r.string()
             case "file": e.file = try r.string()
+            case "receipt": e.receipt = try r.string()
             case "cp": e.checkpoint = try decodeSeal(&r)
             default: try r.skipValue()
             }

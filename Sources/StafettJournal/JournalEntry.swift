@@ -88,6 +88,9 @@ public struct JournalEntry: Sendable, Codable, Hashable {
     public var reason: String?
     /// For intake records: the file's name under `accepted/` or `failed/`.
     public var file: String?
+    /// The peer's signed receipt (XML), on `delivered` and `rejected` records at the sender: the
+    /// evidence of the hand-off, kept where it cannot be edited. Holds no personal data.
+    public var receipt: String?
     /// Present only on `checkpoint` records.
     public var checkpoint: CheckpointSeal?
 

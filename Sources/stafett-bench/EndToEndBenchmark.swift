@@ -121,18 +121,21 @@ enum EndToEndBenchmark {
 
     static func waitForDelivered(_ node: DemoNetwork.Node, count: Int, timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
-        let archive = node.layout.archive.appendingPathComponent("verket")
+        let stream = JournalStream(directory: node.layout.journal.path)
+        var n = 0
         while Date() < deadline {
-            let n = ((try? FileManager.default.contentsOfDirectory(atPath: archive.path)) ?? []).lazy.filter { $0.hasSuffix(".receipt.xml") }.count
+            try? stream.readAvailable { raw in
+                if let e = try? EntryCodec.decode(raw.payload), e.kind == .delivered { n += 1 }
+            }
             if n >= count { return true }
-            usleep(20_000)
+            usleep(10_000)
         }
         return false
     }
 
     static func firstArchived(_ node: DemoNetwork.Node) throws -> URL {
         let archive = node.layout.archive.appendingPathComponent("verket")
-        let name = try FileManager.default.contentsOfDirectory(atPath: archive.path).first { $0.hasSuffix(".xml") && !$0.hasSuffix(".receipt.xml") }!
+        let name = try FileManager.default.contentsOfDirectory(atPath: archive.path).first { $0.hasSuffix(".xml") }!
         return archive.appendingPathComponent(name)
     }
 }
