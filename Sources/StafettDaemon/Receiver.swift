@@ -20,10 +20,16 @@ public final class Receiver: @unchecked Sendable {
     private let log: Logger
     private let inFlight = NSCondition()
     private var busy: Set<String> = []
+    /// `sender/message id` of every message accepted within the duplicate window (guarded by `inFlight`).
+    private var accepted: Set<String>
 
     /// Creates a receiver. `runtime` is read per request so that SIGHUP reloads apply at once.
+    ///
+    /// The signed receipts this node issues live in its journal (`received` records); `accepted`
+    /// are the keys of messages accepted recently enough that their sender may still retry them.
     public init(runtime: @escaping @Sendable () -> NodeRuntime, layout: SpoolLayout, batcher: CommitBatcher,
-                metrics: Metrics, log: Logger) {
+                metrics: Metrics, log: Logger, accepted: Set<String>) {
+        self.accepted = accepted
         self.runtime = runtime
         self.layout = layout
         self.batcher = batcher
@@ -31,10 +37,31 @@ public final class Receiver: @unchecked Sendable {
         self.log = log
     }
 
-    /// Where stored receipts live: `<state>/receipts/<sender>/<message id>.xml`.
-    func receiptURL(sender: OrganisationNumber, id: MessageID) -> URL {
-        layout.state.appendingPathComponent("receipts", isDirectory: true)
-            .appendingPathComponent(sender.digits, isDirectory: true).appendingPathComponent(id.rawValue + ".xml")
+    /// The duplicate key of a message.
+    static func key(sender: OrganisationNumber, id: MessageID) -> String { "\(sender.digits)/\(id.rawValue)" }
+
+    /// Keys of the messages accepted since `since`, read from the journal at start.
+    public static func acceptedKeys(journal: URL, since: Date) throws -> Set<String> {
+        var keys = Set<String>()
+        let cutoff = Int64(since.timeIntervalSince1970 * 1000)
+        try JournalStream(directory: journal.path).readAvailable { raw in
+            guard let e = try? EntryCodec.decode(raw.payload), e.kind == .received, e.timeMillis >= cutoff,
+                  let from = e.sender, let id = e.messageId else { return }
+            keys.insert("\(from)/\(id)")
+        }
+        return keys
+    }
+
+    /// The receipt issued for an accepted message, from the journal. Duplicates are rare (a lost
+    /// answer, a sender restarted mid-delivery), so a scan is affordable where an index is not.
+    func originalReceipt(sender: OrganisationNumber, id: MessageID) -> Data? {
+        var found: String?
+        try? JournalStream(directory: layout.journal.path).readAvailable { raw in
+            guard let e = try? EntryCodec.decode(raw.payload), e.kind == .received, e.messageId == id.rawValue,
+                  e.sender == sender.digits, let r = e.receipt else { return }
+            found = r
+        }
+        return found.map { Data($0.utf8) }
     }
 
     /// Where an accepted message goes for the local system: `inbox/<sender>_<message id>.xml`.
@@ -98,10 +125,11 @@ public final class Receiver: @unchecked Sendable {
 
         // One request per (sender, id) at a time, so a duplicate arriving mid-commit waits and
         // then finds the stored receipt.
-        let key = "\(header.sender.digits)/\(header.messageId.rawValue)"
+        let key = Receiver.key(sender: header.sender, id: header.messageId)
         inFlight.lock()
         while busy.contains(key) { inFlight.wait() }
         busy.insert(key)
+        let duplicate = accepted.contains(key)
         inFlight.unlock()
         defer {
             inFlight.lock()
@@ -109,10 +137,12 @@ public final class Receiver: @unchecked Sendable {
             inFlight.broadcast()
             inFlight.unlock()
         }
-        let stored = receiptURL(sender: header.sender, id: header.messageId)
-        if let original = FileManager.default.contents(atPath: stored.path) {
-            metrics.count("stafett_received_duplicates_total")
-            return HTTPResponse(status: 200, headers: ["Content-Type": "application/xml", "Stafett-Duplicate": "yes"], body: original)
+        if duplicate {
+            if let original = originalReceipt(sender: header.sender, id: header.messageId) {
+                metrics.count("stafett_received_duplicates_total")
+                return HTTPResponse(status: 200, headers: ["Content-Type": "application/xml", "Stafett-Duplicate": "yes"], body: original)
+            }
+            log.error("message \(header.messageId) from \(header.sender) was accepted before but its receipt is not in the journal; accepting it again")
         }
 
         do {
@@ -121,10 +151,13 @@ public final class Receiver: @unchecked Sendable {
                                   issuer: me, addressee: header.sender, status: .accepted, digest: digest)
             let signed = try signReceipt(receipt, rt: rt)
             let inboxFile = try CommitBatcher.stage(body, for: inboxURL(sender: header.sender, id: header.messageId))
-            let receiptFile = try CommitBatcher.stage(signed, for: stored)
-            let entry = JournalEntry.about(message, kind: .received, digest: digest, keyer: rt.keyer,
+            var entry = JournalEntry.about(message, kind: .received, digest: digest, keyer: rt.keyer,
                                            caseRef: message.caseReference, status: "accepted")
-            try batcher.commit(CommitItem(files: [inboxFile, receiptFile], entries: [entry]))
+            entry.receipt = String(decoding: signed, as: UTF8.self)
+            try batcher.commit(CommitItem(files: [inboxFile], entries: [entry]))
+            inFlight.lock()
+            accepted.insert(key)
+            inFlight.unlock()
             metrics.count("stafett_received_total", labels: ["status": "accepted"])
             return HTTPResponse(status: 200, headers: ["Content-Type": "application/xml"], body: signed)
         } catch {
