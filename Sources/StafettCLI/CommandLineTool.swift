@@ -24,6 +24,7 @@ public enum StafettTool {
         IntakeCommands.validate, IntakeCommands.translate,
         SignatureCommands.sign, SignatureCommands.verify,
         journal, followup, caseHistory, ReceiptCommand.command,
+        QueueCommand.command,
         DemoCommand.command,
     ]
 

@@ -1,0 +1,299 @@
+import Foundation
+import StafettDaemon
+import StafettModel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `stafett queue`: what waits for which peer (like `mailq`), its age shape (like `qshape`), and
+/// `retry`/`hold`/`release` to act on it. Reads the queue directory itself, so it works whether
+/// or not the daemon runs; after a change it tells a running daemon with SIGUSR1 to rescan.
+enum QueueCommand {
+    static let usage = """
+        usage: stafett queue [--config FILE | --spool DIR] [-o text|json]
+               stafett queue shape [--config FILE | --spool DIR] [-o text|json]
+               stafett queue retry|hold|release ID...|- [--config FILE | --spool DIR [--state DIR]]
+
+        Lists the signed messages waiting for delivery: peer, message id, event type, case
+        reference, how long it has been queued, delivery attempts, when the next attempt is due,
+        the last error and whether an operator holds it; then one summary line per peer.
+        The queue is read from the directory named by paths.spool in the config file (default
+        /etc/stafett/stafett.conf), or from DIR/queue with --spool.
+
+        shape     an age histogram per peer (how long messages have waited), in buckets that
+                  suit a domain where a hand-off late by hours matters:
+                  0-5m, 5-30m, 30-60m, 1-4h, 4-24h, 1-3d, 3d+
+        retry     makes the messages due now (a peer that is known to be back)
+        hold      keeps the messages queued but stops delivering them
+        release   undoes hold and makes the messages due now
+        ID is a message id; - means every message in the queue. After a change the running
+        stafettd (pid from <state>/stafettd.pid) is told with SIGUSR1 to rescan the queue; the
+        output says whether it was. Run as the user stafettd runs as.
+        Exit codes: 0 ok, 1 no such message, 2 usage error, 3 the queue could not be read or written.
+        """
+
+    static let command = Subcommand(name: "queue", summary: "messages waiting for delivery (queue shape, retry, hold, release)") { argv, console in
+        run(argv, console: console)
+    }
+
+    /// The age buckets of `queue shape`: upper bounds in seconds (the last is open).
+    static let shapeBuckets: [(label: String, upTo: Double)] = [
+        ("0-5m", 300), ("5-30m", 1800), ("30-60m", 3600), ("1-4h", 4 * 3600),
+        ("4-24h", 86400), ("1-3d", 3 * 86400), ("3d+", .infinity),
+    ]
+
+    static func run(_ argv: [String], console: Console, now: Date = Date()) -> Int32 {
+        var code = ExitCode.ok
+        guard let args = StafettTool.parse(argv, usage: usage, console: console,
+                                           options: ["--config", "--spool", "--state", "--output"],
+                                           aliases: ["-o": "--output", "-c": "--config"], exitCode: &code) else { return code }
+        let format = args.value("--output") ?? "text"
+        guard format == "text" || format == "json" else {
+            console.error("stafett queue: -o takes text or json, not \(format)\n\(usage)")
+            return ExitCode.usage
+        }
+        if args.value("--spool") != nil && args.value("--config") != nil {
+            console.error("stafett queue: give --config or --spool, not both\n\(usage)")
+            return ExitCode.usage
+        }
+        let (queueDir, stateDir): (URL, URL?)
+        // Entries without retry state take their expiry from the message's age and this lifetime.
+        var maxLifetime = StafettConfig.Delivery().maxLifetime.timeInterval
+        if let spool = args.value("--spool") {
+            queueDir = SpoolLayout(spool: URL(fileURLWithPath: spool), state: URL(fileURLWithPath: "/")).queue
+            stateDir = args.value("--state").map { URL(fileURLWithPath: $0) }
+        } else {
+            let path = args.value("--config") ?? "/etc/stafett/stafett.conf"
+            do {
+                let config = try StafettConfig.load(path: path)
+                let layout = config.paths.layout
+                maxLifetime = config.delivery.maxLifetime.timeInterval
+                queueDir = layout.queue
+                stateDir = args.value("--state").map { URL(fileURLWithPath: $0) } ?? layout.state
+            } catch {
+                console.error("stafett queue: \(error)")
+                return ExitCode.failure
+            }
+        }
+        guard FileManager.default.fileExists(atPath: queueDir.path) else {
+            console.error("stafett queue: no queue directory at \(queueDir.path)")
+            return ExitCode.failure
+        }
+        // Opened without creating anything: a typo must not make an empty queue somewhere.
+        let store: QueueStore
+        do { store = try QueueStore(directory: queueDir) } catch {
+            console.error("stafett queue: \(error)")
+            return ExitCode.failure
+        }
+        var problems: [String] = []
+        let entries = store.loadAll(maxLifetime: maxLifetime) { problems.append($0) }
+        for p in problems { console.error("stafett queue: \(p)") }
+
+        let positionals = args.positionals
+        switch positionals.first {
+        case nil:
+            list(entries, format: format, now: now, console: console)
+            return problems.isEmpty ? ExitCode.ok : ExitCode.failure
+        case "shape"?:
+            guard positionals.count == 1 else {
+                console.error("stafett queue shape takes no further arguments\n\(usage)")
+                return ExitCode.usage
+            }
+            shape(entries, format: format, now: now, console: console)
+            return problems.isEmpty ? ExitCode.ok : ExitCode.failure
+        case let action? where ["retry", "hold", "release"].contains(action):
+            let ids = Array(positionals.dropFirst())
+            guard !ids.isEmpty else {
+                console.error("stafett queue \(action): name at least one message ID, or - for all\n\(usage)")
+                return ExitCode.usage
+            }
+            return act(action, ids: ids, entries: entries, store: store, state: stateDir, now: now, console: console)
+        case let other?:
+            console.error("stafett queue: unknown action \(other) (shape, retry, hold or release)\n\(usage)")
+            return ExitCode.usage
+        }
+    }
+
+    // MARK: listing
+
+    static func list(_ entries: [QueueEntry], format: String, now: Date, console: Console) {
+        if format == "json" {
+            let messages: [[String: Any]] = entries.map { e in
+                var d: [String: Any] = [
+                    "peer": e.peer, "messageId": e.messageId.rawValue, "eventType": e.eventType.rawValue,
+                    "recipient": e.recipient.digits, "queuedAt": iso(e.queuedAt), "ageSeconds": Int(now.timeIntervalSince(e.queuedAt)),
+                    "attempts": e.attempts, "nextAttempt": iso(e.nextAttempt),
+                    "nextAttemptInSeconds": max(0, Int(e.nextAttempt.timeIntervalSince(now).rounded(.up))),
+                    "expiresAt": iso(e.expiresAt), "held": e.held,
+                ]
+                d["caseRef"] = e.caseRef ?? NSNull()
+                d["lastError"] = e.lastError ?? NSNull()
+                return d
+            }
+            let peers: [[String: Any]] = summaries(entries).map { s in
+                ["peer": s.peer, "count": s.count, "held": s.held, "oldestSeconds": Int(now.timeIntervalSince(s.oldest)),
+                 "lastError": s.lastError ?? NSNull()]
+            }
+            printJSON(["messages": messages, "peers": peers], console: console)
+            return
+        }
+        guard !entries.isEmpty else { console.print("Queue is empty."); return }
+        let header = ["PEER", "MESSAGE ID", "EVENT", "CASE", "QUEUED", "ATTEMPTS", "NEXT RETRY", "LAST ERROR", "HELD"]
+        let rows = entries.map { e in
+            [e.peer, e.messageId.rawValue, e.eventType.rawValue, e.caseRef ?? "-", duration(now.timeIntervalSince(e.queuedAt)),
+             String(e.attempts), e.held ? "held" : nextRetry(e.nextAttempt, now: now),
+             truncate(e.lastError ?? "-", 60), e.held ? "yes" : "no"]
+        }
+        for line in table(header, rows, rightAligned: [5]) { console.print(line) }
+        console.print("")
+        for s in summaries(entries) {
+            var line = "\(s.peer): \(s.count) message(s), oldest queued \(duration(now.timeIntervalSince(s.oldest))) ago"
+            if s.held > 0 { line += ", \(s.held) held" }
+            line += s.lastError.map { ", last error: \(truncate($0, 120))" } ?? ", no errors"
+            console.print(line)
+        }
+    }
+
+    struct PeerSummary {
+        var peer: String
+        var count: Int
+        var held: Int
+        var oldest: Date
+        var lastError: String?
+    }
+
+    /// One line per peer. The peer's last error is that of its most recently failed message
+    /// (the one whose next attempt was scheduled last), which is the freshest failure on disk.
+    static func summaries(_ entries: [QueueEntry]) -> [PeerSummary] {
+        let byPeer = Dictionary(grouping: entries, by: \.peer)
+        return byPeer.keys.sorted().map { peer in
+            let list = byPeer[peer]!
+            let failed = list.filter { $0.lastError != nil }.max { $0.nextAttempt < $1.nextAttempt }
+            return PeerSummary(peer: peer, count: list.count, held: list.filter(\.held).count,
+                               oldest: list.map(\.queuedAt).min()!, lastError: failed?.lastError)
+        }
+    }
+
+    static func shape(_ entries: [QueueEntry], format: String, now: Date, console: Console) {
+        let byPeer = Dictionary(grouping: entries, by: \.peer)
+        func counts(_ list: [QueueEntry]) -> [Int] {
+            var c = [Int](repeating: 0, count: shapeBuckets.count)
+            for e in list {
+                let age = max(0, now.timeIntervalSince(e.queuedAt))
+                c[shapeBuckets.firstIndex { age < $0.upTo }!] += 1
+            }
+            return c
+        }
+        if format == "json" {
+            var peers: [String: Any] = [:]
+            for (p, list) in byPeer { peers[p] = counts(list) }
+            printJSON(["buckets": shapeBuckets.map(\.label), "total": counts(entries), "peers": peers], console: console)
+            return
+        }
+        let header = ["PEER", "T"] + shapeBuckets.map(\.label)
+        var rows = [["TOTAL", String(entries.count)] + counts(entries).map(String.init)]
+        for p in byPeer.keys.sorted() { rows.append([p, String(byPeer[p]!.count)] + counts(byPeer[p]!).map(String.init)) }
+        for line in table(header, rows, rightAligned: Set(1..<header.count)) { console.print(line) }
+    }
+
+    // MARK: actions
+
+    static func act(_ action: String, ids: [String], entries: [QueueEntry], store: QueueStore, state: URL?,
+                    now: Date, console: Console) -> Int32 {
+        var targets: [QueueEntry] = []
+        var missing: [String] = []
+        if ids == ["-"] {
+            targets = entries
+        } else {
+            for id in ids {
+                let found = entries.filter { $0.messageId.rawValue == id }
+                if found.isEmpty { missing.append(id) } else { targets += found }
+            }
+        }
+        var failed = false
+        var changed = 0
+        for var e in targets {
+            switch action {
+            case "hold": e.held = true
+            case "release": e.held = false; e.nextAttempt = now
+            default: e.nextAttempt = now
+            }
+            do {
+                try store.update(e)
+                changed += 1
+                var line = "\(action): \(e.peer) \(e.messageId)"
+                if action == "retry" && e.held { line += " (held: release it to deliver)" }
+                console.print(line)
+            } catch {
+                console.error("stafett queue \(action): \(e.messageId): \(error)")
+                failed = true
+            }
+        }
+        for id in missing { console.error("stafett queue \(action): no message \(id) in the queue") }
+        if changed == 0 && ids == ["-"] { console.print("Queue is empty: nothing to \(action).") }
+        if changed > 0 { console.print(tellDaemon(state: state)) }
+        if failed { return ExitCode.failure }
+        return missing.isEmpty ? ExitCode.ok : ExitCode.invalid
+    }
+
+    /// Sends SIGUSR1 to the daemon named in `<state>/stafettd.pid`; returns what happened, for the operator.
+    static func tellDaemon(state: URL?) -> String {
+        guard let state else {
+            return "stafettd was not told (no state directory; give --state DIR): it sees the change at its next attempt or start"
+        }
+        let pidFile = state.appendingPathComponent("stafettd.pid")
+        guard let text = try? String(contentsOf: pidFile, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
+            return "stafettd was not told: no running daemon (\(pidFile.path) is missing); the change applies when it starts"
+        }
+        if kill(pid, SIGUSR1) == 0 { return "told stafettd (pid \(pid)) to rescan the queue" }
+        let why = errno == ESRCH ? "no such process (stale pid file)" : String(cString: strerror(errno))
+        return "stafettd was not told: pid \(pid) from \(pidFile.path): \(why); the change applies when it next reads the queue"
+    }
+
+    // MARK: formatting
+
+    static func duration(_ seconds: Double) -> String {
+        let s = max(0, Int(seconds))
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m" }
+        if s < 86400 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
+        return "\(s / 86400)d\(String(format: "%02d", (s % 86400) / 3600))h"
+    }
+
+    static func nextRetry(_ date: Date, now: Date) -> String {
+        let d = date.timeIntervalSince(now)
+        return d <= 0 ? "now" : "in " + duration(d.rounded(.up))
+    }
+
+    static func truncate(_ s: String, _ n: Int) -> String {
+        let flat = s.replacingOccurrences(of: "\n", with: " ")
+        return flat.count <= n ? flat : String(flat.prefix(n - 1)) + "…"
+    }
+
+    static func table(_ header: [String], _ rows: [[String]], rightAligned: Set<Int> = []) -> [String] {
+        var widths = header.map(\.count)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in
+                let pad = String(repeating: " ", count: widths[i] - c.count)
+                if i == cells.count - 1 && !rightAligned.contains(i) { return c }
+                return rightAligned.contains(i) ? pad + c : c + pad
+            }.joined(separator: "  ")
+        }
+        return [line(header)] + rows.map(line)
+    }
+
+    static func iso(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: date)
+    }
+
+    static func printJSON(_ object: Any, console: Console) {
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
+            console.write(data)
+            console.print("")
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import XCTest
+@testable import StafettCLI
+import StafettDaemon
+import StafettJournal
+import StafettModel
+
+/// The crash windows of intake, reproduced exactly instead of by a lucky SIGKILL: the disk is
+/// left as a crash at that point would leave it, then the real daemon starts on it.
+final class DaemonCrashWindowTests: XCTestCase {
+    let A = Members.a.0, B = Members.b.0
+
+    /// Where a crash left intake: which of its durable steps were done.
+    enum Window {
+        /// `queued` journaled, queue files not yet written (the input is still in the outbox).
+        case journaledNotQueued
+        /// `queued` journaled and the messages queued, the input not yet moved to accepted/.
+        case queuedNotMoved
+        /// Queue files written but nothing journaled: what the order before this fix left
+        /// (queue first, journal second); a spool from then must still not re-send.
+        case queuedNotJournaled
+    }
+
+    func testCrashAfterJournalBeforeQueue() throws { try crash(in: .journaledNotQueued) }
+    func testCrashAfterQueueBeforeMove() throws { try crash(in: .queuedNotMoved) }
+    func testCrashAfterQueueBeforeJournalInAnOldSpool() throws { try crash(in: .queuedNotJournaled) }
+
+    /// Leaves A's disk as a crash in `window` would, then starts the real daemon on it. At restart
+    /// the queue is delivered at once while the input is read again. Every message must be sent
+    /// once and journaled `delivered` once, never `queued` after `delivered` (that would reopen it
+    /// in the follow-up report), and nothing may be queued again after delivery.
+    func crash(in window: Window) throws {
+        let h = try DaemonHarness(members: [Members.a, Members.b])
+        try h.start(B)
+        let n = 6
+        let tag = "WIN-\(UUID().uuidString.prefix(6))"
+        let csv = DaemonHarness.csv(tag: tag, count: n)
+
+        // Intake the file with the real processor, its outbox moves going to a scratch spool, and
+        // its queue and journal either A's own or scratch ones, as the window needs.
+        let entries = try simulate(window, h: h, tag: tag, csv: csv)
+        XCTAssertEqual(entries.count, n)
+        XCTAssertEqual(h.queue(A).count, window == .journaledNotQueued ? 0 : n)
+        try h.drop(csv, as: "\(tag).csv", into: A)
+
+        try h.start(A)
+        XCTAssertTrue(h.wait(30) {
+            h.queue(A).isEmpty && h.inbox(B).count == n
+                && FileManager.default.fileExists(atPath: h.a.layout.accepted.appendingPathComponent("\(tag).csv").path)
+        }, "queue \(h.queue(A).count), inbox \(h.inbox(B).count)\n\(h.log(A))")
+        usleep(1_000_000)  // a message queued again would be sent again by now
+        XCTAssertTrue(h.queue(A).isEmpty, "nothing queued again after delivery: \(h.queue(A).map(\.lastError))")
+        let ids = Set(entries.map(\.messageId.rawValue))
+        XCTAssertEqual(try h.journaled(A, kind: "delivered").sorted(), ids.sorted(), "each message delivered (and journaled) once")
+        XCTAssertEqual(try h.journaled(B, kind: "received").count, n)
+        let queued = try h.journaled(A, kind: "queued")
+        if window == .queuedNotMoved { XCTAssertEqual(queued.sorted(), ids.sorted(), "queued journaled once") }
+        if window == .journaledNotQueued { XCTAssertEqual(Set(queued), ids, "queued journaled (twice is allowed)") }
+        let kinds = try h.journal(A).compactMap { r -> (String, String)? in
+            guard let k = r["kind"] as? String, let m = r["msg"] as? String else { return nil }
+            return (m, k)
+        }
+        for id in ids {
+            let order = kinds.filter { $0.0 == id }.map(\.1)
+            XCTAssertEqual(order.last, "delivered", "\(id): \(order)")
+            if window != .queuedNotJournaled { XCTAssertEqual(order.first, "queued", "\(id): \(order)") }
+        }
+        h.stop(A)
+        let verify = try h.cli.run(["journal", "verify", "--journal", h.a.layout.journal.path, "--cert", h.a.tls("signing.crt")])
+        XCTAssertEqual(verify.code, 0, verify.out + verify.err)
+    }
+
+    /// A case worker drops the same export again after it was delivered: the same message ids
+    /// come out, and nothing is queued or sent a second time (the receiver would answer with the
+    /// original receipt, whose digest a re-signed copy can never match).
+    func testSameFileDroppedAgainSendsNothingTwice() throws {
+        let h = try DaemonHarness(members: [Members.a, Members.b])
+        try h.start(B)
+        try h.start(A)
+        let tag = "AGAIN-\(UUID().uuidString.prefix(6))"
+        let csv = DaemonHarness.csv(tag: tag, count: 3)
+        try h.drop(csv, as: "\(tag).csv", into: A)
+        XCTAssertTrue(try h.wait(20) { try h.journaled(A, kind: "delivered", casePrefix: tag).count == 3 }, h.log(A))
+        try h.drop(csv, as: "\(tag)-igen.csv", into: A)
+        XCTAssertTrue(h.wait(20) { FileManager.default.fileExists(atPath: h.a.layout.accepted.appendingPathComponent("\(tag)-igen.csv").path) },
+                      h.log(A))
+        usleep(1_000_000)
+        XCTAssertEqual(h.queueCount(A), 0, "nothing queued again: \(h.queue(A).map(\.lastError))")
+        XCTAssertEqual(try h.journaled(A, kind: "queued", casePrefix: tag).count, 3)
+        XCTAssertEqual(try h.journaled(A, kind: "delivered", casePrefix: tag).count, 3)
+        XCTAssertEqual(try h.journaled(B, kind: "received").count, 3)
+    }
+
+    /// Runs the real intake on a copy of the file so that A's disk ends up as `window` describes.
+    /// (A function of its own so the journal, and its lock, are released before A starts.)
+    func simulate(_ window: Window, h: DaemonHarness, tag: String, csv: String) throws -> [QueueEntry] {
+        let scratch = h.root.appendingPathComponent("scratch")
+        let scratchLayout = SpoolLayout(spool: scratch.appendingPathComponent("spool"), state: scratch.appendingPathComponent("state"))
+        try scratchLayout.create()
+        try h.a.layout.create()
+        let runtime = try NodeRuntime.load(StafettConfig.load(path: h.a.configPath))
+        let journalDir = window == .queuedNotJournaled ? scratchLayout.journal : h.a.layout.journal
+        let queueDir = window == .journaledNotQueued ? scratchLayout.queue : h.a.layout.queue
+        let journal = try Journal(directory: journalDir.path, options: JournalOptions(signingKey: runtime.sealer.key))
+        defer { journal.close() }
+        let processor = IntakeProcessor(runtime: runtime, layout: scratchLayout, store: try QueueStore(directory: queueDir),
+                                        batcher: CommitBatcher(spool: scratchLayout.spool, journal: journal))
+        let scratchInput = scratchLayout.outbox.appendingPathComponent("\(tag).csv")
+        try Data(csv.utf8).write(to: scratchInput)
+        let (outcome, entries) = try processor.process(scratchInput)
+        guard case .accepted = outcome else { throw StartupError("intake: \(outcome)") }
+        return entries
+    }
+}
