@@ -16,8 +16,9 @@ final class DaemonCrashWindowTests: XCTestCase {
         case journaledNotQueued
         /// `queued` journaled and the messages queued, the input not yet moved to accepted/.
         case queuedNotMoved
-        /// Queue files written but nothing journaled: what the order before this fix left
-        /// (queue first, journal second); a spool from then must still not re-send.
+        /// Queue files renamed into place but nothing journaled: what one group commit of files
+        /// and records (files first) leaves when the crash comes between the two; a spool from
+        /// before the fix must still not re-send.
         case queuedNotJournaled
     }
 
