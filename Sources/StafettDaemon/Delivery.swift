@@ -116,7 +116,14 @@ public final class DeliveryScheduler: @unchecked Sendable {
     }
 
     /// Re-reads the queue directory (after `stafett queue hold/release/retry`, or SIGHUP).
-    public func rescan() { add(store.loadAll(maxLifetime: runtime.config.delivery.maxLifetime.timeInterval, onError: { self.log.error($0) })) }
+    /// Peers' back-off is forgotten too: an operator's `retry` means now, not when a peer's
+    /// back-off (up to `max-backoff`) would have ended.
+    public func rescan() {
+        cond.lock()
+        for lane in lanes.values { lane.downUntil = nil; lane.failures = 0 }
+        cond.unlock()
+        add(store.loadAll(maxLifetime: runtime.config.delivery.maxLifetime.timeInterval, onError: { self.log.error($0) }))
+    }
 
     /// Applies a reloaded configuration: connections are rebuilt on next use.
     public func reload(_ rt: NodeRuntime) {
@@ -363,6 +370,8 @@ public final class DeliveryScheduler: @unchecked Sendable {
             delay = DeliveryScheduler.backoff(attempt: entry.attempts, d)
         }
         entry.nextAttempt = min(Date().addingTimeInterval(delay), entry.expiresAt)
+        // `stafett queue hold` may have run while this attempt was in flight: keep the hold.
+        if let onDisk = store.reload(entry), onDisk.held { entry.held = true }
         try? store.update(entry)
         schedule(entry, lane: lane)
         metrics.count("stafett_delivery_failures_total", labels: ["peer": lane.name])
