@@ -16,9 +16,10 @@ public enum IntakeOutcome: Sendable, Equatable {
 
 /// Turns an outbox file into queued, signed, journaled messages, all or nothing.
 ///
-/// Order matters for "nothing lost": the queue files are durable, then the journal records,
-/// and only then does the input move to `accepted/`. A crash anywhere leaves the input in the
-/// outbox; reprocessing derives the same message ids, finds them queued, and queues nothing twice.
+/// Order matters for "nothing lost": the `queued` journal records are durable, then the queue
+/// files, and only then does the input move to `accepted/`. A crash anywhere leaves the input in
+/// the outbox; reprocessing derives the same message ids, skips those queued or already
+/// delivered, and queues nothing twice.
 public struct IntakeProcessor: Sendable {
     /// The node: who we are, our key, peers and routing.
     public var runtime: NodeRuntime
@@ -98,23 +99,39 @@ public struct IntakeProcessor: Sendable {
         }
         if !errors.isEmpty { return (try fail(file, name: name, errors), []) }
 
-        // The queue files and the journal records go to disk in one group-commit round, shared
-        // with whatever else is committing (deliveries, other files). Messages already queued
-        // (a file read again after a crash) are neither written nor journaled twice.
+        // A file read again after a crash: messages still queued, or already delivered or expired
+        // (the daemon delivers its queue at start, before the outbox is read), are done. Queuing
+        // those again would re-send them re-signed, under a digest the receiver's stored receipt
+        // can never match, and journal `queued` after `delivered`.
         var staged: [(temporary: URL, final: URL)] = []
         var records: [JournalEntry] = []
         var written: [QueueEntry] = []
-        for (i, (entry, xml)) in batch.enumerated() where !store.contains(peer: entry.peer, id: entry.messageId) {
+        for (i, (entry, xml)) in batch.enumerated() where !store.contains(peer: entry.peer, id: entry.messageId) && !finished(entry) {
             staged.append(try CommitBatcher.stage(xml, for: store.messageURL(entry)))
             written.append(entry)
             records.append(JournalEntry.about(routed[i].message, kind: .queued, digest: entry.digest, keyer: runtime.keyer,
                                               caseRef: entry.caseRef, status: "queued", time: now))
         }
-        records.append(JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
-                                    digest: digest, status: "accepted", reason: "\(routed.count) message(s)", file: name))
-        try batcher.commit(CommitItem(files: staged, entries: records))
+        // `queued` is durable before the queue files appear: the scheduler may deliver a queued
+        // message at once (at start, from disk), and its `delivered` must never come first, nor
+        // may a message be delivered that was never journaled `queued` (its person key would be
+        // missing from `stafett case`). A crash in between journals `queued` twice: harmless.
+        if !records.isEmpty { try batcher.commit(CommitItem(files: [], entries: records)) }
+        try batcher.commit(CommitItem(files: staged, entries: [
+            JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
+                         digest: digest, status: "accepted", reason: "\(routed.count) message(s)", file: name)]))
         let moved = try layout.moveToAccepted(file)
         return (.accepted(messages: routed.count, movedTo: moved), written)
+    }
+
+    /// True when the message already left the queue: its receipt or its expired copy is archived.
+    func finished(_ entry: QueueEntry) -> Bool {
+        let fm = FileManager.default
+        let peerDir = layout.archive.appendingPathComponent(entry.peer, isDirectory: true)
+        let expiredDir = layout.archive.appendingPathComponent("expired/\(entry.peer)", isDirectory: true)
+        return fm.fileExists(atPath: peerDir.appendingPathComponent(entry.messageId.rawValue + ".receipt.xml").path)
+            || fm.fileExists(atPath: peerDir.appendingPathComponent(entry.messageId.rawValue + ".xml").path)
+            || fm.fileExists(atPath: expiredDir.appendingPathComponent(entry.messageId.rawValue + ".xml").path)
     }
 
     /// Case messages from an intake file (CSV, JSON) or one case XML document.
