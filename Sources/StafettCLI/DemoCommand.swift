@@ -138,7 +138,7 @@ enum QueueStoreSnapshot {
         let fm = FileManager.default
         var n = 0
         for peer in (try? fm.contentsOfDirectory(atPath: queue.path)) ?? [] {
-            n += ((try? fm.contentsOfDirectory(atPath: queue.appendingPathComponent(peer).path)) ?? []).filter { $0.hasSuffix(".meta") }.count
+            n += ((try? fm.contentsOfDirectory(atPath: queue.appendingPathComponent(peer).path)) ?? []).filter { $0.hasSuffix(".xml") && !$0.hasPrefix(".") }.count
         }
         return n
     }
