@@ -148,6 +148,17 @@ final class QueueCommandTests: XCTestCase {
         let sleeper = Process()
         sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
         sleeper.arguments = ["30"]
+        // The child inherits this process's SIGUSR1 disposition and mask, which other tests in
+        // the bundle may have set to "ignore" (dispatch signal sources do): spawn it with the default.
+        let previous = signal(SIGUSR1, SIG_DFL)
+        var usr1 = sigset_t(), mask = sigset_t()
+        sigemptyset(&usr1)
+        sigaddset(&usr1, SIGUSR1)
+        pthread_sigmask(SIG_UNBLOCK, &usr1, &mask)
+        defer {
+            pthread_sigmask(SIG_SETMASK, &mask, nil)
+            signal(SIGUSR1, previous)
+        }
         try sleeper.run()
         defer { if sleeper.isRunning { sleeper.terminate() } }
         try Data("\(sleeper.processIdentifier)\n".utf8).write(to: state.appendingPathComponent("stafettd.pid"))
