@@ -107,6 +107,24 @@ final class DaemonDeliveryTests: XCTestCase {
         XCTAssertEqual(try h.journaled(B, kind: "received").filter { $0 == id }.count, 1, "journaled once")
     }
 
+    /// The same message submitted eight times at once: one inbox file, one `received`, and every
+    /// answer the same signed receipt.
+    func testConcurrentDuplicatesGetOneReceipt() throws {
+        let id = UUID().uuidString.lowercased()
+        let signed = try h.message(from: A, to: B, signedBy: A, id: id)
+        let answers = Answers(count: 8)
+        let harness = h, identity = h.tlsIdentity(A), b = B
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            answers.set(i, try? harness.post(signed, to: b, identity: identity).body)
+        }
+        let bodies = answers.value.compactMap { $0 }
+        XCTAssertEqual(bodies.count, 8)
+        XCTAssertEqual(Set(bodies).count, 1, "every submission gets the one stored receipt")
+        XCTAssertEqual(try ReceiptXML.read(bodies[0]).status, .accepted)
+        XCTAssertEqual(h.inbox(B).filter { $0 == inboxName(from: A, id: id) }.count, 1)
+        XCTAssertEqual(try h.journaled(B, kind: "received").filter { $0 == id }.count, 1)
+    }
+
     /// 3. Refusals: no client certificate and another CA's certificate fail at TLS; a wrong
     /// sender, a bad signature and a schema-invalid message get rejected receipts signed by B.
     /// Nothing reaches the inbox.

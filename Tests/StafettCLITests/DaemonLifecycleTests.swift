@@ -134,6 +134,21 @@ final class DaemonLifecycleTests: XCTestCase {
         XCTAssertEqual(Set(try h.journaled(A, kind: "delivered")).count, n)
     }
 
+    /// SIGTERM to the receiving side while the sender holds idle keep-alive connections to it:
+    /// idle connections must not hold up the drain (systemd waits for it).
+    func testSIGTERMDoesNotWaitForIdleKeepAliveConnections() throws {
+        let h = try DaemonHarness(members: [Members.a, Members.b])
+        let b = try h.start(B)
+        try h.start(A)
+        try deliverOne(h, tag: "IDLE")  // A now keeps connections to B open
+        let start = Date()
+        kill(b.process.processIdentifier, SIGTERM)
+        b.process.waitUntilExit()
+        let took = Date().timeIntervalSince(start)
+        XCTAssertEqual(b.process.terminationStatus, 0, h.log(B))
+        XCTAssertLessThan(took, 3, "stopping took \(took)s:\n\(h.log(B))")
+    }
+
     /// Drops a one-record file into A's outbox and waits for its delivery to B.
     func deliverOne(_ h: DaemonHarness, tag: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let t = "\(tag)-\(UUID().uuidString.prefix(6))"

@@ -161,3 +161,12 @@ final class DaemonHarness: @unchecked Sendable {
         try cli.tool("/usr/bin/curl", ["-sS", "--max-time", "5", "http://127.0.0.1:\(port)\(path)"])
     }
 }
+
+/// Results collected from concurrent submissions, one slot each.
+final class Answers: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Data?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ d: Data?) { lock.lock(); slots[i] = d; lock.unlock() }
+    var value: [Data?] { lock.lock(); defer { lock.unlock() }; return slots }
+}
