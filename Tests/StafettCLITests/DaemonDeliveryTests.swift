@@ -158,6 +158,15 @@ final class DaemonDeliveryTests: XCTestCase {
         let mismatchId = UUID().uuidString.lowercased()
         try rejected(try h.message(from: C, to: B, signedBy: C, id: mismatchId), .senderMismatch, id: mismatchId)
 
+        // TLS 1.2 is refused unless the config allows it.
+        let tls12 = try h.post(try h.message(from: A, to: B, signedBy: A), to: B, identity: h.tlsIdentity(A),
+                               curlOptions: ["--tlsv1.2", "--tls-max", "1.2"])
+        XCTAssertNotEqual(tls12.exit, 0, "TLS 1.2 must be refused: HTTP \(tls12.http)")
+
+        // Addressed to C, submitted to B.
+        let wrongId = UUID().uuidString.lowercased()
+        try rejected(try h.message(from: A, to: C, signedBy: A, id: wrongId), .wrongRecipient, id: wrongId)
+
         // One character changed after signing.
         let tamperId = UUID().uuidString.lowercased()
         let signed = String(decoding: try h.message(from: A, to: B, signedBy: A, id: tamperId), as: UTF8.self)
@@ -171,7 +180,7 @@ final class DaemonDeliveryTests: XCTestCase {
 
         XCTAssertEqual(Set(h.inbox(B)), inboxBefore, "nothing refused reaches the inbox")
         let refused = try h.journal(B).filter { $0["kind"] as? String == "refused" }.compactMap { $0["reason"] as? String }
-        for reason in ["sender-mismatch", "signature", "schema"] { XCTAssertTrue(refused.contains(reason), "refused \(reason) journaled") }
+        for reason in ["sender-mismatch", "wrong-recipient", "signature", "schema"] { XCTAssertTrue(refused.contains(reason), "refused \(reason) journaled") }
     }
 
     /// 7. `/metrics` on loopback shows deliveries on A and receptions on B.

@@ -141,12 +141,14 @@ final class DaemonHarness: @unchecked Sendable {
 
     /// `curl` POSTing `body` to a node's `/v1/messages`; `identity` names the node whose TLS key
     /// and certificate are presented (nil: none). Returns curl's exit status, the HTTP status and the body.
-    func post(_ body: Data, to name: String, identity: (cert: String, key: String)?, ca: String? = nil) throws -> (exit: Int32, http: Int, body: Data) {
+    func post(_ body: Data, to name: String, identity: (cert: String, key: String)?, ca: String? = nil,
+              curlOptions: [String] = []) throws -> (exit: Int32, http: Int, body: Data) {
         let req = cli.dir.appendingPathComponent("req-\(UUID()).xml"), resp = cli.dir.appendingPathComponent("resp-\(UUID()).xml")
         try body.write(to: req)
         var args = ["-sS", "--max-time", "10", "--cacert", ca ?? net.caPath, "-H", "Content-Type: application/xml",
                     "--data-binary", "@\(req.path)", "-o", resp.path, "-w", "\nHTTP:%{http_code}\n"]
         if let identity { args += ["--cert", identity.cert, "--key", identity.key] }
+        args += curlOptions
         args.append("https://127.0.0.1:\(node(name).port)/v1/messages")
         let (status, output) = try cli.tool("/usr/bin/curl", args)
         let code = output.split(separator: "\n").first { $0.hasPrefix("HTTP:") }.flatMap { Int($0.dropFirst(5)) } ?? 0
