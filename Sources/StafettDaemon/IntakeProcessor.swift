@@ -117,9 +117,12 @@ public struct IntakeProcessor: Sendable {
         // may a message be delivered that was never journaled `queued` (its person key would be
         // missing from `stafett case`). A crash in between journals `queued` twice: harmless.
         if !records.isEmpty { try batcher.commit(CommitItem(files: [], entries: records)) }
+        // Say so when messages were skipped, or "why was my file not sent again?" has no answer.
+        let skipped = batch.count - written.count
+        let summary = "\(routed.count) message(s)" + (skipped > 0 ? ", \(skipped) already queued or sent (same message ids)" : "")
         try batcher.commit(CommitItem(files: staged, entries: [
             JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
-                         digest: digest, status: "accepted", reason: "\(routed.count) message(s)", file: name)]))
+                         digest: digest, status: "accepted", reason: summary, file: name)]))
         let moved = try layout.moveToAccepted(file)
         return (.accepted(messages: routed.count, movedTo: moved), written)
     }

@@ -90,6 +90,8 @@ final class DaemonCrashWindowTests: XCTestCase {
         XCTAssertEqual(try h.journaled(A, kind: "queued", casePrefix: tag).count, 3)
         XCTAssertEqual(try h.journaled(A, kind: "delivered", casePrefix: tag).count, 3)
         XCTAssertEqual(try h.journaled(B, kind: "received").count, 3)
+        let second = try XCTUnwrap(try h.journal(A).last { $0["kind"] as? String == "intake-accepted" && $0["file"] as? String == "\(tag)-igen.csv" })
+        XCTAssertEqual(second["reason"] as? String, "3 message(s), 3 already queued or sent (same message ids)")
     }
 
     /// Runs the real intake on a copy of the file so that A's disk ends up as `window` describes.
