@@ -175,6 +175,37 @@ final class QueueCommandTests: XCTestCase {
         XCTAssertTrue(stale.out.contains("stale pid file"), stale.out)
     }
 
+    /// A message never tried yet has no `.meta`: its row comes from the signed message itself;
+    /// an unreadable message is reported (exit 3) without hiding the others.
+    func testEntriesWithoutRetryStateAndUnreadableOnes() throws {
+        let dir = spool.appendingPathComponent("queue/migrationsverket")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let id = "0f6a1c2e-5b7d-4e11-9a3f-1d2c3b4a5e61"
+        try FileManager.default.copyItem(at: examplesDirectory.appendingPathComponent("registered-signed.xml"),
+                                         to: dir.appendingPathComponent("\(id).xml"))
+        var r = try cli.run(["queue", "--spool", spool.path, "-o", "json"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let m = try XCTUnwrap((obj["messages"] as? [[String: Any]])?.first)
+        XCTAssertEqual(m["messageId"] as? String, id)
+        XCTAssertEqual(m["attempts"] as? Int, 0)
+        XCTAssertEqual(m["eventType"] as? String, "Registered")
+        XCTAssertEqual(m["recipient"] as? String, "2021002163")
+        XCTAssertEqual(m["queuedAt"] as? String, "2026-11-23T08:15:30Z", "queued when the message was created")
+
+        // hold writes the retry state that was missing.
+        r = try cli.run(["queue", "hold", id, "--spool", spool.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("\(id).meta").path))
+        XCTAssertEqual(store.loadAll().first?.held, true)
+
+        try Data("<not-a-message/>".utf8).write(to: dir.appendingPathComponent("broken.xml"))
+        r = try cli.run(["queue", "--spool", spool.path])
+        XCTAssertEqual(r.code, ExitCode.failure)
+        XCTAssertTrue(r.err.contains("broken.xml: unreadable queue entry"), r.err)
+        XCTAssertTrue(r.out.contains(id), "the readable entry is still listed: \(r.out)")
+    }
+
     func testReadsThePathsFromTheConfigFile() throws {
         let config = """
             [node]
