@@ -149,6 +149,35 @@ final class DaemonLifecycleTests: XCTestCase {
         XCTAssertLessThan(took, 3, "stopping took \(took)s:\n\(h.log(B))")
     }
 
+    /// 6b. SIGKILL the receiver twice while it takes messages in: after restarts every message is
+    /// in B's inbox once, each inbox file has its `received` record, and both journals verify.
+    func testReceiverKilledMidDeliveryLosesNothing() throws {
+        let h = try DaemonHarness(members: [Members.a, Members.b]) { _, config in config.delivery.connectionsPerPeer = 8 }
+        try h.start(B)
+        try h.start(A)
+        let n = 400
+        let tag = "RKILL-\(UUID().uuidString.prefix(6))"
+        try h.drop(DaemonHarness.csv(tag: tag, count: n), as: "\(tag).csv", into: A)
+        for threshold in [40, 160] {
+            XCTAssertTrue(h.wait(60) { h.inbox(B).count >= threshold }, h.log(A))
+            h.kill9(B)
+            try h.start(B)
+        }
+        XCTAssertTrue(h.wait(60) { h.inbox(B).count == n && h.queueCount(A) == 0 },
+                      "inbox \(h.inbox(B).count) of \(n), queue \(h.queueCount(A))\n\(h.log(B))")
+        let prefix = "\(h.a.organisation.digits)_"
+        let inboxIds = Set(h.inbox(B).map { String($0.dropFirst(prefix.count).dropLast(4)) })
+        XCTAssertEqual(inboxIds.count, n)
+        XCTAssertEqual(Set(try h.journaled(B, kind: "received", casePrefix: tag)), inboxIds, "every stored message is journaled received")
+        XCTAssertEqual(Set(try h.journaled(A, kind: "delivered", casePrefix: tag)), inboxIds)
+        h.stop(A)
+        h.stop(B)
+        for node in [h.a, h.b] {
+            let verify = try h.cli.run(["journal", "verify", "--journal", node.layout.journal.path, "--cert", node.tls("signing.crt")])
+            XCTAssertEqual(verify.code, 0, node.name + ": " + verify.out + verify.err)
+        }
+    }
+
     /// Drops a one-record file into A's outbox and waits for its delivery to B.
     func deliverOne(_ h: DaemonHarness, tag: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let t = "\(tag)-\(UUID().uuidString.prefix(6))"
