@@ -220,6 +220,13 @@ enum QueueCommand {
             }
             do {
                 try store.update(e)
+                // The daemon may have delivered it meanwhile: leave no retry state without a message.
+                let message = store.messageURL(e)
+                guard FileManager.default.fileExists(atPath: message.path) else {
+                    unlink(message.deletingPathExtension().appendingPathExtension("meta").path)
+                    console.print("\(action): \(e.peer) \(e.messageId): already left the queue")
+                    continue
+                }
                 changed += 1
                 var line = "\(action): \(e.peer) \(e.messageId)"
                 if action == "retry" && e.held { line += " (held: release it to deliver)" }
