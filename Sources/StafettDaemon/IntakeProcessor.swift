@@ -126,14 +126,13 @@ public struct IntakeProcessor: Sendable {
         return (.accepted(messages: routed.count, movedTo: moved), written)
     }
 
-    /// True when the message already left the queue: its receipt or its expired copy is archived.
+    /// True when the message already left the queue: settled or expired, its signed copy moved
+    /// to the archive (after its outcome was journaled).
     func finished(_ entry: QueueEntry) -> Bool {
         let fm = FileManager.default
-        let peerDir = layout.archive.appendingPathComponent(entry.peer, isDirectory: true)
-        let expiredDir = layout.archive.appendingPathComponent("expired/\(entry.peer)", isDirectory: true)
-        return fm.fileExists(atPath: peerDir.appendingPathComponent(entry.messageId.rawValue + ".receipt.xml").path)
-            || fm.fileExists(atPath: peerDir.appendingPathComponent(entry.messageId.rawValue + ".xml").path)
-            || fm.fileExists(atPath: expiredDir.appendingPathComponent(entry.messageId.rawValue + ".xml").path)
+        let name = entry.messageId.rawValue + ".xml"
+        return fm.fileExists(atPath: layout.archive.appendingPathComponent("\(entry.peer)/\(name)").path)
+            || fm.fileExists(atPath: layout.archive.appendingPathComponent("expired/\(entry.peer)/\(name)").path)
     }
 
     /// Case messages from an intake file (CSV, JSON) or one case XML document.

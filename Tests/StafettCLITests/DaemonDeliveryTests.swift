@@ -40,7 +40,8 @@ final class DaemonDeliveryTests: XCTestCase {
     func inboxName(from sender: String, id: String) -> String { "\(h.node(sender).organisation.digits)_\(id).xml" }
 
     /// 1. An intake CSV dropped into A's outbox arrives in B's inbox; A journals queued and
-    /// delivered, keeps B's verified receipt in archive/, and the input moves to accepted/.
+    /// delivered (holding B's signed receipt, which verifies), archives the signed original, and
+    /// the input moves to accepted/.
     func testIntakeFileIsDeliveredWithSignedReceipt() throws {
         let tag = "E2E-\(UUID().uuidString.prefix(6))"
         try h.drop(DaemonHarness.csv(tag: tag, count: 3), as: "\(tag).csv", into: A)
@@ -57,8 +58,7 @@ final class DaemonDeliveryTests: XCTestCase {
             let received = try Data(contentsOf: h.b.layout.inbox.appendingPathComponent(inboxName(from: A, id: id)))
             XCTAssertNoThrow(try XMLSignature.verify(XMLDocument.parse(received), trusting: aCert), "inbox copy signed by A")
 
-            let receiptURL = h.a.layout.archive.appendingPathComponent("\(B)/\(id).receipt.xml")
-            let data = try Data(contentsOf: receiptURL)
+            let data = try h.receipt(of: id, heldBy: A)
             XCTAssertNoThrow(try XMLSignature.verify(XMLDocument.parse(data), trusting: bCert), "receipt signed by B")
             XCTAssertThrowsError(try XMLSignature.verify(XMLDocument.parse(data), trusting: aCert), "and not by anyone else")
             let receipt = try ReceiptXML.read(data)

@@ -29,7 +29,7 @@ final class DaemonOutcomeTests: XCTestCase {
         XCTAssertTrue((record["reason"] as? String ?? "").hasPrefix("signature"), "\(record)")
         let bCert = try Certificate.load(path: h.b.tls("signing.crt"))
         for id in ids {
-            let data = try Data(contentsOf: h.a.layout.archive.appendingPathComponent("\(B)/\(id).receipt.xml"))
+            let data = try h.receipt(of: id, heldBy: A)
             XCTAssertNoThrow(try XMLSignature.verify(XMLDocument.parse(data), trusting: bCert))
             let receipt = try ReceiptXML.read(data)
             XCTAssertEqual(receipt.status, .rejected)

@@ -109,6 +109,13 @@ final class DaemonHarness: @unchecked Sendable {
         }.compactMap { $0["msg"] as? String }
     }
 
+    /// The peer's signed receipt for a message, as the sender's journal holds it (`stafett receipt`).
+    func receipt(of id: String, heldBy name: String) throws -> Data {
+        let r = try cli.run(["receipt", id, "--journal", node(name).layout.journal.path])
+        guard r.code == 0 else { throw StartupError("stafett receipt \(id): exit \(r.code): \(r.err)") }
+        return Data(r.out.utf8)
+    }
+
     /// Polls `condition` every 50 ms until it holds or `timeout` seconds pass.
     @discardableResult
     func wait(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
