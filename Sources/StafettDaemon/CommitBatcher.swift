@@ -25,10 +25,9 @@ public struct CommitItem: Sendable {
 /// Each connection or delivery thread prepares its files (written, not synced) and calls
 /// `commit`, which returns only when the files are on disk under their final names and the
 /// journal records are durable. Whoever arrives while no commit runs leads the next round
-/// for everyone waiting: one `syncfs` for the staged files' data, one journal flush, the
-/// renames, one `syncfs` for the names. So many concurrent hand-offs share three flushes, where
-/// each alone would pay five. A file never appears under its final name before its journal
-/// record is durable.
+/// for everyone waiting: one `syncfs` for the staged files' data, the renames, one `syncfs` for
+/// the names, one journal flush. So many concurrent hand-offs share three flushes, where each
+/// alone would pay five.
 public final class CommitBatcher: @unchecked Sendable {
     private let spool: URL
     private let journal: Journal
@@ -86,26 +85,13 @@ public final class CommitBatcher: @unchecked Sendable {
     }
 
     private static func run(_ items: [CommitItem], spool: URL, journal: Journal) -> Result<[UInt64], SpoolError> {
-        let files = items.flatMap(\.files)
-        var renamed = false
         do throws(SpoolError) {
-            // Data first: one syncfs, whatever the number of files. (An fdatasync per file would
-            // cost a device flush per file; a round must cost the same for one hand-off as for fifty.)
-            if !files.isEmpty { try syncFileSystem(spool) }
-            // Then the journal, before any file appears under its final name: a file in place is
-            // acted on at once (a queued message is delivered, a stored receipt answers duplicates),
-            // so it must never exist without its record. A crash between the two leaves only
-            // temporaries, and the work is redone and journaled again.
-            var sequences: [UInt64] = []
-            let entries = items.flatMap(\.entries)
-            if !entries.isEmpty {
-                do { sequences = try journal.appendBatch(entries) } catch {
-                    throw SpoolError(path: journal.directory, operation: "journal append", reason: error.description)
-                }
-            }
-            // Then the names: one more syncfs.
+            let files = items.flatMap(\.files)
             if !files.isEmpty {
-                renamed = true
+                // Data first, then the names: one syncfs each, whatever the number of files. (An
+                // fdatasync per file would cost a device flush per file; a round must cost the same
+                // for one hand-off as for fifty.)
+                try syncFileSystem(spool)
                 var dirs: Set<URL> = []
                 for f in files {
                     let dir = f.final.deletingLastPathComponent()
@@ -114,10 +100,12 @@ public final class CommitBatcher: @unchecked Sendable {
                 }
                 try syncFileSystem(spool)
             }
-            return .success(sequences)
+            let entries = items.flatMap(\.entries)
+            guard !entries.isEmpty else { return .success([]) }
+            do { return .success(try journal.appendBatch(entries)) } catch {
+                throw SpoolError(path: journal.directory, operation: "journal append", reason: error.description)
+            }
         } catch {
-            // Not journaled: nothing may appear, and the temporaries are of no further use.
-            if !renamed { for f in files { unlink(f.temporary.path) } }
             return .failure(error)
         }
     }

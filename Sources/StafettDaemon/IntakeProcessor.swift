@@ -17,8 +17,7 @@ public enum IntakeOutcome: Sendable, Equatable {
 /// Turns an outbox file into queued, signed, journaled messages, all or nothing.
 ///
 /// Order matters for "nothing lost": the `queued` journal records are durable, then the queue
-/// files (one group commit, which journals before it renames), and only then does the input
-/// move to `accepted/`. A crash anywhere leaves the input in
+/// files, and only then does the input move to `accepted/`. A crash anywhere leaves the input in
 /// the outbox; reprocessing derives the same message ids, skips those queued or already
 /// delivered, and queues nothing twice.
 public struct IntakeProcessor: Sendable {
@@ -113,15 +112,18 @@ public struct IntakeProcessor: Sendable {
             records.append(JournalEntry.about(routed[i].message, kind: .queued, digest: entry.digest, keyer: runtime.keyer,
                                               caseRef: entry.caseRef, status: "queued", time: now))
         }
-        // The commit makes the `queued` records durable before the queue files appear (the
-        // scheduler may deliver a queued message at once, at start, from disk; its `delivered`
-        // must never come first). A crash in between journals `queued` twice: harmless.
+        // `queued` is durable before the queue files appear (a commit of its own: a group commit
+        // renames its files before it journals, which the receiver needs): the scheduler may
+        // deliver a queued message at once (at start, from disk), and its `delivered` must never
+        // come first, nor may a message be delivered that was never journaled `queued`. A crash
+        // in between journals `queued` twice: harmless.
+        if !records.isEmpty { try batcher.commit(CommitItem(files: [], entries: records)) }
         // Say so when messages were skipped, or "why was my file not sent again?" has no answer.
         let skipped = batch.count - written.count
         let summary = "\(routed.count) message(s)" + (skipped > 0 ? ", \(skipped) already queued or sent (same message ids)" : "")
-        records.append(JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
-                                    digest: digest, status: "accepted", reason: summary, file: name))
-        try batcher.commit(CommitItem(files: staged, entries: records))
+        try batcher.commit(CommitItem(files: staged, entries: [
+            JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
+                         digest: digest, status: "accepted", reason: summary, file: name)]))
         let moved = try layout.moveToAccepted(file)
         return (.accepted(messages: routed.count, movedTo: moved), written)
     }
