@@ -17,9 +17,9 @@ extension XMLSignature {
         public let key: Key
         /// The certificate put into `KeyInfo`, if any.
         public let certificate: Certificate?
-        private let certificateBase64: String?
-        private let signedInfoHead: String
-        private static let signedInfoTail = "</ds:DigestValue></ds:Reference></ds:SignedInfo>"
+        let certificateBase64: String?
+        let signedInfoHead: String
+        static let signedInfoTail = "</ds:DigestValue></ds:Reference></ds:SignedInfo>"
 
         /// Prepares a signer. Refuses a key without its private part, and a certificate that does
         /// not certify the key (a misconfiguration the receiving side would only report as a bad signature).
@@ -94,7 +94,7 @@ extension XMLSignature {
         }
 
         /// The base64 `SignatureValue` over the canonical SignedInfo for `digest` (base64).
-        private func signatureValue(_ digest: String) throws(SignatureError) -> String {
+        func signatureValue(_ digest: String) throws(SignatureError) -> String {
             let signedInfo = Data((signedInfoHead + digest + Self.signedInfoTail).utf8)
             let raw: Data
             do { raw = try key.sign(signedInfo) } catch { throw .crypto(error) }
