@@ -20,6 +20,8 @@ extension XMLSignature {
         let certificateBase64: String?
         let signedInfoHead: String
         static let signedInfoTail = "</ds:DigestValue></ds:Reference></ds:SignedInfo>"
+        /// The same texts as bytes, for signing canonical documents without a tree.
+        let text: SignatureText
 
         /// Prepares a signer. Refuses a key without its private part, and a certificate that does
         /// not certify the key (a misconfiguration the receiving side would only report as a bad signature).
@@ -36,6 +38,8 @@ extension XMLSignature {
             self.certificate = certificate
             certificateBase64 = certificate?.derBase64
             signedInfoHead = key.algorithm == .ecdsaP256SHA256 ? Self.ecdsaHead : Self.rsaHead
+            text = SignatureText(signedInfoHead: signedInfoHead, signedInfoTail: Self.signedInfoTail,
+                                 certificateBase64: certificateBase64)
         }
 
         /// SignedInfo in canonical form up to the digest value, per algorithm.
