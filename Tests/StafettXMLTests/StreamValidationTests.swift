@@ -65,6 +65,20 @@ final class StreamValidationTests: XCTestCase {
         XCTAssertNoThrow(try SchemaValidator.caseMessage.validate(bytes: good))
     }
 
+    /// Each thread keeps its parser; one fed thousands of distinct names starts afresh and still judges right.
+    func testReusedParserStaysCorrectAcrossManyDistinctDocuments() throws {
+        let good = CaseXML.encode(Fixtures.fullMessage())
+        for i in 0..<5000 {
+            let odd = Data("<CaseMessage xmlns=\"urn:stafett:case:1\"><E\(i) xmlns:p\(i)=\"urn:x:\(i)\"/></CaseMessage>".utf8)
+            XCTAssertThrowsError(try SchemaValidator.caseMessage.validate(bytes: odd))
+            if i % 1000 == 0 { XCTAssertNoThrow(try SchemaValidator.caseMessage.validate(bytes: good)) }
+        }
+        XCTAssertNoThrow(try SchemaValidator.caseMessage.validate(bytes: good))
+        let receipt = try Data(contentsOf: Fixtures.examples.appendingPathComponent("receipt-accepted.xml"))
+        XCTAssertNoThrow(try SchemaValidator.receipt.validate(bytes: receipt))
+        XCTAssertThrowsError(try SchemaValidator.caseMessage.validate(bytes: receipt))
+    }
+
     func testConcurrentValidationAgrees() throws {
         let good = CaseXML.encode(Fixtures.fullMessage())
         let bad = try Data(contentsOf: Fixtures.invalid.appendingPathComponent("case-bad-sex.xml"))
