@@ -17,9 +17,11 @@ extension XMLSignature {
         public let key: Key
         /// The certificate put into `KeyInfo`, if any.
         public let certificate: Certificate?
-        private let certificateBase64: String?
-        private let signedInfoHead: String
-        private static let signedInfoTail = "</ds:DigestValue></ds:Reference></ds:SignedInfo>"
+        let certificateBase64: String?
+        let signedInfoHead: String
+        static let signedInfoTail = "</ds:DigestValue></ds:Reference></ds:SignedInfo>"
+        /// The same texts as bytes, for signing canonical documents without a tree.
+        let text: SignatureText
 
         /// Prepares a signer. Refuses a key without its private part, and a certificate that does
         /// not certify the key (a misconfiguration the receiving side would only report as a bad signature).
@@ -36,6 +38,8 @@ extension XMLSignature {
             self.certificate = certificate
             certificateBase64 = certificate?.derBase64
             signedInfoHead = key.algorithm == .ecdsaP256SHA256 ? Self.ecdsaHead : Self.rsaHead
+            text = SignatureText(signedInfoHead: signedInfoHead, signedInfoTail: Self.signedInfoTail,
+                                 certificateBase64: certificateBase64)
         }
 
         /// SignedInfo in canonical form up to the digest value, per algorithm.
@@ -94,7 +98,7 @@ extension XMLSignature {
         }
 
         /// The base64 `SignatureValue` over the canonical SignedInfo for `digest` (base64).
-        private func signatureValue(_ digest: String) throws(SignatureError) -> String {
+        func signatureValue(_ digest: String) throws(SignatureError) -> String {
             let signedInfo = Data((signedInfoHead + digest + Self.signedInfoTail).utf8)
             let raw: Data
             do { raw = try key.sign(signedInfo) } catch { throw .crypto(error) }

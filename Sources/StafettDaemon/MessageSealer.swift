@@ -43,38 +43,41 @@ public struct MessageSealer: Sendable {
     }
 
     /// Encodes `message` as case XML, validates it against case-1.xsd, signs it and serializes it.
+    ///
+    /// No tree is built: the encoder writes the document's canonical form directly, the schema
+    /// validator checks those bytes while parsing them, and the signer digests them and splices
+    /// the `ds:Signature` in as text.
     public func seal(_ message: CaseMessage) throws(SealError) -> SealedMessage {
         let id = message.header.messageId
-        let doc: XMLDocument
-        do {
-            doc = try XMLDocument.parse(CaseXML.encode(message))
-            try SchemaValidator.caseMessage.validate(doc)
-        } catch { throw .schema(id, error) }
-        let digest: Data
-        do { digest = try signer.sign(doc) } catch { throw .signature(id, error) }
-        return SealedMessage(message: message, signedXML: doc.serialized(), digest: digest.base64EncodedString())
+        let encoded = try Self.encodeValidated(message)
+        let signed: SignedDocument
+        do { signed = try signer.sign(canonicalDocument: encoded.document, canonicalRange: encoded.canonicalRange) } catch {
+            throw .signature(id, error)
+        }
+        return SealedMessage(message: message, signedXML: signed.xml, digest: signed.digest.base64EncodedString())
     }
 
     /// Seals several messages: all the XML work first, then all the signatures in one run, so
     /// OpenSSL's precomputed tables stay in cache (measurably faster than one by one). All or
     /// nothing: the first failure is thrown.
     public func seal(_ messages: [CaseMessage]) throws(SealError) -> [SealedMessage] {
-        var docs: [XMLDocument] = []
-        docs.reserveCapacity(messages.count)
-        for m in messages {
-            do {
-                let doc = try XMLDocument.parse(CaseXML.encode(m))
-                try SchemaValidator.caseMessage.validate(doc)
-                docs.append(doc)
-            } catch { throw .schema(m.header.messageId, error) }
-        }
-        let digests: [Data]
-        do { digests = try signer.sign(docs) } catch {
+        var encoded: [(document: Data, canonicalRange: Range<Int>)] = []
+        encoded.reserveCapacity(messages.count)
+        for m in messages { encoded.append(try Self.encodeValidated(m)) }
+        let signed: [SignedDocument]
+        do { signed = try signer.sign(canonicalDocuments: encoded) } catch {
             throw .signature(messages.first?.header.messageId ?? MessageID.random(), error)
         }
         return messages.indices.map {
-            SealedMessage(message: messages[$0], signedXML: docs[$0].serialized(), digest: digests[$0].base64EncodedString())
+            SealedMessage(message: messages[$0], signedXML: signed[$0].xml, digest: signed[$0].digest.base64EncodedString())
         }
+    }
+
+    /// The canonical encoding of `m`, validated against case-1.xsd.
+    private static func encodeValidated(_ m: CaseMessage) throws(SealError) -> (document: Data, canonicalRange: Range<Int>) {
+        let encoded = CaseXML.encodeCanonical(m)
+        do { try SchemaValidator.caseMessage.validate(bytes: encoded.document) } catch { throw .schema(m.header.messageId, error) }
+        return encoded
     }
 
     /// The digest a receipt quotes for a received, verified document (base64 of its `DigestValue`).

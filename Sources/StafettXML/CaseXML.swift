@@ -14,10 +14,24 @@ public enum CaseXML {
     public static let namespace = "urn:stafett:case:1"
     static let ns: StaticString = "urn:stafett:case:1"
 
-    /// The UTF-8 XML of `m`, without signature.
+    /// The UTF-8 XML of `m`, without signature. Everything between the XML declaration line and
+    /// the final line feed is already the document's exclusive C14N (see `encodeCanonical`).
     public static func encode(_ m: CaseMessage) -> Data {
+        encodeCanonical(m).document
+    }
+
+    /// The XML declaration line `encode` starts with.
+    static let declaration: StaticString = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+
+    /// The UTF-8 XML of `m` (as `encode`) and the byte range in it that is exactly the exclusive
+    /// XML canonicalization 1.0 of the parsed document: the root element, from `<CaseMessage` to
+    /// `</CaseMessage>`. Text is escaped as C14N escapes it and no element is self-closed, so a
+    /// signer can digest and splice these bytes without parsing or canonicalizing them again.
+    public static func encodeCanonical(_ m: CaseMessage) -> (document: Data, canonicalRange: Range<Int>) {
         var w = XMLWriter(capacity: 1536 + (m.event.note?.utf8.count ?? 0))
-        w.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CaseMessage xmlns=\"urn:stafett:case:1\">")
+        w.raw(declaration)
+        let start = w.bytes.count
+        w.raw("<CaseMessage xmlns=\"urn:stafett:case:1\">")
 
         let h = m.header
         w.open("Header", indent: 2)
@@ -74,8 +88,10 @@ public enum CaseXML {
         if let v = e.note { w.leaf("Note", v, indent: 4) }
         w.close("Event", indent: 2)
 
-        w.raw("\n</CaseMessage>\n")
-        return Data(w.bytes)
+        w.raw("\n</CaseMessage>")
+        let end = w.bytes.count
+        w.raw("\n")
+        return (Data(w.bytes), start..<end)
     }
 
     /// Reads the case message in `doc`, ignoring one trailing `ds:Signature`.

@@ -69,6 +69,8 @@ public final class SchemaValidator: @unchecked Sendable {
     public let name: String
     /// The compiled schema. Owned, never mutated after init, freed in deinit.
     private let schema: xmlSchemaPtr
+    /// The compiled schema, for the streaming validator.
+    var schemaPointer: xmlSchemaPtr { schema }
 
     /// Compiles `xsd` (the schema text) from memory. The schema must be self-contained:
     /// imports and includes would need files or the network, which Stafett never loads.

@@ -118,16 +118,17 @@ public final class XMLDocument {
     static func declaresDoctype(_ data: Data) -> Bool {
         let needle = Array("<!DOCTYPE".utf8)
         return data.withUnsafeBytes { raw -> Bool in
-            let bytes = raw.bindMemory(to: UInt8.self)
-            guard bytes.count >= needle.count else { return false }
-            var i = 0
-            while i <= bytes.count - needle.count {
-                if bytes[i] == 0x3C, bytes[i + 1] == 0x21 {
-                    var match = true
-                    for j in 2..<needle.count where bytes[i + j] & 0xDF != needle[j] & 0xDF { match = false; break }
-                    if match { return true }
-                }
-                i += 1
+            guard let base = raw.baseAddress, raw.count >= needle.count else { return false }
+            var from = 1
+            // memchr finds each `!` quickly; most documents have none at all.
+            while from < raw.count, let hit = memchr(base + from, 0x21, raw.count - from) {
+                let i = hit - UnsafeMutableRawPointer(mutating: base) - 1
+                from = i + 2
+                guard raw[i] == 0x3C else { continue }
+                guard i + needle.count <= raw.count else { return false }
+                var match = true
+                for j in 2..<needle.count where raw[i + j] & 0xDF != needle[j] & 0xDF { match = false; break }
+                if match { return true }
             }
             return false
         }

@@ -54,7 +54,7 @@ struct XMLWriter {
     mutating func leaf(_ name: StaticString, _ value: String, indent: Int) {
         newline(indent: indent)
         bytes.append(0x3C); raw(name); bytes.append(0x3E)
-        text(value)
+        content(value)
         bytes.append(0x3C); bytes.append(0x2F); raw(name); bytes.append(0x3E)
     }
 
@@ -63,8 +63,8 @@ struct XMLWriter {
                        _ value: String, indent: Int) {
         newline(indent: indent)
         bytes.append(0x3C); raw(name); bytes.append(0x20); raw(attribute)
-        bytes.append(0x3D); bytes.append(0x22); text(attributeValue); bytes.append(0x22); bytes.append(0x3E)
-        text(value)
+        bytes.append(0x3D); bytes.append(0x22); attributeText(attributeValue); bytes.append(0x22); bytes.append(0x3E)
+        content(value)
         bytes.append(0x3C); bytes.append(0x2F); raw(name); bytes.append(0x3E)
     }
 
@@ -90,6 +90,51 @@ struct XMLWriter {
                 case 0x22: raw("&quot;")
                 case 0x0D: raw("&#xD;")
                 case 0x09, 0x0A: bytes.append(b)
+                case 0x00..<0x20: break
+                case 0xEF where i + 2 < n && p[i + 1] == 0xBF && (p[i + 2] == 0xBE || p[i + 2] == 0xBF):
+                    i += 3
+                    continue
+                default: bytes.append(b)
+                }
+                i += 1
+            }
+        }
+    }
+
+    /// Appends `value` as element content, escaped exactly as exclusive C14N writes text (`&amp;`,
+    /// `&lt;`, `&gt;`, `&#xD;`; quotes, tabs and line feeds as they are), so an encoder built on
+    /// it can write documents whose bytes already are their canonical form. Characters XML 1.0
+    /// cannot carry are dropped.
+    mutating func content(_ value: String) {
+        escape(value, attribute: false)
+    }
+
+    /// Appends `value` for a double-quoted attribute, escaped exactly as exclusive C14N writes
+    /// attribute values (`&amp;`, `&lt;`, `&quot;`, `&#x9;`, `&#xA;`, `&#xD;`; `>` as it is): the
+    /// character references also keep tabs and line breaks from attribute-value normalization.
+    mutating func attributeText(_ value: String) {
+        escape(value, attribute: true)
+    }
+
+    private mutating func escape(_ value: String, attribute: Bool) {
+        var value = value
+        value.withUTF8 { p in
+            if !p.contains(where: { $0 < 0x20 || $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0xEF }) {
+                bytes.append(contentsOf: p)
+                return
+            }
+            let n = p.count
+            var i = 0
+            while i < n {
+                let b = p[i]
+                switch b {
+                case 0x26: raw("&amp;")
+                case 0x3C: raw("&lt;")
+                case 0x3E: if attribute { bytes.append(b) } else { raw("&gt;") }
+                case 0x22: if attribute { raw("&quot;") } else { bytes.append(b) }
+                case 0x0D: raw("&#xD;")
+                case 0x09: if attribute { raw("&#x9;") } else { bytes.append(b) }
+                case 0x0A: if attribute { raw("&#xA;") } else { bytes.append(b) }
                 case 0x00..<0x20: break
                 case 0xEF where i + 2 < n && p[i + 1] == 0xBF && (p[i + 2] == 0xBE || p[i + 2] == 0xBF):
                     i += 3

@@ -52,7 +52,7 @@ final class CaseXMLTests: XCTestCase {
         let m = Fixtures.fullMessage()
         let text = String(decoding: CaseXML.encode(m), as: UTF8.self)
         XCTAssertTrue(text.contains("<FamilyName>Ström-Müller &amp; &lt;Öberg&gt; 'ü'</FamilyName>"), text)
-        XCTAssertTrue(text.contains("<GivenName>Åsa Émilie &quot;Mimmi&quot;</GivenName>"), text)
+        XCTAssertTrue(text.contains("<GivenName>Åsa Émilie \"Mimmi\"</GivenName>"), text)
         XCTAssertTrue(text.contains("\twith tab&#xD;\nand CRLF; ]]&gt; &lt;!-- not a comment --&gt; &amp;amp; literally"), text)
         XCTAssertEqual(try roundTrip(m).event.note, m.event.note)
     }
