@@ -18,9 +18,10 @@ enum EndToEndBenchmark {
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stafett-e2e-\(getpid())")
         defer { if ProcessInfo.processInfo.environment["STAFETT_BENCH_KEEP"] == nil { try? FileManager.default.removeItem(at: dir) } else { print("kept \(dir.path)") } }
+        let connections = Int(ProcessInfo.processInfo.environment["STAFETT_BENCH_CONNECTIONS"] ?? "16") ?? 16
         let net = try DemoNetwork.create(in: dir, members: [("kommun", "Trelleborgs kommun", "2120001165"),
                                                              ("verket", "Migrationsverket", "2021002163")]) { _, c in
-            c.delivery.connectionsPerPeer = Int(ProcessInfo.processInfo.environment["STAFETT_BENCH_CONNECTIONS"] ?? "16") ?? 16
+            c.delivery.connectionsPerPeer = connections
             c.journal.checkpointInterval = .seconds(60)
         }
         let a = net.node("kommun"), b = net.node("verket")
@@ -45,8 +46,8 @@ enum EndToEndBenchmark {
         }
         let throughput = Double(total) / elapsed
         let sample = try Data(contentsOf: firstArchived(a))
-        print(String(format: "stafett: %d records in %.2f s = %.0f records/s end to end (signed message %d bytes, 16 connections)",
-                     total, elapsed, throughput, sample.count))
+        print(String(format: "stafett: %d records in %.2f s = %.0f records/s end to end (signed message %d bytes, %d connections)",
+                     total, elapsed, throughput, sample.count, connections))
 
         // Latency at a fixed rate: one single-record file every 1/rate s.
         let already = delivered(a).count
