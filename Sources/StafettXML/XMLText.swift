@@ -68,37 +68,10 @@ struct XMLWriter {
         bytes.append(0x3C); bytes.append(0x2F); raw(name); bytes.append(0x3E)
     }
 
-    /// Appends `value` escaped. `&`, `<`, `>`, `"` become entity references; a carriage return
-    /// becomes `&#xD;` (parsers would otherwise turn it into a line feed); characters XML 1.0
-    /// cannot carry (other C0 controls, U+FFFE, U+FFFF) are dropped.
+    /// Appends `value` escaped for element content or an attribute alike: `&`, `<`, `>`, `"`
+    /// become entity references, a carriage return `&#xD;`; characters XML 1.0 cannot carry are dropped.
     mutating func text(_ value: String) {
-        var value = value
-        value.withUTF8 { p in
-            // Most values need no escaping at all: copy them in one go.
-            if !p.contains(where: { $0 < 0x20 || $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0xEF }) {
-                bytes.append(contentsOf: p)
-                return
-            }
-            let n = p.count
-            var i = 0
-            while i < n {
-                let b = p[i]
-                switch b {
-                case 0x26: raw("&amp;")
-                case 0x3C: raw("&lt;")
-                case 0x3E: raw("&gt;")
-                case 0x22: raw("&quot;")
-                case 0x0D: raw("&#xD;")
-                case 0x09, 0x0A: bytes.append(b)
-                case 0x00..<0x20: break
-                case 0xEF where i + 2 < n && p[i + 1] == 0xBF && (p[i + 2] == 0xBE || p[i + 2] == 0xBF):
-                    i += 3
-                    continue
-                default: bytes.append(b)
-                }
-                i += 1
-            }
-        }
+        escape(value, mode: .anywhere)
     }
 
     /// Appends `value` as element content, escaped exactly as exclusive C14N writes text (`&amp;`,
@@ -106,17 +79,21 @@ struct XMLWriter {
     /// it can write documents whose bytes already are their canonical form. Characters XML 1.0
     /// cannot carry are dropped.
     mutating func content(_ value: String) {
-        escape(value, attribute: false)
+        escape(value, mode: .content)
     }
 
     /// Appends `value` for a double-quoted attribute, escaped exactly as exclusive C14N writes
     /// attribute values (`&amp;`, `&lt;`, `&quot;`, `&#x9;`, `&#xA;`, `&#xD;`; `>` as it is): the
     /// character references also keep tabs and line breaks from attribute-value normalization.
     mutating func attributeText(_ value: String) {
-        escape(value, attribute: true)
+        escape(value, mode: .attribute)
     }
 
-    private mutating func escape(_ value: String, attribute: Bool) {
+    /// Where escaped text goes: C14N's element content, C14N's attribute values, or either.
+    private enum EscapeMode { case content, attribute, anywhere }
+
+    private mutating func escape(_ value: String, mode: EscapeMode) {
+        let attribute = mode == .attribute
         var value = value
         value.withUTF8 { p in
             if !p.contains(where: { $0 < 0x20 || $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0xEF }) {
@@ -131,7 +108,7 @@ struct XMLWriter {
                 case 0x26: raw("&amp;")
                 case 0x3C: raw("&lt;")
                 case 0x3E: if attribute { bytes.append(b) } else { raw("&gt;") }
-                case 0x22: if attribute { raw("&quot;") } else { bytes.append(b) }
+                case 0x22: if mode == .content { bytes.append(b) } else { raw("&quot;") }
                 case 0x0D: raw("&#xD;")
                 case 0x09: if attribute { raw("&#x9;") } else { bytes.append(b) }
                 case 0x0A: if attribute { raw("&#xA;") } else { bytes.append(b) }
