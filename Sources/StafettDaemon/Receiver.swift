@@ -22,6 +22,12 @@ public final class Receiver: @unchecked Sendable {
     private var busy: Set<String> = []
     /// `sender/message id` of every message accepted within the duplicate window (guarded by `inFlight`).
     private var accepted: Set<String>
+    /// The receipts of the most recently accepted messages, so the usual duplicate (an answer lost
+    /// a moment ago) costs no journal scan; at most `recentLimit` (guarded by `inFlight`).
+    private var recentReceipts: [String: Data] = [:]
+    private var recentOrder: [String] = []
+    private var recentHead = 0
+    private static let recentLimit = 4096
 
     /// Creates a receiver. `runtime` is read per request so that SIGHUP reloads apply at once.
     ///
@@ -138,7 +144,10 @@ public final class Receiver: @unchecked Sendable {
             inFlight.unlock()
         }
         if duplicate {
-            if let original = originalReceipt(sender: header.sender, id: header.messageId) {
+            inFlight.lock()
+            let cached = recentReceipts[key]
+            inFlight.unlock()
+            if let original = cached ?? originalReceipt(sender: header.sender, id: header.messageId) {
                 metrics.count("stafett_received_duplicates_total")
                 return HTTPResponse(status: 200, headers: ["Content-Type": "application/xml", "Stafett-Duplicate": "yes"], body: original)
             }
@@ -157,6 +166,7 @@ public final class Receiver: @unchecked Sendable {
             try batcher.commit(CommitItem(files: [inboxFile], entries: [entry]))
             inFlight.lock()
             accepted.insert(key)
+            rememberLocked(key, signed)
             inFlight.unlock()
             metrics.count("stafett_received_total", labels: ["status": "accepted"])
             return HTTPResponse(status: 200, headers: ["Content-Type": "application/xml"], body: signed)
@@ -167,6 +177,18 @@ public final class Receiver: @unchecked Sendable {
             metrics.count("stafett_receive_errors_total")
             return HTTPResponse.text(503, "cannot store the message now; retry later\n")
         }
+    }
+
+    /// Keeps `receipt` among the recent ones, forgetting the oldest beyond the limit. Call with `inFlight` held.
+    private func rememberLocked(_ key: String, _ receipt: Data) {
+        if recentOrder.count < Self.recentLimit {
+            recentOrder.append(key)
+        } else {
+            recentReceipts.removeValue(forKey: recentOrder[recentHead])
+            recentOrder[recentHead] = key
+            recentHead = (recentHead + 1) % Self.recentLimit
+        }
+        recentReceipts[key] = receipt
     }
 
     /// A signed rejected receipt, journaled as `refused` (when the message could be read).
