@@ -29,7 +29,7 @@ enum IntakeCommands {
                 result = max(result, ExitCode.failure)
                 continue
             }
-            if looksLikeXML(data) {
+            if IntakeProcessor.looksLikeXML(data) {
                 if !validateXML(data, path: path, console: console) { result = max(result, ExitCode.invalid) }
                 continue
             }
@@ -47,13 +47,6 @@ enum IntakeCommands {
             }
         }
         return result
-    }
-
-    /// True when the first non-blank byte (after a BOM) is `<`.
-    static func looksLikeXML(_ data: Data) -> Bool {
-        var bytes = data.prefix(64)[...]
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
-        return bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) } == UInt8(ascii: "<")
     }
 
     /// Validates one case message or receipt document; prints one line.

@@ -185,7 +185,8 @@ public struct IntakeProcessor: Sendable {
         return (try? h.read(upToCount: runtime.config.limits.maxIntakeFile + 1)) ?? Data()
     }
 
-    static func looksLikeXML(_ data: Data) -> Bool {
+    /// True when the first non-blank byte (after a BOM) is `<`: case XML rather than CSV or JSON.
+    public static func looksLikeXML(_ data: Data) -> Bool {
         var bytes = data.prefix(64)[...]
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
         return bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) } == UInt8(ascii: "<")
