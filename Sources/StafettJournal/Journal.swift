@@ -13,15 +13,24 @@ public struct JournalOptions: Sendable {
     public var signingKey: Key?
     /// Check every segment (CRC, chain, checkpoints) at open; false checks the last segment only.
     public var verifyAllAtOpen = true
+    /// Zeros written ahead of the records, this many bytes at a time; 0 writes none.
+    ///
+    /// An fdatasync that only overwrites blocks the file already has needs no file-system
+    /// metadata commit; one that grows the file does. On ext4 that halves the cost of a group
+    /// commit (the same trick as PostgreSQL's zero-filled WAL segments). Readers stop at the first
+    /// zero length field, and `verify` checks that nothing but zeros follows it.
+    public var preallocationBytes: Int64 = 1 << 20
 
     /// Creates options.
     public init(maxSegmentBytes: Int64 = 64 << 20, checkpointEveryRecords: UInt64 = 10_000,
-                checkpointInterval: TimeInterval = 60, signingKey: Key? = nil, verifyAllAtOpen: Bool = true) {
+                checkpointInterval: TimeInterval = 60, signingKey: Key? = nil, verifyAllAtOpen: Bool = true,
+                preallocationBytes: Int64 = 1 << 20) {
         self.maxSegmentBytes = maxSegmentBytes
         self.checkpointEveryRecords = checkpointEveryRecords
         self.checkpointInterval = checkpointInterval
         self.signingKey = signingKey
         self.verifyAllAtOpen = verifyAllAtOpen
+        self.preallocationBytes = max(0, preallocationBytes)
     }
 }
 
@@ -80,6 +89,10 @@ public final class Journal: @unchecked Sendable {
 
     // Touched only by the flush leader (or under `cond` at open/close).
     private var fd: Int32
+    /// Where the next record goes in the current segment: the end of its last whole record.
+    private var writeOffset: Int64 = 0
+    /// The current segment's size on disk: records, then zeros from `writeOffset` on.
+    private var allocatedEnd: Int64 = 0
 
     /// Opens (creating if needed) the journal in `directory`, recovers a torn tail and checks the
     /// rest; throws `.damaged` when damage outside the tail needs an operator.
@@ -110,11 +123,17 @@ public final class Journal: @unchecked Sendable {
                                                header: JournalFormat.header(firstSequence: 1, previousHash: walk.lastHash))
                 walk.lastSegmentValidEnd = Int64(JournalFormat.headerSize)
                 walk.nextSequence = 1
+                allocatedEnd = walk.lastSegmentValidEnd
             } else {
                 let path = walk.lastSegment!
-                fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+                fd = open(path, O_WRONLY | O_CLOEXEC)
                 guard fd >= 0 else { throw JournalError.io(path: path, operation: "open", errno: errno) }
+                var st = stat()
+                guard fstat(fd, &st) == 0 else { throw JournalError.io(path: path, operation: "stat", errno: errno) }
+                // The walk checked that only zeros follow the last record.
+                allocatedEnd = max(Int64(st.st_size), walk.lastSegmentValidEnd)
             }
+            writeOffset = walk.lastSegmentValidEnd
             nextSequence = walk.nextSequence
             durableSequence = walk.nextSequence - 1
             previousHash = walk.lastHash
@@ -169,9 +188,9 @@ public final class Journal: @unchecked Sendable {
     }
 
     static func createSegment(path: String, directory: String, header: [UInt8]) throws(JournalError) -> Int32 {
-        let f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+        let f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard f >= 0 else { throw .io(path: path, operation: "create", errno: errno) }
-        guard writeAll(f, header), fdatasync(f) == 0 else {
+        guard header.withUnsafeBytes({ pwriteAll(f, $0, at: 0) }), fdatasync(f) == 0 else {
             let e = errno
             Glibc.close(f)
             throw .io(path: path, operation: "write", errno: e)
@@ -185,20 +204,6 @@ public final class Journal: @unchecked Sendable {
         guard d >= 0 else { throw .io(path: directory, operation: "open", errno: errno) }
         defer { Glibc.close(d) }
         guard fsync(d) == 0 else { throw .io(path: directory, operation: "fsync", errno: errno) }
-    }
-
-    static func writeAll(_ f: Int32, _ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { writeAll(f, $0) }
-    }
-
-    static func writeAll(_ f: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let n = write(f, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 { if errno == EINTR { continue }; return false }
-            done += n
-        }
-        return true
     }
 
     // MARK: Appending
@@ -313,6 +318,32 @@ public final class Journal: @unchecked Sendable {
         enum Outcome { case pending, durable, failed(JournalError), lead }
         let semaphore = DispatchSemaphore(value: 0)
         var outcome: Outcome = .pending
+        /// Waiters this one wakes in turn once it runs (set before its semaphore is signalled).
+        var relay: ArraySlice<Waiter> = []
+
+        /// Blocks until woken, passes the wake-up on, and returns the outcome.
+        func wait() -> Outcome {
+            semaphore.wait()
+            Waiter.wakeAll(relay, outcome)
+            relay = []
+            return outcome
+        }
+
+        /// Wakes every waiter of `list` with `outcome`. Each waiter signalled takes half of those
+        /// still unsignalled along to wake when it runs, so the caller makes about log2(n) calls
+        /// and the wake-ups (a futex call and often a cross-CPU interrupt each) spread over the
+        /// woken threads instead of delaying the flush leader's next fsync.
+        static func wakeAll(_ list: ArraySlice<Waiter>, _ outcome: Outcome) {
+            var rest = list
+            while let w = rest.first {
+                rest = rest.dropFirst()
+                let share = rest.count / 2
+                w.relay = rest.prefix(share)
+                rest = rest.dropFirst(share)
+                w.outcome = outcome
+                w.semaphore.signal()
+            }
+        }
     }
 
     /// Called with `cond` held; returns (or throws) with it released once `seq` is durable,
@@ -321,22 +352,28 @@ public final class Journal: @unchecked Sendable {
     /// A new leader whose batch is much smaller than the last one waits a little (at most half the
     /// last flush's duration, capped at 1 ms) for the appenders just released by that flush to
     /// queue again: otherwise batches alternate between one record and everyone else.
+    /// A leader whose own record is durable goes on to flush what queued meanwhile (up to
+    /// `maxConsecutiveFlushes` times) rather than hand over: waking a waiting thread to lead costs a
+    /// scheduling round trip, which on a small machine with many appenders is as long as the fsync.
     private func awaitDurable(_ seq: UInt64, batch: UInt64) throws(JournalError) {
+        var leading = false
+        var led = 0
         while true {
-            if durableSequence >= seq { cond.unlock(); return }
-            if let failure { cond.unlock(); throw failure }
-            if flushing {
-                let w = Waiter()
-                waiters[Int(batch & 1)].append(w)
-                cond.unlock()
-                w.semaphore.wait()
-                switch w.outcome {
-                case .durable: return
-                case let .failed(e): throw e
-                case .lead, .pending: cond.lock(); continue
+            if !leading {
+                if durableSequence >= seq { cond.unlock(); return }
+                if let failure { cond.unlock(); throw failure }
+                if flushing {
+                    let w = Waiter()
+                    waiters[Int(batch & 1)].append(w)
+                    cond.unlock()
+                    switch w.wait() {
+                    case .durable: return
+                    case let .failed(e): throw e
+                    case .lead, .pending: cond.lock(); continue
+                    }
                 }
+                flushing = true
             }
-            flushing = true
             if pendingRecords * 2 < lastBatchRecords && lastFlushNanos > 0 {
                 let deadline = GroupCommitLock.now() + min(lastFlushNanos / 2, 1_000_000)
                 leaderWaiting = true
@@ -364,8 +401,10 @@ public final class Journal: @unchecked Sendable {
             lastFlushNanos = took
             batchBytes.removeAll(keepingCapacity: true)
             spare = batchBytes
-            flushing = false
             syncs += 1
+            led += 1
+            leading = error == nil && upTo >= seq && led < Self.maxConsecutiveFlushes && pendingRecords > 0
+            flushing = leading
             let done = waiters[Int(flushed & 1)]
             waiters[Int(flushed & 1)] = []
             var next: [Waiter] = []
@@ -375,31 +414,35 @@ public final class Journal: @unchecked Sendable {
                 waiters[Int((flushed + 1) & 1)] = []
             } else {
                 durableSequence = upTo
-                if !waiters[Int((flushed + 1) & 1)].isEmpty { next = [waiters[Int((flushed + 1) & 1)].removeFirst()] }
+                if !leading && !waiters[Int((flushed + 1) & 1)].isEmpty {
+                    next = [waiters[Int((flushed + 1) & 1)].removeFirst()]
+                }
             }
             cond.unlock()
-            for w in done {
-                w.outcome = error.map { .failed($0) } ?? .durable
-                w.semaphore.signal()
-            }
             for w in next {
                 w.outcome = error.map { .failed($0) } ?? .lead
                 w.semaphore.signal()
             }
+            Waiter.wakeAll(done[...], error.map { .failed($0) } ?? .durable)
             if let error { throw error }
-            if upTo >= seq { return }  // the leader's own record was in the batch it flushed
+            if upTo >= seq && !leading { return }  // the leader's own record was in the batch it flushed
             cond.lock()
         }
     }
+
+    /// How many flushes in a row one leader makes before handing over (bounds its own latency).
+    private static let maxConsecutiveFlushes = 32
 
     /// Writes a batch (rolling over to new segments where marked) and makes it durable.
     private func flush(_ batch: [UInt8], rollovers: [(at: Int, firstSequence: UInt64)]) -> JournalError? {
         batch.withUnsafeBytes { all -> JournalError? in
             var from = 0
             for cut in rollovers {
-                if cut.at > from {
-                    guard Journal.writeAll(fd, UnsafeRawBufferPointer(rebasing: all[from..<cut.at])) else {
-                        return .io(path: directory, operation: "write", errno: errno)
+                if cut.at > from, let e = writeRecords(UnsafeRawBufferPointer(rebasing: all[from..<cut.at])) { return e }
+                // A finished segment ends at its last record: only the live segment has zeros after it.
+                if allocatedEnd > writeOffset {
+                    guard ftruncate(fd, off_t(writeOffset)) == 0 else {
+                        return .io(path: directory, operation: "truncate", errno: errno)
                     }
                 }
                 guard fdatasync(fd) == 0 else { return .io(path: directory, operation: "fdatasync", errno: errno) }
@@ -410,16 +453,58 @@ public final class Journal: @unchecked Sendable {
                     fd = try Journal.createSegment(path: path, directory: directory,
                                                    header: Array(all[cut.at..<end]))
                 } catch let e as JournalError { fd = -1; return e } catch { fd = -1; return .closed(reason: "\(error)") }
+                writeOffset = Int64(end - cut.at)
+                allocatedEnd = writeOffset
                 from = end
             }
-            if all.count > from {
-                guard Journal.writeAll(fd, UnsafeRawBufferPointer(rebasing: all[from...])) else {
-                    return .io(path: directory, operation: "write", errno: errno)
-                }
-            }
+            if all.count > from, let e = writeRecords(UnsafeRawBufferPointer(rebasing: all[from...])) { return e }
             guard fdatasync(fd) == 0 else { return .io(path: directory, operation: "fdatasync", errno: errno) }
             return nil
         }
+    }
+
+    /// Writes records at `writeOffset`, first growing the zero-filled space when they would not fit.
+    private func writeRecords(_ bytes: UnsafeRawBufferPointer) -> JournalError? {
+        let needed = writeOffset + Int64(bytes.count)
+        if needed > allocatedEnd && options.preallocationBytes > 0 {
+            // Whole pages, so the zeros end on a block boundary.
+            let target = (needed + options.preallocationBytes + 4095) & ~4095
+            guard Journal.writeZeros(fd, from: allocatedEnd, to: target) else {
+                return .io(path: directory, operation: "write", errno: errno)
+            }
+            allocatedEnd = target
+        }
+        guard Journal.pwriteAll(fd, bytes, at: writeOffset) else {
+            return .io(path: directory, operation: "write", errno: errno)
+        }
+        writeOffset = needed
+        allocatedEnd = max(allocatedEnd, needed)
+        return nil
+    }
+
+    private static let zeroPage = [UInt8](repeating: 0, count: 1 << 16)
+
+    /// Fills `from..<to` of `f` with zeros.
+    static func writeZeros(_ f: Int32, from: Int64, to: Int64) -> Bool {
+        var at = from
+        return zeroPage.withUnsafeBytes { zeros in
+            while at < to {
+                let n = Int(min(Int64(zeros.count), to - at))
+                guard pwriteAll(f, UnsafeRawBufferPointer(rebasing: zeros[0..<n]), at: at) else { return false }
+                at += Int64(n)
+            }
+            return true
+        }
+    }
+
+    static func pwriteAll(_ f: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) -> Bool {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(f, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 { if errno == EINTR { continue }; return false }
+            done += n
+        }
+        return true
     }
 
     private func startTimer() {

@@ -17,6 +17,9 @@ import StafettCrypto
 //   CRC-32C               u32 little-endian over length ‖ payload ‖ chain hash
 //   payload               compact JSON (EntryCodec), starting `{"seq":N,`
 //   chain hash            32 bytes: SHA-256(previous chain hash ‖ payload)
+// The live (last) segment may end in zeros the writer wrote ahead of its records: a length field
+// of 0 marks the end of the records, and only zeros may follow it. Finished segments are cut back
+// to their last record.
 // Sequence numbers start at 1 and grow by one per record across segments. A `checkpoint` record
 // carries a signature over "stafett-journal-checkpoint/1 <seq> <hex chain hash>" of the record
 // before it, made with the node key and checkable with the node certificate alone.
@@ -123,6 +126,8 @@ final class SegmentReader {
         case record(RawRecord)
         /// End of the readable data; `pending` bytes of an incomplete record remain.
         case end(pending: Int)
+        /// A zero length field: the writer's zero-filled space starts here (see `firstNonZero`).
+        case zeroFill
         /// A record that cannot be valid at `offset`.
         case bad(JournalDamage.Kind, offset: Int64, detail: String)
     }
@@ -192,6 +197,11 @@ final class SegmentReader {
         guard try fill(8) else { return .end(pending: end - start) }
         let base = buffer.baseAddress! + start
         let len = Int(base.loadUnaligned(as: UInt32.self).littleEndian)
+        if len == 0 {
+            // Forget the buffered zeros so the next call reads what a writer put there since.
+            end = start
+            return .zeroFill
+        }
         guard len >= 8, len <= JournalFormat.maxPayload else {
             return .bad(.badLength, offset: offset, detail: "length field says \(len) bytes")
         }
@@ -243,6 +253,27 @@ final class SegmentReader {
             i += 1
         }
         return false
+    }
+
+    /// Offset of the first non-zero byte at or after `from`, or nil when only zeros follow:
+    /// what `verify` checks of the zero-filled space after the last record.
+    func firstNonZero(from: Int64) throws(JournalError) -> Int64? {
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { chunk.deallocate() }
+        var at = from
+        while true {
+            let n = pread(fd, chunk.baseAddress!, chunk.count, Int(at))
+            if n < 0 { if errno == EINTR { continue }; throw .io(path: path, operation: "read", errno: errno) }
+            if n == 0 { return nil }
+            let words = n / 8
+            let w = chunk.baseAddress!.assumingMemoryBound(to: UInt64.self)
+            var i = 0
+            while i < words && w[i] == 0 { i += 1 }
+            var b = i * 8
+            while b < n && chunk[b] == 0 { b += 1 }
+            if b < n { return at + Int64(b) }
+            at += Int64(n)
+        }
     }
 
     /// Forgets buffered bytes past the current record, so the next read sees the file as it is

@@ -93,6 +93,12 @@ public final class JournalStream {
                     lastHashPrefix = rec.chainHash.loadUnaligned(as: UInt64.self)
                     delivered = true
                     try body(rec)
+                case .zeroFill:
+                    // The live end of the live segment; a finished segment has no zero fill.
+                    guard let next = nextSegmentPath(after: r.path) else { return }
+                    throw JournalError.damaged(directory: directory, damage: [JournalDamage(kind: .badLength,
+                        segment: r.path, offset: r.offset, sequence: after + 1,
+                        detail: "zero-filled space in a finished segment (\((next as NSString).lastPathComponent) follows)")])
                 case let .end(pending):
                     // A later segment means this one is complete: the writer starts a new segment
                     // only after finishing (and syncing) the old one.

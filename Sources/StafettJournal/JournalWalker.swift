@@ -158,6 +158,23 @@ public struct JournalWalker {
                         }
                     }
                     break loop
+                case .zeroFill:
+                    let at = reader.offset
+                    if let stray = try reader.firstNonZero(from: at) {
+                        let detail = "length field 0 (zero-filled space) but byte \(stray) is not zero"
+                        if isLast, try !reader.validRecordExists(after: at) {
+                            // A crash can persist a later page of a batch before an earlier one.
+                            result.tail = .torn(segment: path, offset: at, bytes: reader.size() - at,
+                                                detail: detail + "; nothing valid follows")
+                        } else {
+                            result.damage = JournalDamage(kind: .badLength, segment: path, offset: at,
+                                                          sequence: expected, detail: detail)
+                        }
+                    } else if !isLast {
+                        result.damage = JournalDamage(kind: .badLength, segment: path, offset: at, sequence: expected,
+                            detail: "zero-filled space in a finished segment (a later segment exists)")
+                    }
+                    break loop
                 case let .bad(kind, offset, detail):
                     if isLast, try !reader.validRecordExists(after: offset) {
                         result.tail = .torn(segment: path, offset: offset, bytes: reader.size() - offset,

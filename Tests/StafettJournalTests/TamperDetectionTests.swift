@@ -12,8 +12,9 @@ final class TamperDetectionTests: XCTestCase {
 
     /// A small journal over 3 segments with signed checkpoints.
     private func makeJournal(records: Int = 24, segment: Int64 = 1_500) throws {
+        // A small zero fill, so the byte-flip test covers it without a million walks.
         let j = try Journal(directory: dir, options: JournalOptions(maxSegmentBytes: segment, checkpointEveryRecords: 6,
-                                                                   signingKey: TestNode.key))
+                                                                   signingKey: TestNode.key, preallocationBytes: 256))
         for i in 0..<records { try j.append(sampleEntry(i)) }
         j.close()
     }
@@ -42,7 +43,7 @@ final class TamperDetectionTests: XCTestCase {
         XCTAssertEqual(clean.tail, .clean)
         let segments = try JournalFormat.segments(in: dir)
         XCTAssertGreaterThanOrEqual(segments.count, 3)
-        var checked = 0
+        var checked = 0, inZeroFill = 0
         for seg in segments {
             let url = URL(fileURLWithPath: seg)
             let original = try Data(contentsOf: url)
@@ -55,10 +56,17 @@ final class TamperDetectionTests: XCTestCase {
                 let w = try JournalWalker(directory: dir).walk()
                 if let damage = w.damage {
                     XCTAssertGreaterThan(damage.sequence, 0, "byte \(i) of \(seg): the damage names a record")
-                } else if case .torn = w.tail {
-                    // A flipped length in the last record of the last segment reads as a torn tail.
+                } else if case let .torn(_, offset, _, _) = w.tail {
                     XCTAssertEqual(seg, segments.last)
-                    XCTAssertLessThan(w.lastSequence, clean.lastSequence)
+                    if i < clean.lastSegmentValidEnd {
+                        // A flipped length in the last record of the last segment reads as a torn tail.
+                        XCTAssertLessThan(w.lastSequence, clean.lastSequence)
+                    } else {
+                        // A stray byte in the zero fill after the last record: garbage after the end.
+                        XCTAssertEqual(w.lastSequence, clean.lastSequence)
+                        XCTAssertEqual(offset, clean.lastSegmentValidEnd)
+                        inZeroFill += 1
+                    }
                 } else {
                     XCTFail("flipping byte \(i) of \((seg as NSString).lastPathComponent) went unnoticed")
                 }
@@ -68,6 +76,7 @@ final class TamperDetectionTests: XCTestCase {
         }
         XCTAssertNil(try walk().damage)
         XCTAssertGreaterThan(checked, 2_000)
+        XCTAssertGreaterThanOrEqual(inZeroFill, 256, "the zero fill after the last record was covered")
     }
 
     func testDeletedAndReorderedRecordsAndMissingSegmentAreDetected() throws {
@@ -141,12 +150,15 @@ final class TamperDetectionTests: XCTestCase {
         try makeJournal()
         let segs = try JournalFormat.segments(in: dir)
         let last = URL(fileURLWithPath: segs.last!)
-        let clean = try Data(contentsOf: last)
-        // A crash leftover: half a record, then zeros.
-        try (clean + clean[clean.count - 90..<clean.count - 30] + Data(repeating: 0, count: 700)).write(to: last)
+        var torn = try Data(contentsOf: last)
+        // A crash leftover: half a record written into the zero fill after the last one.
+        let end = Int(try walk().lastSegmentValidEnd)
+        XCTAssertGreaterThan(torn.count, end + 60)
+        torn.replaceSubrange(end..<(end + 60), with: torn[(end - 90)..<(end - 30)])
+        try torn.write(to: last)
         var j = try Journal(directory: dir, options: JournalOptions(signingKey: TestNode.key))
         XCTAssertNotNil(j.recovery.cutTail)
-        XCTAssertEqual(j.recovery.bytesCut, 760)
+        XCTAssertEqual(j.recovery.bytesCut, Int64(torn.count - end))
         let before = j.recovery.lastSequence
         XCTAssertEqual(try j.append(sampleEntry(99)), before + 1)
         j.close()
