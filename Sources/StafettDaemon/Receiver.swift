@@ -11,7 +11,8 @@ import StafettXML
 /// Checks, in order: well-formed and schema-valid (`schema`); addressed to us
 /// (`wrong-recipient`); the sender is a configured peer (`unknown-sender`); the TLS identity is
 /// the sender (`sender-mismatch`); the signature verifies with the sender's configured keys
-/// (`signature`). A duplicate (same sender and message id) gets the stored original receipt.
+/// (`signature`). A duplicate (same sender and message id) gets the stored original receipt; the
+/// same sender and id with other signed content (another digest) is refused (`duplicate-id`).
 public final class Receiver: @unchecked Sendable {
     private let runtime: () -> NodeRuntime
     private let layout: SpoolLayout
@@ -20,8 +21,8 @@ public final class Receiver: @unchecked Sendable {
     private let log: Logger
     private let inFlight = NSCondition()
     private var busy: Set<String> = []
-    /// `sender/message id` of every message accepted within the duplicate window (guarded by `inFlight`).
-    private var accepted: Set<String>
+    /// Every message accepted within the duplicate window, by `sender/message id` (guarded by `inFlight`).
+    private var accepted: [String: AcceptedMessage]
     /// The receipts of the most recently accepted messages, so the usual duplicate (an answer lost
     /// a moment ago) costs no journal scan; at most `recentLimit` (guarded by `inFlight`).
     private var recentReceipts: [String: Data] = [:]
@@ -32,9 +33,9 @@ public final class Receiver: @unchecked Sendable {
     /// Creates a receiver. `runtime` is read per request so that SIGHUP reloads apply at once.
     ///
     /// The signed receipts this node issues live in its journal (`received` records); `accepted`
-    /// are the keys of messages accepted recently enough that their sender may still retry them.
+    /// are the messages accepted recently enough that their sender may still retry them, by key.
     public init(runtime: @escaping @Sendable () -> NodeRuntime, layout: SpoolLayout, batcher: CommitBatcher,
-                metrics: Metrics, log: Logger, accepted: Set<String>) {
+                metrics: Metrics, log: Logger, accepted: [String: AcceptedMessage]) {
         self.accepted = accepted
         self.runtime = runtime
         self.layout = layout
@@ -46,16 +47,16 @@ public final class Receiver: @unchecked Sendable {
     /// The duplicate key of a message.
     static func key(sender: OrganisationNumber, id: MessageID) -> String { "\(sender.digits)/\(id.rawValue)" }
 
-    /// Keys of the messages accepted since `since`, read from the journal at start.
-    public static func acceptedKeys(journal: URL, since: Date) throws -> Set<String> {
-        var keys = Set<String>()
+    /// The messages accepted since `since`, by key, read from the journal at start.
+    public static func acceptedMessages(journal: URL, since: Date) throws -> [String: AcceptedMessage] {
+        var found: [String: AcceptedMessage] = [:]
         let cutoff = Int64(since.timeIntervalSince1970 * 1000)
         try JournalStream(directory: journal.path).readAvailable { raw in
             guard let e = try? EntryCodec.decode(raw.payload), e.kind == .received, e.timeMillis >= cutoff,
                   let from = e.sender, let id = e.messageId else { return }
-            keys.insert("\(from)/\(id)")
+            found["\(from)/\(id)"] = AcceptedMessage(digest: e.digest)
         }
-        return keys
+        return found
     }
 
     /// The receipt issued for an accepted message, from the journal. Duplicates are rare (a lost
@@ -123,8 +124,10 @@ public final class Receiver: @unchecked Sendable {
             return reject(.senderMismatch, "the TLS certificate speaks for \(peer.organisation), the message claims sender \(header.sender)",
                           id: header.messageId, to: peer.organisation, rt: rt, journalAs: message)
         }
+        let digest: String
         do {
             _ = try XMLSignature.verify(doc, trustingAnyOf: sender.signingCertificates)
+            digest = try MessageSealer.digest(ofVerified: doc)
         } catch {
             return reject(.signature, error.description, id: header.messageId, to: peer.organisation, rt: rt, journalAs: message)
         }
@@ -135,7 +138,7 @@ public final class Receiver: @unchecked Sendable {
         inFlight.lock()
         while busy.contains(key) { inFlight.wait() }
         busy.insert(key)
-        let duplicate = accepted.contains(key)
+        let earlier = accepted[key]
         inFlight.unlock()
         defer {
             inFlight.lock()
@@ -143,7 +146,15 @@ public final class Receiver: @unchecked Sendable {
             inFlight.broadcast()
             inFlight.unlock()
         }
-        if duplicate {
+        if let earlier {
+            // Same id, other signed content: answering with the original receipt would tell the
+            // sender its message arrived when it did not, and its digest check would then retry
+            // until the message expires. A new message needs a new id; refuse it for good.
+            if let known = earlier.digest, known != digest {
+                return reject(.duplicateId,
+                              "message id \(header.messageId) already used for different content: accepted before with digest \(known), this message has digest \(digest); send new content under a new message id",
+                              id: header.messageId, to: peer.organisation, rt: rt, journalAs: message, digest: digest)
+            }
             inFlight.lock()
             let cached = recentReceipts[key]
             inFlight.unlock()
@@ -155,7 +166,6 @@ public final class Receiver: @unchecked Sendable {
         }
 
         do {
-            let digest = try MessageSealer.digest(ofVerified: doc)
             let receipt = Receipt(receiptId: MessageID.random(), refToMessageId: header.messageId, issuedAt: Date(),
                                   issuer: me, addressee: header.sender, status: .accepted, digest: digest)
             let signed = try signReceipt(receipt, rt: rt)
@@ -165,7 +175,7 @@ public final class Receiver: @unchecked Sendable {
             entry.receipt = String(decoding: signed, as: UTF8.self)
             try batcher.commit(CommitItem(files: [inboxFile], entries: [entry]))
             inFlight.lock()
-            accepted.insert(key)
+            accepted[key] = AcceptedMessage(digest: digest)
             rememberLocked(key, signed)
             inFlight.unlock()
             metrics.count("stafett_received_total", labels: ["status": "accepted"])
@@ -191,9 +201,10 @@ public final class Receiver: @unchecked Sendable {
         recentReceipts[key] = receipt
     }
 
-    /// A signed rejected receipt, journaled as `refused` (when the message could be read).
+    /// A signed rejected receipt, journaled as `refused` (when the message could be read) with the
+    /// refused content's `digest` when it is known.
     private func reject(_ reason: RejectionReason, _ detail: String, id: MessageID?, to addressee: OrganisationNumber,
-                        rt: NodeRuntime, journalAs message: CaseMessage?) -> HTTPResponse {
+                        rt: NodeRuntime, journalAs message: CaseMessage?, digest: String? = nil) -> HTTPResponse {
         metrics.count("stafett_received_total", labels: ["status": "rejected", "reason": reason.rawValue])
         log.limited(.notice, key: "reject-\(addressee)-\(reason.rawValue)", every: .seconds(10),
                     "rejected \(id?.rawValue ?? "unreadable message") from \(addressee): \(reason.rawValue): \(detail)")
@@ -204,7 +215,7 @@ public final class Receiver: @unchecked Sendable {
             let signed = try signReceipt(receipt, rt: rt)
             var entry: JournalEntry
             if let message {
-                entry = JournalEntry.about(message, kind: .refused, digest: nil, keyer: rt.keyer,
+                entry = JournalEntry.about(message, kind: .refused, digest: digest, keyer: rt.keyer,
                                            caseRef: message.caseReference, status: "rejected", reason: reason.rawValue)
             } else {
                 entry = JournalEntry(kind: .refused, messageId: id?.rawValue, sender: addressee.digits,
@@ -223,6 +234,19 @@ public final class Receiver: @unchecked Sendable {
         let doc = try XMLDocument.parse(ReceiptXML.encode(receipt))
         try XMLSignature.sign(doc, key: rt.sealer.key, certificate: rt.sealer.certificate)
         return doc.serialized()
+    }
+}
+
+/// What the receiver remembers of a message it accepted: enough to tell a retry (the same signed
+/// content, perhaps signed again) from a message id reused for other content.
+public struct AcceptedMessage: Sendable, Hashable {
+    /// Base64 SHA-256 of the signed content it was accepted with (the receipt's digest); nil when
+    /// the journal record lacks one, and then any resend is answered as a duplicate.
+    public var digest: String?
+
+    /// Creates a record.
+    public init(digest: String?) {
+        self.digest = digest
     }
 }
 
