@@ -86,12 +86,14 @@ final class TestNode: @unchecked Sendable {
     /// The port the receiver (or stub) listens on.
     var port: UInt16 { server?.port ?? 0 }
 
-    /// Starts a Receiver behind a TLS server on 127.0.0.1; `accepted` as stafettd reads it from
-    /// the journal at start unless given.
-    func startReceiver(accepted: [String: AcceptedMessage]? = nil) throws {
+    /// Starts a Receiver behind a TLS server on 127.0.0.1, remembering what it accepted as
+    /// stafettd does at start (from the journal, within the duplicate window of `now`).
+    func startReceiver(now: @escaping @Sendable () -> Date = { Date() }) throws {
         let rt = try runtime()
-        let remembered = try accepted ?? Receiver.acceptedMessages(journal: layout.journal, since: Date().addingTimeInterval(-86_400))
-        let receiver = Receiver(runtime: { rt }, layout: layout, batcher: batcher, metrics: metrics, log: log, accepted: remembered)
+        let window = Receiver.duplicateWindow(maxLifetime: config.delivery.maxLifetime.timeInterval)
+        let remembered = try Receiver.acceptedMessages(journal: layout.journal, since: now().addingTimeInterval(-window))
+        let receiver = Receiver(runtime: { rt }, layout: layout, batcher: batcher, metrics: metrics, log: log,
+                                accepted: remembered, now: now)
         self.receiver = receiver
         try serve(rt) { request, peer in receiver.handle(request, peer: peer) }
     }
@@ -223,6 +225,15 @@ final class TestNetwork: @unchecked Sendable {
 
     /// Configures every node's peers (call again after a node starts listening on a new port).
     func configureAllPeers() { for n in nodes { configurePeers(of: n) } }
+}
+
+/// A clock a test moves by hand.
+final class TestClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: Date
+    init(_ start: Date = Date()) { current = start }
+    var now: Date { lock.withLock { current } }
+    func advance(_ seconds: TimeInterval) { lock.withLock { current.addTimeInterval(seconds) } }
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` seconds pass.

@@ -84,3 +84,78 @@ final class ReceiverTests: XCTestCase {
         XCTAssertEqual(b.metrics.value("stafett_received_total", labels: ["status": "rejected", "reason": "duplicate-id"]), 2)
     }
 }
+
+/// What the receiver remembers of accepted messages stays within the duplicate window while it runs.
+final class AcceptedWindowTests: XCTestCase {
+    let window = Receiver.duplicateWindow(maxLifetime: 72 * 3600)
+
+    /// Accepted messages older than the window are forgotten as new requests arrive; fresh ones,
+    /// and their digests, are kept; a restart reads the same from the journal.
+    func testMessagesOlderThanTheWindowAreForgottenWhileRunning() throws {
+        XCTAssertEqual(window, 144 * 3600, "twice the 72 h lifetime")
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        let clock = TestClock()
+        try b.startReceiver(now: { clock.now })
+        let receiver = try XCTUnwrap(b.receiver)
+        func key(_ id: String) -> String { "\(a.organisation.digits)/\(id)" }
+        var sent: [String: CaseMessage] = [:]
+        func send(_ id: String, place: String = "Trelleborg") throws -> HTTPResponse {
+            let m = try a.message(id, to: b, place: place)
+            sent[id] = m
+            return try a.post(try a.seal(m).signedXML, to: b)
+        }
+
+        XCTAssertEqual(try send("old-1").status, 200)
+        clock.advance(window - 3600)  // old-1 is an hour from leaving the window
+        XCTAssertEqual(try send("fresh-1").status, 200)
+        XCTAssertEqual(receiver.rememberedKeys, [key("old-1"), key("fresh-1")])
+        // Still inside the window: other content under old-1 is a reused id.
+        XCTAssertEqual(try ReceiptXML.read(send("old-1", place: "Malmö").body).reason, .duplicateId)
+
+        clock.advance(3600 + 1)  // old-1 is now past the window, fresh-1 an hour inside it
+        XCTAssertEqual(try send("fresh-2").status, 200)
+        XCTAssertEqual(receiver.rememberedKeys, [key("fresh-1"), key("fresh-2")])
+        // fresh-1 still answers a resend (the same content, signed again) with its original receipt.
+        let resend = try a.post(try a.seal(XCTUnwrap(sent["fresh-1"])).signedXML, to: b)
+        XCTAssertEqual(resend.headers["Stafett-Duplicate"], "yes")
+        XCTAssertEqual(try ReceiptXML.read(resend.body).status, .accepted)
+
+        // A restart at the same moment remembers exactly the same, from the journal's times.
+        b.stopServer()
+        try b.startReceiver(now: { clock.now })
+        XCTAssertEqual(try XCTUnwrap(b.receiver).rememberedKeys, [key("fresh-1"), key("fresh-2")])
+    }
+
+    /// Many acceptances over a long run: the set and its ordering never hold much more than the
+    /// window's worth, and a key accepted again is kept for its latest acceptance.
+    func testMemoryStaysBoundedOverALongRun() throws {
+        let start = Date(timeIntervalSince1970: 1_700_000_000)
+        var w = AcceptedWindow([:])
+        let perMessage: TimeInterval = 60
+        let live = Int(window / perMessage)  // messages accepted within one window
+        var peakKeys = 0, peakOrder = 0
+        for i in 0..<(live * 4) {
+            let at = start.addingTimeInterval(Double(i) * perMessage)
+            w.forget(acceptedBefore: at.addingTimeInterval(-window))
+            w.insert("k\(i)", AcceptedMessage(digest: "d\(i)", acceptedAt: at))
+            peakKeys = max(peakKeys, w.keys.count)
+            peakOrder = max(peakOrder, w.storedOrderCount)
+        }
+        XCTAssertEqual(peakKeys, live + 1, "one window's worth, never more")
+        XCTAssertLessThanOrEqual(peakOrder, 2 * (live + 1), "the forgotten prefix is reclaimed")
+        XCTAssertNil(w["k0"])
+        XCTAssertNotNil(w["k\(live * 4 - 1)"])
+
+        // k5 accepted again (its receipt was missing from the journal): its first acceptance leaving
+        // the window must not forget the second.
+        var again = AcceptedWindow(["k5": AcceptedMessage(digest: "d", acceptedAt: start)])
+        again.insert("k5", AcceptedMessage(digest: "d", acceptedAt: start.addingTimeInterval(3600)))
+        again.forget(acceptedBefore: start.addingTimeInterval(60))
+        XCTAssertEqual(again["k5"]?.acceptedAt, start.addingTimeInterval(3600))
+        again.forget(acceptedBefore: start.addingTimeInterval(3601))
+        XCTAssertNil(again["k5"])
+        XCTAssertEqual(again.storedOrderCount, 0)
+    }
+}
