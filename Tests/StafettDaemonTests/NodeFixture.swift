@@ -64,9 +64,10 @@ final class TestNode: @unchecked Sendable {
         c.node.journalSecret = path("journal.secret")
         c.paths.spool = directory.appendingPathComponent("spool").path
         c.paths.state = directory.appendingPathComponent("state").path
-        // Tests must not wait for production back-off.
+        // Tests must not wait for production back-off. (Whole seconds for the cap: backoff(attempt:)
+        // reads only the seconds of max-backoff.)
         c.delivery.initialBackoff = .milliseconds(50)
-        c.delivery.maxBackoff = .milliseconds(200)
+        c.delivery.maxBackoff = .seconds(1)
         c.delivery.connectionsPerPeer = 1
         config = c
         layout = c.paths.layout
@@ -95,11 +96,11 @@ final class TestNode: @unchecked Sendable {
         let receiver = Receiver(runtime: { rt }, layout: layout, batcher: batcher, metrics: metrics, log: log,
                                 accepted: remembered, now: now)
         self.receiver = receiver
-        try serve(rt) { request, peer in receiver.handle(request, peer: peer) }
+        try serve(runtime: rt) { request, peer in receiver.handle(request, peer: peer) }
     }
 
     /// Serves `handler` over mutual TLS with this node's identity (a stand-in peer).
-    func serve(_ rt: NodeRuntime? = nil, _ handler: @escaping HTTPHandler) throws {
+    func serve(runtime rt: NodeRuntime? = nil, _ handler: @escaping HTTPHandler) throws {
         let rt = try rt ?? runtime()
         let tls = try TLSServerContext(rt.tls, clientTrust: ClientTrust(rt.peers.values.map(\.trust)))
         let server = try HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: config.node.listen.port),
