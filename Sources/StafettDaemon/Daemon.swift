@@ -63,11 +63,10 @@ public final class Daemon: @unchecked Sendable {
     public func start() throws {
         let rt = runtime
         let limits = rt.config.limits
-        // A sender retries a message at most until it expires; twice that is a safe window.
-        let window = 2 * max(rt.config.delivery.maxLifetime.timeInterval, 86_400)
+        let window = Receiver.duplicateWindow(maxLifetime: rt.config.delivery.maxLifetime.timeInterval)
         let receiver = Receiver(runtime: { [unowned self] in self.runtime }, layout: layout, batcher: batcher,
                                 metrics: metrics, log: log,
-                                accepted: try Receiver.acceptedKeys(journal: layout.journal, since: Date().addingTimeInterval(-window)))
+                                accepted: try Receiver.acceptedMessages(journal: layout.journal, since: Date().addingTimeInterval(-window)))
         let tlsServer = try TLSServerContext(rt.tls, clientTrust: ClientTrust(rt.peers.values.map(\.trust)))
         let serverConfig = HTTPServerConfiguration(
             host: rt.config.node.listen.host, port: rt.config.node.listen.port, maxConnections: limits.maxConnections,

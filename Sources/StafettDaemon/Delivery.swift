@@ -370,13 +370,22 @@ public final class DeliveryScheduler: @unchecked Sendable {
             delay = DeliveryScheduler.backoff(attempt: entry.attempts, d)
         }
         entry.nextAttempt = min(Date().addingTimeInterval(delay), entry.expiresAt)
-        // `stafett queue hold` may have run while this attempt was in flight: keep the hold.
-        if let onDisk = store.reload(entry), onDisk.held { entry.held = true }
-        try? store.update(entry)
+        // `stafett queue hold` may have run while this attempt was in flight: the store keeps the
+        // hold it finds on disk, reading and writing under the lock the CLI writes under, so the
+        // hold wins for the next attempt however the two interleave.
+        do {
+            guard let saved = try store.recordAttempt(entry) else { return true }  // it left the queue meanwhile
+            entry = saved
+        } catch {
+            // Retry state is advisory (the message itself is safe); still honour a hold we can read.
+            log.limited(.error, key: "meta-\(lane.name)", every: .seconds(60), "cannot save the retry state of \(entry.messageId): \(error)")
+            if store.reload(entry)?.held == true { entry.held = true }
+        }
         schedule(entry, lane: lane)
         metrics.count("stafett_delivery_failures_total", labels: ["peer": lane.name])
         log.limited(.warning, key: "fail-\(lane.name)", every: .seconds(30),
-                    "delivery to \(lane.name) failed (attempt \(entry.attempts) of \(entry.messageId)): \(why); next try in \(Int(delay))s")
+                    "delivery to \(lane.name) failed (attempt \(entry.attempts) of \(entry.messageId)): \(why); "
+                        + (entry.held ? "held by an operator: no further try until released" : "next try in \(Int(delay))s"))
         return false
     }
 

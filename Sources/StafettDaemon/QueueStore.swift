@@ -149,9 +149,41 @@ public final class QueueStore: @unchecked Sendable {
         }
     }
 
-    /// Saves retry state. Written atomically but not fsynced: after a crash an older retry count is
-    /// harmless, and delivery attempts must not each cost a disk flush.
-    public func update(_ entry: QueueEntry) throws(SpoolError) {
+    /// Saves retry state (`stafett queue hold|release|retry` writes with this). Written atomically
+    /// but not fsynced: after a crash an older retry count is harmless, and delivery attempts must
+    /// not each cost a disk flush. Written under the message's lock (see `recordAttempt`); nothing
+    /// is written for a message no longer queued (returns false), where it would be a stray file.
+    @discardableResult
+    public func update(_ entry: QueueEntry) throws(SpoolError) -> Bool {
+        try withMessageLock(entry) { () throws(SpoolError) in try writeMeta(entry) } != nil
+    }
+
+    /// Runs `body` holding an exclusive `flock` on the message's `.xml`, the lock every writer of
+    /// its `.meta` takes, across processes (the daemon and `stafett queue`). The message file is
+    /// the one that stays put while the message is queued; the meta is replaced by rename on every
+    /// write, so a lock on it would guard nothing. Returns nil when the message is not queued.
+    func withMessageLock<T>(_ entry: QueueEntry, _ body: () throws(SpoolError) -> T) throws(SpoolError) -> T? {
+        let path = messageURL(entry).path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw .errno(path, "open to lock")
+        }
+        defer { close(fd) }  // closing the descriptor releases the lock
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw .errno(path, "lock") }
+        }
+        return try body()
+    }
+
+    /// The retry state in `<id>.meta`, if there is a readable one.
+    private func readMeta(peer: String, id: MessageID) -> QueueEntry? {
+        guard let data = FileManager.default.contents(atPath: metaURL(peer: peer, id: id).path) else { return nil }
+        return try? QueueStore.decoder.decode(QueueEntry.self, from: data)
+    }
+
+    /// Replaces `<id>.meta` atomically (temporary file, rename); callers hold the message's lock.
+    private func writeMeta(_ entry: QueueEntry) throws(SpoolError) {
         let final = metaURL(peer: entry.peer, id: entry.messageId)
         let tmp = final.deletingLastPathComponent().appendingPathComponent(".\(final.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp")
         let meta: Data
@@ -160,6 +192,20 @@ public final class QueueStore: @unchecked Sendable {
         }
         try QueueStore.writeNew(meta, to: tmp)
         guard rename(tmp.path, final.path) == 0 else { unlink(tmp.path); throw .errno(final.path, "rename") }
+    }
+
+    /// Saves the retry state of a failed attempt but keeps whatever hold is on disk: an operator's
+    /// `stafett queue hold` that ran while the attempt was in flight must win for the next one.
+    /// The hold is read and the meta written under the message's lock, which `update` (how
+    /// `stafett queue` writes) takes too, so the operator's write cannot fall between the two.
+    /// Returns the entry as saved, or nil when the message is no longer queued.
+    public func recordAttempt(_ entry: QueueEntry) throws(SpoolError) -> QueueEntry? {
+        try withMessageLock(entry) { () throws(SpoolError) -> QueueEntry in
+            var saved = entry
+            saved.held = readMeta(peer: entry.peer, id: entry.messageId)?.held ?? entry.held
+            try writeMeta(saved)
+            return saved
+        }
     }
 
     /// Takes a finished message out of the queue: the signed message moves to `archive` (kept for
@@ -180,10 +226,7 @@ public final class QueueStore: @unchecked Sendable {
     /// Re-reads one entry's retry state (an operator may have held or released it): the meta when
     /// there is one, `entry` itself when there is only the message, nil when the message is gone.
     public func reload(_ entry: QueueEntry) -> QueueEntry? {
-        if let data = FileManager.default.contents(atPath: metaURL(peer: entry.peer, id: entry.messageId).path),
-           let e = try? QueueStore.decoder.decode(QueueEntry.self, from: data) {
-            return e
-        }
+        if let e = readMeta(peer: entry.peer, id: entry.messageId) { return e }
         return access(messageURL(entry).path, F_OK) == 0 ? entry : nil
     }
 

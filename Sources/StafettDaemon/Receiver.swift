@@ -11,7 +11,8 @@ import StafettXML
 /// Checks, in order: well-formed and schema-valid (`schema`); addressed to us
 /// (`wrong-recipient`); the sender is a configured peer (`unknown-sender`); the TLS identity is
 /// the sender (`sender-mismatch`); the signature verifies with the sender's configured keys
-/// (`signature`). A duplicate (same sender and message id) gets the stored original receipt.
+/// (`signature`). A duplicate (same sender and message id) gets the stored original receipt; the
+/// same sender and id with other signed content (another digest) is refused (`duplicate-id`).
 public final class Receiver: @unchecked Sendable {
     private let runtime: () -> NodeRuntime
     private let layout: SpoolLayout
@@ -20,8 +21,11 @@ public final class Receiver: @unchecked Sendable {
     private let log: Logger
     private let inFlight = NSCondition()
     private var busy: Set<String> = []
-    /// `sender/message id` of every message accepted within the duplicate window (guarded by `inFlight`).
-    private var accepted: Set<String>
+    /// Every message accepted within the duplicate window, by `sender/message id`; those that
+    /// leave the window are forgotten as requests come in (guarded by `inFlight`).
+    private var accepted: AcceptedWindow
+    /// The clock for acceptance times and the window (injected by tests).
+    private let now: @Sendable () -> Date
     /// The receipts of the most recently accepted messages, so the usual duplicate (an answer lost
     /// a moment ago) costs no journal scan; at most `recentLimit` (guarded by `inFlight`).
     private var recentReceipts: [String: Data] = [:]
@@ -32,10 +36,14 @@ public final class Receiver: @unchecked Sendable {
     /// Creates a receiver. `runtime` is read per request so that SIGHUP reloads apply at once.
     ///
     /// The signed receipts this node issues live in its journal (`received` records); `accepted`
-    /// are the keys of messages accepted recently enough that their sender may still retry them.
+    /// are the messages accepted recently enough that their sender may still retry them, by key
+    /// (`acceptedMessages(journal:since:)`). `now` is the clock that ages them out of the
+    /// duplicate window (`duplicateWindow(maxLifetime:)`).
     public init(runtime: @escaping @Sendable () -> NodeRuntime, layout: SpoolLayout, batcher: CommitBatcher,
-                metrics: Metrics, log: Logger, accepted: Set<String>) {
-        self.accepted = accepted
+                metrics: Metrics, log: Logger, accepted: [String: AcceptedMessage],
+                now: @escaping @Sendable () -> Date = { Date() }) {
+        self.accepted = AcceptedWindow(accepted)
+        self.now = now
         self.runtime = runtime
         self.layout = layout
         self.batcher = batcher
@@ -46,16 +54,30 @@ public final class Receiver: @unchecked Sendable {
     /// The duplicate key of a message.
     static func key(sender: OrganisationNumber, id: MessageID) -> String { "\(sender.digits)/\(id.rawValue)" }
 
-    /// Keys of the messages accepted since `since`, read from the journal at start.
-    public static func acceptedKeys(journal: URL, since: Date) throws -> Set<String> {
-        var keys = Set<String>()
+    /// How long an accepted message is remembered as a possible duplicate. A sender retries a
+    /// message at most until it expires (`maxLifetime` after it was queued); twice that, and at
+    /// least two days, is a safe margin for clocks and queues that sat still.
+    public static func duplicateWindow(maxLifetime: TimeInterval) -> TimeInterval {
+        2 * max(maxLifetime, 86_400)
+    }
+
+    /// The keys remembered now (tests).
+    var rememberedKeys: Set<String> {
+        inFlight.lock()
+        defer { inFlight.unlock() }
+        return Set(accepted.keys)
+    }
+
+    /// The messages accepted since `since`, by key, read from the journal at start.
+    public static func acceptedMessages(journal: URL, since: Date) throws -> [String: AcceptedMessage] {
+        var found: [String: AcceptedMessage] = [:]
         let cutoff = Int64(since.timeIntervalSince1970 * 1000)
         try JournalStream(directory: journal.path).readAvailable { raw in
             guard let e = try? EntryCodec.decode(raw.payload), e.kind == .received, e.timeMillis >= cutoff,
                   let from = e.sender, let id = e.messageId else { return }
-            keys.insert("\(from)/\(id)")
+            found["\(from)/\(id)"] = AcceptedMessage(digest: e.digest, acceptedAt: e.time)
         }
-        return keys
+        return found
     }
 
     /// The receipt issued for an accepted message, from the journal. Duplicates are rare (a lost
@@ -123,8 +145,10 @@ public final class Receiver: @unchecked Sendable {
             return reject(.senderMismatch, "the TLS certificate speaks for \(peer.organisation), the message claims sender \(header.sender)",
                           id: header.messageId, to: peer.organisation, rt: rt, journalAs: message)
         }
+        let digest: String
         do {
             _ = try XMLSignature.verify(doc, trustingAnyOf: sender.signingCertificates)
+            digest = try MessageSealer.digest(ofVerified: doc)
         } catch {
             return reject(.signature, error.description, id: header.messageId, to: peer.organisation, rt: rt, journalAs: message)
         }
@@ -135,7 +159,11 @@ public final class Receiver: @unchecked Sendable {
         inFlight.lock()
         while busy.contains(key) { inFlight.wait() }
         busy.insert(key)
-        let duplicate = accepted.contains(key)
+        // Forgetting here, under the lock every request takes anyway, keeps the set to the window
+        // while the daemon runs; each key is dropped once, so the cost is O(1) per message.
+        let window = Receiver.duplicateWindow(maxLifetime: rt.config.delivery.maxLifetime.timeInterval)
+        accepted.forget(acceptedBefore: now().addingTimeInterval(-window))
+        let earlier = accepted[key]
         inFlight.unlock()
         defer {
             inFlight.lock()
@@ -143,7 +171,15 @@ public final class Receiver: @unchecked Sendable {
             inFlight.broadcast()
             inFlight.unlock()
         }
-        if duplicate {
+        if let earlier {
+            // Same id, other signed content: answering with the original receipt would tell the
+            // sender its message arrived when it did not, and its digest check would then retry
+            // until the message expires. A new message needs a new id; refuse it for good.
+            if let known = earlier.digest, known != digest {
+                return reject(.duplicateId,
+                              "message id \(header.messageId) already used for different content: accepted before with digest \(known), this message has digest \(digest); send new content under a new message id",
+                              id: header.messageId, to: peer.organisation, rt: rt, journalAs: message, digest: digest)
+            }
             inFlight.lock()
             let cached = recentReceipts[key]
             inFlight.unlock()
@@ -155,17 +191,19 @@ public final class Receiver: @unchecked Sendable {
         }
 
         do {
-            let digest = try MessageSealer.digest(ofVerified: doc)
-            let receipt = Receipt(receiptId: MessageID.random(), refToMessageId: header.messageId, issuedAt: Date(),
+            // One time for the receipt, the journal record and the window, so that after a restart
+            // the journal ages a message out exactly when the running receiver would have.
+            let acceptedAt = now()
+            let receipt = Receipt(receiptId: MessageID.random(), refToMessageId: header.messageId, issuedAt: acceptedAt,
                                   issuer: me, addressee: header.sender, status: .accepted, digest: digest)
             let signed = try signReceipt(receipt, rt: rt)
             let inboxFile = try CommitBatcher.stage(body, for: inboxURL(sender: header.sender, id: header.messageId))
             var entry = JournalEntry.about(message, kind: .received, digest: digest, keyer: rt.keyer,
-                                           caseRef: message.caseReference, status: "accepted")
+                                           caseRef: message.caseReference, status: "accepted", time: acceptedAt)
             entry.receipt = String(decoding: signed, as: UTF8.self)
             try batcher.commit(CommitItem(files: [inboxFile], entries: [entry]))
             inFlight.lock()
-            accepted.insert(key)
+            accepted.insert(key, AcceptedMessage(digest: digest, acceptedAt: acceptedAt))
             rememberLocked(key, signed)
             inFlight.unlock()
             metrics.count("stafett_received_total", labels: ["status": "accepted"])
@@ -191,9 +229,10 @@ public final class Receiver: @unchecked Sendable {
         recentReceipts[key] = receipt
     }
 
-    /// A signed rejected receipt, journaled as `refused` (when the message could be read).
+    /// A signed rejected receipt, journaled as `refused` (when the message could be read) with the
+    /// refused content's `digest` when it is known.
     private func reject(_ reason: RejectionReason, _ detail: String, id: MessageID?, to addressee: OrganisationNumber,
-                        rt: NodeRuntime, journalAs message: CaseMessage?) -> HTTPResponse {
+                        rt: NodeRuntime, journalAs message: CaseMessage?, digest: String? = nil) -> HTTPResponse {
         metrics.count("stafett_received_total", labels: ["status": "rejected", "reason": reason.rawValue])
         log.limited(.notice, key: "reject-\(addressee)-\(reason.rawValue)", every: .seconds(10),
                     "rejected \(id?.rawValue ?? "unreadable message") from \(addressee): \(reason.rawValue): \(detail)")
@@ -204,7 +243,7 @@ public final class Receiver: @unchecked Sendable {
             let signed = try signReceipt(receipt, rt: rt)
             var entry: JournalEntry
             if let message {
-                entry = JournalEntry.about(message, kind: .refused, digest: nil, keyer: rt.keyer,
+                entry = JournalEntry.about(message, kind: .refused, digest: digest, keyer: rt.keyer,
                                            caseRef: message.caseReference, status: "rejected", reason: reason.rawValue)
             } else {
                 entry = JournalEntry(kind: .refused, messageId: id?.rawValue, sender: addressee.digits,
@@ -223,6 +262,72 @@ public final class Receiver: @unchecked Sendable {
         let doc = try XMLDocument.parse(ReceiptXML.encode(receipt))
         try XMLSignature.sign(doc, key: rt.sealer.key, certificate: rt.sealer.certificate)
         return doc.serialized()
+    }
+}
+
+/// What the receiver remembers of a message it accepted: enough to tell a retry (the same signed
+/// content, perhaps signed again) from a message id reused for other content.
+public struct AcceptedMessage: Sendable, Hashable {
+    /// Base64 SHA-256 of the signed content it was accepted with (the receipt's digest); nil when
+    /// the journal record lacks one, and then any resend is answered as a duplicate.
+    public var digest: String?
+    /// When it was accepted: it is forgotten once this is older than the duplicate window.
+    public var acceptedAt: Date
+
+    /// Creates a record.
+    public init(digest: String?, acceptedAt: Date) {
+        self.digest = digest
+        self.acceptedAt = acceptedAt
+    }
+}
+
+/// The messages a receiver accepted within its duplicate window, with their keys also kept in
+/// order of acceptance, so forgetting those that left the window pops from the front instead of
+/// scanning every key. Not thread-safe: the receiver guards it.
+struct AcceptedWindow {
+    private var byKey: [String: AcceptedMessage]
+    /// Keys in order of acceptance; `order[..<head]` are already forgotten.
+    private var order: [(key: String, at: Date)]
+    private var head = 0
+
+    /// Starts from messages read from the journal, in any order.
+    init(_ messages: [String: AcceptedMessage]) {
+        byKey = messages
+        order = messages.map { (key: $0.key, at: $0.value.acceptedAt) }.sorted { $0.at < $1.at }
+    }
+
+    /// The message accepted under `key`, if it is still remembered.
+    subscript(key: String) -> AcceptedMessage? { byKey[key] }
+
+    /// The keys remembered.
+    var keys: Dictionary<String, AcceptedMessage>.Keys { byKey.keys }
+
+    /// Entries in the acceptance order, forgotten ones not yet reclaimed included (tests: memory stays bounded).
+    var storedOrderCount: Int { order.count }
+
+    /// Remembers `message` under `key` (again, if the key was accepted before).
+    mutating func insert(_ key: String, _ message: AcceptedMessage) {
+        byKey[key] = message
+        order.append((key, message.acceptedAt))
+    }
+
+    /// Forgets every message accepted before `cutoff`.
+    ///
+    /// Acceptance times are appended as the clock gives them; should it step back, a later entry
+    /// ahead in the order only delays forgetting the ones behind it until it leaves the window too.
+    mutating func forget(acceptedBefore cutoff: Date) {
+        while head < order.count, order[head].at < cutoff {
+            let (key, at) = order[head]
+            // A key accepted again later has a newer entry further on; this one no longer speaks for it.
+            if byKey[key]?.acceptedAt == at { byKey.removeValue(forKey: key) }
+            head += 1
+        }
+        // Reclaim the forgotten prefix once it is at least half the array: each entry is moved
+        // at most once per halving, so this stays O(1) amortised per message.
+        if head > 0, head * 2 >= order.count {
+            order.removeFirst(head)
+            head = 0
+        }
     }
 }
 

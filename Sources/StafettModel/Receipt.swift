@@ -16,6 +16,10 @@ public enum RejectionReason: String, CaseIterable, Sendable, Codable, Hashable {
     case tooLarge = "too-large"
     /// The receiver could not store the message; the sender should retry.
     case internalError = "internal-error"
+    /// The receiver already accepted a message with this id from this sender, with different
+    /// signed content (another digest). Permanent: resending cannot help, the new content needs a
+    /// new message id. (A resend of the same content is a duplicate and gets the original receipt.)
+    case duplicateId = "duplicate-id"
 }
 
 /// Accepted or rejected.

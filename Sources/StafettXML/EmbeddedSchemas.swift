@@ -695,6 +695,16 @@ public enum EmbeddedSchemas {
           <xs:documentation>[internt fel] The receiver could not store the message; the sender should retry.</xs:documentation>
         </xs:annotation>
       </xs:enumeration>
+      <xs:enumeration value="duplicate-id">
+        <xs:annotation>
+          <xs:documentation>
+            [återanvänt meddelande-id] Message id already used for different content: the
+            receiver accepted a message with this id from this sender before, with another
+            digest. Permanent; send the new content under a new message id. (The same content
+            sent again is a duplicate and gets the original receipt.)
+          </xs:documentation>
+        </xs:annotation>
+      </xs:enumeration>
     </xs:restriction>
   </xs:simpleType>
 

@@ -72,3 +72,50 @@ final class QueueStoreTests: XCTestCase {
         XCTAssertTrue(errors[0].contains("x-2.xml"))
     }
 }
+
+/// `stafett queue hold` (another process) and the delivery worker recording a failed attempt both
+/// write `<id>.meta`; the operator's hold must survive every interleaving.
+extension QueueStoreTests {
+    /// Many rounds of: a worker records attempt after attempt while an operator holds the message
+    /// at an arbitrary moment. Unlocked read-then-write loses the hold whenever the operator's
+    /// write lands between the worker's read and its write.
+    func testAHoldWrittenWhileAttemptsAreRecordedIsNeverLost() throws {
+        let store = try QueueStore(directory: dir.appendingPathComponent("queue"))
+        let (entry, xml) = try sealed("race-1")
+        try store.enqueue([(entry, xml)])
+
+        let rounds = 40
+        var lost = 0
+        for round in 0..<rounds {
+            var fresh = entry
+            fresh.held = false
+            try store.update(fresh)
+            let start = DispatchSemaphore(value: 0)
+            let done = DispatchSemaphore(value: 0)
+            // The operator: like QueueCommand.act, a snapshot read earlier, `held` set, written.
+            let operatorThread = Thread {
+                var held = store.reload(entry) ?? entry
+                held.held = true
+                start.wait()
+                usleep(UInt32.random(in: 0...3_000))
+                _ = try? store.update(held)
+                done.signal()
+            }
+            operatorThread.start()
+            start.signal()
+            // The worker: attempts failing back to back for longer than the operator takes to act.
+            let until = Date().addingTimeInterval(0.008)
+            var attempt = entry
+            while Date() < until {
+                attempt.attempts += 1
+                attempt.lastError = "HTTP 503 round \(round)"
+                attempt.held = false  // what the worker picked up was not held
+                _ = try store.recordAttempt(attempt)
+            }
+            done.wait()
+            _ = try store.recordAttempt(attempt)  // and once more after the operator surely acted
+            if store.reload(entry)?.held != true { lost += 1 }
+        }
+        XCTAssertEqual(lost, 0, "the hold was overwritten in \(lost) of \(rounds) rounds")
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import XCTest
+import StafettCrypto
+import StafettJournal
+import StafettModel
+import StafettTransport
+import StafettXML
+@testable import StafettDaemon
+
+/// The delivery scheduler against a real receiver (or a stand-in peer) over mutual TLS on 127.0.0.1.
+final class DeliveryTests: XCTestCase {
+    /// A sender whose message id the receiver already accepted with other content (its earlier
+    /// installation sent it; its state was lost) gets `duplicate-id` once, journals it as rejected
+    /// with the reason, takes it out of the queue and never tries again.
+    func testADuplicateIdRejectionIsFinal() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        try b.startReceiver()
+        net.configurePeers(of: a)
+
+        let earlier = try a.seal(a.message("reuse-2", to: b, place: "Trelleborg"))
+        XCTAssertEqual(try a.post(earlier.signedXML, to: b).status, 200)
+        XCTAssertEqual(b.inbox().count, 1)
+
+        try a.startSender()
+        var other = earlier.message
+        other.event.place = "Malmö"
+        let reused = try a.seal(other)
+        try a.enqueue(reused, for: b)
+
+        XCTAssertTrue(waitUntil(10) { a.queueFiles().isEmpty }, "still queued: \(a.queueFiles())\n\(a.logs.text)")
+        let outcome = try a.journalEntries().filter { $0.messageId == "reuse-2" }
+        XCTAssertEqual(outcome.map(\.kind), [.rejected], "one final outcome, never delivered")
+        let rejected = try XCTUnwrap(outcome.first)
+        XCTAssertEqual(rejected.status, "rejected")
+        XCTAssertTrue(rejected.reason?.hasPrefix("duplicate-id: message id reuse-2 already used for different content") ?? false,
+                      rejected.reason ?? "no reason")
+        XCTAssertEqual(rejected.digest, reused.digest)
+        XCTAssertEqual(rejected.caseRef, "TBG-reuse-2")
+        // The peer's signed rejection is the sender's evidence (`stafett receipt ID`).
+        let receipt = try ReceiptXML.read(Data(try XCTUnwrap(rejected.receipt).utf8))
+        XCTAssertEqual(receipt.reason, .duplicateId)
+        XCTAssertEqual(receipt.issuer, b.organisation)
+        XCTAssertEqual(try Data(contentsOf: a.layout.archive.appendingPathComponent("migrationsverket/reuse-2.xml")), reused.signedXML)
+        XCTAssertTrue(a.logs.text.contains("was rejected: duplicate-id"), a.logs.text)
+
+        // Several back-off periods (from 50 ms) later: no second attempt, no retry state, the inbox as it was.
+        usleep(600_000)
+        XCTAssertEqual(b.metrics.value("stafett_received_total", labels: ["status": "rejected", "reason": "duplicate-id"]), 1)
+        XCTAssertNil(a.metrics.value("stafett_delivery_failures_total", labels: ["peer": "migrationsverket"]))
+        XCTAssertEqual(a.metrics.value("stafett_delivered_total", labels: ["peer": "migrationsverket", "status": "rejected"]), 1)
+        XCTAssertTrue(a.queueFiles().isEmpty)
+        XCTAssertEqual(try Data(contentsOf: b.layout.inbox.appendingPathComponent("\(a.organisation.digits)_reuse-2.xml")),
+                       earlier.signedXML)
+    }
+
+    /// `stafett queue hold` while an attempt is on the wire: that attempt completes (a 503 here),
+    /// then the hold wins: no further attempt, the hold and the attempt both on disk; release
+    /// resumes delivery.
+    func testAHoldDuringAnAttemptWinsForTheNextAttempt() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        let peer = GatedPeer { _, _ in HTTPResponse.text(503, "busy\n") }
+        try b.serve(peer.handle)
+        net.configurePeers(of: a)
+        try a.startSender()
+        let entry = try a.enqueue(try a.seal(a.message("hold-1", to: b)), for: b)
+        XCTAssertTrue(peer.waitForRequests(1, timeout: 10), a.logs.text)
+
+        try operatorHolds(entry, in: a)
+        peer.open()
+        usleep(800_000)  // several back-off periods (50, 100, 200, 400 ms)
+        XCTAssertEqual(peer.requests, 1, "a held message must not be attempted again")
+        let store = try QueueStore(directory: a.layout.queue)
+        let onDisk = try XCTUnwrap(store.reload(entry))
+        XCTAssertTrue(onDisk.held, "the hold survives the attempt that was in flight")
+        XCTAssertEqual(onDisk.attempts, 1)
+        XCTAssertTrue(onDisk.lastError?.contains("HTTP 503") ?? false, onDisk.lastError ?? "no last error")
+        XCTAssertTrue(a.logs.text.contains("held by an operator"), a.logs.text)
+
+        var released = onDisk
+        released.held = false
+        released.nextAttempt = Date()
+        XCTAssertTrue(try store.update(released))
+        a.scheduler?.rescan()
+        XCTAssertTrue(peer.waitForRequests(2, timeout: 5), "release resumes delivery")
+    }
+
+    /// A hold that comes too late for an attempt already on the wire: the attempt may complete
+    /// (accepted), and then nothing of the message, nor of the hold, stays in the queue.
+    func testAnAttemptOnTheWireMayCompleteDespiteAHold() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        try b.startReceiver()
+        let receiver = try XCTUnwrap(b.receiver)
+        b.stopServer()
+        let peer = GatedPeer { request, identity in receiver.handle(request, peer: identity) }
+        try b.serve(peer.handle)
+        net.configurePeers(of: a)
+        try a.startSender()
+        let entry = try a.enqueue(try a.seal(a.message("hold-2", to: b)), for: b)
+        XCTAssertTrue(peer.waitForRequests(1, timeout: 10), a.logs.text)
+
+        try operatorHolds(entry, in: a)
+        peer.open()
+        XCTAssertTrue(waitUntil(10) { a.queueFiles().isEmpty }, "left in the queue: \(a.queueFiles())")
+        XCTAssertEqual(try a.journalEntries().filter { $0.messageId == "hold-2" }.map(\.kind), [.delivered])
+        XCTAssertEqual(b.inbox(), ["\(a.organisation.digits)_hold-2.xml"])
+        XCTAssertEqual(peer.requests, 1)
+    }
+
+    /// What `stafett queue hold ID` does: read the queue, set the hold, write it, tell the daemon (SIGUSR1).
+    func operatorHolds(_ entry: QueueEntry, in node: TestNode) throws {
+        let store = try QueueStore(directory: node.layout.queue)
+        var held = try XCTUnwrap(store.loadAll().first { $0.messageId == entry.messageId })
+        held.held = true
+        XCTAssertTrue(try store.update(held))
+        node.scheduler?.rescan()
+    }
+}
+
+/// A stand-in peer that holds every request until the test opens the gate, then answers with `inner`.
+final class GatedPeer: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var isOpen = false
+    private var count = 0
+    private let inner: HTTPHandler
+
+    init(_ inner: @escaping HTTPHandler) { self.inner = inner }
+
+    /// The server's handler.
+    var handle: HTTPHandler {
+        { [self] request, identity in
+            cond.lock()
+            count += 1
+            cond.broadcast()
+            while !isOpen { cond.wait() }
+            cond.unlock()
+            return inner(request, identity)
+        }
+    }
+
+    /// Requests received so far.
+    var requests: Int { cond.withLock { count } }
+
+    /// Lets every waiting and later request through.
+    func open() { cond.withLock { isOpen = true; cond.broadcast() } }
+
+    /// Waits until `n` requests have arrived.
+    func waitForRequests(_ n: Int, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        cond.lock()
+        defer { cond.unlock() }
+        while count < n { if !cond.wait(until: deadline) { return count >= n } }
+        return true
+    }
+}
