@@ -65,7 +65,7 @@ public enum FollowupRules {
     /// The defaults, used when no rules file is configured (the same as the shipped `Config/followup.rules`).
     public static let defaults: [FollowupRule] = [
         FollowupRule(name: "no-receipt", scope: .message, start: [.kind(.queued), .kind(.sent)],
-                     stop: [.kind(.delivered), .kind(.rejected)], afterMillis: 3_600_000,
+                     stop: [.kind(.delivered), .kind(.rejected), .kind(.expired)], afterMillis: 3_600_000,
                      why: "The recipient has not acknowledged the message: the child may arrive with nobody expecting it."),
         FollowupRule(name: "transfer-unconfirmed", scope: .case, start: [.event("TransferSent")],
                      stop: [.event("TransferReceived")], afterMillis: 86_400_000,
@@ -75,6 +75,11 @@ public enum FollowupRules {
                      why: "Registered but no asylum application after 7 days: children who disappear mostly do so before applying."),
         FollowupRule(name: "missing", scope: .case, start: [.event("ReportedMissing")], stop: [.event("Found")],
                      afterMillis: 0, why: "Reported missing and not found."),
+        FollowupRule(name: "message-expired", scope: .message, start: [.kind(.expired)], stop: [.kind(.delivered)],
+                     afterMillis: 0, why: "The message expired undelivered: the hand-off has to be made another way."),
+        FollowupRule(name: "message-rejected", scope: .message, start: [.kind(.rejected)], stop: [.kind(.delivered)],
+                     afterMillis: 0,
+                     why: "The recipient refused the message (see the reason): the hand-off has not happened until the record is corrected and sent again."),
     ]
 
     /// Reads a rules file.

@@ -24,13 +24,35 @@ final class FollowupRulesAndSemanticsTests: XCTestCase {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Config/followup.rules").path
         let rules = try FollowupRules.load(path: path)
-        XCTAssertEqual(rules.map(\.name), FollowupRules.defaults.map(\.name) + ["message-expired"])
+        XCTAssertEqual(rules.map(\.name), FollowupRules.defaults.map(\.name))
         for (a, b) in zip(rules, FollowupRules.defaults) {
             XCTAssertEqual(a.start, b.start)
             XCTAssertEqual(a.stop, b.stop)
             XCTAssertEqual(a.afterMillis, b.afterMillis)
             XCTAssertFalse(a.why.isEmpty)
         }
+    }
+
+    /// A refused or expired message is a hand-off that never happened: it stays listed.
+    func testRejectedAndExpiredMessagesAreListed() throws {
+        let parent = try makeTempDirectory("fu3")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let j = try Journal(directory: parent + "/j")
+        let t0 = Date(timeIntervalSince1970: 1_448_000_000)
+        for (id, outcome) in [("m-ok", JournalKind.delivered), ("m-bad", .rejected), ("m-old", .expired)] {
+            try j.append(JournalEntry(kind: .queued, time: t0, messageId: id, intakeId: "TRE-\(id)", eventType: "Registered",
+                                      sender: "2120001124", recipient: "2021005489"))
+            try j.append(JournalEntry(kind: outcome, time: t0.addingTimeInterval(60), messageId: id, intakeId: "TRE-\(id)",
+                                      eventType: "Registered", sender: "2120001124", recipient: "2021005489",
+                                      reason: outcome == .rejected ? "duplicate-id" : nil))
+        }
+        j.close()
+        let p = try FollowupProjection.replay(directory: parent + "/j", rules: FollowupRules.defaults)
+        let items = p.report(now: Int64(t0.addingTimeInterval(3 * 3600).timeIntervalSince1970 * 1000))
+        let byMessage = Dictionary(grouping: items.filter { $0.messageId != nil }, by: { $0.messageId! }).mapValues { $0.map(\.rule) }
+        XCTAssertEqual(byMessage["m-bad"], ["message-rejected"])
+        XCTAssertEqual(byMessage["m-old"], ["message-expired"])
+        XCTAssertNil(byMessage["m-ok"], "a delivered message needs nobody")
     }
 
     func testRulesErrorsNameTheLine() {
