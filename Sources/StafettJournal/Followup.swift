@@ -47,8 +47,13 @@ public final class FollowupProjection {
 
     /// Replays every record of a journal directory.
     public static func replay(directory: String, rules: [FollowupRule]) throws -> FollowupProjection {
+        try replay(directory: directory, rules: rules, chunkSize: ParallelReplay.defaultChunkSize)
+    }
+
+    /// Replays with parsed chunks of `chunkSize` bytes (tests use small ones to recycle chunks often).
+    static func replay(directory: String, rules: [FollowupRule], chunkSize: Int) throws -> FollowupProjection {
         let p = FollowupProjection(rules: rules)
-        try p.state.replay(directory: directory)
+        try p.state.replay(directory: directory, chunkSize: chunkSize)
         return p
     }
 
@@ -135,8 +140,8 @@ struct ProjectionState {
         }
     }
 
-    mutating func replay(directory: String) throws {
-        events = try ParallelReplay.run(directory: directory, events: events, state: &self,
+    mutating func replay(directory: String, chunkSize: Int = ParallelReplay.defaultChunkSize) throws {
+        events = try ParallelReplay.run(directory: directory, events: events, state: &self, chunkSize: chunkSize,
                                         warm: { $0.warm($1) }, apply: { $0.apply($1) })
     }
 

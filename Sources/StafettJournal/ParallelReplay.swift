@@ -20,6 +20,9 @@ final class ParsedChunk: @unchecked Sendable {
 final class ChunkQueue: @unchecked Sendable {
     private let cond = NSCondition()
     private var items: [ParsedChunk] = []
+    /// Chunks the applying thread is done with, for the parser to fill again: fresh 2 MiB
+    /// buffers would cost a page fault and a page clear per 4 KiB, a tenth of a replay.
+    private var spare: [ParsedChunk] = []
     private var finished = false
     private var failure: Error?
     private let limit: Int
@@ -42,6 +45,24 @@ final class ChunkQueue: @unchecked Sendable {
         cond.unlock()
     }
 
+    /// Hands a chunk back once its records have been applied (nothing may point into it after).
+    func recycle(_ c: ParsedChunk) {
+        c.used = 0
+        c.records.removeAll(keepingCapacity: true)
+        cond.lock()
+        if spare.count < limit + 1 { spare.append(c) }
+        cond.unlock()
+    }
+
+    /// A recycled chunk of at least `capacity` bytes, or a new one.
+    func emptyChunk(capacity: Int) -> ParsedChunk {
+        cond.lock()
+        let c = spare.popLast()
+        cond.unlock()
+        if let c, c.bytes.count >= capacity { return c }
+        return ParsedChunk(capacity: capacity)
+    }
+
     /// The next chunk, or nil at the end; rethrows the parser's error.
     func take() throws -> ParsedChunk? {
         cond.lock()
@@ -58,23 +79,26 @@ final class ChunkQueue: @unchecked Sendable {
 }
 
 enum ParallelReplay {
+    /// Bytes of payload per parsed chunk.
+    static let defaultChunkSize = 1 << 21
+
     /// Streams `directory`, parsing on a second thread, and calls `apply` for each record in order.
     /// `events` seeds the parser's event names; the final names come back.
     static func run<State>(directory: String, events: EventNames, state: inout State,
+                           chunkSize: Int = defaultChunkSize,
                            warm: (inout State, UnsafeBufferPointer<LiteRecord>) -> Void = { _, _ in },
                            apply: (inout State, LiteRecord) -> Void) throws -> EventNames {
         let queue = ChunkQueue(limit: 4)
         let box = EventBox(events)
-        let chunkSize = 1 << 21
         let parser = Thread {
             var names = box.value
-            var chunk = ParsedChunk(capacity: chunkSize)
+            var chunk = queue.emptyChunk(capacity: chunkSize)
             do {
                 try JournalStream(directory: directory).readAvailable { raw in
                     let n = raw.payload.count
                     if chunk.used + n > chunk.bytes.count {
                         queue.put(chunk)
-                        chunk = ParsedChunk(capacity: max(chunkSize, n))
+                        chunk = queue.emptyChunk(capacity: max(chunkSize, n))
                     }
                     let dst = chunk.bytes.baseAddress! + chunk.used
                     dst.copyMemory(from: raw.payload.baseAddress!, byteCount: n)
@@ -107,6 +131,7 @@ enum ParallelReplay {
                     from = to
                 }
             }
+            queue.recycle(chunk)
         }
         return box.value
     }
