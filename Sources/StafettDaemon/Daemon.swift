@@ -74,9 +74,9 @@ public final class Daemon: @unchecked Sendable {
             idleTimeout: limits.idleTimeout,
             limits: HTTPLimits(maxHeaderBytes: limits.maxHeader, maxBodyBytes: limits.maxBody),
             log: { [log] line in log.limited(.notice, key: "tls", every: .seconds(5), line) })
-        let server = try HTTPServer(configuration: serverConfig, tls: tlsServer) { request, peer in
-            receiver.handle(request, peer: peer)
-        }
+        let server = try HTTPServer(configuration: serverConfig, tls: tlsServer,
+                                    oversize: { target, peer, detail in receiver.answerOversized(target: target, peer: peer, detail: detail) },
+                                    handler: { request, peer in receiver.handle(request, peer: peer) })
         self.server = server
         server.start()
         if rt.config.metrics.enabled {

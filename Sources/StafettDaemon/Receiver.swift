@@ -115,6 +115,14 @@ public final class Receiver: @unchecked Sendable {
         }
     }
 
+    /// The answer to a message whose body is over the size limit, before it is read: a signed
+    /// rejected receipt (`too-large`, no message id) with status 413, so the sender stops
+    /// retrying at once instead of until the message expires. nil for other targets.
+    public func answerOversized(target: String, peer: PeerIdentity, detail: String) -> HTTPResponse? {
+        guard target.split(separator: "?", maxSplits: 1).first == "/v1/messages" else { return nil }
+        return reject(.tooLarge, detail, id: nil, to: peer.organisation, rt: runtime(), journalAs: nil)
+    }
+
     /// Checks, stores and answers one message.
     func receive(_ body: Data, from peer: PeerIdentity) -> HTTPResponse {
         let rt = runtime()

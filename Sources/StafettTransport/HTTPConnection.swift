@@ -74,7 +74,11 @@ struct ConnectionHandler {
     /// Answers a request we will not serve, then closes: its framing is no longer trustworthy.
     func refuse(_ refusal: HTTPRefusal) {
         server.count { $0.requestsRefused += 1 }
-        let response = HTTPResponse.text(refusal.status, refusal.message, closeConnection: true)
+        var response = HTTPResponse.text(refusal.status, refusal.message, closeConnection: true)
+        if refusal.status == 413, let target = refusal.target, let peer = channel.peerIdentity,
+           let answer = server.oversize?(target, peer, refusal.message) {
+            response = answer
+        }
         try? channel.write(HTTPParser.serialize(response, close: true), until: .after(config.writeTimeout))
         // Enough to swallow an oversized body a client sends without waiting for 100-continue.
         channel.lingeringClose(maxBytes: 2 * config.limits.maxBodyBytes + config.limits.maxHeaderBytes, for: .seconds(1))

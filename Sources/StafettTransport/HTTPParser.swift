@@ -25,6 +25,8 @@ struct ResponseHead {
 struct HTTPRefusal: Error, Equatable {
     var status: Int
     var message: String
+    /// The request target, when the head was readable (a body over the limit).
+    var target: String? = nil
 }
 
 enum HeadScan<Head> {
@@ -224,7 +226,8 @@ enum HTTPParser {
         }
         let n = length ?? 0
         if n > limits.maxBodyBytes {
-            return .failure(HTTPRefusal(status: 413, message: "the body of \(n) bytes exceeds the limit of \(limits.maxBodyBytes)"))
+            return .failure(HTTPRefusal(status: 413, message: "the body of \(n) bytes exceeds the limit of \(limits.maxBodyBytes)",
+                                        target: String(decoding: target, as: UTF8.self)))
         }
         var expectContinue = false
         let expectations = headers.values(for: "Expect")

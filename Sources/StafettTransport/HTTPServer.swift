@@ -66,6 +66,10 @@ public struct HTTPServerStatistics: Sendable, Hashable {
 /// may block (signing, journal fsync): other connections are unaffected.
 public typealias HTTPHandler = @Sendable (HTTPRequest, PeerIdentity) -> HTTPResponse
 
+/// Answers a request whose body is over the limit (target, peer, what was wrong) before the
+/// body is read, or nil for the plain 413. The answer is sent with `Connection: close`.
+public typealias HTTPOversizeHandler = @Sendable (String, PeerIdentity, String) -> HTTPResponse?
+
 /// An HTTP/1.1 server over mutual TLS (or, for `/metrics`, plain TCP on loopback).
 ///
 /// One thread per connection up to `maxConnections`, blocking I/O with poll(2) deadlines.
@@ -82,6 +86,7 @@ public final class HTTPServer: @unchecked Sendable {
     private let wakeWrite: Int32
     private var tls: TLSServerContext?  // guarded by `state`; replaced by `updateTLS`
     let handler: @Sendable (HTTPRequest, PeerIdentity?) -> HTTPResponse
+    let oversize: HTTPOversizeHandler?
     private let state = NSCondition()
     private var started = false
     private var stopping = false
@@ -89,11 +94,14 @@ public final class HTTPServer: @unchecked Sendable {
     private var connections: Set<Int32> = []  // fds of live connections, for a forced stop
     private var stats = HTTPServerStatistics()
 
-    /// Binds a mutual-TLS server. Call `start()` to accept.
-    public init(configuration: HTTPServerConfiguration, tls: TLSServerContext, handler: @escaping HTTPHandler) throws(TransportError) {
+    /// Binds a mutual-TLS server. Call `start()` to accept. `oversize` may answer a body over
+    /// the limit (a signed rejection, say) instead of the plain-text 413.
+    public init(configuration: HTTPServerConfiguration, tls: TLSServerContext, oversize: HTTPOversizeHandler? = nil,
+                handler: @escaping HTTPHandler) throws(TransportError) {
         (listenFD, port) = try Socket.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
         (wakeRead, wakeWrite) = HTTPServer.makePipe()
         self.configuration = configuration
+        self.oversize = oversize
         self.tls = tls
         self.handler = { request, peer in
             guard let peer else { return .text(500, "no peer identity", closeConnection: true) }
@@ -111,6 +119,7 @@ public final class HTTPServer: @unchecked Sendable {
         (wakeRead, wakeWrite) = HTTPServer.makePipe()
         self.configuration = config
         self.tls = nil
+        self.oversize = nil
         self.handler = { request, _ in handler(request) }
     }
 

@@ -178,9 +178,22 @@ final class DaemonDeliveryTests: XCTestCase {
         let invalid = Data(#"<CaseMessage xmlns="urn:stafett:case:1"><Header><MessageId>x</MessageId></Header></CaseMessage>"#.utf8)
         try rejected(invalid, .schema, id: nil)
 
+        // Over the body limit (4 MiB by default): refused before the body is read, with a signed
+        // too-large receipt (and 413), so a sender stops retrying at once.
+        var huge = try h.message(from: A, to: B, signedBy: A)
+        huge.append(Data(repeating: 0x20, count: (4 << 20) + 1 - huge.count + 1))
+        let tooBig = try h.post(huge, to: B, identity: h.tlsIdentity(A))
+        XCTAssertEqual(tooBig.http, 413)
+        let bigReceipt = try ReceiptXML.read(tooBig.body)
+        XCTAssertEqual(bigReceipt.status, .rejected)
+        XCTAssertEqual(bigReceipt.reason, .tooLarge)
+        XCTAssertNil(bigReceipt.refToMessageId, "the body was never read")
+        XCTAssertEqual(bigReceipt.addressee, h.a.organisation, "addressed to the TLS identity")
+        XCTAssertNoThrow(try XMLSignature.verify(XMLDocument.parse(tooBig.body), trusting: bCert), "signed by B")
+
         XCTAssertEqual(Set(h.inbox(B)), inboxBefore, "nothing refused reaches the inbox")
         let refused = try h.journal(B).filter { $0["kind"] as? String == "refused" }.compactMap { $0["reason"] as? String }
-        for reason in ["sender-mismatch", "wrong-recipient", "signature", "schema"] { XCTAssertTrue(refused.contains(reason), "refused \(reason) journaled") }
+        for reason in ["sender-mismatch", "wrong-recipient", "signature", "schema", "too-large"] { XCTAssertTrue(refused.contains(reason), "refused \(reason) journaled") }
     }
 
     /// 7. `/metrics` on loopback shows deliveries on A and receptions on B.
