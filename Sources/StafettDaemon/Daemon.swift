@@ -153,10 +153,15 @@ public final class Daemon: @unchecked Sendable {
     public func reload() {
         _ = notify.reloading()
         do {
-            let config = try StafettConfig.load(path: configPath)
-            try config.validate(checkFiles: true)
-            let rt = try NodeRuntime.load(config)
+            let loaded = try StafettConfig.load(path: configPath)
+            try loaded.validate(checkFiles: true)
+            let running = runtime
+            let waiting = loaded.changesNeedingRestart(comparedTo: running.config)
+            var rt = try NodeRuntime.load(loaded.keepingStartOnlySettings(of: running.config))
+            // Personnummer keys must stay comparable across the whole journal: never re-read the secret.
+            rt.keyer = running.keyer
             for w in rt.warnings { log.warning(w) }
+            for w in waiting { log.warning("reload: \(w)") }
             let tls = try TLSServerContext(rt.tls, clientTrust: ClientTrust(rt.peers.values.map(\.trust)))
             lock.withLock { current = rt }
             server?.updateTLS(tls)

@@ -77,9 +77,13 @@ final class DaemonLifecycleTests: XCTestCase {
         let c = h.node(C)
         config.peers.append(StafettConfig.Peer(name: C, organisation: c.organisation,
                                                address: HostPort(host: "127.0.0.1", port: c.port), signingCerts: [c.tls("signing.crt")]))
+        // A new listen port cannot move a bound socket: the reload says so and keeps serving.
+        let oldListen = config.node.listen
+        config.node.listen = HostPort(host: oldListen.host, port: oldListen.port == 65000 ? 65001 : 65000)
         try AtomicFile.write(Data(config.render().utf8), to: URL(fileURLWithPath: h.b.configPath), mode: 0o644)
         kill(b.process.processIdentifier, SIGHUP)
         XCTAssertTrue(h.wait(10) { h.log(B).contains("reloaded \(h.b.configPath): 2 peer(s)") }, h.log(B))
+        XCTAssertTrue(h.log(B).contains("reload: [node] listen: still \(oldListen); \(config.node.listen) takes effect after a restart"), h.log(B))
         let after = try fromC()
         XCTAssertEqual(after.http, 200)
         XCTAssertEqual(try ReceiptXML.read(after.body).status, .accepted, "C is a peer after the reload")

@@ -25,6 +25,36 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    /// What SIGHUP cannot apply is named (key, running value, waiting value) and kept as it runs;
+    /// what it can apply (peers, delivery, routing) comes through.
+    func testReloadNamesAndKeepsStartOnlySettings() throws {
+        let running = try StafettConfig.parse(text: Self.minimal)
+        let edited = try StafettConfig.parse(text: Self.minimal + """
+
+            [node]
+            listen = 0.0.0.0:9443
+            journal-secret = /etc/stafett/other.secret
+
+            [limits]
+            max-body = 8M
+
+            [delivery]
+            max-backoff = 5m
+            """)
+        let waiting = edited.changesNeedingRestart(comparedTo: running)
+        XCTAssertEqual(waiting.count, 3, "\(waiting)")
+        XCTAssertTrue(waiting.contains("[node] listen: still 0.0.0.0:8443; 0.0.0.0:9443 takes effect after a restart"), "\(waiting)")
+        XCTAssertTrue(waiting.contains { $0.hasPrefix("[node] journal-secret: still /etc/stafett/journal.secret") }, "\(waiting)")
+        XCTAssertTrue(waiting.contains { $0.hasPrefix("[limits] max-body: still 4M") }, "\(waiting)")
+        let applied = edited.keepingStartOnlySettings(of: running)
+        XCTAssertEqual(applied.node.listen, running.node.listen)
+        XCTAssertEqual(applied.node.journalSecret, running.node.journalSecret)
+        XCTAssertEqual(applied.limits.maxBody, running.limits.maxBody)
+        XCTAssertEqual(applied.delivery.maxBackoff, .seconds(300), "delivery settings are reloaded")
+        XCTAssertEqual(applied.changesNeedingRestart(comparedTo: running), [])
+        XCTAssertEqual(running.changesNeedingRestart(comparedTo: running), [])
+    }
+
     func testMinimalConfigGetsDefaults() throws {
         let c = try StafettConfig.parse(text: Self.minimal, file: "/etc/stafett/stafett.conf")
         XCTAssertEqual(c.node.organisation.formatted, "212000-1165")
