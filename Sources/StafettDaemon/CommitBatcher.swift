@@ -8,13 +8,13 @@ import Glibc
 /// One unit of durable work: files already written under temporary names (not yet synced), the
 /// names they must end up under, and the journal records that report them.
 public struct CommitItem: Sendable {
-    /// `(temporary, final)` pairs; both in the spool.
-    public var files: [(temporary: URL, final: URL)]
+    /// `(temporary, final)` paths, in one directory of the spool (`CommitBatcher.stage` makes them).
+    public var files: [(temporary: String, final: String)]
     /// Journal records appended once the files are durable under their final names.
     public var entries: [JournalEntry]
 
     /// Creates an item.
-    public init(files: [(temporary: URL, final: URL)], entries: [JournalEntry]) {
+    public init(files: [(temporary: String, final: String)], entries: [JournalEntry]) {
         self.files = files
         self.entries = entries
     }
@@ -29,7 +29,7 @@ public struct CommitItem: Sendable {
 /// the names, one journal flush. So many concurrent hand-offs share three flushes, where each
 /// alone would pay five.
 public final class CommitBatcher: @unchecked Sendable {
-    private let spool: URL
+    private let spool: String
     private let journal: Journal
     private let cond = NSCondition()
     private var waiting: [(id: UInt64, item: CommitItem)] = []
@@ -39,7 +39,7 @@ public final class CommitBatcher: @unchecked Sendable {
 
     /// Creates a batcher over the spool's file system and the node journal.
     public init(spool: URL, journal: Journal) {
-        self.spool = spool
+        self.spool = spool.path
         self.journal = journal
     }
 
@@ -84,7 +84,7 @@ public final class CommitBatcher: @unchecked Sendable {
         return try mine.get()
     }
 
-    private static func run(_ items: [CommitItem], spool: URL, journal: Journal) -> Result<[UInt64], SpoolError> {
+    private static func run(_ items: [CommitItem], spool: String, journal: Journal) -> Result<[UInt64], SpoolError> {
         do throws(SpoolError) {
             let files = items.flatMap(\.files)
             if !files.isEmpty {
@@ -92,11 +92,9 @@ public final class CommitBatcher: @unchecked Sendable {
                 // fdatasync per file would cost a device flush per file; a round must cost the same
                 // for one hand-off as for fifty.)
                 try syncFileSystem(spool)
-                var dirs: Set<URL> = []
+                // `stage` wrote each temporary beside its final name, so the directory exists.
                 for f in files {
-                    let dir = f.final.deletingLastPathComponent()
-                    if dirs.insert(dir).inserted { try AtomicFile.makeDirectories(dir) }
-                    guard rename(f.temporary.path, f.final.path) == 0 else { throw .errno(f.final.path, "rename") }
+                    guard rename(f.temporary, f.final) == 0 else { throw .errno(f.final, "rename") }
                 }
                 try syncFileSystem(spool)
             }
@@ -112,19 +110,19 @@ public final class CommitBatcher: @unchecked Sendable {
 
     /// One flush for everything on the file system holding `dir` (Linux `syncfs`): data and
     /// metadata of every file written there, whoever wrote it.
-    static func syncFileSystem(_ dir: URL) throws(SpoolError) {
-        let fd = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw .errno(dir.path, "open directory") }
+    static func syncFileSystem(_ dir: String) throws(SpoolError) {
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .errno(dir, "open directory") }
         defer { close(fd) }
-        guard stafett_syncfs(fd) == 0 else { throw .errno(dir.path, "syncfs") }
+        guard stafett_syncfs(fd) == 0 else { throw .errno(dir, "syncfs") }
     }
 
-    /// Writes `data` to a fresh temporary name beside `final` without syncing; the commit syncs it.
-    public static func stage(_ data: Data, for final: URL) throws(SpoolError) -> (temporary: URL, final: URL) {
-        try AtomicFile.makeDirectories(final.deletingLastPathComponent())
-        let tmp = final.deletingLastPathComponent()
-            .appendingPathComponent(".\(final.lastPathComponent).\(UInt64.random(in: 0...UInt64.max)).tmp")
-        try QueueStore.writeNew(data, to: tmp)
-        return (tmp, final)
+    /// Writes `data` to a fresh temporary name in `directory` without syncing, for the file `name`
+    /// there; the commit syncs it and renames it. A missing directory is created (durably).
+    /// `name` must be a single safe file name (see `SpoolLayout.join`).
+    public static func stage(_ data: Data, in directory: String, as name: String) throws(SpoolError) -> (temporary: String, final: String) {
+        let tmp = SpoolLayout.join(directory, ".\(name).\(UInt64.random(in: 0...UInt64.max)).tmp")
+        try QueueStore.writeNew(data, to: tmp, creatingDirectory: directory)
+        return (tmp, SpoolLayout.join(directory, name))
     }
 }

@@ -322,7 +322,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         record.receipt = String(decoding: signed, as: UTF8.self)
         do {
             try batcher.commit(CommitItem(files: [], entries: [record]))
-            try store.remove(entry, archivingTo: layout.archive)
+            try store.remove(entry, archivingTo: layout.archivePath)
         } catch {
             log.limited(.error, key: "settle", every: .seconds(10), "cannot record the receipt for \(entry.messageId): \(error)")
             var e = entry
@@ -342,7 +342,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
                                   reason: entry.lastError)
         do {
             try batcher.commit(CommitItem(files: [], entries: [record]))
-            try store.remove(entry, archivingTo: layout.archive.appendingPathComponent("expired", isDirectory: true))
+            try store.remove(entry, archivingTo: layout.expiredArchivePath)
         } catch {
             log.limited(.error, key: "expire", every: .seconds(10), "cannot expire \(entry.messageId): \(error)")
             return false

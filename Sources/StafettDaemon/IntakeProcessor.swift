@@ -103,11 +103,11 @@ public struct IntakeProcessor: Sendable {
         // (the daemon delivers its queue at start, before the outbox is read), are done. Queuing
         // those again would re-send them re-signed, under a digest the receiver's stored receipt
         // can never match, and journal `queued` after `delivered`.
-        var staged: [(temporary: URL, final: URL)] = []
+        var staged: [(temporary: String, final: String)] = []
         var records: [JournalEntry] = []
         var written: [QueueEntry] = []
         for (i, (entry, xml)) in batch.enumerated() where !store.contains(peer: entry.peer, id: entry.messageId) && !finished(entry) {
-            staged.append(try CommitBatcher.stage(xml, for: store.messageURL(entry)))
+            staged.append(try CommitBatcher.stage(xml, in: store.peerPath(entry.peer), as: entry.messageId.rawValue + ".xml"))
             written.append(entry)
             records.append(JournalEntry.about(routed[i].message, kind: .queued, digest: entry.digest, keyer: runtime.keyer,
                                               caseRef: entry.caseRef, status: "queued", time: now))
@@ -131,10 +131,9 @@ public struct IntakeProcessor: Sendable {
     /// True when the message already left the queue: settled or expired, its signed copy moved
     /// to the archive (after its outcome was journaled).
     func finished(_ entry: QueueEntry) -> Bool {
-        let fm = FileManager.default
         let name = entry.messageId.rawValue + ".xml"
-        return fm.fileExists(atPath: layout.archive.appendingPathComponent("\(entry.peer)/\(name)").path)
-            || fm.fileExists(atPath: layout.archive.appendingPathComponent("expired/\(entry.peer)/\(name)").path)
+        return access(SpoolLayout.join(SpoolLayout.join(layout.archivePath, entry.peer), name), F_OK) == 0
+            || access(SpoolLayout.join(SpoolLayout.join(layout.expiredArchivePath, entry.peer), name), F_OK) == 0
     }
 
     /// Case messages from an intake file (CSV, JSON) or one case XML document.

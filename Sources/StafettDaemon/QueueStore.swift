@@ -67,24 +67,30 @@ public final class QueueStore: @unchecked Sendable {
         return d
     }()
 
+    /// The queue directory as a path; per-message paths are joined to it with `SpoolLayout.join`.
+    private let directoryPath: String
+
     /// Opens (and creates) a queue directory.
     public init(directory: URL) throws(SpoolError) {
         self.directory = directory
+        directoryPath = directory.path
         try AtomicFile.makeDirectories(directory)
     }
 
     /// Paths of one message.
-    public func messageURL(_ entry: QueueEntry) -> URL { messageURL(peer: entry.peer, id: entry.messageId) }
-    func messageURL(peer: String, id: MessageID) -> URL {
-        directory.appendingPathComponent(peer, isDirectory: true).appendingPathComponent(id.rawValue + ".xml")
+    public func messageURL(_ entry: QueueEntry) -> URL {
+        URL(fileURLWithPath: messagePath(peer: entry.peer, id: entry.messageId), isDirectory: false)
     }
-    func metaURL(peer: String, id: MessageID) -> URL {
-        directory.appendingPathComponent(peer, isDirectory: true).appendingPathComponent(id.rawValue + ".meta")
-    }
+    /// `queue/<peer>`.
+    func peerPath(_ peer: String) -> String { SpoolLayout.join(directoryPath, peer) }
+    /// `queue/<peer>/<id>.xml`, the signed message.
+    func messagePath(peer: String, id: MessageID) -> String { SpoolLayout.join(peerPath(peer), id.rawValue + ".xml") }
+    /// `queue/<peer>/<id>.meta`, the retry state.
+    func metaPath(peer: String, id: MessageID) -> String { SpoolLayout.join(peerPath(peer), id.rawValue + ".meta") }
 
     /// True when this message is already queued (a re-read intake file yields the same ids).
     public func contains(peer: String, id: MessageID) -> Bool {
-        access(messageURL(peer: peer, id: id).path, F_OK) == 0
+        access(messagePath(peer: peer, id: id), F_OK) == 0
     }
 
     /// Makes a batch of messages durable: every file is written under a temporary name, one
@@ -93,23 +99,22 @@ public final class QueueStore: @unchecked Sendable {
     /// through `CommitBatcher` instead, to share the flushes with its journal records.)
     @discardableResult
     public func enqueue(_ batch: [(entry: QueueEntry, signedXML: Data)]) throws(SpoolError) -> [QueueEntry] {
-        var pending: [(tmp: URL, final: URL)] = []
+        var pending: [(tmp: String, final: String)] = []
         var written: [QueueEntry] = []
-        var dirs = Set<URL>()
-        defer { for p in pending { unlink(p.tmp.path) } }
+        var dirs = Set<String>()
+        defer { for p in pending { unlink(p.tmp) } }
         for (entry, xml) in batch where !contains(peer: entry.peer, id: entry.messageId) {
-            let dir = directory.appendingPathComponent(entry.peer, isDirectory: true)
-            if !dirs.contains(dir) { try AtomicFile.makeDirectories(dir); dirs.insert(dir) }
-            let final = messageURL(entry)
-            let tmp = dir.appendingPathComponent(".\(final.lastPathComponent).tmp")
-            try QueueStore.writeNew(xml, to: tmp)
-            pending.append((tmp, final))
+            let dir = peerPath(entry.peer)
+            let tmp = SpoolLayout.join(dir, ".\(entry.messageId.rawValue).xml.tmp")
+            try QueueStore.writeNew(xml, to: tmp, creatingDirectory: dir)
+            dirs.insert(dir)
+            pending.append((tmp, messagePath(peer: entry.peer, id: entry.messageId)))
             written.append(entry)
         }
         guard !pending.isEmpty else { return [] }
-        try CommitBatcher.syncFileSystem(directory)
+        try CommitBatcher.syncFileSystem(directoryPath)
         for p in pending {
-            guard rename(p.tmp.path, p.final.path) == 0 else { throw .errno(p.final.path, "rename") }
+            guard rename(p.tmp, p.final) == 0 else { throw .errno(p.final, "rename") }
         }
         pending.removeAll()
         for dir in dirs { try AtomicFile.syncDirectory(dir) }
@@ -122,20 +127,21 @@ public final class QueueStore: @unchecked Sendable {
     public func loadAll(maxLifetime: TimeInterval = 72 * 3600, onError: (String) -> Void = { _ in }) -> [QueueEntry] {
         let fm = FileManager.default
         var result: [QueueEntry] = []
-        let peers = (try? fm.contentsOfDirectory(atPath: directory.path)) ?? []
+        let peers = (try? fm.contentsOfDirectory(atPath: directoryPath)) ?? []
         for peer in peers where !peer.hasPrefix(".") {
-            let dir = directory.appendingPathComponent(peer, isDirectory: true)
-            for name in (try? fm.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasSuffix(".xml") && !name.hasPrefix(".") {
-                let url = dir.appendingPathComponent(name)
-                let meta = dir.appendingPathComponent(String(name.dropLast(4)) + ".meta")
+            let dir = peerPath(peer)
+            for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where name.hasSuffix(".xml") && !name.hasPrefix(".") {
+                let path = SpoolLayout.join(dir, name)
                 do {
-                    if let data = fm.contents(atPath: meta.path) {
+                    // Any failure to read the meta falls back to the message, as a missing meta does.
+                    if let data = (try? AtomicFile.readIfPresent(SpoolLayout.join(dir, String(name.dropLast(4)) + ".meta"))) ?? nil {
                         result.append(try QueueStore.decoder.decode(QueueEntry.self, from: data))
                     } else {
-                        result.append(try QueueStore.entry(fromMessage: url, peer: peer, maxLifetime: maxLifetime))
+                        result.append(try QueueStore.entry(fromMessage: URL(fileURLWithPath: path, isDirectory: false),
+                                                           peer: peer, maxLifetime: maxLifetime))
                     }
                 } catch {
-                    onError("\(url.path): unreadable queue entry: \(error)")
+                    onError("\(path): unreadable queue entry: \(error)")
                 }
             }
         }
@@ -144,9 +150,11 @@ public final class QueueStore: @unchecked Sendable {
 
     /// The signed message of an entry.
     public func signedMessage(of entry: QueueEntry) throws(SpoolError) -> Data {
-        do { return try Data(contentsOf: messageURL(entry)) } catch {
-            throw SpoolError(path: messageURL(entry).path, operation: "read", reason: "\(error)")
+        let path = messagePath(peer: entry.peer, id: entry.messageId)
+        guard let data = try AtomicFile.readIfPresent(path) else {
+            throw SpoolError(path: path, operation: "read", reason: String(cString: strerror(ENOENT)))
         }
+        return data
     }
 
     /// Saves retry state (`stafett queue hold|release|retry` writes with this). Written atomically
@@ -163,7 +171,7 @@ public final class QueueStore: @unchecked Sendable {
     /// the one that stays put while the message is queued; the meta is replaced by rename on every
     /// write, so a lock on it would guard nothing. Returns nil when the message is not queued.
     func withMessageLock<T>(_ entry: QueueEntry, _ body: () throws(SpoolError) -> T) throws(SpoolError) -> T? {
-        let path = messageURL(entry).path
+        let path = messagePath(peer: entry.peer, id: entry.messageId)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { return nil }
@@ -178,20 +186,21 @@ public final class QueueStore: @unchecked Sendable {
 
     /// The retry state in `<id>.meta`, if there is a readable one.
     private func readMeta(peer: String, id: MessageID) -> QueueEntry? {
-        guard let data = FileManager.default.contents(atPath: metaURL(peer: peer, id: id).path) else { return nil }
+        guard let data = try? AtomicFile.readIfPresent(metaPath(peer: peer, id: id)) else { return nil }
         return try? QueueStore.decoder.decode(QueueEntry.self, from: data)
     }
 
     /// Replaces `<id>.meta` atomically (temporary file, rename); callers hold the message's lock.
     private func writeMeta(_ entry: QueueEntry) throws(SpoolError) {
-        let final = metaURL(peer: entry.peer, id: entry.messageId)
-        let tmp = final.deletingLastPathComponent().appendingPathComponent(".\(final.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        let dir = peerPath(entry.peer)
+        let final = SpoolLayout.join(dir, entry.messageId.rawValue + ".meta")
+        let tmp = SpoolLayout.join(dir, ".\(entry.messageId.rawValue).meta.\(UInt32.random(in: 0...UInt32.max)).tmp")
         let meta: Data
         do { meta = try QueueStore.encoder.encode(entry) } catch {
-            throw SpoolError(path: final.path, operation: "encode queue entry", reason: "\(error)")
+            throw SpoolError(path: final, operation: "encode queue entry", reason: "\(error)")
         }
         try QueueStore.writeNew(meta, to: tmp)
-        guard rename(tmp.path, final.path) == 0 else { unlink(tmp.path); throw .errno(final.path, "rename") }
+        guard rename(tmp, final) == 0 else { unlink(tmp); throw .errno(final, "rename") }
     }
 
     /// Saves the retry state of a failed attempt but keeps whatever hold is on disk: an operator's
@@ -213,28 +222,60 @@ public final class QueueStore: @unchecked Sendable {
     /// neither step needs its own flush: a crash that undoes them leaves the message queued, it
     /// is sent again, and the receiver answers the duplicate with its original receipt.
     public func remove(_ entry: QueueEntry, archivingTo archive: URL) throws(SpoolError) {
-        let dir = archive.appendingPathComponent(entry.peer, isDirectory: true)
-        try AtomicFile.makeDirectories(dir)
-        let target = dir.appendingPathComponent(entry.messageId.rawValue + ".xml")
-        if rename(messageURL(entry).path, target.path) != 0 && errno != ENOENT {
-            throw .errno(target.path, "rename")
+        try remove(entry, archivingTo: archive.standardizedFileURL.path)
+    }
+
+    /// `remove(_:archivingTo:)` with the archive directory as a path (`SpoolLayout.archivePath`).
+    public func remove(_ entry: QueueEntry, archivingTo archive: String) throws(SpoolError) {
+        let dir = SpoolLayout.join(archive, entry.peer)
+        let target = SpoolLayout.join(dir, entry.messageId.rawValue + ".xml")
+        let source = messagePath(peer: entry.peer, id: entry.messageId)
+        if rename(source, target) != 0 {
+            var code = errno
+            // ENOENT is either the message already gone (moved by an earlier try that crashed
+            // before the meta went) or the peer's archive directory not there yet; only the
+            // second needs work, and only once per peer, so the directory is not checked per message.
+            if code == ENOENT && !AtomicFile.isDirectory(dir) {
+                try AtomicFile.makeDirectories(URL(fileURLWithPath: dir, isDirectory: true))
+                code = rename(source, target) == 0 ? 0 : errno
+            }
+            if code != 0 && code != ENOENT { throw .errno(target, "rename", code) }
         }
-        let meta = metaURL(peer: entry.peer, id: entry.messageId)
-        if unlink(meta.path) != 0 && errno != ENOENT { throw .errno(meta.path, "unlink") }
+        let meta = metaPath(peer: entry.peer, id: entry.messageId)
+        if unlink(meta) != 0 && errno != ENOENT { throw .errno(meta, "unlink") }
     }
 
     /// Re-reads one entry's retry state (an operator may have held or released it): the meta when
     /// there is one, `entry` itself when there is only the message, nil when the message is gone.
     public func reload(_ entry: QueueEntry) -> QueueEntry? {
         if let e = readMeta(peer: entry.peer, id: entry.messageId) { return e }
-        return access(messageURL(entry).path, F_OK) == 0 ? entry : nil
+        return contains(peer: entry.peer, id: entry.messageId) ? entry : nil
     }
 
-    /// Writes a new file (O_EXCL, replacing a stale temporary of the same name) without syncing.
-    static func writeNew(_ data: Data, to url: URL) throws(SpoolError) {
-        unlink(url.path)
-        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .errno(url.path, "create") }
+    /// Writes a new file without syncing, exclusively (O_EXCL): a stale temporary of the same name
+    /// is replaced. With `directory`, a missing directory is created (durably) and the write tried
+    /// again: the failed open tells that the directory is missing, so the common case, where it
+    /// exists, costs no check.
+    static func writeNew(_ data: Data, to path: String, creatingDirectory directory: String? = nil) throws(SpoolError) {
+        var unlinked = false, created = false
+        var fd: Int32
+        while true {
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if fd >= 0 { break }
+            let code = errno
+            if code == EINTR { continue }
+            if code == EEXIST && !unlinked {
+                unlink(path)
+                unlinked = true
+                continue
+            }
+            if code == ENOENT, let directory, !created {
+                try AtomicFile.makeDirectories(URL(fileURLWithPath: directory, isDirectory: true))
+                created = true
+                continue
+            }
+            throw .errno(path, "create", code)
+        }
         defer { close(fd) }
         let failure: Int32 = data.withUnsafeBytes { raw -> Int32 in
             var offset = 0
@@ -245,7 +286,7 @@ public final class QueueStore: @unchecked Sendable {
             }
             return 0
         }
-        if failure != 0 { unlink(url.path); throw .errno(url.path, "write", failure) }
+        if failure != 0 { unlink(path); throw .errno(path, "write", failure) }
     }
 }
 

@@ -92,9 +92,10 @@ public final class Receiver: @unchecked Sendable {
         return found.map { Data($0.utf8) }
     }
 
-    /// Where an accepted message goes for the local system: `inbox/<sender>_<message id>.xml`.
-    func inboxURL(sender: OrganisationNumber, id: MessageID) -> URL {
-        layout.inbox.appendingPathComponent("\(sender.digits)_\(id.rawValue).xml")
+    /// The name an accepted message has in `inbox/`: `<sender>_<message id>.xml` (ten digits and a
+    /// validated message id, so a safe file name).
+    static func inboxName(sender: OrganisationNumber, id: MessageID) -> String {
+        "\(sender.digits)_\(id.rawValue).xml"
     }
 
     /// The HTTP handler: routes `/v1/messages` and `/v1/health`.
@@ -205,7 +206,8 @@ public final class Receiver: @unchecked Sendable {
             let receipt = Receipt(receiptId: MessageID.random(), refToMessageId: header.messageId, issuedAt: acceptedAt,
                                   issuer: me, addressee: header.sender, status: .accepted, digest: digest)
             let signed = try signReceipt(receipt, rt: rt)
-            let inboxFile = try CommitBatcher.stage(body, for: inboxURL(sender: header.sender, id: header.messageId))
+            let inboxFile = try CommitBatcher.stage(body, in: layout.inboxPath,
+                                                    as: Receiver.inboxName(sender: header.sender, id: header.messageId))
             var entry = JournalEntry.about(message, kind: .received, digest: digest, keyer: rt.keyer,
                                            caseRef: message.caseReference, status: "accepted", time: acceptedAt)
             entry.receipt = String(decoding: signed, as: UTF8.self)

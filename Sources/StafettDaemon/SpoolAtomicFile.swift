@@ -139,10 +139,44 @@ public enum AtomicFile {
 
     /// fsync on a directory, which makes the names in it (creations, renames, unlinks) durable.
     public static func syncDirectory(_ dir: URL) throws(SpoolError) {
-        let fd = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw .errno(dir.path, "open directory") }
+        try syncDirectory(dir.path)
+    }
+
+    /// `syncDirectory(_:)` on a path.
+    public static func syncDirectory(_ dir: String) throws(SpoolError) {
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .errno(dir, "open directory") }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw .errno(dir.path, "fsync directory") }
+        guard fsync(fd) == 0 else { throw .errno(dir, "fsync directory") }
+    }
+
+    /// The whole content of the file at `path`, or nil when there is no such file. One open tells
+    /// both, where `FileManager` would stat first; the read follows the file to its end, so a file
+    /// that grows meanwhile is still read whole.
+    public static func readIfPresent(_ path: String) throws(SpoolError) -> Data? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw .errno(path, "open")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .errno(path, "stat") }
+        // One byte more than the size, so end of file shows without growing the buffer.
+        var data = Data(count: max(Int(st.st_size), 0) + 1)
+        var used = 0
+        while true {
+            if used == data.count { data.count += max(data.count, 4096) }
+            let n = data.withUnsafeMutableBytes { raw in Glibc.read(fd, raw.baseAddress! + used, raw.count - used) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .errno(path, "read")
+            }
+            if n == 0 { break }
+            used += n
+        }
+        data.count = used
+        return data
     }
 
     static func isDirectory(_ path: String) -> Bool {

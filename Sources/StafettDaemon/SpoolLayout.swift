@@ -20,10 +20,39 @@ public struct SpoolLayout: Sendable, Equatable {
     /// State root.
     public let state: URL
 
+    /// `queue`, `inbox`, `archive` and `archive/expired` as paths, computed once: every message
+    /// passes through them, and building each file's path with `URL` re-validates the whole path
+    /// (and, without a directory hint, stats the file) per call. File names are joined to these
+    /// with "/" by `SpoolLayout.join` (see there for why that is safe).
+    public let queuePath: String
+    /// Received messages, as a path.
+    public let inboxPath: String
+    /// Signed originals, as a path.
+    public let archivePath: String
+    /// Expired originals (`archive/expired`), as a path.
+    public let expiredArchivePath: String
+
     /// A layout under two roots.
     public init(spool: URL, state: URL) {
         self.spool = spool.standardizedFileURL
         self.state = state.standardizedFileURL
+        let spoolPath = self.spool.path
+        queuePath = Self.join(spoolPath, "queue")
+        inboxPath = Self.join(spoolPath, "inbox")
+        archivePath = Self.join(spoolPath, "archive")
+        expiredArchivePath = Self.join(archivePath, "expired")
+    }
+
+    /// `directory/name` as a path string.
+    ///
+    /// Only for names that cannot hold a '/' or be empty, which is every name the spool builds per
+    /// message: message ids are restricted by `MessageID` to `A-Z a-z 0-9 . _ : -` (also when
+    /// decoded from a `.meta`), organisation numbers by `OrganisationNumber` to ten digits, and peer
+    /// names by config validation to ASCII letters, digits, `-`, `_` and `.` (a peer name read back
+    /// from the queue is a directory name, or what the daemon wrote into a `.meta`). For those,
+    /// this is the path `URL.appendingPathComponent` would give, without its validation or its `stat`.
+    public static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
     /// Intake drop directory.

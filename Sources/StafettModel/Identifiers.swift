@@ -55,10 +55,31 @@ public struct MessageID: Sendable, Codable, Hashable, Comparable, CustomStringCo
         rawValue = text
     }
 
-    /// A fresh random id (UUID form).
+    /// A fresh random id: 122 random bits in the lowercase form of a version-4 UUID.
+    ///
+    /// The receiver mints one per request (its receipt's id). Foundation's `UUID()` opens and reads
+    /// /dev/urandom on every call on Linux; `SystemRandomNumberGenerator` is the getrandom(2) call
+    /// alone, with no file descriptor.
     public static func random() -> MessageID {
-        // A UUID string always satisfies the character rule.
-        try! MessageID(UUID().uuidString.lowercased())
+        var generator = SystemRandomNumberGenerator()
+        return random(using: &generator)
+    }
+
+    /// `random()` with the bits from `generator` (tests pin them).
+    static func random<G: RandomNumberGenerator>(using generator: inout G) -> MessageID {
+        var high: UInt64 = generator.next(), low: UInt64 = generator.next()
+        high = (high & ~0xF000) | 0x4000                // version 4: the 13th hex digit is 4
+        low = (low & ~(0xC000 << 48)) | (0x8000 << 48)  // variant 10xx: the 17th is 8, 9, a or b
+        let hex = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(36)
+        for n in 0..<32 {
+            if n == 8 || n == 12 || n == 16 || n == 20 { text.append(UInt8(ascii: "-")) }
+            let word = n < 16 ? high : low
+            text.append(hex[Int((word >> UInt64(60 - 4 * (n % 16))) & 0xF)])
+        }
+        // Hex digits and '-' always satisfy the character rule.
+        return try! MessageID(String(decoding: text, as: UTF8.self))
     }
 
     public var description: String { rawValue }

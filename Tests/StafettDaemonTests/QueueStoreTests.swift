@@ -60,6 +60,47 @@ final class QueueStoreTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: archive.appendingPathComponent("migrationsverket/m-1.xml")), xml)
     }
 
+    /// The archive directory of a peer is made when the first message moves there (the rename's
+    /// ENOENT says so); a second remove of the same message (a crash after the move) is harmless,
+    /// and the meta goes either way.
+    func testRemoveMakesTheArchiveDirectoryOnDemandAndToleratesAGoneMessage() throws {
+        let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
+        var (a, xml) = try sealed("r-1")
+        let (b, xmlB) = try sealed("r-2")
+        try q.enqueue([(a, xml), (b, xmlB)])
+        a.attempts = 1
+        try q.update(a)
+        let archive = dir.appendingPathComponent("spool/archive").path
+        XCTAssertFalse(AtomicFile.isDirectory(archive))
+        try q.remove(a, archivingTo: archive)
+        XCTAssertEqual(try AtomicFile.readIfPresent(archive + "/migrationsverket/r-1.xml"), xml)
+        XCTAssertNil(try AtomicFile.readIfPresent(dir.path + "/queue/migrationsverket/r-1.meta"))
+        try q.remove(a, archivingTo: archive)
+        try q.remove(b, archivingTo: archive)
+        XCTAssertEqual(try AtomicFile.readIfPresent(archive + "/migrationsverket/r-2.xml"), xmlB)
+        XCTAssertTrue(q.loadAll().isEmpty)
+        // Something in the way of the archive is reported with the target's path.
+        let (c, xmlC) = try sealed("r-3", peer: "polisen")
+        try q.enqueue([(c, xmlC)])
+        try Data().write(to: URL(fileURLWithPath: archive + "/polisen"))
+        XCTAssertThrowsError(try q.remove(c, archivingTo: archive)) { e in
+            XCTAssertTrue("\(e)".contains(archive + "/polisen"), "\(e)")
+        }
+        XCTAssertEqual(try q.signedMessage(of: c), xmlC)
+    }
+
+    /// A temporary left by a crash mid-enqueue has the name the next enqueue uses: it is replaced.
+    func testEnqueueReplacesAStaleTemporary() throws {
+        let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
+        let (a, xml) = try sealed("s-1")
+        let peerDir = dir.appendingPathComponent("queue/migrationsverket")
+        try FileManager.default.createDirectory(at: peerDir, withIntermediateDirectories: true)
+        try Data("<half".utf8).write(to: peerDir.appendingPathComponent(".s-1.xml.tmp"))
+        XCTAssertEqual(try q.enqueue([(a, xml)]).count, 1)
+        XCTAssertEqual(try q.signedMessage(of: a), xml)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: peerDir.path), ["s-1.xml"])
+    }
+
     func testTemporaryFilesAreIgnoredAndGarbageIsReported() throws {
         let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
         let peerDir = dir.appendingPathComponent("queue/migrationsverket")

@@ -107,4 +107,57 @@ final class SpoolTests: XCTestCase {
 
         XCTAssertThrowsError(try layout.moveToAccepted(dir.url.appendingPathComponent("elsewhere.csv")))
     }
+
+    /// The per-message paths are joined to strings computed once; they must be the paths the
+    /// directory URLs name, also when the spool is the root directory.
+    func testLayoutPathsAreTheDirectoriesPaths() throws {
+        let dir = try TempDir()
+        for spool in [dir.url.appendingPathComponent("spool"), URL(fileURLWithPath: dir.url.path + "/spool/"),
+                      URL(fileURLWithPath: "/")] {
+            let layout = SpoolLayout(spool: spool, state: dir.url.appendingPathComponent("state"))
+            XCTAssertEqual(layout.queuePath, layout.queue.path)
+            XCTAssertEqual(layout.inboxPath, layout.inbox.path)
+            XCTAssertEqual(layout.archivePath, layout.archive.path)
+            XCTAssertEqual(layout.expiredArchivePath, layout.archive.appendingPathComponent("expired").path)
+        }
+        XCTAssertEqual(SpoolLayout.join("/", "queue"), "/queue")
+        XCTAssertEqual(SpoolLayout.join("/spool/queue", "a-1.xml"), "/spool/queue/a-1.xml")
+    }
+
+    func testReadIfPresentReadsWholeFilesAndTellsMissingFromUnreadable() throws {
+        let dir = try TempDir()
+        XCTAssertNil(try AtomicFile.readIfPresent(dir.url.appendingPathComponent("none").path))
+        for size in [0, 1, 4095, 4096, 70_001] {
+            let data = Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            let file = dir.url.appendingPathComponent("f-\(size)")
+            try data.write(to: file)
+            XCTAssertEqual(try AtomicFile.readIfPresent(file.path), data, "size \(size)")
+        }
+        // A directory where a file is expected is an error with the path, not "no such file".
+        XCTAssertThrowsError(try AtomicFile.readIfPresent(dir.url.path)) { e in
+            XCTAssertEqual((e as? SpoolError)?.path, dir.url.path)
+        }
+    }
+
+    /// Staging learns of a missing directory from the failed create, makes it durably (0700), and
+    /// leaves the temporary beside the final name for the commit's rename.
+    func testStageCreatesAMissingDirectoryOnDemand() throws {
+        let dir = try TempDir()
+        let target = dir.url.appendingPathComponent("spool/inbox").path
+        let first = try CommitBatcher.stage(Data("one".utf8), in: target, as: "2120001165_m-1.xml")
+        XCTAssertEqual(first.final, target + "/2120001165_m-1.xml")
+        XCTAssertTrue(first.temporary.hasPrefix(target + "/.2120001165_m-1.xml."), first.temporary)
+        XCTAssertEqual(mode(URL(fileURLWithPath: target)), 0o700)
+        XCTAssertEqual(mode(URL(fileURLWithPath: first.temporary)), 0o600)
+        XCTAssertEqual(try AtomicFile.readIfPresent(first.temporary), Data("one".utf8))
+        let second = try CommitBatcher.stage(Data("two".utf8), in: target, as: "2120001165_m-1.xml")
+        XCTAssertNotEqual(second.temporary, first.temporary)
+        XCTAssertEqual(try AtomicFile.readIfPresent(first.temporary), Data("one".utf8))
+        // Where the directory cannot be made, the error names it.
+        let blocker = dir.url.appendingPathComponent("file")
+        try Data().write(to: blocker)
+        XCTAssertThrowsError(try CommitBatcher.stage(Data(), in: blocker.path + "/sub", as: "x.xml")) { e in
+            XCTAssertTrue("\(e)".contains(blocker.path), "\(e)")
+        }
+    }
 }

@@ -28,6 +28,27 @@ final class IdentifierTests: XCTestCase {
         XCTAssertThrowsError(try CalendarDate(iso: "2015-2-1"))
     }
 
+    /// Receipt ids: the form `UUID()` gave (lowercase, version 4, variant 10xx), every bit placed.
+    func testRandomMessageIDIsALowercaseVersion4UUID() throws {
+        struct Pinned: RandomNumberGenerator {
+            var words: [UInt64] = [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210]
+            mutating func next() -> UInt64 { words.removeFirst() }
+        }
+        var pinned = Pinned()
+        XCTAssertEqual(MessageID.random(using: &pinned).rawValue, "01234567-89ab-4def-bedc-ba9876543210")
+
+        var seen = Set<String>()
+        for _ in 0..<1000 {
+            let id = MessageID.random().rawValue
+            let uuid = try XCTUnwrap(UUID(uuidString: id), id)
+            XCTAssertEqual(uuid.uuidString.lowercased(), id)
+            XCTAssertEqual(uuid.uuid.6 >> 4, 4, id)
+            XCTAssertEqual(uuid.uuid.8 >> 6, 0b10, id)
+            seen.insert(id)
+        }
+        XCTAssertEqual(seen.count, 1000)
+    }
+
     /// Completes a 10-digit stem's last three digits plus check digit for the test.
     private func luhnTail(_ twelveStem: String) -> String {
         // twelveStem is YYYYMMDDNN; append a digit N and the Luhn digit.
