@@ -198,6 +198,19 @@ public final class Receiver: @unchecked Sendable {
             }
             log.error("message \(header.messageId) from \(header.sender) was accepted before but its receipt is not in the journal; accepting it again")
         }
+        // Past the duplicate window the id is forgotten, but the local system may not have taken
+        // the earlier message out of the inbox yet: never write over it.
+        let inboxName = Receiver.inboxName(sender: header.sender, id: header.messageId)
+        let waitingInInbox: Data?
+        do { waitingInInbox = try AtomicFile.readIfPresent(SpoolLayout.join(layout.inboxPath, inboxName)) } catch {
+            log.limited(.error, key: "store", every: .seconds(10), "cannot read the inbox: \(error)")
+            return HTTPResponse.text(503, "cannot store the message now; retry later\n")
+        }
+        if let waitingInInbox, waitingInInbox != body {
+            return reject(.duplicateId,
+                          "message id \(header.messageId) is still in the inbox with other content; send new content under a new message id",
+                          id: header.messageId, to: peer.organisation, rt: rt, journalAs: message, digest: digest)
+        }
 
         do {
             // One time for the receipt, the journal record and the window, so that after a restart
@@ -206,12 +219,12 @@ public final class Receiver: @unchecked Sendable {
             let receipt = Receipt(receiptId: MessageID.random(), refToMessageId: header.messageId, issuedAt: acceptedAt,
                                   issuer: me, addressee: header.sender, status: .accepted, digest: digest)
             let signed = try signReceipt(receipt, rt: rt)
-            let inboxFile = try CommitBatcher.stage(body, in: layout.inboxPath,
-                                                    as: Receiver.inboxName(sender: header.sender, id: header.messageId))
+            // The same bytes already waiting in the inbox need no second copy, only the receipt.
+            let files = waitingInInbox == nil ? [try CommitBatcher.stage(body, in: layout.inboxPath, as: inboxName)] : []
             var entry = JournalEntry.about(message, kind: .received, digest: digest, keyer: rt.keyer,
                                            caseRef: message.caseReference, status: "accepted", time: acceptedAt)
             entry.receipt = String(decoding: signed, as: UTF8.self)
-            try batcher.commit(CommitItem(files: [inboxFile], entries: [entry]))
+            try batcher.commit(CommitItem(files: files, entries: [entry]))
             inFlight.lock()
             accepted.insert(key, AcceptedMessage(digest: digest, acceptedAt: acceptedAt))
             rememberLocked(key, signed)

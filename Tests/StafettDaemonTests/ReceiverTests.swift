@@ -7,16 +7,17 @@ import StafettTransport
 import StafettXML
 @testable import StafettDaemon
 
+/// Verifies a receipt with the issuer's signing certificate only, and checks it against the schema.
+func verifiedReceipt(_ body: Data, from issuer: TestNode) throws -> Receipt {
+    let doc = try XMLDocument.parse(body)
+    try SchemaValidator.receipt.validate(doc)
+    _ = try XMLSignature.verify(doc, trustingAnyOf: [Certificate.load(path: issuer.signingCertPath)])
+    return try ReceiptXML.decode(doc)
+}
+
 /// The receiver over real mutual TLS on 127.0.0.1: duplicates, reused message ids, and what it
 /// remembers of the messages it accepted.
 final class ReceiverTests: XCTestCase {
-    /// Verifies a receipt with the issuer's signing certificate only, and checks it against the schema.
-    func verifiedReceipt(_ body: Data, from issuer: TestNode, file: StaticString = #filePath, line: UInt = #line) throws -> Receipt {
-        let doc = try XMLDocument.parse(body)
-        try SchemaValidator.receipt.validate(doc)
-        _ = try XMLSignature.verify(doc, trustingAnyOf: [Certificate.load(path: issuer.signingCertPath)])
-        return try ReceiptXML.decode(doc)
-    }
 
     /// Same sender, same id, other signed content: a signed `duplicate-id` rejection, the inbox and
     /// the original receipt untouched; the same content sent again is still a duplicate. Both hold
@@ -126,6 +127,44 @@ final class AcceptedWindowTests: XCTestCase {
         b.stopServer()
         try b.startReceiver(now: { clock.now })
         XCTAssertEqual(try XCTUnwrap(b.receiver).rememberedKeys, [key("fresh-1"), key("fresh-2")])
+    }
+
+    /// Past the window the id is forgotten, but a message the local system has not yet taken
+    /// out of the inbox is never written over: other content is refused as `duplicate-id`, the
+    /// same bytes get a fresh receipt and stay as they are, and once the inbox file is gone the
+    /// id is free again.
+    func testAnUnconsumedInboxFileIsNeverOverwrittenAfterTheWindow() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        let clock = TestClock()
+        try b.startReceiver(now: { clock.now })
+        let first = try a.seal(a.message("late-1", to: b, place: "Trelleborg"))
+        XCTAssertEqual(try a.post(first.signedXML, to: b).status, 200)
+        let inboxFile = b.layout.inbox.appendingPathComponent("\(a.organisation.digits)_late-1.xml")
+        clock.advance(window + 60)
+
+        var other = first.message
+        other.event.place = "Malmö"
+        let reused = try a.seal(other)
+        let refused = try verifiedReceipt(try a.post(reused.signedXML, to: b).body, from: b)
+        XCTAssertEqual(refused.status, .rejected)
+        XCTAssertEqual(refused.reason, .duplicateId)
+        XCTAssertTrue(refused.detail?.contains("still in the inbox") == true, refused.detail ?? "")
+        XCTAssertEqual(try Data(contentsOf: inboxFile), first.signedXML, "the waiting message is kept")
+
+        let same = try verifiedReceipt(try a.post(first.signedXML, to: b).body, from: b)
+        XCTAssertEqual(same.status, .accepted)
+        XCTAssertEqual(same.digest, first.digest)
+        XCTAssertEqual(try Data(contentsOf: inboxFile), first.signedXML)
+        XCTAssertEqual(b.inbox(), ["\(a.organisation.digits)_late-1.xml"])
+
+        // The local system took the message: the id may carry new content again.
+        try FileManager.default.removeItem(at: inboxFile)
+        clock.advance(window + 60)
+        let taken = try verifiedReceipt(try a.post(reused.signedXML, to: b).body, from: b)
+        XCTAssertEqual(taken.status, .accepted)
+        XCTAssertEqual(try Data(contentsOf: inboxFile), reused.signedXML)
     }
 
     /// Many acceptances over a long run: the set and its ordering never hold much more than the
