@@ -60,30 +60,50 @@ public enum EntryCodec {
 
     /// Appends `s` as a JSON string literal (quotes, escapes for `"`, `\` and control characters).
     public static func appendString(_ s: String, _ out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { appendString(bytes: UnsafeRawBufferPointer($0), &out) }
+    }
+
+    /// Runs of bytes that need no escape are copied whole: a journaled receipt is a few KB of XML
+    /// with an escape (its attribute quotes) every few dozen bytes, once per message on each side.
+    static func appendString(bytes: UnsafeRawBufferPointer, _ out: inout [UInt8]) {
+        out.reserveCapacity(out.count + bytes.count + 16)
         out.append(0x22)
-        for b in s.utf8 {
+        var run = 0
+        for i in 0..<bytes.count {
+            let b = bytes[i]
+            guard b < 0x20 || b == 0x22 || b == 0x5C else { continue }
+            if i > run { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[run..<i])) }
+            run = i + 1
+            out.append(0x5C)
             switch b {
-            case 0x22: out.append(contentsOf: [0x5C, 0x22])
-            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, 0x6E])
-            case 0x0D: out.append(contentsOf: [0x5C, 0x72])
-            case 0x09: out.append(contentsOf: [0x5C, 0x74])
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]])
-            default: out.append(b)
+            case 0x22, 0x5C: out.append(b)
+            case 0x0A: out.append(0x6E)
+            case 0x0D: out.append(0x72)
+            case 0x09: out.append(0x74)
+            default:
+                out.append(0x75); out.append(0x30); out.append(0x30)
+                out.append(hexDigit(b >> 4)); out.append(hexDigit(b & 15))
             }
         }
+        if bytes.count > run { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[run...])) }
         out.append(0x22)
     }
 
     @inline(__always)
+    private static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x57 + v }
+
+    @inline(__always)
     static func appendInt(_ v: UInt64, _ out: inout [UInt8]) {
         if v < 10 { out.append(0x30 + UInt8(v)); return }
-        var digits: (UInt64, Int) = (v, 0)
-        var tmp = [UInt8](repeating: 0, count: 20)
-        while digits.0 > 0 { tmp[digits.1] = 0x30 + UInt8(digits.0 % 10); digits.0 /= 10; digits.1 += 1 }
-        for i in stride(from: digits.1 - 1, through: 0, by: -1) { out.append(tmp[i]) }
+        var p: UInt64 = 1
+        while p <= v / 10 { p *= 10 }
+        var rest = v
+        while p > 0 {
+            out.append(0x30 + UInt8(rest / p))
+            rest %= p
+            p /= 10
+        }
     }
 
     /// Reads just the sequence number from a payload that starts `{"seq":N` (the only shape
