@@ -121,6 +121,26 @@ final class ZeroFillTests: XCTestCase {
         XCTAssertEqual(fileSize(seg), data.count, "recovery refused to cut anything")
     }
 
+    /// A follower racing a writer that rolls over every few records: it may read a segment's
+    /// zeros just before the writer finishes that segment, and must not call that damage.
+    func testAFollowerRacingRolloverSeesEveryRecordAndNoDamage() throws {
+        let j = try open(4096, segment: 3_000)
+        let total = 1_500
+        let writer = Thread {
+            for i in 0..<total { _ = try? j.append(sampleEntry(i)) }
+        }
+        writer.start()
+        let stream = JournalStream(directory: dir)
+        var seen: [UInt64] = []
+        let deadline = Date().addingTimeInterval(60)
+        while seen.count < total && Date() < deadline {
+            try stream.readAvailable { seen.append($0.sequence) }
+        }
+        XCTAssertEqual(seen, (1...UInt64(total)).map { $0 })
+        XCTAssertGreaterThan(try JournalFormat.segments(in: dir).count, 50)
+        j.close()
+    }
+
     func testAStreamFollowsAppendsIntoTheZeroFill() throws {
         let j = try open()
         try j.append(sampleEntry(0))
