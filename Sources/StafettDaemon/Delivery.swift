@@ -385,7 +385,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         metrics.count("stafett_delivery_failures_total", labels: ["peer": lane.name])
         log.limited(.warning, key: "fail-\(lane.name)", every: .seconds(30),
                     "delivery to \(lane.name) failed (attempt \(entry.attempts) of \(entry.messageId)): \(why); "
-                        + (entry.held ? "held by an operator: no further try until released" : "next try in \(Int(delay))s"))
+                        + (entry.held ? "held by an operator: no further try until released" : "next try in \(Self.describe(delay))"))
         return false
     }
 
@@ -405,10 +405,18 @@ public final class DeliveryScheduler: @unchecked Sendable {
         metrics.set("stafett_peer_up", labels: ["peer": lane.name], 1)
     }
 
-    /// `initial × 2^(attempt-1)`, capped, spread by ± jitter.
+    /// A delay for the log: milliseconds below a second (where whole seconds would say "0s").
+    static func describe(_ seconds: Double) -> String {
+        let ms = Int((seconds * 1000).rounded())
+        return ms < 1000 ? "\(ms)ms" : "\(Int(seconds.rounded()))s"
+    }
+
+    /// `initial × 2^(attempt-1)`, capped, spread by ± jitter; in seconds.
     static func backoff(attempt: Int, _ d: StafettConfig.Delivery) -> Double {
-        let initial = Double(d.initialBackoff.components.seconds) + Double(d.initialBackoff.components.attoseconds) / 1e18
-        let cap = Double(d.maxBackoff.components.seconds)
+        // Both bounds with their fractions: the config accepts `250ms`, and a cap read as whole
+        // seconds made `max-backoff = 500ms` a cap of zero, every retry at the 10 ms floor.
+        let initial = d.initialBackoff.timeInterval
+        let cap = d.maxBackoff.timeInterval
         let base = min(cap, initial * pow(2, Double(max(0, min(attempt - 1, 30)))))
         let spread = base * min(max(d.jitter, 0), 1)
         return max(0.01, base + Double.random(in: -spread...spread))

@@ -112,6 +112,53 @@ final class DeliveryTests: XCTestCase {
         XCTAssertEqual(peer.requests, 1)
     }
 
+    /// Back-off bounds below a second count in full: `max-backoff = 500ms` caps at half a second
+    /// (it was read as 0 s, and every retry came after the 10 ms floor).
+    func testSubSecondBackoffBoundsAreHonoured() throws {
+        let config = try StafettConfig.parse(text: ConfigTests.minimal + """
+
+            [delivery]
+            initial-backoff = 125ms
+            max-backoff = 500ms
+            jitter = 0
+            """, file: "/etc/stafett/stafett.conf")
+        let d = config.delivery
+        XCTAssertEqual((1...6).map { DeliveryScheduler.backoff(attempt: $0, d) }, [0.125, 0.25, 0.5, 0.5, 0.5, 0.5])
+        var spread = d
+        spread.maxBackoff = .milliseconds(1500)
+        spread.jitter = 0.2
+        for _ in 0..<200 {
+            XCTAssertEqual(DeliveryScheduler.backoff(attempt: 20, spread), 1.5, accuracy: 0.3 + 1e-9)
+        }
+        XCTAssertEqual(DeliveryScheduler.describe(0.4996), "500ms")
+        XCTAssertEqual(DeliveryScheduler.describe(0.9996), "1s")
+        XCTAssertEqual(DeliveryScheduler.describe(28.7), "29s")
+    }
+
+    /// The scheduler waits the sub-second cap between attempts at a peer that answers 503.
+    func testRetriesAtAFailingPeerKeepTheSubSecondCap() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        let peer = GatedPeer { _, _ in HTTPResponse.text(503, "busy\n") }
+        peer.open()
+        try b.serve(peer.handle)
+        net.configurePeers(of: a)
+        a.config.delivery.initialBackoff = .milliseconds(100)
+        a.config.delivery.maxBackoff = .milliseconds(300)
+        a.config.delivery.jitter = 0
+        try a.startSender()
+        _ = try a.enqueue(try a.seal(a.message("cap-1", to: b)), for: b)
+        XCTAssertTrue(peer.waitForRequests(1, timeout: 10), a.logs.text)
+        let first = Date()
+        usleep(1_500_000)
+        let attempts = peer.requests
+        // After the first: 100, 200, then 300 ms apart: 6 more by 1.5 s, fewer if the machine is slow.
+        XCTAssertLessThanOrEqual(attempts, 8, "attempts \(attempts) in \(Date().timeIntervalSince(first)) s: the cap was not kept")
+        XCTAssertGreaterThanOrEqual(attempts, 3, "the message is still retried")
+        XCTAssertTrue(a.logs.text.contains("next try in 100ms"), a.logs.text)
+    }
+
     /// What `stafett queue hold ID` does: read the queue, set the hold, write it, tell the daemon (SIGUSR1).
     func operatorHolds(_ entry: QueueEntry, in node: TestNode) throws {
         let store = try QueueStore(directory: node.layout.queue)
