@@ -212,24 +212,27 @@ enum QueueCommand {
         }
         var failed = false
         var changed = 0
-        for var e in targets {
-            switch action {
-            case "hold": e.held = true
-            case "release": e.held = false; e.nextAttempt = now
-            default: e.nextAttempt = now
-            }
+        for e in targets {
             do {
-                try store.update(e)
+                // Only the fields the action is about change, on the state on disk under the
+                // message's lock: `e` was read before, and the delivery worker may have recorded an
+                // attempt (count, last error) since.
+                let saved = try store.update(e) { current in
+                    switch action {
+                    case "hold": current.held = true
+                    case "release": current.held = false; current.nextAttempt = now
+                    default: current.nextAttempt = now
+                    }
+                }
                 // The daemon may have delivered it meanwhile: leave no retry state without a message.
-                let message = store.messageURL(e)
-                guard FileManager.default.fileExists(atPath: message.path) else {
-                    unlink(message.deletingPathExtension().appendingPathExtension("meta").path)
+                guard let saved, store.contains(peer: e.peer, id: e.messageId) else {
+                    unlink(store.messageURL(e).deletingPathExtension().appendingPathExtension("meta").path)
                     console.print("\(action): \(e.peer) \(e.messageId): already left the queue")
                     continue
                 }
                 changed += 1
                 var line = "\(action): \(e.peer) \(e.messageId)"
-                if action == "retry" && e.held { line += " (held: release it to deliver)" }
+                if action == "retry" && saved.held { line += " (held: release it to deliver)" }
                 console.print(line)
             } catch {
                 console.error("stafett queue \(action): \(e.messageId): \(error)")

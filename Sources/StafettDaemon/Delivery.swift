@@ -232,26 +232,28 @@ public final class DeliveryScheduler: @unchecked Sendable {
     /// One attempt; returns true when the message left the queue (expiry), false when it waits
     /// for another attempt, nil when its receipt is being recorded in the background.
     private func attempt(_ original: QueueEntry, connection: PeerConnection?, rt: NodeRuntime, lane: Lane) -> Bool? {
-        // An operator may have held or released it since we loaded it.
-        guard var entry = store.reload(original) else { return true }
+        // An operator may have held or released it since we loaded it. What the meta says now is
+        // also what `fail` compares with, to tell an operator's change during the attempt.
+        let start = store.retryState(of: original)
+        guard var entry = start ?? (store.contains(peer: original.peer, id: original.messageId) ? original : nil) else { return true }
         if entry.held { schedule(entry, lane: lane); return false }
         if entry.expiresAt <= Date() { return expire(entry, rt: rt) }
         guard let peer = rt.peers[entry.peer] else {
-            return fail(&entry, "no peer named \(entry.peer) in the configuration", peerDown: true, lane: lane, rt: rt)
+            return fail(&entry, "no peer named \(entry.peer) in the configuration", peerDown: true, start: start, lane: lane, rt: rt)
         }
         guard let connection else {
-            return fail(&entry, "cannot set up TLS for peer \(entry.peer)", peerDown: true, lane: lane, rt: rt)
+            return fail(&entry, "cannot set up TLS for peer \(entry.peer)", peerDown: true, start: start, lane: lane, rt: rt)
         }
         let outcome = send(entry, to: peer, over: connection)
         switch outcome {
         case .peerDown(let why):
-            return fail(&entry, why, peerDown: true, lane: lane, rt: rt)
+            return fail(&entry, why, peerDown: true, start: start, lane: lane, rt: rt)
         case .retry(let why):
             markPeerUp(lane)
-            return fail(&entry, why, peerDown: false, lane: lane, rt: rt)
+            return fail(&entry, why, peerDown: false, start: start, lane: lane, rt: rt)
         case .receipt(let receipt, let signed):
             markPeerUp(lane)
-            settleInBackground(entry, receipt: receipt, signed: signed, rt: rt, lane: lane)
+            settleInBackground(entry, start: start, receipt: receipt, signed: signed, rt: rt, lane: lane)
             return nil
         }
     }
@@ -259,13 +261,13 @@ public final class DeliveryScheduler: @unchecked Sendable {
     /// Records a receipt while the worker goes on to the next message: the receiver's flush and
     /// ours then overlap instead of taking turns. The message stays in flight until recorded.
     /// At most `settleSlots` receipts wait at once, so a slow disk slows delivery down.
-    private func settleInBackground(_ entry: QueueEntry, receipt: Receipt, signed: Data, rt: NodeRuntime, lane: Lane) {
+    private func settleInBackground(_ entry: QueueEntry, start: QueueEntry?, receipt: Receipt, signed: Data, rt: NodeRuntime, lane: Lane) {
         settleSlots.wait()
         cond.lock()
         settling += 1
         cond.unlock()
         DispatchQueue.global().async { [self] in
-            let finished = settle(entry, receipt: receipt, signed: signed, rt: rt, lane: lane)
+            let finished = settle(entry, start: start, receipt: receipt, signed: signed, rt: rt, lane: lane)
             cond.lock()
             lane.inFlight.remove(entry.messageId)
             if finished { lane.entries.removeValue(forKey: entry.messageId) }
@@ -310,7 +312,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
     }
 
     /// Journals the receipt (in full) and takes the message out of the queue into the archive.
-    private func settle(_ entry: QueueEntry, receipt: Receipt, signed: Data, rt: NodeRuntime, lane: Lane) -> Bool {
+    private func settle(_ entry: QueueEntry, start: QueueEntry?, receipt: Receipt, signed: Data, rt: NodeRuntime, lane: Lane) -> Bool {
         let accepted = receipt.status == .accepted
         var record = JournalEntry(kind: accepted ? .delivered : .rejected, messageId: entry.messageId.rawValue,
                                   caseRef: entry.caseRef, eventType: entry.eventType.rawValue,
@@ -326,7 +328,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         } catch {
             log.limited(.error, key: "settle", every: .seconds(10), "cannot record the receipt for \(entry.messageId): \(error)")
             var e = entry
-            return fail(&e, "cannot record the receipt: \(error)", peerDown: false, lane: lane, rt: rt)
+            return fail(&e, "cannot record the receipt: \(error)", peerDown: false, start: start, lane: lane, rt: rt)
         }
         metrics.count("stafett_delivered_total", labels: ["peer": entry.peer, "status": receipt.status.rawValue])
         if !accepted {
@@ -353,7 +355,8 @@ public final class DeliveryScheduler: @unchecked Sendable {
     }
 
     /// Records a failed attempt and schedules the next one with exponential back-off and jitter.
-    private func fail(_ entry: inout QueueEntry, _ why: String, peerDown: Bool, lane: Lane, rt: NodeRuntime) -> Bool {
+    /// `start` is the retry state the attempt began from (`QueueStore.retryState(of:)`).
+    private func fail(_ entry: inout QueueEntry, _ why: String, peerDown: Bool, start: QueueEntry?, lane: Lane, rt: NodeRuntime) -> Bool {
         let d = rt.config.delivery
         entry.attempts += 1
         entry.lastError = why
@@ -370,22 +373,32 @@ public final class DeliveryScheduler: @unchecked Sendable {
             delay = DeliveryScheduler.backoff(attempt: entry.attempts, d)
         }
         entry.nextAttempt = min(Date().addingTimeInterval(delay), entry.expiresAt)
-        // `stafett queue hold` may have run while this attempt was in flight: the store keeps the
-        // hold it finds on disk, reading and writing under the lock the CLI writes under, so the
-        // hold wins for the next attempt however the two interleave.
+        // `stafett queue hold|retry|release` may have run while this attempt was in flight: the
+        // store reads and writes under the lock the CLI writes under and keeps what the operator
+        // asked for (a hold, a next attempt now), however the two interleave.
+        var retryNow = false
         do {
-            guard let saved = try store.recordAttempt(entry) else { return true }  // it left the queue meanwhile
-            entry = saved
+            guard let saved = try store.recordAttempt(entry, startedFrom: start) else { return true }  // it left the queue meanwhile
+            entry = saved.entry
+            retryNow = saved.operatorActed && !entry.held && entry.nextAttempt <= Date()
         } catch {
             // Retry state is advisory (the message itself is safe); still honour a hold we can read.
             log.limited(.error, key: "meta-\(lane.name)", every: .seconds(60), "cannot save the retry state of \(entry.messageId): \(error)")
             if store.reload(entry)?.held == true { entry.held = true }
         }
+        if retryNow && peerDown {
+            // The operator's SIGUSR1 rescan forgot the peer's back-off before this failure set it
+            // again; "retry now" must not wait for it either.
+            cond.lock()
+            lane.downUntil = nil
+            cond.unlock()
+        }
         schedule(entry, lane: lane)
         metrics.count("stafett_delivery_failures_total", labels: ["peer": lane.name])
+        let next = entry.held ? "held by an operator: no further try until released"
+            : retryNow ? "an operator asked for the next try now" : "next try in \(Self.describe(delay))"
         log.limited(.warning, key: "fail-\(lane.name)", every: .seconds(30),
-                    "delivery to \(lane.name) failed (attempt \(entry.attempts) of \(entry.messageId)): \(why); "
-                        + (entry.held ? "held by an operator: no further try until released" : "next try in \(Int(delay))s"))
+                    "delivery to \(lane.name) failed (attempt \(entry.attempts) of \(entry.messageId)): \(why); " + next)
         return false
     }
 
@@ -405,10 +418,18 @@ public final class DeliveryScheduler: @unchecked Sendable {
         metrics.set("stafett_peer_up", labels: ["peer": lane.name], 1)
     }
 
-    /// `initial × 2^(attempt-1)`, capped, spread by ± jitter.
+    /// A delay for the log: milliseconds below a second (where whole seconds would say "0s").
+    static func describe(_ seconds: Double) -> String {
+        let ms = Int((seconds * 1000).rounded())
+        return ms < 1000 ? "\(ms)ms" : "\(Int(seconds.rounded()))s"
+    }
+
+    /// `initial × 2^(attempt-1)`, capped, spread by ± jitter; in seconds.
     static func backoff(attempt: Int, _ d: StafettConfig.Delivery) -> Double {
-        let initial = Double(d.initialBackoff.components.seconds) + Double(d.initialBackoff.components.attoseconds) / 1e18
-        let cap = Double(d.maxBackoff.components.seconds)
+        // Both bounds with their fractions: the config accepts `250ms`, and a cap read as whole
+        // seconds made `max-backoff = 500ms` a cap of zero, every retry at the 10 ms floor.
+        let initial = d.initialBackoff.timeInterval
+        let cap = d.maxBackoff.timeInterval
         let base = min(cap, initial * pow(2, Double(max(0, min(attempt - 1, 30)))))
         let spread = base * min(max(d.jitter, 0), 1)
         return max(0.01, base + Double.random(in: -spread...spread))

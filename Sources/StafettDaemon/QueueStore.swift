@@ -157,13 +157,28 @@ public final class QueueStore: @unchecked Sendable {
         return data
     }
 
-    /// Saves retry state (`stafett queue hold|release|retry` writes with this). Written atomically
-    /// but not fsynced: after a crash an older retry count is harmless, and delivery attempts must
-    /// not each cost a disk flush. Written under the message's lock (see `recordAttempt`); nothing
-    /// is written for a message no longer queued (returns false), where it would be a stray file.
+    /// Saves retry state as given, whole. Written atomically but not fsynced: after a crash an older
+    /// retry count is harmless, and delivery attempts must not each cost a disk flush. Written
+    /// under the message's lock (see `recordAttempt`); nothing is written for a message no longer
+    /// queued (returns false), where it would be a stray file. To change some fields of what is on
+    /// disk, as `stafett queue` does, use `update(_:changing:)`.
     @discardableResult
     public func update(_ entry: QueueEntry) throws(SpoolError) -> Bool {
         try withMessageLock(entry) { () throws(SpoolError) in try writeMeta(entry) } != nil
+    }
+
+    /// Changes a queued message's retry state in place (`stafett queue hold|release|retry`): under
+    /// the message's lock, `change` gets the state on disk at that moment (the meta, or `entry`
+    /// when there is none) and the result is written. A read made earlier, outside the lock, would
+    /// write back the attempt count and last error a delivery worker recorded since. Returns the
+    /// state as saved, or nil when the message is no longer queued.
+    public func update(_ entry: QueueEntry, changing change: (inout QueueEntry) -> Void) throws(SpoolError) -> QueueEntry? {
+        try withMessageLock(entry) { () throws(SpoolError) -> QueueEntry in
+            var current = readMeta(peer: entry.peer, id: entry.messageId) ?? entry
+            change(&current)
+            try writeMeta(current)
+            return current
+        }
     }
 
     /// Runs `body` holding an exclusive `flock` on the message's `.xml`, the lock every writer of
@@ -203,18 +218,44 @@ public final class QueueStore: @unchecked Sendable {
         guard rename(tmp, final) == 0 else { unlink(tmp); throw .errno(final, "rename") }
     }
 
-    /// Saves the retry state of a failed attempt but keeps whatever hold is on disk: an operator's
-    /// `stafett queue hold` that ran while the attempt was in flight must win for the next one.
-    /// The hold is read and the meta written under the message's lock, which `update` (how
-    /// `stafett queue` writes) takes too, so the operator's write cannot fall between the two.
-    /// Returns the entry as saved, or nil when the message is no longer queued.
-    public func recordAttempt(_ entry: QueueEntry) throws(SpoolError) -> QueueEntry? {
-        try withMessageLock(entry) { () throws(SpoolError) -> QueueEntry in
+    /// What `recordAttempt` saved.
+    public struct RecordedAttempt: Sendable, Hashable {
+        /// The retry state as saved.
+        public var entry: QueueEntry
+        /// True when `stafett queue` changed the message while the attempt was in flight: its hold
+        /// and next-attempt time were kept, not the attempt's back-off.
+        public var operatorActed: Bool
+    }
+
+    /// Saves the retry state of a failed attempt: its attempt count, last error and back-off.
+    ///
+    /// `start` is the meta the attempt began from (`retryState(of:)`, nil when there was none).
+    /// If the meta on disk is no longer that, `stafett queue` wrote it while the attempt was in
+    /// flight, and what the operator asked for must win for the next attempt: a hold stays, and a
+    /// `retry` or `release` (next attempt now) is not pushed back by this attempt's back-off.
+    /// Whatever the interleaving, a hold on disk is kept. The meta is read and written under the
+    /// message's lock, which `stafett queue` takes too (`update(_:changing:)`), so no write falls
+    /// between the two. Returns what was saved, or nil when the message is no longer queued.
+    public func recordAttempt(_ entry: QueueEntry, startedFrom start: QueueEntry?) throws(SpoolError) -> RecordedAttempt? {
+        try withMessageLock(entry) { () throws(SpoolError) -> RecordedAttempt in
             var saved = entry
-            saved.held = readMeta(peer: entry.peer, id: entry.messageId)?.held ?? entry.held
+            var operatorActed = false
+            if let current = readMeta(peer: entry.peer, id: entry.messageId) {
+                saved.held = current.held
+                if current != start {
+                    saved.nextAttempt = current.nextAttempt
+                    operatorActed = true
+                }
+            }
             try writeMeta(saved)
-            return saved
+            return RecordedAttempt(entry: saved, operatorActed: operatorActed)
         }
+    }
+
+    /// The retry state in the message's `.meta` now: nil when there is none (or it cannot be read).
+    /// A delivery attempt notes it at its start for `recordAttempt(_:startedFrom:)`.
+    public func retryState(of entry: QueueEntry) -> QueueEntry? {
+        readMeta(peer: entry.peer, id: entry.messageId)
     }
 
     /// Takes a finished message out of the queue: the signed message moves to `archive` (kept for

@@ -142,6 +142,38 @@ final class QueueCommandTests: XCTestCase {
         XCTAssertTrue(r.err.contains("no message no-such-id"), r.err)
     }
 
+    /// The CLI reads the queue, then the daemon records a failed attempt, then the CLI acts: each
+    /// action changes only its own fields, on the state on disk, and keeps the daemon's attempt
+    /// count and last error (it used to write back what it had read).
+    func testActionsKeepTheAttemptTheDaemonRecordedSinceTheRead() throws {
+        let e = try enqueue("m1", peer: "migrationsverket", age: 60, attempts: 1, nextIn: 600, error: "first")
+        let snapshot = store.loadAll()  // what `stafett queue hold m1` read
+        let started = store.retryState(of: e)
+        var attempt = try XCTUnwrap(started)
+        attempt.attempts = 2
+        attempt.lastError = "HTTP 503 second"
+        attempt.nextAttempt = Date().addingTimeInterval(1200)
+        XCTAssertNotNil(try store.recordAttempt(attempt, startedFrom: started))
+
+        let devNull = try XCTUnwrap(FileHandle(forWritingAtPath: "/dev/null"))
+        let console = Console(out: devNull, err: devNull)
+        var states: [String: QueueEntry] = [:]
+        for action in ["hold", "retry", "release"] {
+            let code = QueueCommand.act(action, ids: ["m1"], entries: snapshot, store: store, state: nil, now: Date(), console: console)
+            XCTAssertEqual(code, ExitCode.ok, action)
+            let onDisk = try XCTUnwrap(store.reload(e))
+            XCTAssertEqual(onDisk.attempts, 2, action)
+            XCTAssertEqual(onDisk.lastError, "HTTP 503 second", action)
+            states[action] = onDisk
+        }
+        XCTAssertEqual(states["hold"]?.held, true)
+        XCTAssertEqual(states["hold"]?.nextAttempt.timeIntervalSinceNow ?? 0, 1200, accuracy: 5, "hold leaves the back-off alone")
+        XCTAssertEqual(states["retry"]?.held, true, "retry leaves the hold alone")
+        XCTAssertLessThanOrEqual(states["retry"]?.nextAttempt.timeIntervalSinceNow ?? 99, 1)
+        XCTAssertEqual(states["release"]?.held, false)
+        XCTAssertLessThanOrEqual(states["release"]?.nextAttempt.timeIntervalSinceNow ?? 99, 1)
+    }
+
     func testActionSignalsTheDaemonNamedInThePidFile() throws {
         try enqueue("m1", peer: "migrationsverket", age: 60, nextIn: 600)
         // A stand-in process whose default SIGUSR1 action (terminate) shows the signal arrived.

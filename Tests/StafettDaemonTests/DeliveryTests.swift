@@ -112,6 +112,117 @@ final class DeliveryTests: XCTestCase {
         XCTAssertEqual(peer.requests, 1)
     }
 
+    /// Back-off bounds below a second count in full: `max-backoff = 500ms` caps at half a second
+    /// (it was read as 0 s, and every retry came after the 10 ms floor).
+    func testSubSecondBackoffBoundsAreHonoured() throws {
+        let config = try StafettConfig.parse(text: ConfigTests.minimal + """
+
+            [delivery]
+            initial-backoff = 125ms
+            max-backoff = 500ms
+            jitter = 0
+            """, file: "/etc/stafett/stafett.conf")
+        let d = config.delivery
+        XCTAssertEqual((1...6).map { DeliveryScheduler.backoff(attempt: $0, d) }, [0.125, 0.25, 0.5, 0.5, 0.5, 0.5])
+        var spread = d
+        spread.maxBackoff = .milliseconds(1500)
+        spread.jitter = 0.2
+        for _ in 0..<200 {
+            XCTAssertEqual(DeliveryScheduler.backoff(attempt: 20, spread), 1.5, accuracy: 0.3 + 1e-9)
+        }
+        XCTAssertEqual(DeliveryScheduler.describe(0.4996), "500ms")
+        XCTAssertEqual(DeliveryScheduler.describe(0.9996), "1s")
+        XCTAssertEqual(DeliveryScheduler.describe(28.7), "29s")
+    }
+
+    /// The scheduler waits the sub-second cap between attempts at a peer that answers 503.
+    func testRetriesAtAFailingPeerKeepTheSubSecondCap() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        let peer = GatedPeer { _, _ in HTTPResponse.text(503, "busy\n") }
+        peer.open()
+        try b.serve(peer.handle)
+        net.configurePeers(of: a)
+        a.config.delivery.initialBackoff = .milliseconds(100)
+        a.config.delivery.maxBackoff = .milliseconds(300)
+        a.config.delivery.jitter = 0
+        try a.startSender()
+        _ = try a.enqueue(try a.seal(a.message("cap-1", to: b)), for: b)
+        XCTAssertTrue(peer.waitForRequests(1, timeout: 10), a.logs.text)
+        let first = Date()
+        usleep(1_500_000)
+        let attempts = peer.requests
+        // After the first: 100, 200, then 300 ms apart: 6 more by 1.5 s, fewer if the machine is slow.
+        XCTAssertLessThanOrEqual(attempts, 8, "attempts \(attempts) in \(Date().timeIntervalSince(first)) s: the cap was not kept")
+        XCTAssertGreaterThanOrEqual(attempts, 3, "the message is still retried")
+        XCTAssertTrue(a.logs.text.contains("next try in 100ms"), a.logs.text)
+    }
+
+    /// `stafett queue retry` while an attempt is on the wire (a 503 here, back-off 60 s): that
+    /// attempt's failure is recorded, but the next attempt comes now, as the operator asked.
+    func testARetryDuringAnAttemptIsNotReplacedByItsBackoff() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        let peer = GatedPeer { _, _ in HTTPResponse.text(503, "busy\n") }
+        try b.serve(peer.handle)
+        net.configurePeers(of: a)
+        a.config.delivery.initialBackoff = .seconds(60)
+        a.config.delivery.maxBackoff = .seconds(60)
+        try a.startSender()
+        let entry = try a.enqueue(try a.seal(a.message("retry-1", to: b)), for: b)
+        XCTAssertTrue(peer.waitForRequests(1, timeout: 10), a.logs.text)
+
+        try operatorRetries(entry, in: a)
+        peer.open()
+        XCTAssertTrue(peer.waitForRequests(2, timeout: 10), "the retry must not wait for the 60 s back-off\n\(a.logs.text)")
+        // The second attempt fails too and backs off as usual; both attempts are on record.
+        let store = try QueueStore(directory: a.layout.queue)
+        XCTAssertTrue(waitUntil(5) { store.reload(entry)?.attempts == 2 }, "\(String(describing: store.reload(entry)))")
+        let onDisk = try XCTUnwrap(store.reload(entry))
+        XCTAssertGreaterThan(onDisk.nextAttempt.timeIntervalSinceNow, 30)
+        XCTAssertTrue(onDisk.lastError?.contains("HTTP 503") ?? false, onDisk.lastError ?? "no last error")
+        usleep(300_000)
+        XCTAssertEqual(peer.requests, 2)
+    }
+
+    /// The same with the peer failing below HTTP (its TLS handshake never completes): the peer's
+    /// back-off, set by the failure after the operator's rescan, must not hold the retry back either.
+    func testARetryDuringAnAttemptAtAnUnreachablePeerIsNotReplacedByThePeersBackoff() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        // As stafettd does at start: the client's TLS alert to a dropped connection is an EPIPE,
+        // not a signal that ends the test process.
+        Signals.ignoreSIGPIPE()
+        let silent = try SilentListener()
+        defer { silent.stop() }
+        a.config.peers = [StafettConfig.Peer(name: b.name, organisation: b.organisation,
+                                             address: HostPort(host: "127.0.0.1", port: silent.port),
+                                             signingCerts: [b.signingCertPath])]
+        a.config.delivery.initialBackoff = .seconds(60)
+        a.config.delivery.maxBackoff = .seconds(60)
+        try a.startSender()
+        let entry = try a.enqueue(try a.seal(a.message("retry-2", to: b)), for: b)
+        XCTAssertTrue(silent.waitForConnections(1, timeout: 10), a.logs.text)
+
+        try operatorRetries(entry, in: a)
+        silent.dropConnections()  // the handshake fails: the whole peer backs off 60 s
+        XCTAssertTrue(silent.waitForConnections(2, timeout: 10), "the retry must not wait for the peer's back-off\n\(a.logs.text)")
+        let store = try QueueStore(directory: a.layout.queue)
+        silent.dropConnections()
+        XCTAssertTrue(waitUntil(5) { store.reload(entry)?.attempts == 2 }, "\(String(describing: store.reload(entry)))")
+        usleep(300_000)
+        XCTAssertEqual(silent.connections, 2, "after the retry, the peer's back-off applies again")
+    }
+
+    /// What `stafett queue retry ID` does: next attempt now, under the message's lock, then SIGUSR1's rescan.
+    func operatorRetries(_ entry: QueueEntry, in node: TestNode) throws {
+        let store = try QueueStore(directory: node.layout.queue)
+        XCTAssertNotNil(try store.update(entry) { $0.nextAttempt = Date() })
+        node.scheduler?.rescan()
+    }
+
     /// What `stafett queue hold ID` does: read the queue, set the hold, write it, tell the daemon (SIGUSR1).
     func operatorHolds(_ entry: QueueEntry, in node: TestNode) throws {
         let store = try QueueStore(directory: node.layout.queue)
@@ -158,3 +269,66 @@ final class GatedPeer: @unchecked Sendable {
         return true
     }
 }
+
+/// A TCP listener on 127.0.0.1 that accepts connections and never answers: a TLS client waits in
+/// its handshake until the test drops the connections.
+final class SilentListener: @unchecked Sendable {
+    let port: UInt16
+    private let fd: Int32
+    private let cond = NSCondition()
+    private var accepted: [Int32] = []
+    private var count = 0
+    private var stopped = false
+
+    init() throws {
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard s >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) == 0 && listen(s, 16) == 0 && getsockname(s, $0, &len) == 0 }
+        }
+        guard bound else { close(s); throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        fd = s
+        port = UInt16(bigEndian: addr.sin_port)
+        Thread { [self] in
+            while true {
+                let c = accept(fd, nil, nil)
+                cond.lock()
+                defer { cond.unlock() }
+                if c < 0 || stopped { if c >= 0 { close(c) }; return }
+                accepted.append(c)
+                count += 1
+                cond.broadcast()
+            }
+        }.start()
+    }
+
+    /// Connections accepted so far.
+    var connections: Int { cond.withLock { count } }
+
+    /// Waits until `n` connections have been accepted.
+    func waitForConnections(_ n: Int, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        cond.lock()
+        defer { cond.unlock() }
+        while count < n { if !cond.wait(until: deadline) { return count >= n } }
+        return true
+    }
+
+    /// Closes every accepted connection (the client sees its handshake fail).
+    func dropConnections() {
+        let open = cond.withLock { () -> [Int32] in defer { accepted.removeAll() }; return accepted }
+        for c in open { close(c) }
+    }
+
+    func stop() {
+        cond.withLock { stopped = true }
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+        dropConnections()
+    }
+}
+

@@ -64,8 +64,7 @@ final class TestNode: @unchecked Sendable {
         c.node.journalSecret = path("journal.secret")
         c.paths.spool = directory.appendingPathComponent("spool").path
         c.paths.state = directory.appendingPathComponent("state").path
-        // Tests must not wait for production back-off. (Whole seconds for the cap: backoff(attempt:)
-        // reads only the seconds of max-backoff.)
+        // Tests must not wait for production back-off.
         c.delivery.initialBackoff = .milliseconds(50)
         c.delivery.maxBackoff = .seconds(1)
         c.delivery.connectionsPerPeer = 1

@@ -133,7 +133,8 @@ extension QueueStoreTests {
             try store.update(fresh)
             let start = DispatchSemaphore(value: 0)
             let done = DispatchSemaphore(value: 0)
-            // The operator: like QueueCommand.act, a snapshot read earlier, `held` set, written.
+            // The operator: a snapshot read earlier, `held` set and written whole (the old way of
+            // `stafett queue`, and still the worst case for the worker's side).
             let operatorThread = Thread {
                 var held = store.reload(entry) ?? entry
                 held.held = true
@@ -144,19 +145,149 @@ extension QueueStoreTests {
             }
             operatorThread.start()
             start.signal()
-            // The worker: attempts failing back to back for longer than the operator takes to act.
+            // The worker: attempts failing back to back for longer than the operator takes to act,
+            // each from the retry state it read at its start, as DeliveryScheduler.attempt does.
             let until = Date().addingTimeInterval(0.008)
             var attempt = entry
+            var started = store.retryState(of: entry)
             while Date() < until {
                 attempt.attempts += 1
                 attempt.lastError = "HTTP 503 round \(round)"
                 attempt.held = false  // what the worker picked up was not held
-                _ = try store.recordAttempt(attempt)
+                _ = try store.recordAttempt(attempt, startedFrom: started)
+                started = store.retryState(of: entry)
             }
             done.wait()
-            _ = try store.recordAttempt(attempt)  // and once more after the operator surely acted
+            _ = try store.recordAttempt(attempt, startedFrom: started)  // and once more after the operator surely acted
             if store.reload(entry)?.held != true { lost += 1 }
         }
         XCTAssertEqual(lost, 0, "the hold was overwritten in \(lost) of \(rounds) rounds")
     }
 }
+
+/// `stafett queue retry|hold|release` changes only what it is about, on the state on disk under
+/// the message's lock; a worker's attempt keeps what the operator asked for meanwhile.
+extension QueueStoreTests {
+    /// The CLI read the queue, then the worker recorded an attempt, then the CLI acts: the
+    /// attempt count and last error are the worker's, the hold (or next attempt) the operator's.
+    func testAnOperatorChangeKeepsTheAttemptRecordedSinceItsRead() throws {
+        let store = try QueueStore(directory: dir.appendingPathComponent("queue"))
+        let (entry, xml) = try sealed("cli-1")
+        try store.enqueue([(entry, xml)])
+        let snapshot = try XCTUnwrap(store.loadAll().first)  // what `stafett queue hold` read
+
+        var attempt = entry
+        attempt.attempts = 1
+        attempt.lastError = "HTTP 503 Service Unavailable"
+        attempt.nextAttempt = Date().addingTimeInterval(600)
+        let recorded = try XCTUnwrap(try store.recordAttempt(attempt, startedFrom: nil))
+        XCTAssertFalse(recorded.operatorActed)
+
+        let held = try XCTUnwrap(try store.update(snapshot) { $0.held = true })
+        XCTAssertTrue(held.held)
+        XCTAssertEqual(held.attempts, 1)
+        XCTAssertEqual(held.lastError, "HTTP 503 Service Unavailable")
+        let onDisk = try XCTUnwrap(store.reload(entry))
+        XCTAssertEqual(onDisk, held)
+        XCTAssertEqual(onDisk.nextAttempt.timeIntervalSinceNow, 600, accuracy: 5, "a hold leaves the back-off alone")
+
+        let now = Date()
+        let retried = try XCTUnwrap(try store.update(snapshot) { $0.nextAttempt = now })
+        XCTAssertTrue(retried.held, "retry leaves the hold alone")
+        XCTAssertEqual(retried.attempts, 1)
+
+        // Nothing is written for a message that left the queue.
+        try store.remove(entry, archivingTo: dir.appendingPathComponent("archive"))
+        XCTAssertNil(try store.update(snapshot) { $0.held = true })
+        XCTAssertNil(store.retryState(of: entry))
+    }
+
+    /// `retry` (or `release`) while an attempt is in flight: the attempt's failure records its
+    /// count and error, but the next attempt stays "now", not the attempt's back-off.
+    func testARetryDuringAnAttemptIsNotPushedBackByItsBackoff() throws {
+        let store = try QueueStore(directory: dir.appendingPathComponent("queue"))
+        let (entry, xml) = try sealed("cli-2")
+        try store.enqueue([(entry, xml)])
+        for (round, action) in ["retry", "release", "retry-with-meta"].enumerated() {
+            if action == "retry-with-meta" {
+                var earlier = entry
+                earlier.attempts = 5
+                earlier.nextAttempt = Date().addingTimeInterval(-1)
+                try store.update(earlier)
+            }
+            let started = store.retryState(of: entry)  // the worker picks the message up
+            var attempt = started ?? entry
+            let asked = Date()
+            _ = try store.update(entry) { e in   // the operator acts while the attempt is on the wire
+                e.nextAttempt = asked
+                if action == "release" { e.held = false }
+            }
+            attempt.attempts += 1
+            attempt.lastError = "connect: connection refused (round \(round))"
+            attempt.nextAttempt = Date().addingTimeInterval(900)  // the attempt's back-off
+            let saved = try XCTUnwrap(try store.recordAttempt(attempt, startedFrom: started))
+            XCTAssertTrue(saved.operatorActed, action)
+            XCTAssertEqual(saved.entry.nextAttempt.timeIntervalSince1970, asked.timeIntervalSince1970, accuracy: 1, action)
+            XCTAssertEqual(saved.entry.attempts, attempt.attempts, action)
+            XCTAssertEqual(saved.entry.lastError, attempt.lastError, action)
+            let onDisk = try XCTUnwrap(store.reload(entry))
+            XCTAssertEqual(onDisk.attempts, saved.entry.attempts, action)
+            XCTAssertEqual(onDisk.nextAttempt.timeIntervalSince1970, asked.timeIntervalSince1970, accuracy: 1, action)
+
+            // The next attempt, with no operator in between, backs off as usual.
+            let next = store.retryState(of: entry)
+            var again = try XCTUnwrap(next)
+            again.attempts += 1
+            again.nextAttempt = Date().addingTimeInterval(900)
+            let backedOff = try XCTUnwrap(try store.recordAttempt(again, startedFrom: next))
+            XCTAssertFalse(backedOff.operatorActed, action)
+            XCTAssertEqual(backedOff.entry.nextAttempt.timeIntervalSinceNow, 900, accuracy: 5, action)
+        }
+    }
+
+    /// The CLI and a worker, many times over, in every interleaving the scheduler gives: the
+    /// attempt count on disk never goes back, the last error is the worker's, and the hold stays.
+    func testConcurrentOperatorActionsNeverLoseAttempts() throws {
+        let store = try QueueStore(directory: dir.appendingPathComponent("queue"))
+        let (entry, xml) = try sealed("cli-3")
+        try store.enqueue([(entry, xml)])
+        let rounds = 40
+        var problems: [String] = []
+        for round in 0..<rounds {
+            var fresh = entry
+            fresh.held = false
+            fresh.attempts = 0
+            try store.update(fresh)
+            let snapshot = store.reload(entry) ?? entry  // what `stafett queue` read before acting
+            let go = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+            let operatorThread = Thread {
+                go.wait()
+                usleep(UInt32.random(in: 0...3_000))
+                _ = try? store.update(snapshot) { $0.held = true }
+                done.signal()
+            }
+            operatorThread.start()
+            go.signal()
+            var attempts = 0
+            let until = Date().addingTimeInterval(0.008)
+            while Date() < until {
+                let started = store.retryState(of: entry)
+                var attempt = started ?? entry
+                guard !attempt.held else { break }  // the worker does not attempt a held message
+                attempts = attempt.attempts + 1
+                attempt.attempts = attempts
+                attempt.lastError = "HTTP 503 round \(round) attempt \(attempts)"
+                _ = try store.recordAttempt(attempt, startedFrom: started)
+            }
+            done.wait()
+            let onDisk = try XCTUnwrap(store.reload(entry))
+            if !onDisk.held { problems.append("round \(round): hold lost") }
+            if onDisk.attempts != attempts { problems.append("round \(round): \(onDisk.attempts) attempts on disk, \(attempts) made") }
+            if attempts > 0 && onDisk.lastError != "HTTP 503 round \(round) attempt \(attempts)" {
+                problems.append("round \(round): last error \(onDisk.lastError ?? "none")")
+            }
+        }
+        XCTAssertEqual(problems, [])
+    }
+}
+
