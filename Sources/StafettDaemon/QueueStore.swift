@@ -130,7 +130,7 @@ public final class QueueStore: @unchecked Sendable {
         let peers = (try? fm.contentsOfDirectory(atPath: directoryPath)) ?? []
         for peer in peers where !peer.hasPrefix(".") {
             let dir = peerPath(peer)
-            for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where name.hasSuffix(".xml") && !name.hasPrefix(".") {
+            for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where name.hasSuffix(".xml") {
                 let path = SpoolLayout.join(dir, name)
                 do {
                     // Any failure to read the meta falls back to the message, as a missing meta does.

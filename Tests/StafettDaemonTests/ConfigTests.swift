@@ -55,6 +55,22 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(running.changesNeedingRestart(comparedTo: running), [])
     }
 
+    /// A peer name is a directory under queue/ and archive/: nothing that escapes or hides there.
+    func testPeerNamesThatWouldEscapeOrHideInTheSpoolAreRefused() throws {
+        for bad in ["..", ".", ".hidden", "expired", "a/b"] {
+            let text = Self.minimal.replacingOccurrences(of: "[peer \"migrationsverket\"]", with: "[peer \"\(bad)\"]")
+            do {
+                let c = try StafettConfig.parse(text: text)
+                XCTAssertThrowsError(try c.validate(checkFiles: false), "peer name \(bad)") { error in
+                    XCTAssertTrue("\(error)".contains("is not a simple name"), "\(error)")
+                }
+            } catch {
+                XCTAssertTrue("\(error)".contains("peer"), "\(bad): \(error)")  // refused by the parser itself
+            }
+        }
+        XCTAssertNoThrow(try StafettConfig.parse(text: Self.minimal).validate(checkFiles: false))
+    }
+
     func testMinimalConfigGetsDefaults() throws {
         let c = try StafettConfig.parse(text: Self.minimal, file: "/etc/stafett/stafett.conf")
         XCTAssertEqual(c.node.organisation.formatted, "212000-1165")

@@ -101,6 +101,16 @@ final class QueueStoreTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: peerDir.path), ["s-1.xml"])
     }
 
+    /// A message id may start with '.' (the schema allows it); its queue file must still be found
+    /// after a restart, while temporary files (which end in .tmp) stay ignored.
+    func testAMessageWhoseIdStartsWithADotIsReloaded() throws {
+        let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
+        let dotted = try sealed(".dot-1")
+        XCTAssertEqual(try q.enqueue([dotted]).count, 1)
+        let reopened = try QueueStore(directory: dir.appendingPathComponent("queue"))
+        XCTAssertEqual(reopened.loadAll().map(\.messageId.rawValue), [".dot-1"])
+    }
+
     func testTemporaryFilesAreIgnoredAndGarbageIsReported() throws {
         let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
         let peerDir = dir.appendingPathComponent("queue/migrationsverket")
