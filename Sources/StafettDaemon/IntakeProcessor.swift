@@ -41,7 +41,14 @@ public struct IntakeProcessor: Sendable {
     /// Processes one file. Returns the queued entries (for the scheduler) and the outcome.
     public func process(_ file: URL, now: Date = Date()) throws(SpoolError) -> (IntakeOutcome, [QueueEntry]) {
         let name = layout.outboxRelativePath(of: file) ?? file.lastPathComponent
-        guard let data = readLimited(file) else { return (.vanished, []) }
+        let data: Data
+        do {
+            data = try IntakeFile.readBounded(file, limits: IntakeLimits(maxBytes: runtime.config.limits.maxIntakeFile))
+        } catch {
+            if access(file.path, F_OK) != 0 && Glibc.errno == ENOENT { return (.vanished, []) }
+            // A read error is not the case worker's fault: the file stays in the outbox for the next scan.
+            throw SpoolError(path: file.path, operation: "read", reason: "\(error)")
+        }
         if data.count > runtime.config.limits.maxIntakeFile {
             return (try fail(file, name: name, ["\(name): the file is \(data.count) bytes, more than the limit of \(runtime.config.limits.maxIntakeFile): split it into smaller files"]), [])
         }
@@ -176,12 +183,6 @@ public struct IntakeProcessor: Sendable {
                                  reason: "\(errors.count) error(s): \(String(errors.first?.prefix(300) ?? ""))", file: name)
         try batcher.commit(CommitItem(files: [], entries: [entry]))
         return .failed(errors: errors.count, movedTo: moved.input)
-    }
-
-    private func readLimited(_ file: URL) -> Data? {
-        guard let h = try? FileHandle(forReadingFrom: file) else { return nil }
-        defer { try? h.close() }
-        return (try? h.read(upToCount: runtime.config.limits.maxIntakeFile + 1)) ?? Data()
     }
 
     /// True when the first non-blank byte (after a BOM) is `<`: case XML rather than CSV or JSON.
