@@ -92,7 +92,7 @@ struct FastCanonicalizer {
                 out.append(contentsOf: Self.xmlnsDefault)
             }
             out.append(contentsOf: Self.equalsQuote)
-            escapeAttribute(Self.buffer(d.uri))
+            escape(Self.buffer(d.uri), attribute: true)
             out.append(0x22)
             rendered.append(d)
         }
@@ -112,7 +112,7 @@ struct FastCanonicalizer {
             var child = a.pointee.children
             while let c = child {
                 guard c.pointee.type == XML_TEXT_NODE else { return false }
-                escapeAttribute(Self.buffer(c.pointee.content))
+                escape(Self.buffer(c.pointee.content), attribute: true)
                 child = c.pointee.next
             }
             out.append(0x22)
@@ -125,7 +125,7 @@ struct FastCanonicalizer {
             case XML_ELEMENT_NODE:
                 guard element(c) else { return false }
             case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
-                escapeText(Self.buffer(c.pointee.content))
+                escape(Self.buffer(c.pointee.content), attribute: false)
             case XML_PI_NODE:
                 processingInstruction(c)
             case XML_COMMENT_NODE:
@@ -180,36 +180,20 @@ struct FastCanonicalizer {
         if let name { out.append(contentsOf: UnsafeBufferPointer(start: name, count: strlen(name))) }
     }
 
-    /// Appends `s`, copying runs without special bytes in one piece.
-    private mutating func escapeText(_ s: UnsafeBufferPointer<UInt8>) {
+    /// Appends `s` escaped as C14N requires for text (`attribute` false) or attribute values,
+    /// copying runs without special bytes in one piece.
+    private mutating func escape(_ s: UnsafeBufferPointer<UInt8>, attribute: Bool) {
         var start = 0
         for i in 0..<s.count {
             let ref: [UInt8]
             switch s[i] {
             case 0x26: ref = Self.ampRef
             case 0x3C: ref = Self.ltRef
-            case 0x3E: ref = Self.gtRef
             case 0x0D: ref = Self.crRef
-            default: continue
-            }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: s[start..<i]))
-            out.append(contentsOf: ref)
-            start = i + 1
-        }
-        out.append(contentsOf: UnsafeBufferPointer(rebasing: s[start...]))
-    }
-
-    private mutating func escapeAttribute(_ s: UnsafeBufferPointer<UInt8>) {
-        var start = 0
-        for i in 0..<s.count {
-            let ref: [UInt8]
-            switch s[i] {
-            case 0x26: ref = Self.ampRef
-            case 0x3C: ref = Self.ltRef
-            case 0x22: ref = Self.quotRef
-            case 0x09: ref = Self.tabRef
-            case 0x0A: ref = Self.lfRef
-            case 0x0D: ref = Self.crRef
+            case 0x3E where !attribute: ref = Self.gtRef
+            case 0x22 where attribute: ref = Self.quotRef
+            case 0x09 where attribute: ref = Self.tabRef
+            case 0x0A where attribute: ref = Self.lfRef
             default: continue
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: s[start..<i]))
