@@ -48,6 +48,8 @@ public struct StafettConfig: Sendable, Equatable {
         public var tlsCert: String = "/etc/stafett/tls/node.crt"
         /// CA bundle that client certificates must chain to, and peers' default trust. Default `/etc/stafett/tls/ca.crt`.
         public var tlsCA: String = "/etc/stafett/tls/ca.crt"
+        /// PEM file of revocation lists (CRLs) for the CAs peers chain to; nil checks no revocation.
+        public var tlsCRL: String?
         /// Whether TLS 1.2 is accepted besides 1.3. Default no.
         public var allowTLS12: Bool = false
         /// Key that signs our messages, receipts and journal checkpoints. Default `/etc/stafett/tls/signing.key`.

@@ -11,7 +11,7 @@ enum ConfigSchema {
     }
 
     static let sections: [String: Section] = [
-        "node": Section(keys: ["organisation", "name", "listen", "tls-key", "tls-cert", "tls-ca", "allow-tls12",
+        "node": Section(keys: ["organisation", "name", "listen", "tls-key", "tls-cert", "tls-ca", "tls-crl", "allow-tls12",
                                "signing-key", "signing-cert", "journal-secret"]),
         "paths": Section(keys: ["spool", "state"]),
         "limits": Section(keys: ["max-body", "max-header", "read-timeout", "handshake-timeout", "idle-timeout",
@@ -195,6 +195,7 @@ struct ConfigReader {
         if let v = value("node", "tls-key", expected: "a file path", path) { node.tlsKey = v }
         if let v = value("node", "tls-cert", expected: "a file path", path) { node.tlsCert = v }
         if let v = value("node", "tls-ca", expected: "a file path", path) { node.tlsCA = v }
+        if let v = value("node", "tls-crl", expected: "a file path", path) { node.tlsCRL = v }
         if let v = value("node", "allow-tls12", expected: Self.boolForm, ConfigValue.bool) { node.allowTLS12 = v }
         if let v = value("node", "signing-key", expected: "a file path", path) { node.signingKey = v }
         if let v = value("node", "signing-cert", expected: "a file path", path) { node.signingCert = v }

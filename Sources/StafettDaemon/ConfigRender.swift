@@ -18,6 +18,7 @@ extension StafettConfig {
         line("tls-key", node.tlsKey)
         line("tls-cert", node.tlsCert)
         line("tls-ca", node.tlsCA)
+        if let crl = node.tlsCRL { line("tls-crl", crl) }
         line("allow-tls12", node.allowTLS12 ? "yes" : "no")
         line("signing-key", node.signingKey)
         line("signing-cert", node.signingCert)

@@ -71,6 +71,7 @@ extension StafettConfig {
                 ("node.signing-cert", node.signingCert, "signing certificate"),
                 ("node.journal-secret", node.journalSecret, "journal secret"),
             ]
+            if let crl = node.tlsCRL { files.append(("node.tls-crl", crl, "revocation list")) }
             for p in peers {
                 if let ca = p.ca { files.append(("peer.\(p.name).ca", ca, "CA bundle of peer \"\(p.name)\"")) }
                 for cert in p.signingCerts {

@@ -68,9 +68,11 @@ public struct NodeRuntime: Sendable {
                     throw StartupError("node.tls-cert \(node.tlsCert) speaks for \(leaf.organisationNumber?.description ?? "no organisation"), not node.organisation \(node.organisation)")
                 }
             }
+            // Read on every start and reload, so a CRL refreshed by cron takes effect with SIGHUP.
+            let revocationLists = try node.tlsCRL.map { try RevocationList.load(path: $0) } ?? []
             var peers: [String: LoadedPeer] = [:]
             for p in config.peers {
-                let trust: PeerTrust
+                var trust: PeerTrust
                 if p.pins.isEmpty {
                     trust = try PeerTrust(organisation: p.organisation, caFile: p.ca ?? node.tlsCA)
                 } else {
@@ -80,6 +82,7 @@ public struct NodeRuntime: Sendable {
                     } ?? []
                     trust = PeerTrust(organisation: p.organisation, caCertificates: cas, pinnedFingerprints: Set(p.pins))
                 }
+                trust.revocationLists = revocationLists
                 var signing: [Certificate] = []
                 for path in p.signingCerts {
                     let c = try Certificate.load(path: path)

@@ -17,6 +17,10 @@ public struct PeerTrust: Sendable {
     public var organisation: OrganisationNumber
     /// Trust anchors for this peer (roots or intermediates: partial chains are accepted).
     public var caCertificates: [Certificate]
+    /// Revocation lists of the CAs above. A list whose issuer is one of `caCertificates` makes
+    /// a certificate that list revokes unacceptable; with none, revocation is not checked.
+    /// Pinned certificates are revoked by unpinning them.
+    public var revocationLists: [RevocationList] = []
     /// Lowercase hex SHA-256 fingerprints of accepted certificates (DER). Colon-separated or
     /// uppercase forms are normalised on assignment.
     public var pinnedFingerprints: Set<String> {

@@ -17,14 +17,22 @@ let verificationOutcomeIndex: Int32 = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SS
 final class AnchorStore: @unchecked Sendable {
     let pointer: OpaquePointer
 
-    init(_ anchors: [Certificate], organisation: OrganisationNumber) throws(TransportError) {
+    init(_ anchors: [Certificate], revocationLists: [RevocationList] = [], organisation: OrganisationNumber) throws(TransportError) {
         guard let store = X509_STORE_new() else { throw .configuration("X509_STORE_new failed") }
         pointer = store
         for cert in anchors where X509_STORE_add_cert(store, cert.pointer) != 1 {
             throw .configuration("cannot add CA \(cert.subjectLine) for peer \(organisation): \(openSSLErrorText())")
         }
+        // Only the lists of these anchors: with CRL checking on, OpenSSL refuses a leaf whose
+        // issuer has no list, so a bundle with other CAs' lists must not switch it on.
+        let own = revocationLists.filter { crl in anchors.contains { crl.isIssued(by: $0) } }
+        for crl in own where X509_STORE_add_crl(store, crl.pointer) != 1 {
+            throw .configuration("cannot add a revocation list for peer \(organisation): \(openSSLErrorText())")
+        }
         // The operator names the anchors explicitly; an intermediate may be one.
-        X509_STORE_set_flags(store, UInt(X509_V_FLAG_PARTIAL_CHAIN))
+        var flags = UInt(X509_V_FLAG_PARTIAL_CHAIN)
+        if !own.isEmpty { flags |= UInt(X509_V_FLAG_CRL_CHECK) }
+        X509_STORE_set_flags(store, flags)
     }
 
     deinit { X509_STORE_free(pointer) }
@@ -55,7 +63,7 @@ final class TrustEvaluator: @unchecked Sendable {
         }
         var stores: [OrganisationNumber: AnchorStore] = [:]
         for t in trusts where !t.caCertificates.isEmpty {
-            stores[t.organisation] = try AnchorStore(t.caCertificates, organisation: t.organisation)
+            stores[t.organisation] = try AnchorStore(t.caCertificates, revocationLists: t.revocationLists, organisation: t.organisation)
         }
         self.stores = stores
     }

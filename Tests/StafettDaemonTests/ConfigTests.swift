@@ -71,6 +71,19 @@ final class ConfigTests: XCTestCase {
         XCTAssertNoThrow(try StafettConfig.parse(text: Self.minimal).validate(checkFiles: false))
     }
 
+    func testRevocationListIsOptionalParsedRenderedAndChecked() throws {
+        XCTAssertNil(try StafettConfig.parse(text: Self.minimal).node.tlsCRL)
+        let text = Self.minimal.replacingOccurrences(of: "name = Trelleborgs kommun",
+                                                     with: "name = Trelleborgs kommun\ntls-crl = /nonexistent/ca.crl")
+        let c = try StafettConfig.parse(text: text)
+        XCTAssertEqual(c.node.tlsCRL, "/nonexistent/ca.crl")
+        XCTAssertTrue(c.render().contains("tls-crl = /nonexistent/ca.crl"))
+        XCTAssertEqual(try StafettConfig.parse(text: c.render()).node.tlsCRL, c.node.tlsCRL)
+        XCTAssertThrowsError(try c.validate(checkFiles: true)) { error in
+            XCTAssertTrue("\(error)".contains("revocation list '/nonexistent/ca.crl' does not exist"), "\(error)")
+        }
+    }
+
     func testMinimalConfigGetsDefaults() throws {
         let c = try StafettConfig.parse(text: Self.minimal, file: "/etc/stafett/stafett.conf")
         XCTAssertEqual(c.node.organisation.formatted, "212000-1165")

@@ -73,6 +73,36 @@ final class MutualTLSTests: XCTestCase {
         }
     }
 
+    /// A certificate the CA's revocation list names is refused; others from that CA pass; a list
+    /// of another CA alone does not switch checking on (OpenSSL would then refuse everything).
+    func testRevokedCertificateIsRefusedWhenTheCAsListIsLoaded() throws {
+        let lists = try RevocationList.load(path: pki.path("ca.crl"))
+        XCTAssertEqual(lists.count, 1)
+        XCTAssertEqual(lists[0].revokedCount, 1)
+        XCTAssertTrue(lists[0].isIssued(by: pki.cert("ca")))
+        XCTAssertFalse(lists[0].isIssued(by: pki.cert("ca2")))
+        var trust = PeerTrust(organisation: TestPKI.migrationsverket, caCertificates: [pki.cert("ca")])
+        trust.revocationLists = lists + (try RevocationList.load(path: pki.path("ca2.crl")))
+        let server = try Harness.server(try pki.serverContext([trust]))
+        defer { server.stop() }
+        XCTAssertThrowsError(try Harness.client(server, try pki.clientContext("client-revoked")).send(Harness.post())) { error in
+            guard case let .tls(_, _, alert) = error as? TransportError else { return XCTFail("\(error)") }
+            XCTAssertEqual(alert, "certificate revoked")
+        }
+        XCTAssertEqual(try Harness.client(server, try pki.clientContext("client")).send(Harness.post()).status, 200)
+
+        // Without the list the same certificate is accepted: revocation is checked only with one.
+        let plain = try Harness.server(try pki.serverContext())
+        defer { plain.stop() }
+        XCTAssertEqual(try Harness.client(plain, try pki.clientContext("client-revoked")).send(Harness.post()).status, 200)
+        var otherOnly = PeerTrust(organisation: TestPKI.migrationsverket, caCertificates: [pki.cert("ca")])
+        otherOnly.revocationLists = try RevocationList.load(path: pki.path("ca2.crl"))
+        let other = try Harness.server(try pki.serverContext([otherOnly]))
+        defer { other.stop() }
+        XCTAssertEqual(try Harness.client(other, try pki.clientContext("client")).send(Harness.post()).status, 200)
+        XCTAssertThrowsError(try RevocationList.all(pem: Data("no list here".utf8)))
+    }
+
     func testExpiredCertificateIsRefused() throws {
         let server = try Harness.server(try pki.serverContext())
         defer { server.stop() }

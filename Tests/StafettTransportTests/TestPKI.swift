@@ -45,11 +45,20 @@ final class TestPKI: @unchecked Sendable {
         selfsigned pinned-new 2 "$M/CN=pinned-new"
         selfsigned pinned-expired -1 "$M/CN=pinned-old"
         mkdir db; : > db/index.txt; echo 1000 > db/serial
-        printf '[ca]\ndefault_ca = d\n[d]\ndatabase = db/index.txt\nnew_certs_dir = db\nserial = db/serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\norganizationName = optional\n' > ca.cnf
+        echo 01 > db/crlnumber
+        printf '[ca]\ndefault_ca = d\n[d]\ndatabase = db/index.txt\nnew_certs_dir = db\nserial = db/serial\ncrlnumber = db/crlnumber\ndefault_crl_days = 2\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\norganizationName = optional\n' > ca.cnf
         openssl req -new $ec -keyout client-future.key -out client-future.csr -subj "$M/CN=future"
         openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in client-future.csr -out client-future.pem \
           -startdate 20990101000000Z -enddate 20991231000000Z -preserveDN -notext
         selfsigned server-pinned 2 "/C=SE/O=Trelleborgs kommun/organizationIdentifier=NTRSE-2120000142/CN=self"
+        # A client certificate the CA revokes, the CA's list, and a list of another CA.
+        openssl req -new $ec -keyout client-revoked.key -out client-revoked.csr -subj "$M/CN=revoked"
+        openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in client-revoked.csr -out client-revoked.pem -days 2 -preserveDN -notext
+        openssl ca -config ca.cnf -cert ca.pem -keyfile ca.key -revoke client-revoked.pem
+        openssl ca -config ca.cnf -cert ca.pem -keyfile ca.key -gencrl -out ca.crl
+        mkdir db2; : > db2/index.txt; echo 01 > db2/crlnumber
+        sed 's/db\//db2\//g' ca.cnf > ca2.cnf
+        openssl ca -config ca2.cnf -cert ca2.pem -keyfile ca2.key -gencrl -out ca2.crl
         """#
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")

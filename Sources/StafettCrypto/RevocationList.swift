@@ -1,0 +1,51 @@
+import COpenSSL
+import Foundation
+
+/// An owned X.509 certificate revocation list (CRL), as a CA publishes it. Immutable once
+/// loaded, so safe to share.
+///
+/// Stafett reads CRLs from a PEM file the operator keeps current (fetched by cron from the CA's
+/// distribution point, say): the daemon never goes to the network for them. A CRL is checked
+/// with its issuer's key when a chain is verified, not when it is loaded.
+public final class RevocationList: @unchecked Sendable {
+    /// The OpenSSL `X509_CRL`. Owned.
+    public let pointer: OpaquePointer
+
+    /// Takes ownership of an `X509_CRL` pointer.
+    init(taking pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { X509_CRL_free(pointer) }
+
+    /// Parses every CRL in PEM text; refuses text that holds none.
+    public static func all(pem: Data, source: String = "<memory>") throws(CryptoError) -> [RevocationList] {
+        let bio = try MemoryBIO(pem)
+        var result: [RevocationList] = []
+        while let crl = PEM_read_bio_X509_CRL(bio.pointer, nil, nil, nil) { result.append(RevocationList(taking: crl)) }
+        ERR_clear_error()  // the loop ends on a "no start line" error
+        guard !result.isEmpty else {
+            throw .unreadableCertificate(path: source, reason: "no PEM certificate revocation list (X509 CRL) found")
+        }
+        return result
+    }
+
+    /// Loads every CRL in a PEM file.
+    public static func load(path: String) throws(CryptoError) -> [RevocationList] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .unreadableCertificate(path: path, reason: "no such file or not readable")
+        }
+        return try all(pem: data, source: path)
+    }
+
+    /// Whether this list is issued by the subject of `certificate` (by name, as X.509 matches them).
+    public func isIssued(by certificate: Certificate) -> Bool {
+        guard let issuer = X509_CRL_get_issuer(pointer), let subject = X509_get_subject_name(certificate.pointer) else {
+            return false
+        }
+        return X509_NAME_cmp(issuer, subject) == 0
+    }
+
+    /// Number of certificates it revokes.
+    public var revokedCount: Int {
+        guard let stack = X509_CRL_get_REVOKED(pointer) else { return 0 }
+        return Int(OPENSSL_sk_num(stack))
+    }
+}
