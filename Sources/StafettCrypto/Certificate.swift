@@ -116,8 +116,11 @@ public final class Certificate: @unchecked Sendable {
     }
 
     /// The one-line subject, for logs (`CN=..., O=...`).
-    public var subjectLine: String {
-        guard let name = X509_get_subject_name(pointer), let bio = BIO_new(BIO_s_mem()) else { return "?" }
+    public var subjectLine: String { Certificate.line(X509_get_subject_name(pointer)) }
+
+    /// An X.509 name in RFC 2253 form.
+    static func line(_ name: OpaquePointer?) -> String {
+        guard let name, let bio = BIO_new(BIO_s_mem()) else { return "?" }
         defer { BIO_free(bio) }
         X509_NAME_print_ex(bio, name, 0, stafett_xn_flag_rfc2253())
         var p: UnsafeMutablePointer<CChar>? = nil
@@ -131,7 +134,7 @@ public final class Certificate: @unchecked Sendable {
     /// End of validity.
     public var notAfter: Date { Certificate.date(X509_get0_notAfter(pointer)) }
 
-    private static func date(_ t: UnsafePointer<ASN1_TIME>?) -> Date {
+    static func date(_ t: UnsafePointer<ASN1_TIME>?) -> Date {
         var tm = tm()
         guard let t, ASN1_TIME_to_tm(t, &tm) == 1 else { return .distantPast }
         return Date(timeIntervalSince1970: TimeInterval(timegm(&tm)))

@@ -43,6 +43,16 @@ public final class RevocationList: @unchecked Sendable {
         return X509_NAME_cmp(issuer, subject) == 0
     }
 
+    /// The issuing CA's name (RFC 2253).
+    public var issuerLine: String { Certificate.line(X509_CRL_get_issuer(pointer)) }
+
+    /// When the CA promises the next list; nil when the list does not say. Past it, OpenSSL
+    /// refuses the list as expired, and with it every certificate of that CA.
+    public var nextUpdate: Date? {
+        guard let t = X509_CRL_get0_nextUpdate(pointer) else { return nil }
+        return Certificate.date(t)
+    }
+
     /// Number of certificates it revokes.
     public var revokedCount: Int {
         guard let stack = X509_CRL_get_REVOKED(pointer) else { return 0 }

@@ -111,6 +111,11 @@ public final class Daemon: @unchecked Sendable {
             metrics.set("stafett_certificate_expiry_seconds", labels: ["use": use, "subject": cert.subjectLine],
                         cert.notAfter.timeIntervalSince(now))
         }
+        // A list past its next update makes OpenSSL refuse every certificate of its CA.
+        for crl in rt.revocationLists {
+            guard let next = crl.nextUpdate else { continue }
+            metrics.set("stafett_crl_next_update_seconds", labels: ["issuer": crl.issuerLine], next.timeIntervalSince(now))
+        }
     }
 
     /// Installs SIGHUP/SIGTERM/SIGINT/SIGUSR1 handlers (keep the daemon alive while they matter).

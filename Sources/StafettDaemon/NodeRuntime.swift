@@ -35,8 +35,11 @@ public struct NodeRuntime: Sendable {
     public var peers: [String: LoadedPeer]
     /// Keys personnummer for the journal.
     public var keyer: PersonKeyer
-    /// Warnings found while loading (certificates expiring within 30 days).
+    /// Warnings found while loading (certificates expiring within 30 days, revocation lists
+    /// expired or running out within a day).
     public var warnings: [String]
+    /// The revocation lists of `node.tls-crl` (empty without one).
+    public var revocationLists: [RevocationList] = []
 
     /// The peer with this organisation number.
     public func peer(for organisation: OrganisationNumber) -> LoadedPeer? {
@@ -70,6 +73,14 @@ public struct NodeRuntime: Sendable {
             }
             // Read on every start and reload, so a CRL refreshed by cron takes effect with SIGHUP.
             let revocationLists = try node.tlsCRL.map { try RevocationList.load(path: $0) } ?? []
+            for crl in revocationLists {
+                guard let next = crl.nextUpdate, let path = node.tlsCRL else { continue }
+                if next < now {
+                    warnings.append("node.tls-crl \(path): the revocation list of \(crl.issuerLine) expired on \(next): peers of that CA are refused until it is refreshed")
+                } else if next < now.addingTimeInterval(86_400) {
+                    warnings.append("node.tls-crl \(path): the revocation list of \(crl.issuerLine) runs out on \(next): refresh it and reload")
+                }
+            }
             var peers: [String: LoadedPeer] = [:]
             for p in config.peers {
                 var trust: PeerTrust
@@ -92,8 +103,10 @@ public struct NodeRuntime: Sendable {
                 peers[p.name] = LoadedPeer(config: p, trust: trust, signingCertificates: signing)
             }
             let keyer = try PersonKeyer(secretFile: node.journalSecret)
-            return NodeRuntime(config: config, sealer: try MessageSealer(key: key, certificate: cert), tls: tls,
-                               peers: peers, keyer: keyer, warnings: warnings)
+            var rt = NodeRuntime(config: config, sealer: try MessageSealer(key: key, certificate: cert), tls: tls,
+                                 peers: peers, keyer: keyer, warnings: warnings)
+            rt.revocationLists = revocationLists
+            return rt
         } catch let e as StartupError {
             throw e
         } catch {

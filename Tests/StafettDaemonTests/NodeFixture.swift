@@ -195,12 +195,14 @@ final class TestNode: @unchecked Sendable {
 /// A few nodes sharing one test CA, each configured with the others as peers.
 final class TestNetwork: @unchecked Sendable {
     let root: URL
+    /// The CA every node's certificates come from.
+    let ca: CertificateAuthority
     private(set) var nodes: [TestNode] = []
 
     /// Members as (peer name, organisation number); the numbers must pass the Luhn check.
     init(_ members: [(String, String)] = [("trelleborg", "2120001165"), ("migrationsverket", "2021002163")]) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("stafett-node-\(UUID().uuidString.prefix(8))")
-        let ca = try CertificateAuthority.create(commonName: "Stafett test CA", organisationName: "Stafett test")
+        ca = try CertificateAuthority.create(commonName: "Stafett test CA", organisationName: "Stafett test")
         for (name, orgnr) in members {
             nodes.append(try TestNode(name: name, organisation: try OrganisationNumber(orgnr),
                                       directory: root.appendingPathComponent(name), ca: ca))
