@@ -1,4 +1,5 @@
 import Foundation
+import StafettDaemon
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -155,18 +156,8 @@ public final class Console: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !closed.contains(fd) else { return }
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    closed.insert(fd)  // EPIPE or a closed descriptor: stop writing there
-                    return
-                }
-                offset += n
-            }
-        }
+        // EPIPE or a closed descriptor: stop writing there.
+        if AtomicFile.writeAll(fd, data) != 0 { closed.insert(fd) }
     }
 }
 

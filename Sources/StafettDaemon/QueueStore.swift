@@ -318,15 +318,7 @@ public final class QueueStore: @unchecked Sendable {
             throw .errno(path, "create", code)
         }
         defer { close(fd) }
-        let failure: Int32 = data.withUnsafeBytes { raw -> Int32 in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 { if errno == EINTR { continue }; return errno }
-                offset += n
-            }
-            return 0
-        }
+        let failure = AtomicFile.writeAll(fd, data)
         if failure != 0 { unlink(path); throw .errno(path, "write", failure) }
     }
 }

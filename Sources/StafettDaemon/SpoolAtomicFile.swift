@@ -20,24 +20,29 @@ public enum AtomicFile {
         }
         do {
             defer { close(fd) }
-            let failure: Int32 = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Int32 in
-                var offset = 0
-                while offset < raw.count {
-                    let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        return errno
-                    }
-                    offset += n
-                }
-                return 0
-            }
+            let failure = writeAll(fd, data)
             if failure != 0 { throw .errno(tmp.path, "write", failure) }
             guard fsync(fd) == 0 else { throw .errno(tmp.path, "fsync") }
         }
         guard rename(tmp.path, url.path) == 0 else { throw .errno(url.path, "rename") }
         ok = true
         try syncDirectory(dir)
+    }
+
+    /// Writes all of `data` to `fd` (retrying short writes and EINTR); returns 0, or the errno.
+    public static func writeAll(_ fd: Int32, _ data: Data) -> Int32 {
+        data.withUnsafeBytes { raw -> Int32 in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += n
+            }
+            return 0
+        }
     }
 
     /// Moves a file to `destination` (creating its sub-folders durably), never replacing another
