@@ -75,14 +75,20 @@ public final class JournalStream {
             guard let r = reader else { return }
             // A segment opened while its writer was still creating it: its header comes first.
             if !r.headerRead { guard try r.readHeader() else { return } }
-            var sawRecord = false
             var retried = false
             /// Whether this segment was read again after a later one was seen to exist.
             var rereadAfterNext = false
+            /// A later segment exists, but what was read of this one's end may predate the writer
+            /// finishing it (last records, cut) and then starting the next: true (once) to read it again.
+            func rereadOnce() -> Bool {
+                guard !rereadAfterNext else { return false }
+                rereadAfterNext = true
+                r.dropBuffered()
+                return true
+            }
             loop: while true {
                 switch try r.next() {
                 case let .record(rec):
-                    sawRecord = true
                     if rec.sequence <= after { continue }
                     if let check = cursorCheck {
                         cursorCheck = nil
@@ -100,34 +106,21 @@ public final class JournalStream {
                 case .zeroFill:
                     // The live end of the live segment; a finished segment has no zero fill.
                     guard let next = nextSegmentPath(after: r.path) else { return }
-                    if !rereadAfterNext {
-                        // The zeros were read before the next segment was seen: the writer may have
-                        // finished this one (last records, cut) in between. Read it again.
-                        rereadAfterNext = true
-                        continue loop
-                    }
+                    if rereadOnce() { continue loop }
                     throw JournalError.damaged(directory: directory, damage: [JournalDamage(kind: .badLength,
                         segment: r.path, offset: r.offset, sequence: after + 1,
                         detail: "zero-filled space in a finished segment (\((next as NSString).lastPathComponent) follows)")])
                 case let .end(pending):
                     // A later segment means this one is complete: the writer starts a new segment
-                    // only after finishing (and syncing) the old one. But the end was read before
-                    // the next segment was seen, and the writer may have added this segment's last
-                    // records in between: read it once more before moving on.
+                    // only after finishing (and syncing) the old one.
                     guard let next = nextSegmentPath(after: r.path) else { return }
-                    if !rereadAfterNext {
-                        rereadAfterNext = true
-                        r.dropBuffered()
-                        continue loop
-                    }
+                    if rereadOnce() { continue loop }
                     if pending > 0 {
                         throw JournalError.damaged(directory: directory, damage: [JournalDamage(kind: .tornTail,
                             segment: r.path, offset: r.offset, sequence: after + 1,
                             detail: "segment ends inside a record but a later segment exists")])
                     }
-                    _ = sawRecord
-                    reader = try SegmentReader(path: next)
-                    guard try reader!.readHeader() else { return }
+                    reader = try SegmentReader(path: next)  // its header is read at the top of the next round
                     break loop
                 case let .bad(kind, offset, detail):
                     if !retried {
@@ -137,12 +130,7 @@ public final class JournalStream {
                         continue loop
                     }
                     let next = nextSegmentPath(after: r.path)
-                    if next != nil && !rereadAfterNext {
-                        // As at the end: a record still being written when read, finished since.
-                        rereadAfterNext = true
-                        r.dropBuffered()
-                        continue loop
-                    }
+                    if next != nil && rereadOnce() { continue loop }  // a record still being written when read
                     if next == nil, try !r.validRecordExists(after: offset) {
                         return  // a torn tail: nothing more to read (a writer will cut it on open)
                     }

@@ -21,7 +21,7 @@ final class ChunkQueue: @unchecked Sendable {
     private let cond = NSCondition()
     private var items: [ParsedChunk] = []
     /// Chunks the applying thread is done with, for the parser to fill again: fresh 2 MiB
-    /// buffers would cost a page fault and a page clear per 4 KiB, a tenth of a replay.
+    /// buffers would cost a page fault and a page clear per 4 KiB, about a quarter of a replay's CPU.
     private var spare: [ParsedChunk] = []
     private var finished = false
     private var failure: Error?
