@@ -7,51 +7,55 @@ extension StafettConfig {
     /// checkpoint interval. A reload keeps the running values of these; each entry names the key,
     /// the value that stays and the one that waits for a restart, so the operator is not misled.
     public func changesNeedingRestart(comparedTo running: StafettConfig) -> [String] {
-        var out: [String] = []
-        func note<T: Equatable>(_ key: String, _ old: T, _ new: T, _ show: (T) -> String) {
-            guard old != new else { return }
-            out.append("\(key): still \(show(old)); \(show(new)) takes effect after a restart")
-        }
-        let text: (String) -> String = { $0 }
-        let duration: (Duration) -> String = { ConfigValue.render($0) }
-        let size: (Int) -> String = { ConfigValue.render(size: $0) }
-        note("[node] organisation", running.node.organisation.digits, node.organisation.digits, text)
-        note("[node] listen", running.node.listen.description, node.listen.description, text)
-        note("[node] journal-secret", running.node.journalSecret, node.journalSecret, text)
-        note("[paths] spool", running.paths.spool, paths.spool, text)
-        note("[paths] state", running.paths.state, paths.state, text)
-        note("[limits] max-body", running.limits.maxBody, limits.maxBody, size)
-        note("[limits] max-header", running.limits.maxHeader, limits.maxHeader, size)
-        note("[limits] max-connections", running.limits.maxConnections, limits.maxConnections) { "\($0)" }
-        note("[limits] read-timeout", running.limits.readTimeout, limits.readTimeout, duration)
-        note("[limits] handshake-timeout", running.limits.handshakeTimeout, limits.handshakeTimeout, duration)
-        note("[limits] idle-timeout", running.limits.idleTimeout, limits.idleTimeout, duration)
-        note("[limits] quiet-period", running.limits.quietPeriod, limits.quietPeriod, duration)
-        note("[limits] scan-interval", running.limits.scanInterval, limits.scanInterval, duration)
-        note("[metrics] enabled", running.metrics.enabled, metrics.enabled) { $0 ? "yes" : "no" }
-        note("[metrics] listen", running.metrics.listen.description, metrics.listen.description, text)
-        note("[journal] checkpoint-interval", running.journal.checkpointInterval, journal.checkpointInterval, duration)
-        return out
+        StafettConfig.startOnly.compactMap { $0.change(running, self) }
     }
 
     /// `self` with the start-only settings of `running` kept (see `changesNeedingRestart`), so the
     /// running daemon's configuration says what it really does after a reload.
     public func keepingStartOnlySettings(of running: StafettConfig) -> StafettConfig {
         var c = self
-        c.node.organisation = running.node.organisation
-        c.node.listen = running.node.listen
-        c.node.journalSecret = running.node.journalSecret
-        c.paths = running.paths
-        c.limits.maxBody = running.limits.maxBody
-        c.limits.maxHeader = running.limits.maxHeader
-        c.limits.maxConnections = running.limits.maxConnections
-        c.limits.readTimeout = running.limits.readTimeout
-        c.limits.handshakeTimeout = running.limits.handshakeTimeout
-        c.limits.idleTimeout = running.limits.idleTimeout
-        c.limits.quietPeriod = running.limits.quietPeriod
-        c.limits.scanInterval = running.limits.scanInterval
-        c.metrics = running.metrics
-        c.journal = running.journal
+        for setting in StafettConfig.startOnly { setting.keep(running, &c) }
         return c
+    }
+
+    /// One setting bound at start: how to tell and show a change, and how to keep the running value.
+    private struct StartOnlySetting {
+        let change: (_ running: StafettConfig, _ loaded: StafettConfig) -> String?
+        let keep: (_ running: StafettConfig, _ into: inout StafettConfig) -> Void
+
+        init<T: Equatable>(_ key: String, _ path: WritableKeyPath<StafettConfig, T>, _ show: @escaping (T) -> String) {
+            change = { running, loaded in
+                let old = running[keyPath: path], new = loaded[keyPath: path]
+                return old == new ? nil : "\(key): still \(show(old)); \(show(new)) takes effect after a restart"
+            }
+            keep = { running, config in config[keyPath: path] = running[keyPath: path] }
+        }
+    }
+
+    /// The one list both functions above read, so a setting cannot be reported and not kept.
+    /// (Built per call: it is read once per reload.)
+    private static var startOnly: [StartOnlySetting] {
+        let text: (String) -> String = { $0 }
+        let address: (HostPort) -> String = { $0.description }
+        let duration: (Duration) -> String = { ConfigValue.render($0) }
+        let size: (Int) -> String = { ConfigValue.render(size: $0) }
+        return [
+            StartOnlySetting("[node] organisation", \.node.organisation) { $0.digits },
+            StartOnlySetting("[node] listen", \.node.listen, address),
+            StartOnlySetting("[node] journal-secret", \.node.journalSecret, text),
+            StartOnlySetting("[paths] spool", \.paths.spool, text),
+            StartOnlySetting("[paths] state", \.paths.state, text),
+            StartOnlySetting("[limits] max-body", \.limits.maxBody, size),
+            StartOnlySetting("[limits] max-header", \.limits.maxHeader, size),
+            StartOnlySetting("[limits] max-connections", \.limits.maxConnections) { "\($0)" },
+            StartOnlySetting("[limits] read-timeout", \.limits.readTimeout, duration),
+            StartOnlySetting("[limits] handshake-timeout", \.limits.handshakeTimeout, duration),
+            StartOnlySetting("[limits] idle-timeout", \.limits.idleTimeout, duration),
+            StartOnlySetting("[limits] quiet-period", \.limits.quietPeriod, duration),
+            StartOnlySetting("[limits] scan-interval", \.limits.scanInterval, duration),
+            StartOnlySetting("[metrics] enabled", \.metrics.enabled) { $0 ? "yes" : "no" },
+            StartOnlySetting("[metrics] listen", \.metrics.listen, address),
+            StartOnlySetting("[journal] checkpoint-interval", \.journal.checkpointInterval, duration),
+        ]
     }
 }
