@@ -226,7 +226,7 @@ enum QueueCommand {
                 }
                 // The daemon may have delivered it meanwhile: leave no retry state without a message.
                 guard let saved, store.contains(peer: e.peer, id: e.messageId) else {
-                    unlink(store.messageURL(e).deletingPathExtension().appendingPathExtension("meta").path)
+                    unlink(store.metaPath(peer: e.peer, id: e.messageId))
                     console.print("\(action): \(e.peer) \(e.messageId): already left the queue")
                     continue
                 }

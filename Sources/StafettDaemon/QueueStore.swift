@@ -86,7 +86,7 @@ public final class QueueStore: @unchecked Sendable {
     /// `queue/<peer>/<id>.xml`, the signed message.
     func messagePath(peer: String, id: MessageID) -> String { SpoolLayout.join(peerPath(peer), id.rawValue + ".xml") }
     /// `queue/<peer>/<id>.meta`, the retry state.
-    func metaPath(peer: String, id: MessageID) -> String { SpoolLayout.join(peerPath(peer), id.rawValue + ".meta") }
+    public func metaPath(peer: String, id: MessageID) -> String { SpoolLayout.join(peerPath(peer), id.rawValue + ".meta") }
 
     /// True when this message is already queued (a re-read intake file yields the same ids).
     public func contains(peer: String, id: MessageID) -> Bool {
