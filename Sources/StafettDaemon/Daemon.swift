@@ -88,7 +88,7 @@ public final class Daemon: @unchecked Sendable {
             metricsServer = ms
             ms.start()
         }
-        recordCertificateExpiry(rt)
+        Self.recordExpiry(of: rt, in: metrics, now: Date())
         scheduler.start()
         let watcher = OutboxWatcher(root: layout.outbox, options: .init(limits: limits), handlerQueue: intakeQueue) {
             [unowned self] file in self.intake(file)
@@ -101,9 +101,10 @@ public final class Daemon: @unchecked Sendable {
         _ = notify.startWatchdog(on: control)
     }
 
-    /// Seconds until each configured certificate expires, for alerting well before the 30-day warning.
-    private func recordCertificateExpiry(_ rt: NodeRuntime) {
-        let now = Date()
+    /// Seconds until each configured certificate expires and each revocation list needs its next
+    /// update, as gauges: for alerting well before the 30-day warning, or before a stale list
+    /// shuts a CA's peers out.
+    static func recordExpiry(of rt: NodeRuntime, in metrics: Metrics, now: Date) {
         var certs: [(String, Certificate)] = rt.tls.certificateChain.prefix(1).map { ("tls", $0) }
         if let c = rt.sealer.certificate { certs.append(("signing", c)) }
         for (name, peer) in rt.peers { for c in peer.signingCertificates { certs.append(("peer \(name) signing", c)) } }
@@ -172,7 +173,7 @@ public final class Daemon: @unchecked Sendable {
             server?.updateTLS(tls)
             scheduler.reload(rt)
             scheduler.rescan()
-            recordCertificateExpiry(rt)
+            Self.recordExpiry(of: rt, in: metrics, now: Date())
             log.notice("reloaded \(configPath): \(rt.peers.count) peer(s)")
         } catch {
             log.error("reload of \(configPath) failed, keeping the running configuration: \(error)")

@@ -46,6 +46,15 @@ final class RevocationListTests: XCTestCase {
         let late = try NodeRuntime.load(config, now: nextUpdate.addingTimeInterval(3600))
         XCTAssertTrue(late.warnings.contains { $0.contains("expired on") && $0.contains("are refused") }, "\(late.warnings)")
 
+        // The gauge operators alert on: seconds until the next update, by issuer; negative once run out.
+        let metrics = Metrics()
+        Daemon.recordExpiry(of: late, in: metrics, now: nextUpdate.addingTimeInterval(3600))
+        let issuer = ["issuer": fresh.revocationLists[0].issuerLine]
+        XCTAssertEqual(try XCTUnwrap(metrics.value("stafett_crl_next_update_seconds", labels: issuer)), -3600, accuracy: 1)
+        Daemon.recordExpiry(of: fresh, in: metrics, now: now)
+        XCTAssertEqual(try XCTUnwrap(metrics.value("stafett_crl_next_update_seconds", labels: issuer)), 2 * 86_400, accuracy: 600)
+        XCTAssertTrue(metrics.render().contains("stafett_crl_next_update_seconds{issuer="), metrics.render())
+
         // Without tls-crl nothing is loaded and nothing is checked.
         XCTAssertTrue(try NodeRuntime.load(node.config, now: now).revocationLists.isEmpty)
     }
