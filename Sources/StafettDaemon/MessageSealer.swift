@@ -44,9 +44,9 @@ public struct MessageSealer: Sendable {
 
     /// Encodes `message` as case XML, validates it against case-1.xsd, signs it and serializes it.
     ///
-    /// No tree is built: the encoder writes the document's canonical form directly, the schema
-    /// validator checks those bytes while parsing them, and the signer digests them and splices
-    /// the `ds:Signature` in as text.
+    /// No tree is built and nothing is parsed: the encoder writes the document's canonical form
+    /// directly while libxml2's schema validator follows its elements and text, and the signer
+    /// digests the bytes and splices the `ds:Signature` in as text.
     public func seal(_ message: CaseMessage) throws(SealError) -> SealedMessage {
         let id = message.header.messageId
         let encoded = try Self.encodeValidated(message)
@@ -75,9 +75,7 @@ public struct MessageSealer: Sendable {
 
     /// The canonical encoding of `m`, validated against case-1.xsd.
     private static func encodeValidated(_ m: CaseMessage) throws(SealError) -> (document: Data, canonicalRange: Range<Int>) {
-        let encoded = CaseXML.encodeCanonical(m)
-        do { try SchemaValidator.caseMessage.validate(bytes: encoded.document) } catch { throw .schema(m.header.messageId, error) }
-        return encoded
+        do { return try CaseXML.encodeCanonicalValidated(m) } catch { throw .schema(m.header.messageId, error) }
     }
 
     /// The digest a receipt quotes for a received, verified document (base64 of its `DigestValue`).

@@ -28,10 +28,38 @@ public enum CaseXML {
     /// `</CaseMessage>`. Text is escaped as C14N escapes it and no element is self-closed, so a
     /// signer can digest and splice these bytes without parsing or canonicalizing them again.
     public static func encodeCanonical(_ m: CaseMessage) -> (document: Data, canonicalRange: Range<Int>) {
+        encodeCanonical(m, events: nil)
+    }
+
+    /// `encodeCanonical`, validated against case-1.xsd as it is written: libxml2's schema
+    /// validator gets the elements and the decoded text from the writer, so the document is not
+    /// parsed again (the sealing path's cost is then the validation alone). The writer makes the
+    /// bytes and the events in the same calls; a receiver still parses and validates the bytes.
+    ///
+    /// Throws `.schemaInvalid` like `SchemaValidator.validate(bytes:)`, with its line numbers:
+    /// an invalid document is validated again from its bytes to say where.
+    public static func encodeCanonicalValidated(_ m: CaseMessage) throws(XMLError) -> (document: Data, canonicalRange: Range<Int>) {
+        let validator = SchemaValidator.caseMessage
+        let (encoded, verdict) = validator.validateEvents(namespace: ns) { events in encodeCanonical(m, events: events) }
+        switch verdict {
+        case .valid:
+            return encoded
+        case .unavailable:
+            try validator.validate(bytes: encoded.document)
+            return encoded
+        case let .invalid(eventErrors):
+            try validator.validate(bytes: encoded.document)
+            // Valid as bytes but not as events: the writer and its events disagree; refuse, and say so.
+            throw .schemaInvalid(schema: validator.name, errors: ["the encoder's events were refused although its bytes are valid"] + eventErrors)
+        }
+    }
+
+    private static func encodeCanonical(_ m: CaseMessage, events: SchemaEvents?) -> (document: Data, canonicalRange: Range<Int>) {
         var w = XMLWriter(capacity: 1536 + (m.event.note?.utf8.count ?? 0))
         w.raw(declaration)
         let start = w.bytes.count
-        w.raw("<CaseMessage xmlns=\"urn:stafett:case:1\">")
+        w.events = events
+        w.root("CaseMessage", namespace: ns)
 
         let h = m.header
         w.open("Header", indent: 2)
@@ -52,10 +80,7 @@ public enum CaseXML {
         w.leaf("GivenName", c.givenName, indent: 4)
         w.leaf("FamilyName", c.familyName, indent: 4)
         if let dob = c.dateOfBirth {
-            w.newline(indent: 4)
-            w.raw(c.dateOfBirthEstimated ? "<DateOfBirth estimated=\"true\">" : "<DateOfBirth estimated=\"false\">")
-            w.date(dob)
-            w.raw("</DateOfBirth>")
+            w.leaf("DateOfBirth", attribute: "estimated", c.dateOfBirthEstimated ? "true" : "false", dob, indent: 4)
         }
         if let sex = c.sex { w.leaf("Sex", sex.rawValue, indent: 4) }
         for code in c.citizenship { w.leaf("Citizenship", code, indent: 4) }
@@ -88,7 +113,7 @@ public enum CaseXML {
         if let v = e.note { w.leaf("Note", v, indent: 4) }
         w.close("Event", indent: 2)
 
-        w.raw("\n</CaseMessage>")
+        w.close("CaseMessage", indent: 0)
         let end = w.bytes.count
         w.raw("\n")
         return (Data(w.bytes), start..<end)

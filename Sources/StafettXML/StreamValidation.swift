@@ -39,7 +39,7 @@ extension SchemaValidator {
 
 /// One thread's push parser (with an empty SAX handler, so no tree is built) and validation
 /// contexts, one per schema. Never shared: reached only through thread-local storage.
-private final class StreamContexts {
+final class StreamContexts {
     private var parser: xmlParserCtxtPtr?
     private var validators: [xmlSchemaPtr: xmlSchemaValidCtxtPtr] = [:]
 
@@ -90,7 +90,8 @@ private final class StreamContexts {
         return (parser.pointee.wellFormed != 0, xmlSchemaIsValid(vctx) == 1)
     }
 
-    private func validator(_ schema: xmlSchemaPtr) -> xmlSchemaValidCtxtPtr? {
+    /// The thread's validation context for `schema`, made on first use.
+    func validator(_ schema: xmlSchemaPtr) -> xmlSchemaValidCtxtPtr? {
         if let v = validators[schema] { return v }
         guard let v = xmlSchemaNewValidCtxt(schema) else { return nil }
         validators[schema] = v

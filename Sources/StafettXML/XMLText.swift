@@ -24,6 +24,9 @@ public enum XMLText {
 /// Builds an XML document as UTF-8 bytes. Element names are static ASCII; text is escaped.
 struct XMLWriter {
     private(set) var bytes: [UInt8] = []
+    /// Where the document's structure also goes, as it is written: a schema validator (see
+    /// `SchemaValidator.validateEvents`). Text reaches it decoded, as a parser would report it.
+    var events: SchemaEvents?
 
     init(capacity: Int) { bytes.reserveCapacity(capacity) }
 
@@ -38,34 +41,87 @@ struct XMLWriter {
         for _ in 0..<indent { bytes.append(0x20) }
     }
 
+    /// `<name xmlns="namespace">`: the root element, declaring the default namespace.
+    mutating func root(_ name: StaticString, namespace: StaticString) {
+        bytes.append(0x3C); raw(name); raw(" xmlns=\""); raw(namespace); bytes.append(0x22); bytes.append(0x3E)
+        events?.startRoot(name)
+    }
+
     /// `<name>` on a new line.
     mutating func open(_ name: StaticString, indent: Int) {
         newline(indent: indent)
         bytes.append(0x3C); raw(name); bytes.append(0x3E)
+        events?.start(name)
     }
 
     /// `</name>` on a new line.
     mutating func close(_ name: StaticString, indent: Int) {
         newline(indent: indent)
+        endTag(name)
+    }
+
+    /// `</name>` where the writer stands.
+    private mutating func endTag(_ name: StaticString) {
         bytes.append(0x3C); bytes.append(0x2F); raw(name); bytes.append(0x3E)
+        events?.end(name)
     }
 
     /// `<name>text</name>` on a new line.
     mutating func leaf(_ name: StaticString, _ value: String, indent: Int) {
-        newline(indent: indent)
-        bytes.append(0x3C); raw(name); bytes.append(0x3E)
+        open(name, indent: indent)
         content(value)
-        bytes.append(0x3C); bytes.append(0x2F); raw(name); bytes.append(0x3E)
+        endTag(name)
     }
 
     /// `<name attribute="attributeValue">text</name>` on a new line; the attribute value is escaped too.
     mutating func leaf(_ name: StaticString, attribute: StaticString, _ attributeValue: String,
                        _ value: String, indent: Int) {
+        startTag(name, attribute: attribute, attributeValue, indent: indent)
+        content(value)
+        endTag(name)
+    }
+
+    /// `<name attribute="attributeValue">YYYY-MM-DD</name>` on a new line.
+    mutating func leaf(_ name: StaticString, attribute: StaticString, _ attributeValue: String,
+                       _ date: CalendarDate, indent: Int) {
+        startTag(name, attribute: attribute, attributeValue, indent: indent)
+        let from = bytes.count
+        self.date(date)
+        textWritten(since: from)
+        endTag(name)
+    }
+
+    /// `<name attribute="attributeValue">` on a new line.
+    private mutating func startTag(_ name: StaticString, attribute: StaticString, _ attributeValue: String, indent: Int) {
         newline(indent: indent)
         bytes.append(0x3C); raw(name); bytes.append(0x20); raw(attribute)
         bytes.append(0x3D); bytes.append(0x22); attributeText(attributeValue); bytes.append(0x22); bytes.append(0x3E)
-        content(value)
-        bytes.append(0x3C); bytes.append(0x2F); raw(name); bytes.append(0x3E)
+        if let events { Self.withDecoded(attributeValue) { events.start(name, attribute: attribute, value: $0) } }
+    }
+
+    /// Reports the bytes written since `from` (markup-free ASCII) as character data.
+    private func textWritten(since from: Int) {
+        guard let events else { return }
+        bytes.withUnsafeBufferPointer { events.text(UnsafeBufferPointer(rebasing: $0[from...])) }
+    }
+
+    /// The UTF-8 of `value` as a parser reads it back from the escaped bytes: without the
+    /// characters XML cannot carry, which escaping drops.
+    private static func withDecoded(_ value: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        var value = value
+        value.withUTF8 { p in
+            if !p.contains(where: { ($0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D) || $0 == 0xEF }) { return body(p) }
+            var kept: [UInt8] = []
+            kept.reserveCapacity(p.count)
+            var i = 0
+            while i < p.count {
+                let b = p[i]
+                if b == 0xEF && i + 2 < p.count && p[i + 1] == 0xBF && (p[i + 2] == 0xBE || p[i + 2] == 0xBF) { i += 3; continue }
+                if b >= 0x20 || b == 0x09 || b == 0x0A || b == 0x0D { kept.append(b) }
+                i += 1
+            }
+            kept.withUnsafeBufferPointer(body)
+        }
     }
 
     /// Appends `value` escaped for element content or an attribute alike: `&`, `<`, `>`, `"`
@@ -80,6 +136,7 @@ struct XMLWriter {
     /// cannot carry are dropped.
     mutating func content(_ value: String) {
         escape(value, mode: .content)
+        if let events { Self.withDecoded(value) { events.text($0) } }
     }
 
     /// Appends `value` for a double-quoted attribute, escaped exactly as exclusive C14N writes
@@ -143,9 +200,10 @@ struct XMLWriter {
 
     /// `<name>` + the xs:dateTime of `date` + `</name>` on a new line.
     mutating func leaf(_ name: StaticString, _ date: Date, indent: Int) {
-        newline(indent: indent)
-        bytes.append(0x3C); raw(name); bytes.append(0x3E)
+        open(name, indent: indent)
+        let from = bytes.count
         XMLDateTime.append(date, to: &self)
-        bytes.append(0x3C); bytes.append(0x2F); raw(name); bytes.append(0x3E)
+        textWritten(since: from)
+        endTag(name)
     }
 }
