@@ -20,7 +20,7 @@ extension XMLSignature.Signer {
     /// end in an end tag, and a document that already holds a `Signature` element.
     public func sign(canonicalDocument document: Data, canonicalRange: Range<Int>) throws(SignatureError) -> SignedDocument {
         let digest = try Self.canonicalDigest(document, canonicalRange)
-        let digestText = [UInt8](digest.base64EncodedData())
+        let digestText = Base64Text.encode(digest)
         return try splice(document, canonicalRange, digest: digest, digestText: digestText,
                           value: signatureValueText(digestText))
     }
@@ -31,7 +31,7 @@ extension XMLSignature.Signer {
         var digests: [Data] = []
         digests.reserveCapacity(documents.count)
         for d in documents { digests.append(try Self.canonicalDigest(d.document, d.canonicalRange)) }
-        let digestTexts = digests.map { [UInt8]($0.base64EncodedData()) }
+        let digestTexts = digests.map(Base64Text.encode)
         var values: [[UInt8]] = []
         values.reserveCapacity(documents.count)
         for digestText in digestTexts { values.append(try signatureValueText(digestText)) }
@@ -99,11 +99,17 @@ extension XMLSignature.Signer {
         signedInfo.append(contentsOf: text.signedInfoTail)
         let raw: Data
         do { raw = try key.sign(Data(signedInfo)) } catch { throw .crypto(error) }
-        guard key.algorithm == .ecdsaP256SHA256 else { return [UInt8](raw.base64EncodedData()) }
-        guard let r = ECDSAEncoding.raw(fromDER: raw) else {
-            throw .crypto(.signingFailed("unexpected ECDSA signature encoding"))
+        guard key.algorithm == .ecdsaP256SHA256 else { return Base64Text.encode(raw) }
+        // XML-DSig wants r || s, 64 bytes, where OpenSSL gives DER.
+        var rs = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        var text: [UInt8] = []
+        let converted = withUnsafeMutableBytes(of: &rs) { out -> Bool in
+            guard raw.withUnsafeBytes({ ECDSAEncoding.raw(fromDER: $0, into: out) }) else { return false }
+            Base64Text.append(UnsafeRawBufferPointer(out), to: &text)
+            return true
         }
-        return [UInt8](r.base64EncodedData())
+        guard converted else { throw .crypto(.signingFailed("unexpected ECDSA signature encoding")) }
+        return text
     }
 
     /// The document with the `ds:Signature` text inserted before the root end tag.

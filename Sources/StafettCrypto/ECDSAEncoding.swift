@@ -11,25 +11,28 @@ enum ECDSAEncoding {
 
     /// `SEQUENCE { INTEGER r, INTEGER s }` → `r || s`, or nil when `der` is not that shape.
     static func raw(fromDER der: Data) -> Data? {
-        let b = [UInt8](der)
-        var i = 0
-        guard b.count >= 8, b[0] == 0x30 else { return nil }
-        i = 1
-        guard let seqLen = length(b, &i), i + seqLen == b.count else { return nil }
-        var out = Data(count: 2 * width)
+        var out = [UInt8](repeating: 0, count: 2 * width)
+        let ok = der.withUnsafeBytes { b in out.withUnsafeMutableBytes { raw(fromDER: b, into: $0) } }
+        return ok ? Data(out) : nil
+    }
+
+    /// Writes `r || s` of the DER signature `b` into `out` (64 bytes, zeroed); false when `b` is not that shape.
+    static func raw(fromDER b: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Bool {
+        guard b.count >= 8, b[0] == 0x30, out.count == 2 * width else { return false }
+        var i = 1
+        guard let seqLen = length(b, &i), i + seqLen == b.count else { return false }
         for half in 0..<2 {
-            guard i < b.count, b[i] == 0x02 else { return nil }
+            guard i < b.count, b[i] == 0x02 else { return false }
             i += 1
-            guard let n = length(b, &i), n >= 1, i + n <= b.count else { return nil }
-            var value = b[i..<(i + n)]
+            guard var n = length(b, &i), n >= 1, i + n <= b.count else { return false }
+            // DER integers are signed: skip the sign byte of a positive number with a high bit.
+            while n > 1, b[i] == 0 { i += 1; n -= 1 }
+            guard n <= width else { return false }
+            let start = half * width + (width - n)
+            for k in 0..<n { out[start + k] = b[i + k] }
             i += n
-            // DER integers are signed: strip the sign byte of a positive number with a high bit.
-            while value.count > 1, value.first == 0 { value = value.dropFirst() }
-            guard value.count <= width else { return nil }
-            let start = half * width + (width - value.count)
-            out.replaceSubrange(start..<(start + value.count), with: value)
         }
-        return i == b.count ? out : nil
+        return i == b.count
     }
 
     /// `r || s` (exactly 64 bytes) → DER, or nil when `raw` has the wrong length.
@@ -48,7 +51,7 @@ enum ECDSAEncoding {
     }
 
     /// Reads a DER length (short form, or long form up to two bytes) at `i`, advancing `i`.
-    private static func length(_ b: [UInt8], _ i: inout Int) -> Int? {
+    private static func length(_ b: UnsafeRawBufferPointer, _ i: inout Int) -> Int? {
         guard i < b.count else { return nil }
         let first = b[i]
         i += 1

@@ -35,10 +35,17 @@ struct XMLWriter {
         s.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
+    /// A line feed and up to 16 spaces, sliced for each indentation depth.
+    private static let lineStart: [UInt8] = [0x0A] + [UInt8](repeating: 0x20, count: 16)
+
     /// Appends `count` spaces of indentation after a newline.
     mutating func newline(indent: Int) {
-        bytes.append(0x0A)
-        for _ in 0..<indent { bytes.append(0x20) }
+        guard indent < Self.lineStart.count else {
+            bytes.append(0x0A)
+            bytes.append(contentsOf: repeatElement(0x20, count: indent))
+            return
+        }
+        bytes.append(contentsOf: Self.lineStart[...indent])
     }
 
     /// `<name xmlns="namespace">`: the root element, declaring the default namespace.
