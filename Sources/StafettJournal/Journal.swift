@@ -51,7 +51,9 @@ public struct JournalRecovery: Sendable {
 /// Group commit: `append` encodes and chains its record under a lock, then waits until the record
 /// is durable. The first waiter that finds no flush in progress becomes the leader: it writes every
 /// pending record with one `write` and one `fdatasync` while later appenders queue up behind it,
-/// so concurrent appenders share fsyncs. Nothing returns before its record is on disk.
+/// so concurrent appenders share fsyncs. `appendAsync` does the same for Swift concurrency callers
+/// without holding a thread: its task suspends, and the journal's own flush queue leads when no
+/// blocking appender does. Both kinds share batches. Nothing returns before its record is on disk.
 /// After a failed write or sync the journal refuses all further appends (what reached the disk is
 /// then unknown; reopening recovers).
 public final class Journal: @unchecked Sendable {
@@ -85,7 +87,10 @@ public final class Journal: @unchecked Sendable {
     /// The batch that records enqueued now will be flushed in.
     private var openBatch: UInt64 = 0
     /// Appenders waiting, by batch parity (the batch being flushed, and the one filling).
-    private var waiters: [[Waiter]] = [[], []]
+    private var waiters: [BatchWaiters] = [BatchWaiters(), BatchWaiters()]
+    /// Where flushes for suspended `appendAsync` callers run, so no cooperative thread ever waits
+    /// in `fdatasync`. It is only ever given work with `flushing` set on its behalf.
+    private let flushQueue = DispatchQueue(label: "stafett.journal.flush")
 
     // Touched only by the flush leader (or under `cond` at open/close).
     private var fd: Int32
@@ -218,6 +223,31 @@ public final class Journal: @unchecked Sendable {
         return seq
     }
 
+    /// Appends one record and returns its sequence number once it is durable, like `append`, but
+    /// suspends the calling task instead of blocking its thread: the journal's flush queue (or a
+    /// blocking appender leading a flush) writes and syncs the batch, then resumes every task it
+    /// made durable. Cancelling the task does not withdraw the record: once enqueued it is written,
+    /// and the call still returns only when it is durable (or the flush failed).
+    @discardableResult
+    public func appendAsync(_ entry: JournalEntry) async throws(JournalError) -> UInt64 {
+        let outcome = await withUnsafeContinuation { (waiting: AppendContinuation) in
+            cond.lock()
+            let seq: UInt64
+            do throws(JournalError) { seq = try enqueueLocked(entry) } catch {
+                cond.unlock()
+                waiting.resume(returning: .failure(error))
+                return
+            }
+            waiters[Int(openBatch & 1)].tasks.append((waiting, seq))
+            if !flushing {
+                flushing = true
+                flushQueue.async { self.flushForTasks() }
+            }
+            cond.unlock()
+        }
+        return try outcome.get()
+    }
+
     /// Appends records in order with one fsync and returns their sequence numbers once all are durable.
     @discardableResult
     public func appendBatch(_ entries: [JournalEntry]) throws(JournalError) -> [UInt64] {
@@ -312,46 +342,9 @@ public final class Journal: @unchecked Sendable {
         sinceCheckpoint = 0
     }
 
-    /// One appender waiting for its batch: woken by the leader through its own semaphore, so a
-    /// finished flush wakes each waiter once, without a convoy on the journal's mutex.
-    private final class Waiter: @unchecked Sendable {
-        enum Outcome { case pending, durable, failed(JournalError), lead }
-        let semaphore = DispatchSemaphore(value: 0)
-        var outcome: Outcome = .pending
-        /// Waiters this one wakes in turn once it runs (set before its semaphore is signalled).
-        var relay: ArraySlice<Waiter> = []
-
-        /// Blocks until woken, passes the wake-up on, and returns the outcome.
-        func wait() -> Outcome {
-            semaphore.wait()
-            Waiter.wakeAll(relay, outcome)
-            relay = []
-            return outcome
-        }
-
-        /// Wakes every waiter of `list` with `outcome`. Each waiter signalled takes half of those
-        /// still unsignalled along to wake when it runs, so the caller makes about log2(n) calls
-        /// and the wake-ups (a futex call and often a cross-CPU interrupt each) spread over the
-        /// woken threads instead of delaying the flush leader's next fsync.
-        static func wakeAll(_ list: ArraySlice<Waiter>, _ outcome: Outcome) {
-            var rest = list
-            while let w = rest.first {
-                rest = rest.dropFirst()
-                let share = rest.count / 2
-                w.relay = rest.prefix(share)
-                rest = rest.dropFirst(share)
-                w.outcome = outcome
-                w.semaphore.signal()
-            }
-        }
-    }
-
     /// Called with `cond` held; returns (or throws) with it released once `seq` is durable,
     /// leading a flush when none runs.
     ///
-    /// A new leader whose batch is much smaller than the last one waits a little (at most half the
-    /// last flush's duration, capped at 1 ms) for the appenders just released by that flush to
-    /// queue again: otherwise batches alternate between one record and everyone else.
     /// A leader whose own record is durable goes on to flush what queued meanwhile (up to
     /// `maxConsecutiveFlushes` times) rather than hand over: waking a waiting thread to lead costs a
     /// scheduling round trip, which on a small machine with many appenders is as long as the fsync.
@@ -364,7 +357,7 @@ public final class Journal: @unchecked Sendable {
                 if let failure { cond.unlock(); throw failure }
                 if flushing {
                     let w = Waiter()
-                    waiters[Int(batch & 1)].append(w)
+                    waiters[Int(batch & 1)].threads.append(w)
                     cond.unlock()
                     switch w.wait() {
                     case .durable: return
@@ -374,60 +367,99 @@ public final class Journal: @unchecked Sendable {
                 }
                 flushing = true
             }
-            if pendingRecords * 2 < lastBatchRecords && lastFlushNanos > 0 {
-                let deadline = GroupCommitLock.now() + min(lastFlushNanos / 2, 1_000_000)
-                leaderWaiting = true
-                while pendingRecords < lastBatchRecords && GroupCommitLock.now() < deadline {
-                    cond.waitLeader(untilNanos: deadline)
-                }
-                leaderWaiting = false
-            }
-            var batchBytes = pending
-            pending = spare
-            pending.removeAll(keepingCapacity: true)
-            let cuts = rollovers
-            rollovers.removeAll(keepingCapacity: true)
-            let upTo = nextSequence - 1
-            let records = pendingRecords
-            pendingRecords = 0
-            let flushed = openBatch
-            openBatch += 1
-            cond.unlock()
-            let t0 = GroupCommitLock.now()
-            let error = flush(batchBytes, rollovers: cuts)
-            let took = GroupCommitLock.now() - t0
-            cond.lock()
-            lastBatchRecords = records
-            lastFlushNanos = took
-            batchBytes.removeAll(keepingCapacity: true)
-            spare = batchBytes
-            syncs += 1
+            let round = flushPendingLocked()
             led += 1
-            leading = error == nil && upTo >= seq && led < Self.maxConsecutiveFlushes && pendingRecords > 0
-            flushing = leading
-            let done = waiters[Int(flushed & 1)]
-            waiters[Int(flushed & 1)] = []
-            var next: [Waiter] = []
-            if let error {
-                failure = error
-                next = waiters[Int((flushed + 1) & 1)]
-                waiters[Int((flushed + 1) & 1)] = []
-            } else {
-                durableSequence = upTo
-                if !leading && !waiters[Int((flushed + 1) & 1)].isEmpty {
-                    next = [waiters[Int((flushed + 1) & 1)].removeFirst()]
-                }
-            }
+            // Every record enqueued before this leader took over is in what it flushed.
+            assert(round.error != nil || round.upTo >= seq)
+            leading = round.error == nil && led < Self.maxConsecutiveFlushes && pendingRecords > 0
+            let successor = leading ? nil : handOverLocked()
             cond.unlock()
-            for w in next {
-                w.outcome = error.map { .failed($0) } ?? .lead
-                w.semaphore.signal()
-            }
-            Waiter.wakeAll(done[...], error.map { .failed($0) } ?? .durable)
-            if let error { throw error }
-            if upTo >= seq && !leading { return }  // the leader's own record was in the batch it flushed
+            successor?.wake(.lead)
+            round.done.wake(round.error)
+            if let error = round.error { throw error }
+            if !leading { return }
             cond.lock()
         }
+    }
+
+    /// The flush queue's work: group commits until nothing is pending, with `flushing` set on its
+    /// behalf by whoever queued it. Blocking appenders arriving meanwhile wait and are woken like
+    /// the tasks; this is a thread of the journal's own, so it may keep leading without limit.
+    private func flushForTasks() {
+        cond.lock()
+        while true {
+            let round = flushPendingLocked()
+            let more = round.error == nil && pendingRecords > 0
+            if !more { flushing = false }
+            cond.unlock()
+            round.done.wake(round.error)
+            if !more { return }
+            cond.lock()
+        }
+    }
+
+    /// Called with `cond` held by a blocking leader that stops: the flush queue takes over when
+    /// tasks wait for the next batch (`flushing` stays set for it); otherwise `flushing` ends, and
+    /// a blocking appender waiting for the next batch is returned, to be woken (once the mutex is
+    /// released) to lead it unless another appender has started a flush by then.
+    private func handOverLocked() -> Waiter? {
+        let next = Int(openBatch & 1)
+        if !waiters[next].tasks.isEmpty {
+            flushQueue.async { self.flushForTasks() }
+            return nil
+        }
+        flushing = false
+        return waiters[next].threads.isEmpty ? nil : waiters[next].threads.removeFirst()
+    }
+
+    /// One group commit, led by the caller (who set `flushing`), with `cond` held on entry and on
+    /// return (released during the I/O): writes and syncs everything pending and returns the last
+    /// sequence number covered, the error if it failed (the journal then refuses further appends),
+    /// and the waiters to wake once the mutex is released: those of the flushed batch, and on
+    /// failure also those of the next (their records can no longer be written).
+    ///
+    /// A flush whose batch is much smaller than the last one first waits a little (at most half the
+    /// last flush's duration, capped at 1 ms) for the appenders just released by that flush to
+    /// queue again: otherwise batches alternate between one record and everyone else.
+    private func flushPendingLocked() -> (upTo: UInt64, error: JournalError?, done: BatchWaiters) {
+        if pendingRecords * 2 < lastBatchRecords && lastFlushNanos > 0 {
+            let deadline = GroupCommitLock.now() + min(lastFlushNanos / 2, 1_000_000)
+            leaderWaiting = true
+            while pendingRecords < lastBatchRecords && GroupCommitLock.now() < deadline {
+                cond.waitLeader(untilNanos: deadline)
+            }
+            leaderWaiting = false
+        }
+        var batchBytes = pending
+        pending = spare
+        pending.removeAll(keepingCapacity: true)
+        let cuts = rollovers
+        rollovers.removeAll(keepingCapacity: true)
+        let upTo = nextSequence - 1
+        let records = pendingRecords
+        pendingRecords = 0
+        let flushed = Int(openBatch & 1)
+        openBatch += 1
+        cond.unlock()
+        let t0 = GroupCommitLock.now()
+        let error = flush(batchBytes, rollovers: cuts)
+        let took = GroupCommitLock.now() - t0
+        cond.lock()
+        lastBatchRecords = records
+        lastFlushNanos = took
+        batchBytes.removeAll(keepingCapacity: true)
+        spare = batchBytes
+        syncs += 1
+        var done = waiters[flushed].take()
+        if let error {
+            failure = error
+            let next = waiters[1 - flushed].take()
+            done.threads += next.threads
+            done.tasks += next.tasks
+        } else {
+            durableSequence = upTo
+        }
+        return (upTo, error, done)
     }
 
     /// How many flushes in a row one leader makes before handing over (bounds its own latency).
