@@ -367,6 +367,7 @@ public final class Journal: @unchecked Sendable {
                 }
                 flushing = true
             }
+            waitForBatchLocked(patient: false)
             let round = flushPendingLocked()
             led += 1
             // Every record enqueued before this leader took over is in what it flushed.
@@ -385,15 +386,22 @@ public final class Journal: @unchecked Sendable {
     /// The flush queue's work: group commits until nothing is pending, with `flushing` set on its
     /// behalf by whoever queued it. Blocking appenders arriving meanwhile wait and are woken like
     /// the tasks; this is a thread of the journal's own, so it may keep leading without limit.
+    ///
+    /// After resuming its tasks it stays for the fill wait rather than return at once: they
+    /// usually append again within microseconds, and a queue handed back costs a thread wake-up
+    /// before the next flush can start.
     private func flushForTasks() {
         cond.lock()
         while true {
+            waitForBatchLocked(patient: true)
+            if failure != nil || pendingRecords == 0 {
+                flushing = false
+                cond.unlock()
+                return
+            }
             let round = flushPendingLocked()
-            let more = round.error == nil && pendingRecords > 0
-            if !more { flushing = false }
             cond.unlock()
             round.done.wake(round.error)
-            if !more { return }
             cond.lock()
         }
     }
@@ -412,24 +420,28 @@ public final class Journal: @unchecked Sendable {
         return waiters[next].threads.isEmpty ? nil : waiters[next].threads.removeFirst()
     }
 
+    /// Called by the flusher with `cond` held before a group commit: a batch much smaller than the
+    /// last one waits a little (at most half the last flush's duration, capped at 1 ms) for the
+    /// appenders just released by that flush to queue again; otherwise batches alternate between
+    /// one record and everyone else. A `patient` flusher waits whenever its batch is smaller than
+    /// the last: tasks resumed by a flush append again within microseconds, so waiting for all of
+    /// them beats alternating half batches.
+    private func waitForBatchLocked(patient: Bool) {
+        guard (patient ? pendingRecords : pendingRecords * 2) < lastBatchRecords && lastFlushNanos > 0 else { return }
+        let deadline = GroupCommitLock.now() + min(patient ? lastFlushNanos : lastFlushNanos / 2, 1_000_000)
+        leaderWaiting = true
+        while pendingRecords < lastBatchRecords && GroupCommitLock.now() < deadline {
+            cond.waitLeader(untilNanos: deadline)
+        }
+        leaderWaiting = false
+    }
+
     /// One group commit, led by the caller (who set `flushing`), with `cond` held on entry and on
     /// return (released during the I/O): writes and syncs everything pending and returns the last
     /// sequence number covered, the error if it failed (the journal then refuses further appends),
     /// and the waiters to wake once the mutex is released: those of the flushed batch, and on
     /// failure also those of the next (their records can no longer be written).
-    ///
-    /// A flush whose batch is much smaller than the last one first waits a little (at most half the
-    /// last flush's duration, capped at 1 ms) for the appenders just released by that flush to
-    /// queue again: otherwise batches alternate between one record and everyone else.
     private func flushPendingLocked() -> (upTo: UInt64, error: JournalError?, done: BatchWaiters) {
-        if pendingRecords * 2 < lastBatchRecords && lastFlushNanos > 0 {
-            let deadline = GroupCommitLock.now() + min(lastFlushNanos / 2, 1_000_000)
-            leaderWaiting = true
-            while pendingRecords < lastBatchRecords && GroupCommitLock.now() < deadline {
-                cond.waitLeader(untilNanos: deadline)
-            }
-            leaderWaiting = false
-        }
         var batchBytes = pending
         pending = spare
         pending.removeAll(keepingCapacity: true)
