@@ -9,8 +9,19 @@ import Foundation
 public enum EntryCodec {
     /// Appends the payload of `entry` to `out`.
     public static func encode(_ e: JournalEntry, into out: inout [UInt8]) {
+        appendSequence(e.sequence, &out)
+        encodeAfterSequence(e, into: &out)
+    }
+
+    /// The payload's opening up to its sequence number: `{"seq":N`.
+    static func appendSequence(_ sequence: UInt64, _ out: inout [UInt8]) {
         out.append(contentsOf: #"{"seq":"#.utf8)
-        appendInt(e.sequence, &out)
+        appendInt(sequence, &out)
+    }
+
+    /// Everything of the payload after the sequence number, so that the writer can encode an
+    /// entry before it holds the journal's mutex and only put `appendSequence` in front under it.
+    static func encodeAfterSequence(_ e: JournalEntry, into out: inout [UInt8]) {
         out.append(contentsOf: #","t":""#.utf8)
         ISOTime.append(millis: e.timeMillis, to: &out)
         out.append(contentsOf: #"","kind":""#.utf8)

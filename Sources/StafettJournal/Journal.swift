@@ -71,6 +71,8 @@ public final class Journal: @unchecked Sendable {
     private var previousHash: [UInt8]
     private var pending: [UInt8] = []
     private var spare: [UInt8] = []
+    /// The payload being framed, kept to reuse its storage.
+    private var payload: [UInt8] = []
     private var rollovers: [(at: Int, firstSequence: UInt64)] = []
     private var durableSequence: UInt64
     private var flushing = false
@@ -159,66 +161,15 @@ public final class Journal: @unchecked Sendable {
         if lockFD >= 0 { Glibc.close(lockFD) }
     }
 
-    /// Walks the journal and cuts a torn tail back to the last whole record.
-    private static func recover(directory: String, options: JournalOptions) throws
-        -> (JournalWalkResult, JournalTail?, Int64) {
-        var walker = JournalWalker(directory: directory, checkChain: true, checkpointKey: options.signingKey)
-        walker.lastSegmentOnly = !options.verifyAllAtOpen
-        var walk = try walker.walk()
-        if let damage = walk.damage { throw JournalError.damaged(directory: directory, damage: [damage]) }
-        guard case let .torn(segment, _, _, _) = walk.tail else { return (walk, nil, 0) }
-        let tail = walk.tail
-        if walk.lastSegmentValidEnd < Int64(JournalFormat.headerSize) {
-            // A crash while starting a segment: drop it; the previous segment holds the chain state.
-            var st = stat()
-            let size = stat(segment, &st) == 0 ? Int64(st.st_size) : 0
-            guard unlink(segment) == 0 else { throw JournalError.io(path: segment, operation: "unlink", errno: errno) }
-            try fsyncDirectory(directory)
-            walker.lastSegmentOnly = false
-            walk = try walker.walk()
-            if let damage = walk.damage { throw JournalError.damaged(directory: directory, damage: [damage]) }
-            return (walk, tail, size)
-        }
-        let f = open(segment, O_WRONLY | O_CLOEXEC)
-        guard f >= 0 else { throw JournalError.io(path: segment, operation: "open", errno: errno) }
-        defer { Glibc.close(f) }
-        var st = stat()
-        fstat(f, &st)
-        let cut = Int64(st.st_size) - walk.lastSegmentValidEnd
-        guard ftruncate(f, off_t(walk.lastSegmentValidEnd)) == 0, fsync(f) == 0 else {
-            throw JournalError.io(path: segment, operation: "truncate", errno: errno)
-        }
-        walk.tail = .clean
-        return (walk, tail, cut)
-    }
-
-    static func createSegment(path: String, directory: String, header: [UInt8]) throws(JournalError) -> Int32 {
-        let f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard f >= 0 else { throw .io(path: path, operation: "create", errno: errno) }
-        guard header.withUnsafeBytes({ pwriteAll(f, $0, at: 0) }), fdatasync(f) == 0 else {
-            let e = errno
-            Glibc.close(f)
-            throw .io(path: path, operation: "write", errno: e)
-        }
-        try fsyncDirectory(directory)
-        return f
-    }
-
-    static func fsyncDirectory(_ directory: String) throws(JournalError) {
-        let d = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard d >= 0 else { throw .io(path: directory, operation: "open", errno: errno) }
-        defer { Glibc.close(d) }
-        guard fsync(d) == 0 else { throw .io(path: directory, operation: "fsync", errno: errno) }
-    }
-
     // MARK: Appending
 
     /// Appends one record and returns its sequence number once it is durable.
     @discardableResult
     public func append(_ entry: JournalEntry) throws(JournalError) -> UInt64 {
+        let encoded = Journal.encode(entry)
         cond.lock()
         let seq: UInt64
-        do { seq = try enqueueLocked(entry) } catch { cond.unlock(); throw error }
+        do { seq = try enqueueLocked(encoded) } catch { cond.unlock(); throw error }
         try awaitDurable(seq, batch: openBatch)
         return seq
     }
@@ -230,10 +181,11 @@ public final class Journal: @unchecked Sendable {
     /// and the call still returns only when it is durable (or the flush failed).
     @discardableResult
     public func appendAsync(_ entry: JournalEntry) async throws(JournalError) -> UInt64 {
+        let encoded = Journal.encode(entry)
         let outcome = await withUnsafeContinuation { (waiting: AppendContinuation) in
             cond.lock()
             let seq: UInt64
-            do throws(JournalError) { seq = try enqueueLocked(entry) } catch {
+            do throws(JournalError) { seq = try enqueueLocked(encoded) } catch {
                 cond.unlock()
                 waiting.resume(returning: .failure(error))
                 return
@@ -252,10 +204,11 @@ public final class Journal: @unchecked Sendable {
     @discardableResult
     public func appendBatch(_ entries: [JournalEntry]) throws(JournalError) -> [UInt64] {
         guard !entries.isEmpty else { return [] }
+        let encoded = entries.map(Journal.encode)
         cond.lock()
         var seqs: [UInt64] = []
         seqs.reserveCapacity(entries.count)
-        do { for e in entries { seqs.append(try enqueueLocked(e)) } } catch {
+        do { for e in encoded { seqs.append(try enqueueLocked(e)) } } catch {
             // Records already enqueued are flushed with the next batch; this call reports the failure.
             if let last = seqs.last { try? awaitDurable(last, batch: openBatch) } else { cond.unlock() }
             throw error
@@ -298,12 +251,27 @@ public final class Journal: @unchecked Sendable {
         if lockFD >= 0 { _ = Glibc.close(lockFD); lockFD = -1 }  // releases the writer lock
     }
 
-    private func enqueueLocked(_ entry: JournalEntry) throws(JournalError) -> UInt64 {
-        if let failure { throw failure }
+    /// An entry encoded but for its sequence number: done before taking the mutex, so that
+    /// appenders encode in parallel and hold the mutex only to number, chain and frame.
+    private struct Encoded {
+        var afterSequence: [UInt8]
+        var isCheckpoint: Bool
+    }
+
+    private static func encode(_ entry: JournalEntry) -> Encoded {
         var e = entry
-        e.sequence = nextSequence
         if e.kind == .checkpoint && e.checkpoint == nil { e.kind = .queued }  // only the journal seals
-        let payload = EntryCodec.encode(e)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(320)
+        EntryCodec.encodeAfterSequence(e, into: &bytes)
+        return Encoded(afterSequence: bytes, isCheckpoint: e.kind == .checkpoint)
+    }
+
+    private func enqueueLocked(_ entry: Encoded) throws(JournalError) -> UInt64 {
+        if let failure { throw failure }
+        payload.removeAll(keepingCapacity: true)
+        EntryCodec.appendSequence(nextSequence, &payload)
+        payload.append(contentsOf: entry.afterSequence)
         guard payload.count <= JournalFormat.maxPayload else { throw .entryTooLarge(bytes: payload.count) }
         let size = Int64(payload.count + JournalFormat.recordOverhead)
         if segmentBytes + size > options.maxSegmentBytes && segmentBytes > Int64(JournalFormat.headerSize) {
@@ -318,7 +286,7 @@ public final class Journal: @unchecked Sendable {
         let seq = nextSequence
         nextSequence += 1
         sinceCheckpoint += 1
-        if options.signingKey != nil && e.kind != .checkpoint
+        if options.signingKey != nil && !entry.isCheckpoint
             && (sinceCheckpoint >= options.checkpointEveryRecords
                 || (options.checkpointInterval > 0 && Date().timeIntervalSince(lastCheckpointTime) >= options.checkpointInterval)) {
             try enqueueCheckpointLocked()
@@ -338,7 +306,7 @@ public final class Journal: @unchecked Sendable {
                                   signature: sig.base64EncodedString())
         sinceCheckpoint = 0
         lastCheckpointTime = Date()
-        _ = try enqueueLocked(JournalEntry(kind: .checkpoint, checkpoint: seal))
+        _ = try enqueueLocked(Journal.encode(JournalEntry(kind: .checkpoint, checkpoint: seal)))
         sinceCheckpoint = 0
     }
 
@@ -524,31 +492,6 @@ public final class Journal: @unchecked Sendable {
         writeOffset = needed
         allocatedEnd = max(allocatedEnd, needed)
         return nil
-    }
-
-    private static let zeroPage = [UInt8](repeating: 0, count: 1 << 16)
-
-    /// Fills `from..<to` of `f` with zeros.
-    static func writeZeros(_ f: Int32, from: Int64, to: Int64) -> Bool {
-        var at = from
-        return zeroPage.withUnsafeBytes { zeros in
-            while at < to {
-                let n = Int(min(Int64(zeros.count), to - at))
-                guard pwriteAll(f, UnsafeRawBufferPointer(rebasing: zeros[0..<n]), at: at) else { return false }
-                at += Int64(n)
-            }
-            return true
-        }
-    }
-
-    static func pwriteAll(_ f: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(f, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-            if n < 0 { if errno == EINTR { continue }; return false }
-            done += n
-        }
-        return true
     }
 
     private func startTimer() {
