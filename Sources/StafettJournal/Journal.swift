@@ -259,12 +259,12 @@ public final class Journal: @unchecked Sendable {
     }
 
     private static func encode(_ entry: JournalEntry) -> Encoded {
-        var e = entry
-        if e.kind == .checkpoint && e.checkpoint == nil { e.kind = .queued }  // only the journal seals
+        // Only the journal seals: an entry calling itself a checkpoint without a seal is recorded as queued.
+        let kind = entry.kind == .checkpoint && entry.checkpoint == nil ? .queued : entry.kind
         var bytes: [UInt8] = []
         bytes.reserveCapacity(320)
-        EntryCodec.encodeAfterSequence(e, into: &bytes)
-        return Encoded(afterSequence: bytes, isCheckpoint: e.kind == .checkpoint)
+        EntryCodec.encodeAfterSequence(entry, kind: kind, into: &bytes)
+        return Encoded(afterSequence: bytes, isCheckpoint: kind == .checkpoint)
     }
 
     private func enqueueLocked(_ entry: Encoded) throws(JournalError) -> UInt64 {
