@@ -86,6 +86,26 @@ final class AsyncAppendTests: XCTestCase {
         }
     }
 
+    /// A cancelled task's append is not withdrawn: it still returns only once its record is
+    /// durable, with the record's sequence number.
+    func testCancelledTaskStillWaitsForDurability() async throws {
+        let parent = try makeTempDirectory("cancel")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let j = try Journal(directory: parent + "/j")
+        let appends = (0..<16).map { i in
+            Task { try await j.appendAsync(sampleEntry(i).with(messageId: "cancelled-\(i)")) }
+        }
+        for t in appends { t.cancel() }
+        var seqs: Set<UInt64> = []
+        for t in appends {
+            let seq = try await t.value
+            XCTAssertLessThanOrEqual(seq, j.lastSequence, "returned before durable")
+            seqs.insert(seq)
+        }
+        XCTAssertEqual(seqs, Set(1...16))
+        j.close()
+    }
+
     /// A write that fails (here: the file-size limit, EFBIG) fails the tasks and threads waiting for
     /// it, and every later append of either kind; what was acknowledged before is on disk.
     func testFailedFlushFailsEveryWaiterAndRefusesLaterAppends() async throws {
