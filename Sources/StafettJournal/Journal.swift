@@ -48,8 +48,8 @@ public struct JournalRecovery: Sendable {
 
 /// The append-only journal, for the one writer process (a `journal.lock` flock keeps others out).
 ///
-/// Group commit: `append` encodes and chains its record under a lock, then waits until the record
-/// is durable. The first waiter that finds no flush in progress becomes the leader: it writes every
+/// Group commit: `append` encodes its record, numbers and chains it under a lock, then waits until
+/// the record is durable. The first waiter that finds no flush in progress becomes the leader: it writes every
 /// pending record with one `write` and one `fdatasync` while later appenders queue up behind it,
 /// so concurrent appenders share fsyncs. `appendAsync` does the same for Swift concurrency callers
 /// without holding a thread: its task suspends, and the journal's own flush queue leads when no
@@ -391,9 +391,9 @@ public final class Journal: @unchecked Sendable {
     /// Called by the flusher with `cond` held before a group commit: a batch much smaller than the
     /// last one waits a little (at most half the last flush's duration, capped at 1 ms) for the
     /// appenders just released by that flush to queue again; otherwise batches alternate between
-    /// one record and everyone else. A `patient` flusher waits whenever its batch is smaller than
-    /// the last: tasks resumed by a flush append again within microseconds, so waiting for all of
-    /// them beats alternating half batches.
+    /// one record and everyone else. A `patient` flusher (the flush queue) waits whenever its batch
+    /// is smaller than the last, for up to a whole flush's duration: tasks resumed by a flush
+    /// append again within microseconds, so waiting for all of them beats alternating half batches.
     private func waitForBatchLocked(patient: Bool) {
         guard (patient ? pendingRecords : pendingRecords * 2) < lastBatchRecords && lastFlushNanos > 0 else { return }
         let deadline = GroupCommitLock.now() + min(patient ? lastFlushNanos : lastFlushNanos / 2, 1_000_000)
