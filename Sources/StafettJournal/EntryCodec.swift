@@ -9,12 +9,25 @@ import Foundation
 public enum EntryCodec {
     /// Appends the payload of `entry` to `out`.
     public static func encode(_ e: JournalEntry, into out: inout [UInt8]) {
+        appendSequence(e.sequence, &out)
+        encodeAfterSequence(e, kind: e.kind, into: &out)
+    }
+
+    /// The payload's opening up to its sequence number: `{"seq":N`.
+    static func appendSequence(_ sequence: UInt64, _ out: inout [UInt8]) {
         out.append(contentsOf: #"{"seq":"#.utf8)
-        appendInt(e.sequence, &out)
+        appendInt(sequence, &out)
+    }
+
+    /// Everything of the payload after the sequence number, so that the writer can encode an
+    /// entry before it holds the journal's mutex and only put `appendSequence` in front under it.
+    /// `kind` stands in for `e.kind` (the writer may not let an entry call itself a checkpoint,
+    /// and copying an entry to change it costs a retain and release of every field).
+    static func encodeAfterSequence(_ e: JournalEntry, kind: JournalKind, into out: inout [UInt8]) {
         out.append(contentsOf: #","t":""#.utf8)
         ISOTime.append(millis: e.timeMillis, to: &out)
         out.append(contentsOf: #"","kind":""#.utf8)
-        out.append(contentsOf: e.kind.rawValue.utf8)
+        out.append(contentsOf: kind.rawValue.utf8)
         out.append(0x22)
         field("msg", e.messageId, &out)
         field("case", e.caseRef, &out)
@@ -54,7 +67,8 @@ public enum EntryCodec {
         out.append(0x2C)
         out.append(0x22)
         out.append(contentsOf: UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
-        out.append(contentsOf: [0x22, 0x3A])
+        out.append(0x22)
+        out.append(0x3A)
         appendString(value, &out)
     }
 

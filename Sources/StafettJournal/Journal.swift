@@ -48,10 +48,12 @@ public struct JournalRecovery: Sendable {
 
 /// The append-only journal, for the one writer process (a `journal.lock` flock keeps others out).
 ///
-/// Group commit: `append` encodes and chains its record under a lock, then waits until the record
-/// is durable. The first waiter that finds no flush in progress becomes the leader: it writes every
+/// Group commit: `append` encodes its record, numbers and chains it under a lock, then waits until
+/// the record is durable. The first waiter that finds no flush in progress becomes the leader: it writes every
 /// pending record with one `write` and one `fdatasync` while later appenders queue up behind it,
-/// so concurrent appenders share fsyncs. Nothing returns before its record is on disk.
+/// so concurrent appenders share fsyncs. `appendAsync` does the same for Swift concurrency callers
+/// without holding a thread: its task suspends, and the journal's own flush queue leads when no
+/// blocking appender does. Both kinds share batches. Nothing returns before its record is on disk.
 /// After a failed write or sync the journal refuses all further appends (what reached the disk is
 /// then unknown; reopening recovers).
 public final class Journal: @unchecked Sendable {
@@ -69,6 +71,8 @@ public final class Journal: @unchecked Sendable {
     private var previousHash: [UInt8]
     private var pending: [UInt8] = []
     private var spare: [UInt8] = []
+    /// The payload being framed, kept to reuse its storage.
+    private var payload: [UInt8] = []
     private var rollovers: [(at: Int, firstSequence: UInt64)] = []
     private var durableSequence: UInt64
     private var flushing = false
@@ -85,7 +89,10 @@ public final class Journal: @unchecked Sendable {
     /// The batch that records enqueued now will be flushed in.
     private var openBatch: UInt64 = 0
     /// Appenders waiting, by batch parity (the batch being flushed, and the one filling).
-    private var waiters: [[Waiter]] = [[], []]
+    private var waiters: [BatchWaiters] = [BatchWaiters(), BatchWaiters()]
+    /// Where flushes for suspended `appendAsync` callers run, so no cooperative thread ever waits
+    /// in `fdatasync`. It is only ever given work with `flushing` set on its behalf.
+    private let flushQueue = DispatchQueue(label: "stafett.journal.flush")
 
     // Touched only by the flush leader (or under `cond` at open/close).
     private var fd: Int32
@@ -154,78 +161,54 @@ public final class Journal: @unchecked Sendable {
         if lockFD >= 0 { Glibc.close(lockFD) }
     }
 
-    /// Walks the journal and cuts a torn tail back to the last whole record.
-    private static func recover(directory: String, options: JournalOptions) throws
-        -> (JournalWalkResult, JournalTail?, Int64) {
-        var walker = JournalWalker(directory: directory, checkChain: true, checkpointKey: options.signingKey)
-        walker.lastSegmentOnly = !options.verifyAllAtOpen
-        var walk = try walker.walk()
-        if let damage = walk.damage { throw JournalError.damaged(directory: directory, damage: [damage]) }
-        guard case let .torn(segment, _, _, _) = walk.tail else { return (walk, nil, 0) }
-        let tail = walk.tail
-        if walk.lastSegmentValidEnd < Int64(JournalFormat.headerSize) {
-            // A crash while starting a segment: drop it; the previous segment holds the chain state.
-            var st = stat()
-            let size = stat(segment, &st) == 0 ? Int64(st.st_size) : 0
-            guard unlink(segment) == 0 else { throw JournalError.io(path: segment, operation: "unlink", errno: errno) }
-            try fsyncDirectory(directory)
-            walker.lastSegmentOnly = false
-            walk = try walker.walk()
-            if let damage = walk.damage { throw JournalError.damaged(directory: directory, damage: [damage]) }
-            return (walk, tail, size)
-        }
-        let f = open(segment, O_WRONLY | O_CLOEXEC)
-        guard f >= 0 else { throw JournalError.io(path: segment, operation: "open", errno: errno) }
-        defer { Glibc.close(f) }
-        var st = stat()
-        fstat(f, &st)
-        let cut = Int64(st.st_size) - walk.lastSegmentValidEnd
-        guard ftruncate(f, off_t(walk.lastSegmentValidEnd)) == 0, fsync(f) == 0 else {
-            throw JournalError.io(path: segment, operation: "truncate", errno: errno)
-        }
-        walk.tail = .clean
-        return (walk, tail, cut)
-    }
-
-    static func createSegment(path: String, directory: String, header: [UInt8]) throws(JournalError) -> Int32 {
-        let f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard f >= 0 else { throw .io(path: path, operation: "create", errno: errno) }
-        guard header.withUnsafeBytes({ pwriteAll(f, $0, at: 0) }), fdatasync(f) == 0 else {
-            let e = errno
-            Glibc.close(f)
-            throw .io(path: path, operation: "write", errno: e)
-        }
-        try fsyncDirectory(directory)
-        return f
-    }
-
-    static func fsyncDirectory(_ directory: String) throws(JournalError) {
-        let d = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard d >= 0 else { throw .io(path: directory, operation: "open", errno: errno) }
-        defer { Glibc.close(d) }
-        guard fsync(d) == 0 else { throw .io(path: directory, operation: "fsync", errno: errno) }
-    }
-
     // MARK: Appending
 
     /// Appends one record and returns its sequence number once it is durable.
     @discardableResult
     public func append(_ entry: JournalEntry) throws(JournalError) -> UInt64 {
+        let encoded = Journal.encode(entry)
         cond.lock()
         let seq: UInt64
-        do { seq = try enqueueLocked(entry) } catch { cond.unlock(); throw error }
+        do { seq = try enqueueLocked(encoded) } catch { cond.unlock(); throw error }
         try awaitDurable(seq, batch: openBatch)
         return seq
+    }
+
+    /// Appends one record and returns its sequence number once it is durable, like `append`, but
+    /// suspends the calling task instead of blocking its thread: the journal's flush queue (or a
+    /// blocking appender leading a flush) writes and syncs the batch, then resumes every task it
+    /// made durable. Cancelling the task does not withdraw the record: once enqueued it is written,
+    /// and the call still returns only when it is durable (or the flush failed).
+    @discardableResult
+    public func appendAsync(_ entry: JournalEntry) async throws(JournalError) -> UInt64 {
+        let encoded = Journal.encode(entry)
+        let outcome = await withUnsafeContinuation { (waiting: AppendContinuation) in
+            cond.lock()
+            let seq: UInt64
+            do throws(JournalError) { seq = try enqueueLocked(encoded) } catch {
+                cond.unlock()
+                waiting.resume(returning: .failure(error))
+                return
+            }
+            waiters[Int(openBatch & 1)].tasks.append((waiting, seq))
+            if !flushing {
+                flushing = true
+                flushQueue.async { self.flushForTasks() }
+            }
+            cond.unlock()
+        }
+        return try outcome.get()
     }
 
     /// Appends records in order with one fsync and returns their sequence numbers once all are durable.
     @discardableResult
     public func appendBatch(_ entries: [JournalEntry]) throws(JournalError) -> [UInt64] {
         guard !entries.isEmpty else { return [] }
+        let encoded = entries.map(Journal.encode)
         cond.lock()
         var seqs: [UInt64] = []
         seqs.reserveCapacity(entries.count)
-        do { for e in entries { seqs.append(try enqueueLocked(e)) } } catch {
+        do { for e in encoded { seqs.append(try enqueueLocked(e)) } } catch {
             // Records already enqueued are flushed with the next batch; this call reports the failure.
             if let last = seqs.last { try? awaitDurable(last, batch: openBatch) } else { cond.unlock() }
             throw error
@@ -268,12 +251,27 @@ public final class Journal: @unchecked Sendable {
         if lockFD >= 0 { _ = Glibc.close(lockFD); lockFD = -1 }  // releases the writer lock
     }
 
-    private func enqueueLocked(_ entry: JournalEntry) throws(JournalError) -> UInt64 {
+    /// An entry encoded but for its sequence number: done before taking the mutex, so that
+    /// appenders encode in parallel and hold the mutex only to number, chain and frame.
+    private struct Encoded {
+        var afterSequence: [UInt8]
+        var isCheckpoint: Bool
+    }
+
+    private static func encode(_ entry: JournalEntry) -> Encoded {
+        // Only the journal seals: an entry calling itself a checkpoint without a seal is recorded as queued.
+        let kind = entry.kind == .checkpoint && entry.checkpoint == nil ? .queued : entry.kind
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(320)
+        EntryCodec.encodeAfterSequence(entry, kind: kind, into: &bytes)
+        return Encoded(afterSequence: bytes, isCheckpoint: kind == .checkpoint)
+    }
+
+    private func enqueueLocked(_ entry: Encoded) throws(JournalError) -> UInt64 {
         if let failure { throw failure }
-        var e = entry
-        e.sequence = nextSequence
-        if e.kind == .checkpoint && e.checkpoint == nil { e.kind = .queued }  // only the journal seals
-        let payload = EntryCodec.encode(e)
+        payload.removeAll(keepingCapacity: true)
+        EntryCodec.appendSequence(nextSequence, &payload)
+        payload.append(contentsOf: entry.afterSequence)
         guard payload.count <= JournalFormat.maxPayload else { throw .entryTooLarge(bytes: payload.count) }
         let size = Int64(payload.count + JournalFormat.recordOverhead)
         if segmentBytes + size > options.maxSegmentBytes && segmentBytes > Int64(JournalFormat.headerSize) {
@@ -288,7 +286,7 @@ public final class Journal: @unchecked Sendable {
         let seq = nextSequence
         nextSequence += 1
         sinceCheckpoint += 1
-        if options.signingKey != nil && e.kind != .checkpoint
+        if options.signingKey != nil && !entry.isCheckpoint
             && (sinceCheckpoint >= options.checkpointEveryRecords
                 || (options.checkpointInterval > 0 && Date().timeIntervalSince(lastCheckpointTime) >= options.checkpointInterval)) {
             try enqueueCheckpointLocked()
@@ -308,50 +306,13 @@ public final class Journal: @unchecked Sendable {
                                   signature: sig.base64EncodedString())
         sinceCheckpoint = 0
         lastCheckpointTime = Date()
-        _ = try enqueueLocked(JournalEntry(kind: .checkpoint, checkpoint: seal))
+        _ = try enqueueLocked(Journal.encode(JournalEntry(kind: .checkpoint, checkpoint: seal)))
         sinceCheckpoint = 0
-    }
-
-    /// One appender waiting for its batch: woken by the leader through its own semaphore, so a
-    /// finished flush wakes each waiter once, without a convoy on the journal's mutex.
-    private final class Waiter: @unchecked Sendable {
-        enum Outcome { case pending, durable, failed(JournalError), lead }
-        let semaphore = DispatchSemaphore(value: 0)
-        var outcome: Outcome = .pending
-        /// Waiters this one wakes in turn once it runs (set before its semaphore is signalled).
-        var relay: ArraySlice<Waiter> = []
-
-        /// Blocks until woken, passes the wake-up on, and returns the outcome.
-        func wait() -> Outcome {
-            semaphore.wait()
-            Waiter.wakeAll(relay, outcome)
-            relay = []
-            return outcome
-        }
-
-        /// Wakes every waiter of `list` with `outcome`. Each waiter signalled takes half of those
-        /// still unsignalled along to wake when it runs, so the caller makes about log2(n) calls
-        /// and the wake-ups (a futex call and often a cross-CPU interrupt each) spread over the
-        /// woken threads instead of delaying the flush leader's next fsync.
-        static func wakeAll(_ list: ArraySlice<Waiter>, _ outcome: Outcome) {
-            var rest = list
-            while let w = rest.first {
-                rest = rest.dropFirst()
-                let share = rest.count / 2
-                w.relay = rest.prefix(share)
-                rest = rest.dropFirst(share)
-                w.outcome = outcome
-                w.semaphore.signal()
-            }
-        }
     }
 
     /// Called with `cond` held; returns (or throws) with it released once `seq` is durable,
     /// leading a flush when none runs.
     ///
-    /// A new leader whose batch is much smaller than the last one waits a little (at most half the
-    /// last flush's duration, capped at 1 ms) for the appenders just released by that flush to
-    /// queue again: otherwise batches alternate between one record and everyone else.
     /// A leader whose own record is durable goes on to flush what queued meanwhile (up to
     /// `maxConsecutiveFlushes` times) rather than hand over: waking a waiting thread to lead costs a
     /// scheduling round trip, which on a small machine with many appenders is as long as the fsync.
@@ -364,7 +325,7 @@ public final class Journal: @unchecked Sendable {
                 if let failure { cond.unlock(); throw failure }
                 if flushing {
                     let w = Waiter()
-                    waiters[Int(batch & 1)].append(w)
+                    waiters[Int(batch & 1)].threads.append(w)
                     cond.unlock()
                     switch w.wait() {
                     case .durable: return
@@ -374,60 +335,111 @@ public final class Journal: @unchecked Sendable {
                 }
                 flushing = true
             }
-            if pendingRecords * 2 < lastBatchRecords && lastFlushNanos > 0 {
-                let deadline = GroupCommitLock.now() + min(lastFlushNanos / 2, 1_000_000)
-                leaderWaiting = true
-                while pendingRecords < lastBatchRecords && GroupCommitLock.now() < deadline {
-                    cond.waitLeader(untilNanos: deadline)
-                }
-                leaderWaiting = false
-            }
-            var batchBytes = pending
-            pending = spare
-            pending.removeAll(keepingCapacity: true)
-            let cuts = rollovers
-            rollovers.removeAll(keepingCapacity: true)
-            let upTo = nextSequence - 1
-            let records = pendingRecords
-            pendingRecords = 0
-            let flushed = openBatch
-            openBatch += 1
-            cond.unlock()
-            let t0 = GroupCommitLock.now()
-            let error = flush(batchBytes, rollovers: cuts)
-            let took = GroupCommitLock.now() - t0
-            cond.lock()
-            lastBatchRecords = records
-            lastFlushNanos = took
-            batchBytes.removeAll(keepingCapacity: true)
-            spare = batchBytes
-            syncs += 1
+            waitForBatchLocked(patient: false)
+            let round = flushPendingLocked()
             led += 1
-            leading = error == nil && upTo >= seq && led < Self.maxConsecutiveFlushes && pendingRecords > 0
-            flushing = leading
-            let done = waiters[Int(flushed & 1)]
-            waiters[Int(flushed & 1)] = []
-            var next: [Waiter] = []
-            if let error {
-                failure = error
-                next = waiters[Int((flushed + 1) & 1)]
-                waiters[Int((flushed + 1) & 1)] = []
-            } else {
-                durableSequence = upTo
-                if !leading && !waiters[Int((flushed + 1) & 1)].isEmpty {
-                    next = [waiters[Int((flushed + 1) & 1)].removeFirst()]
-                }
-            }
+            // Every record enqueued before this leader took over is in what it flushed.
+            assert(round.error != nil || round.upTo >= seq)
+            leading = round.error == nil && led < Self.maxConsecutiveFlushes && pendingRecords > 0
+            let successor = leading ? nil : handOverLocked()
             cond.unlock()
-            for w in next {
-                w.outcome = error.map { .failed($0) } ?? .lead
-                w.semaphore.signal()
-            }
-            Waiter.wakeAll(done[...], error.map { .failed($0) } ?? .durable)
-            if let error { throw error }
-            if upTo >= seq && !leading { return }  // the leader's own record was in the batch it flushed
+            successor?.wake(.lead)
+            round.done.wake(round.error)
+            if let error = round.error { throw error }
+            if !leading { return }
             cond.lock()
         }
+    }
+
+    /// The flush queue's work: group commits until nothing is pending, with `flushing` set on its
+    /// behalf by whoever queued it. Blocking appenders arriving meanwhile wait and are woken like
+    /// the tasks; this is a thread of the journal's own, so it may keep leading without limit.
+    ///
+    /// After resuming its tasks it stays for the fill wait rather than return at once: they
+    /// usually append again within microseconds, and a queue handed back costs a thread wake-up
+    /// before the next flush can start.
+    private func flushForTasks() {
+        cond.lock()
+        while true {
+            waitForBatchLocked(patient: true)
+            if failure != nil || pendingRecords == 0 {
+                flushing = false
+                cond.unlock()
+                return
+            }
+            let round = flushPendingLocked()
+            cond.unlock()
+            round.done.wake(round.error)
+            cond.lock()
+        }
+    }
+
+    /// Called with `cond` held by a blocking leader that stops: the flush queue takes over when
+    /// tasks wait for the next batch (`flushing` stays set for it); otherwise `flushing` ends, and
+    /// a blocking appender waiting for the next batch is returned, to be woken (once the mutex is
+    /// released) to lead it unless another appender has started a flush by then.
+    private func handOverLocked() -> Waiter? {
+        let next = Int(openBatch & 1)
+        if !waiters[next].tasks.isEmpty {
+            flushQueue.async { self.flushForTasks() }
+            return nil
+        }
+        flushing = false
+        return waiters[next].threads.isEmpty ? nil : waiters[next].threads.removeFirst()
+    }
+
+    /// Called by the flusher with `cond` held before a group commit: a batch much smaller than the
+    /// last one waits a little (at most half the last flush's duration, capped at 1 ms) for the
+    /// appenders just released by that flush to queue again; otherwise batches alternate between
+    /// one record and everyone else. A `patient` flusher (the flush queue) waits whenever its batch
+    /// is smaller than the last, for up to a whole flush's duration: tasks resumed by a flush
+    /// append again within microseconds, so waiting for all of them beats alternating half batches.
+    private func waitForBatchLocked(patient: Bool) {
+        guard (patient ? pendingRecords : pendingRecords * 2) < lastBatchRecords && lastFlushNanos > 0 else { return }
+        let deadline = GroupCommitLock.now() + min(patient ? lastFlushNanos : lastFlushNanos / 2, 1_000_000)
+        leaderWaiting = true
+        while pendingRecords < lastBatchRecords && GroupCommitLock.now() < deadline {
+            cond.waitLeader(untilNanos: deadline)
+        }
+        leaderWaiting = false
+    }
+
+    /// One group commit, led by the caller (who set `flushing`), with `cond` held on entry and on
+    /// return (released during the I/O): writes and syncs everything pending and returns the last
+    /// sequence number covered, the error if it failed (the journal then refuses further appends),
+    /// and the waiters to wake once the mutex is released: those of the flushed batch, and on
+    /// failure also those of the next (their records can no longer be written).
+    private func flushPendingLocked() -> (upTo: UInt64, error: JournalError?, done: BatchWaiters) {
+        var batchBytes = pending
+        pending = spare
+        pending.removeAll(keepingCapacity: true)
+        let cuts = rollovers
+        rollovers.removeAll(keepingCapacity: true)
+        let upTo = nextSequence - 1
+        let records = pendingRecords
+        pendingRecords = 0
+        let flushed = Int(openBatch & 1)
+        openBatch += 1
+        cond.unlock()
+        let t0 = GroupCommitLock.now()
+        let error = flush(batchBytes, rollovers: cuts)
+        let took = GroupCommitLock.now() - t0
+        cond.lock()
+        lastBatchRecords = records
+        lastFlushNanos = took
+        batchBytes.removeAll(keepingCapacity: true)
+        spare = batchBytes
+        syncs += 1
+        var done = waiters[flushed].take()
+        if let error {
+            failure = error
+            let next = waiters[1 - flushed].take()
+            done.threads += next.threads
+            done.tasks += next.tasks
+        } else {
+            durableSequence = upTo
+        }
+        return (upTo, error, done)
     }
 
     /// How many flushes in a row one leader makes before handing over (bounds its own latency).
@@ -480,31 +492,6 @@ public final class Journal: @unchecked Sendable {
         writeOffset = needed
         allocatedEnd = max(allocatedEnd, needed)
         return nil
-    }
-
-    private static let zeroPage = [UInt8](repeating: 0, count: 1 << 16)
-
-    /// Fills `from..<to` of `f` with zeros.
-    static func writeZeros(_ f: Int32, from: Int64, to: Int64) -> Bool {
-        var at = from
-        return zeroPage.withUnsafeBytes { zeros in
-            while at < to {
-                let n = Int(min(Int64(zeros.count), to - at))
-                guard pwriteAll(f, UnsafeRawBufferPointer(rebasing: zeros[0..<n]), at: at) else { return false }
-                at += Int64(n)
-            }
-            return true
-        }
-    }
-
-    static func pwriteAll(_ f: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(f, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-            if n < 0 { if errno == EINTR { continue }; return false }
-            done += n
-        }
-        return true
     }
 
     private func startTimer() {

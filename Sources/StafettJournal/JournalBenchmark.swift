@@ -1,8 +1,8 @@
 import Foundation
 import StafettCrypto
 
-/// The journal's benchmark: durable appends/s with 1, 8 and 64 concurrent appenders beside the
-/// raw fsync rate of the same disk in the same run, the cost of a 1 000-record batch, and time
+/// The journal's benchmark: durable appends/s with 1, 8 and 64 appender threads (blocking
+/// `append`) and 64 and 256 appender tasks (`appendAsync`) beside the raw fsync rate of the same disk in the same run, the cost of a 1 000-record batch, and time
 /// and peak memory of follow-up and verify over a generated journal. Run it in a release build.
 public enum JournalBenchmark {
     /// Runs everything in `scratch` (created if missing, removed afterwards), printing one line per figure.
@@ -16,7 +16,7 @@ public enum JournalBenchmark {
 
         // The disk's fsync rate drifts (other tenants, writeback): measure it right before and
         // after each appender run and compare with the mean of the two.
-        for appenders in [1, 8, 64] {
+        for appenders: Appenders in [.threads(1), .threads(8), .threads(64), .tasks(64), .tasks(256)] {
             let dir = base + "/appenders-\(appenders)"
             let before = try rawFsyncRate(directory: base, seconds: seconds / 2)
             let cpu0 = cpuSeconds()
@@ -24,8 +24,8 @@ public enum JournalBenchmark {
             let cpuPer = (cpuSeconds() - cpu0) / Double(max(count, 1)) * 1e6
             let after = try rawFsyncRate(directory: base, seconds: seconds / 2)
             let raw = (before + after) / 2
-            print(String(format: "journal: %2d appenders: %.0f durable appends/s = %.1f× raw fdatasync (%.0f/s: %.0f before, %.0f after); %.1f records per fsync, %.1f µs CPU per append",
-                         appenders, rate, rate / raw, raw, before, after, perSync, cpuPer))
+            print(String(format: "journal: %@: %.0f durable appends/s = %.1f× raw fdatasync (%.0f/s: %.0f before, %.0f after); %.1f records per fsync, %.1f µs CPU per append",
+                         appenders.description, rate, rate / raw, raw, before, after, perSync, cpuPer))
             try? FileManager.default.removeItem(atPath: dir)
         }
 
@@ -117,29 +117,57 @@ public enum JournalBenchmark {
         return Double(n) / elapsed(t0)
     }
 
-    /// Durable appends/s with `appenders` threads each appending one record at a time.
-    static func appendRate(directory: String, appenders: Int, seconds: Double, key: Key?) throws -> (Double, Double, Int) {
+    /// Who appends in a run: threads calling the blocking `append`, or tasks awaiting `appendAsync`
+    /// (on Swift's cooperative pool, one thread per core).
+    enum Appenders: CustomStringConvertible {
+        case threads(Int), tasks(Int)
+
+        var description: String {
+            switch self {
+            case let .threads(n): String(format: "%3d appender threads", n)
+            case let .tasks(n): String(format: "%3d appender tasks  ", n)
+            }
+        }
+    }
+
+    /// Durable appends/s with each appender appending one record at a time for `seconds`; also
+    /// returns records per fsync and the number of appends.
+    static func appendRate(directory: String, appenders: Appenders, seconds: Double, key: Key?) throws -> (Double, Double, Int) {
         let j = try Journal(directory: directory, options: JournalOptions(signingKey: key))
         let stop = Deadline(seconds: seconds)
-        let group = DispatchGroup()
+        let finished = DispatchSemaphore(value: 0)
         let counts = Counter()
         let s0 = j.syncCount
         let t0 = DispatchTime.now()
-        for t in 0..<appenders {
-            group.enter()
-            let thread = Thread {
-                var n = 0
-                while !stop.passed {
-                    guard (try? j.append(benchEntry(t * 1_000_000 + n))) != nil else { break }
-                    n += 1
+        switch appenders {
+        case let .threads(n):
+            for t in 0..<n {
+                let thread = Thread {
+                    var n = 0
+                    while !stop.passed {
+                        guard (try? j.append(benchEntry(t * 1_000_000 + n))) != nil else { break }
+                        n += 1
+                    }
+                    counts.add(n)
+                    finished.signal()
                 }
-                counts.add(n)
-                group.leave()
+                thread.stackSize = 1 << 18
+                thread.start()
             }
-            thread.stackSize = 1 << 18
-            thread.start()
+        case let .tasks(n):
+            for t in 0..<n {
+                Task.detached {
+                    var n = 0
+                    while !stop.passed {
+                        guard (try? await j.appendAsync(benchEntry(t * 1_000_000 + n))) != nil else { break }
+                        n += 1
+                    }
+                    counts.add(n)
+                    finished.signal()
+                }
+            }
         }
-        group.wait()
+        switch appenders { case let .threads(n), let .tasks(n): for _ in 0..<n { finished.wait() } }
         let secs = elapsed(t0)
         let syncs = j.syncCount - s0
         j.close()
@@ -149,8 +177,8 @@ public enum JournalBenchmark {
     private final class Counter: @unchecked Sendable {
         private let lock = NSLock()
         private var total = 0
-        func add(_ n: Int) { lock.lock(); total += n; lock.unlock() }
-        var value: Int { lock.lock(); defer { lock.unlock() }; return total }
+        func add(_ n: Int) { lock.withLock { total += n } }
+        var value: Int { lock.withLock { total } }
     }
 
     private final class Deadline: @unchecked Sendable {

@@ -53,16 +53,26 @@ final class CrashRecoveryTests: XCTestCase {
     /// Kills a real writer process with SIGKILL at random moments, many times over; every
     /// acknowledged append must survive recovery, and the journal must verify.
     func testSIGKILLMidAppendLosesNothingAcknowledged() throws {
+        try killWriterRepeatedly(helper: "StafettJournalTests.CrashWriterHelper/testWriterLoop", rounds: 20)
+    }
+}
+
+extension XCTestCase {
+    /// Runs the writer `helper` (a test of this bundle that appends until killed, printing
+    /// `ack <seq> <message id>` after each append has returned) in a child process, kills it with
+    /// SIGKILL at a random moment, recovers the journal as a writer would and checks that every
+    /// acknowledged record is there; `rounds` times over the same journal.
+    func killWriterRepeatedly(helper: String, rounds: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let parent = try makeTempDirectory("crash")
         defer { try? FileManager.default.removeItem(atPath: parent) }
         let dir = parent + "/journal"
         let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         var acked: [UInt64: String] = [:]
-        var rounds = 0, cuts = 0
-        for round in 0..<20 {
+        var done = 0, cuts = 0
+        for round in 0..<rounds {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: exe)
-            p.arguments = ["StafettJournalTests.CrashWriterHelper/testWriterLoop"]
+            p.arguments = [helper]
             var env = ProcessInfo.processInfo.environment
             env["STAFETT_CRASH_DIR"] = dir
             env["STAFETT_CRASH_KEY"] = TestNode.paths.key
@@ -84,9 +94,9 @@ final class CrashRecoveryTests: XCTestCase {
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
             buffer.append(reader.readDataToEndOfFile())
-            XCTAssertEqual(p.terminationReason, .uncaughtSignal, "round \(round): the writer should have been killed")
-            for line in String(decoding: buffer, as: UTF8.self).split(separator: "\n") {
-                let f = line.split(separator: " ")
+            XCTAssertEqual(p.terminationReason, .uncaughtSignal, "round \(round): the writer should have been killed", file: file, line: line)
+            for ack in String(decoding: buffer, as: UTF8.self).split(separator: "\n") {
+                let f = ack.split(separator: " ")
                 if f.count == 3, f[0] == "ack", let s = UInt64(f[1]) { acked[s] = String(f[2]) }
             }
             // Recover as a writer would, then check every acknowledged record.
@@ -98,13 +108,13 @@ final class CrashRecoveryTests: XCTestCase {
                 let e = try EntryCodec.decode(r.payload)
                 if let m = e.messageId, acked[e.sequence] != nil { found[e.sequence] = m }
             }
-            XCTAssertNil(walk.damage, "round \(round)")
-            XCTAssertEqual(walk.tail, .clean)
-            XCTAssertEqual(found, acked, "round \(round): acknowledged records missing or different after recovery")
-            rounds += 1
+            XCTAssertNil(walk.damage, "round \(round)", file: file, line: line)
+            XCTAssertEqual(walk.tail, .clean, file: file, line: line)
+            XCTAssertEqual(found, acked, "round \(round): acknowledged records missing or different after recovery", file: file, line: line)
+            done += 1
         }
-        XCTAssertEqual(rounds, 20)
-        XCTAssertGreaterThan(acked.count, 20)
-        print("crash test: \(acked.count) acknowledged records over \(rounds) kills, \(cuts) torn tails cut")
+        XCTAssertEqual(done, rounds, file: file, line: line)
+        XCTAssertGreaterThan(acked.count, 20, file: file, line: line)
+        print("crash test (\(helper)): \(acked.count) acknowledged records over \(done) kills, \(cuts) torn tails cut")
     }
 }

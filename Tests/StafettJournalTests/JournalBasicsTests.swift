@@ -97,25 +97,19 @@ final class GroupCommitTests: XCTestCase {
         let j = try Journal(directory: parent + "/j", options: JournalOptions(maxSegmentBytes: 16_384))
         let threads = 32, each = 40
         let seen = SeqSet()
-        let group = DispatchGroup()
-        for t in 0..<threads {
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                for i in 0..<each {
-                    if i % 10 == 9 {
-                        let seqs = (try? j.appendBatch((0..<5).map { sampleEntry(t * 1000 + i * 10 + $0) })) ?? []
-                        XCTAssertEqual(seqs.count, 5)
-                        XCTAssertTrue(seqs.allSatisfy { $0 <= j.lastSequence })
-                        seen.add(seqs)
-                    } else if let s = try? j.append(sampleEntry(t * 1000 + i)) {
-                        XCTAssertLessThanOrEqual(s, j.lastSequence, "returned before durable")
-                        seen.add([s])
-                    }
+        onThreads(threads) { t in
+            for i in 0..<each {
+                if i % 10 == 9 {
+                    let seqs = (try? j.appendBatch((0..<5).map { sampleEntry(t * 1000 + i * 10 + $0) })) ?? []
+                    XCTAssertEqual(seqs.count, 5)
+                    XCTAssertTrue(seqs.allSatisfy { $0 <= j.lastSequence })
+                    seen.add(seqs)
+                } else if let s = try? j.append(sampleEntry(t * 1000 + i)) {
+                    XCTAssertLessThanOrEqual(s, j.lastSequence, "returned before durable")
+                    seen.add([s])
                 }
             }
-        }
-        group.wait()
+        }.wait()
         let total = threads * (each - each / 10) + threads * (each / 10) * 5
         XCTAssertEqual(seen.count, total)
         XCTAssertEqual(seen.max, UInt64(total))

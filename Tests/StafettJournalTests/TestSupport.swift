@@ -34,3 +34,17 @@ func sampleEntry(_ i: Int, kind: JournalKind = .queued) -> JournalEntry {
     JournalEntry(kind: kind, messageId: "msg-\(i)", intakeId: "TRE-2015-\(i % 97)", eventType: "Registered",
                  sender: "2120001124", recipient: "2021005489", digest: String(repeating: "ab", count: 32))
 }
+
+/// Runs `body(0..<n)` on `n` threads of their own (blocking appenders, as the daemon has); the
+/// group is left when all have finished.
+func onThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) -> DispatchGroup {
+    let group = DispatchGroup()
+    for t in 0..<n {
+        group.enter()
+        Thread.detachNewThread {
+            defer { group.leave() }
+            body(t)
+        }
+    }
+    return group
+}
