@@ -16,7 +16,7 @@ if args.contains("--help") || !["pipeline", "journal", "e2e", "all"].contains(wh
     print("""
         usage: stafett-bench [pipeline|journal|e2e|all] [--seconds S]
           pipeline  translate + validate + sign records/s beside the bare sign rate (issue 2)
-          journal   durable appends/s (1, 8, 64 appenders) beside raw fdatasync/s; followup and verify
+          journal   durable appends/s (1, 8, 64 appender threads; 64, 256 async tasks) beside raw fdatasync/s; followup and verify
                     over a generated journal of --records N (default 1000000) (issue 3)
           e2e       outbox-to-receipt records/s and latency p50/p99 between two stafettd on loopback;
                     --messages N (default 5000), --rate R (default 100), --postfix for the anchor (issue 4)
