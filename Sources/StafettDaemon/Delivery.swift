@@ -48,6 +48,8 @@ public final class DeliveryScheduler: @unchecked Sendable {
         var failures = 0
         var downUntil: Date?
         var lastError: String?
+        /// What `stafett_peer_up` says now (nil before the first attempt): set only when it changes.
+        var reportedUp: Bool?
         init(name: String) { self.name = name }
 
         /// Files `entry` as due or later (held entries are kept but not scheduled).
@@ -367,8 +369,10 @@ public final class DeliveryScheduler: @unchecked Sendable {
             delay = DeliveryScheduler.backoff(attempt: lane.failures, d)
             lane.downUntil = Date().addingTimeInterval(delay)
             lane.lastError = why
-            cond.unlock()
+            lane.reportedUp = false
+            // Under the lock, so a success on another connection cannot be overwritten by this 0.
             metrics.set("stafett_peer_up", labels: ["peer": lane.name], 0)
+            cond.unlock()
         } else {
             delay = DeliveryScheduler.backoff(attempt: entry.attempts, d)
         }
@@ -409,13 +413,18 @@ public final class DeliveryScheduler: @unchecked Sendable {
         cond.unlock()
     }
 
+    /// Clears the peer's back-off after an answer. The gauge is written only when the peer was
+    /// not already reported up: this runs once per delivered message.
     private func markPeerUp(_ lane: Lane) {
         cond.lock()
         lane.failures = 0
         lane.downUntil = nil
         lane.lastError = nil
+        if lane.reportedUp != true {
+            lane.reportedUp = true
+            metrics.set("stafett_peer_up", labels: ["peer": lane.name], 1)
+        }
         cond.unlock()
-        metrics.set("stafett_peer_up", labels: ["peer": lane.name], 1)
     }
 
     /// A delay for the log: milliseconds below a second (where whole seconds would say "0s").
