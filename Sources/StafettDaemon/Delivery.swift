@@ -53,7 +53,21 @@ public final class DeliveryScheduler: @unchecked Sendable {
         var lastError: String?
         /// What `stafett_peer_up` says now (nil before the first attempt): set only when it changes.
         var reportedUp: Bool?
+        /// Messages that may have a `.meta` on disk: those loaded from the queue directory (at
+        /// start or on a rescan) and those whose retry state was written since. Messages queued by
+        /// intake in this run have none until an attempt fails, or until `stafett queue` writes one,
+        /// which it follows with SIGUSR1 and so a rescan; for them the per-attempt meta lookup, a
+        /// miss in a directory of thousands of files, is skipped.
+        var mayHaveMeta: Set<MessageID> = []
+        /// Signed messages just queued by intake, kept for their first attempt (within `bodyBudget`).
+        var bodies: [MessageID: Data] = [:]
         init(name: String) { self.name = name }
+
+        /// Forgets a message that left the queue.
+        func forget(_ id: MessageID) {
+            entries.removeValue(forKey: id)
+            mayHaveMeta.remove(id)
+        }
 
         /// Files `entry` as due or later (held entries are kept but not scheduled).
         func file(_ entry: QueueEntry, now: Date) {
@@ -107,18 +121,46 @@ public final class DeliveryScheduler: @unchecked Sendable {
         add(store.loadAll(maxLifetime: runtime.config.delivery.maxLifetime.timeInterval, onError: { self.log.error($0) }))
     }
 
-    /// Schedules entries (new from intake, or found on disk). Known entries not in flight are replaced.
+    /// Schedules entries found on disk (or whose retry state may be on disk). Known entries not in
+    /// flight are replaced.
     public func add(_ entries: [QueueEntry]) {
         cond.lock()
         let now = Date()
         for e in entries {
             let lane = laneLocked(e.peer)
+            lane.mayHaveMeta.insert(e.messageId)
             if !lane.inFlight.contains(e.messageId) { lane.file(e, now: now) }
         }
         updateGaugesLocked()
         cond.broadcast()
         cond.unlock()
     }
+
+    /// Schedules messages intake has just made durable in the queue, with their signed bytes: they
+    /// have no retry state yet, and their first attempt sends the bytes from memory (while the
+    /// messages kept stay within `bodyBudget`) instead of reading the file back.
+    public func addQueued(_ queued: [(entry: QueueEntry, signedXML: Data)]) {
+        cond.lock()
+        let now = Date()
+        for (e, xml) in queued {
+            let lane = laneLocked(e.peer)
+            if lane.inFlight.contains(e.messageId) { continue }
+            if lane.bodies[e.messageId] == nil, bodyBytes + xml.count <= Self.bodyBudget {
+                lane.bodies[e.messageId] = xml
+                bodyBytes += xml.count
+            }
+            lane.file(e, now: now)
+        }
+        updateGaugesLocked()
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// At most this many bytes of signed messages are kept in memory for their first attempt; a
+    /// larger backlog is read from the queue directory as it is sent.
+    static let bodyBudget = 32 << 20
+    /// Bytes in the lanes' `bodies` (guarded by `cond`).
+    private var bodyBytes = 0
 
     /// Re-reads the queue directory (after `stafett queue hold/release/retry`, or SIGHUP).
     /// Peers' back-off is forgotten too: an operator's `retry` means now, not when a peer's
@@ -206,17 +248,20 @@ public final class DeliveryScheduler: @unchecked Sendable {
                 continue
             }
             lane.inFlight.insert(entry.messageId)
+            let mayHaveMeta = lane.mayHaveMeta.contains(entry.messageId)
+            let body = lane.bodies.removeValue(forKey: entry.messageId)
+            bodyBytes -= body?.count ?? 0
             let rt = runtime
             if lane.connection == nil, let peer = rt.peers[lane.name] {
                 lane.connection = makeConnection(peer, rt)
             }
             let connection = lane.connection
             cond.unlock()
-            let finished = attempt(entry, connection: connection, rt: rt, lane: lane)
+            let finished = attempt(entry, mayHaveMeta: mayHaveMeta, body: body, connection: connection, rt: rt, lane: lane)
             cond.lock()
             if let finished {
                 lane.inFlight.remove(entry.messageId)
-                if finished { lane.entries.removeValue(forKey: entry.messageId) }
+                if finished { lane.forget(entry.messageId) }
             }
             updateGaugesLocked()
         }
@@ -236,11 +281,19 @@ public final class DeliveryScheduler: @unchecked Sendable {
 
     /// One attempt; returns true when the message left the queue (expiry), false when it waits
     /// for another attempt, nil when its receipt is being recorded in the background.
-    private func attempt(_ original: QueueEntry, connection: PeerConnection?, rt: NodeRuntime, lane: Lane) -> Bool? {
+    ///
+    /// `mayHaveMeta` is false for a message intake queued in this run and never failed (see
+    /// `Lane.mayHaveMeta`); `body` is its signed message when kept in memory.
+    private func attempt(_ original: QueueEntry, mayHaveMeta: Bool, body: Data?, connection: PeerConnection?, rt: NodeRuntime,
+                         lane: Lane) -> Bool? {
         // An operator may have held or released it since we loaded it. What the meta says now is
         // also what `fail` compares with, to tell an operator's change during the attempt.
-        let start = store.retryState(of: original)
-        guard var entry = start ?? (store.contains(peer: original.peer, id: original.messageId) ? original : nil) else { return true }
+        let start = mayHaveMeta ? store.retryState(of: original) : nil
+        // Only this daemon takes messages out of the queue, and never one in flight: bytes kept
+        // from intake are still queued.
+        guard var entry = start ?? (body != nil || store.contains(peer: original.peer, id: original.messageId) ? original : nil) else {
+            return true
+        }
         if entry.held { schedule(entry, lane: lane); return false }
         if entry.expiresAt <= Date() { return expire(entry, rt: rt) }
         guard let peer = rt.peers[entry.peer] else {
@@ -249,7 +302,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         guard let connection else {
             return fail(&entry, "cannot set up TLS for peer \(entry.peer)", peerDown: true, start: start, lane: lane, rt: rt)
         }
-        let outcome = send(entry, to: peer, over: connection)
+        let outcome = send(entry, body: body, to: peer, over: connection)
         switch outcome {
         case .peerDown(let why):
             return fail(&entry, why, peerDown: true, start: start, lane: lane, rt: rt)
@@ -303,12 +356,13 @@ public final class DeliveryScheduler: @unchecked Sendable {
                 cond.unlock()
                 return
             }
+            let metas = batch.map { $0.lane.mayHaveMeta.contains($0.entry.messageId) }
             cond.unlock()
-            let finished = settle(batch)
+            let finished = settle(batch, mayHaveMeta: metas)
             cond.lock()
             for (s, done) in zip(batch, finished) {
                 s.lane.inFlight.remove(s.entry.messageId)
-                if done { s.lane.entries.removeValue(forKey: s.entry.messageId) }
+                if done { s.lane.forget(s.entry.messageId) }
             }
             settling -= batch.count
             cond.broadcast()
@@ -317,9 +371,11 @@ public final class DeliveryScheduler: @unchecked Sendable {
         }
     }
 
-    private func send(_ entry: QueueEntry, to peer: LoadedPeer, over connection: PeerConnection) -> AttemptOutcome {
+    private func send(_ entry: QueueEntry, body kept: Data?, to peer: LoadedPeer, over connection: PeerConnection) -> AttemptOutcome {
         let body: Data
-        do { body = try store.signedMessage(of: entry) } catch { return .retry("\(error)") }
+        if let kept { body = kept } else {
+            do { body = try store.signedMessage(of: entry) } catch { return .retry("\(error)") }
+        }
         let request = HTTPRequest(method: "POST", target: "/v1/messages",
                                   headers: ["Content-Type": "application/xml"], body: body)
         let response: HTTPResponse
@@ -353,7 +409,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
     /// Journals the receipts (in full, one commit for the batch) and takes the messages out of the
     /// queue into the archive, each only after its record is durable. Returns, per settlement,
     /// whether the message left the queue.
-    private func settle(_ batch: [Settlement]) -> [Bool] {
+    private func settle(_ batch: [Settlement], mayHaveMeta: [Bool]) -> [Bool] {
         let records = batch.map { s -> JournalEntry in
             let (entry, receipt) = (s.entry, s.receipt)
             var record = JournalEntry(kind: receipt.status == .accepted ? .delivered : .rejected, messageId: entry.messageId.rawValue,
@@ -368,11 +424,11 @@ public final class DeliveryScheduler: @unchecked Sendable {
         }
         var committed: SpoolError?
         do { try batcher.commit(CommitItem(files: [], entries: records)) } catch { committed = error }
-        return batch.map { s in
+        return zip(batch, mayHaveMeta).map { s, meta in
             let entry = s.entry
             do {
                 if let committed { throw committed }
-                try store.remove(entry, archivingTo: layout.archivePath)
+                try store.remove(entry, archivingTo: layout.archivePath, retryState: meta)
             } catch {
                 log.limited(.error, key: "settle", every: .seconds(10), "cannot record the receipt for \(entry.messageId): \(error)")
                 var e = entry
@@ -453,8 +509,10 @@ public final class DeliveryScheduler: @unchecked Sendable {
         return false
     }
 
+    /// Files a message again after a failed attempt or a hold: either way it has a `.meta` now.
     private func schedule(_ entry: QueueEntry, lane: Lane) {
         cond.lock()
+        lane.mayHaveMeta.insert(entry.messageId)
         lane.file(entry, now: Date())
         cond.broadcast()
         cond.unlock()
