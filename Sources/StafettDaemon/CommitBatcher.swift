@@ -31,11 +31,22 @@ public struct CommitItem: Sendable {
 public final class CommitBatcher: @unchecked Sendable {
     private let spool: String
     private let journal: Journal
-    private let cond = NSCondition()
-    private var waiting: [(id: UInt64, item: CommitItem)] = []
-    private var results: [UInt64: Result<[UInt64], SpoolError>] = [:]
-    private var nextID: UInt64 = 0
+    private let lock = NSLock()
+    /// Items waiting for the next round, each with the caller that waits for it (guarded by `lock`).
+    private var waiting: [(item: CommitItem, waiter: Waiter)] = []
+    /// True while a round runs (guarded by `lock`).
     private var leading = false
+    /// Rounds run so far (guarded by `lock`; tests).
+    private var rounds = 0
+
+    /// One caller waiting in `commit`: woken once, by the leader of the round that held its item
+    /// (`result` set) or by one handing the lead on (`result` nil). A condition broadcast instead
+    /// woke every waiting caller after every round, most of them only to sleep again (about a
+    /// dozen futex calls per message on a busy receiver).
+    private final class Waiter: @unchecked Sendable {
+        let semaphore = DispatchSemaphore(value: 0)
+        var result: Result<[UInt64], SpoolError>?
+    }
 
     /// Creates a batcher over the spool's file system and the node journal.
     public init(spool: URL, journal: Journal) {
@@ -43,45 +54,46 @@ public final class CommitBatcher: @unchecked Sendable {
         self.journal = journal
     }
 
+    /// How many rounds (each one set of flushes) have run.
+    var roundCount: Int { lock.withLock { rounds } }
+
     /// Makes `item` durable together with whatever else is waiting; returns the journal sequence numbers.
     @discardableResult
     public func commit(_ item: CommitItem) throws(SpoolError) -> [UInt64] {
-        cond.lock()
-        let id = nextID
-        nextID += 1
-        waiting.append((id, item))
-        while true {
-            if let r = results.removeValue(forKey: id) {
-                cond.unlock()
-                return try r.get()
-            }
-            if !leading { break }
-            cond.wait()
+        let me = Waiter()
+        lock.lock()
+        waiting.append((item, me))
+        if leading {
+            lock.unlock()
+            me.semaphore.wait()
+            if let result = me.result { return try result.get() }
+            lock.lock()  // handed the lead: our item is still waiting
         }
         // Lead a round: take everything waiting, including our own item.
         leading = true
         let batch = waiting
         waiting.removeAll()
-        cond.unlock()
+        rounds += 1
+        lock.unlock()
 
         let outcome = CommitBatcher.run(batch.map(\.item), spool: spool, journal: journal)
-
-        cond.lock()
         var offset = 0
-        for (bid, item) in batch {
+        for (item, waiter) in batch {
             switch outcome {
-            case .success(let seqs):
-                results[bid] = .success(Array(seqs[offset..<offset + item.entries.count]))
-            case .failure(let e):
-                results[bid] = .failure(e)
+            case .success(let seqs): waiter.result = .success(Array(seqs[offset..<offset + item.entries.count]))
+            case .failure(let e): waiter.result = .failure(e)
             }
             offset += item.entries.count
         }
-        leading = false
-        cond.broadcast()
-        let mine = results.removeValue(forKey: id)!
-        cond.unlock()
-        return try mine.get()
+
+        lock.lock()
+        // Whoever queued meanwhile leads the next round: one wake-up, for one of them.
+        let next = waiting.first?.waiter
+        leading = next != nil
+        lock.unlock()
+        next?.semaphore.signal()
+        for (_, waiter) in batch where waiter !== me { waiter.semaphore.signal() }
+        return try me.result!.get()
     }
 
     private static func run(_ items: [CommitItem], spool: String, journal: Journal) -> Result<[UInt64], SpoolError> {

@@ -135,7 +135,7 @@ public final class Daemon: @unchecked Sendable {
         defer { intakeSlots.signal() }
         let processor = IntakeProcessor(runtime: runtime, layout: layout, store: store, batcher: batcher)
         do {
-            let (outcome, entries) = try processor.process(file)
+            let (outcome, queued) = try processor.processKeepingMessages(file)
             switch outcome {
             case let .accepted(n, to):
                 log.info("outbox: \(file.lastPathComponent): \(n) message(s) queued; moved to \(to.path)")
@@ -148,7 +148,7 @@ public final class Daemon: @unchecked Sendable {
                 break
             }
             watcher?.done(file)
-            scheduler.add(entries)
+            scheduler.addQueued(queued)
         } catch {
             log.limited(.error, key: "intake-\(file.path)", every: .seconds(60), "outbox: \(file.path): \(error); will retry")
             watcher?.retry(file, after: .seconds(5))

@@ -25,6 +25,9 @@ public final class DeliveryScheduler: @unchecked Sendable {
     private var activeWorkers = 0
     private var settling = 0
     private let settleSlots = DispatchSemaphore(value: 64)
+    /// Receipts waiting for the settler, and whether one runs (guarded by `cond`).
+    private var toSettle: [Settlement] = []
+    private var settlerRunning = false
     private var runtime: NodeRuntime
     private let store: QueueStore
     private let layout: SpoolLayout
@@ -48,7 +51,23 @@ public final class DeliveryScheduler: @unchecked Sendable {
         var failures = 0
         var downUntil: Date?
         var lastError: String?
+        /// What `stafett_peer_up` says now (nil before the first attempt): set only when it changes.
+        var reportedUp: Bool?
+        /// Messages that may have a `.meta` on disk: those loaded from the queue directory (at
+        /// start or on a rescan) and those whose retry state was written since. Messages queued by
+        /// intake in this run have none until an attempt fails, or until `stafett queue` writes one,
+        /// which it follows with SIGUSR1 and so a rescan; for them the per-attempt meta lookup, a
+        /// miss in a directory of thousands of files, is skipped.
+        var mayHaveMeta: Set<MessageID> = []
+        /// Signed messages just queued by intake, kept for their first attempt (within `bodyBudget`).
+        var bodies: [MessageID: Data] = [:]
         init(name: String) { self.name = name }
+
+        /// Forgets a message that left the queue.
+        func forget(_ id: MessageID) {
+            entries.removeValue(forKey: id)
+            mayHaveMeta.remove(id)
+        }
 
         /// Files `entry` as due or later (held entries are kept but not scheduled).
         func file(_ entry: QueueEntry, now: Date) {
@@ -102,18 +121,46 @@ public final class DeliveryScheduler: @unchecked Sendable {
         add(store.loadAll(maxLifetime: runtime.config.delivery.maxLifetime.timeInterval, onError: { self.log.error($0) }))
     }
 
-    /// Schedules entries (new from intake, or found on disk). Known entries not in flight are replaced.
+    /// Schedules entries found on disk (or whose retry state may be on disk). Known entries not in
+    /// flight are replaced.
     public func add(_ entries: [QueueEntry]) {
         cond.lock()
         let now = Date()
         for e in entries {
             let lane = laneLocked(e.peer)
+            lane.mayHaveMeta.insert(e.messageId)
             if !lane.inFlight.contains(e.messageId) { lane.file(e, now: now) }
         }
         updateGaugesLocked()
         cond.broadcast()
         cond.unlock()
     }
+
+    /// Schedules messages intake has just made durable in the queue, with their signed bytes: they
+    /// have no retry state yet, and their first attempt sends the bytes from memory (while the
+    /// messages kept stay within `bodyBudget`) instead of reading the file back.
+    public func addQueued(_ queued: [(entry: QueueEntry, signedXML: Data)]) {
+        cond.lock()
+        let now = Date()
+        for (e, xml) in queued {
+            let lane = laneLocked(e.peer)
+            if lane.inFlight.contains(e.messageId) { continue }
+            if lane.bodies[e.messageId] == nil, bodyBytes + xml.count <= Self.bodyBudget {
+                lane.bodies[e.messageId] = xml
+                bodyBytes += xml.count
+            }
+            lane.file(e, now: now)
+        }
+        updateGaugesLocked()
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// At most this many bytes of signed messages are kept in memory for their first attempt; a
+    /// larger backlog is read from the queue directory as it is sent.
+    static let bodyBudget = 32 << 20
+    /// Bytes in the lanes' `bodies` (guarded by `cond`).
+    private var bodyBytes = 0
 
     /// Re-reads the queue directory (after `stafett queue hold/release/retry`, or SIGHUP).
     /// Peers' back-off is forgotten too: an operator's `retry` means now, not when a peer's
@@ -201,17 +248,20 @@ public final class DeliveryScheduler: @unchecked Sendable {
                 continue
             }
             lane.inFlight.insert(entry.messageId)
+            let mayHaveMeta = lane.mayHaveMeta.contains(entry.messageId)
+            let body = lane.bodies.removeValue(forKey: entry.messageId)
+            bodyBytes -= body?.count ?? 0
             let rt = runtime
             if lane.connection == nil, let peer = rt.peers[lane.name] {
                 lane.connection = makeConnection(peer, rt)
             }
             let connection = lane.connection
             cond.unlock()
-            let finished = attempt(entry, connection: connection, rt: rt, lane: lane)
+            let finished = attempt(entry, mayHaveMeta: mayHaveMeta, body: body, connection: connection, rt: rt, lane: lane)
             cond.lock()
             if let finished {
                 lane.inFlight.remove(entry.messageId)
-                if finished { lane.entries.removeValue(forKey: entry.messageId) }
+                if finished { lane.forget(entry.messageId) }
             }
             updateGaugesLocked()
         }
@@ -231,11 +281,19 @@ public final class DeliveryScheduler: @unchecked Sendable {
 
     /// One attempt; returns true when the message left the queue (expiry), false when it waits
     /// for another attempt, nil when its receipt is being recorded in the background.
-    private func attempt(_ original: QueueEntry, connection: PeerConnection?, rt: NodeRuntime, lane: Lane) -> Bool? {
+    ///
+    /// `mayHaveMeta` is false for a message intake queued in this run and never failed (see
+    /// `Lane.mayHaveMeta`); `body` is its signed message when kept in memory.
+    private func attempt(_ original: QueueEntry, mayHaveMeta: Bool, body: Data?, connection: PeerConnection?, rt: NodeRuntime,
+                         lane: Lane) -> Bool? {
         // An operator may have held or released it since we loaded it. What the meta says now is
         // also what `fail` compares with, to tell an operator's change during the attempt.
-        let start = store.retryState(of: original)
-        guard var entry = start ?? (store.contains(peer: original.peer, id: original.messageId) ? original : nil) else { return true }
+        let start = mayHaveMeta ? store.retryState(of: original) : nil
+        // Only this daemon takes messages out of the queue, and never one in flight: bytes kept
+        // from intake are still queued.
+        guard var entry = start ?? (body != nil || store.contains(peer: original.peer, id: original.messageId) ? original : nil) else {
+            return true
+        }
         if entry.held { schedule(entry, lane: lane); return false }
         if entry.expiresAt <= Date() { return expire(entry, rt: rt) }
         guard let peer = rt.peers[entry.peer] else {
@@ -244,7 +302,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         guard let connection else {
             return fail(&entry, "cannot set up TLS for peer \(entry.peer)", peerDown: true, start: start, lane: lane, rt: rt)
         }
-        let outcome = send(entry, to: peer, over: connection)
+        let outcome = send(entry, body: body, to: peer, over: connection)
         switch outcome {
         case .peerDown(let why):
             return fail(&entry, why, peerDown: true, start: start, lane: lane, rt: rt)
@@ -258,29 +316,66 @@ public final class DeliveryScheduler: @unchecked Sendable {
         }
     }
 
+    /// A receipt waiting to be recorded by the settler.
+    struct Settlement {
+        var entry: QueueEntry
+        var start: QueueEntry?
+        var receipt: Receipt
+        var signed: Data
+        var rt: NodeRuntime
+        var lane: Lane
+    }
+
     /// Records a receipt while the worker goes on to the next message: the receiver's flush and
     /// ours then overlap instead of taking turns. The message stays in flight until recorded.
     /// At most `settleSlots` receipts wait at once, so a slow disk slows delivery down.
+    ///
+    /// One settler at a time takes every receipt waiting and journals them in one commit: while
+    /// it flushes, the next receipts gather, so a busy peer costs one journal flush per batch, not
+    /// one per message, and no thread is parked per receipt (a thread and a commit per receipt
+    /// cost about a tenth of the sending daemon's CPU in fsyncs and wake-ups).
     private func settleInBackground(_ entry: QueueEntry, start: QueueEntry?, receipt: Receipt, signed: Data, rt: NodeRuntime, lane: Lane) {
         settleSlots.wait()
         cond.lock()
         settling += 1
+        toSettle.append(Settlement(entry: entry, start: start, receipt: receipt, signed: signed, rt: rt, lane: lane))
+        let spawn = !settlerRunning
+        settlerRunning = true
         cond.unlock()
-        DispatchQueue.global().async { [self] in
-            let finished = settle(entry, start: start, receipt: receipt, signed: signed, rt: rt, lane: lane)
+        if spawn { DispatchQueue.global().async { [self] in drainSettlements() } }
+    }
+
+    /// The settler: records batches of receipts until none is waiting.
+    private func drainSettlements() {
+        while true {
             cond.lock()
-            lane.inFlight.remove(entry.messageId)
-            if finished { lane.entries.removeValue(forKey: entry.messageId) }
-            settling -= 1
+            let batch = toSettle
+            toSettle.removeAll(keepingCapacity: true)
+            if batch.isEmpty {
+                settlerRunning = false
+                cond.unlock()
+                return
+            }
+            let metas = batch.map { $0.lane.mayHaveMeta.contains($0.entry.messageId) }
+            cond.unlock()
+            let finished = settle(batch, mayHaveMeta: metas)
+            cond.lock()
+            for (s, done) in zip(batch, finished) {
+                s.lane.inFlight.remove(s.entry.messageId)
+                if done { s.lane.forget(s.entry.messageId) }
+            }
+            settling -= batch.count
             cond.broadcast()
             cond.unlock()
-            settleSlots.signal()
+            for _ in batch { settleSlots.signal() }
         }
     }
 
-    private func send(_ entry: QueueEntry, to peer: LoadedPeer, over connection: PeerConnection) -> AttemptOutcome {
+    private func send(_ entry: QueueEntry, body kept: Data?, to peer: LoadedPeer, over connection: PeerConnection) -> AttemptOutcome {
         let body: Data
-        do { body = try store.signedMessage(of: entry) } catch { return .retry("\(error)") }
+        if let kept { body = kept } else {
+            do { body = try store.signedMessage(of: entry) } catch { return .retry("\(error)") }
+        }
         let request = HTTPRequest(method: "POST", target: "/v1/messages",
                                   headers: ["Content-Type": "application/xml"], body: body)
         let response: HTTPResponse
@@ -311,30 +406,40 @@ public final class DeliveryScheduler: @unchecked Sendable {
         }
     }
 
-    /// Journals the receipt (in full) and takes the message out of the queue into the archive.
-    private func settle(_ entry: QueueEntry, start: QueueEntry?, receipt: Receipt, signed: Data, rt: NodeRuntime, lane: Lane) -> Bool {
-        let accepted = receipt.status == .accepted
-        var record = JournalEntry(kind: accepted ? .delivered : .rejected, messageId: entry.messageId.rawValue,
-                                  caseRef: entry.caseRef, eventType: entry.eventType.rawValue,
-                                  sender: rt.config.node.organisation.digits, recipient: entry.recipient.digits,
-                                  digest: entry.digest, status: receipt.status.rawValue,
-                                  reason: receipt.reason.map { "\($0.rawValue): \(receipt.detail ?? "")" })
-        // The signed receipt goes into the journal itself: evidence nobody can edit, and no file
-        // of its own to create and flush (`stafett receipt ID` prints it).
-        record.receipt = String(decoding: signed, as: UTF8.self)
-        do {
-            try batcher.commit(CommitItem(files: [], entries: [record]))
-            try store.remove(entry, archivingTo: layout.archivePath)
-        } catch {
-            log.limited(.error, key: "settle", every: .seconds(10), "cannot record the receipt for \(entry.messageId): \(error)")
-            var e = entry
-            return fail(&e, "cannot record the receipt: \(error)", peerDown: false, start: start, lane: lane, rt: rt)
+    /// Journals the receipts (in full, one commit for the batch) and takes the messages out of the
+    /// queue into the archive, each only after its record is durable. Returns, per settlement,
+    /// whether the message left the queue.
+    private func settle(_ batch: [Settlement], mayHaveMeta: [Bool]) -> [Bool] {
+        let records = batch.map { s -> JournalEntry in
+            let (entry, receipt) = (s.entry, s.receipt)
+            var record = JournalEntry(kind: receipt.status == .accepted ? .delivered : .rejected, messageId: entry.messageId.rawValue,
+                                      caseRef: entry.caseRef, eventType: entry.eventType.rawValue,
+                                      sender: s.rt.config.node.organisation.digits, recipient: entry.recipient.digits,
+                                      digest: entry.digest, status: receipt.status.rawValue,
+                                      reason: receipt.reason.map { "\($0.rawValue): \(receipt.detail ?? "")" })
+            // The signed receipt goes into the journal itself: evidence nobody can edit, and no file
+            // of its own to create and flush (`stafett receipt ID` prints it).
+            record.receipt = String(decoding: s.signed, as: UTF8.self)
+            return record
         }
-        metrics.count("stafett_delivered_total", labels: ["peer": entry.peer, "status": receipt.status.rawValue])
-        if !accepted {
-            log.warning("message \(entry.messageId) to \(entry.peer) was rejected: \(receipt.reason?.rawValue ?? "?"): \(receipt.detail ?? "")")
+        var committed: SpoolError?
+        do { try batcher.commit(CommitItem(files: [], entries: records)) } catch { committed = error }
+        return zip(batch, mayHaveMeta).map { s, meta in
+            let entry = s.entry
+            do {
+                if let committed { throw committed }
+                try store.remove(entry, archivingTo: layout.archivePath, retryState: meta)
+            } catch {
+                log.limited(.error, key: "settle", every: .seconds(10), "cannot record the receipt for \(entry.messageId): \(error)")
+                var e = entry
+                return fail(&e, "cannot record the receipt: \(error)", peerDown: false, start: s.start, lane: s.lane, rt: s.rt)
+            }
+            metrics.count("stafett_delivered_total", labels: ["peer": entry.peer, "status": s.receipt.status.rawValue])
+            if s.receipt.status != .accepted {
+                log.warning("message \(entry.messageId) to \(entry.peer) was rejected: \(s.receipt.reason?.rawValue ?? "?"): \(s.receipt.detail ?? "")")
+            }
+            return true
         }
-        return true
     }
 
     private func expire(_ entry: QueueEntry, rt: NodeRuntime) -> Bool {
@@ -367,8 +472,10 @@ public final class DeliveryScheduler: @unchecked Sendable {
             delay = DeliveryScheduler.backoff(attempt: lane.failures, d)
             lane.downUntil = Date().addingTimeInterval(delay)
             lane.lastError = why
-            cond.unlock()
+            lane.reportedUp = false
+            // Under the lock, so a success on another connection cannot be overwritten by this 0.
             metrics.set("stafett_peer_up", labels: ["peer": lane.name], 0)
+            cond.unlock()
         } else {
             delay = DeliveryScheduler.backoff(attempt: entry.attempts, d)
         }
@@ -402,20 +509,27 @@ public final class DeliveryScheduler: @unchecked Sendable {
         return false
     }
 
+    /// Files a message again after a failed attempt or a hold: either way it has a `.meta` now.
     private func schedule(_ entry: QueueEntry, lane: Lane) {
         cond.lock()
+        lane.mayHaveMeta.insert(entry.messageId)
         lane.file(entry, now: Date())
         cond.broadcast()
         cond.unlock()
     }
 
+    /// Clears the peer's back-off after an answer. The gauge is written only when the peer was
+    /// not already reported up: this runs once per delivered message.
     private func markPeerUp(_ lane: Lane) {
         cond.lock()
         lane.failures = 0
         lane.downUntil = nil
         lane.lastError = nil
+        if lane.reportedUp != true {
+            lane.reportedUp = true
+            metrics.set("stafett_peer_up", labels: ["peer": lane.name], 1)
+        }
         cond.unlock()
-        metrics.set("stafett_peer_up", labels: ["peer": lane.name], 1)
     }
 
     /// A delay for the log: milliseconds below a second (where whole seconds would say "0s").

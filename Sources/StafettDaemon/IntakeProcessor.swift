@@ -40,6 +40,13 @@ public struct IntakeProcessor: Sendable {
 
     /// Processes one file. Returns the queued entries (for the scheduler) and the outcome.
     public func process(_ file: URL, now: Date = Date()) throws(SpoolError) -> (IntakeOutcome, [QueueEntry]) {
+        let (outcome, queued) = try processKeepingMessages(file, now: now)
+        return (outcome, queued.map(\.entry))
+    }
+
+    /// `process`, returning each queued entry with its signed message as written to the queue, so
+    /// the scheduler can send it without reading the file back (`DeliveryScheduler.addQueued`).
+    public func processKeepingMessages(_ file: URL, now: Date = Date()) throws(SpoolError) -> (IntakeOutcome, [(entry: QueueEntry, signedXML: Data)]) {
         let name = layout.outboxRelativePath(of: file) ?? file.lastPathComponent
         let data: Data
         do {
@@ -112,10 +119,10 @@ public struct IntakeProcessor: Sendable {
         // can never match, and journal `queued` after `delivered`.
         var staged: [(temporary: String, final: String)] = []
         var records: [JournalEntry] = []
-        var written: [QueueEntry] = []
+        var written: [(entry: QueueEntry, signedXML: Data)] = []
         for (i, (entry, xml)) in batch.enumerated() where !store.contains(peer: entry.peer, id: entry.messageId) && !finished(entry) {
             staged.append(try CommitBatcher.stage(xml, in: store.peerPath(entry.peer), as: entry.messageId.rawValue + ".xml"))
-            written.append(entry)
+            written.append((entry, xml))
             records.append(JournalEntry.about(routed[i].message, kind: .queued, digest: entry.digest, keyer: runtime.keyer,
                                               caseRef: entry.caseRef, status: "queued", time: now))
         }

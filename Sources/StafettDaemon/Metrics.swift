@@ -69,13 +69,40 @@ public final class Metrics: @unchecked Sendable {
         return out
     }
 
+    /// The series name: `name{k="v",...}` with the labels sorted and their values escaped as the
+    /// exposition format asks (backslash, double quote, line feed). Built for every delivery and
+    /// receipt, so it scans bytes instead of calling Foundation's `replacingOccurrences` three
+    /// times per value (which showed up as 3 % of a sending daemon's CPU).
     static func key(_ name: String, _ labels: [String: String]) -> String {
         guard !labels.isEmpty else { return name }
-        let inner = labels.sorted { $0.key < $1.key }.map { k, v in
-            let escaped = v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: "\\n")
-            return "\(k)=\"\(escaped)\""
-        }.joined(separator: ",")
-        return "\(name){\(inner)}"
+        var out = name
+        out.append("{")
+        var first = true
+        for (k, v) in labels.sorted(by: { $0.key < $1.key }) {
+            if !first { out.append(",") }
+            first = false
+            out.append(k)
+            out.append("=\"")
+            appendEscaped(v, to: &out)
+            out.append("\"")
+        }
+        out.append("}")
+        return out
+    }
+
+    /// Appends a label value, escaped for the exposition format.
+    static func appendEscaped(_ value: String, to out: inout String) {
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") }) else {
+            out.append(value)
+            return
+        }
+        for c in value.unicodeScalars {
+            switch c {
+            case "\\": out.append("\\\\")
+            case "\"": out.append("\\\"")
+            case "\n": out.append("\\n")
+            default: out.unicodeScalars.append(c)
+            }
+        }
     }
 }

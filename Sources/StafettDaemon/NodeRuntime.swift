@@ -29,6 +29,9 @@ public struct NodeRuntime: Sendable {
     public var config: StafettConfig
     /// Our signing key and certificate: messages, receipts and journal checkpoints.
     public var sealer: MessageSealer
+    /// The same key and certificate prepared once for signing receipts: a signer made per
+    /// receipt re-checked the certificate against the key and re-encoded it every time.
+    public var receiptSigner: XMLSignature.Signer
     /// Our TLS identity.
     public var tls: TLSConfiguration
     /// Peers by name.
@@ -103,7 +106,8 @@ public struct NodeRuntime: Sendable {
                 peers[p.name] = LoadedPeer(config: p, trust: trust, signingCertificates: signing)
             }
             let keyer = try PersonKeyer(secretFile: node.journalSecret)
-            var rt = NodeRuntime(config: config, sealer: try MessageSealer(key: key, certificate: cert), tls: tls,
+            var rt = NodeRuntime(config: config, sealer: try MessageSealer(key: key, certificate: cert),
+                                 receiptSigner: try XMLSignature.Signer(key: key, certificate: cert), tls: tls,
                                  peers: peers, keyer: keyer, warnings: warnings)
             rt.revocationLists = revocationLists
             return rt

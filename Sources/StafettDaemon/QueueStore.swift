@@ -267,7 +267,9 @@ public final class QueueStore: @unchecked Sendable {
     }
 
     /// `remove(_:archivingTo:)` with the archive directory as a path (`SpoolLayout.archivePath`).
-    public func remove(_ entry: QueueEntry, archivingTo archive: String) throws(SpoolError) {
+    /// `retryState` false says the caller knows no `.meta` was written for the message (see
+    /// `DeliveryScheduler`), so none is looked for: a miss in a large directory is not free.
+    public func remove(_ entry: QueueEntry, archivingTo archive: String, retryState: Bool = true) throws(SpoolError) {
         let dir = SpoolLayout.join(archive, entry.peer)
         let target = SpoolLayout.join(dir, entry.messageId.rawValue + ".xml")
         let source = messagePath(peer: entry.peer, id: entry.messageId)
@@ -282,6 +284,7 @@ public final class QueueStore: @unchecked Sendable {
             }
             if code != 0 && code != ENOENT { throw .errno(target, "rename", code) }
         }
+        guard retryState else { return }
         let meta = metaPath(peer: entry.peer, id: entry.messageId)
         if unlink(meta) != 0 && errno != ENOENT { throw .errno(meta, "unlink") }
     }

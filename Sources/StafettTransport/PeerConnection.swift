@@ -51,6 +51,8 @@ public struct HTTPClientConfiguration: Sendable {
 public final class PeerConnection: @unchecked Sendable {
     /// Where it connects.
     public let configuration: HTTPClientConfiguration
+    /// `host:port` (bracketed for IPv6), for the Host header and errors: formatted once, not per request.
+    private let address: String
     private let tls: TLSClientContext?
     private let pool = NSCondition()
     private var idle: [PooledConnection] = []
@@ -61,6 +63,7 @@ public final class PeerConnection: @unchecked Sendable {
     /// A client over mutual TLS; `tls` nil makes a plain-HTTP client (for loopback `/metrics`).
     public init(configuration: HTTPClientConfiguration, tls: TLSClientContext?) {
         self.configuration = configuration
+        address = configuration.address
         self.tls = tls
     }
 
@@ -87,13 +90,13 @@ public final class PeerConnection: @unchecked Sendable {
     private var peerLabel: String? { tls?.serverTrust.organisation.description }
 
     private func context(_ phase: TransportPhase) -> TransportContext {
-        TransportContext(peer: peerLabel, address: configuration.address, phase: phase)
+        TransportContext(peer: peerLabel, address: address, phase: phase)
     }
 
     /// Sends one request and returns the response (any status: 4xx and 5xx are answers,
     /// not errors). Adds `Host` and `Content-Length`.
     public func send(_ request: HTTPRequest) throws(TransportError) -> HTTPResponse {
-        guard let bytes = HTTPParser.serialize(request, host: configuration.address) else {
+        guard let bytes = HTTPParser.serialize(request, host: address) else {
             throw .invalidRequest("\(request.method) \(request.target): the method must be a token, the target a path without spaces or controls, header values without CR, LF or NUL")
         }
         let deadline = Deadline.after(configuration.requestTimeout)
@@ -144,7 +147,7 @@ public final class PeerConnection: @unchecked Sendable {
         while true {
             if closed {
                 pool.unlock()
-                throw .closed(address: configuration.address)
+                throw .closed(address: address)
             }
             if !fresh, let c = idle.popLast() {
                 inUse += 1

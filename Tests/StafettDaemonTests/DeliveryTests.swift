@@ -93,14 +93,7 @@ final class DeliveryTests: XCTestCase {
     func testAnAttemptOnTheWireMayCompleteDespiteAHold() throws {
         let net = try TestNetwork()
         let (a, b) = (net.a, net.b)
-        net.configureAllPeers()
-        try b.startReceiver()
-        let receiver = try XCTUnwrap(b.receiver)
-        b.stopServer()
-        let peer = GatedPeer { request, identity in receiver.handle(request, peer: identity) }
-        try b.serve(peer.handle)
-        net.configurePeers(of: a)
-        try a.startSender()
+        let peer = try net.gatedReceiverAndSender()
         let entry = try a.enqueue(try a.seal(a.message("hold-2", to: b)), for: b)
         XCTAssertTrue(peer.waitForRequests(1, timeout: 10), a.logs.text)
 
@@ -230,6 +223,21 @@ final class DeliveryTests: XCTestCase {
         held.held = true
         XCTAssertTrue(try store.update(held))
         node.scheduler?.rescan()
+    }
+}
+
+extension TestNetwork {
+    /// `b` receives behind a gate (a real receiver once the gate opens); `a` sends to it, with one connection.
+    func gatedReceiverAndSender() throws -> GatedPeer {
+        configureAllPeers()
+        try b.startReceiver()
+        let receiver = try XCTUnwrap(b.receiver)
+        b.stopServer()
+        let peer = GatedPeer { request, identity in receiver.handle(request, peer: identity) }
+        try b.serve(peer.handle)
+        configurePeers(of: a)
+        try a.startSender()
+        return peer
     }
 }
 
