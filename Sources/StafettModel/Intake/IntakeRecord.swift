@@ -62,8 +62,12 @@ public enum IntakeFile {
     }
 
     static func messageID(prefix: String, index: Int) -> MessageID {
+        var text = prefix
+        text.reserveCapacity(prefix.utf8.count + 21)
+        text += "-"
+        text += String(max(0, index))
         // Hex digits, a hyphen and a decimal index always satisfy MessageID's character rule.
-        try! MessageID(prefix + "-" + String(max(0, index)))
+        return MessageID(unchecked: text)
     }
 
     /// Reads a file for intake, never more than `limits.maxBytes + 1` bytes, so a huge file costs
