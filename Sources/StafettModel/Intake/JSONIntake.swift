@@ -89,7 +89,7 @@ enum JSONIntake {
             sink.add(location, "each record must be a JSON object { ... }")
             return CSVIntake.placeholder(builder, index, location)
         }
-        var values = [RawValue?](repeating: nil, count: IntakeField.allCases.count)
+        var raw = RawRecord()
         var names = [String?](repeating: nil, count: IntakeField.allCases.count)
         var ok = true
         for (key, value) in members {
@@ -108,27 +108,27 @@ enum JSONIntake {
             let listField = f == .citizenship || f == .languages || f == .references
             switch value {
             case .null: break
-            case .string(let s): values[f.rawValue] = .text(s)
-            case .number(let n): values[f.rawValue] = .text(n)
-            case .bool(let b) where f == .dateOfBirthEstimated: values[f.rawValue] = .bool(b)
+            case .string(let s): raw.values[f.rawValue] = .text(raw.append(s))
+            case .number(let n): raw.values[f.rawValue] = .text(raw.append(n))
+            case .bool(let b) where f == .dateOfBirthEstimated: raw.values[f.rawValue] = .bool(b)
             case .array(let items) where listField:
-                var strings: [String] = []
+                let first = raw.strings.count
                 for item in items {
                     guard case .string(let s) = item.value else {
                         ok = false
                         sink.add(location, field: key, "every item of the list must be a string in double quotes")
                         break
                     }
-                    strings.append(s)
+                    raw.strings.append(raw.append(s))
                 }
-                values[f.rawValue] = .list(strings)
+                raw.values[f.rawValue] = .list(first..<raw.strings.count)
             default:
                 ok = false
                 sink.add(location, field: key, listField ? "must be a string or a list of strings"
                          : f == .dateOfBirthEstimated ? "must be true or false" : "must be a string")
             }
         }
-        let built = builder.build(values, names: names, column: false, location: location, index: index, sink: &sink)
+        let built = builder.build(raw, names: names, column: false, location: location, index: index, sink: &sink)
         if ok, let built { return built }
         return CSVIntake.placeholder(builder, index, location)
     }
