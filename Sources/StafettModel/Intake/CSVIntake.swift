@@ -93,19 +93,9 @@ enum CSVIntake {
                 }
             }
             let location = IntakeLocation.line(row.line)
-            if let r = builder.build(raw, names: names, column: true, location: location, index: index, sink: &sink),
-               rowOK {
-                out.append(r)
-            } else {
-                out.append(placeholder(builder, index, location))
-            }
+            builder.build(raw, names: names, column: true, location: location, index: index, usable: rowOK,
+                          into: &out, sink: &sink)
         }
         return out
-    }
-
-    /// Keeps indexes of later records stable when one fails; never returned, because the file fails.
-    static func placeholder(_ b: RecordBuilder, _ index: Int, _ location: IntakeLocation) -> IntakeRecord {
-        IntakeRecord(file: b.file, index: index, location: location, child: Child(givenName: "", familyName: ""),
-                     event: CaseEvent(type: .update, time: b.reference))
     }
 }

@@ -147,26 +147,49 @@ public enum IntakeField: Int, CaseIterable, Sendable, Hashable {
 }
 
 /// Folded words (see `IntakeField.fold`) and what they mean, for the few dozen words of a field's
-/// vocabulary: a scan of lengths and bytes beats hashing a freshly built String.
+/// vocabulary: comparing the first eight bytes of the words of the same length as one number
+/// beats hashing a new String.
 struct FoldedWords<Value: Sendable>: Sendable {
     private var text: [UInt8] = []
-    private var entries: [(start: Int, count: Int, value: Value)] = []
+    /// Where each word lies in `text` and its first eight bytes, shortest first.
+    private var entries: [(start: Int, head: UInt64, value: Value)] = []
+    /// For each length, the entries of that length.
+    private var byLength: [Range<Int>] = []
 
     /// The words, folded here; the first of two equal words wins, as in a `switch`.
     init(_ pairs: [(String, Value)]) {
+        var words: [(folded: [UInt8], value: Value)] = []
         for (word, value) in pairs {
             let folded = Array(IntakeField.fold(word).utf8)
-            guard self[folded] == nil else { continue }
-            entries.append((text.count, folded.count, value))
-            text += folded
+            if !words.contains(where: { $0.folded == folded }) { words.append((folded, value)) }
+        }
+        let longest = words.map(\.folded.count).max() ?? 0
+        for length in 0...longest {
+            let first = entries.count
+            for (folded, value) in words where folded.count == length {
+                let head = folded.withUnsafeBufferPointer(Self.head)
+                entries.append((text.count, head, value))
+                text += folded
+            }
+            byLength.append(first..<entries.count)
         }
     }
 
+    /// The first eight bytes, little-endian, zero-padded.
+    private static func head(_ u: UTF8Bytes) -> UInt64 {
+        var h: UInt64 = 0
+        for i in 0..<min(8, u.count) { h |= UInt64(u[i]) << UInt64(8 * i) }
+        return h
+    }
+
     /// The meaning of an already folded word.
-    subscript(folded: some Collection<UInt8>) -> Value? {
-        text.withUnsafeBufferPointer { t in
-            for e in entries where e.count == folded.count {
-                if t[bytes: e.start..<e.start + e.count].elementsEqual(folded) { return e.value }
+    subscript(folded: UTF8Bytes) -> Value? {
+        let n = folded.count
+        guard n < byLength.count else { return nil }
+        let head = Self.head(folded)
+        return text.withUnsafeBufferPointer { t in
+            for e in entries[byLength[n]] where e.head == head {
+                if n <= 8 || t[bytes: e.start + 8..<e.start + n].elementsEqual(folded[bytes: 8..<n]) { return e.value }
             }
             return nil
         }

@@ -47,13 +47,16 @@ struct RecordBuilder {
         self.today = SwedishTime.localDate(at: reference)
     }
 
-    /// `names` is indexed by `IntakeField.rawValue` and holds the header or key as written.
-    /// `column` says whether names are CSV columns. Returns nil when anything is wrong.
-    func build(_ raw: RawRecord, names: [String?], column: Bool, location: IntakeLocation, index: Int,
-               sink: inout ErrorSink) -> IntakeRecord? {
+    /// Appends the validated record to `out`, or a placeholder when anything is wrong or `usable`
+    /// is false, and reports the problems to `sink`. `names` is indexed by `IntakeField.rawValue`
+    /// and holds the header or key as written; `column` says whether names are CSV columns.
+    func build(_ raw: RawRecord, names: [String?], column: Bool, location: IntakeLocation, index: Int, usable: Bool,
+               into out: inout [IntakeRecord], sink: inout ErrorSink) {
         raw.bytes.withUnsafeBufferPointer { p in
             var check = RecordCheck(p: p, values: raw.values, strings: raw.strings)
-            let record = build(&check, names: names, location: location, index: index)
+            // Appending in place, rather than returning the record, spares the optimizer a copy
+            // of every string and array in it.
+            build(&check, names: names, location: location, index: index, usable: usable, into: &out)
             // Problems are collected and reported here, in the order found, so that the rules
             // need not capture the sink.
             for (field, reason) in check.problems {
@@ -63,11 +66,17 @@ struct RecordBuilder {
                     sink.add(location, reason)
                 }
             }
-            return check.problems.isEmpty ? record : nil
         }
     }
 
-    private func build(_ c: inout RecordCheck, names: [String?], location: IntakeLocation, index: Int) -> IntakeRecord? {
+    /// Keeps indexes of later records stable when one fails; never returned, because the file fails.
+    func placeholder(_ index: Int, _ location: IntakeLocation) -> IntakeRecord {
+        IntakeRecord(file: file, index: index, location: location, child: Child(givenName: "", familyName: ""),
+                     event: CaseEvent(type: .update, time: reference))
+    }
+
+    private func build(_ c: inout RecordCheck, names: [String?], location: IntakeLocation, index: Int, usable: Bool,
+                       into out: inout [IntakeRecord]) {
         let given = c.rule(.givenName, FieldRules.name)
         let family = c.rule(.familyName, FieldRules.name)
         let dob = c.rule(.dateOfBirth) { u throws(FieldProblem) in try FieldRules.dateOfBirth(u, today: today) }
@@ -129,7 +138,10 @@ struct RecordBuilder {
                 + "(HVB, jourhem, familjehem or annat) as well")
         }
 
-        guard c.problems.isEmpty, let eventType, let time else { return nil }
+        guard usable, c.problems.isEmpty, let eventType, let time else {
+            out.append(placeholder(index, location))
+            return
+        }
         let child = Child(givenName: given ?? "", familyName: family ?? "", dateOfBirth: dob,
                           dateOfBirthEstimated: estimated, sex: sex, citizenship: citizenship, languages: languages,
                           identifiers: ChildIdentifiers(intakeId: intakeId, dossierNumber: dossier,
@@ -137,8 +149,8 @@ struct RecordBuilder {
         let event = CaseEvent(type: eventType, time: time, place: place,
                               placement: placementKind.map { Placement(kind: $0, name: placementName) },
                               responsibleOrganisation: responsible, note: note)
-        return IntakeRecord(file: file, index: index, location: location, child: child, event: event,
-                            recipient: recipient, references: references)
+        out.append(IntakeRecord(file: file, index: index, location: location, child: child, event: event,
+                                recipient: recipient, references: references))
     }
 
     /// `"Händelse"` when the file has that column, else the canonical names.

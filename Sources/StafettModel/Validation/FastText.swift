@@ -77,8 +77,12 @@ extension UnsafeBufferPointer<UInt8> {
 
     /// The bytes as a String. Intake text is valid UTF-8 by the time it is split (`TextDecoder`),
     /// and splitting happens at ASCII bytes, so nothing is repaired.
-    @inline(__always)
-    var string: String { String(decoding: self, as: UTF8.self) }
+    var string: String {
+        // A String of up to 15 bytes lives inline; built this way, ASCII skips the validation
+        // `String(decoding:)` does.
+        guard count <= 15 else { return String(decoding: self, as: UTF8.self) }
+        return String(unsafeUninitializedCapacity: count) { $0.initialize(fromContentsOf: self) }
+    }
 }
 
 extension String {

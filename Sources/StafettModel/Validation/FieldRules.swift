@@ -72,16 +72,22 @@ enum FieldRules {
 
     /// `identifier` over bytes: ASCII values are checked here; others go to the String rule.
     static func identifier(_ u: UTF8Bytes, what: String) throws(FieldProblem) -> String {
-        if u.count <= 64, u.allSatisfy({ b in
-            switch b {
-            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2F, 0x2E, 0x5F, 0x3A, 0x20: return true
-            default: return false
-            }
-        }) {
-            return u.string
+        var plain = u.count <= 64
+        let (low, high) = identifierASCII
+        for b in u where plain {
+            plain = b < 64 ? low >> UInt64(b) & 1 == 1 : b < 128 && high >> UInt64(b - 64) & 1 == 1
         }
-        return try identifier(u.string, what: what)
+        return plain ? u.string : try identifier(u.string, what: what)
     }
+
+    /// The ASCII bytes `identifier` allows, one bit each (bytes 128 and up are never set).
+    private static let identifierASCII: (UInt64, UInt64) = {
+        var low: UInt64 = 0, high: UInt64 = 0
+        for b in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-/._: ".utf8 {
+            if b < 64 { low |= 1 << UInt64(b) } else { high |= 1 << UInt64(b - 64) }
+        }
+        return (low, high)
+    }()
 
     /// A personnummer or samordningsnummer (Luhn, real date, century from `reference`).
     static func personalIdentityNumber(_ u: UTF8Bytes, reference: Date) throws(FieldProblem) -> PersonalIdentityNumber {
@@ -377,8 +383,25 @@ struct Scanner8 {
         return digits.contains(n) ? v : nil
     }
 
+    /// Exactly `count` digits at `at`, without moving.
+    private func digits(at: Int, _ count: Int) -> Int? {
+        var v = 0
+        for k in at..<at + count {
+            let d = b[k] &- 0x30
+            guard d <= 9 else { return nil }
+            v = v * 10 + Int(d)
+        }
+        return v
+    }
+
     /// `YYYY-MM-DD` or `YYYYMMDD`.
     mutating func date() -> (Int, Int, Int)? {
+        // The usual form in one go; it reads exactly what the steps below would.
+        if i + 10 <= b.count, b[i + 4] == 0x2D, b[i + 7] == 0x2D,
+           let y = digits(at: i, 4), let m = digits(at: i + 5, 2), let d = digits(at: i + 8, 2) {
+            i += 10
+            return (y, m, d)
+        }
         guard let y = number(4...4) else { return nil }
         if skip(UInt8(ascii: "-")) {
             guard let m = number(2...2), skip(UInt8(ascii: "-")), let d = number(2...2) else { return nil }
