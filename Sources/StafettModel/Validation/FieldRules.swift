@@ -266,7 +266,8 @@ enum FieldRules {
                 throw FieldProblem("\"\(item.string.prefix(30))\" is not an ISO 3166-1 country code: write two letters, "
                     + "like AF (Afghanistan), SY (Syria), SO (Somalia), ER (Eritrea), or XX when it is not known")
             }
-            if !out.contains(code) { out.append(code) }
+            // An array literal allocates in one step where the first append regrows.
+            if out.isEmpty { out = [code] } else if !out.contains(code) { out.append(code) }
         }
         return out
     }
@@ -280,7 +281,8 @@ enum FieldRules {
                 throw FieldProblem("\"\(item.string.prefix(30))\" is not a language code we know: write an ISO 639 code, "
                     + "like prs (Dari), ps (Pashto), ar (Arabic), so (Somali), ti (Tigrinya), fa (Persian)")
             }
-            if !out.contains(code) { out.append(code) }
+            // An array literal allocates in one step where the first append regrows.
+            if out.isEmpty { out = [code] } else if !out.contains(code) { out.append(code) }
         }
         return out
     }
