@@ -13,26 +13,26 @@ enum CSVIntake {
             start = bytes.count > 6 && bytes[5] == CSVReader.cr && bytes[6] == CSVReader.lf ? 7 : 6
             firstLine = 2
         }
-        let (allRows, syntax, tooMany) = CSVReader.read(bytes, from: start, line: firstLine, separator: sep,
-                                                        maxRows: 2 * limits.maxRecords + 100)
-        for e in syntax { sink.add(.line(e.line), e.reason) }
-        if tooMany {
+        let table = CSVReader.read(bytes, from: start, line: firstLine, separator: sep,
+                                   maxRows: 2 * limits.maxRecords + 100)
+        for e in table.errors { sink.add(.line(e.line), e.reason) }
+        if table.tooMany {
             sink.add(.file, "the file has more than \(limits.maxRecords) records: split it into smaller files")
             return []
         }
         // Blank lines before the header are skipped; line numbers stay physical.
-        guard let headerAt = allRows.firstIndex(where: { !$0.fields.allSatisfy { $0.intakeTrimmed.isEmpty } }) else {
+        guard let headerAt = table.rows.firstIndex(where: { !table.isBlank($0) }) else {
             return []
         }
-        let header = allRows[headerAt]
-        let rows = allRows[headerAt...]
+        let header = table.rows[headerAt]
+        let rows = table.rows[headerAt...]
         let headerLine = IntakeLocation.line(header.line)
 
         // The header: every named column must be known, and no field may appear twice.
         var fieldOfColumn: [IntakeField?] = []
         var names = [String?](repeating: nil, count: IntakeField.allCases.count)
-        for (col, cell) in header.fields.enumerated() {
-            let name = cell.intakeTrimmed
+        for (col, cell) in table.fields[header.fields].enumerated() {
+            let name = table.string(cell).intakeTrimmed
             guard !name.isEmpty else { fieldOfColumn.append(nil); continue }
             guard let f = IntakeField.named(name) else {
                 // "Ã¶" is what UTF-8 "ö" looks like read as Windows-1252: the file mixes both.
@@ -69,20 +69,21 @@ enum CSVIntake {
 
         var out: [IntakeRecord] = []
         out.reserveCapacity(rows.count - 1)
-        var values = [RawValue?](repeating: nil, count: IntakeField.allCases.count)
+        // One record's storage serves every row, over the file's text.
+        var raw = RawRecord(bytes: table.text)
         for row in rows.dropFirst() {
-            if row.fields.allSatisfy({ $0.intakeTrimmed.isEmpty }) { continue }  // blank rows Excel leaves
+            if table.isBlank(row) { continue }  // blank rows Excel leaves
             if out.count + 1 > limits.maxRecords {
                 sink.add(.file, "the file has more than \(limits.maxRecords) records: split it into smaller files")
                 break
             }
             let index = out.count
-            for k in values.indices { values[k] = nil }
+            raw.clearValues()
             var rowOK = true
-            for (col, cell) in row.fields.enumerated() {
+            for (col, cell) in table.fields[row.fields].enumerated() {
                 if col < fieldOfColumn.count, let f = fieldOfColumn[col] {
-                    values[f.rawValue] = .text(cell)
-                } else if !cell.intakeTrimmed.isEmpty {
+                    raw.values[f.rawValue] = .text(cell)
+                } else if !table.string(cell).intakeTrimmed.isEmpty {
                     rowOK = false
                     sink.add(.line(row.line), col < header.fields.count
                         ? "column \(col + 1) has a value but no header: name the column or clear the value"
@@ -92,19 +93,9 @@ enum CSVIntake {
                 }
             }
             let location = IntakeLocation.line(row.line)
-            if let r = builder.build(values, names: names, column: true, location: location, index: index, sink: &sink),
-               rowOK {
-                out.append(r)
-            } else {
-                out.append(placeholder(builder, index, location))
-            }
+            builder.build(raw, names: names, column: true, location: location, index: index, usable: rowOK,
+                          into: &out, sink: &sink)
         }
         return out
-    }
-
-    /// Keeps indexes of later records stable when one fails; never returned, because the file fails.
-    static func placeholder(_ b: RecordBuilder, _ index: Int, _ location: IntakeLocation) -> IntakeRecord {
-        IntakeRecord(file: b.file, index: index, location: location, child: Child(givenName: "", familyName: ""),
-                     event: CaseEvent(type: .update, time: b.reference))
     }
 }

@@ -1,15 +1,41 @@
 import Foundation
 
-/// One CSV record: the physical line it starts on (1-based) and its fields, unquoted.
+/// One CSV record: the physical line it starts on (1-based) and its fields, as indexes into
+/// `CSVTable.fields`.
 struct CSVRow: Sendable {
     var line: Int
-    var fields: [String]
+    var fields: Range<Int>
 }
 
 /// A CSV syntax problem, at a physical line.
 struct CSVSyntaxError: Sendable {
     var line: Int
     var reason: String
+}
+
+/// A CSV file as read: the text, with quoted values unquoted in place, and where each field lies
+/// in it. No String is made per field; the rules read the bytes.
+struct CSVTable: Sendable {
+    /// The UTF-8 text; quoted values are rewritten in place without their quotes.
+    var text: [UInt8]
+    /// Every field's bytes in `text`, row after row.
+    var fields: [Range<Int>] = []
+    var rows: [CSVRow] = []
+    var errors: [CSVSyntaxError] = []
+    /// True when reading stopped at `maxRows`.
+    var tooMany = false
+
+    /// The bytes of every field of a row are blank (see `intakeTrimmed`).
+    func isBlank(_ row: CSVRow) -> Bool {
+        text.withUnsafeBufferPointer { p in
+            fields[row.fields].allSatisfy { p[bytes: $0].intakeTrimmed.isEmpty }
+        }
+    }
+
+    /// A field's text, as a String.
+    func string(_ field: Range<Int>) -> String {
+        text.withUnsafeBufferPointer { $0[bytes: field].string }
+    }
 }
 
 /// RFC 4180 CSV as Excel writes it, read over UTF-8 bytes in a single pass.
@@ -35,61 +61,58 @@ enum CSVReader {
         return commas > semis ? comma : semicolon
     }
 
-    /// Reads every record from byte `start`, which is on physical line `firstLine`. Stops after `maxRows` rows (and says so through `tooMany`).
-    static func read(_ bytes: [UInt8], from start: Int = 0, line firstLine: Int = 1, separator sep: UInt8, maxRows: Int)
-        -> (rows: [CSVRow], errors: [CSVSyntaxError], tooMany: Bool)
-    {
+    /// Reads every record from byte `start`, which is on physical line `firstLine`. Stops after
+    /// `maxRows` rows (and says so through `tooMany`).
+    static func read(_ bytes: [UInt8], from start: Int = 0, line firstLine: Int = 1, separator sep: UInt8,
+                     maxRows: Int) -> CSVTable {
+        var table = CSVTable(text: bytes)
+        var fields: [Range<Int>] = []
+        // Room for fields of eight bytes on average, so that a typical file never regrows.
+        fields.reserveCapacity(bytes.count / 8 + 16)
         var rows: [CSVRow] = []
         var errors: [CSVSyntaxError] = []
         var tooMany = false
-        bytes.withUnsafeBufferPointer { p in
+        table.text.withUnsafeMutableBufferPointer { p in
             let n = p.count
             var i = start
             var line = firstLine
-            func text(_ start: Int, _ end: Int) -> String {
-                String(decoding: UnsafeBufferPointer(rebasing: p[start..<end]), as: UTF8.self)
-            }
             records: while i < n {
                 if rows.count >= maxRows { tooMany = true; break }
                 let recordLine = line
-                var fields: [String] = []
-                fields.reserveCapacity(rows.first?.fields.count ?? 16)
+                let firstField = fields.count
                 while true {
-                    var value: String
+                    var value: Range<Int>
                     if p[i] == quote {
+                        // The value is written back from the opening quote on, without its quotes:
+                        // the writing never overtakes the reading.
                         let quoteLine = line
+                        var w = i
                         i += 1
-                        var start = i
-                        var pieces: [UInt8]? = nil
+                        let valueStart = w
                         var closed = false
                         while i < n {
                             let b = p[i]
                             if b == quote {
                                 if i + 1 < n && p[i + 1] == quote {
-                                    if pieces == nil { pieces = [] }
-                                    pieces!.append(contentsOf: UnsafeBufferPointer(rebasing: p[start...i]))
+                                    p[w] = quote
+                                    w += 1
                                     i += 2
-                                    start = i
                                     continue
                                 }
                                 closed = true
                                 break
                             }
                             if b == lf || (b == cr && !(i + 1 < n && p[i + 1] == lf)) { line += 1 }
+                            p[w] = b
+                            w += 1
                             i += 1
-                        }
-                        if var buf = pieces {
-                            buf.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<i]))
-                            value = String(decoding: buf, as: UTF8.self)
-                        } else {
-                            value = text(start, i)
                         }
                         guard closed else {
                             errors.append(CSVSyntaxError(line: quoteLine, reason:
                                 "a quoted value starts here and its closing quote (\") is missing, so the rest of the file "
                                 + "could not be read: check for a stray quote character in this record"))
-                            fields.append(value)
-                            rows.append(CSVRow(line: recordLine, fields: fields))
+                            fields.append(valueStart..<w)
+                            rows.append(CSVRow(line: recordLine, fields: firstField..<fields.count))
                             break records
                         }
                         i += 1
@@ -97,10 +120,13 @@ enum CSVReader {
                             errors.append(CSVSyntaxError(line: line, reason:
                                 "text follows the closing quote of a value: put the whole value in quotes and write "
                                 + "each quote inside it twice (\"\")"))
-                            let rest = i
-                            while i < n, p[i] != sep, p[i] != cr, p[i] != lf { i += 1 }
-                            value += text(rest, i)
+                            while i < n, p[i] != sep, p[i] != cr, p[i] != lf {
+                                p[w] = p[i]
+                                w += 1
+                                i += 1
+                            }
                         }
+                        value = valueStart..<w
                     } else {
                         let start = i
                         while i < n {
@@ -108,23 +134,27 @@ enum CSVReader {
                             if b == sep || b == cr || b == lf { break }
                             i += 1
                         }
-                        value = text(start, i)
+                        value = start..<i
                     }
                     fields.append(value)
                     if i >= n { break }
                     let b = p[i]
                     if b == sep {
                         i += 1
-                        if i >= n { fields.append(""); break }
+                        if i >= n { fields.append(n..<n); break }
                         continue
                     }
                     i += (b == cr && i + 1 < n && p[i + 1] == lf) ? 2 : 1
                     line += 1
                     break
                 }
-                rows.append(CSVRow(line: recordLine, fields: fields))
+                rows.append(CSVRow(line: recordLine, fields: firstField..<fields.count))
             }
         }
-        return (rows, errors, tooMany)
+        table.fields = fields
+        table.rows = rows
+        table.errors = errors
+        table.tooMany = tooMany
+        return table
     }
 }

@@ -100,30 +100,98 @@ public enum IntakeField: Int, CaseIterable, Sendable, Hashable {
     /// Case-folds, drops å/ä/ö/é/ü to their base letters and removes everything but letters and
     /// digits, so `Födelse-datum `, `fodelsedatum` and `FÖDELSEDATUM` are the same name.
     public static func fold(_ text: String) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count)
+        let n = text.utf8.count
+        guard n > 0 else { return "" }
+        // Folding never lengthens, so the input's length is room enough.
+        return String(unsafeUninitializedCapacity: n) { out in
+            var s = text
+            return s.withUTF8 { fold($0, into: out.baseAddress!) }
+        }
+    }
+
+    /// `fold` over bytes into `out`, which has room for `text.count` bytes; returns the count written.
+    static func fold(_ text: UTF8Bytes, into out: UnsafeMutablePointer<UInt8>) -> Int {
+        var k = 0
         var pendingC3 = false
-        for b in text.utf8 {
+        for b in text {
             if pendingC3 {
                 pendingC3 = false
                 // U+00C0–U+00FF: upper and lower case Latin-1 letters share the low five bits.
                 switch 0xC0 + Int(b & 0x3F) | 0x20 {
-                case 0xE0...0xE5: out.append(0x61)  // à á â ã ä å
-                case 0xE8...0xEB: out.append(0x65)  // è é ê ë
-                case 0xEC...0xEF: out.append(0x69)  // ì í î ï
-                case 0xF2...0xF6, 0xF8: out.append(0x6F)  // ò ó ô õ ö ø
-                case 0xF9...0xFC: out.append(0x75)  // ù ú û ü
+                case 0xE0...0xE5: out[k] = 0x61; k += 1  // à á â ã ä å
+                case 0xE8...0xEB: out[k] = 0x65; k += 1  // è é ê ë
+                case 0xEC...0xEF: out[k] = 0x69; k += 1  // ì í î ï
+                case 0xF2...0xF6, 0xF8: out[k] = 0x6F; k += 1  // ò ó ô õ ö ø
+                case 0xF9...0xFC: out[k] = 0x75; k += 1  // ù ú û ü
                 default: break
                 }
                 continue
             }
             switch b {
-            case 0x61...0x7A, 0x30...0x39: out.append(b)
-            case 0x41...0x5A: out.append(b + 0x20)
+            case 0x61...0x7A, 0x30...0x39: out[k] = b; k += 1
+            case 0x41...0x5A: out[k] = b + 0x20; k += 1
             case 0xC3: pendingC3 = true
             default: break  // punctuation, spaces, other letters, combining accents (decomposed å from macOS)
             }
         }
-        return String(decoding: out, as: UTF8.self)
+        return k
+    }
+
+    /// Looks `text` up in `words` after folding it, without building a String.
+    static func lookUp<Value>(_ text: UTF8Bytes, in words: FoldedWords<Value>) -> Value? {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Swift.max(1, text.count)) { buffer in
+            let n = fold(text, into: buffer.baseAddress!)
+            return words[UnsafeBufferPointer(rebasing: buffer[..<n])]
+        }
+    }
+}
+
+/// Folded words (see `IntakeField.fold`) and what they mean, for the few dozen words of a field's
+/// vocabulary: comparing the first eight bytes of the words of the same length as one number
+/// beats hashing a new String.
+struct FoldedWords<Value: Sendable>: Sendable {
+    private var text: [UInt8] = []
+    /// Where each word lies in `text` and its first eight bytes, shortest first.
+    private var entries: [(start: Int, head: UInt64, value: Value)] = []
+    /// For each length, the entries of that length.
+    private var byLength: [Range<Int>] = []
+
+    /// The words, folded here; the first of two equal words wins, as in a `switch`.
+    init(_ pairs: [(String, Value)]) {
+        var words: [(folded: [UInt8], value: Value)] = []
+        for (word, value) in pairs {
+            let folded = Array(IntakeField.fold(word).utf8)
+            if !words.contains(where: { $0.folded == folded }) { words.append((folded, value)) }
+        }
+        let longest = words.map(\.folded.count).max() ?? 0
+        for length in 0...longest {
+            let first = entries.count
+            for (folded, value) in words where folded.count == length {
+                let head = folded.withUnsafeBufferPointer(Self.head)
+                entries.append((text.count, head, value))
+                text += folded
+            }
+            byLength.append(first..<entries.count)
+        }
+    }
+
+    /// The first eight bytes, little-endian, zero-padded.
+    private static func head(_ u: UTF8Bytes) -> UInt64 {
+        var h: UInt64 = 0
+        for i in 0..<min(8, u.count) { h |= UInt64(u[i]) << UInt64(8 * i) }
+        return h
+    }
+
+    /// The meaning of an already folded word.
+    subscript(folded: UTF8Bytes) -> Value? {
+        let n = folded.count
+        guard n < byLength.count else { return nil }
+        let head = Self.head(folded)
+        return text.withUnsafeBufferPointer { t in
+            for e in entries[byLength[n]] where e.head == head {
+                if n <= 8 || t[bytes: e.start + 8..<e.start + n].elementsEqual(folded[bytes: 8..<n]) { return e.value }
+            }
+            return nil
+        }
     }
 }

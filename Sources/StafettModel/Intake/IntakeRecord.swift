@@ -62,8 +62,26 @@ public enum IntakeFile {
     }
 
     static func messageID(prefix: String, index: Int) -> MessageID {
+        var prefix = prefix
+        let text = prefix.withUTF8 { p in
+            // Laid out on the stack and made a String once: appending the pieces cost more than
+            // the rest of making a case message.
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: p.count + 21) { out in
+                _ = out.initialize(from: p)
+                out[p.count] = 0x2D
+                var n = max(0, index), end = out.count
+                repeat {
+                    end -= 1
+                    out[end] = UInt8(0x30 + n % 10)
+                    n /= 10
+                } while n > 0
+                let digits = out.count - end
+                for k in 0..<digits { out[p.count + 1 + k] = out[end + k] }
+                return UnsafeBufferPointer(rebasing: out[..<(p.count + 1 + digits)]).string
+            }
+        }
         // Hex digits, a hyphen and a decimal index always satisfy MessageID's character rule.
-        try! MessageID(prefix + "-" + String(max(0, index)))
+        return MessageID(unchecked: text)
     }
 
     /// Reads a file for intake, never more than `limits.maxBytes + 1` bytes, so a huge file costs
@@ -84,9 +102,19 @@ public enum IntakeFile {
     public static func caseMessages(_ records: [IntakeRecord], fileDigestHex: String, sender: OrganisationNumber,
                                     defaultRecipient: OrganisationNumber, createdAt: Date) -> [CaseMessage] {
         let prefix = idPrefix(fileDigestHex)
-        return records.map {
-            $0.caseMessage(id: messageID(prefix: prefix, index: $0.index), sender: sender,
-                           defaultRecipient: defaultRecipient, createdAt: createdAt)
+        var messages: [CaseMessage] = []
+        messages.reserveCapacity(records.count)
+        // Field by field through the buffer, not `map` or `caseMessage`: those copy each whole
+        // record before reading it.
+        records.withUnsafeBufferPointer { records in
+            for i in records.indices {
+                let header = MessageHeader(messageId: messageID(prefix: prefix, index: records[i].index),
+                                           createdAt: createdAt, sender: sender,
+                                           recipient: records[i].recipient ?? defaultRecipient,
+                                           references: records[i].references)
+                messages.append(CaseMessage(header: header, child: records[i].child, event: records[i].event))
+            }
         }
+        return messages
     }
 }

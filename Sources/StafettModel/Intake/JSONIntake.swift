@@ -30,11 +30,17 @@ enum JSONIntake {
                         sink.add(.file, "the file has more than \(limits.maxRecords) records: split it into smaller files")
                         return []
                     }
-                    return items.enumerated().map { i, item in
-                        record(item.value, location: .index(i, line: item.line), index: i, builder: builder, sink: &sink)
+                    var out: [IntakeRecord] = []
+                    out.reserveCapacity(items.count)
+                    for (i, item) in items.enumerated() {
+                        record(item.value, location: .index(i, line: item.line), index: i, builder: builder,
+                               into: &out, sink: &sink)
                     }
+                    return out
                 case .object:
-                    return [record(top, location: .index(0, line: firstLine), index: 0, builder: builder, sink: &sink)]
+                    var out: [IntakeRecord] = []
+                    record(top, location: .index(0, line: firstLine), index: 0, builder: builder, into: &out, sink: &sink)
+                    return out
                 default:
                     sink.add(.line(firstLine), "the file must hold an object { ... } or an array [ ... ] of objects")
                     return []
@@ -70,26 +76,27 @@ enum JSONIntake {
                 reader.skipWhitespace()
                 guard reader.atEnd else {
                     sink.add(.line(lineNo), "there is text after the object on this line: write one object per line")
-                    out.append(CSVIntake.placeholder(builder, out.count, .line(lineNo)))
+                    out.append(builder.placeholder(out.count, .line(lineNo)))
                     continue
                 }
-                out.append(record(v, location: .line(lineNo), index: out.count, builder: builder, sink: &sink))
+                record(v, location: .line(lineNo), index: out.count, builder: builder, into: &out, sink: &sink)
             } catch {
                 sink.add(.line(lineNo), "this line is not valid JSON (column \(error.column)): \(error.reason)")
-                out.append(CSVIntake.placeholder(builder, out.count, .line(lineNo)))
+                out.append(builder.placeholder(out.count, .line(lineNo)))
             }
         }
         return out
     }
 
-    /// One object to a record (or a placeholder, with its errors in the sink).
+    /// One object to a record appended to `out` (or a placeholder, with its errors in the sink).
     private static func record(_ v: JSONValue, location: IntakeLocation, index: Int, builder: RecordBuilder,
-                               sink: inout ErrorSink) -> IntakeRecord {
+                               into out: inout [IntakeRecord], sink: inout ErrorSink) {
         guard case .object(let members) = v else {
             sink.add(location, "each record must be a JSON object { ... }")
-            return CSVIntake.placeholder(builder, index, location)
+            out.append(builder.placeholder(index, location))
+            return
         }
-        var values = [RawValue?](repeating: nil, count: IntakeField.allCases.count)
+        var raw = RawRecord()
         var names = [String?](repeating: nil, count: IntakeField.allCases.count)
         var ok = true
         for (key, value) in members {
@@ -108,28 +115,27 @@ enum JSONIntake {
             let listField = f == .citizenship || f == .languages || f == .references
             switch value {
             case .null: break
-            case .string(let s): values[f.rawValue] = .text(s)
-            case .number(let n): values[f.rawValue] = .text(n)
-            case .bool(let b) where f == .dateOfBirthEstimated: values[f.rawValue] = .bool(b)
+            case .string(let s): raw.values[f.rawValue] = .text(raw.append(s))
+            case .number(let n): raw.values[f.rawValue] = .text(raw.append(n))
+            case .bool(let b) where f == .dateOfBirthEstimated: raw.values[f.rawValue] = .bool(b)
             case .array(let items) where listField:
-                var strings: [String] = []
+                let first = raw.strings.count
                 for item in items {
                     guard case .string(let s) = item.value else {
                         ok = false
                         sink.add(location, field: key, "every item of the list must be a string in double quotes")
                         break
                     }
-                    strings.append(s)
+                    raw.strings.append(raw.append(s))
                 }
-                values[f.rawValue] = .list(strings)
+                raw.values[f.rawValue] = .list(first..<raw.strings.count)
             default:
                 ok = false
                 sink.add(location, field: key, listField ? "must be a string or a list of strings"
                          : f == .dateOfBirthEstimated ? "must be true or false" : "must be a string")
             }
         }
-        let built = builder.build(values, names: names, column: false, location: location, index: index, sink: &sink)
-        if ok, let built { return built }
-        return CSVIntake.placeholder(builder, index, location)
+        builder.build(raw, names: names, column: false, location: location, index: index, usable: ok, into: &out,
+                      sink: &sink)
     }
 }

@@ -1,12 +1,38 @@
 import Foundation
 
-/// A field's value before validation, as the file gave it.
+/// A field's value before validation, as the file gave it, pointing into `RawRecord.bytes`.
 enum RawValue: Sendable {
-    case text(String)
-    /// A JSON array of strings (citizenship, languages, references).
-    case list([String])
+    /// Text at these bytes, untrimmed.
+    case text(Range<Int>)
+    /// A JSON array of strings (citizenship, languages, references): these entries of `RawRecord.strings`.
+    case list(Range<Int>)
     /// A JSON boolean (dob_estimated).
     case bool(Bool)
+}
+
+/// One record's values before validation, over UTF-8 held once: for CSV the whole file's text, so
+/// that a row costs no String until a value is accepted, and one record's storage serves the next.
+struct RawRecord: Sendable {
+    /// The UTF-8 the values point into.
+    var bytes: [UInt8]
+    /// By `IntakeField.rawValue`; nil when the field is absent.
+    var values = [RawValue?](repeating: nil, count: IntakeField.allCases.count)
+    /// The strings of list values, as ranges of `bytes`.
+    var strings: [Range<Int>] = []
+
+    init(bytes: [UInt8] = []) { self.bytes = bytes }
+
+    /// Appends the UTF-8 of `s` to `bytes` and returns where it lies.
+    mutating func append(_ s: String) -> Range<Int> {
+        let start = bytes.count
+        bytes.append(contentsOf: s.utf8)
+        return start..<bytes.count
+    }
+
+    /// Forgets every value, keeping the bytes and the storage.
+    mutating func clearValues() {
+        for k in values.indices { values[k] = nil }
+    }
 }
 
 /// Turns raw values into a validated `IntakeRecord`, reporting every bad field.
@@ -21,110 +47,101 @@ struct RecordBuilder {
         self.today = SwedishTime.localDate(at: reference)
     }
 
-    /// `values` and `names` are indexed by `IntakeField.rawValue`; `names` holds the header or key
-    /// as written. `column` says whether names are CSV columns. Returns nil when anything is wrong.
-    func build(_ values: [RawValue?], names: [String?], column: Bool, location: IntakeLocation, index: Int,
-               sink: inout ErrorSink) -> IntakeRecord? {
-        var ok = true
-        func fail(_ f: IntakeField, _ reason: String) {
-            ok = false
-            sink.add(location, field: names[f.rawValue] ?? f.jsonKey, column: column, reason)
-        }
-        func failRecord(_ reason: String) {
-            ok = false
-            sink.add(location, reason)
-        }
-        /// The trimmed text of a field; nil when absent or blank. Lists and booleans are refused
-        /// for text fields.
-        func text(_ f: IntakeField) -> String? {
-            switch values[f.rawValue] {
-            case nil: return nil
-            case .text(let s):
-                let t = s.intakeTrimmed
-                return t.isEmpty ? nil : t
-            case .list:
-                fail(f, "must be text, not a list")
-                return nil
-            case .bool:
-                fail(f, "must be text, not true/false")
-                return nil
+    /// Appends the validated record to `out`, or a placeholder when anything is wrong or `usable`
+    /// is false, and reports the problems to `sink`. `names` is indexed by `IntakeField.rawValue`
+    /// and holds the header or key as written; `column` says whether names are CSV columns.
+    func build(_ raw: RawRecord, names: [String?], column: Bool, location: IntakeLocation, index: Int, usable: Bool,
+               into out: inout [IntakeRecord], sink: inout ErrorSink) {
+        raw.bytes.withUnsafeBufferPointer { p in
+            var check = RecordCheck(p: p, values: raw.values, strings: raw.strings)
+            // Appending in place, rather than returning the record, spares the optimizer a copy
+            // of every string and array in it.
+            build(&check, names: names, location: location, index: index, usable: usable, into: &out)
+            // Problems are collected and reported here, in the order found, so that the rules
+            // need not capture the sink.
+            for (field, reason) in check.problems {
+                if let field {
+                    sink.add(location, field: names[field.rawValue] ?? field.jsonKey, column: column, reason)
+                } else {
+                    sink.add(location, reason)
+                }
             }
         }
-        func items(_ f: IntakeField) -> [String] {
-            switch values[f.rawValue] {
-            case nil: return []
-            case .text(let s): return FieldRules.split(s)
-            case .list(let l): return l.flatMap(FieldRules.split)
-            case .bool: fail(f, "must be text or a list of codes, not true/false"); return []
-            }
-        }
-        func rule<T>(_ f: IntakeField, _ body: (String) throws(FieldProblem) -> T) -> T? {
-            guard let s = text(f) else { return nil }
-            do { return try body(s) } catch { fail(f, error.reason); return nil }
-        }
+    }
 
-        let given = rule(.givenName, FieldRules.name)
-        let family = rule(.familyName, FieldRules.name)
-        let dob = rule(.dateOfBirth) { s throws(FieldProblem) in try FieldRules.dateOfBirth(s, today: today) }
+    /// Keeps indexes of later records stable when one fails; never returned, because the file fails.
+    func placeholder(_ index: Int, _ location: IntakeLocation) -> IntakeRecord {
+        IntakeRecord(file: file, index: index, location: location, child: Child(givenName: "", familyName: ""),
+                     event: CaseEvent(type: .update, time: reference))
+    }
+
+    private func build(_ c: inout RecordCheck, names: [String?], location: IntakeLocation, index: Int, usable: Bool,
+                       into out: inout [IntakeRecord]) {
+        let given = c.rule(.givenName, FieldRules.name)
+        let family = c.rule(.familyName, FieldRules.name)
+        let dob = c.rule(.dateOfBirth) { u throws(FieldProblem) in try FieldRules.dateOfBirth(u, today: today) }
         var estimated = false
-        if case .bool(let b)? = values[IntakeField.dateOfBirthEstimated.rawValue] {
+        if case .bool(let b)? = c.values[IntakeField.dateOfBirthEstimated.rawValue] {
             estimated = b
-        } else if let b = rule(.dateOfBirthEstimated, FieldRules.flag) {
+        } else if let b = c.rule(.dateOfBirthEstimated, FieldRules.flag) {
             estimated = b
         }
-        let sex = rule(.sex, FieldRules.sex)
+        let sex = c.rule(.sex, FieldRules.sex)
         var citizenship: [String] = []
-        do { citizenship = try FieldRules.citizenships(items(.citizenship)) } catch { fail(.citizenship, error.reason) }
+        do { citizenship = try FieldRules.citizenships(c.items(.citizenship)) } catch { c.fail(.citizenship, error.reason) }
         var languages: [String] = []
-        do { languages = try FieldRules.languages(items(.languages)) } catch { fail(.languages, error.reason) }
-        let intakeId = rule(.intakeId) { s throws(FieldProblem) in try FieldRules.identifier(s, what: "intake id") }
-        let dossier = rule(.dossierNumber) { s throws(FieldProblem) in try FieldRules.identifier(s, what: "dossier number") }
-        let pin = rule(.personalIdentityNumber) { s throws(FieldProblem) in
-            try FieldRules.personalIdentityNumber(s, reference: reference)
+        do { languages = try FieldRules.languages(c.items(.languages)) } catch { c.fail(.languages, error.reason) }
+        let intakeId = c.rule(.intakeId) { u throws(FieldProblem) in try FieldRules.identifier(u, what: "intake id") }
+        let dossier = c.rule(.dossierNumber) { u throws(FieldProblem) in try FieldRules.identifier(u, what: "dossier number") }
+        let pin = c.rule(.personalIdentityNumber) { u throws(FieldProblem) in
+            try FieldRules.personalIdentityNumber(u, reference: reference)
         }
-        let eventType = rule(.event, FieldRules.event)
-        let time = rule(.eventTime) { s throws(FieldProblem) in try FieldRules.eventTime(s, reference: reference) }
-        let place = rule(.place) { s throws(FieldProblem) in try FieldRules.text(s, max: 200, what: "place") }
-        let placementKind = rule(.placement, FieldRules.placement)
-        let placementName = rule(.placementName) { s throws(FieldProblem) in
-            try FieldRules.text(s, max: 200, what: "placement name")
+        let eventType = c.rule(.event, FieldRules.event)
+        let time = c.rule(.eventTime) { u throws(FieldProblem) in try FieldRules.eventTime(u, reference: reference) }
+        let place = c.rule(.place) { u throws(FieldProblem) in try FieldRules.text(u, max: 200, what: "place") }
+        let placementKind = c.rule(.placement, FieldRules.placement)
+        let placementName = c.rule(.placementName) { u throws(FieldProblem) in
+            try FieldRules.text(u, max: 200, what: "placement name")
         }
-        let responsible = organisation(.responsibleOrganisation, text: text, fail: fail)
-        let recipient = organisation(.recipient, text: text, fail: fail)
+        let responsible = c.organisation(.responsibleOrganisation)
+        let recipient = c.organisation(.recipient)
         var references: [MessageID] = []
-        for item in items(.references) {
-            do { references.append(try MessageID(item)) } catch { fail(.references, "\"\(item.prefix(40))\": \(error.reason)") }
+        for r in c.items(.references) {
+            let item = c.p[bytes: r].string
+            do { references.append(try MessageID(item)) } catch { c.fail(.references, "\"\(item.prefix(40))\": \(error.reason)") }
         }
-        let note = rule(.note) { s throws(FieldProblem) in try FieldRules.text(s, max: 4000, what: "note", lineBreaks: true) }
+        let note = c.rule(.note) { u throws(FieldProblem) in
+            try FieldRules.text(u, max: 4000, what: "note", lineBreaks: true)
+        }
 
         // Rules across fields.
-        if given == nil && family == nil && values[IntakeField.givenName.rawValue].flatMap(nonBlank) == nil
-            && values[IntakeField.familyName.rawValue].flatMap(nonBlank) == nil {
-            failRecord("the child has no name: fill in the given name or the family name (\(label(.givenName, names)) or "
+        if given == nil && family == nil && c.isBlank(.givenName) && c.isBlank(.familyName) {
+            c.failRecord("the child has no name: fill in the given name or the family name (\(label(.givenName, names)) or "
                 + "\(label(.familyName, names))); write what is known, even one name")
         }
-        if values[IntakeField.event.rawValue].flatMap(nonBlank) == nil {
-            failRecord("the event is missing: fill in \(label(.event, names)), e.g. registrerad")
+        if c.isBlank(.event) {
+            c.failRecord("the event is missing: fill in \(label(.event, names)), e.g. registrerad")
         }
-        if values[IntakeField.eventTime.rawValue].flatMap(nonBlank) == nil {
-            failRecord("the time of the event is missing: fill in \(label(.eventTime, names)), like 2015-10-23 14:05")
+        if c.isBlank(.eventTime) {
+            c.failRecord("the time of the event is missing: fill in \(label(.eventTime, names)), like 2015-10-23 14:05")
         }
-        if [IntakeField.intakeId, .dossierNumber, .personalIdentityNumber].allSatisfy({
-            values[$0.rawValue].flatMap(nonBlank) == nil
-        }) {
-            failRecord("the child has no identifier: fill in at least one of \(label(.intakeId, names)), "
+        if c.isBlank(.intakeId) && c.isBlank(.dossierNumber) && c.isBlank(.personalIdentityNumber) {
+            c.failRecord("the child has no identifier: fill in at least one of \(label(.intakeId, names)), "
                 + "\(label(.dossierNumber, names)) or \(label(.personalIdentityNumber, names))")
         }
         if let pin, let dob, !estimated, pin.dateOfBirth != dob {
-            fail(.dateOfBirth, "\(dob.iso) does not match the date in the personnummer (\(pin.dateOfBirth.iso)): "
+            c.fail(.dateOfBirth, "\(dob.iso) does not match the date in the personnummer (\(pin.dateOfBirth.iso)): "
                 + "correct one of them, or mark the date of birth as estimated")
         }
-        if placementName != nil && placementKind == nil && values[IntakeField.placement.rawValue].flatMap(nonBlank) == nil {
-            fail(.placementName, "the kind of placement is missing: fill in \(label(.placement, names)) "
+        if placementName != nil && placementKind == nil && c.isBlank(.placement) {
+            c.fail(.placementName, "the kind of placement is missing: fill in \(label(.placement, names)) "
                 + "(HVB, jourhem, familjehem or annat) as well")
         }
 
-        guard ok, let eventType, let time else { return nil }
+        guard usable, c.problems.isEmpty, let eventType, let time else {
+            out.append(placeholder(index, location))
+            return
+        }
         let child = Child(givenName: given ?? "", familyName: family ?? "", dateOfBirth: dob,
                           dateOfBirthEstimated: estimated, sex: sex, citizenship: citizenship, languages: languages,
                           identifiers: ChildIdentifiers(intakeId: intakeId, dossierNumber: dossier,
@@ -132,29 +149,75 @@ struct RecordBuilder {
         let event = CaseEvent(type: eventType, time: time, place: place,
                               placement: placementKind.map { Placement(kind: $0, name: placementName) },
                               responsibleOrganisation: responsible, note: note)
-        return IntakeRecord(file: file, index: index, location: location, child: child, event: event,
-                            recipient: recipient, references: references)
-    }
-
-    private func organisation(_ f: IntakeField, text: (IntakeField) -> String?,
-                              fail: (IntakeField, String) -> Void) -> OrganisationNumber? {
-        guard let s = text(f) else { return nil }
-        do { return try OrganisationNumber(s) } catch {
-            fail(f, "\"\(s.prefix(20))\": \(error.reason)")
-            return nil
-        }
-    }
-
-    /// The value unless it is blank text.
-    private func nonBlank(_ v: RawValue) -> RawValue? {
-        if case .text(let s) = v, s.intakeTrimmed.isEmpty { return nil }
-        if case .list(let l) = v, l.isEmpty { return nil }
-        return v
+        out.append(IntakeRecord(file: file, index: index, location: location, child: child, event: event,
+                                recipient: recipient, references: references))
     }
 
     /// `"Händelse"` when the file has that column, else the canonical names.
     private func label(_ f: IntakeField, _ names: [String?]) -> String {
         if let n = names[f.rawValue] { return "\"\(n)\"" }
         return "\"\(f.swedishHeader)\"/\"\(f.jsonKey)\""
+    }
+}
+
+/// One record's values during `RecordBuilder.build`, and the problems found so far.
+private struct RecordCheck {
+    let p: UTF8Bytes
+    let values: [RawValue?]
+    let strings: [Range<Int>]
+    /// The field (nil for the record as a whole) and the reason, in the order found.
+    var problems: [(field: IntakeField?, reason: String)] = []
+
+    mutating func fail(_ f: IntakeField, _ reason: String) { problems.append((f, reason)) }
+    mutating func failRecord(_ reason: String) { problems.append((nil, reason)) }
+
+    /// The trimmed text of a field; nil when absent or blank. Lists and booleans are refused
+    /// for text fields.
+    mutating func text(_ f: IntakeField) -> UTF8Bytes? {
+        switch values[f.rawValue] {
+        case nil: return nil
+        case .text(let r):
+            let t = p[bytes: r].intakeTrimmed
+            return t.isEmpty ? nil : t
+        case .list:
+            fail(f, "must be text, not a list")
+            return nil
+        case .bool:
+            fail(f, "must be text, not true/false")
+            return nil
+        }
+    }
+
+    mutating func items(_ f: IntakeField) -> ListItems {
+        switch values[f.rawValue] {
+        case nil: return .none(p)
+        case .text(let r): return ListItems(p, text: r)
+        case .list(let r): return ListItems(p, strings: strings[r])
+        case .bool: fail(f, "must be text or a list of codes, not true/false"); return .none(p)
+        }
+    }
+
+    mutating func rule<T>(_ f: IntakeField, _ body: (UTF8Bytes) throws(FieldProblem) -> T) -> T? {
+        guard let u = text(f) else { return nil }
+        do { return try body(u) } catch { fail(f, error.reason); return nil }
+    }
+
+    mutating func organisation(_ f: IntakeField) -> OrganisationNumber? {
+        guard let u = text(f) else { return nil }
+        let s = u.string
+        do { return try OrganisationNumber(s) } catch {
+            fail(f, "\"\(s.prefix(20))\": \(error.reason)")
+            return nil
+        }
+    }
+
+    /// True when the field is absent, blank text or an empty list.
+    func isBlank(_ f: IntakeField) -> Bool {
+        switch values[f.rawValue] {
+        case nil: return true
+        case .text(let r): return p[bytes: r].intakeTrimmed.isEmpty
+        case .list(let r): return r.isEmpty
+        case .bool: return false
+        }
     }
 }

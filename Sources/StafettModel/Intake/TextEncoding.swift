@@ -46,6 +46,12 @@ enum TextDecoder {
             let n = p.count
             var i = 0
             while i < n {
+                // Eight ASCII bytes at a time: most of a file is ASCII.
+                if i + 8 <= n, let base = p.baseAddress,
+                   UnsafeRawPointer(base).loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                    i += 8
+                    continue
+                }
                 let b = p[i]
                 if b < 0x80 { i += 1; continue }
                 var need = 0

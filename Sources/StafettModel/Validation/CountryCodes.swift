@@ -50,4 +50,59 @@ public enum CountryCodes {
         }
         return names[IntakeField.fold(text)]
     }
+
+    /// Every accepted two-letter code, one bit per pair of letters.
+    private static let accepted = LetterCodeBits(officiallyAssigned.union(userAssignedAccepted), letters: 2)
+
+    /// `normalise` over bytes: a known two-letter code is answered from a bitmap, without a String
+    /// until it is kept; anything else goes to the String rule.
+    static func normalise(_ u: UTF8Bytes) -> String? {
+        if u.count == 2, accepted.contains(u) {
+            return String(unsafeUninitializedCapacity: 2) { out in
+                out[0] = u[0] & 0xDF
+                out[1] = u[1] & 0xDF
+                return 2
+            }
+        }
+        return normalise(u.string)
+    }
+}
+
+/// A set of two- or three-letter ASCII codes as a bitmap, case-insensitive: a code costs a few
+/// shifts to look up where a `Set<String>` costs a String and a hash.
+struct LetterCodeBits: Sendable {
+    private var bits: [UInt64]
+    private let letters: Int
+
+    /// The codes in `codes` that are `letters` ASCII letters long; others are left out.
+    init(_ codes: Set<String>, letters: Int) {
+        self.letters = letters
+        var size = 1
+        for _ in 0..<letters { size *= 26 }
+        bits = Array(repeating: 0, count: (size + 63) / 64)
+        for code in codes {
+            var c = code
+            c.withUTF8 { u in
+                if let k = index(u) { bits[k >> 6] |= 1 << UInt64(k & 63) }
+            }
+        }
+    }
+
+    /// The bit of a code of `letters` ASCII letters, in either case; nil for anything else.
+    private func index(_ u: UTF8Bytes) -> Int? {
+        guard u.count == letters else { return nil }
+        var k = 0
+        for b in u {
+            let lower = b | 0x20
+            guard lower >= 0x61 && lower <= 0x7A else { return nil }
+            k = k * 26 + Int(lower - 0x61)
+        }
+        return k
+    }
+
+    /// True when `u` is one of the codes, in any case.
+    func contains(_ u: UTF8Bytes) -> Bool {
+        guard let k = index(u) else { return false }
+        return bits[k >> 6] & (1 << UInt64(k & 63)) != 0
+    }
 }

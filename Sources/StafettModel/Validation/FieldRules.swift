@@ -41,6 +41,21 @@ enum FieldRules {
         return v
     }
 
+    /// `text` over bytes: plain values are kept as they are; anything else goes to the String rule.
+    static func text(_ u: UTF8Bytes, max: Int, what: String, lineBreaks: Bool = false) throws(FieldProblem) -> String {
+        if IntakeBytes.isPlainText(u, max: max, lineBreaks: lineBreaks) { return u.string }
+        return try text(u.string, max: max, what: what, lineBreaks: lineBreaks)
+    }
+
+    /// `name` over bytes: a plain value with an ASCII letter needs no Unicode properties.
+    static func name(_ u: UTF8Bytes) throws(FieldProblem) -> String {
+        if IntakeBytes.isPlainText(u, max: 200, lineBreaks: false),
+           u.contains(where: { ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A }) {
+            return u.string
+        }
+        return try name(u.string)
+    }
+
     /// A local identifier (intake id, dossier number): 1–64 characters of letters, digits, `- / . _ :`.
     static func identifier(_ s: String, what: String) throws(FieldProblem) -> String {
         guard s.utf8.count <= 64, s.unicodeScalars.allSatisfy({ u in
@@ -55,23 +70,42 @@ enum FieldRules {
         return s
     }
 
+    /// `identifier` over bytes: ASCII values are checked here; others go to the String rule.
+    static func identifier(_ u: UTF8Bytes, what: String) throws(FieldProblem) -> String {
+        var plain = u.count <= 64
+        let (low, high) = identifierASCII
+        for b in u where plain {
+            plain = b < 64 ? low >> UInt64(b) & 1 == 1 : b < 128 && high >> UInt64(b - 64) & 1 == 1
+        }
+        return plain ? u.string : try identifier(u.string, what: what)
+    }
+
+    /// The ASCII bytes `identifier` allows, one bit each (bytes 128 and up are never set).
+    private static let identifierASCII: (UInt64, UInt64) = {
+        var low: UInt64 = 0, high: UInt64 = 0
+        for b in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-/._: ".utf8 {
+            if b < 64 { low |= 1 << UInt64(b) } else { high |= 1 << UInt64(b - 64) }
+        }
+        return (low, high)
+    }()
+
     /// A personnummer or samordningsnummer (Luhn, real date, century from `reference`).
-    static func personalIdentityNumber(_ s: String, reference: Date) throws(FieldProblem) -> PersonalIdentityNumber {
-        do { return try PersonalIdentityNumber(s, referenceDate: reference) } catch { throw FieldProblem(error.reason) }
+    static func personalIdentityNumber(_ u: UTF8Bytes, reference: Date) throws(FieldProblem) -> PersonalIdentityNumber {
+        do { return try PersonalIdentityNumber(u.string, referenceDate: reference) } catch { throw FieldProblem(error.reason) }
     }
 
     /// A date `YYYY-MM-DD` (or `YYYYMMDD`), not before 1990, not after `today`.
-    static func dateOfBirth(_ s: String, today: CalendarDate) throws(FieldProblem) -> CalendarDate {
-        let d = try date(s)
+    static func dateOfBirth(_ u: UTF8Bytes, today: CalendarDate) throws(FieldProblem) -> CalendarDate {
+        let d = try date(u)
         if d > today { throw FieldProblem("\(d.iso) is in the future: check the year") }
         return d
     }
 
     /// A real date `YYYY-MM-DD` or `YYYYMMDD` from 1990 on.
-    static func date(_ s: String) throws(FieldProblem) -> CalendarDate {
-        var scan = Scanner8(s)
+    static func date(_ u: UTF8Bytes) throws(FieldProblem) -> CalendarDate {
+        var scan = Scanner8(u)
         guard let (y, m, d) = scan.date(), scan.atEnd else {
-            throw FieldProblem("\"\(s.prefix(20))\" is not a date: write it as YYYY-MM-DD, like 2001-04-17")
+            throw FieldProblem("\"\(u.string.prefix(20))\" is not a date: write it as YYYY-MM-DD, like 2001-04-17")
         }
         return try checked(y, m, d)
     }
@@ -84,38 +118,43 @@ enum FieldRules {
         return date
     }
 
+    private static let timeHint = "write it as YYYY-MM-DD HH:MM in Swedish time, like 2015-10-23 14:05, "
+        + "or with a time zone, like 2015-10-23T14:05:00+02:00"
+
     /// An event time: ISO 8601 with a zone, or a Swedish wall-clock time `YYYY-MM-DD HH:MM[:SS]`,
     /// or a date alone (midnight, Swedish time).
-    static func eventTime(_ s: String, reference: Date) throws(FieldProblem) -> Date {
-        let hint = "write it as YYYY-MM-DD HH:MM in Swedish time, like 2015-10-23 14:05, "
-            + "or with a time zone, like 2015-10-23T14:05:00+02:00"
-        var scan = Scanner8(s)
-        guard let (y, mo, d) = scan.date() else { throw FieldProblem("\"\(s.prefix(30))\" is not a time: " + hint) }
+    static func eventTime(_ u: UTF8Bytes, reference: Date) throws(FieldProblem) -> Date {
+        func notATime() -> FieldProblem { FieldProblem("\"\(u.string.prefix(30))\" is not a time: " + timeHint) }
+        var scan = Scanner8(u)
+        guard let (y, mo, d) = scan.date() else { throw notATime() }
         let date = try checked(y, mo, d)
         var seconds = 0
         var zone: Int? = nil
         if !scan.atEnd {
-            guard scan.skip("T") || scan.skipSpaces(), let h = scan.number(1...2), scan.skip(":") || scan.skip("."),
+            guard scan.skip(UInt8(ascii: "T")) || scan.skipSpaces(), let h = scan.number(1...2),
+                  scan.skip(UInt8(ascii: ":")) || scan.skip(UInt8(ascii: ".")),
                   let mi = scan.number(2...2), h < 24, mi < 60 else {
-                throw FieldProblem("\"\(s.prefix(30))\" is not a time: " + hint)
+                throw notATime()
             }
             seconds = h * 3600 + mi * 60
-            if scan.skip(":") {
-                guard let sec = scan.number(2...2), sec <= 60 else { throw FieldProblem("the seconds are wrong: " + hint) }
+            if scan.skip(UInt8(ascii: ":")) {
+                guard let sec = scan.number(2...2), sec <= 60 else { throw FieldProblem("the seconds are wrong: " + timeHint) }
                 seconds += min(sec, 59)
-                if scan.skip(".") || scan.skip(",") { _ = scan.number(1...9) }
+                if scan.skip(UInt8(ascii: ".")) || scan.skip(UInt8(ascii: ",")) { _ = scan.number(1...9) }
             }
             _ = scan.skipSpaces()
-            if scan.skip("Z") || scan.skip("z") {
+            if scan.skip(UInt8(ascii: "Z")) || scan.skip(UInt8(ascii: "z")) {
                 zone = 0
             } else if let sign = scan.sign() {
-                guard let zh = scan.number(2...2) else { throw FieldProblem("the time zone is wrong: " + hint) }
-                _ = scan.skip(":")
+                guard let zh = scan.number(2...2) else { throw FieldProblem("the time zone is wrong: " + timeHint) }
+                _ = scan.skip(UInt8(ascii: ":"))
                 let zm = scan.number(2...2) ?? 0
-                guard zh <= 14, zm < 60 else { throw FieldProblem("the time zone is wrong: " + hint) }
+                guard zh <= 14, zm < 60 else { throw FieldProblem("the time zone is wrong: " + timeHint) }
                 zone = sign * (zh * 3600 + zm * 60)
             }
-            guard scan.atEnd else { throw FieldProblem("\"\(s.prefix(30))\" has extra text after the time: " + hint) }
+            guard scan.atEnd else {
+                throw FieldProblem("\"\(u.string.prefix(30))\" has extra text after the time: " + timeHint)
+            }
         }
         let wall = SwedishTime.days(year: date.year, month: date.month, day: date.day) * 86_400 + seconds
         let utc: Int
@@ -131,34 +170,42 @@ enum FieldRules {
         }
         let instant = Date(timeIntervalSince1970: TimeInterval(utc))
         if instant.timeIntervalSince(reference) > eventFutureSlack {
-            throw FieldProblem("\(s.prefix(30)) lies in the future: check the date")
+            throw FieldProblem("\(u.string.prefix(30)) lies in the future: check the date")
         }
         return instant
     }
 
+    private static let flags = FoldedWords<Bool>([
+        ("ja", true), ("j", true), ("yes", true), ("y", true), ("true", true), ("1", true), ("x", true), ("sant", true),
+        ("nej", false), ("n", false), ("no", false), ("false", false), ("0", false), ("", false), ("falskt", false),
+    ])
+
     /// ja/nej, yes/no, true/false, 1/0, x (marked) — empty means no.
-    static func flag(_ s: String) throws(FieldProblem) -> Bool {
-        switch IntakeField.fold(s) {
-        case "ja", "j", "yes", "y", "true", "1", "x", "sant": return true
-        case "nej", "n", "no", "false", "0", "", "falskt": return false
-        default: throw FieldProblem("\"\(s.prefix(20))\" is not yes or no: write ja or nej (or yes/no, x for yes)")
+    static func flag(_ u: UTF8Bytes) throws(FieldProblem) -> Bool {
+        guard let b = IntakeField.lookUp(u, in: flags) else {
+            throw FieldProblem("\"\(u.string.prefix(20))\" is not yes or no: write ja or nej (or yes/no, x for yes)")
         }
+        return b
     }
+
+    private static let sexes = FoldedWords<Sex>([
+        ("flicka", .female), ("kvinna", .female), ("k", .female), ("female", .female), ("f", .female),
+        ("girl", .female), ("woman", .female),
+        ("pojke", .male), ("man", .male), ("m", .male), ("male", .male), ("boy", .male),
+        ("annat", .other), ("annan", .other), ("other", .other), ("o", .other), ("x", .other),
+        ("okant", .unknown), ("okand", .unknown), ("unknown", .unknown), ("u", .unknown),
+    ])
 
     /// flicka, pojke, kvinna, man, annat, okänt and the English words and letters.
-    static func sex(_ s: String) throws(FieldProblem) -> Sex {
-        switch IntakeField.fold(s) {
-        case "flicka", "kvinna", "k", "female", "f", "girl", "woman": return .female
-        case "pojke", "man", "m", "male", "boy": return .male
-        case "annat", "annan", "other", "o", "x": return .other
-        case "okant", "okand", "unknown", "u": return .unknown
-        default:
-            throw FieldProblem("\"\(s.prefix(20))\" is not a sex we know: write flicka, pojke, annat or okänt "
+    static func sex(_ u: UTF8Bytes) throws(FieldProblem) -> Sex {
+        guard let sex = IntakeField.lookUp(u, in: sexes) else {
+            throw FieldProblem("\"\(u.string.prefix(20))\" is not a sex we know: write flicka, pojke, annat or okänt "
                 + "(or female, male, other, unknown, F, M)")
         }
+        return sex
     }
 
-    private static let eventNames: [String: EventType] = {
+    private static let eventNames: FoldedWords<EventType> = {
         var map: [String: EventType] = [:]
         for t in EventType.allCases {
             map[IntakeField.fold(t.rawValue)] = t
@@ -174,13 +221,13 @@ enum FieldRules {
             "uppdaterad": .update,
         ]
         map.merge(extra) { a, _ in a }
-        return map
+        return FoldedWords(map.map { ($0.key, $0.value) })
     }()
 
     /// An event type by its English name (`Registered`) or a Swedish term (`avviken`).
-    static func event(_ s: String) throws(FieldProblem) -> EventType {
-        guard let t = eventNames[IntakeField.fold(s)] else {
-            throw FieldProblem("\"\(s.prefix(30))\" is not an event we know: write one of registrerad, asylansökan, "
+    static func event(_ u: UTF8Bytes) throws(FieldProblem) -> EventType {
+        guard let t = IntakeField.lookUp(u, in: eventNames) else {
+            throw FieldProblem("\"\(u.string.prefix(30))\" is not an event we know: write one of registrerad, asylansökan, "
                 + "placerad, anvisad, överflyttad, mottagen, avviken, återfunnen, avslutad, uppdatering "
                 + "(or Registered, AsylumApplicationLodged, Placed, Assigned, TransferSent, TransferReceived, "
                 + "ReportedMissing, Found, Closed, Update)")
@@ -188,74 +235,127 @@ enum FieldRules {
         return t
     }
 
+    private static let placements = FoldedWords<PlacementKind>([
+        ("hvb", .hvb), ("hvbhem", .hvb), ("hemforvardellerboende", .hvb), ("residentialcarehome", .hvb),
+        ("jourhem", .jourhem), ("emergencyfosterhome", .jourhem),
+        ("familjehem", .familjehem), ("fosterfamily", .familjehem), ("fosterhome", .familjehem),
+        ("annat", .other), ("annan", .other), ("other", .other), ("stodboende", .other),
+    ])
+
     /// HVB, jourhem, familjehem, annat.
-    static func placement(_ s: String) throws(FieldProblem) -> PlacementKind {
-        switch IntakeField.fold(s) {
-        case "hvb", "hvbhem", "hemforvardellerboende", "residentialcarehome": return .hvb
-        case "jourhem", "emergencyfosterhome": return .jourhem
-        case "familjehem", "fosterfamily", "fosterhome": return .familjehem
-        case "annat", "annan", "other", "stodboende": return .other
-        default:
-            throw FieldProblem("\"\(s.prefix(30))\" is not a kind of placement we know: write HVB, jourhem, "
+    static func placement(_ u: UTF8Bytes) throws(FieldProblem) -> PlacementKind {
+        guard let kind = IntakeField.lookUp(u, in: placements) else {
+            throw FieldProblem("\"\(u.string.prefix(30))\" is not a kind of placement we know: write HVB, jourhem, "
                 + "familjehem or annat (and the home's name in its own column)")
         }
+        return kind
     }
 
     /// Splits a list value at `,` `;` `/` and whitespace.
     static func split(_ s: String) -> [String] {
-        let b = Array(s.utf8)
-        var out: [String] = []
-        var start = 0, i = 0
-        func flush(_ end: Int) { if end > start { out.append(String(decoding: b[start..<end], as: UTF8.self)) } }
-        while i < b.count {
-            switch b[i] {
-            case 0x2C, 0x3B, 0x2F, 0x20, 0x09, 0x0A, 0x0D: flush(i); i += 1; start = i
-            case 0xC2 where i + 1 < b.count && b[i + 1] == 0xA0: flush(i); i += 2; start = i  // no-break space
-            default: i += 1
-            }
-        }
-        flush(i)
-        return out
+        var s = s
+        return s.withUTF8 { u in ListItems(u, text: 0..<u.count).map { u[bytes: $0].string } }
     }
 
     /// Citizenship codes, normalised to uppercase, without duplicates.
-    static func citizenships(_ items: [String]) throws(FieldProblem) -> [String] {
+    static func citizenships(_ items: ListItems) throws(FieldProblem) -> [String] {
         var out: [String] = []
-        for item in items {
+        for r in items {
+            let item = items.bytes[bytes: r]
             guard let code = CountryCodes.normalise(item) else {
-                throw FieldProblem("\"\(item.prefix(30))\" is not an ISO 3166-1 country code: write two letters, "
+                throw FieldProblem("\"\(item.string.prefix(30))\" is not an ISO 3166-1 country code: write two letters, "
                     + "like AF (Afghanistan), SY (Syria), SO (Somalia), ER (Eritrea), or XX when it is not known")
             }
-            if !out.contains(code) { out.append(code) }
+            // An array literal allocates in one step where the first append regrows.
+            if out.isEmpty { out = [code] } else if !out.contains(code) { out.append(code) }
         }
         return out
     }
 
     /// Language codes, normalised to lowercase, without duplicates.
-    static func languages(_ items: [String]) throws(FieldProblem) -> [String] {
+    static func languages(_ items: ListItems) throws(FieldProblem) -> [String] {
         var out: [String] = []
-        for item in items {
+        for r in items {
+            let item = items.bytes[bytes: r]
             guard let code = LanguageCodes.normalise(item) else {
-                throw FieldProblem("\"\(item.prefix(30))\" is not a language code we know: write an ISO 639 code, "
+                throw FieldProblem("\"\(item.string.prefix(30))\" is not a language code we know: write an ISO 639 code, "
                     + "like prs (Dari), ps (Pashto), ar (Arabic), so (Somali), ti (Tigrinya), fa (Persian)")
             }
-            if !out.contains(code) { out.append(code) }
+            // An array literal allocates in one step where the first append regrows.
+            if out.isEmpty { out = [code] } else if !out.contains(code) { out.append(code) }
         }
         return out
     }
 }
 
+/// The items of a list value: split at `,` `;` `/`, whitespace and no-break spaces, over one
+/// text value or over each string of a JSON list, without building the pieces.
+struct ListItems: Sequence, IteratorProtocol {
+    /// The text the ranges point into.
+    let bytes: UTF8Bytes
+    private var rest: Range<Int>
+    private var pieces: ArraySlice<Range<Int>>
+
+    /// The items of the text at `text`.
+    init(_ bytes: UTF8Bytes, text: Range<Int>) {
+        self.bytes = bytes
+        rest = text
+        pieces = []
+    }
+
+    /// The items of each string of a list, in order.
+    init(_ bytes: UTF8Bytes, strings: ArraySlice<Range<Int>>) {
+        self.bytes = bytes
+        rest = 0..<0
+        pieces = strings
+    }
+
+    /// No items at all.
+    static func none(_ bytes: UTF8Bytes) -> ListItems { ListItems(bytes, text: 0..<0) }
+
+    /// The next item's range in `bytes`.
+    mutating func next() -> Range<Int>? {
+        while true {
+            var i = rest.lowerBound
+            let end = rest.upperBound
+            // Skip separators.
+            while i < end {
+                let b = bytes[i]
+                if IntakeBytes.isListSeparator(b) { i += 1; continue }
+                if b == 0xC2, i + 1 < end, bytes[i + 1] == 0xA0 { i += 2; continue }
+                break
+            }
+            if i == end {
+                guard let piece = pieces.popFirst() else {
+                    rest = end..<end
+                    return nil
+                }
+                rest = piece
+                continue
+            }
+            let start = i
+            while i < end {
+                let b = bytes[i]
+                if IntakeBytes.isListSeparator(b) || (b == 0xC2 && i + 1 < end && bytes[i + 1] == 0xA0) { break }
+                i += 1
+            }
+            rest = i..<end
+            return start..<i
+        }
+    }
+}
+
 /// A small cursor over the UTF-8 of a value, for dates and times without regexes or Foundation formatters.
 struct Scanner8 {
-    private let b: [UInt8]
+    private let b: UTF8Bytes
     private var i = 0
 
-    init(_ s: String) { b = Array(s.utf8) }
+    init(_ bytes: UTF8Bytes) { b = bytes }
 
     var atEnd: Bool { i >= b.count }
 
-    mutating func skip(_ c: Character) -> Bool {
-        guard i < b.count, let a = c.asciiValue, b[i] == a else { return false }
+    mutating func skip(_ a: UInt8) -> Bool {
+        guard i < b.count, b[i] == a else { return false }
         i += 1
         return true
     }
@@ -268,8 +368,8 @@ struct Scanner8 {
 
     /// +1 or -1 for a leading `+` or `-` (or U+2212 minus, which Excel sometimes produces).
     mutating func sign() -> Int? {
-        if skip("+") { return 1 }
-        if skip("-") { return -1 }
+        if skip(UInt8(ascii: "+")) { return 1 }
+        if skip(UInt8(ascii: "-")) { return -1 }
         if i + 2 < b.count, b[i] == 0xE2, b[i + 1] == 0x88, b[i + 2] == 0x92 { i += 3; return -1 }
         return nil
     }
@@ -285,11 +385,28 @@ struct Scanner8 {
         return digits.contains(n) ? v : nil
     }
 
+    /// Exactly `count` digits at `at`, without moving.
+    private func digits(at: Int, _ count: Int) -> Int? {
+        var v = 0
+        for k in at..<at + count {
+            let d = b[k] &- 0x30
+            guard d <= 9 else { return nil }
+            v = v * 10 + Int(d)
+        }
+        return v
+    }
+
     /// `YYYY-MM-DD` or `YYYYMMDD`.
     mutating func date() -> (Int, Int, Int)? {
+        // The usual form in one go; it reads exactly what the steps below would.
+        if i + 10 <= b.count, b[i + 4] == 0x2D, b[i + 7] == 0x2D,
+           let y = digits(at: i, 4), let m = digits(at: i + 5, 2), let d = digits(at: i + 8, 2) {
+            i += 10
+            return (y, m, d)
+        }
         guard let y = number(4...4) else { return nil }
-        if skip("-") {
-            guard let m = number(2...2), skip("-"), let d = number(2...2) else { return nil }
+        if skip(UInt8(ascii: "-")) {
+            guard let m = number(2...2), skip(UInt8(ascii: "-")), let d = number(2...2) else { return nil }
             return (y, m, d)
         }
         guard let m = number(2...2), let d = number(2...2) else { return nil }

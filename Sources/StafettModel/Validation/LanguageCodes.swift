@@ -60,4 +60,19 @@ public enum LanguageCodes {
         default: return names[IntakeField.fold(text)]
         }
     }
+
+    private static let twoLetter = LetterCodeBits(iso639_1, letters: 2)
+    private static let threeLetter = LetterCodeBits(iso639_3, letters: 3)
+
+    /// `normalise` over bytes: a known code is answered from a bitmap, without a String until it
+    /// is kept; anything else goes to the String rule.
+    static func normalise(_ u: UTF8Bytes) -> String? {
+        if (u.count == 2 && twoLetter.contains(u)) || (u.count == 3 && threeLetter.contains(u)) {
+            return String(unsafeUninitializedCapacity: u.count) { out in
+                for (k, b) in u.enumerated() { out[k] = b | 0x20 }
+                return u.count
+            }
+        }
+        return normalise(u.string)
+    }
 }

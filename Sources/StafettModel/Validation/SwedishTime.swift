@@ -24,10 +24,17 @@ public enum SwedishTime {
     static func isSummerTime(utc: Int) -> Bool {
         let year = civil(days: Int((Double(utc) / 86_400).rounded(.down))).year
         guard year >= 1980 else { return false }
-        let start = lastSundayOneAM(year: year, month: 3)
-        let end = lastSundayOneAM(year: year, month: year >= 1996 ? 10 : 9)
+        let (start, end) = year - 1980 < summers.count ? summers[year - 1980] : summer(year)
         return utc >= start && utc < end
     }
+
+    /// The start and end of summer time in a year from 1980 on, as UTC seconds since 1970.
+    private static func summer(_ year: Int) -> (start: Int, end: Int) {
+        (lastSundayOneAM(year: year, month: 3), lastSundayOneAM(year: year, month: year >= 1996 ? 10 : 9))
+    }
+
+    /// `summer` for 1980 to 2200, worked out once: every event time of intake asks.
+    private static let summers: [(start: Int, end: Int)] = (1980...2200).map(summer)
 
     /// The UTC offset in seconds at an instant.
     public static func offset(at date: Date) -> Int {
