@@ -53,13 +53,37 @@ struct CaseJoin {
         }
     }
 
+    /// Two cases that became one: `loser`'s state moves into `winner`.
+    struct Merge {
+        var loser: Int32
+        var winner: Int32
+    }
+
+    /// Joins a record's identifiers and writes the outcome into it (`caseNode`, `isNewCase`,
+    /// `newIds`, `firstMerge`/`mergeCount`): a replay does this on its parsing thread, since it
+    /// depends only on the records, so the applying thread finds the case without a look-up.
+    /// Cases that became one (rare) are appended to `merges`.
+    @inline(__always)
+    mutating func resolve(_ r: inout LiteRecord, merges: inout [Merge]) {
+        guard let (node, isNew, newIds, m) = caseOf(r) else { return }
+        r.caseNode = node
+        r.isNewCase = isNew
+        r.newIds = newIds
+        if !m.isEmpty {
+            r.firstMerge = Int32(merges.count)
+            r.mergeCount = Int32(m.count)
+            for x in m { merges.append(Merge(loser: x.loser, winner: x.winner)) }
+        }
+    }
+
     /// The case of a record (joining its identifiers), or nil when it carries none.
     /// `merges` lists cases that became one (rare); `newIds` has a bit per identifier seen for the
     /// first time (1 intake, 2 dossier, 4 case, 8 pin).
     mutating func caseOf(_ r: LiteRecord) -> (node: Int32, isNew: Bool, newIds: UInt8, merges: [(loser: Int32, winner: Int32)])? {
         guard r.hasIdentifier else { return nil }
         let key = r.setKey ?? CaseJoin.setKey(r)
-        if let e = known.lookup(key.a), e.aux == key.b { return (find(e.value), false, 0, []) }
+        let seen = known.lookup(key.a)
+        if let e = seen, e.aux == key.b { return (find(e.value), false, 0, []) }
         let i = r.intakeId.map { intake.get($0) }, d = r.dossierNumber.map { dossier.get($0) }
         let c = r.caseRef.map { caseRef.get($0) }, p = r.personKey.map { pin.get($0) }
         var root: Int32 = -1
@@ -80,7 +104,8 @@ struct CaseJoin {
         if let v = r.dossierNumber, d! == nil { dossier.set(v, root); newIds |= 2 }
         if let v = r.caseRef, c! == nil { caseRef.set(v, root); newIds |= 4 }
         if let v = r.personKey, p! == nil { pin.set(v, root); newIds |= 8 }
-        if known.lookup(key.a) == nil { known.insert(key.a, aux: key.b, value: root) }
+        // Only `known` answers for `key.a` and nothing above changed it: no second look-up.
+        if seen == nil { known.insert(key.a, aux: key.b, value: root) }
         return (root, isNew, newIds, merges)
     }
 

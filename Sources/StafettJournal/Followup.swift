@@ -141,8 +141,13 @@ struct ProjectionState {
     }
 
     mutating func replay(directory: String, chunkSize: Int = ParallelReplay.defaultChunkSize) throws {
-        events = try ParallelReplay.run(directory: directory, events: events, state: &self, chunkSize: chunkSize,
-                                        warm: { $0.warm($1) }, apply: { $0.apply($1) })
+        // The parsing thread joins identifiers while this thread applies: hand the join over and back.
+        let resolver = ParallelReplay.Resolver(events: events, join: join)
+        join = CaseJoin()
+        let done = try ParallelReplay.run(directory: directory, resolver: resolver, state: &self, chunkSize: chunkSize,
+                                          warm: { $0.warm($1) }, apply: { $0.apply($1, merges: $2) })
+        events = done.events
+        join = done.join
     }
 
     private mutating func messageSlot(_ b: UnsafeRawBufferPointer, hash h: UInt64) -> Int32? {
@@ -155,34 +160,45 @@ struct ProjectionState {
     /// Touches the hash slots a run of records will use, so their cache misses overlap.
     mutating func warm(_ records: UnsafeBufferPointer<LiteRecord>) {
         var sum: UInt64 = 0
-        for r in records {
-            sum &+= join.touch(r)
-            if r.messageHash != 0 { sum &+= messages.touch(r.messageHash) }
+        let n = caseRules.count
+        hot.withUnsafeBufferPointer { hot in
+            caseOpen.withUnsafeBufferPointer { open in
+                for r in records {
+                    // A new case's node is appended when its record is applied.
+                    if r.caseNode >= 0, Int(r.caseNode) < hot.count {
+                        sum &+= UInt64(bitPattern: hot[Int(r.caseNode)].last)
+                        if n > 0 { sum &+= UInt64(bitPattern: open[Int(r.caseNode) * n]) }
+                    }
+                    if r.messageHash != 0 { sum &+= messages.touch(r.messageHash) }
+                }
+            }
         }
         warmSink = sum
     }
 
     mutating func add(_ payload: UnsafeRawBufferPointer) {
-        guard let r = LiteRecord.parse(payload, events: &events), r.kind != .checkpoint else { return }
-        apply(r)
+        guard var r = LiteRecord.parse(payload, events: &events), r.kind != .checkpoint else { return }
+        var merges: [CaseJoin.Merge] = []
+        join.resolve(&r, merges: &merges)
+        merges.withUnsafeBufferPointer { apply(r, merges: $0) }
     }
 
-    mutating func apply(_ r: LiteRecord) {
+    /// Applies a record whose case `CaseJoin.resolve` found (`merges` holds the merges it indexes).
+    mutating func apply(_ r: LiteRecord, merges: UnsafeBufferPointer<CaseJoin.Merge>) {
         stats.records += 1
         let kindBit = r.kind.bit
         // An event enters the journal once per direction: when we queue it and when we receive it.
         let eventBit: UInt64 = (r.kind == .queued || r.kind == .received) && r.event > 0 && r.event < 64
             ? 1 << UInt64(r.event) : 0
-        var node: Int32 = -1
-        if let (n, isNew, newIds, merges) = join.caseOf(r) {
-            node = n
-            let i = Int(n)
-            if isNew {
+        let node = r.caseNode
+        if node >= 0 {
+            let i = Int(node), newIds = r.newIds
+            if r.isNewCase {
                 caseOpen.append(contentsOf: repeatElement(-1, count: caseRules.count))
                 hot.append(CaseHot())
                 caseIds.append([])
             }
-            for m in merges { merge(m.loser, into: m.winner) }
+            for m in merges[Int(r.firstMerge)..<Int(r.firstMerge + r.mergeCount)] { merge(m.loser, into: m.winner) }
             if r.time >= hot[i].last {
                 hot[i].last = r.time
                 if r.event > 0 { hot[i].lastEvent = Int32(r.event) }

@@ -21,6 +21,14 @@ struct LiteRecord {
     var setKey: CaseJoin.IdSetKey?
     /// The message id's hash (seed 5), when computed ahead; 0 otherwise.
     var messageHash: UInt64 = 0
+    /// Filled by `CaseJoin.resolve`: the case node (its root once this record is joined; -1 when
+    /// the record carries no identifier), whether the case is new, which identifiers are new
+    /// (1 intake, 2 dossier, 4 case, 8 pin), and where its merges are in the resolver's list.
+    var caseNode: Int32 = -1
+    var isNewCase = false
+    var newIds: UInt8 = 0
+    var firstMerge: Int32 = 0
+    var mergeCount: Int32 = 0
 
     var hasIdentifier: Bool { intakeId != nil || dossierNumber != nil || caseRef != nil || personKey != nil }
 
