@@ -22,9 +22,10 @@ struct CaseJoin {
         var a: UInt64 = 0x9E37_79B9_7F4A_7C15, b: UInt64 = 0xC2B2_AE3D_27D4_EB4F
         @inline(__always) func mix(_ v: UnsafeRawBufferPointer?, _ tag: UInt64) {
             guard let v else { return }
-            a = (a ^ IdTable.hash(v, seed: tag)) &* 0xFF51_AFD7_ED55_8CCD
+            let (ha, hb) = IdTable.hash(v, seeds: tag, tag &+ 0x5151)
+            a = (a ^ ha) &* 0xFF51_AFD7_ED55_8CCD
             a ^= a >> 31
-            b = (b ^ IdTable.hash(v, seed: tag &+ 0x5151)) &* 0xC4CE_B9FE_1A85_EC53
+            b = (b ^ hb) &* 0xC4CE_B9FE_1A85_EC53
             b ^= b >> 29
         }
         mix(r.intakeId, 1)

@@ -21,7 +21,35 @@ struct IdTable {
             i += 8
         }
         while i < n { h = (h ^ UInt64(b[i])) &* 0x0000_0100_0000_01B3; i += 1 }
-        h ^= UInt64(n)
+        return finish(h, n)
+    }
+
+    /// `(hash(b, seed: s1), hash(b, seed: s2))` in one pass over the bytes: the two chains are
+    /// independent, so they run side by side (identifier-set keys need both).
+    @inline(__always)
+    static func hash(_ b: UnsafeRawBufferPointer, seeds s1: UInt64, _ s2: UInt64) -> (UInt64, UInt64) {
+        var h1: UInt64 = 0xCBF2_9CE4_8422_2325 ^ s1, h2: UInt64 = 0xCBF2_9CE4_8422_2325 ^ s2
+        var i = 0
+        let n = b.count
+        while i + 8 <= n {
+            let w = b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            h1 = (h1 ^ w) &* 0x0000_0100_0000_01B3
+            h2 = (h2 ^ w) &* 0x0000_0100_0000_01B3
+            h1 ^= h1 >> 29
+            h2 ^= h2 >> 29
+            i += 8
+        }
+        while i < n {
+            h1 = (h1 ^ UInt64(b[i])) &* 0x0000_0100_0000_01B3
+            h2 = (h2 ^ UInt64(b[i])) &* 0x0000_0100_0000_01B3
+            i += 1
+        }
+        return (finish(h1, n), finish(h2, n))
+    }
+
+    @inline(__always)
+    private static func finish(_ h0: UInt64, _ n: Int) -> UInt64 {
+        var h = h0 ^ UInt64(n)
         h ^= h >> 33; h = h &* 0xFF51_AFD7_ED55_8CCD
         h ^= h >> 33; h = h &* 0xC4CE_B9FE_1A85_EC53
         h ^= h >> 33

@@ -39,14 +39,14 @@ struct LiteRecord {
         do {
             try r.expect(0x7B)
             while true {
-                let key = try r.rawBytesOfString()
+                let key = try r.plainString()
                 try r.expect(0x3A)
                 switch key.count {
                 case 1 where key[0] == 0x74:  // t
-                    guard let ms = ISOTime.parse(try r.rawBytesOfString()) else { return nil }
+                    guard let ms = ISOTime.parse(try r.plainString()) else { return nil }
                     out.time = ms
                 case 4 where key[0] == 0x6B:  // kind
-                    guard let k = kindOf(try r.rawBytesOfString()) else { return nil }
+                    guard let k = kindOf(try r.plainString()) else { return nil }
                     out.kind = k
                 case 3 where key[0] == 0x6D:  // msg
                     out.messageId = try r.stringSlice()
@@ -59,15 +59,16 @@ struct LiteRecord {
                 case 3 where key[0] == 0x70:  // pin
                     out.personKey = try r.stringSlice()
                 case 5 where key[0] == 0x65:  // event
-                    out.event = events.index(try r.rawBytesOfString())
+                    out.event = events.index(try r.plainString())
                 case 4 where key[0] == 0x66:  // from
-                    out.sender = digits(try r.rawBytesOfString())
+                    out.sender = digits(try r.plainString())
                 case 2 where key[0] == 0x74:  // to
-                    out.recipient = digits(try r.rawBytesOfString())
+                    out.recipient = digits(try r.plainString())
                 case 3 where key[0] == 0x73:  // seq
                     _ = try r.integer()
                 default:
-                    try r.skipValue()
+                    // Mostly the 64-hex digest: a string, skipped a word at a time.
+                    if try r.peekIs(0x22) { _ = try r.stringSlice() } else { try r.skipValue() }
                 }
                 if try r.peekIs(0x2C) { r.i += 1; continue }
                 try r.expect(0x7D)
@@ -113,25 +114,58 @@ struct LiteRecord {
 }
 
 extension PayloadScanner {
+    /// The index of the first quote or backslash at or after `from`, or nil when there is none. Eight
+    /// bytes at a time (perf: the byte-at-a-time loops of the key, digest and identifier scans
+    /// were most of `LiteRecord.parse`, itself the largest cost of a replay's parsing thread).
+    @inline(__always)
+    func quoteOrBackslash(from: Int) -> Int? {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        var j = from
+        while j + 8 <= p.count {
+            let w = p.loadUnaligned(fromByteOffset: j, as: UInt64.self)
+            let q = w ^ 0x2222_2222_2222_2222, b = w ^ 0x5C5C_5C5C_5C5C_5C5C
+            // A zero byte of q or b flags a match; the lowest flag is always a true one
+            // (false flags arise only above a true zero, from the borrow).
+            let m = ((q &- ones) & ~q | (b &- ones) & ~b) & highs
+            if m != 0 { return j + m.trailingZeroBitCount >> 3 }
+            j += 8
+        }
+        while j < p.count {
+            if p[j] == 0x22 || p[j] == 0x5C { return j }
+            j += 1
+        }
+        return nil
+    }
+
+    /// A string without escapes (keys, times, kinds, event names, organisation numbers), as a
+    /// slice of the payload; an escape is an error, as in `rawBytesOfString`.
+    @inline(__always)
+    mutating func plainString() throws(PayloadError) -> UnsafeRawBufferPointer {
+        try expect(0x22)
+        let start = i
+        guard let end = quoteOrBackslash(from: start) else {
+            throw PayloadError(offset: start, reason: "unterminated string")
+        }
+        guard p[end] == 0x22 else { throw PayloadError(offset: end, reason: "escape where none is allowed") }
+        i = end + 1
+        return UnsafeRawBufferPointer(rebasing: p[start..<end])
+    }
+
     /// A string value's raw bytes (escapes left as they are), as a slice of the payload.
     @inline(__always)
     mutating func stringSlice() throws(PayloadError) -> UnsafeRawBufferPointer {
         try expect(0x22)
         let start = i
-        guard let base = p.baseAddress else { throw PayloadError(offset: i, reason: "unterminated string") }
         var from = start
         while true {
-            guard let q = memchr(base + from, 0x22, p.count - from) else {
+            guard let end = quoteOrBackslash(from: from) else {
                 throw PayloadError(offset: start, reason: "unterminated string")
             }
-            let end = base.distance(to: UnsafeRawPointer(q))
-            var bs = 0
-            while end - bs - 1 >= start && p[end - bs - 1] == 0x5C { bs += 1 }
-            if bs % 2 == 0 {
+            if p[end] == 0x22 {
                 i = end + 1
-                return UnsafeRawBufferPointer(start: base + start, count: end - start)
+                return UnsafeRawBufferPointer(rebasing: p[start..<end])
             }
-            from = end + 1
+            from = end + 2  // an escape: the next byte is never the end
         }
     }
 }

@@ -83,8 +83,9 @@ final class ChunkQueue: @unchecked Sendable {
 }
 
 enum ParallelReplay {
-    /// Bytes of payload per parsed chunk.
-    static let defaultChunkSize = 1 << 21
+    /// Bytes of payload per parsed chunk: with two queues, 1 MiB keeps the chunks in flight
+    /// (about nine, each with its records) below what two queues of 2 MiB chunks held.
+    static let defaultChunkSize = 1 << 20
 
     /// What the parsing thread owns during a replay: the state that depends only on the records
     /// themselves (event names, the join of identifiers into cases), so the applying thread,
@@ -95,15 +96,19 @@ enum ParallelReplay {
         /// Keeps the optimiser from dropping the warming loads.
         var warmSink: UInt64 = 0
 
-        /// Joins a chunk's records in order, in runs of 128: first touch the identifier-set
-        /// slots the run will look up (so their cache misses overlap), then join them.
+        /// Joins a chunk's records in order, in runs of 128: first compute the identifier-set keys
+        /// and touch the slots the run will look up (so their cache misses overlap), then join them.
+        /// The keys are hashed here rather than while parsing, which is the busier stage.
         mutating func resolve(_ chunk: ParsedChunk) {
             chunk.records.withUnsafeMutableBufferPointer { rs in
                 var from = 0
                 while from < rs.count {
                     let to = min(from + 128, rs.count)
                     var sum: UInt64 = 0
-                    for k in from..<to { sum &+= join.touch(rs[k]) }
+                    for k in from..<to where rs[k].hasIdentifier {
+                        rs[k].setKey = CaseJoin.setKey(rs[k])
+                        sum &+= join.touch(rs[k])
+                    }
                     warmSink &+= sum
                     for k in from..<to where rs[k].hasIdentifier { join.resolve(&rs[k], merges: &chunk.merges) }
                     from = to
@@ -123,7 +128,7 @@ enum ParallelReplay {
         // Three stages rather than two: parsing and joining together cost about twice what applying
         // does, and with a stage each the scheduler can keep both cores busy (perf: the parsing
         // thread was the critical path at 62 % of samples once it joined, the applying one 37 %).
-        let parsed = ChunkQueue(limit: 4), queue = ChunkQueue(limit: 4)
+        let parsed = ChunkQueue(limit: 3), queue = ChunkQueue(limit: 3)
         let eventsBox = Box(resolver.events), joinBox = Box(resolver)
         let parser = Thread {
             var events = eventsBox.value
@@ -140,7 +145,6 @@ enum ParallelReplay {
                     chunk.used += n
                     if var r = LiteRecord.parse(UnsafeRawBufferPointer(start: dst, count: n), events: &events),
                        r.kind != .checkpoint {
-                        if r.hasIdentifier { r.setKey = CaseJoin.setKey(r) }
                         if let m = r.messageId { r.messageHash = IdTable.hash(m, seed: 5) }
                         chunk.records.append(r)
                     }

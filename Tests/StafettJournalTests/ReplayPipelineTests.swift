@@ -1,0 +1,113 @@
+import Foundation
+import XCTest
+@testable import StafettJournal
+
+/// The follow-up replay's parsing shortcuts and its three-stage pipeline give exactly what the
+/// plain readers and record-by-record application give.
+final class ReplayPipelineTests: XCTestCase {
+    /// The word-at-a-time string scans agree with the byte-at-a-time ones: quotes and
+    /// backslashes at every position of a word, escapes, multi-byte UTF-8, short tails.
+    func testWordScansAgreeWithByteScans() {
+        let fragments = ["", "a", "ab\\\"c", "\\\\", "é", "x\\u00e9y", "0123456", "01234567", "012345678",
+                         "TRE-2015-000123", String(repeating: "f", count: 64), "\\n\\t", "ü\\\\\\\"z"]
+        for f in fragments {
+            for pad in 0..<10 {
+                let text = "\"" + String(repeating: "p", count: pad) + f + "\",1"
+                Array(text.utf8).withUnsafeBytes { p in
+                    var fast = PayloadScanner(p), slow = PayloadScanner(p)
+                    let a = try? fast.stringSlice()
+                    try? slow.skipString()
+                    XCTAssertEqual(a.map { Array($0) }, Array(p[1..<max(1, slow.i - 1)]), text)
+                    XCTAssertEqual(fast.i, slow.i, text)
+                    var plain = PayloadScanner(p), raw = PayloadScanner(p)
+                    let b = try? plain.plainString(), c = try? raw.rawBytesOfString()
+                    XCTAssertEqual(b.map { Array($0) }, c.map { Array($0) }, text)
+                    if c != nil { XCTAssertEqual(plain.i, raw.i, text) }
+                }
+            }
+        }
+        // Unterminated strings are errors, whatever their length.
+        for n in 0..<20 {
+            Array(("\"" + String(repeating: "q", count: n)).utf8).withUnsafeBytes { p in
+                var s = PayloadScanner(p)
+                XCTAssertNil(try? s.stringSlice())
+                var t = PayloadScanner(p)
+                XCTAssertNil(try? t.plainString())
+            }
+        }
+    }
+
+    /// A payload in another key order, with escapes in identifiers and an unknown escaped field,
+    /// parses to the same fields as the codec reads.
+    func testParseAcceptsEscapesAndAnyKeyOrder() throws {
+        let json = #"{"digest":"ab\"cd","to":"2021005489","intake":"TRE\\1","seq":7,"x":{"y":[1,"\""]},"#
+            + #""kind":"received","t":"2026-11-23T10:00:00.000Z","msg":"m\"1","event":"Found","from":"2120001124"}"#
+        var events = EventNames()
+        let r = try XCTUnwrap(Array(json.utf8).withUnsafeBytes { p -> (LiteRecord, String, String)? in
+            guard let r = LiteRecord.parse(p, events: &events) else { return nil }
+            return (r, LiteRecord.text(r.intakeId!), LiteRecord.text(r.messageId!))
+        })
+        XCTAssertEqual(r.0.kind, .received)
+        XCTAssertEqual(r.1, "TRE\\1")
+        XCTAssertEqual(r.2, "m\"1")
+        XCTAssertEqual(events.names[r.0.event], "Found")
+        XCTAssertEqual(r.0.sender, 2_120_001_124)
+        XCTAssertEqual(r.0.recipient, 2_021_005_489)
+        // An escape in a key or a time is not the journal's JSON.
+        for bad in [#"{"k\"ind":"sent"}"#, #"{"t":"2026-11-23T10:00:00.000\"Z"}"#, #"{"kind":"sent""#] {
+            XCTAssertNil(Array(bad.utf8).withUnsafeBytes { LiteRecord.parse($0, events: &events) }, bad)
+        }
+    }
+
+    /// The one-pass pair of hashes is the two single hashes.
+    func testPairedHashIsTwoHashes() {
+        for n in 0..<40 {
+            let bytes = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            bytes.withUnsafeBytes { b in
+                let (x, y) = IdTable.hash(b, seeds: 3, 3 &+ 0x5151)
+                XCTAssertEqual(x, IdTable.hash(b, seed: 3))
+                XCTAssertEqual(y, IdTable.hash(b, seed: 3 &+ 0x5151))
+            }
+        }
+    }
+
+    /// Cases joined late (a record carrying two identifiers of cases that were apart) merge the
+    /// same way in the pipeline, with chunks so small the merges land in many of them, as record
+    /// by record: every field of every item agrees.
+    func testPipelineAgreesWithRecordByRecordThroughMerges() throws {
+        let parent = try makeTempDirectory("fu-merge")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/j"
+        _ = try JournalGenerator(records: 3_000, activeCases: 200).write(to: dir)
+        let j = try Journal(directory: dir)
+        let t0 = Date()
+        var batch: [JournalEntry] = []
+        for k in 0..<300 {
+            // Two children known apart (intake ids) until a record names both; then a third.
+            let a = "TRE-2015-" + String(format: "%06d", 1 + k), b = "TRE-2015-" + String(format: "%06d", 400 + k)
+            batch.append(JournalEntry(kind: .queued, time: t0, messageId: "m-\(k)-a", intakeId: a,
+                                      eventType: "ReportedMissing", sender: "2120001124", recipient: "2021000076"))
+            batch.append(JournalEntry(kind: .received, time: t0, messageId: "m-\(k)-b", caseRef: "SOC-\(k)",
+                                      intakeId: b, eventType: "Registered", sender: "2120000142"))
+            batch.append(JournalEntry(kind: .received, time: t0 + 1, messageId: "m-\(k)-c", caseRef: "SOC-\(k)",
+                                      intakeId: a, dossierNumber: "15-9\(k)", eventType: "TransferSent",
+                                      sender: "2120001355", recipient: "2120001157"))
+        }
+        try j.appendBatch(batch)
+        j.close()
+        let now = Int64(Date().timeIntervalSince1970 * 1000) + 30 * 86_400_000
+        for chunk in [1_024, 4_096, ParallelReplay.defaultChunkSize] {
+            let piped = try FollowupProjection.replay(directory: dir, rules: FollowupRules.defaults, chunkSize: chunk)
+            let single = FollowupProjection(rules: FollowupRules.defaults)
+            try JournalStream(directory: dir).readAvailable { single.add($0) }
+            let a = piped.report(now: now), b = single.report(now: now)
+            XCTAssertEqual(piped.stats.records, single.stats.records)
+            XCTAssertEqual(piped.stats.cases, single.stats.cases)
+            XCTAssertEqual(piped.stats.open, single.stats.open)
+            XCTAssertGreaterThan(a.count, 300)
+            XCTAssertEqual(a, b, "chunk \(chunk)")
+            // The merged children carry both intake ids.
+            XCTAssertTrue(a.contains { $0.identifiers.contains("TRE-2015-000001") && $0.identifiers.contains("TRE-2015-000400") })
+        }
+    }
+}
