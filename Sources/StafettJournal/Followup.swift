@@ -108,13 +108,10 @@ struct ProjectionState {
     private var caseOpen: [Int64] = []
     private var hot: [CaseHot] = []
     private var caseIds: [[String]] = []
-    // Open message items: hash of the id → slot in the slabs.
-    private var messages = HashIndex(capacity: 1 << 14)
-    private var messageCollisions: [String: Int32] = [:]
-    private var msgIds: [String] = []
+    // Open message items: their ids' slots, and per slot its case and open times.
+    private var messages = MessageIds()
     private var msgOpen: [Int64] = []
     private var msgNode: [Int32] = []
-    private var freeSlots: [Int32] = []
     private(set) var stats = FollowupStats()
     /// Keeps the optimiser from dropping the warming loads.
     private var warmSink: UInt64 = 0
@@ -148,13 +145,6 @@ struct ProjectionState {
                                           warm: { $0.warm($1) }, apply: { $0.apply($1, merges: $2) })
         events = done.events
         join = done.join
-    }
-
-    private mutating func messageSlot(_ b: UnsafeRawBufferPointer, hash h: UInt64) -> Int32? {
-        guard let s = messages[h] else { return nil }
-        var id = msgIds[Int(s)]
-        let same = id.withUTF8 { $0.count == b.count && memcmp($0.baseAddress!, b.baseAddress!, b.count) == 0 }
-        return same ? s : messageCollisions[LiteRecord.text(b)]
     }
 
     /// Touches the hash slots a run of records will use, so their cache misses overlap.
@@ -229,20 +219,16 @@ struct ProjectionState {
         }
         guard starts || stops else { return }
         let h = r.messageHash != 0 ? r.messageHash : IdTable.hash(msg, seed: 5)
-        var slotIndex = messageSlot(msg, hash: h)
+        var slotIndex = messages.slot(of: msg, hash: h)
         if slotIndex == nil {
             guard starts else { return }
-            let s: Int32
-            if let f = freeSlots.popLast() { s = f } else {
-                s = Int32(msgNode.count)
+            let s = messages.add(msg, hash: h)
+            if Int(s) == msgNode.count {
                 msgNode.append(-1)
-                msgIds.append("")
                 msgOpen.append(contentsOf: repeatElement(-1, count: messageRules.count))
             }
             msgNode[Int(s)] = node
-            msgIds[Int(s)] = LiteRecord.text(msg)
             for k in 0..<messageRules.count { msgOpen[Int(s) * messageRules.count + k] = -1 }
-            if messages[h] == nil { messages[h] = s } else { messageCollisions[msgIds[Int(s)]] = s }
             slotIndex = s
         }
         let s = Int(slotIndex!), base = s * messageRules.count
@@ -257,9 +243,7 @@ struct ProjectionState {
             if msgOpen[base + slot] >= 0 { anyOpen = true }
         }
         if !anyOpen {
-            if messages[h] == Int32(s) { messages[h] = nil } else { messageCollisions[msgIds[s]] = nil }
-            msgIds[s] = ""
-            freeSlots.append(Int32(s))
+            messages.remove(Int32(s), hash: h)
         }
     }
 
@@ -304,7 +288,8 @@ struct ProjectionState {
             }
         }
         let m = messageRules.count
-        for s in msgNode.indices where !msgIds[s].isEmpty {
+        for s in msgNode.indices {
+            guard let id = messages.text(Int32(s)) else { continue }
             let c: Int? = msgNode[s] >= 0 ? Int(join.find(msgNode[s])) : nil
             for (slot, ri) in messageRules.enumerated() where msgOpen[s * m + slot] >= 0 {
                 open += 1
@@ -312,7 +297,7 @@ struct ProjectionState {
                 let over = now - since - rules[ri].afterMillis
                 if over >= overdueBy {
                     items.append(FollowupItem(rule: rules[ri].name, why: rules[ri].why, sinceMillis: since,
-                        overdueMillis: over, messageId: msgIds[s], identifiers: c.map { caseIds[$0] } ?? [],
+                        overdueMillis: over, messageId: id, identifiers: c.map { caseIds[$0] } ?? [],
                         organisations: c.map { orgText(hot[$0].orgList) } ?? [],
                         lastEvent: c.flatMap { hot[$0].lastEvent > 0 ? events.names[Int(hot[$0].lastEvent)] : nil },
                         lastMillis: c.map { hot[$0].last } ?? since))

@@ -110,4 +110,30 @@ final class ReplayPipelineTests: XCTestCase {
             XCTAssertTrue(a.contains { $0.identifiers.contains("TRE-2015-000001") && $0.identifiers.contains("TRE-2015-000400") })
         }
     }
+
+    /// A message id with JSON escapes in it (a quote, a backslash) or longer than a slot's cell is
+    /// still one message: its receipt closes what its queueing opened. (Before the ids were kept
+    /// as raw bytes, an escaped id was compared decoded against raw bytes, missed, and opened a
+    /// second slot, so a delivered message was reported as never acknowledged.)
+    func testEscapedAndLongMessageIdsAreOneMessage() throws {
+        let parent = try makeTempDirectory("fu-esc")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/j"
+        let j = try Journal(directory: dir)
+        let t0 = Date(timeIntervalSince1970: 1_448_000_000)
+        let ids = ["q\"uote", "back\\slash", String(repeating: "L", count: 47), String(repeating: "M", count: 48),
+                   String(repeating: "N", count: 300), "", "open\"one"]
+        for (k, id) in ids.enumerated() {
+            try j.append(JournalEntry(kind: .queued, time: t0, messageId: id, intakeId: "TRE-\(k)", eventType: "Registered"))
+            try j.append(JournalEntry(kind: .sent, time: t0 + 1, messageId: id, intakeId: "TRE-\(k)"))
+            if id != "open\"one" { try j.append(JournalEntry(kind: .delivered, time: t0 + 2, messageId: id)) }
+        }
+        j.close()
+        let now = Int64((t0.timeIntervalSince1970 + 86_400) * 1000)
+        for chunk in [256, ParallelReplay.defaultChunkSize] {
+            let p = try FollowupProjection.replay(directory: dir, rules: FollowupRules.defaults, chunkSize: chunk)
+            let items = p.report(now: now).filter { $0.rule == "no-receipt" }
+            XCTAssertEqual(items.map(\.messageId), ["open\"one"], "chunk \(chunk)")
+        }
+    }
 }
