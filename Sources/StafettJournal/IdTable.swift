@@ -60,8 +60,10 @@ struct IdTable {
     init(seed: UInt64) { self.seed = seed }
 
     /// The value stored for these bytes.
-    mutating func get(_ b: UnsafeRawBufferPointer) -> Int32? {
-        let h = IdTable.hash(b, seed: seed)
+    mutating func get(_ b: UnsafeRawBufferPointer) -> Int32? { get(b, hash: IdTable.hash(b, seed: seed)) }
+
+    /// The value stored for these bytes, whose hash under this table's seed is `h`.
+    mutating func get(_ b: UnsafeRawBufferPointer, hash h: UInt64) -> Int32? {
         guard let e = index.lookup(h) else { return nil }
         // aux holds where the bytes are in the arena: offset << 24 | length.
         let offset = Int(e.aux >> 24), length = Int(e.aux & 0xFF_FFFF)
@@ -73,12 +75,18 @@ struct IdTable {
     }
 
     /// Stores a value for bytes that `get` did not find.
-    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32) {
-        let h = IdTable.hash(b, seed: seed)
+    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32) { set(b, value, hash: IdTable.hash(b, seed: seed)) }
+
+    /// Stores a value for bytes that `get` did not find, whose hash under this table's seed is `h`.
+    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32, hash h: UInt64) {
         if index.lookup(h) != nil || b.count > 0xFF_FFFF { overflow[Array(b)] = value; return }
         index.insert(h, aux: UInt64(arena.count) << 24 | UInt64(b.count), value: value)
         arena.append(contentsOf: b)
     }
+
+    /// Reads the index slot of a hash (see `HashIndex.touch`).
+    @inline(__always)
+    func touch(_ h: UInt64) -> UInt64 { index.touch(h) }
 
     /// Convenience for text.
     mutating func get(_ s: String) -> Int32? {

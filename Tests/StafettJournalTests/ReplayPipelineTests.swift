@@ -71,6 +71,23 @@ final class ReplayPipelineTests: XCTestCase {
         }
     }
 
+    /// The identifier hashes made with a set key are the ones each identifier table uses, so
+    /// a new set's look-ups find what record-by-record joining stored.
+    func testSetKeyHashesAreTheTableHashes() throws {
+        let json = #"{"seq":1,"t":"2026-11-23T10:00:00.000Z","kind":"queued","case":"0118-SOC-7","intake":"TRE-2015-000007","#
+            + #""dossier":"15-100007","pin":"\#(String(repeating: "ab", count: 32))"}"#
+        var events = EventNames()
+        try Array(json.utf8).withUnsafeBytes { p in
+            let r = try XCTUnwrap(LiteRecord.parse(p, events: &events))
+            var h = CaseJoin.IdHashes()
+            XCTAssertEqual(CaseJoin.setKey(r, hashes: &h), CaseJoin.setKey(r))
+            XCTAssertEqual(h.intake, IdTable.hash(r.intakeId!, seed: 1))
+            XCTAssertEqual(h.dossier, IdTable.hash(r.dossierNumber!, seed: 2))
+            XCTAssertEqual(h.caseRef, IdTable.hash(r.caseRef!, seed: 3))
+            XCTAssertEqual(h.pin, IdTable.hash(r.personKey!, seed: 4))
+        }
+    }
+
     /// Cases joined late (a record carrying two identifiers of cases that were apart) merge the
     /// same way in the pipeline, with chunks so small the merges land in many of them, as record
     /// by record: every field of every item agrees.
