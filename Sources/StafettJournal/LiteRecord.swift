@@ -65,7 +65,7 @@ struct LiteRecord {
                 case 2 where key[0] == 0x74:  // to
                     out.recipient = digits(try r.plainString())
                 case 3 where key[0] == 0x73:  // seq
-                    _ = try r.integer()
+                    try r.skipInteger()
                 default:
                     // Mostly the 64-hex digest: a string, skipped a word at a time.
                     if try r.peekIs(0x22) { _ = try r.stringSlice() } else { try r.skipValue() }
@@ -83,7 +83,8 @@ struct LiteRecord {
     static func digits(_ b: UnsafeRawBufferPointer) -> UInt64 {
         var v: UInt64 = 0
         guard b.count <= 18 else { return 0 }
-        for c in b { guard c >= 0x30 && c <= 0x39 else { return 0 }; v = v * 10 + UInt64(c - 0x30) }
+        // At most 18 digits: no overflow, so no checked arithmetic.
+        for c in b { guard c >= 0x30 && c <= 0x39 else { return 0 }; v = v &* 10 &+ UInt64(c &- 0x30) }
         return v
     }
 
@@ -144,6 +145,16 @@ extension PayloadScanner {
             j += 1
         }
         return nil
+    }
+
+    /// Skips an unsigned integer that `integer()` would accept (and throws where it would):
+    /// up to 19 digits cannot overflow, so only a longer run is read as a number.
+    @inline(__always)
+    mutating func skipInteger() throws(PayloadError) {
+        var j = i
+        while j < p.count, p[j] >= 0x30, p[j] <= 0x39 { j += 1 }
+        if j == i || j - i > 19 { _ = try integer(); return }
+        i = j
     }
 
     /// A string without escapes (keys, times, kinds, event names, organisation numbers), as a
