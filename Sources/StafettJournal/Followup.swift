@@ -138,7 +138,7 @@ struct ProjectionState {
     }
 
     mutating func replay(directory: String, chunkSize: Int = ParallelReplay.defaultChunkSize) throws {
-        // The parsing thread joins identifiers while this thread applies: hand the join over and back.
+        // A thread of the replay joins identifiers while this one applies: hand the join over and back.
         let resolver = ParallelReplay.Resolver(events: events, join: join)
         join = CaseJoin()
         let done = try ParallelReplay.run(directory: directory, resolver: resolver, state: &self, chunkSize: chunkSize,
