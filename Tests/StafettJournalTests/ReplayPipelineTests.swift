@@ -167,4 +167,22 @@ final class ReplayPipelineTests: XCTestCase {
             XCTAssertEqual(items.map(\.messageId), ["open\"one"], "chunk \(chunk)")
         }
     }
+
+    /// Damage found by the reading thread reaches the caller through both later stages, at any
+    /// chunk size, instead of leaving a stage waiting.
+    func testDamageInTheMiddleIsThrownThroughThePipeline() throws {
+        let parent = try makeTempDirectory("fu-damage")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/j"
+        _ = try JournalGenerator(records: 2_000, activeCases: 50).write(to: dir)
+        let seg = try XCTUnwrap(JournalFormat.segments(in: dir).first)
+        let url = URL(fileURLWithPath: seg)
+        var d = try Data(contentsOf: url)
+        d[52 + 100_000] ^= 0x20  // inside a record with hundreds after it (not in the zero fill)
+        try d.write(to: url)
+        for chunk in [512, ParallelReplay.defaultChunkSize] {
+            XCTAssertThrowsError(try FollowupProjection.replay(directory: dir, rules: FollowupRules.defaults,
+                                                               chunkSize: chunk), "chunk \(chunk)")
+        }
+    }
 }
