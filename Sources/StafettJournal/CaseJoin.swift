@@ -18,20 +18,48 @@ struct CaseJoin {
         var b: UInt64
     }
 
+    /// Each identifier's hash in its `IdTable` (0 when absent): the set key is made of them, so
+    /// a record whose set is new looks its identifiers up without hashing them again.
+    struct IdHashes {
+        var intake: UInt64 = 0, dossier: UInt64 = 0, caseRef: UInt64 = 0, pin: UInt64 = 0
+    }
+
     static func setKey(_ r: LiteRecord) -> IdSetKey {
+        var h = IdHashes()
+        return setKey(r, hashes: &h)
+    }
+
+    /// The set key, and each identifier's table hash in `hashes` (the tags are the table seeds).
+    static func setKey(_ r: LiteRecord, hashes: inout IdHashes) -> IdSetKey {
         var a: UInt64 = 0x9E37_79B9_7F4A_7C15, b: UInt64 = 0xC2B2_AE3D_27D4_EB4F
-        @inline(__always) func mix(_ v: UnsafeRawBufferPointer?, _ tag: UInt64) {
+        @inline(__always) func mix(_ v: UnsafeRawBufferPointer?, _ tag: UInt64, _ out: inout UInt64) {
             guard let v else { return }
-            a = (a ^ IdTable.hash(v, seed: tag)) &* 0xFF51_AFD7_ED55_8CCD
+            let (ha, hb) = IdTable.hash(v, seeds: tag, tag &+ 0x5151)
+            out = ha
+            a = (a ^ ha) &* 0xFF51_AFD7_ED55_8CCD
             a ^= a >> 31
-            b = (b ^ IdTable.hash(v, seed: tag &+ 0x5151)) &* 0xC4CE_B9FE_1A85_EC53
+            b = (b ^ hb) &* 0xC4CE_B9FE_1A85_EC53
             b ^= b >> 29
         }
-        mix(r.intakeId, 1)
-        mix(r.dossierNumber, 2)
-        mix(r.caseRef, 3)
-        mix(r.personKey, 4)
+        mix(r.intakeId, 1, &hashes.intake)
+        mix(r.dossierNumber, 2, &hashes.dossier)
+        mix(r.caseRef, 3, &hashes.caseRef)
+        mix(r.personKey, 4, &hashes.pin)
         return IdSetKey(a: a, b: b)
+    }
+
+    /// Whether a set of identifiers was joined before (then `caseOf` needs one look-up).
+    func isKnown(_ key: IdSetKey) -> Bool { known.lookup(key.a)?.aux == key.b }
+
+    /// Warms the identifier slots a record with a new set will look up (see `HashIndex.touch`).
+    @inline(__always)
+    func touchIds(_ r: LiteRecord, _ h: IdHashes) -> UInt64 {
+        var sum: UInt64 = 0
+        if r.intakeId != nil { sum &+= intake.touch(h.intake) }
+        if r.dossierNumber != nil { sum &+= dossier.touch(h.dossier) }
+        if r.caseRef != nil { sum &+= caseRef.touch(h.caseRef) }
+        if r.personKey != nil { sum &+= pin.touch(h.pin) }
+        return sum
     }
 
     /// The root of a node.
@@ -53,15 +81,44 @@ struct CaseJoin {
         }
     }
 
+    /// Two cases that became one: `loser`'s state moves into `winner`.
+    struct Merge {
+        var loser: Int32
+        var winner: Int32
+    }
+
+    /// Joins a record's identifiers and writes the outcome into it (`caseNode`, `isNewCase`,
+    /// `newIds`, `firstMerge`/`mergeCount`): a replay does this on its parsing thread, since it
+    /// depends only on the records, so the applying thread finds the case without a look-up.
+    /// Cases that became one (rare) are appended to `merges`.
+    @inline(__always)
+    mutating func resolve(_ r: inout LiteRecord, hashes: IdHashes? = nil, merges: inout [Merge]) {
+        guard let (node, isNew, newIds, m) = caseOf(r, hashes: hashes) else { return }
+        r.caseNode = node
+        r.isNewCase = isNew
+        r.newIds = newIds
+        if !m.isEmpty {
+            r.firstMerge = Int32(merges.count)
+            r.mergeCount = Int32(m.count)
+            for x in m { merges.append(Merge(loser: x.loser, winner: x.winner)) }
+        }
+    }
+
     /// The case of a record (joining its identifiers), or nil when it carries none.
     /// `merges` lists cases that became one (rare); `newIds` has a bit per identifier seen for the
-    /// first time (1 intake, 2 dossier, 4 case, 8 pin).
-    mutating func caseOf(_ r: LiteRecord) -> (node: Int32, isNew: Bool, newIds: UInt8, merges: [(loser: Int32, winner: Int32)])? {
+    /// first time (1 intake, 2 dossier, 4 case, 8 pin). `hashes`: the identifiers' table hashes,
+    /// when `setKey(_:hashes:)` made the record's set key.
+    mutating func caseOf(_ r: LiteRecord, hashes: IdHashes? = nil)
+        -> (node: Int32, isNew: Bool, newIds: UInt8, merges: [(loser: Int32, winner: Int32)])? {
         guard r.hasIdentifier else { return nil }
-        let key = r.setKey ?? CaseJoin.setKey(r)
-        if let e = known.lookup(key.a), e.aux == key.b { return (find(e.value), false, 0, []) }
-        let i = r.intakeId.map { intake.get($0) }, d = r.dossierNumber.map { dossier.get($0) }
-        let c = r.caseRef.map { caseRef.get($0) }, p = r.personKey.map { pin.get($0) }
+        // Without the hashes, the key is made again to get them (record-by-record replay only).
+        var h = hashes ?? IdHashes()
+        let key: IdSetKey
+        if hashes != nil, let k = r.setKey { key = k } else { key = CaseJoin.setKey(r, hashes: &h) }
+        let seen = known.lookup(key.a)
+        if let e = seen, e.aux == key.b { return (find(e.value), false, 0, []) }
+        let i = r.intakeId.map { intake.get($0, hash: h.intake) }, d = r.dossierNumber.map { dossier.get($0, hash: h.dossier) }
+        let c = r.caseRef.map { caseRef.get($0, hash: h.caseRef) }, p = r.personKey.map { pin.get($0, hash: h.pin) }
         var root: Int32 = -1
         var merges: [(loser: Int32, winner: Int32)] = []
         unite(&root, i ?? nil, &merges)
@@ -76,11 +133,12 @@ struct CaseJoin {
         }
         // Remember identifiers seen for the first time (an Optional(nil) look-up result).
         var newIds: UInt8 = 0
-        if let v = r.intakeId, i! == nil { intake.set(v, root); newIds |= 1 }
-        if let v = r.dossierNumber, d! == nil { dossier.set(v, root); newIds |= 2 }
-        if let v = r.caseRef, c! == nil { caseRef.set(v, root); newIds |= 4 }
-        if let v = r.personKey, p! == nil { pin.set(v, root); newIds |= 8 }
-        if known.lookup(key.a) == nil { known.insert(key.a, aux: key.b, value: root) }
+        if let v = r.intakeId, i! == nil { intake.set(v, root, hash: h.intake); newIds |= 1 }
+        if let v = r.dossierNumber, d! == nil { dossier.set(v, root, hash: h.dossier); newIds |= 2 }
+        if let v = r.caseRef, c! == nil { caseRef.set(v, root, hash: h.caseRef); newIds |= 4 }
+        if let v = r.personKey, p! == nil { pin.set(v, root, hash: h.pin); newIds |= 8 }
+        // Only `known` answers for `key.a` and nothing above changed it: no second look-up.
+        if seen == nil { known.insert(key.a, aux: key.b, value: root) }
         return (root, isNew, newIds, merges)
     }
 

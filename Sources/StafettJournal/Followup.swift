@@ -108,13 +108,10 @@ struct ProjectionState {
     private var caseOpen: [Int64] = []
     private var hot: [CaseHot] = []
     private var caseIds: [[String]] = []
-    // Open message items: hash of the id → slot in the slabs.
-    private var messages = HashIndex(capacity: 1 << 14)
-    private var messageCollisions: [String: Int32] = [:]
-    private var msgIds: [String] = []
+    // Open message items: their ids' slots, and per slot its case and open times.
+    private var messages = MessageIds()
     private var msgOpen: [Int64] = []
     private var msgNode: [Int32] = []
-    private var freeSlots: [Int32] = []
     private(set) var stats = FollowupStats()
     /// Keeps the optimiser from dropping the warming loads.
     private var warmSink: UInt64 = 0
@@ -141,48 +138,57 @@ struct ProjectionState {
     }
 
     mutating func replay(directory: String, chunkSize: Int = ParallelReplay.defaultChunkSize) throws {
-        events = try ParallelReplay.run(directory: directory, events: events, state: &self, chunkSize: chunkSize,
-                                        warm: { $0.warm($1) }, apply: { $0.apply($1) })
-    }
-
-    private mutating func messageSlot(_ b: UnsafeRawBufferPointer, hash h: UInt64) -> Int32? {
-        guard let s = messages[h] else { return nil }
-        var id = msgIds[Int(s)]
-        let same = id.withUTF8 { $0.count == b.count && memcmp($0.baseAddress!, b.baseAddress!, b.count) == 0 }
-        return same ? s : messageCollisions[LiteRecord.text(b)]
+        // A thread of the replay joins identifiers while this one applies: hand the join over and back.
+        let resolver = ParallelReplay.Resolver(events: events, join: join)
+        join = CaseJoin()
+        let done = try ParallelReplay.run(directory: directory, resolver: resolver, state: &self, chunkSize: chunkSize,
+                                          warm: { $0.warm($1) }, apply: { $0.apply($1, merges: $2) })
+        events = done.events
+        join = done.join
     }
 
     /// Touches the hash slots a run of records will use, so their cache misses overlap.
     mutating func warm(_ records: UnsafeBufferPointer<LiteRecord>) {
         var sum: UInt64 = 0
-        for r in records {
-            sum &+= join.touch(r)
-            if r.messageHash != 0 { sum &+= messages.touch(r.messageHash) }
+        let n = caseRules.count
+        hot.withUnsafeBufferPointer { hot in
+            caseOpen.withUnsafeBufferPointer { open in
+                for r in records {
+                    // A new case's node is appended when its record is applied.
+                    if r.caseNode >= 0, Int(r.caseNode) < hot.count {
+                        sum &+= UInt64(bitPattern: hot[Int(r.caseNode)].last)
+                        if n > 0 { sum &+= UInt64(bitPattern: open[Int(r.caseNode) * n]) }
+                    }
+                    if r.messageHash != 0 { sum &+= messages.touch(r.messageHash) }
+                }
+            }
         }
         warmSink = sum
     }
 
     mutating func add(_ payload: UnsafeRawBufferPointer) {
-        guard let r = LiteRecord.parse(payload, events: &events), r.kind != .checkpoint else { return }
-        apply(r)
+        guard var r = LiteRecord.parse(payload, events: &events), r.kind != .checkpoint else { return }
+        var merges: [CaseJoin.Merge] = []
+        join.resolve(&r, merges: &merges)
+        merges.withUnsafeBufferPointer { apply(r, merges: $0) }
     }
 
-    mutating func apply(_ r: LiteRecord) {
+    /// Applies a record whose case `CaseJoin.resolve` found (`merges` holds the merges it indexes).
+    mutating func apply(_ r: LiteRecord, merges: UnsafeBufferPointer<CaseJoin.Merge>) {
         stats.records += 1
         let kindBit = r.kind.bit
         // An event enters the journal once per direction: when we queue it and when we receive it.
         let eventBit: UInt64 = (r.kind == .queued || r.kind == .received) && r.event > 0 && r.event < 64
             ? 1 << UInt64(r.event) : 0
-        var node: Int32 = -1
-        if let (n, isNew, newIds, merges) = join.caseOf(r) {
-            node = n
-            let i = Int(n)
-            if isNew {
+        let node = r.caseNode
+        if node >= 0 {
+            let i = Int(node), newIds = r.newIds
+            if r.isNewCase {
                 caseOpen.append(contentsOf: repeatElement(-1, count: caseRules.count))
                 hot.append(CaseHot())
                 caseIds.append([])
             }
-            for m in merges { merge(m.loser, into: m.winner) }
+            for m in merges[Int(r.firstMerge)..<Int(r.firstMerge + r.mergeCount)] { merge(m.loser, into: m.winner) }
             if r.time >= hot[i].last {
                 hot[i].last = r.time
                 if r.event > 0 { hot[i].lastEvent = Int32(r.event) }
@@ -213,20 +219,16 @@ struct ProjectionState {
         }
         guard starts || stops else { return }
         let h = r.messageHash != 0 ? r.messageHash : IdTable.hash(msg, seed: 5)
-        var slotIndex = messageSlot(msg, hash: h)
+        var slotIndex = messages.slot(of: msg, hash: h)
         if slotIndex == nil {
             guard starts else { return }
-            let s: Int32
-            if let f = freeSlots.popLast() { s = f } else {
-                s = Int32(msgNode.count)
+            let s = messages.add(msg, hash: h)
+            if Int(s) == msgNode.count {
                 msgNode.append(-1)
-                msgIds.append("")
                 msgOpen.append(contentsOf: repeatElement(-1, count: messageRules.count))
             }
             msgNode[Int(s)] = node
-            msgIds[Int(s)] = LiteRecord.text(msg)
             for k in 0..<messageRules.count { msgOpen[Int(s) * messageRules.count + k] = -1 }
-            if messages[h] == nil { messages[h] = s } else { messageCollisions[msgIds[Int(s)]] = s }
             slotIndex = s
         }
         let s = Int(slotIndex!), base = s * messageRules.count
@@ -241,9 +243,7 @@ struct ProjectionState {
             if msgOpen[base + slot] >= 0 { anyOpen = true }
         }
         if !anyOpen {
-            if messages[h] == Int32(s) { messages[h] = nil } else { messageCollisions[msgIds[s]] = nil }
-            msgIds[s] = ""
-            freeSlots.append(Int32(s))
+            messages.remove(Int32(s), hash: h)
         }
     }
 
@@ -288,7 +288,8 @@ struct ProjectionState {
             }
         }
         let m = messageRules.count
-        for s in msgNode.indices where !msgIds[s].isEmpty {
+        for s in msgNode.indices {
+            guard let id = messages.text(Int32(s)) else { continue }
             let c: Int? = msgNode[s] >= 0 ? Int(join.find(msgNode[s])) : nil
             for (slot, ri) in messageRules.enumerated() where msgOpen[s * m + slot] >= 0 {
                 open += 1
@@ -296,7 +297,7 @@ struct ProjectionState {
                 let over = now - since - rules[ri].afterMillis
                 if over >= overdueBy {
                     items.append(FollowupItem(rule: rules[ri].name, why: rules[ri].why, sinceMillis: since,
-                        overdueMillis: over, messageId: msgIds[s], identifiers: c.map { caseIds[$0] } ?? [],
+                        overdueMillis: over, messageId: id, identifiers: c.map { caseIds[$0] } ?? [],
                         organisations: c.map { orgText(hot[$0].orgList) } ?? [],
                         lastEvent: c.flatMap { hot[$0].lastEvent > 0 ? events.names[Int(hot[$0].lastEvent)] : nil },
                         lastMillis: c.map { hot[$0].last } ?? since))

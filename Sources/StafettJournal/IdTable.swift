@@ -21,7 +21,35 @@ struct IdTable {
             i += 8
         }
         while i < n { h = (h ^ UInt64(b[i])) &* 0x0000_0100_0000_01B3; i += 1 }
-        h ^= UInt64(n)
+        return finish(h, n)
+    }
+
+    /// `(hash(b, seed: s1), hash(b, seed: s2))` in one pass over the bytes: the two chains are
+    /// independent, so they run side by side (identifier-set keys need both).
+    @inline(__always)
+    static func hash(_ b: UnsafeRawBufferPointer, seeds s1: UInt64, _ s2: UInt64) -> (UInt64, UInt64) {
+        var h1: UInt64 = 0xCBF2_9CE4_8422_2325 ^ s1, h2: UInt64 = 0xCBF2_9CE4_8422_2325 ^ s2
+        var i = 0
+        let n = b.count
+        while i + 8 <= n {
+            let w = b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            h1 = (h1 ^ w) &* 0x0000_0100_0000_01B3
+            h2 = (h2 ^ w) &* 0x0000_0100_0000_01B3
+            h1 ^= h1 >> 29
+            h2 ^= h2 >> 29
+            i += 8
+        }
+        while i < n {
+            h1 = (h1 ^ UInt64(b[i])) &* 0x0000_0100_0000_01B3
+            h2 = (h2 ^ UInt64(b[i])) &* 0x0000_0100_0000_01B3
+            i += 1
+        }
+        return (finish(h1, n), finish(h2, n))
+    }
+
+    @inline(__always)
+    private static func finish(_ h0: UInt64, _ n: Int) -> UInt64 {
+        var h = h0 ^ UInt64(n)
         h ^= h >> 33; h = h &* 0xFF51_AFD7_ED55_8CCD
         h ^= h >> 33; h = h &* 0xC4CE_B9FE_1A85_EC53
         h ^= h >> 33
@@ -32,8 +60,10 @@ struct IdTable {
     init(seed: UInt64) { self.seed = seed }
 
     /// The value stored for these bytes.
-    mutating func get(_ b: UnsafeRawBufferPointer) -> Int32? {
-        let h = IdTable.hash(b, seed: seed)
+    mutating func get(_ b: UnsafeRawBufferPointer) -> Int32? { get(b, hash: IdTable.hash(b, seed: seed)) }
+
+    /// The value stored for these bytes, whose hash under this table's seed is `h`.
+    mutating func get(_ b: UnsafeRawBufferPointer, hash h: UInt64) -> Int32? {
         guard let e = index.lookup(h) else { return nil }
         // aux holds where the bytes are in the arena: offset << 24 | length.
         let offset = Int(e.aux >> 24), length = Int(e.aux & 0xFF_FFFF)
@@ -45,12 +75,18 @@ struct IdTable {
     }
 
     /// Stores a value for bytes that `get` did not find.
-    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32) {
-        let h = IdTable.hash(b, seed: seed)
+    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32) { set(b, value, hash: IdTable.hash(b, seed: seed)) }
+
+    /// Stores a value for bytes that `get` did not find, whose hash under this table's seed is `h`.
+    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32, hash h: UInt64) {
         if index.lookup(h) != nil || b.count > 0xFF_FFFF { overflow[Array(b)] = value; return }
         index.insert(h, aux: UInt64(arena.count) << 24 | UInt64(b.count), value: value)
         arena.append(contentsOf: b)
     }
+
+    /// Reads the index slot of a hash (see `HashIndex.touch`).
+    @inline(__always)
+    func touch(_ h: UInt64) -> UInt64 { index.touch(h) }
 
     /// Convenience for text.
     mutating func get(_ s: String) -> Int32? {

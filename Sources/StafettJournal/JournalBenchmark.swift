@@ -69,7 +69,7 @@ public enum JournalBenchmark {
         let p = try FollowupProjection.replay(directory: dir, rules: FollowupRules.defaults)
         let items = p.report(now: Int64(Date().timeIntervalSince1970 * 1000))
         let tf = elapsed(t0)
-        print(String(format: "journal: followup over %llu records: %.3f s (%.3f s CPU on 2 threads), %d cases, %d overdue items, peak memory +%.1f MB",
+        print(String(format: "journal: followup over %llu records: %.3f s (%.3f s CPU on 3 threads), %d cases, %d overdue items, peak memory +%.1f MB",
                      p.stats.records, tf, cpuSeconds() - c0, p.stats.cases, items.count, Double(peakKB() - rss0) / 1024))
 
         resetPeakMemory()
