@@ -43,8 +43,9 @@ public struct PersonalIdentityNumber: Sendable, Codable, Hashable, CustomStringC
         }
         var full = d
         if d.count == 10 {
-            let cal = Calendar(identifier: .gregorian)
-            let refYear = cal.component(.year, from: referenceDate)
+            // The century follows the year in Sweden now (a Foundation Calendar per number cost
+            // more than the rest of the check).
+            let refYear = SwedishTime.localDate(at: referenceDate).year
             let yy = Int(d.prefix(2))!
             var year = (refYear / 100) * 100 + yy
             if year > refYear { year -= 100 }

@@ -22,6 +22,16 @@ final class IdentifierTests: XCTestCase {
         XCTAssertThrowsError(try PersonalIdentityNumber("19121312-1212"))
     }
 
+    /// A ten-digit number takes its century from the year in Sweden: at 00:30 on New Year's Day
+    /// in Stockholm (23:30 UTC the day before), a child born that night is not a hundred years old.
+    func testTenDigitCenturyFollowsTheSwedishNewYear() throws {
+        let newYear = Date(timeIntervalSince1970: 1_451_604_600)  // 2015-12-31T23:30:00Z = 2016-01-01 00:30 in Stockholm
+        let born = try PersonalIdentityNumber("160101-" + luhnTail("2016010198"), referenceDate: newYear)
+        XCTAssertEqual(born.dateOfBirth.iso, "2016-01-01")
+        let earlier = try PersonalIdentityNumber("170101-" + luhnTail("2017010198"), referenceDate: newYear)
+        XCTAssertEqual(earlier.dateOfBirth.iso, "1917-01-01", "a year after this one is a century back")
+    }
+
     func testCalendarDateRejectsImpossibleDays() {
         XCTAssertNoThrow(try CalendarDate(iso: "2016-02-29"))
         XCTAssertThrowsError(try CalendarDate(iso: "2015-02-29"))
