@@ -117,18 +117,25 @@ struct XMLWriter {
     private static func withDecoded(_ value: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
         var value = value
         value.withUTF8 { p in
-            if !p.contains(where: { ($0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D) || $0 == 0xEF }) { return body(p) }
+            guard p.indices.contains(where: { droppedBytes(p, at: $0) > 0 }) else { return body(p) }
             var kept: [UInt8] = []
             kept.reserveCapacity(p.count)
             var i = 0
             while i < p.count {
-                let b = p[i]
-                if b == 0xEF && i + 2 < p.count && p[i + 1] == 0xBF && (p[i + 2] == 0xBE || p[i + 2] == 0xBF) { i += 3; continue }
-                if b >= 0x20 || b == 0x09 || b == 0x0A || b == 0x0D { kept.append(b) }
-                i += 1
+                let dropped = droppedBytes(p, at: i)
+                if dropped == 0 { kept.append(p[i]); i += 1 } else { i += dropped }
             }
             kept.withUnsafeBufferPointer(body)
         }
+    }
+
+    /// How many bytes at `i` escaping drops: 1 for a control character XML 1.0 cannot carry
+    /// (all below U+0020 but tab, line feed and carriage return), 3 for U+FFFE or U+FFFF, else 0.
+    @inline(__always) private static func droppedBytes(_ p: UnsafeBufferPointer<UInt8>, at i: Int) -> Int {
+        let b = p[i]
+        if b < 0x20 { return b == 0x09 || b == 0x0A || b == 0x0D ? 0 : 1 }
+        if b == 0xEF && i + 2 < p.count && p[i + 1] == 0xBF && (p[i + 2] == 0xBE || p[i + 2] == 0xBF) { return 3 }
+        return 0
     }
 
     /// Appends `value` escaped for element content or an attribute alike: `&`, `<`, `>`, `"`
@@ -167,6 +174,8 @@ struct XMLWriter {
             let n = p.count
             var i = 0
             while i < n {
+                let dropped = Self.droppedBytes(p, at: i)
+                if dropped > 0 { i += dropped; continue }
                 let b = p[i]
                 switch b {
                 case 0x26: raw("&amp;")
@@ -176,10 +185,6 @@ struct XMLWriter {
                 case 0x0D: raw("&#xD;")
                 case 0x09: if attribute { raw("&#x9;") } else { bytes.append(b) }
                 case 0x0A: if attribute { raw("&#xA;") } else { bytes.append(b) }
-                case 0x00..<0x20: break
-                case 0xEF where i + 2 < n && p[i + 1] == 0xBF && (p[i + 2] == 0xBE || p[i + 2] == 0xBF):
-                    i += 3
-                    continue
                 default: bytes.append(b)
                 }
                 i += 1
