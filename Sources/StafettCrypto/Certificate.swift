@@ -35,12 +35,9 @@ public final class Certificate: @unchecked Sendable {
 
     /// Parses every certificate in PEM text (a bundle may hold several).
     public static func all(pem: Data, source: String = "<memory>") throws(CryptoError) -> [Certificate] {
-        let bio = try MemoryBIO(pem)
-        var result: [Certificate] = []
-        while let x = PEM_read_bio_X509(bio.pointer, nil, nil, nil) { result.append(Certificate(taking: x)) }
-        ERR_clear_error()  // the loop ends on a "no start line" error
-        guard !result.isEmpty else { throw .unreadableCertificate(path: source, reason: "no PEM certificate found") }
-        return result
+        try MemoryBIO.pemObjects(pem, source: source, what: "PEM certificate") { bio in
+            PEM_read_bio_X509(bio, nil, nil, nil).map(Certificate.init(taking:))
+        }
     }
 
     /// Parses the first certificate in PEM text.

@@ -190,6 +190,18 @@ final class MemoryBIO {
         BIO_free(pointer)
         storage.deallocate()
     }
+
+    /// Every object `read` takes from the PEM text `pem`, in order; refuses text that holds none
+    /// (naming `source` and what was looked for).
+    static func pemObjects<T>(_ pem: Data, source: String, what: String,
+                              _ read: (OpaquePointer) -> T?) throws(CryptoError) -> [T] {
+        let bio = try MemoryBIO(pem)
+        var result: [T] = []
+        while let object = read(bio.pointer) { result.append(object) }
+        ERR_clear_error()  // the loop ends on a "no start line" error
+        guard !result.isEmpty else { throw .unreadableCertificate(path: source, reason: "no \(what) found") }
+        return result
+    }
 }
 
 extension String {

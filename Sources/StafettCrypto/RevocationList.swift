@@ -17,14 +17,9 @@ public final class RevocationList: @unchecked Sendable {
 
     /// Parses every CRL in PEM text; refuses text that holds none.
     public static func all(pem: Data, source: String = "<memory>") throws(CryptoError) -> [RevocationList] {
-        let bio = try MemoryBIO(pem)
-        var result: [RevocationList] = []
-        while let crl = PEM_read_bio_X509_CRL(bio.pointer, nil, nil, nil) { result.append(RevocationList(taking: crl)) }
-        ERR_clear_error()  // the loop ends on a "no start line" error
-        guard !result.isEmpty else {
-            throw .unreadableCertificate(path: source, reason: "no PEM certificate revocation list (X509 CRL) found")
+        try MemoryBIO.pemObjects(pem, source: source, what: "PEM certificate revocation list (X509 CRL)") { bio in
+            PEM_read_bio_X509_CRL(bio, nil, nil, nil).map(RevocationList.init(taking:))
         }
-        return result
     }
 
     /// Loads every CRL in a PEM file.
