@@ -141,6 +141,7 @@ enum ParallelReplay {
         let parser = Thread {
             var events = eventsBox.value
             var chunk = parsed.emptyChunk(capacity: chunkSize)
+            var failure: Error?
             do {
                 try JournalStream(directory: directory).readAvailable { raw in
                     let n = raw.payload.count
@@ -158,26 +159,21 @@ enum ParallelReplay {
                     }
                 }
                 parsed.put(chunk)
-                eventsBox.value = events
-                parsed.finish(nil)
-            } catch {
-                eventsBox.value = events
-                parsed.finish(error)
-            }
+            } catch { failure = error }
+            eventsBox.value = events
+            parsed.finish(failure)
         }
         let joiner = Thread {
             var res = joinBox.value
+            var failure: Error?
             do {
                 while let chunk = try parsed.take() {
                     res.resolve(chunk)
                     queue.put(chunk)
                 }
-                joinBox.value = res
-                queue.finish(nil)
-            } catch {
-                joinBox.value = res
-                queue.finish(error)
-            }
+            } catch { failure = error }
+            joinBox.value = res
+            queue.finish(failure)
         }
         parser.stackSize = 1 << 20
         joiner.stackSize = 1 << 20
