@@ -61,10 +61,7 @@ final class DeliveryTests: XCTestCase {
     func testAHoldDuringAnAttemptWinsForTheNextAttempt() throws {
         let net = try TestNetwork()
         let (a, b) = (net.a, net.b)
-        net.configureAllPeers()
-        let peer = GatedPeer { _, _ in HTTPResponse.text(503, "busy\n") }
-        try b.serve(peer.handle)
-        net.configurePeers(of: a)
+        let peer = try net.busyPeer()
         try a.startSender()
         let entry = try a.enqueue(try a.seal(a.message("hold-1", to: b)), for: b)
         XCTAssertTrue(peer.waitForRequests(1, timeout: 10), a.logs.text)
@@ -132,11 +129,8 @@ final class DeliveryTests: XCTestCase {
     func testRetriesAtAFailingPeerKeepTheSubSecondCap() throws {
         let net = try TestNetwork()
         let (a, b) = (net.a, net.b)
-        net.configureAllPeers()
-        let peer = GatedPeer { _, _ in HTTPResponse.text(503, "busy\n") }
+        let peer = try net.busyPeer()
         peer.open()
-        try b.serve(peer.handle)
-        net.configurePeers(of: a)
         a.config.delivery.initialBackoff = .milliseconds(100)
         a.config.delivery.maxBackoff = .milliseconds(300)
         a.config.delivery.jitter = 0
@@ -157,10 +151,7 @@ final class DeliveryTests: XCTestCase {
     func testARetryDuringAnAttemptIsNotReplacedByItsBackoff() throws {
         let net = try TestNetwork()
         let (a, b) = (net.a, net.b)
-        net.configureAllPeers()
-        let peer = GatedPeer { _, _ in HTTPResponse.text(503, "busy\n") }
-        try b.serve(peer.handle)
-        net.configurePeers(of: a)
+        let peer = try net.busyPeer()
         a.config.delivery.initialBackoff = .seconds(60)
         a.config.delivery.maxBackoff = .seconds(60)
         try a.startSender()
@@ -227,6 +218,16 @@ final class DeliveryTests: XCTestCase {
 }
 
 extension TestNetwork {
+    /// B as a stand-in peer that answers every request with 503 once the gate opens; A configured
+    /// to send to it, not yet started (tests set its delivery timers first).
+    func busyPeer() throws -> GatedPeer {
+        configureAllPeers()
+        let peer = GatedPeer { _, _ in HTTPResponse.text(503, "busy\n") }
+        try b.serve(peer.handle)
+        configurePeers(of: a)
+        return peer
+    }
+
     /// `b` receives behind a gate (a real receiver once the gate opens); `a` sends to it, with one connection.
     func gatedReceiverAndSender() throws -> GatedPeer {
         configureAllPeers()

@@ -70,12 +70,18 @@ final class ZeroFillTests: XCTestCase {
         XCTAssertEqual(w.records, 40)
     }
 
-    func testAStrayByteInTheZeroFillIsATornTailThatOpenCuts() throws {
-        var j = try open()
+    /// Five records appended and the journal closed; its one segment's path and bytes.
+    private func closedFiveRecordSegment() throws -> (path: String, data: Data) {
+        let j = try open()
         for i in 0..<5 { try j.append(sampleEntry(i)) }
         j.close()
         let seg = try JournalFormat.segments(in: dir)[0]
-        var data = try Data(contentsOf: URL(fileURLWithPath: seg))
+        return (seg, try Data(contentsOf: URL(fileURLWithPath: seg)))
+    }
+
+    func testAStrayByteInTheZeroFillIsATornTailThatOpenCuts() throws {
+        let (seg, written) = try closedFiveRecordSegment()
+        var data = written
         let end = frames(data).end
         data[end + 1000] = 0x5A  // as if a later page of an unfinished batch reached the disk first
         try data.write(to: URL(fileURLWithPath: seg))
@@ -87,7 +93,7 @@ final class ZeroFillTests: XCTestCase {
         XCTAssertTrue(detail.contains("\(end + 1000)"), detail)
         XCTAssertEqual(w.lastSequence, 5)
 
-        j = try open()
+        let j = try open()
         XCTAssertNotNil(j.recovery.cutTail)
         try j.append(sampleEntry(5))
         j.close()
@@ -100,11 +106,8 @@ final class ZeroFillTests: XCTestCase {
     }
 
     func testAZeroedLengthInTheMiddleIsDamageAndNothingIsCut() throws {
-        let j = try open()
-        for i in 0..<5 { try j.append(sampleEntry(i)) }
-        j.close()
-        let seg = try JournalFormat.segments(in: dir)[0]
-        var data = try Data(contentsOf: URL(fileURLWithPath: seg))
+        let (seg, written) = try closedFiveRecordSegment()
+        var data = written
         // Record 2's length field, zeroed: it must not read as the end of the journal.
         let first = JournalFormat.headerSize
         let len1 = Int(data[first]) | Int(data[first + 1]) << 8
