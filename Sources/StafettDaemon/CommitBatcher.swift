@@ -25,9 +25,9 @@ public struct CommitItem: Sendable {
 /// Each connection or delivery thread prepares its files (written, not synced) and calls
 /// `commit`, which returns only when the files are on disk under their final names and the
 /// journal records are durable. Whoever arrives while no commit runs leads the next round
-/// for everyone waiting: one `syncfs` for the staged files' data, the renames, one `syncfs` for
-/// the names, one journal flush. So many concurrent hand-offs share three flushes, where each
-/// alone would pay five.
+/// for everyone waiting: one `syncfs` for the staged files' data, the renames, one fsync of each
+/// directory they were renamed in, one journal flush. So many concurrent hand-offs share three
+/// flushes, where each alone would pay five.
 public final class CommitBatcher: @unchecked Sendable {
     private let spool: String
     private let journal: Journal
@@ -100,15 +100,17 @@ public final class CommitBatcher: @unchecked Sendable {
         do throws(SpoolError) {
             let files = items.flatMap(\.files)
             if !files.isEmpty {
-                // Data first, then the names: one syncfs each, whatever the number of files. (An
-                // fdatasync per file would cost a device flush per file; a round must cost the same
-                // for one hand-off as for fifty.)
+                // Data first: one syncfs whatever the number of files (an fdatasync per file would
+                // cost a device flush per file; a round must cost the same for one hand-off as for fifty).
                 try syncFileSystem(spool)
                 // `stage` wrote each temporary beside its final name, so the directory exists.
                 for f in files {
                     guard rename(f.temporary, f.final) == 0 else { throw .errno(f.final, "rename") }
                 }
-                try syncFileSystem(spool)
+                // Then the names: they live in the few directories the round touched (the inbox,
+                // or a peer's queue), and fsyncing those writes only them, where a second syncfs
+                // walked every dirty inode on the file system again, whoever wrote it.
+                for dir in Set(files.map { parentDirectory(of: $0.final) }) { try AtomicFile.syncDirectory(dir) }
             }
             let entries = items.flatMap(\.entries)
             guard !entries.isEmpty else { return .success([]) }
@@ -118,6 +120,12 @@ public final class CommitBatcher: @unchecked Sendable {
         } catch {
             return .failure(error)
         }
+    }
+
+    /// The directory part of a spool path (`SpoolLayout.join` made it, so it has a slash).
+    static func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// One flush for everything on the file system holding `dir` (Linux `syncfs`): data and

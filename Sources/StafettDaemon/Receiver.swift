@@ -293,7 +293,7 @@ public final class Receiver: @unchecked Sendable {
     /// splice the signature in) without building, canonicalizing and serializing a tree, which
     /// cost the receiver about as much as the signature itself. A receipt with a detail text
     /// (rejections, whose text may need escaping) takes the tree path.
-    static func sign(_ receipt: Receipt, with signer: XMLSignature.Signer) throws -> Data {
+    public static func sign(_ receipt: Receipt, with signer: XMLSignature.Signer) throws -> Data {
         let encoded = ReceiptXML.encode(receipt)
         if receipt.detail == nil, let root = canonicalRootRange(encoded) {
             return try signer.sign(canonicalDocument: encoded, canonicalRange: root).xml

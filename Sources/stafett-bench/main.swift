@@ -12,10 +12,11 @@ let args = argv.first.map { $0.hasPrefix("-") } == false ? Array(argv.dropFirst(
     guard let i = args.firstIndex(of: name), i + 1 < args.count, let v = Double(args[i + 1]) else { return fallback }
     return v
 }
-if args.contains("--help") || !["pipeline", "journal", "e2e", "all"].contains(which) {
+if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "all"].contains(which) {
     print("""
-        usage: stafett-bench [pipeline|journal|e2e|all] [--seconds S]
+        usage: stafett-bench [pipeline|checks|journal|e2e|all] [--seconds S]
           pipeline  translate + validate + sign records/s beside the bare sign rate (issue 2)
+          checks    µs of CPU per document for the receiver's and the sender's checks beside a bare verify (issue 4's breakdown)
           journal   durable appends/s (1, 8, 64 appender threads; 64, 256 async tasks) beside raw fdatasync/s; followup and verify
                     over a generated journal of --records N (default 1000000) (issue 3)
           e2e       outbox-to-receipt records/s and latency p50/p99 between two stafettd on loopback;
@@ -31,6 +32,7 @@ print("warning: this is a debug build; run `swift run -c release stafett-bench` 
 do {
     if which == "pipeline" || which == "all" { try PipelineBenchmark.run(seconds: option("--seconds", 2), keys: args.contains("--ecdsa") ? "ecdsa" : args.contains("--rsa") ? "rsa" : "all",
                               breakdown: !args.contains("--no-breakdown")) }
+    if which == "checks" || which == "all" { try ChecksBenchmark.run(seconds: option("--seconds", 2) / 4) }
     if which == "journal" || which == "all" {
         print("== journal")
         try JournalBenchmark.run(scratch: FileManager.default.temporaryDirectory.path, records: Int(option("--records", 1_000_000)),

@@ -56,16 +56,31 @@ final class HotPathTests: XCTestCase {
         XCTAssertNil(Receiver.canonicalRootRange(Data("<Other/>".utf8)))
     }
 
+    /// A round whose files go to two directories leaves each under its final name with its
+    /// content and no temporary behind; the names' flush finds each file's directory.
+    func testCommitRoundAcrossTwoDirectoriesPutsEveryFileInPlace() throws {
+        let (dir, layout, journal, batcher) = try makeBatcher()
+        defer { journal.close(); try? FileManager.default.removeItem(at: dir) }
+        let queueDir = SpoolLayout.join(layout.spool.path, "queue/verket")
+        let files = [try CommitBatcher.stage(Data("to the inbox".utf8), in: layout.inboxPath, as: "a.xml"),
+                     try CommitBatcher.stage(Data("to the queue".utf8), in: queueDir, as: "b.xml")]
+        let seqs = try batcher.commit(CommitItem(files: files, entries: [JournalEntry(kind: .received, messageId: "a")]))
+        XCTAssertEqual(seqs.count, 1)
+        XCTAssertEqual(try String(contentsOfFile: SpoolLayout.join(layout.inboxPath, "a.xml"), encoding: .utf8), "to the inbox")
+        XCTAssertEqual(try String(contentsOfFile: SpoolLayout.join(queueDir, "b.xml"), encoding: .utf8), "to the queue")
+        for d in [layout.inboxPath, queueDir] {
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: d).filter { $0.hasSuffix(".tmp") }, [], d)
+        }
+        XCTAssertEqual(CommitBatcher.parentDirectory(of: "/var/spool/stafett/inbox/a.xml"), "/var/spool/stafett/inbox")
+        XCTAssertEqual(CommitBatcher.parentDirectory(of: "/a.xml"), "/")
+        XCTAssertEqual(CommitBatcher.parentDirectory(of: "a.xml"), ".")
+    }
+
     /// Many callers committing at once share rounds; each gets its own sequence numbers, and every
     /// staged file is under its final name when its commit returns.
     func testConcurrentCommitsShareRoundsAndEachGetsItsOwnRecords() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stafett-batcher-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let layout = SpoolLayout(spool: dir.appendingPathComponent("spool"), state: dir.appendingPathComponent("state"))
-        try layout.create()
-        let journal = try Journal(directory: layout.journal.path)
-        defer { journal.close() }
-        let batcher = CommitBatcher(spool: layout.spool, journal: journal)
+        let (dir, layout, journal, batcher) = try makeBatcher()
+        defer { journal.close(); try? FileManager.default.removeItem(at: dir) }
         let callers = 48
         let results = UnsafeSendableBox([[UInt64]?](repeating: nil, count: callers))
         let failures = UnsafeSendableBox([String?](repeating: nil, count: callers))
@@ -171,5 +186,14 @@ final class HotPathTests: XCTestCase {
         XCTAssertTrue(waitUntil(10) { a.queueFiles().isEmpty }, "left in the queue: \(a.queueFiles())")
         XCTAssertEqual(try Data(contentsOf: b.layout.inbox.appendingPathComponent("\(a.organisation.digits)_mem-2.xml")), second.signedXML)
         XCTAssertEqual(try a.journalEntries().filter { $0.kind == .delivered }.compactMap(\.messageId), ["mem-1", "mem-2"])
+    }
+
+    /// A fresh spool and journal in a temporary directory, with a batcher over them.
+    private func makeBatcher() throws -> (URL, SpoolLayout, Journal, CommitBatcher) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stafett-batcher-\(UUID().uuidString.prefix(8))")
+        let layout = SpoolLayout(spool: dir.appendingPathComponent("spool"), state: dir.appendingPathComponent("state"))
+        try layout.create()
+        let journal = try Journal(directory: layout.journal.path)
+        return (dir, layout, journal, CommitBatcher(spool: layout.spool, journal: journal))
     }
 }
