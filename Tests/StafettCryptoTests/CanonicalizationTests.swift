@@ -1,6 +1,7 @@
 import Foundation
 import StafettXML
 import XCTest
+import StafettModel
 @testable import StafettCrypto
 
 /// The signing path's own exclusive C14N must produce exactly libxml2's bytes.
@@ -64,19 +65,10 @@ final class CanonicalizationTests: XCTestCase {
     }
 }
 
-/// A small deterministic PRNG for generated test documents.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    mutating func pick<T>(_ items: [T]) -> T { items[int(items.count)] }
+/// The draws the generated test documents need.
+extension SplitMix64 {
+    mutating func int(_ n: Int) -> Int { below(n) }
+    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
 }
 
 /// Writes random well-formed documents whose namespace use is valid.

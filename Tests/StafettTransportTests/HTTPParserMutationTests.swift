@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import StafettModel
 @testable import StafettTransport
 
 /// Heads that are almost right, made by mutating good ones: what a confused client, a proxy or an
@@ -20,19 +21,7 @@ final class HTTPParserMutationTests: XCTestCase {
     /// Bytes that matter to HTTP framing, plus some that must never pass.
     static let interesting: [UInt8] = Array(" \t\r\n:,;=/0123456789-+".utf8) + [0, 1, 0x7F, 0x80, 0xC3, 0xFF]
 
-    /// A small deterministic generator (SplitMix64), so a failure names a seed that reproduces it.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    static func mutate(_ input: [UInt8], _ g: inout Generator) -> [UInt8] {
+    static func mutate(_ input: [UInt8], _ g: inout SplitMix64) -> [UInt8] {
         var b = input
         for _ in 0..<Int.random(in: 1...4, using: &g) where !b.isEmpty {
             let i = Int.random(in: 0..<b.count, using: &g)
@@ -70,7 +59,7 @@ final class HTTPParserMutationTests: XCTestCase {
     }
 
     func testMutatedRequestHeadsNeverTrapAndReadTheSameByteByByte() {
-        var g = Generator(state: 0x5354_4146_4554_5421)
+        var g = SplitMix64(seed: 0x5354_4146_4554_5421)
         var outcomes: [String: Int] = [:]
         for round in 0..<6_000 {
             let input = Self.mutate(Array(Self.requests[round % Self.requests.count].utf8), &g)
@@ -113,7 +102,7 @@ final class HTTPParserMutationTests: XCTestCase {
     }
 
     func testMutatedResponseHeadsNeverTrapAndReadTheSameByteByByte() {
-        var g = Generator(state: 0x5245_4345_4950_5421)
+        var g = SplitMix64(seed: 0x5245_4345_4950_5421)
         var completes = 0, refusals = 0
         for round in 0..<4_000 {
             let input = Self.mutate(Array(Self.responses[round % Self.responses.count].utf8), &g)

@@ -57,7 +57,7 @@ final class EventValidationTests: XCTestCase {
     /// Random messages full of characters that escaping changes or drops (the generator of
     /// `CanonicalEncodingTests`), some of them invalid (a text of only dropped characters is empty).
     func testSameVerdictAsTheBytesOnGeneratedMessages() throws {
-        var g = CanonicalEncodingTests.Generator(state: 0x5EA1_0F_CA5E)
+        var g = CanonicalEncodingTests.Generator(seed: 0x5EA1_0F_CA5E)
         var counts: [Verdict: Int] = [:]
         for i in 0..<400 {
             var m = try CanonicalEncodingTests.message(&g)
