@@ -34,7 +34,7 @@ public struct PersonalIdentityNumber: Sendable, Codable, Hashable, CustomStringC
     public init(_ text: String, referenceDate: Date = Date()) throws(FieldError) {
         let field = "personnummer"
         let trimmed = text.intakeTrimmed
-        let shown = String(trimmed.prefix(4)) + "…"  // never echo a whole personnummer
+        let shown = CellEcho.prefix(trimmed, 4)  // never echo a whole personnummer, nor a name shifted into its column
         let plus = trimmed.utf8.contains(0x2B)  // "+": aged 100 or more
         let d = trimmed.filter { $0 != "-" && $0 != "+" }
         guard d.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), d.count == 10 || d.count == 12 else {

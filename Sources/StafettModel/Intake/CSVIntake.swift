@@ -28,10 +28,19 @@ enum CSVIntake {
         let rows = table.rows[headerAt...]
         let headerLine = IntakeLocation.line(header.line)
 
+        // An export without its header row puts a child's record where the column names belong:
+        // name no cell of it, since errors end up in logs, and say what is wrong once.
+        let headerCells = table.fields[header.fields]
+        guard headerCells.contains(where: { IntakeField.named(table.string($0).intakeTrimmed) != nil }) else {
+            sink.add(headerLine, "this line names no column we know, so it cannot be the header row (is it missing?): "
+                + "the first line must name the columns, like Ärendenummer;Förnamn;Efternamn;Händelse;Händelsetid")
+            return []
+        }
+
         // The header: every named column must be known, and no field may appear twice.
         var fieldOfColumn: [IntakeField?] = []
         var names = [String?](repeating: nil, count: IntakeField.allCases.count)
-        for (col, cell) in table.fields[header.fields].enumerated() {
+        for (col, cell) in headerCells.enumerated() {
             let name = table.string(cell).intakeTrimmed
             guard !name.isEmpty else { fieldOfColumn.append(nil); continue }
             guard let f = IntakeField.named(name) else {

@@ -80,7 +80,7 @@ struct JSONReader {
             while true {
                 guard peek() == 0x22 else { throw error("expected a key in double quotes, found \(found)") }
                 let key = try string()
-                guard peek() == 0x3A else { throw error("expected ':' after the key \"\(key.prefix(40))\", found \(found)") }
+                guard peek() == 0x3A else { throw error("expected ':' after a key, found \(found)") }
                 i += 1
                 members.append((key, try value(depth: depth + 1)))
                 switch peek() {

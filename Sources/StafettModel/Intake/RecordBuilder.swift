@@ -108,7 +108,7 @@ struct RecordBuilder {
         var references: [MessageID] = []
         for r in c.items(.references) {
             let item = c.p[bytes: r].string
-            do { references.append(try MessageID(item)) } catch { c.fail(.references, "\"\(item.prefix(40))\": \(error.reason)") }
+            do { references.append(try MessageID(item)) } catch { c.fail(.references, "\(CellEcho.quoted(item, limit: 40)): \(error.reason)") }
         }
         let note = c.rule(.note) { u throws(FieldProblem) in
             try FieldRules.text(u, max: 4000, what: "note", lineBreaks: true)
@@ -206,7 +206,7 @@ private struct RecordCheck {
         guard let u = text(f) else { return nil }
         let s = u.string
         do { return try OrganisationNumber(s) } catch {
-            fail(f, "\"\(s.prefix(20))\": \(error.reason)")
+            fail(f, "\(CellEcho.quoted(s, limit: 20)): \(error.reason)")
             return nil
         }
     }

@@ -105,7 +105,7 @@ enum FieldRules {
     static func date(_ u: UTF8Bytes) throws(FieldProblem) -> CalendarDate {
         var scan = Scanner8(u)
         guard let (y, m, d) = scan.date(), scan.atEnd else {
-            throw FieldProblem("\"\(u.string.prefix(20))\" is not a date: write it as YYYY-MM-DD, like 2001-04-17")
+            throw FieldProblem("\(CellEcho.quoted(u.string, limit: 20)) is not a date: write it as YYYY-MM-DD, like 2001-04-17")
         }
         return try checked(y, m, d)
     }
@@ -124,7 +124,7 @@ enum FieldRules {
     /// An event time: ISO 8601 with a zone, or a Swedish wall-clock time `YYYY-MM-DD HH:MM[:SS]`,
     /// or a date alone (midnight, Swedish time).
     static func eventTime(_ u: UTF8Bytes, reference: Date) throws(FieldProblem) -> Date {
-        func notATime() -> FieldProblem { FieldProblem("\"\(u.string.prefix(30))\" is not a time: " + timeHint) }
+        func notATime() -> FieldProblem { FieldProblem("\(CellEcho.quoted(u.string, limit: 30)) is not a time: " + timeHint) }
         var scan = Scanner8(u)
         guard let (y, mo, d) = scan.date() else { throw notATime() }
         let date = try checked(y, mo, d)
@@ -153,7 +153,7 @@ enum FieldRules {
                 zone = sign * (zh * 3600 + zm * 60)
             }
             guard scan.atEnd else {
-                throw FieldProblem("\"\(u.string.prefix(30))\" has extra text after the time: " + timeHint)
+                throw FieldProblem("\(CellEcho.quoted(u.string, limit: 30)) has extra text after the time: " + timeHint)
             }
         }
         let wall = SwedishTime.days(year: date.year, month: date.month, day: date.day) * 86_400 + seconds
@@ -170,7 +170,7 @@ enum FieldRules {
         }
         let instant = Date(timeIntervalSince1970: TimeInterval(utc))
         if instant.timeIntervalSince(reference) > eventFutureSlack {
-            throw FieldProblem("\(u.string.prefix(30)) lies in the future: check the date")
+            throw FieldProblem("\(CellEcho.quoted(u.string)) lies in the future: check the date")
         }
         return instant
     }
@@ -183,7 +183,7 @@ enum FieldRules {
     /// ja/nej, yes/no, true/false, 1/0, x (marked) — empty means no.
     static func flag(_ u: UTF8Bytes) throws(FieldProblem) -> Bool {
         guard let b = IntakeField.lookUp(u, in: flags) else {
-            throw FieldProblem("\"\(u.string.prefix(20))\" is not yes or no: write ja or nej (or yes/no, x for yes)")
+            throw FieldProblem("\(CellEcho.quoted(u.string, limit: 20)) is not yes or no: write ja or nej (or yes/no, x for yes)")
         }
         return b
     }
@@ -199,7 +199,7 @@ enum FieldRules {
     /// flicka, pojke, kvinna, man, annat, okänt and the English words and letters.
     static func sex(_ u: UTF8Bytes) throws(FieldProblem) -> Sex {
         guard let sex = IntakeField.lookUp(u, in: sexes) else {
-            throw FieldProblem("\"\(u.string.prefix(20))\" is not a sex we know: write flicka, pojke, annat or okänt "
+            throw FieldProblem("\(CellEcho.quoted(u.string, limit: 20)) is not a sex we know: write flicka, pojke, annat or okänt "
                 + "(or female, male, other, unknown, F, M)")
         }
         return sex
@@ -227,7 +227,7 @@ enum FieldRules {
     /// An event type by its English name (`Registered`) or a Swedish term (`avviken`).
     static func event(_ u: UTF8Bytes) throws(FieldProblem) -> EventType {
         guard let t = IntakeField.lookUp(u, in: eventNames) else {
-            throw FieldProblem("\"\(u.string.prefix(30))\" is not an event we know: write one of registrerad, asylansökan, "
+            throw FieldProblem("\(CellEcho.quoted(u.string, limit: 30)) is not an event we know: write one of registrerad, asylansökan, "
                 + "placerad, anvisad, överflyttad, mottagen, avviken, återfunnen, avslutad, uppdatering "
                 + "(or Registered, AsylumApplicationLodged, Placed, Assigned, TransferSent, TransferReceived, "
                 + "ReportedMissing, Found, Closed, Update)")
@@ -245,7 +245,7 @@ enum FieldRules {
     /// HVB, jourhem, familjehem, annat.
     static func placement(_ u: UTF8Bytes) throws(FieldProblem) -> PlacementKind {
         guard let kind = IntakeField.lookUp(u, in: placements) else {
-            throw FieldProblem("\"\(u.string.prefix(30))\" is not a kind of placement we know: write HVB, jourhem, "
+            throw FieldProblem("\(CellEcho.quoted(u.string, limit: 30)) is not a kind of placement we know: write HVB, jourhem, "
                 + "familjehem or annat (and the home's name in its own column)")
         }
         return kind
@@ -263,7 +263,7 @@ enum FieldRules {
         for r in items {
             let item = items.bytes[bytes: r]
             guard let code = CountryCodes.normalise(item) else {
-                throw FieldProblem("\"\(item.string.prefix(30))\" is not an ISO 3166-1 country code: write two letters, "
+                throw FieldProblem("\(CellEcho.quoted(item.string, limit: 30)) is not an ISO 3166-1 country code: write two letters, "
                     + "like AF (Afghanistan), SY (Syria), SO (Somalia), ER (Eritrea), or XX when it is not known")
             }
             // An array literal allocates in one step where the first append regrows.
@@ -278,7 +278,7 @@ enum FieldRules {
         for r in items {
             let item = items.bytes[bytes: r]
             guard let code = LanguageCodes.normalise(item) else {
-                throw FieldProblem("\"\(item.string.prefix(30))\" is not a language code we know: write an ISO 639 code, "
+                throw FieldProblem("\(CellEcho.quoted(item.string, limit: 30)) is not a language code we know: write an ISO 639 code, "
                     + "like prs (Dari), ps (Pashto), ar (Arabic), so (Somali), ti (Tigrinya), fa (Persian)")
             }
             // An array literal allocates in one step where the first append regrows.
