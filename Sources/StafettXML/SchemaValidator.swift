@@ -26,8 +26,9 @@ final class SchemaErrorSink {
         guard messages.count < SchemaErrorSink.limit else { dropped += 1; return }
         var text = error.pointee.message.map { String(cString: $0) } ?? "unknown error"
         text = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        // A personnummer must never reach a log or a receipt in full.
-        if text.contains("PersonalIdentityNumber") { text = SchemaErrorSink.redactDigitRuns(text) }
+        // These messages reach logs, rejected receipts and, through a receipt, the sender's
+        // journal: the value in them may be a name, a note or a personnummer.
+        text = SchemaErrorSink.redactValues(text)
         let line = Int(error.pointee.line)
         messages.append(line > 0 ? "line \(line): \(text)" : text)
     }
@@ -36,6 +37,26 @@ final class SchemaErrorSink {
     var report: [String] {
         dropped > 0 ? messages + ["(\(dropped) more errors)"] : messages
     }
+
+    /// libxml2's schema messages with the values they quote taken out: `The value '…' is not
+    /// accepted by the pattern` becomes `The value is not accepted by the pattern`, and `'…' is
+    /// not a valid value of` becomes `the value is not a valid value of`. Element names, facets
+    /// and patterns stay, with the line, which is what the author needs to find the value. Any
+    /// run of six or more digits left (a personnummer in a message of another shape) is cut to four.
+    static func redactValues(_ text: String) -> String {
+        var out = text
+        // Greedy up to the message's own words after the value, so a value holding a quote is cut whole.
+        for (pattern, replacement) in valuePatterns {
+            let range = NSRange(out.startIndex..., in: out)
+            out = pattern.stringByReplacingMatches(in: out, range: range, withTemplate: replacement)
+        }
+        return redactDigitRuns(out)
+    }
+
+    static let valuePatterns: [(NSRegularExpression, String)] = [
+        (try! NSRegularExpression(pattern: "The value '.*' (is|has) "), "The value $1 "),
+        (try! NSRegularExpression(pattern: "(^|: )'.*' is not a valid value"), "$1the value is not a valid value"),
+    ]
 
     /// Shortens every run of six or more digits to its first four digits and an ellipsis.
     static func redactDigitRuns(_ text: String) -> String {

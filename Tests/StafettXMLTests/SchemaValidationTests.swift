@@ -97,6 +97,35 @@ final class SchemaValidationTests: XCTestCase {
         }
     }
 
+    /// A name, a note or a personnummer where the schema refuses it (a shifted column at the
+    /// sender, say) is not repeated by the error, which reaches logs, rejected receipts and through
+    /// them the sender's journal; the element and the line still are.
+    func testNoValueIsEchoedInErrors() throws {
+        let original = try String(contentsOf: Fixtures.examples.appendingPathComponent("placed.xml"), encoding: .utf8)
+        let cases: [(String, String, String)] = [
+            ("<Sex>male</Sex>", "<Sex>Zoë O'Brien</Sex>", "Sex"),
+            ("<DateOfBirth estimated=\"false\">2009-06-02</DateOfBirth>",
+             "<DateOfBirth estimated=\"false\">Öberg is here</DateOfBirth>", "DateOfBirth"),
+            ("<GivenName>Hamza</GivenName>", "<GivenName>\(String(repeating: "Hamza Ahmadi ", count: 20))</GivenName>", "GivenName"),
+            ("200906024567", "20090602-4567 Hamza", "PersonalIdentityNumber"),
+        ]
+        for (good, bad, element) in cases {
+            XCTAssertTrue(original.contains(good), good)
+            let doc = try XMLDocument.parse(Data(original.replacingOccurrences(of: good, with: bad).utf8))
+            XCTAssertThrowsError(try SchemaValidator.caseMessage.validate(doc)) { error in
+                let description = "\(error)"
+                XCTAssertTrue(description.contains(element) && description.contains("line "), description)
+                for secret in ["Zoë", "Brien", "Öberg", "Hamza Ahmadi", "4567"] {
+                    XCTAssertFalse(description.contains(secret), "\(secret) in: \(description)")
+                }
+            }
+        }
+        XCTAssertEqual(SchemaErrorSink.redactValues("Element 'Sex': [facet 'enumeration'] The value 'a' b' is not an element of the set {'male'}."),
+                       "Element 'Sex': [facet 'enumeration'] The value is not an element of the set {'male'}.")
+        XCTAssertEqual(SchemaErrorSink.redactValues("Element 'DateOfBirth': 'x' is not a valid value of the atomic type 'xs:date'."),
+                       "Element 'DateOfBirth': the value is not a valid value of the atomic type 'xs:date'.")
+    }
+
     func testValidationErrorsAreCappedForHugeBrokenDocuments() throws {
         var xml = "<CaseMessage xmlns=\"urn:stafett:case:1\">"
         xml += String(repeating: "<Bogus/>", count: 5000) + "</CaseMessage>"
