@@ -1,34 +1,56 @@
 import Foundation
 
+/// An optional slice of a payload stored without Optional's tag byte (which pads it to 24 bytes):
+/// a nil base address means absent, since a slice of a payload always has one, even an empty
+/// string's. Records are copied from stage to stage of a replay, so their size counts (perf: at
+/// 208 bytes a record, memmove was the largest cost of the applying thread).
+@propertyWrapper
+struct CompactSlice {
+    private var stored = UnsafeRawBufferPointer(start: nil, count: 0)
+
+    init() {}
+
+    var wrappedValue: UnsafeRawBufferPointer? {
+        get { stored.baseAddress == nil ? nil : stored }
+        set { stored = newValue ?? UnsafeRawBufferPointer(start: nil, count: 0) }
+    }
+}
+
 /// The fields of a payload that the projections need, read without building a `JournalEntry`:
 /// kinds, events and organisation numbers become small integers, and identifiers stay slices of
 /// the payload (their raw JSON bytes, valid only while the record is), so a replay of a million
 /// records builds almost no strings.
 struct LiteRecord {
     var time: Int64 = 0
-    var kind: JournalKind = .queued
-    var messageId: UnsafeRawBufferPointer?
-    var caseRef: UnsafeRawBufferPointer?
-    var intakeId: UnsafeRawBufferPointer?
-    var dossierNumber: UnsafeRawBufferPointer?
-    var personKey: UnsafeRawBufferPointer?
+    @CompactSlice var messageId: UnsafeRawBufferPointer?
+    @CompactSlice var caseRef: UnsafeRawBufferPointer?
+    @CompactSlice var intakeId: UnsafeRawBufferPointer?
+    @CompactSlice var dossierNumber: UnsafeRawBufferPointer?
+    @CompactSlice var personKey: UnsafeRawBufferPointer?
     /// Index into `EventNames` (0: none).
     var event: Int = 0
     /// Organisation numbers as integers (0: none).
     var sender: UInt64 = 0
     var recipient: UInt64 = 0
-    /// The identifier set's key, when computed ahead (by the parsing thread of a replay).
-    var setKey: CaseJoin.IdSetKey?
+    private var key = CaseJoin.IdSetKey(a: 0, b: 0)
     /// The message id's hash (seed 5), when computed ahead; 0 otherwise.
     var messageHash: UInt64 = 0
     /// Filled by `CaseJoin.resolve`: the case node (its root once this record is joined; -1 when
     /// the record carries no identifier), whether the case is new, which identifiers are new
     /// (1 intake, 2 dossier, 4 case, 8 pin), and where its merges are in the resolver's list.
     var caseNode: Int32 = -1
-    var isNewCase = false
-    var newIds: UInt8 = 0
     var firstMerge: Int32 = 0
     var mergeCount: Int32 = 0
+    var kind: JournalKind = .queued
+    var isNewCase = false
+    var newIds: UInt8 = 0
+    private var hasKey = false
+
+    /// The identifier set's key, when computed ahead (by the parsing thread of a replay).
+    var setKey: CaseJoin.IdSetKey? {
+        get { hasKey ? key : nil }
+        set { key = newValue ?? CaseJoin.IdSetKey(a: 0, b: 0); hasKey = newValue != nil }
+    }
 
     var hasIdentifier: Bool { intakeId != nil || dossierNumber != nil || caseRef != nil || personKey != nil }
 

@@ -102,6 +102,24 @@ final class LiteRecordTests: XCTestCase {
         XCTAssertEqual(short?.msg, [])
     }
 
+    /// Absent and empty identifiers stay apart in the compact record, and the record stays small
+    /// (it is copied from stage to stage of a replay).
+    func testEmptyIdentifierIsPresentAndTheRecordIsCompact() throws {
+        let p = Array(#"{"seq":1,"t":"2026-08-26T03:04:30.674Z","kind":"queued","msg":"","intake":"I-1"}"#.utf8)
+        try p.withUnsafeBytes { raw in
+            var events = EventNames()
+            var r = try XCTUnwrap(LiteRecord.parse(raw, events: &events))
+            XCTAssertEqual(r.messageId?.count, 0, "an empty message id is there")
+            XCTAssertNil(r.caseRef)
+            XCTAssertNil(r.setKey)
+            r.setKey = CaseJoin.IdSetKey(a: 0, b: 0)
+            XCTAssertNotNil(r.setKey, "a zero key is a key")
+            r.intakeId = nil
+            XCTAssertFalse(r.hasIdentifier)
+        }
+        XCTAssertLessThanOrEqual(MemoryLayout<LiteRecord>.stride, 160)
+    }
+
     /// Times read with the day memo equal times read without it: across days, with the memo's
     /// date followed by a bad time of day, and after a bad date (which must not enter the memo).
     func testDayMemoReadsTimesAsParseDoes() {
