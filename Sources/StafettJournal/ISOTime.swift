@@ -16,17 +16,21 @@ public enum ISOTime {
 
     /// Appends the 24-byte form of `millis`.
     public static func append(millis: Int64, to out: inout [UInt8]) {
+        PayloadWriter.append(to: &out, bound: 24) { write(millis: millis, into: &$0) }
+    }
+
+    /// Writes the 24-byte form of `millis`.
+    static func write(millis: Int64, into w: inout PayloadWriter) {
         let ms = Int(millis)
         var day = ms / 86_400_000, rem = ms % 86_400_000
         if rem < 0 { rem += 86_400_000; day -= 1 }
         let (y, mo, d) = civil(day)
         let h = rem / 3_600_000, mi = rem / 60_000 % 60, s = rem / 1000 % 60, f = rem % 1000
-        func two(_ v: Int) { out.append(0x30 + UInt8(v / 10)); out.append(0x30 + UInt8(v % 10)) }
         let yy = max(0, min(9999, y))
-        out.append(0x30 + UInt8(yy / 1000)); out.append(0x30 + UInt8(yy / 100 % 10)); two(yy % 100)
-        out.append(0x2D); two(mo); out.append(0x2D); two(d); out.append(0x54)
-        two(h); out.append(0x3A); two(mi); out.append(0x3A); two(s); out.append(0x2E)
-        out.append(0x30 + UInt8(f / 100)); two(f % 100); out.append(0x5A)
+        w.two(yy / 100); w.two(yy % 100)
+        w.byte(0x2D); w.two(mo); w.byte(0x2D); w.two(d); w.byte(0x54)
+        w.two(h); w.byte(0x3A); w.two(mi); w.byte(0x3A); w.two(s); w.byte(0x2E)
+        w.byte(0x30 + UInt8(f / 100)); w.two(f % 100); w.byte(0x5A)
     }
 
     /// The 24-byte form of `millis`.
