@@ -24,33 +24,38 @@ public enum EntryCodec {
     /// `kind` stands in for `e.kind` (the writer may not let an entry call itself a checkpoint,
     /// and copying an entry to change it costs a retain and release of every field).
     static func encodeAfterSequence(_ e: JournalEntry, kind: JournalKind, into out: inout [UInt8]) {
-        out.append(contentsOf: #","t":""#.utf8)
-        ISOTime.append(millis: e.timeMillis, to: &out)
-        out.append(contentsOf: #"","kind":""#.utf8)
-        out.append(contentsOf: kind.rawValue.utf8)
-        out.append(0x22)
-        field("msg", e.messageId, &out)
-        field("case", e.caseRef, &out)
-        field("intake", e.intakeId, &out)
-        field("dossier", e.dossierNumber, &out)
-        field("pin", e.personKey, &out)
-        field("event", e.eventType, &out)
-        field("from", e.sender, &out)
-        field("to", e.recipient, &out)
-        field("digest", e.digest, &out)
-        field("status", e.status, &out)
-        field("reason", e.reason, &out)
-        field("file", e.file, &out)
-        field("receipt", e.receipt, &out)
-        if let cp = e.checkpoint {
-            out.append(contentsOf: #","cp":{"upto":"#.utf8)
-            appendInt(cp.upTo, &out)
-            field("hash", cp.chainHash, &out)
-            field("alg", cp.algorithm, &out)
-            field("sig", cp.signature, &out)
-            out.append(0x7D)
+        // Room for the fixed text and every field at its longest (each value byte escaped).
+        var bound = 128 + kind.rawValue.utf8.count
+        fields(e) { _, v in if let v { bound += 12 + PayloadWriter.stringBound(v.utf8.count) } }
+        PayloadWriter.append(to: &out, bound: bound) { w in
+            w.bytes(#","t":""#)
+            ISOTime.write(millis: e.timeMillis, into: &w)
+            w.bytes(#"","kind":""#)
+            w.raw(kind.rawValue)
+            w.byte(0x22)
+            fields(e) { key, value in
+                if key.utf8Start.pointee == 0x68 { w.bytes(#","cp":{"upto":"#); w.int(e.checkpoint!.upTo) }  // "hash" opens the seal
+                if let value {
+                    w.bytes(#",""#)
+                    w.bytes(key)
+                    w.bytes(#"":"#)
+                    w.string(value)
+                }
+            }
+            if e.checkpoint != nil { w.byte(0x7D) }
+            w.byte(0x7D)
         }
-        out.append(0x7D)
+    }
+
+    /// Each field after `kind`, in the payload's order, with its key; the seal's three last (their
+    /// `hash` is where the `cp` object opens). Absent fields come as nil.
+    @inline(__always)
+    private static func fields(_ e: JournalEntry, _ body: (StaticString, String?) -> Void) {
+        body("msg", e.messageId); body("case", e.caseRef); body("intake", e.intakeId)
+        body("dossier", e.dossierNumber); body("pin", e.personKey); body("event", e.eventType)
+        body("from", e.sender); body("to", e.recipient); body("digest", e.digest); body("status", e.status)
+        body("reason", e.reason); body("file", e.file); body("receipt", e.receipt)
+        if let cp = e.checkpoint { body("hash", cp.chainHash); body("alg", cp.algorithm); body("sig", cp.signature) }
     }
 
     /// The payload of `entry` as bytes.
@@ -61,51 +66,16 @@ public enum EntryCodec {
         return out
     }
 
-    @inline(__always)
-    private static func field(_ key: StaticString, _ value: String?, _ out: inout [UInt8]) {
-        guard let value else { return }
-        out.append(0x2C)
-        out.append(0x22)
-        out.append(contentsOf: UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
-        out.append(0x22)
-        out.append(0x3A)
-        appendString(value, &out)
-    }
-
     /// Appends `s` as a JSON string literal (quotes, escapes for `"`, `\` and control characters).
     public static func appendString(_ s: String, _ out: inout [UInt8]) {
         var s = s
         s.withUTF8 { appendString(bytes: UnsafeRawBufferPointer($0), &out) }
     }
 
-    /// Runs of bytes that need no escape are copied whole: a journaled receipt is a few KB of XML
-    /// with an escape (its attribute quotes) every few dozen bytes, once per message on each side.
+    /// `appendString` for bytes.
     static func appendString(bytes: UnsafeRawBufferPointer, _ out: inout [UInt8]) {
-        out.reserveCapacity(out.count + bytes.count + 16)
-        out.append(0x22)
-        var run = 0
-        for i in 0..<bytes.count {
-            let b = bytes[i]
-            guard b < 0x20 || b == 0x22 || b == 0x5C else { continue }
-            if i > run { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[run..<i])) }
-            run = i + 1
-            out.append(0x5C)
-            switch b {
-            case 0x22, 0x5C: out.append(b)
-            case 0x0A: out.append(0x6E)
-            case 0x0D: out.append(0x72)
-            case 0x09: out.append(0x74)
-            default:
-                out.append(0x75); out.append(0x30); out.append(0x30)
-                out.append(hexDigit(b >> 4)); out.append(hexDigit(b & 15))
-            }
-        }
-        if bytes.count > run { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[run...])) }
-        out.append(0x22)
+        PayloadWriter.append(to: &out, bound: PayloadWriter.stringBound(bytes.count)) { $0.string(bytes: bytes) }
     }
-
-    @inline(__always)
-    private static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x57 + v }
 
     @inline(__always)
     static func appendInt(_ v: UInt64, _ out: inout [UInt8]) {

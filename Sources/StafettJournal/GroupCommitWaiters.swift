@@ -3,9 +3,9 @@ import Foundation
 /// One blocking appender waiting for its batch: woken by whoever flushed it through its own
 /// semaphore, so a finished flush wakes each waiter once, without a convoy on the journal's mutex.
 final class Waiter: @unchecked Sendable {
-    enum Outcome { case pending, durable, failed(JournalError), lead }
+    enum Outcome { case durable, failed(JournalError) }
     let semaphore = DispatchSemaphore(value: 0)
-    var outcome: Outcome = .pending
+    var outcome: Outcome = .durable
     /// Waiters this one wakes in turn once it runs (set before its semaphore is signalled).
     var relay: ArraySlice<Waiter> = []
 
@@ -17,10 +17,19 @@ final class Waiter: @unchecked Sendable {
         return outcome
     }
 
-    /// Wakes this one waiter alone (to lead the next flush, or to report a failure).
-    func wake(_ outcome: Outcome) {
+    private func wake(_ outcome: Outcome) {
         self.outcome = outcome
         semaphore.signal()
+    }
+
+    /// How the flusher wakes a batch's waiters: it signals the first alone and hands it all the
+    /// others to wake (by `wakeAll`, once it runs), so the flusher makes one futex call per batch
+    /// and goes straight on to the next fsync (signalling log2(n) of them itself kept the disk
+    /// idle for a few futex calls and cross-CPU interrupts per batch).
+    static func wakeVia(_ list: [Waiter], _ outcome: Outcome) {
+        guard let first = list.first else { return }
+        first.relay = list.dropFirst()
+        first.wake(outcome)
     }
 
     /// Wakes every waiter of `list` with `outcome`. Each waiter signalled takes half of those
@@ -62,6 +71,6 @@ struct BatchWaiters {
     /// mutex: woken threads return without taking it, and resumed tasks run elsewhere.
     func wake(_ error: JournalError?) {
         for t in tasks { t.continuation.resume(returning: error.map { .failure($0) } ?? .success(t.sequence)) }
-        Waiter.wakeAll(threads[...], error.map { .failed($0) } ?? .durable)
+        Waiter.wakeVia(threads, error.map { .failed($0) } ?? .durable)
     }
 }

@@ -14,9 +14,14 @@ public enum JournalBenchmark {
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: base) }
 
+        // STAFETT_BENCH_ONLY=threads64,tasks64,batch,followup,verify runs only those phases (for a
+        // profiler, or to repeat one figure); unset runs everything.
+        let only = ProcessInfo.processInfo.environment["STAFETT_BENCH_ONLY"].map { Set($0.split(separator: ",").map(String.init)) }
+        func wanted(_ phase: String) -> Bool { only?.contains(phase) ?? true }
+
         // The disk's fsync rate drifts (other tenants, writeback): measure it right before and
         // after each appender run and compare with the mean of the two.
-        for appenders: Appenders in [.threads(1), .threads(8), .threads(64), .tasks(64), .tasks(256)] {
+        for appenders: Appenders in [.threads(1), .threads(8), .threads(64), .tasks(64), .tasks(256)] where wanted(appenders.phase) {
             let dir = base + "/appenders-\(appenders)"
             let before = try rawFsyncRate(directory: base, seconds: seconds / 2)
             let cpu0 = cpuSeconds()
@@ -29,7 +34,7 @@ public enum JournalBenchmark {
             try? FileManager.default.removeItem(atPath: dir)
         }
 
-        do {
+        if wanted("batch") {
             let dir = base + "/batch"
             let j = try Journal(directory: dir, options: JournalOptions(signingKey: signingKey))
             let batch = (0..<1_000).map { benchEntry($0) }
@@ -44,9 +49,11 @@ public enum JournalBenchmark {
 
         // STAFETT_BENCH_JOURNAL=DIR keeps the generated journal there and reuses it on later runs
         // (generating a million records takes longer than reading them).
+        guard wanted("followup") || wanted("verify") else { return }
         let kept = ProcessInfo.processInfo.environment["STAFETT_BENCH_JOURNAL"]
         let dir = kept ?? base + "/generated"
         var t0 = DispatchTime.now()
+        var c0 = cpuSeconds()
         var checkpointKey = signingKey
         if let kept, let segs = try? JournalFormat.segments(in: kept), !segs.isEmpty {
             // Signed by another run's key: verify checks everything but the checkpoint signatures.
@@ -62,15 +69,18 @@ public enum JournalBenchmark {
                          summary.cases, Double(bytes) / 1e6, elapsed(t0)))
         }
 
-        resetPeakMemory()
-        let rss0 = residentKB()
-        t0 = DispatchTime.now()
-        var c0 = cpuSeconds()
-        let p = try FollowupProjection.replay(directory: dir, rules: FollowupRules.defaults)
-        let items = p.report(now: Int64(Date().timeIntervalSince1970 * 1000))
-        let tf = elapsed(t0)
-        print(String(format: "journal: followup over %llu records: %.3f s (%.3f s CPU on 3 threads), %d cases, %d overdue items, peak memory +%.1f MB",
-                     p.stats.records, tf, cpuSeconds() - c0, p.stats.cases, items.count, Double(peakKB() - rss0) / 1024))
+        if wanted("followup") {
+            resetPeakMemory()
+            let rss0 = residentKB()
+            t0 = DispatchTime.now()
+            c0 = cpuSeconds()
+            let p = try FollowupProjection.replay(directory: dir, rules: FollowupRules.defaults)
+            let items = p.report(now: Int64(Date().timeIntervalSince1970 * 1000))
+            let tf = elapsed(t0)
+            print(String(format: "journal: followup over %llu records: %.3f s (%.3f s CPU on 3 threads), %d cases, %d overdue items, peak memory +%.1f MB",
+                         p.stats.records, tf, cpuSeconds() - c0, p.stats.cases, items.count, Double(peakKB() - rss0) / 1024))
+        }
+        guard wanted("verify") else { return }
 
         resetPeakMemory()
         let rss1 = residentKB()
@@ -126,6 +136,14 @@ public enum JournalBenchmark {
             switch self {
             case let .threads(n): String(format: "%3d appender threads", n)
             case let .tasks(n): String(format: "%3d appender tasks  ", n)
+            }
+        }
+
+        /// The phase's name for `STAFETT_BENCH_ONLY`.
+        var phase: String {
+            switch self {
+            case let .threads(n): "threads\(n)"
+            case let .tasks(n): "tasks\(n)"
             }
         }
     }

@@ -115,16 +115,7 @@ final class AsyncAppendTests: XCTestCase {
         // No zero fill: every batch grows the file, so the limit stops one.
         let j = try Journal(directory: dir, options: JournalOptions(preallocationBytes: 0))
         var acked = try await appendFromTasks(j, tasks: 8, each: 5, tag: "before")
-        let segment = try XCTUnwrap(JournalFormat.segments(in: dir).last)
-        var st = stat()
-        XCTAssertEqual(stat(segment, &st), 0)
-
-        let oldHandler = signal(SIGXFSZ, SIG_IGN)
-        var old = rlimit()
-        getrlimit(Int32(RLIMIT_FSIZE.rawValue), &old)
-        var limit = old
-        limit.rlim_cur = rlim_t(st.st_size) + 2_000  // room for a few records, not for 64 × 10
-        XCTAssertEqual(setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit), 0)
+        let restoreLimit = try limitFileSize(journal: dir, room: 2_000)  // a few records, not 64 × 10
         let outcomes = await withTaskGroup(of: Result<(UInt64, String), JournalError>.self) { group in
             for t in 0..<64 {
                 group.addTask {
@@ -145,8 +136,7 @@ final class AsyncAppendTests: XCTestCase {
         do throws(JournalError) { try j.append(sampleEntry(0)) } catch { blockingError = error }
         var asyncError: JournalError?
         do throws(JournalError) { _ = try await j.appendAsync(sampleEntry(0)) } catch { asyncError = error }
-        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &old)
-        signal(SIGXFSZ, oldHandler)
+        restoreLimit()
 
         let failed = outcomes.filter { if case .failure = $0 { true } else { false } }
         XCTAssertGreaterThan(failed.count, 0, "some tasks were waiting when the write failed")

@@ -20,6 +20,22 @@ final class EntryCodecTests: XCTestCase {
         }
     }
 
+    /// Every field at its longest escape (control characters become six bytes each), a seal
+    /// included: the encoder's reserved room holds it, and the payload reads back as the entry.
+    func testWorstCaseEscapesInEveryFieldRoundTrip() throws {
+        let nasty = String((0..<32).map { Character(Unicode.Scalar(UInt8($0))) }) + "\"\\"
+        var e = JournalEntry(kind: .checkpoint, messageId: nasty, caseRef: nasty, intakeId: nasty, dossierNumber: nasty,
+                             personKey: nasty, eventType: nasty, sender: nasty, recipient: nasty, digest: nasty,
+                             status: nasty, reason: nasty, file: nasty,
+                             checkpoint: CheckpointSeal(upTo: UInt64.max, chainHash: nasty, algorithm: nasty, signature: nasty),
+                             sequence: UInt64.max)
+        e.receipt = String(repeating: nasty, count: 200)
+        let bytes = EntryCodec.encode(e)
+        let back = try bytes.withUnsafeBytes { try EntryCodec.decode($0) }
+        XCTAssertEqual(back, e)
+        XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+    }
+
     func testIntegers() {
         for v: UInt64 in [0, 7, 9, 10, 11, 99, 100, 101, 1_000, 65_535, 1_000_000_007, UInt64(Int64.max), UInt64.max] {
             var out: [UInt8] = []

@@ -119,6 +119,58 @@ final class GroupCommitTests: XCTestCase {
         XCTAssertNil(w.damage)
         XCTAssertEqual(w.records, UInt64(total))
     }
+
+    /// A lone appender on an idle journal flushes its own record: one fsync per append, each
+    /// durable on return (no hand-off to the flush queue when nothing else queued).
+    func testLoneAppenderMakesOneFsyncPerAppend() throws {
+        let parent = try makeTempDirectory("lone")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let j = try Journal(directory: parent + "/j")
+        for i in 1...20 {
+            let seq = try j.append(sampleEntry(i))
+            XCTAssertEqual(seq, UInt64(i))
+            XCTAssertEqual(j.lastSequence, seq, "returned before durable")
+            XCTAssertEqual(j.syncCount, UInt64(i))
+        }
+        j.close()
+    }
+
+    /// A write that fails (the file-size limit, EFBIG) while many threads wait for their batches:
+    /// each waiter learns of the failure (the flusher wakes one, which relays to the rest), none
+    /// reports success for a record that is not durable, and later appends are refused.
+    func testFailedFlushWakesEveryWaitingThreadWithTheError() throws {
+        let parent = try makeTempDirectory("efbig-threads")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/j"
+        let j = try Journal(directory: dir, options: JournalOptions(preallocationBytes: 0))
+        try j.append(sampleEntry(0))
+        let restoreLimit = try limitFileSize(journal: dir, room: 2_000)
+        let acked = SeqSet(), failures = SeqSet()
+        onThreads(48) { t in
+            for i in 0..<10 {
+                do throws(JournalError) {
+                    let seq = try j.append(sampleEntry(t * 100 + i))
+                    XCTAssertLessThanOrEqual(seq, j.lastSequence, "returned before durable")
+                    acked.add([seq])
+                } catch {
+                    guard case let .io(_, _, code) = error, code == EFBIG else { return XCTFail("unexpected \(error)") }
+                    failures.add([UInt64(t)])
+                    return
+                }
+            }
+        }.wait()
+        var later: JournalError?
+        do throws(JournalError) { try j.append(sampleEntry(1)) } catch { later = error }
+        restoreLimit()
+        XCTAssertEqual(failures.count, 48, "every thread saw the failure")
+        guard case .io = later else { return XCTFail("a failed journal took an append: \(String(describing: later))") }
+        j.close()
+        let reopened = try Journal(directory: dir)
+        // Records of the failed batch that reached the disk whole may survive too; none acknowledged is lost.
+        XCTAssertGreaterThanOrEqual(reopened.recovery.lastSequence, acked.max, "every acknowledged record kept")
+        if acked.count > 0 { XCTAssertEqual(acked.max, UInt64(acked.count + 1), "acknowledged records are gap-free") }
+        reopened.close()
+    }
 }
 
 final class SeqSet: @unchecked Sendable {

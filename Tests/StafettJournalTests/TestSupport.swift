@@ -48,3 +48,22 @@ func onThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) -> DispatchG
     }
     return group
 }
+
+/// Sets the file-size limit (RLIMIT_FSIZE) `room` bytes past the current end of the journal in
+/// `dir`, with SIGXFSZ ignored, so a write past it fails with EFBIG; the returned closure
+/// restores both. (With `preallocationBytes: 0` every batch grows the file, so the limit stops one.)
+func limitFileSize(journal dir: String, room: Int) throws -> () -> Void {
+    let segment = try XCTUnwrap(JournalFormat.segments(in: dir).last)
+    var st = stat()
+    XCTAssertEqual(stat(segment, &st), 0)
+    let oldHandler = signal(SIGXFSZ, SIG_IGN)
+    var old = rlimit()
+    getrlimit(Int32(RLIMIT_FSIZE.rawValue), &old)
+    var limit = old
+    limit.rlim_cur = rlim_t(st.st_size) + rlim_t(room)
+    XCTAssertEqual(setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit), 0)
+    return {
+        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &old)
+        signal(SIGXFSZ, oldHandler)
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import XCTest
+@testable import StafettJournal
+
+/// The replay's payload reader: its fast path for payloads as the writer writes them must read
+/// exactly what the any-shape reader reads, and leave everything else to it.
+final class LiteRecordTests: XCTestCase {
+    /// Every field of a record, as comparable values (slices as their bytes, the event by name).
+    private struct Fields: Equatable {
+        var time: Int64, kind: JournalKind, event: String, sender: UInt64, recipient: UInt64
+        var msg: [UInt8]?, caseRef: [UInt8]?, intake: [UInt8]?, dossier: [UInt8]?, pin: [UInt8]?
+
+        init(_ r: LiteRecord, _ events: EventNames) {
+            time = r.time; kind = r.kind; event = events.names[r.event]; sender = r.sender; recipient = r.recipient
+            msg = r.messageId.map { Array($0) }; caseRef = r.caseRef.map { Array($0) }
+            intake = r.intakeId.map { Array($0) }; dossier = r.dossierNumber.map { Array($0) }
+            pin = r.personKey.map { Array($0) }
+        }
+    }
+
+    /// What both readers make of `payload`: (fast path, any-shape reader), nil where one declined.
+    private func read(_ payload: [UInt8]) -> (fast: Fields?, any: Fields?) {
+        payload.withUnsafeBytes { p in
+            var e1 = EventNames(), e2 = EventNames()
+            let fast = LiteRecord.parseWritten(p, events: &e1).map { Fields($0, e1) }
+            let any = LiteRecord.parseAnyShape(p, events: &e2).map { Fields($0, e2) }
+            return (fast, any)
+        }
+    }
+
+    private func payload(_ e: JournalEntry) -> [UInt8] { EntryCodec.encode(e) }
+
+    /// A record with every field the writer knows, escapes in the slice fields and a receipt full
+    /// of quotes: the fast path takes it (every key constant is right) and agrees field by field.
+    func testFastPathReadsEveryFieldTheWriterWritesAsTheAnyShapeReaderDoes() throws {
+        var e = JournalEntry(kind: .delivered, messageId: #"m-"quoted"\-1"#, caseRef: "MAL-SOC-77",
+                             intakeId: "TRE-2015-000700", dossierNumber: "15-123456", personKey: String(repeating: "ab", count: 32),
+                             eventType: "TransferSent", sender: "2120001124", recipient: "0021005489",
+                             digest: String(repeating: "9f", count: 32), status: "200", reason: #"peer said "ok""#,
+                             file: "intake-700.csv", sequence: 123_456)
+        e.receipt = #"<Receipt xmlns="urn:stafett:receipt:1"><Status>accepted</Status></Receipt>"#
+        let (fast, any) = read(payload(e))
+        let f = try XCTUnwrap(fast, "the fast path declined a payload the writer wrote")
+        XCTAssertEqual(f, any)
+        XCTAssertEqual(f.sender, 2_120_001_124, "from is read (and not overwritten by file)")
+        XCTAssertEqual(f.recipient, 21_005_489)
+        XCTAssertEqual(f.event, "TransferSent")
+        XCTAssertEqual(f.msg, Array(#"m-\"quoted\"\\-1"#.utf8), "slices keep their escapes")
+    }
+
+    /// "file" is not "from": the any-shape reader once took any four-letter key starting with
+    /// f for the sender, so intake records (which carry a file name after "from") lost theirs.
+    func testFileNameDoesNotOverwriteTheSender() throws {
+        let p = Array(#"{"seq":1,"t":"2026-08-26T03:04:30.674Z","kind":"intake-accepted","from":"2120001124","file":"intake-700.csv"}"#.utf8)
+        let (fast, any) = read(p)
+        XCTAssertEqual(try XCTUnwrap(any).sender, 2_120_001_124)
+        XCTAssertEqual(fast, any)
+    }
+
+    /// Shapes the fast path leaves to the any-shape reader (unknown keys, another key order is
+    /// fine, escapes in plain fields, a seal, odd numbers and broken JSON): whatever it returns,
+    /// `parse` returns what the any-shape reader does.
+    func testParseAgreesWithTheAnyShapeReaderOnOddPayloads() {
+        let t = #""t":"2026-08-26T03:04:30.674Z""#
+        let samples = [
+            #"{"seq":1,\#(t),"kind":"queued","msg":"a","future":{"x":[1,2,"}"]},"to":"2021005489"}"#,
+            #"{"to":"2021005489",\#(t),"seq":2,"kind":"sent","event":"Placed","msg":"b"}"#,
+            #"{"seq":3,\#(t),"kind":"que\"ued"}"#,
+            #"{"seq":4,\#(t),"kind":"queued","event":"Pla\\ced"}"#,
+            #"{"seq":5,\#(t),"kind":"queued","from":"21200\"1124"}"#,
+            #"{"seq":6,\#(t),"kind":"queued","from":"21200x1124"}"#,
+            #"{"seq":7,\#(t),"kind":"queued","to":"0","from":"123"}"#,
+            #"{"seq":8,\#(t),"kind":"queued","to":"1","msg":"","digest":"x"}"#,
+            #"{"seq":9,\#(t),"kind":"checkpoint","cp":{"upto":8,"hash":"00","alg":"a","sig":"s"}}"#,
+            #"{"seq":10,"t":"2026-08-26T03:04:30.674","kind":"queued"}"#,
+            #"{"seq":11,\#(t),"kind":"nonsense"}"#,
+            #"{"seq":123456789012345678901,\#(t),"kind":"queued"}"#,
+            #"{"seq":13,\#(t),"kind":"queued","event":"A","event":"B"}"#,
+            #"{"seq":14,\#(t),"kind":"queued","msg":"unterminated}"#,
+            #"{"seq":15,\#(t),"kind":"queued","digest":5}"#,
+            #"{"seq":16,\#(t),"kind":"queued","msg":"x"}trailing"#,
+            #"{"seq":17,\#(t),"kind":"queued","dossierX":"1"}"#,
+            #"{"seq":18,\#(t),"kind":"queued","m\"sg":"1"}"#,
+            #"{}"#, #"{"seq""#, #"{"seq":19,\#(t),"kind":"queued","to":"2021005489""#,
+        ]
+        for s in samples {
+            let bytes = Array(s.utf8)
+            let (fast, any) = read(bytes)
+            if let fast { XCTAssertEqual(fast, any, s) }
+            bytes.withUnsafeBytes { p in
+                var e1 = EventNames(), e2 = EventNames()
+                let viaParse = LiteRecord.parse(p, events: &e1).map { Fields($0, e1) }
+                XCTAssertEqual(viaParse, LiteRecord.parseAnyShape(p, events: &e2).map { Fields($0, e2) }, s)
+            }
+        }
+        // Spot checks that the fast path really declined where it must not guess.
+        XCTAssertNil(read(Array(samples[0].utf8)).fast, "unknown key")
+        XCTAssertNil(read(Array(samples[8].utf8)).fast, "checkpoint seal")
+        // A quote ten bytes into an organisation number is not taken for its end.
+        let short = read(Array(samples[7].utf8)).fast
+        XCTAssertEqual(short?.recipient, 1)
+        XCTAssertEqual(short?.msg, [])
+    }
+
+    /// Absent and empty identifiers stay apart in the compact record, and the record stays small
+    /// (it is copied from stage to stage of a replay).
+    func testEmptyIdentifierIsPresentAndTheRecordIsCompact() throws {
+        let p = Array(#"{"seq":1,"t":"2026-08-26T03:04:30.674Z","kind":"queued","msg":"","intake":"I-1"}"#.utf8)
+        try p.withUnsafeBytes { raw in
+            var events = EventNames()
+            var r = try XCTUnwrap(LiteRecord.parse(raw, events: &events))
+            XCTAssertEqual(r.messageId?.count, 0, "an empty message id is there")
+            XCTAssertNil(r.caseRef)
+            XCTAssertNil(r.setKey)
+            r.setKey = CaseJoin.IdSetKey(a: 0, b: 0)
+            XCTAssertNotNil(r.setKey, "a zero key is a key")
+            r.intakeId = nil
+            XCTAssertFalse(r.hasIdentifier)
+        }
+        XCTAssertLessThanOrEqual(MemoryLayout<LiteRecord>.stride, 160)
+    }
+
+    /// Times read with the day memo equal times read without it: across days, with the memo's
+    /// date followed by a bad time of day, and after a bad date (which must not enter the memo).
+    func testDayMemoReadsTimesAsParseDoes() {
+        let times = ["2026-08-26T03:04:30.674Z", "2026-08-26T23:59:60.999Z", "2026-08-26T24:00:00.000Z",
+                     "2026-08-26T03:04:30.67xZ", "2026-08-27T00:00:00.000Z", "2026-08-27T00:00:00.001Z",
+                     "2026-13-27T00:00:00.001Z", "2026-13-27T00:00:00.002Z", "1969-12-31T23:59:59.999Z",
+                     "1969-12-31T00:00:00.000Z", "2026-08-26X03:04:30.674Z", "2026-08-26T03:04:30.674"]
+        var memo = ISOTime.DayMemo()
+        for t in times + times.reversed() {
+            Array(t.utf8).withUnsafeBytes { p in
+                XCTAssertEqual(ISOTime.parse(p, memo: &memo), ISOTime.parse(p), t)
+            }
+        }
+    }
+
+    /// Every payload of a generated journal (all kinds, events, identifiers, checkpoints): the
+    /// fast path takes all but the checkpoints, and `parse` agrees with the any-shape reader on
+    /// each, so the follow-up and case projections read the same records as before.
+    func testGeneratedJournalReadsTheSameThroughBothReaders() throws {
+        let dir = try makeTempDirectory("lite")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try JournalGenerator(records: 5_000).write(to: dir + "/j", options: JournalOptions(checkpointEveryRecords: 1_000))
+        var records = 0, fastTaken = 0, checkpoints = 0
+        try JournalStream(directory: dir + "/j").readAvailable { raw in
+            records += 1
+            var e1 = EventNames(), e2 = EventNames()
+            let fast = LiteRecord.parseWritten(raw.payload, events: &e1).map { Fields($0, e1) }
+            let any = LiteRecord.parseAnyShape(raw.payload, events: &e2).map { Fields($0, e2) }
+            XCTAssertNotNil(any)
+            if let fast { fastTaken += 1; XCTAssertEqual(fast, any) }
+            if any?.kind == .checkpoint { checkpoints += 1 }
+        }
+        XCTAssertGreaterThanOrEqual(records, 5_000)
+        XCTAssertEqual(fastTaken, records - checkpoints, "the fast path takes every record but the seals")
+    }
+}
