@@ -1,4 +1,5 @@
 import Foundation
+import StafettModel
 import StafettCrypto
 
 /// Writes a large, realistic journal quickly (for benchmarks and tests): children registered at
@@ -51,18 +52,6 @@ public struct JournalGenerator {
         var pendingMessage: String?
     }
 
-    private struct RNG {
-        var s: UInt64
-        mutating func next() -> UInt64 {
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-    }
 
     static let transit = "2120001124"        // Trelleborgs kommun
     static let migrationsverket = "2021005489"
@@ -73,7 +62,7 @@ public struct JournalGenerator {
     public func write(to directory: String, options: JournalOptions = JournalOptions()) throws -> Summary {
         let journal = try Journal(directory: directory, options: options)
         defer { journal.close() }
-        var rng = RNG(s: seed)
+        var rng = SplitMix64(seed: seed)
         let hmac = HMACSHA256(secret: secret)
         var active: [Child] = []
         var started = 0
@@ -174,4 +163,9 @@ public struct JournalGenerator {
         if !batch.isEmpty { lastSeq = try journal.appendBatch(batch).last ?? lastSeq }
         return Summary(records: written, cases: started, lastSequence: lastSeq)
     }
+}
+
+/// How often a generated journal takes each path.
+extension SplitMix64 {
+    mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
 }
