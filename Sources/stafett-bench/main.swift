@@ -18,9 +18,12 @@ if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "all"].c
           pipeline  translate + validate + sign records/s beside the bare sign rate (issue 2)
           checks    µs of CPU per document for the receiver's and the sender's checks beside a bare verify (issue 4's breakdown)
           journal   durable appends/s (1, 8, 64 appender threads; 64, 256 async tasks) beside raw fdatasync/s; followup and verify
-                    over a generated journal of --records N (default 1000000) (issue 3)
+                    over a generated journal of --records N (default 1000000) (issue 3);
+                    STAFETT_BENCH_JOURNAL=DIR keeps and reuses that journal, STAFETT_BENCH_ONLY=threads64,tasks64,batch,followup,verify
+                    runs only those phases (threads1, threads8, tasks256 too)
           e2e       outbox-to-receipt records/s and latency p50/p99 between two stafettd on loopback;
-                    --messages N (default 5000), --rate R (default 100), --postfix for the anchor (issue 4)
+                    --messages N (default 5000), --rate R (default 100), --postfix for the anchor (issue 4);
+                    STAFETT_BENCH_CONNECTIONS=N connections per peer (16), STAFETT_BENCH_KEEP=1 keeps the run's files
         `swift build -c release` first: e2e runs the release stafettd beside stafett-bench.
         Build with -c release: swift run -c release stafett-bench
         """)
