@@ -30,8 +30,9 @@ enum CSVIntake {
 
         // An export without its header row puts a child's record where the column names belong:
         // name no cell of it, since errors end up in logs, and say what is wrong once.
-        let headerCells = table.fields[header.fields]
-        guard headerCells.contains(where: { IntakeField.named(table.string($0).intakeTrimmed) != nil }) else {
+        let headerNames = table.fields[header.fields].map { table.string($0).intakeTrimmed }
+        let headerFields = headerNames.map { IntakeField.named($0) }
+        guard headerFields.contains(where: { $0 != nil }) else {
             sink.add(headerLine, "this line names no column we know, so it cannot be the header row (is it missing?): "
                 + "the first line must name the columns, like Ärendenummer;Förnamn;Efternamn;Händelse;Händelsetid")
             return []
@@ -40,10 +41,9 @@ enum CSVIntake {
         // The header: every named column must be known, and no field may appear twice.
         var fieldOfColumn: [IntakeField?] = []
         var names = [String?](repeating: nil, count: IntakeField.allCases.count)
-        for (col, cell) in headerCells.enumerated() {
-            let name = table.string(cell).intakeTrimmed
+        for (col, (name, field)) in zip(headerNames, headerFields).enumerated() {
             guard !name.isEmpty else { fieldOfColumn.append(nil); continue }
-            guard let f = IntakeField.named(name) else {
+            guard let f = field else {
                 // "Ã¶" is what UTF-8 "ö" looks like read as Windows-1252: the file mixes both.
                 if encoding == .windows1252, name.contains("\u{C3}") {
                     sink.add(headerLine, field: name, column: true, "unknown column; the file mixes UTF-8 and Windows-1252 "
