@@ -53,22 +53,8 @@ enum ChecksBenchmark {
             }),
         ]
         for (label, body) in stages {
-            let cpu = try cpuPerCall(seconds: seconds, body)
+            let cpu = try PipelineBenchmark.cpuMicros(seconds: seconds, body)
             print("  " + label.padding(toLength: 58, withPad: " ", startingAt: 0) + String(format: " %7.1f µs", cpu))
         }
     }
-
-    /// This thread's CPU µs per call of `body`, over about `seconds`.
-    static func cpuPerCall(seconds: Double, _ body: () throws -> Void) throws -> Double {
-        for _ in 0..<50 { try body() }
-        let start = Date(), cpu0 = threadCPU()
-        var n = 0
-        while Date().timeIntervalSince(start) < seconds {
-            for _ in 0..<50 { try body() }
-            n += 50
-        }
-        return (threadCPU() - cpu0) * 1e6 / Double(n)
-    }
-
-    static func threadCPU() -> Double { PipelineBenchmark.threadCPUSeconds() }
 }

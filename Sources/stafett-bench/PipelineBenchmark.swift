@@ -58,7 +58,7 @@ enum PipelineBenchmark {
         let messages = IntakeFile.caseMessages(records, fileDigestHex: digest, sender: sender,
                                                defaultRecipient: recipient, createdAt: Date())
         let n = records.count
-        func micros(_ body: () throws -> Void) throws -> Double { 1e6 / (try rate(seconds: seconds, per: n, cpu: true, body)) }
+        func micros(_ body: () throws -> Void) throws -> Double { try cpuMicros(seconds: seconds, per: n, body) }
         let parse = try micros { _ = try IntakeParser.records(data: file, fileName: "bench.csv", referenceDate: Date()) }
         let encode = try micros { for m in messages { _ = CaseXML.encodeCanonical(m) } }
         let encoded = messages.map(CaseXML.encodeCanonical)
@@ -68,7 +68,7 @@ enum PipelineBenchmark {
         let batches = stride(from: 0, to: n, by: 32).map { Array(encoded[$0..<min($0 + 32, n)]) }
         let sign = try micros { for b in batches { _ = try signer.sign(canonicalDocuments: b) } }
         let payload = Data(repeating: 0x41, count: 700)
-        let bare = 1e6 / (try rate(seconds: seconds, cpu: true) { _ = try key.sign(payload) })
+        let bare = try cpuMicros(seconds: seconds) { _ = try key.sign(payload) }
         print(String(format: "  µs of CPU per record: intake parse %.1f, encode %.1f (+ XSD validation of its bytes %.1f; encode validated as written, as sealing does: %.1f), digest + sign + splice %.1f (bare sign %.1f)",
                      parse, encode, validate, encodeValidated, sign, bare))
     }
@@ -104,6 +104,11 @@ enum PipelineBenchmark {
         var ts = timespec()
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// µs of this thread's CPU per unit of `body` (`per` units a call), over about `seconds`.
+    static func cpuMicros(seconds: Double, per: Int = 1, _ body: () throws -> Void) throws -> Double {
+        1e6 / (try rate(seconds: seconds, per: per, cpu: true, body))
     }
 
     /// Calls `body` repeatedly for about `seconds` and returns `per` × calls per second (of this
