@@ -93,7 +93,8 @@ public final class Journal: @unchecked Sendable {
     /// only ever given work with `flushing` set on its behalf.
     private let flushQueue = DispatchQueue(label: "stafett.journal.flush")
 
-    // Touched only by the flush leader (or under `cond` at open/close).
+    // Touched only by whoever holds the flush (`flushing` set: an appender that found the journal
+    // idle, or the flusher), or under `cond` at open/close.
     private var fd: Int32
     /// Where the next record goes in the current segment: the end of its last whole record.
     private var writeOffset: Int64 = 0
