@@ -10,6 +10,8 @@ struct MessageIds {
     private static let cell = 48
     /// Marks a cell whose id is in `long`.
     private static let isLong: UInt8 = 255
+    /// Marks a free cell, so an empty id (a length of 0) stays an open item like any other.
+    private static let isFree: UInt8 = 254
 
     /// Hash of the id (seed 5) → slot.
     private var index = HashIndex(capacity: 1 << 14)
@@ -57,21 +59,21 @@ struct MessageIds {
     /// Frees a slot whose items all closed (`h`: its id's hash).
     mutating func remove(_ s: Int32, hash h: UInt64) {
         if index[h] == s { index[h] = nil } else { collisions[bytes(s)] = nil }
-        cells[Int(s) * MessageIds.cell] = 0
+        cells[Int(s) * MessageIds.cell] = MessageIds.isFree
         long[s] = nil
         free.append(s)
     }
 
-    /// The id of an open slot as text; nil for a free slot (or an empty id, which the report
-    /// has always left out).
+    /// The id of an open slot as text; nil for a free slot.
     func text(_ s: Int32) -> String? {
-        let b = bytes(s)
-        return b.isEmpty ? nil : b.withUnsafeBytes { LiteRecord.text($0) }
+        guard cells[Int(s) * MessageIds.cell] != MessageIds.isFree else { return nil }
+        return bytes(s).withUnsafeBytes { LiteRecord.text($0) }
     }
 
     private func bytes(_ s: Int32) -> [UInt8] {
         let at = Int(s) * MessageIds.cell
         if cells[at] == MessageIds.isLong { return long[s] ?? [] }
+        if cells[at] == MessageIds.isFree { return [] }
         return Array(cells[at + 1 ..< at + 1 + Int(cells[at])])
     }
 

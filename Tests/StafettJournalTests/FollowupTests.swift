@@ -76,6 +76,24 @@ final class FollowupRulesAndSemanticsTests: XCTestCase {
         XCTAssertNil(byMessage["m-ok"], "a delivered message needs nobody")
     }
 
+    /// A message id the journal holds as "" is still a hand-off: an unanswered one is listed, and
+    /// a slot freed by a delivered message is not mistaken for it.
+    func testEmptyMessageIdIsListedLikeAnyOther() throws {
+        let parent = try makeTempDirectory("fu4")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let j = try Journal(directory: parent + "/j")
+        let t0 = Date(timeIntervalSince1970: 1_448_000_000)
+        try j.append(JournalEntry(kind: .queued, time: t0, messageId: "m-done", intakeId: "TRE-1", eventType: "Registered"))
+        try j.append(JournalEntry(kind: .delivered, time: t0, messageId: "m-done", intakeId: "TRE-1"))
+        try j.append(JournalEntry(kind: .queued, time: t0, messageId: "", intakeId: "TRE-2", eventType: "Registered"))
+        j.close()
+        let p = try FollowupProjection.replay(directory: parent + "/j", rules: FollowupRules.defaults)
+        let items = p.report(now: Int64(t0.addingTimeInterval(2 * 3600).timeIntervalSince1970 * 1000))
+        let noReceipt = items.filter { $0.rule == "no-receipt" }
+        XCTAssertEqual(noReceipt.map(\.messageId), [""])
+        XCTAssertEqual(noReceipt.first?.identifiers, ["TRE-2"])
+    }
+
     func testRulesErrorsNameTheLine() {
         let bad = "[rule x]\nscope = case\nstart = event:Registered\nafter = soon\nwhy = w\n"
         XCTAssertThrowsError(try FollowupRules.parse(bad, file: "r")) { e in
