@@ -100,6 +100,21 @@ final class IntakeMutationTests: XCTestCase {
         XCTAssertTrue(misspelt.contains { $0.field == "Frnamn" && $0.reason.hasPrefix("unknown column") }, "\(misspelt)")
     }
 
+    /// An export keyed by child puts personnummer where field names belong: the error says what is
+    /// wrong without naming them, while a misspelt field is still named.
+    func testFieldNamesThatLookLikeIdentifiersAreNotRepeated() {
+        let keyed = #"{"intake_id": "J-1", "20021104-9820": {"given_name": "Zoë"}, "evnt": "avviken", "event_time": "2015-10-23"}"#
+        let errors = parseErrors(keyed, file: "outbox/keyed.json")
+        XCTAssertFalse(errors.description.contains("9820"), "\(errors)")
+        XCTAssertTrue(errors.contains { $0.field == nil && $0.reason.contains("looks like an identifier") && $0.reason.contains("unknown field") },
+                      "\(errors)")
+        XCTAssertTrue(errors.contains { $0.field == "evnt" }, "a misspelt name is still named: \(errors)")
+        XCTAssertTrue(CellEcho.isFieldName("Födelsedatum"))
+        XCTAssertTrue(CellEcho.isFieldName("Adress 2015"))
+        XCTAssertFalse(CellEcho.isFieldName("021104-9820"))
+        XCTAssertFalse(CellEcho.isFieldName(String(repeating: "x", count: 65)))
+    }
+
     func testMutatedCSVExportsFailWithPlacesAndWithoutPersonalData() {
         mutationRun(Self.csv, file: "outbox/2015-10-23.csv", seed: 0x4353_5630_0001, rounds: 3_000)
     }

@@ -138,7 +138,14 @@ struct ErrorSink {
     var hasRoom: Bool { errors.count < cap }
     var isEmpty: Bool { errors.isEmpty }
 
+    /// Adds an error about `field`, which is named only if it reads like a name (`CellEcho.isFieldName`).
     mutating func add(_ location: IntakeLocation, field: String? = nil, column: Bool = false, _ reason: String) {
+        if let field, !CellEcho.isFieldName(field) {
+            let what = column ? "a column" : "a field"
+            add(IntakeError(file: file, location: location, reason: what + " whose name looks like an identifier "
+                + "(not repeated here): " + reason))
+            return
+        }
         add(IntakeError(file: file, location: location, field: field, fieldIsColumn: column, reason: reason))
     }
 

@@ -38,4 +38,18 @@ enum CellEcho {
         }
         return true
     }
+
+    /// Whether a column header or JSON key may be repeated in an error. A misspelt header must be
+    /// named, or nobody can find it; but an export keyed by child (`{"20021104-9820": {...}}`) or
+    /// a header row replaced by data puts identifiers where the names belong, so a name with five
+    /// digits in a row, or longer than any header, is not repeated.
+    static func isFieldName<S: StringProtocol>(_ name: S) -> Bool {
+        guard name.utf8.count <= 64 else { return false }
+        var run = 0
+        for b in name.utf8 {
+            run = (0x30...0x39).contains(b) ? run + 1 : 0
+            if run >= 5 { return false }
+        }
+        return true
+    }
 }
