@@ -12,6 +12,7 @@ extension StafettConfig {
 
         var seenNames = Set<String>()
         var seenOrgs: [OrganisationNumber: String] = [:]
+        var seenPins: [String: String] = [:]
         for p in peers {
             // The name is a directory under queue/ and archive/: no '/', no leading '.' (".", "..",
             // hidden), and not the archive's own "expired".
@@ -37,6 +38,15 @@ extension StafettConfig {
             for pin in p.pins where ConfigValue.sha256Pin(pin) != pin {
                 errors.append(ConfigError(at("peer.\(p.name).pin"), "peer \"\(p.name)\" has a malformed pin",
                                           hint: "a pin is 64 lower-case hex digits"))
+            }
+            // One certificate is one identity: under two peers, which one it proves would be chosen by
+            // the order of a dictionary, and could change from one start to the next.
+            for pin in Set(p.pins) {
+                if let other = seenPins[pin], other != p.name {
+                    errors.append(ConfigError(at("peer.\(p.name).pin"), "peers \"\(other)\" and \"\(p.name)\" pin the same certificate \(pin.prefix(16))…",
+                                              hint: "a certificate identifies one organisation: remove the pin from the peer it does not belong to"))
+                }
+                seenPins[pin] = p.name
             }
         }
         if let d = routing.defaultPeer, !names.contains(d) {

@@ -23,8 +23,10 @@ final class Channel {
     init(tls fd: Int32, context: SSLContext) throws(IOFailure) {
         self.fd = fd
         self.context = context
+        // On failure the socket stays open: its owner closes it (the server only after taking it
+        // out of its connection set, so a forced stop never shuts down a reused number).
         guard let ssl = SSL_new(context.pointer) else {
-            Glibc.close(fd)
+            closed = true
             throw .tls(reason: "SSL_new: \(openSSLErrorText())", alert: nil)
         }
         self.ssl = ssl
@@ -128,7 +130,8 @@ final class Channel {
 
     /// Stops further sending and discards what the peer still sends for a moment, so that a
     /// final error response is not destroyed by a TCP reset caused by unread request bytes.
-    func lingeringClose(maxBytes: Int, for duration: Duration) {
+    /// Leaves the socket open: its owner closes it (see `HTTPServer.serve`).
+    func linger(maxBytes: Int, for duration: Duration) {
         sendCloseNotify()
         shutdown(fd, Int32(SHUT_WR))
         let deadline = Deadline.after(duration)
@@ -141,7 +144,6 @@ final class Channel {
             if n < 0, errno == EINTR || errno == EAGAIN { continue }
             break
         }
-        close()
     }
 
     /// Sends close_notify (best effort, never waits), frees the TLS state and closes the socket.

@@ -81,6 +81,6 @@ struct ConnectionHandler {
         }
         try? channel.write(HTTPParser.serialize(response, close: true), until: .after(config.writeTimeout))
         // Enough to swallow an oversized body a client sends without waiting for 100-continue.
-        channel.lingeringClose(maxBytes: 2 * config.limits.maxBodyBytes + config.limits.maxHeaderBytes, for: .seconds(1))
+        channel.linger(maxBytes: 2 * config.limits.maxBodyBytes + config.limits.maxHeaderBytes, for: .seconds(1))
     }
 }

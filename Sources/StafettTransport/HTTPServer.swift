@@ -268,6 +268,7 @@ public final class HTTPServer: @unchecked Sendable {
                 channel = try Channel(tls: fd, context: tls.context)
             } catch {
                 finished(fd)
+                Glibc.close(fd)
                 return
             }
             do { try channel.handshake(until: .after(configuration.handshakeTimeout)) } catch {
@@ -276,10 +277,12 @@ public final class HTTPServer: @unchecked Sendable {
                 // A TLS 1.3 client believes the handshake done and has sent its request already;
                 // closing with that unread would reset the connection before it reads our alert.
                 switch error {
-                case .tls, .untrusted: channel.lingeringClose(maxBytes: configuration.limits.maxBodyBytes, for: .milliseconds(500))
-                default: channel.close()
+                case .tls, .untrusted: channel.linger(maxBytes: configuration.limits.maxBodyBytes, for: .milliseconds(500))
+                default: break
                 }
+                // Out of the set before the number is released, as below.
                 finished(fd)
+                channel.close()
                 return
             }
         } else {

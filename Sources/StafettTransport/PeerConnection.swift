@@ -205,7 +205,8 @@ public final class PeerConnection: @unchecked Sendable {
         } catch { throw map(error, phase: .connect, freshConnection: true) }
         guard let tls else { return PooledConnection(Channel(plain: fd)) }
         do throws(IOFailure) {
-            let channel = try Channel(tls: fd, context: tls.context)
+            let channel: Channel
+            do { channel = try Channel(tls: fd, context: tls.context) } catch { Glibc.close(fd); throw error }
             channel.setServerName(configuration.host)
             do { try channel.handshake(until: .after(configuration.handshakeTimeout)) } catch {
                 channel.close()

@@ -265,6 +265,24 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(text.contains(":17: initial-backoff is longer than max-backoff"), text)
     }
 
+    /// A pinned certificate proves one organisation: pinned under two peers, it is refused at the
+    /// second peer's line.
+    func testSamePinUnderTwoPeersIsAnError() {
+        let pin = String(repeating: "ab", count: 32)
+        let errs = parseErrors(Self.minimal + """
+
+        pin = \(pin)
+        [peer "polisen"]
+        organisation = 202100-0076
+        address = stafett.polisen.example:8443
+        signing-cert = /etc/stafett/peers/polisen.crt
+        pin = \(pin)
+        """)
+        let text = errs.map(\.description).joined(separator: "\n")
+        XCTAssertEqual(errs.count, 1, text)
+        XCTAssertTrue(text.contains(":14: peers \"migrationsverket\" and \"polisen\" pin the same certificate abababab"), text)
+    }
+
     func testIncludeAndCheckFiles() throws {
         let dir = try TempDir()
         try "secret".write(to: dir.url.appendingPathComponent("journal.secret"), atomically: true, encoding: .utf8)
