@@ -82,9 +82,10 @@ public final class Receiver: @unchecked Sendable {
 
     /// The receipt issued for an accepted message, from the journal. Duplicates are rare (a lost
     /// answer, a sender restarted mid-delivery), so a scan is affordable where an index is not.
-    func originalReceipt(sender: OrganisationNumber, id: MessageID) -> Data? {
+    /// Throws when the journal cannot be read: "not found" would accept the message a second time.
+    func originalReceipt(sender: OrganisationNumber, id: MessageID) throws -> Data? {
         var found: String?
-        try? JournalStream(directory: layout.journal.path).readAvailable { raw in
+        try JournalStream(directory: layout.journal.path).readAvailable { raw in
             guard let e = try? EntryCodec.decode(raw.payload), e.kind == .received, e.messageId == id.rawValue,
                   e.sender == sender.digits, let r = e.receipt else { return }
             found = r
@@ -140,26 +141,31 @@ public final class Receiver: @unchecked Sendable {
             return reject(reason, "\(error)", id: nil, to: peer.organisation, rt: rt, journalAs: nil)
         }
         let header = message.header
+        // Until the signature has verified, the content is only what the peer claims: a refusal
+        // before that journals who sent it over TLS, the id and the reason, never the child's
+        // identifiers. The journal cannot be edited, and follow-up joins cases by those
+        // identifiers: a forged message pairing one child's intake id with another's personnummer
+        // would otherwise merge the two histories for good.
         guard header.recipient == me else {
             return reject(.wrongRecipient, "this node is \(me), the message is addressed to \(header.recipient)",
-                          id: header.messageId, to: peer.organisation, rt: rt, journalAs: message)
+                          id: header.messageId, to: peer.organisation, rt: rt, journalAs: nil)
         }
         guard let sender = rt.peer(for: header.sender) else {
             return reject(.unknownSender, "\(header.sender) is not a configured peer of \(me)",
-                          id: header.messageId, to: peer.organisation, rt: rt, journalAs: message)
+                          id: header.messageId, to: peer.organisation, rt: rt, journalAs: nil)
         }
         guard peer.organisation == header.sender else {
             log.limited(.warning, key: "mismatch-\(peer.organisation)", every: .seconds(60),
                         "sender-mismatch: TLS peer \(peer) submitted message \(header.messageId) in the name of \(header.sender)")
             return reject(.senderMismatch, "the TLS certificate speaks for \(peer.organisation), the message claims sender \(header.sender)",
-                          id: header.messageId, to: peer.organisation, rt: rt, journalAs: message)
+                          id: header.messageId, to: peer.organisation, rt: rt, journalAs: nil)
         }
         let digest: String
         do {
             _ = try XMLSignature.verify(doc, trustingAnyOf: sender.signingCertificates)
             digest = try MessageSealer.digest(ofVerified: doc)
         } catch {
-            return reject(.signature, error.description, id: header.messageId, to: peer.organisation, rt: rt, journalAs: message)
+            return reject(.signature, error.description, id: header.messageId, to: peer.organisation, rt: rt, journalAs: nil)
         }
 
         // One request per (sender, id) at a time, so a duplicate arriving mid-commit waits and
@@ -192,7 +198,13 @@ public final class Receiver: @unchecked Sendable {
             inFlight.lock()
             let cached = recentReceipts[key]
             inFlight.unlock()
-            if let original = cached ?? originalReceipt(sender: header.sender, id: header.messageId) {
+            let original: Data?
+            do { original = try cached ?? originalReceipt(sender: header.sender, id: header.messageId) } catch {
+                log.limited(.error, key: "journal-read", every: .seconds(10),
+                            "cannot look up the receipt of duplicate \(header.messageId) from \(header.sender) in the journal: \(error)")
+                return HTTPResponse.text(503, "cannot look up the earlier receipt now; retry later\n")
+            }
+            if let original {
                 metrics.count("stafett_received_duplicates_total")
                 return HTTPResponse(status: 200, headers: ["Content-Type": "application/xml", "Stafett-Duplicate": "yes"], body: original)
             }
@@ -252,8 +264,9 @@ public final class Receiver: @unchecked Sendable {
         recentReceipts[key] = receipt
     }
 
-    /// A signed rejected receipt, journaled as `refused` (when the message could be read) with the
-    /// refused content's `digest` when it is known.
+    /// A signed rejected receipt, journaled as `refused`: about `message` (its identifiers and event)
+    /// only when its signature has verified, else with the TLS peer as sender and the id alone;
+    /// with the refused content's `digest` when it is known.
     private func reject(_ reason: RejectionReason, _ detail: String, id: MessageID?, to addressee: OrganisationNumber,
                         rt: NodeRuntime, journalAs message: CaseMessage?, digest: String? = nil) -> HTTPResponse {
         metrics.count("stafett_received_total", labels: ["status": "rejected", "reason": reason.rawValue])

@@ -84,6 +84,40 @@ final class ReceiverTests: XCTestCase {
         XCTAssertEqual(Set(refused.map(\.digest)), [reused.digest], "the refused content's digest is on record")
         XCTAssertEqual(b.metrics.value("stafett_received_total", labels: ["status": "rejected", "reason": "duplicate-id"]), 2)
     }
+
+    /// A message refused before its signature verified is journaled with the TLS peer, the id and
+    /// the reason only: none of its claimed identifiers, which follow-up would join cases by.
+    func testUnverifiedContentNeverReachesTheJournal() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        try b.startReceiver()
+
+        var claim = try a.message("forged-1", to: b)
+        claim.child.identifiers.dossierNumber = "15-777777"
+        let sealed = try a.seal(claim)
+        let tampered = Data(String(decoding: sealed.signedXML, as: UTF8.self)
+            .replacingOccurrences(of: ">Trelleborg<", with: ">Malmö<").utf8)
+        XCTAssertNotEqual(tampered, sealed.signedXML, "the test must change signed content")
+        let badSignature = try verifiedReceipt(try a.post(tampered, to: b).body, from: b)
+        XCTAssertEqual(badSignature.reason, .signature)
+
+        // Addressed to another organisation: refused before the signature is looked at.
+        let elsewhere = try a.seal(try a.message("forged-2", to: a))
+        XCTAssertEqual(try verifiedReceipt(try a.post(elsewhere.signedXML, to: b).body, from: b).reason, .wrongRecipient)
+
+        let refused = try b.journalEntries().filter { $0.kind == .refused }
+        XCTAssertEqual(Set(refused.compactMap(\.messageId)), ["forged-1", "forged-2"])
+        for e in refused {
+            XCTAssertEqual(e.sender, a.organisation.digits, "the sender is who spoke over TLS")
+            XCTAssertNil(e.intakeId)
+            XCTAssertNil(e.dossierNumber)
+            XCTAssertNil(e.personKey)
+            XCTAssertNil(e.caseRef)
+            XCTAssertNil(e.eventType)
+        }
+        XCTAssertEqual(b.inbox(), [])
+    }
 }
 
 /// What the receiver remembers of accepted messages stays within the duplicate window while it runs.
