@@ -1,5 +1,6 @@
 #define _GNU_SOURCE 1
 #include <unistd.h>
+#include <sys/fsuid.h>
 #include "CShims.h"
 
 int stafett_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_min_proto_version(ctx, version); }
@@ -77,3 +78,4 @@ uint32_t stafett_crc32c(uint32_t crc, const void *data, size_t length) {
     return ~stafett_crc32c_soft(crc, p, length);
 }
 int stafett_syncfs(int fd) { return syncfs(fd); }
+unsigned int stafett_set_fs_uid(unsigned int uid) { return (unsigned int)setfsuid((uid_t)uid); }

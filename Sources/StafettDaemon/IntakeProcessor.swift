@@ -53,7 +53,14 @@ public struct IntakeProcessor: Sendable {
             data = try IntakeFile.readBounded(file, limits: IntakeLimits(maxBytes: runtime.config.limits.maxIntakeFile))
         } catch {
             if access(file.path, F_OK) != 0 && Glibc.errno == ENOENT { return (.vanished, []) }
-            // A read error is not the case worker's fault: the file stays in the outbox for the next scan.
+            // Left in the outbox, a file the daemon may not read would wait there for ever with no
+            // trace but a log line. Moving it needs only the directory, so it goes to failed/ with
+            // a report saying what to do, and into the journal, like any other refused file.
+            if IntakeProcessor.isShutOut(file.path) {
+                return (try fail(file, name: name, ["\(name): Stafett may not read this file (its owner or permissions shut out "
+                    + "the stafett user): save it again so that it is readable, for example by the outbox's group, and drop it again"]), [])
+            }
+            // Any other read error is not the case worker's fault: the file stays in the outbox for the next scan.
             throw SpoolError(path: file.path, operation: "read", reason: "\(error)")
         }
         if data.count > runtime.config.limits.maxIntakeFile {
@@ -190,6 +197,14 @@ public struct IntakeProcessor: Sendable {
                                  reason: "\(errors.count) error(s): \(String(errors.first?.prefix(300) ?? ""))", file: name)
         try batcher.commit(CommitItem(files: [], entries: [entry]))
         return .failed(errors: errors.count, movedTo: moved.input)
+    }
+
+    /// Whether opening `path` for reading is refused by its owner or mode (checked as the daemon
+    /// opens files, with the thread's file-system identity, which `access(2)` ignores).
+    static func isShutOut(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        if fd >= 0 { close(fd); return false }
+        return Glibc.errno == EACCES || Glibc.errno == EPERM
     }
 
     /// True when the first non-blank byte (after a BOM) is `<`: case XML rather than CSV or JSON.

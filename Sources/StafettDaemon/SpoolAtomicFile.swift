@@ -57,11 +57,16 @@ public enum AtomicFile {
         let srcDir = source.deletingLastPathComponent()
         // The writer may never have fsynced its data; the file's final place must hold it whole.
         let fd = open(source.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { throw .errno(source.path, "open") }
-        let synced = fsync(fd)
-        let syncErr = errno
-        close(fd)
-        guard synced == 0 else { throw .errno(source.path, "fsync", syncErr) }
+        if fd >= 0 {
+            let synced = fsync(fd)
+            let syncErr = errno
+            close(fd)
+            guard synced == 0 else { throw .errno(source.path, "fsync", syncErr) }
+        } else if errno != EACCES && errno != EPERM {
+            throw .errno(source.path, "open")
+        }
+        // A file we may not open (refused for that) we also never read: the link or rename below
+        // moves its inode as it is, which is all that can be done for it.
         try makeDirectories(destination.deletingLastPathComponent())
         var target = destination
         var attempt = 1

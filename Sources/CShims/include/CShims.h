@@ -30,4 +30,7 @@ unsigned long stafett_xn_flag_rfc2253(void);
 uint32_t stafett_crc32c(uint32_t crc, const void *data, size_t length);
 /// syncfs(2): one flush for a whole file system (needs _GNU_SOURCE, so it is not in Glibc's overlay).
 int stafett_syncfs(int fd);
+/// setfsuid(2) for the calling thread; returns the previous file-system uid. Tests use it to read
+/// files as an unprivileged user would (a root fsuid bypasses permissions).
+unsigned int stafett_set_fs_uid(unsigned int uid);
 #endif
