@@ -37,6 +37,28 @@ public final class Daemon: @unchecked Sendable {
     /// The receiver's bound port (useful with `listen = 127.0.0.1:0` in tests and the demo).
     public var port: UInt16? { server?.port }
 
+    /// What `stafettd --check` does: loads the configuration, keys and certificates as the calling
+    /// user and builds the TLS contexts, touching nothing on disk. Run as the service user, it
+    /// proves what the daemon will be able to read; a running daemon (which holds the journal's
+    /// lock) does not get in its way, so an edit can be checked before `systemctl reload`.
+    /// Returns what an operator should know: warnings, and spool or state directories that are
+    /// missing (created at start) or that this user may not write.
+    public static func check(configPath: String) throws -> [String] {
+        let config = try StafettConfig.load(path: configPath)
+        try config.validate(checkFiles: true)
+        let rt = try NodeRuntime.load(config)
+        _ = try TLSServerContext(rt.tls, clientTrust: ClientTrust(rt.peers.values.map(\.trust)))
+        var notes = rt.warnings
+        for dir in config.paths.layout.allDirectories {
+            if access(dir.path, F_OK) != 0 {
+                notes.append("\(dir.path) does not exist yet; stafettd creates it at start")
+            } else if access(dir.path, R_OK | W_OK | X_OK) != 0 {
+                notes.append("\(dir.path) is not writable by this user (\(String(cString: strerror(errno)))): run the check as the service user")
+            }
+        }
+        return notes
+    }
+
     /// Loads the configuration, keys and journal. Nothing listens yet.
     public init(configPath: String, log: Logger = Logger()) throws {
         self.configPath = configPath

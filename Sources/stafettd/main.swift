@@ -7,7 +7,9 @@ let usage = """
 
     Runs Stafett for one organisation: watches the outbox, signs and delivers case messages over
     mutual TLS, receives peers' messages into the inbox, and journals every hand-off.
-    --check     load and check the configuration, keys and certificates, then exit
+    --check     check the configuration, keys, certificates and directories as the calling user
+                (run it as the service user: sudo -u stafett stafettd --check), then exit; it
+                writes nothing and may run beside the daemon
     --log-level error, warning, notice, info (default) or debug
     Signals: SIGHUP reloads the configuration and peers, SIGTERM drains and exits.
     """
@@ -32,12 +34,18 @@ while let arg = argv.popFirst() {
     }
 }
 let log = Logger(minimumLevel: level)
-do {
-    let daemon = try Daemon(configPath: configPath, log: log)
-    if check {
+if check {
+    do {
+        for note in try Daemon.check(configPath: configPath) { log.warning(note) }
         print("stafettd: \(configPath): configuration, keys and certificates OK")
         exit(0)
+    } catch {
+        log.error("stafettd: \(error)")
+        exit(1)
     }
+}
+do {
+    let daemon = try Daemon(configPath: configPath, log: log)
     daemon.installSignalHandlers()
     try daemon.start()
     withExtendedLifetime(daemon) { dispatchMain() }

@@ -10,6 +10,34 @@ import StafettXML
 final class DaemonLifecycleTests: XCTestCase {
     let A = Members.a.0, B = Members.b.0, C = Members.c.0
 
+    /// `stafettd --check` reads and checks, and writes nothing: no journal, no spool; it works while
+    /// the daemon runs (and holds the journal's lock), and a broken edit fails with file:line.
+    func testCheckWritesNothingAndRunsBesideTheDaemon() throws {
+        let h = try DaemonHarness(members: [Members.a, Members.b])
+        let exe = DaemonProcess.siblingExecutable()
+        let journal = h.a.layout.journal
+        try? FileManager.default.removeItem(at: h.a.layout.spool)
+        try? FileManager.default.removeItem(at: h.a.layout.state)
+        let first = try h.cli.tool(exe, ["--config", h.a.configPath, "--check"])
+        XCTAssertEqual(first.0, 0, first.1)
+        XCTAssertTrue(first.1.contains("configuration, keys and certificates OK"), first.1)
+        XCTAssertTrue(first.1.contains("does not exist yet"), first.1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: h.a.layout.spool.path), "the check created the spool")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: journal.path), "the check created the journal")
+
+        try h.start(A)
+        let beside = try h.cli.tool(exe, ["--config", h.a.configPath, "--check"])
+        XCTAssertEqual(beside.0, 0, beside.1)
+        XCTAssertFalse(beside.1.contains("does not exist"), beside.1)
+
+        let broken = h.a.directory.appendingPathComponent("broken.conf")
+        try (try String(contentsOfFile: h.a.configPath, encoding: .utf8) + "\n[delivery]\nmax-backoff = soon\n")
+            .write(to: broken, atomically: true, encoding: .utf8)
+        let bad = try h.cli.tool(exe, ["--config", broken.path, "--check"])
+        XCTAssertEqual(bad.0, 1, bad.1)
+        XCTAssertTrue(bad.1.contains("broken.conf:"), bad.1)
+    }
+
     /// 4. Peer down: messages stay queued with visible back-off, then each is delivered exactly once.
     func testPeerDownQueuesWithBackoffThenDeliversExactlyOnce() throws {
         let h = try DaemonHarness(members: [Members.a, Members.b])
