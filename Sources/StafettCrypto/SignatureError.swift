@@ -32,6 +32,9 @@ public enum SignatureError: Error, Sendable, Equatable, CustomStringConvertible 
     case xml(XMLError)
     /// The key could not sign.
     case crypto(CryptoError)
+    /// The signature verifies, but with a trusted certificate that is not valid now (expired or
+    /// not yet valid): which one, and its validity.
+    case certificateNotValid(String)
 
     /// A one-line explanation for logs and operators.
     public var description: String {
@@ -52,6 +55,7 @@ public enum SignatureError: Error, Sendable, Equatable, CustomStringConvertible 
         case let .malformed(why): return "malformed ds:Signature: \(why)"
         case let .xml(error): return "XML: \(error)"
         case let .crypto(error): return error.description
+        case let .certificateNotValid(why): return "the signing certificate is not valid now: \(why)"
         }
     }
 }

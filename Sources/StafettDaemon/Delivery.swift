@@ -386,7 +386,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         do {
             let doc = try XMLDocument.parse(response.body)
             try SchemaValidator.receipt.validate(doc)
-            _ = try XMLSignature.verify(doc, trustingAnyOf: peer.signingCertificates)
+            _ = try peer.verifySignature(doc)
             let receipt = try ReceiptXML.decode(doc)
             guard receipt.issuer == peer.config.organisation else {
                 return .retry("receipt issued by \(receipt.issuer), expected \(peer.config.organisation)")

@@ -3,6 +3,7 @@ import StafettCrypto
 import StafettJournal
 import StafettModel
 import StafettTransport
+import StafettXML
 
 /// Why the daemon could not turn its configuration into keys, certificates and trust.
 public struct StartupError: Error, Sendable, CustomStringConvertible {
@@ -21,6 +22,24 @@ public struct LoadedPeer: Sendable {
     public var trust: PeerTrust
     /// Certificates whose keys verify its messages and receipts.
     public var signingCertificates: [Certificate]
+
+    /// Verifies a message or receipt from this peer with those of its signing certificates that
+    /// are valid at `now`, and returns the one whose key verified. Checked here, on every
+    /// document, because a certificate that expires while the daemon runs must stop verifying
+    /// then, not at the next restart. A signature made with an expired (or not yet valid)
+    /// certificate is named as such, so the peer learns to renew rather than to debug its signing.
+    public func verifySignature(_ doc: StafettXML.XMLDocument, now: Date = Date()) throws(SignatureError) -> Certificate {
+        let valid = signingCertificates.filter { $0.notBefore <= now && now <= $0.notAfter }
+        do {
+            return try XMLSignature.verify(doc, trustingAnyOf: valid)
+        } catch {
+            let stale = signingCertificates.filter { c in !valid.contains { $0.der == c.der } }
+            if !stale.isEmpty, let c = try? XMLSignature.verify(doc, trustingAnyOf: stale) {
+                throw .certificateNotValid("\(c.subjectLine) is valid from \(c.notBefore) to \(c.notAfter)")
+            }
+            throw error
+        }
+    }
 }
 
 /// The immutable part of a running node, built from a `StafettConfig`; a reload builds a new one.
@@ -97,10 +116,18 @@ public struct NodeRuntime: Sendable {
                     trust = PeerTrust(organisation: p.organisation, caCertificates: cas, pinnedFingerprints: Set(p.pins))
                 }
                 trust.revocationLists = revocationLists
+                // A peer's certificate out of its validity is a warning, not a reason to stop the
+                // node: one peer's lapse (or an old certificate left listed after a rotation) must
+                // not cut every other link. Each document is checked against the time it arrives.
                 var signing: [Certificate] = []
                 for path in p.signingCerts {
                     let c = try Certificate.load(path: path)
-                    try check(c, "peer \(p.name) signing-cert \(path)")
+                    if c.notAfter < now || c.notBefore > now {
+                        warnings.append("peer \(p.name) signing-cert \(path): certificate \(c.subjectLine) is valid from \(c.notBefore) "
+                            + "to \(c.notAfter), not now: its documents are refused until a valid certificate is configured")
+                    } else {
+                        try check(c, "peer \(p.name) signing-cert \(path)")
+                    }
                     signing.append(c)
                 }
                 peers[p.name] = LoadedPeer(config: p, trust: trust, signingCertificates: signing)

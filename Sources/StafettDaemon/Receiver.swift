@@ -162,7 +162,7 @@ public final class Receiver: @unchecked Sendable {
         }
         let digest: String
         do {
-            _ = try XMLSignature.verify(doc, trustingAnyOf: sender.signingCertificates)
+            _ = try sender.verifySignature(doc, now: now())
             digest = try MessageSealer.digest(ofVerified: doc)
         } catch {
             return reject(.signature, error.description, id: header.messageId, to: peer.organisation, rt: rt, journalAs: nil)

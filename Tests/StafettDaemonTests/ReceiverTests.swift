@@ -118,6 +118,35 @@ final class ReceiverTests: XCTestCase {
         }
         XCTAssertEqual(b.inbox(), [])
     }
+
+    /// A peer's signing certificate is checked against the time each message arrives: an expired
+    /// one listed beside the current (a rotation) does not stop the node, and once the current
+    /// one has expired too, messages are refused with a reason that says so.
+    func testSigningCertificatesAreValidWhenTheMessageArrives() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        let old = try net.ca.issueNode(NodeIdentity(organisationName: "Test old", organisationNumber: a.organisation, host: "localhost"),
+                                       notBefore: Date().addingTimeInterval(-400 * 86400), notAfter: Date().addingTimeInterval(-35 * 86400))
+        let oldPath = a.directory.appendingPathComponent("tls/old-signing.crt").path
+        try old.certificate.write(to: oldPath)
+        let i = try XCTUnwrap(b.config.peers.firstIndex { $0.organisation == a.organisation })
+        b.config.peers[i].signingCerts.insert(oldPath, at: 0)
+        let rt = try b.runtime()
+        XCTAssertTrue(rt.warnings.contains { $0.contains("old-signing.crt") && $0.contains("not now") }, "\(rt.warnings)")
+
+        try b.startReceiver()
+        let today = try verifiedReceipt(try a.post(try a.seal(try a.message("valid-1", to: b)).signedXML, to: b).body, from: b)
+        XCTAssertEqual(today.status, .accepted)
+        b.stopServer()
+
+        try b.startReceiver(now: { Date().addingTimeInterval(2 * 365 * 86400) })
+        let later = try verifiedReceipt(try a.post(try a.seal(try a.message("valid-2", to: b)).signedXML, to: b).body, from: b)
+        XCTAssertEqual(later.status, .rejected)
+        XCTAssertEqual(later.reason, .signature)
+        XCTAssertTrue(later.detail?.contains("not valid now") == true, later.detail ?? "")
+        XCTAssertEqual(b.inbox(), ["\(a.organisation.digits)_valid-1.xml"])
+    }
 }
 
 /// What the receiver remembers of accepted messages stays within the duplicate window while it runs.
