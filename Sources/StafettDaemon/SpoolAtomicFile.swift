@@ -8,12 +8,14 @@ import Glibc
 public enum AtomicFile {
     /// Writes `data` to a temporary name in the target's directory, fsyncs it, renames it over
     /// `url` and fsyncs the directory. Missing parent directories are created (0700) durably.
-    public static func write(_ data: Data, to url: URL, mode: mode_t = 0o600) throws(SpoolError) {
+    public static func write(_ data: Data, to url: URL, mode: mode_t = 0o600, inheritDirectoryMode: Bool = false) throws(SpoolError) {
         let dir = url.deletingLastPathComponent()
-        try makeDirectories(dir)
+        try makeDirectories(dir, inheritMode: inheritDirectoryMode)
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw .errno(tmp.path, "create") }
+        // The daemon runs with umask 0077 (the unit): a wider mode asked for is set explicitly.
+        if mode & 0o077 != 0 { _ = fchmod(fd, mode) }
         var ok = false
         defer {
             if !ok { unlink(tmp.path) }
@@ -53,7 +55,7 @@ public enum AtomicFile {
     /// one name; a crash in between leaves it under both, and a repeated move notices (same inode)
     /// and only removes the source.
     @discardableResult
-    public static func move(from source: URL, to destination: URL) throws(SpoolError) -> URL {
+    public static func move(from source: URL, to destination: URL, inheritDirectoryMode: Bool = false) throws(SpoolError) -> URL {
         let srcDir = source.deletingLastPathComponent()
         // The writer may never have fsynced its data; the file's final place must hold it whole.
         let fd = open(source.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
@@ -67,7 +69,7 @@ public enum AtomicFile {
         }
         // A file we may not open (refused for that) we also never read: the link or rename below
         // moves its inode as it is, which is all that can be done for it.
-        try makeDirectories(destination.deletingLastPathComponent())
+        try makeDirectories(destination.deletingLastPathComponent(), inheritMode: inheritDirectoryMode)
         var target = destination
         var attempt = 1
         while true {
@@ -114,19 +116,27 @@ public enum AtomicFile {
     }
 
     /// Writes `<file>.errors.txt` beside where `file` is (or will be), atomically. Returns its URL.
+    /// It is for whoever dropped `input`: readable by its owner and group as far as the input
+    /// was (the case worker's group, on an outbox shared through one), and a missing sub-folder
+    /// gets the mode of the folder it is made in.
     @discardableResult
-    public static func writeErrorsFile(_ report: String, for file: URL) throws(SpoolError) -> URL {
+    public static func writeErrorsFile(_ report: String, for file: URL, readableLike input: URL? = nil) throws(SpoolError) -> URL {
         let url = file.deletingLastPathComponent().appendingPathComponent(file.lastPathComponent + ".errors.txt")
         var text = report
         if !text.hasSuffix("\n") { text += "\n" }
-        try write(Data(text.utf8), to: url)
+        var mode: mode_t = 0o600
+        var st = stat()
+        if let input, lstat(input.path, &st) == 0 { mode |= st.st_mode & 0o044 }
+        try write(Data(text.utf8), to: url, mode: mode, inheritDirectoryMode: input != nil)
         return url
     }
 
-    /// Creates `dir` and any missing parents with mode 0700, fsyncing each parent after a creation.
+    /// Creates `dir` and any missing parents with mode 0700, or with `inheritMode` the mode of the
+    /// directory each is made in (an outbox the operator shares with a group keeps its mode in the
+    /// sub-folders of `accepted/` and `failed/`), fsyncing each parent after a creation.
     /// Returns the directories it created, parents first.
     @discardableResult
-    public static func makeDirectories(_ dir: URL) throws(SpoolError) -> [URL] {
+    public static func makeDirectories(_ dir: URL, inheritMode: Bool = false) throws(SpoolError) -> [URL] {
         var missing: [URL] = []
         var cur = dir.standardizedFileURL
         while !isDirectory(cur.path) {
@@ -140,6 +150,10 @@ public enum AtomicFile {
             if mkdir(d.path, 0o700) != 0 {
                 if errno == EEXIST, isDirectory(d.path) { continue }
                 throw .errno(d.path, "mkdir")
+            }
+            var parent = stat()
+            if inheritMode, stat(d.deletingLastPathComponent().path, &parent) == 0 {
+                _ = chmod(d.path, parent.st_mode & 0o7777)
             }
             created.append(d)
             try syncDirectory(d.deletingLastPathComponent())

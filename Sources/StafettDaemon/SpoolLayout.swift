@@ -96,7 +96,7 @@ public struct SpoolLayout: Sendable, Equatable {
     /// Moves an input to `accepted/`, keeping its sub-folder. Returns where it now is.
     /// Call only after its messages are durable in the queue and journal.
     public func moveToAccepted(_ input: URL) throws(SpoolError) -> URL {
-        try AtomicFile.move(from: input, to: try destination(for: input, under: accepted))
+        try AtomicFile.move(from: input, to: try destination(for: input, under: accepted), inheritDirectoryMode: true)
     }
 
     /// Writes `<name>.errors.txt` into `failed/` first, then moves the input beside it, keeping its
@@ -104,8 +104,8 @@ public struct SpoolLayout: Sendable, Equatable {
     /// Returns the moved input and the report.
     public func moveToFailed(_ input: URL, report: String) throws(SpoolError) -> (input: URL, errors: URL) {
         let target = try AtomicFile.uniqueDestination(try destination(for: input, under: failed))
-        let errors = try AtomicFile.writeErrorsFile(report, for: target)
-        let moved = try AtomicFile.move(from: input, to: target)
+        let errors = try AtomicFile.writeErrorsFile(report, for: target, readableLike: input)
+        let moved = try AtomicFile.move(from: input, to: target, inheritDirectoryMode: true)
         return (moved, errors)
     }
 

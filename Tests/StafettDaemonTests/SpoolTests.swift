@@ -108,6 +108,34 @@ final class SpoolTests: XCTestCase {
         XCTAssertThrowsError(try layout.moveToAccepted(dir.url.appendingPathComponent("elsewhere.csv")))
     }
 
+    /// An outbox the operator shares with the case workers' group: what the daemon puts in
+    /// `failed/` and `accepted/` is readable for them as far as their input was, whatever the
+    /// daemon's umask, and new sub-folders keep the folder's mode.
+    func testFailedAndAcceptedStayReadableForWhoeverDroppedTheFile() throws {
+        let dir = try TempDir()
+        let layout = SpoolLayout(spool: dir.url, state: dir.url.appendingPathComponent("state"))
+        try layout.create()
+        for d in [layout.outbox, layout.failed, layout.accepted] { chmod(d.path, 0o2750) }
+        let old = umask(0o077)
+        defer { umask(old) }
+        let input = layout.outbox.appendingPathComponent("skola/list.csv")
+        try AtomicFile.write(Data("bad".utf8), to: input, mode: 0o640)
+        XCTAssertEqual(mode(input), 0o640, "an explicit mode is kept under umask 0077")
+        let (moved, errors) = try layout.moveToFailed(input, report: "line 3: the event is missing")
+        XCTAssertEqual(mode(errors), 0o640)
+        XCTAssertEqual(mode(moved), 0o640)
+        XCTAssertEqual(mode(moved.deletingLastPathComponent()), 0o2750, "failed/skola has failed/'s mode")
+
+        let good = layout.outbox.appendingPathComponent("fritid/ok.csv")
+        try AtomicFile.write(Data("ok".utf8), to: good, mode: 0o600)
+        let accepted = try layout.moveToAccepted(good)
+        XCTAssertEqual(mode(accepted.deletingLastPathComponent()), 0o2750)
+        // A private input gets a private report.
+        let secret = layout.outbox.appendingPathComponent("privat.csv")
+        try AtomicFile.write(Data("bad".utf8), to: secret, mode: 0o600)
+        XCTAssertEqual(mode(try layout.moveToFailed(secret, report: "x").errors), 0o600)
+    }
+
     /// The per-message paths are joined to strings computed once; they must be the paths the
     /// directory URLs name, also when the spool is the root directory.
     func testLayoutPathsAreTheDirectoriesPaths() throws {
