@@ -356,7 +356,14 @@ public final class HTTPServer: @unchecked Sendable {
                 Glibc.close(fd)
                 return
             }
-            do { try channel.handshake(until: .after(configuration.handshakeTimeout)) } catch {
+            // A stop does not wait for handshakes: like an idle keep-alive connection, one has
+            // no request in flight, and a silent one would hold the stop up for handshakeTimeout.
+            do { try channel.handshake(until: .after(configuration.handshakeTimeout), wakeFD: wakeRead) } catch {
+                if case .stopped = error {
+                    finished(fd)
+                    channel.close()
+                    return
+                }
                 count { $0.handshakeFailures += 1 }
                 configuration.log?("TLS handshake with \(Self.peerAddress(fd)) failed: \(Self.describe(error))")
                 // A TLS 1.3 client believes the handshake done and has sent its request already;

@@ -219,3 +219,21 @@ final class SilentConnection {
         return closed.count
     }
 }
+
+final class HandshakeStopTests: XCTestCase {
+    func testStopDoesNotWaitForPendingHandshakes() throws {
+        let server = try Harness.server(try TestPKI.shared.serverContext(), HTTPServerConfiguration(host: "127.0.0.1", handshakeTimeout: .seconds(20)))
+        let silent = try (0..<3).map { _ in try SilentConnection(port: server.port, from: "127.0.0.2") }
+        defer { for s in silent { s.close() } }
+        let deadline = Deadline.after(.seconds(3))
+        while server.pendingHandshakes < 3, !deadline.hasPassed { usleep(5_000) }
+        XCTAssertEqual(server.pendingHandshakes, 3)
+        let start = Date()
+        server.stop()
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2)
+        XCTAssertEqual(server.pendingHandshakes, 0)
+        XCTAssertEqual(server.activeConnections, 0)
+        XCTAssertEqual(SilentConnection.closedByServer(silent, expected: 3), 3)
+        XCTAssertEqual(server.statistics.handshakeFailures, 0, "a stop is no failure of the peer's")
+    }
+}
