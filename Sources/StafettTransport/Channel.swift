@@ -45,8 +45,9 @@ final class Channel {
     /// The authenticated peer, after a successful handshake.
     var peerIdentity: PeerIdentity? { outcome.identity }
 
-    /// Runs the TLS handshake (a no-op for plain streams).
-    func handshake(until deadline: Deadline) throws(IOFailure) {
+    /// Runs the TLS handshake (a no-op for plain streams). `wakeFD` (the server's stop pipe)
+    /// interrupts the wait with `.stopped`.
+    func handshake(until deadline: Deadline, wakeFD: Int32 = -1) throws(IOFailure) {
         guard let ssl else { return }
         while true {
             ERR_clear_error()
@@ -58,7 +59,7 @@ final class Channel {
                 }
                 return
             }
-            do { try await_(SSL_get_error(ssl, r), deadline: deadline, wakeFD: -1) } catch {
+            do { try await_(SSL_get_error(ssl, r), deadline: deadline, wakeFD: wakeFD) } catch {
                 if let reason = outcome.failure { usable = false; throw .untrusted(reason) }
                 throw error
             }

@@ -10,6 +10,24 @@ public struct HTTPServerConfiguration: Sendable {
     /// handshake or a response: a 503 would need a TLS handshake first, which is the very
     /// work an overloaded server must not do. Clients see the close and retry later.
     public var maxConnections: Int
+    /// Connections still in their TLS handshake, from all addresses together; they count
+    /// against `maxConnections` as well. Until its handshake ends a connection may be anyone's,
+    /// and one that sends nothing holds its place for `handshakeTimeout`: without a smaller cap
+    /// of their own, silent connections could fill `maxConnections` and lock every
+    /// authenticated peer out. With it, at least `maxConnections - maxPendingHandshakes` places
+    /// stay for peers that have proved who they are. One over it is closed at once, as one over
+    /// `maxConnections` is. Until set, a quarter of `maxConnections`; at least 1 is used.
+    public var maxPendingHandshakes: Int {
+        get { pendingHandshakesSet ?? maxConnections / 4 }
+        set { pendingHandshakesSet = newValue }
+    }
+    private var pendingHandshakesSet: Int?
+    /// Connections in their TLS handshake from one source address (IPv4, or the whole IPv6
+    /// address). Keeps one host from taking all of `maxPendingHandshakes`, which would
+    /// lock out new connections from everyone else; a peer needs only a few handshakes at a
+    /// time (one per keep-alive connection it opens). One over it is closed at once. Default
+    /// 16; at least 1 is used.
+    public var maxPendingHandshakesPerAddress: Int
     /// listen(2) backlog.
     public var backlog: Int32
     /// The TLS handshake must finish within this.
@@ -25,11 +43,15 @@ public struct HTTPServerConfiguration: Sendable {
     public var writeTimeout: Duration
     /// Header and body size limits.
     public var limits: HTTPLimits
-    /// Receives one line per refused handshake or broken connection, for the log.
+    /// Receives one line per failed handshake or broken connection, for the log. Connections
+    /// refused at a cap come in a flood when they come at all: they get at most one line a
+    /// second, naming the last address and how many more were refused.
     public var log: (@Sendable (String) -> Void)?
 
-    /// Defaults: 256 connections, 10 s handshake and header, 30 s body and write, 60 s idle.
-    public init(host: String = "0.0.0.0", port: UInt16 = 0, maxConnections: Int = 256, backlog: Int32 = 128,
+    /// Defaults: 256 connections, of which 64 (a quarter) and 16 from one address may be in
+    /// their handshake, 10 s handshake and header, 30 s body and write, 60 s idle.
+    public init(host: String = "0.0.0.0", port: UInt16 = 0, maxConnections: Int = 256,
+                maxPendingHandshakes: Int? = nil, maxPendingHandshakesPerAddress: Int = 16, backlog: Int32 = 128,
                 handshakeTimeout: Duration = .seconds(10), headerTimeout: Duration = .seconds(10),
                 bodyTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(60),
                 writeTimeout: Duration = .seconds(30), limits: HTTPLimits = HTTPLimits(),
@@ -37,6 +59,8 @@ public struct HTTPServerConfiguration: Sendable {
         self.host = host
         self.port = port
         self.maxConnections = maxConnections
+        self.pendingHandshakesSet = maxPendingHandshakes
+        self.maxPendingHandshakesPerAddress = maxPendingHandshakesPerAddress
         self.backlog = backlog
         self.handshakeTimeout = handshakeTimeout
         self.headerTimeout = headerTimeout
@@ -54,6 +78,11 @@ public struct HTTPServerStatistics: Sendable, Hashable {
     public var connectionsAccepted = 0
     /// Connections closed at once because `maxConnections` were open.
     public var connectionsRefusedAtCap = 0
+    /// Connections closed at once because `maxPendingHandshakes` were in their handshake.
+    public var connectionsRefusedAtPendingCap = 0
+    /// Connections closed at once because `maxPendingHandshakesPerAddress` from their source
+    /// address were in their handshake.
+    public var connectionsRefusedAtAddressCap = 0
     /// TLS handshakes that failed (untrusted or missing certificate, timeout, protocol error).
     public var handshakeFailures = 0
     /// Requests passed to the handler.
@@ -92,6 +121,11 @@ public final class HTTPServer: @unchecked Sendable {
     private var stopping = false
     private var acceptLoopDone = false
     private var connections: Set<Int32> = []  // fds of live connections, for a forced stop
+    // The source address of each connection of `connections` still in its TLS handshake. Keyed
+    // by fd, which is safe because an fd leaves here (in `finished`) before its socket is closed.
+    private var pending: [Int32: String] = [:]
+    private var pendingFrom: [String: Int] = [:]
+    private var refusalLog = RefusalLog()
     private var stats = HTTPServerStatistics()
 
     /// Binds a mutual-TLS server. Call `start()` to accept. `oversize` may answer a body over
@@ -157,11 +191,18 @@ public final class HTTPServer: @unchecked Sendable {
         state.unlock()
     }
 
-    /// Number of connections being served now.
+    /// Number of connections being served now, including those still in their handshake.
     public var activeConnections: Int {
         state.lock()
         defer { state.unlock() }
         return connections.count
+    }
+
+    /// Number of connections still in their TLS handshake.
+    public var pendingHandshakes: Int {
+        state.lock()
+        defer { state.unlock() }
+        return pending.count
     }
 
     /// Starts the accept loop on its own thread.
@@ -229,18 +270,23 @@ public final class HTTPServer: @unchecked Sendable {
                 if case .system = error { usleep(10_000); continue }  // EMFILE and friends: back off
                 return  // stopped
             }
-            let fd = accept(listenFD, nil, nil)
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listenFD, $0, &length) }
+            }
             if fd < 0 {
                 if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM { usleep(10_000) }
                 continue
             }
             Socket.setNonBlocking(fd)
+            let source = Socket.sourceAddress(&storage, length: length) ?? "?"
             state.lock()
-            let admitted = !stopping && connections.count < configuration.maxConnections
-            if admitted { connections.insert(fd); stats.connectionsAccepted += 1 } else { stats.connectionsRefusedAtCap += 1 }
+            let refusal = admit(fd, from: source)
+            let line = refusal.flatMap { refusalLog.line(for: $0, from: source, configuration) }
             state.unlock()
-            guard admitted else {
-                configuration.log?("connection refused: \(configuration.maxConnections) connections already open")
+            if let line { configuration.log?(line) }
+            guard refusal == nil else {
                 close(fd)
                 continue
             }
@@ -251,8 +297,47 @@ public final class HTTPServer: @unchecked Sendable {
         }
     }
 
+    /// Takes a new connection into the counts, or says why it must be closed instead.
+    /// Called with `state` locked.
+    private func admit(_ fd: Int32, from source: String) -> Refusal? {
+        if stopping || connections.count >= configuration.maxConnections {
+            stats.connectionsRefusedAtCap += 1
+            return stopping ? .stopping : .connections
+        }
+        if tls != nil {  // a plain connection has no handshake to wait for
+            if pending.count >= max(1, configuration.maxPendingHandshakes) {
+                stats.connectionsRefusedAtPendingCap += 1
+                return .handshakes
+            }
+            if pendingFrom[source, default: 0] >= max(1, configuration.maxPendingHandshakesPerAddress) {
+                stats.connectionsRefusedAtAddressCap += 1
+                return .handshakesFromAddress
+            }
+            pending[fd] = source
+            pendingFrom[source, default: 0] += 1
+        }
+        connections.insert(fd)
+        stats.connectionsAccepted += 1
+        return nil
+    }
+
+    /// Takes `fd` out of the handshake counts, if it is still in them. Called with `state` locked.
+    private func leavePending(_ fd: Int32) {
+        guard let source = pending.removeValue(forKey: fd) else { return }
+        if let n = pendingFrom[source], n > 1 { pendingFrom[source] = n - 1 } else { pendingFrom[source] = nil }
+    }
+
+    /// The peer has proved who it is: from now on the connection holds one of the places
+    /// the handshake cap leaves to authenticated peers.
+    private func handshakeDone(_ fd: Int32) {
+        state.lock()
+        leavePending(fd)
+        state.unlock()
+    }
+
     private func finished(_ fd: Int32) {
         state.lock()
+        leavePending(fd)
         connections.remove(fd)
         state.broadcast()
         state.unlock()
@@ -271,7 +356,14 @@ public final class HTTPServer: @unchecked Sendable {
                 Glibc.close(fd)
                 return
             }
-            do { try channel.handshake(until: .after(configuration.handshakeTimeout)) } catch {
+            // A stop does not wait for handshakes: like an idle keep-alive connection, one has
+            // no request in flight, and a silent one would hold the stop up for handshakeTimeout.
+            do { try channel.handshake(until: .after(configuration.handshakeTimeout), wakeFD: wakeRead) } catch {
+                if case .stopped = error {
+                    finished(fd)
+                    channel.close()
+                    return
+                }
                 count { $0.handshakeFailures += 1 }
                 configuration.log?("TLS handshake with \(Self.peerAddress(fd)) failed: \(Self.describe(error))")
                 // A TLS 1.3 client believes the handshake done and has sent its request already;
@@ -285,6 +377,7 @@ public final class HTTPServer: @unchecked Sendable {
                 channel.close()
                 return
             }
+            handshakeDone(fd)
         } else {
             channel = Channel(plain: fd)
         }
@@ -293,6 +386,35 @@ public final class HTTPServer: @unchecked Sendable {
         handler.run()
         finished(fd)
         channel.close()
+    }
+
+    enum Refusal {
+        case stopping, connections, handshakes, handshakesFromAddress
+    }
+
+    /// At most one line a second for connections refused at a cap: they come in floods, and
+    /// a line each would bury the rest of the log (and cost the accept loop a write each).
+    struct RefusalLog {
+        private var last: Deadline?
+        private var unlogged = 0
+
+        mutating func line(for refusal: Refusal, from source: String, _ config: HTTPServerConfiguration) -> String? {
+            let reason: String
+            switch refusal {
+            case .stopping: return nil
+            case .connections: reason = "\(config.maxConnections) connections already open"
+            case .handshakes: reason = "\(max(1, config.maxPendingHandshakes)) connections already in their TLS handshake"
+            case .handshakesFromAddress:
+                reason = "\(max(1, config.maxPendingHandshakesPerAddress)) connections from that address already in their TLS handshake"
+            }
+            let now = Deadline.now()
+            if let last, now.nanoseconds - last.nanoseconds < 1_000_000_000 {
+                unlogged += 1
+                return nil
+            }
+            defer { last = now; unlogged = 0 }
+            return "connection from \(source) refused: \(reason)" + (unlogged > 0 ? " (and \(unlogged) more since the last such line)" : "")
+        }
     }
 
     static func describe(_ e: IOFailure) -> String {

@@ -79,6 +79,22 @@ enum Socket {
         }
     }
 
+    /// The numeric host of an accepted peer's address, for counting connections per source.
+    /// An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`; it is counted as
+    /// `a.b.c.d`, the same host as when it reaches an IPv4 listener.
+    static func sourceAddress(_ storage: inout sockaddr_storage, length: socklen_t) -> String? {
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        let rc = withUnsafePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST)
+            }
+        }
+        guard rc == 0 else { return nil }
+        let text = cText(host)
+        if text.hasPrefix("::ffff:"), text.contains(".") { return String(text.dropFirst(7)) }
+        return text
+    }
+
     /// Resolves `host:port` (numeric or name) to socket addresses.
     static func resolve(host: String, port: UInt16, passive: Bool) throws(IOFailure) -> [(family: Int32, address: Data)] {
         var hints = addrinfo()
