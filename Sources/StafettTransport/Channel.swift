@@ -7,7 +7,9 @@ import Foundation
 final class Channel {
     let fd: Int32
     private let ssl: OpaquePointer?
-    private let context: SSLContext?  // keeps the SSL_CTX and its trust evaluator alive
+    /// The context it was made under: keeps the SSL_CTX and its trust evaluator alive, and tells
+    /// the server whether a reload has replaced it since (`HTTPServer.acceptsRequests(on:)`).
+    let context: SSLContext?
     private let outcome = VerificationOutcome()
     private var usable = true  // false after a fatal TLS error: no close_notify then
     private var closed = false

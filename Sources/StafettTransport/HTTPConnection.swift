@@ -24,6 +24,8 @@ struct ConnectionHandler {
                     return  // idle timeout, stop, or the client left
                 }
             }
+            // Authenticated under trust a reload has since replaced: not another request.
+            if !server.acceptsRequests(on: channel) { return }
             // The whole head must arrive by this deadline, however slowly its bytes trickle in.
             let headDeadline = Deadline.after(config.headerTimeout)
             var scanFrom = 0

@@ -171,11 +171,25 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Replaces certificate, key and client trust (SIGHUP reload). Connections accepted from
-    /// now on use the new context; open ones keep the identity they were authenticated with.
+    /// now on use the new context; an open keep-alive connection is closed before its next
+    /// request (see `acceptsRequests(on:)`), so a peer whose pin was removed or whose certificate
+    /// was revoked by the reload is not served on a connection authenticated under the old trust.
     public func updateTLS(_ context: TLSServerContext) {
         state.lock()
         defer { state.unlock() }
         if tls != nil { tls = context }
+    }
+
+    /// Whether `channel` was authenticated under the current TLS context (always for plain ones).
+    /// A connection from before a reload answers the request it is in and is then closed without
+    /// reading another: the client's next request comes on a new connection, through a handshake
+    /// under the trust now configured (clients retry a request that a closing keep-alive
+    /// connection never read, as `PeerConnection` does).
+    func acceptsRequests(on channel: Channel) -> Bool {
+        guard let accepted = channel.context else { return true }
+        state.lock()
+        defer { state.unlock() }
+        return tls.map { $0.context === accepted } ?? true
     }
 
     /// Counters since start.

@@ -35,6 +35,22 @@ final class MutualTLSTests: XCTestCase {
         XCTAssertEqual(peer.certificate.commonName, "node1")
     }
 
+    /// A reload that stops trusting a client also ends its open keep-alive connection: the next
+    /// request goes through a new handshake under the new trust, and is refused.
+    func testReloadedTrustAppliesToOpenKeepAliveConnections() throws {
+        let server = try Harness.server(try pki.serverContext())
+        defer { server.stop() }
+        let client = Harness.client(server, try pki.clientContext())
+        XCTAssertEqual(try client.send(Harness.post("before")).status, 200)
+        // The same trust in a new context: served again, over a new connection.
+        server.updateTLS(try pki.serverContext())
+        XCTAssertEqual(String(decoding: try client.send(Harness.post("same trust")).body, as: UTF8.self), "same trust")
+        XCTAssertEqual(client.connectionsOpened, 2, "the connection from before the reload was not reused")
+        // Trust only another organisation: the client's open connection must not be served.
+        server.updateTLS(try pki.serverContext([PeerTrust(organisation: TestPKI.stranger, caCertificates: [pki.cert("ca")])]))
+        XCTAssertThrowsError(try client.send(Harness.post("after")))
+    }
+
     func testKeepAliveReusesOneConnection() throws {
         let server = try Harness.server(try pki.serverContext())
         defer { server.stop() }
