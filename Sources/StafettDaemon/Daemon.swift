@@ -160,7 +160,10 @@ public final class Daemon: @unchecked Sendable {
             let (outcome, queued) = try processor.processKeepingMessages(file)
             switch outcome {
             case let .accepted(n, to):
-                log.info("outbox: \(file.lastPathComponent): \(n) message(s) queued; moved to \(to.path)")
+                // A file dropped again yields the same message ids: say so, as the journal does.
+                let again = n - queued.count
+                log.info("outbox: \(file.lastPathComponent): \(queued.count) message(s) queued"
+                    + (again > 0 ? ", \(again) already queued or sent (same file seen before)" : "") + "; moved to \(to.path)")
                 metrics.count("stafett_intake_files_total", labels: ["outcome": "accepted"])
                 metrics.count("stafett_intake_records_total", by: Double(n))
             case let .failed(n, to):
