@@ -54,6 +54,54 @@ final class FollowupRulesAndSemanticsTests: XCTestCase {
         }
     }
 
+    /// An event name is checked against the event types: any case is read as the canonical name
+    /// (which is what the journal holds), a misspelt one is an error at its line with a suggestion.
+    func testEventNamesAreCheckedAndNormalised() throws {
+        let parent = try makeTempDirectory("fu-rules")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let path = parent + "/followup.rules"
+        func write(_ start: String) throws {
+            try "# test\n[rule missing]\nscope = case\nstart = \(start)\nstop  = event:Found\nafter = 0\nwhy   = w\n"
+                .write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        try write("event:reportedMISSING kind:Rejected")
+        let rules = try FollowupRules.load(path: path)
+        XCTAssertEqual(rules[0].start, [.event("ReportedMissing"), .kind(.rejected)])
+        XCTAssertEqual(rules[0].stop, [.event("Found")])
+
+        try write("event:ReportedMising")
+        XCTAssertThrowsError(try FollowupRules.load(path: path)) { e in
+            XCTAssertTrue("\(e)".hasPrefix(path + ":4: rule missing: `event:ReportedMising` is not an event type"), "\(e)")
+            XCTAssertTrue("\(e)".contains("(did you mean event:ReportedMissing?)"), "\(e)")
+        }
+        try write("event:avviken")
+        XCTAssertThrowsError(try FollowupRules.load(path: path)) { e in
+            XCTAssertTrue("\(e)".contains("did you mean event:ReportedMissing?"), "\(e)")
+        }
+        try write("event:Nonsense")
+        XCTAssertThrowsError(try FollowupRules.load(path: path)) { e in
+            XCTAssertFalse("\(e)".contains("did you mean"), "nothing is near: \(e)")
+            XCTAssertTrue("\(e)".contains("event types: Registered,"), "\(e)")
+        }
+        try write("kind:deliverd")
+        XCTAssertThrowsError(try FollowupRules.load(path: path)) { e in
+            XCTAssertTrue("\(e)".hasPrefix(path + ":4:") && "\(e)".contains("did you mean kind:delivered?"), "\(e)")
+        }
+    }
+
+    /// A rule written with another case fires on the journal's canonical event names.
+    func testRuleWithLowercaseEventFires() throws {
+        let parent = try makeTempDirectory("fu-case")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let j = try Journal(directory: parent + "/j")
+        let t0 = Date(timeIntervalSince1970: 1_448_000_000)
+        try j.append(JournalEntry(kind: .queued, time: t0, messageId: "m1", intakeId: "TRE-1", eventType: "ReportedMissing"))
+        j.close()
+        let rules = try FollowupRules.parse("[rule gone]\nscope = case\nstart = event:reportedmissing\nafter = 0\nwhy = w\n")
+        let p = try FollowupProjection.replay(directory: parent + "/j", rules: rules)
+        XCTAssertEqual(p.report(now: Int64(t0.timeIntervalSince1970 * 1000) + 1).map(\.rule), ["gone"])
+    }
+
     /// A refused or expired message is a hand-off that never happened: it stays listed.
     func testRejectedAndExpiredMessagesAreListed() throws {
         let parent = try makeTempDirectory("fu3")
