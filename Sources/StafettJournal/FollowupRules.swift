@@ -63,24 +63,34 @@ public struct FollowupRulesError: Error, Sendable, CustomStringConvertible {
 
 /// The follow-up rules (`Config/followup.rules`).
 public enum FollowupRules {
-    /// The defaults, used when no rules file is configured (the same as the shipped `Config/followup.rules`).
+    /// The defaults, used when no rules file is configured: the same rules and `why` texts as the
+    /// shipped `Config/followup.rules`, so a node without the file reports the same.
     public static let defaults: [FollowupRule] = [
         FollowupRule(name: "no-receipt", scope: .message, start: [.kind(.queued), .kind(.sent)],
                      stop: [.kind(.delivered), .kind(.rejected), .kind(.expired)], afterMillis: 3_600_000,
-                     why: "The recipient has not acknowledged the message: the child may arrive with nobody expecting it."),
+                     why: "Mottagaren har inte kvitterat meddelandet: barnet kan komma fram utan att någon väntar det. "
+                         + "The recipient has not acknowledged the message."),
         FollowupRule(name: "transfer-unconfirmed", scope: .case, start: [.event("TransferSent")],
                      stop: [.event("TransferReceived")], afterMillis: 86_400_000,
-                     why: "The receiving municipality has not confirmed the transfer: nobody knows where the child is."),
+                     why: "Överflyttningen är inte bekräftad mottagen av den anvisade kommunen: ingen vet var barnet är. "
+                         + "The receiving municipality has not confirmed the transfer."),
         FollowupRule(name: "no-asylum-application", scope: .case, start: [.event("Registered")],
                      stop: [.event("AsylumApplicationLodged")], afterMillis: 7 * 86_400_000,
-                     why: "Registered but no asylum application after 7 days: children who disappear mostly do so before applying."),
+                     why: "Registrerat barn utan asylansökan efter en vecka: barn som försvinner gör det oftast före ansökan. "
+                         + "Registered but no asylum application after 7 days."),
         FollowupRule(name: "missing", scope: .case, start: [.event("ReportedMissing")], stop: [.event("Found")],
-                     afterMillis: 0, why: "Reported missing and not found."),
+                     afterMillis: 0,
+                     why: "Barnet är anmält avviket och inte återfunnet. Reported missing and not found."),
         FollowupRule(name: "message-expired", scope: .message, start: [.kind(.expired)], stop: [.kind(.delivered)],
-                     afterMillis: 0, why: "The message expired undelivered: the hand-off has to be made another way."),
+                     afterMillis: 0,
+                     why: "Meddelandet levererades aldrig och har löpt ut: överlämningen måste göras på annat sätt. "
+                         + "The message expired undelivered."),
         FollowupRule(name: "message-rejected", scope: .message, start: [.kind(.rejected)], stop: [.kind(.delivered)],
                      afterMillis: 0,
-                     why: "The recipient refused the message (see the reason): the hand-off has not happened until the record is corrected and sent again."),
+                     why: "Mottagaren vägrade ta emot meddelandet (se orsaken): "
+                         + "överlämningen har inte skett förrän posten rättats och skickats igen. "
+                         + "The recipient refused the message: the hand-off has not happened until the record is "
+                         + "corrected and sent again."),
     ]
 
     /// Reads a rules file.

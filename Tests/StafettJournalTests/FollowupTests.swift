@@ -51,6 +51,7 @@ final class FollowupRulesAndSemanticsTests: XCTestCase {
             XCTAssertEqual(a.stop, b.stop)
             XCTAssertEqual(a.afterMillis, b.afterMillis)
             XCTAssertFalse(a.why.isEmpty)
+            XCTAssertEqual(a.why, b.why, "a node without the rules file reports the same as one with it")
         }
     }
 
