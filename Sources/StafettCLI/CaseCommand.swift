@@ -24,9 +24,7 @@ public enum CaseCommand {
             let dir = try ctx.directory()
             let json = try JournalCommand.outputFormat(o, allowed: ["text", "json"]) == "json"
             let key = try ctx.personKey(for: ref)
-            guard FileManager.default.fileExists(atPath: dir) else {
-                throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
-            }
+            try JournalCLIContext.requireJournal(dir)
             guard let records = try CaseHistory.records(directory: dir, ref: key == nil ? ref : "", personKey: key) else {
                 err.write("stafett case: no child with identifier \(key == nil ? ref : String(ref.prefix(4)) + "…") in the journal\n")
                 return JournalExit.notFound

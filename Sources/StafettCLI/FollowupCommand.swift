@@ -28,9 +28,7 @@ public enum FollowupCommand {
                 overdue = v
             }
             let rules = try ctx.rulesFile.map { try FollowupRules.load(path: $0) } ?? FollowupRules.defaults
-            guard FileManager.default.fileExists(atPath: dir) else {
-                throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
-            }
+            try JournalCLIContext.requireJournal(dir)
             let now = Int64(ctx.now().timeIntervalSince1970 * 1000)
             let projection = try FollowupProjection.replay(directory: dir, rules: rules)
             let items = projection.report(now: now, overdueBy: overdue)

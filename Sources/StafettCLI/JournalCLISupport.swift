@@ -193,6 +193,37 @@ extension JournalCLIContext {
         return d
     }
 
+    /// Checks that `dir` holds a journal before a command reads it. Reading any directory as an
+    /// empty journal would report "nothing to follow up" or "0 records, ok" for a wrong path
+    /// (the state directory instead of its `journal/`), which an operator would take as good news.
+    /// A journal stafettd created holds `journal.lock` and a first segment even with no records.
+    static func requireJournal(_ dir: String) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
+            throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
+        }
+        guard isDir.boolValue else { throw NotAJournalError(message: "\(dir) is a file, not a journal directory") }
+        func holdsJournal(_ d: String) throws -> Bool {
+            try !JournalFormat.segments(in: d).isEmpty || FileManager.default.fileExists(atPath: d + "/journal.lock")
+        }
+        if try holdsJournal(dir) { return }
+        let inner = (dir.hasSuffix("/") ? String(dir.dropLast()) : dir) + "/journal"
+        if let segments = try? JournalFormat.segments(in: inner), !segments.isEmpty {
+            throw NotAJournalError(message: "\(dir) holds no journal (no journal-*.log segment, no journal.lock): did you mean \(inner)?")
+        }
+        throw NotAJournalError(message: "\(dir) holds no journal (no journal-*.log segment, no journal.lock): name the journal "
+                               + "directory, <state>/journal (stafettd creates it when it first starts)")
+    }
+}
+
+/// A directory named as the journal that is not one.
+struct NotAJournalError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+extension JournalCLIContext {
+
     /// The personnummer key of `ref` when it is a personnummer or samordningsnummer.
     func personKey(for ref: String) throws -> String? {
         guard let pin = try? PersonalIdentityNumber(ref) else { return nil }

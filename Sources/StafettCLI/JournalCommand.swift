@@ -109,9 +109,7 @@ public enum JournalCommand {
         } else {
             stream = JournalStream(directory: dir)
         }
-        guard FileManager.default.fileExists(atPath: dir) else {
-            throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
-        }
+        try JournalCLIContext.requireJournal(dir)
 
         // The backlog: every match, or the last N. Without filters nothing is decoded until it
         // is printed, so `tail -n 10` of a million records is a fast scan.
@@ -205,9 +203,7 @@ public enum JournalCommand {
         }
         var key: Key? = nil
         if let c = ctx.certificateFile { key = try Certificate.load(path: c).publicKey() }
-        guard FileManager.default.fileExists(atPath: dir) else {
-            throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
-        }
+        try JournalCLIContext.requireJournal(dir)
         let walker = JournalWalker(directory: dir, checkChain: true, checkpointKey: key, fromSequence: from)
         let t0 = Date()
         var w = try walker.walk()

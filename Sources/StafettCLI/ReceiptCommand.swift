@@ -31,6 +31,7 @@ enum ReceiptCommand {
                 console.error("stafett receipt: give --journal DIR or --config FILE")
                 return ExitCode.usage
             }
+            try JournalCLIContext.requireJournal(directory)
             let id = args.positionals[0]
             var found: String?
             try JournalStream(directory: directory).readAvailable { raw in

@@ -237,6 +237,70 @@ final class JournalCLITests: XCTestCase {
     }
 }
 
+/// A read command pointed at a directory that holds no journal says so, instead of reporting an
+/// empty journal as good news; a real journal without records still reads as empty.
+final class JournalDirectoryCheckTests: XCTestCase {
+    private func run(_ f: (([String], JournalCLIContext, TextSink, TextSink) -> Int32), _ args: [String])
+        -> (code: Int32, out: String, err: String) {
+        let out = TextSink.memory(), err = TextSink.memory()
+        let code = f(args, JournalCLIContext(), out, err)
+        return (code, out.text, err.text)
+    }
+
+    func testStateDirectoryIsRefusedWithTheJournalBeneathIt() throws {
+        let parent = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let state = parent + "/state"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let j = try Journal(directory: state + "/journal")
+        try j.append(JournalEntry(kind: .queued, messageId: "m1", intakeId: "TRE-1", eventType: "ReportedMissing"))
+        j.close()
+        let commands: [(String, ([String], JournalCLIContext, TextSink, TextSink) -> Int32, [String])] = [
+            ("followup", FollowupCommand.run, []), ("tail", JournalCommand.run, ["tail"]),
+            ("verify", JournalCommand.run, ["verify"]), ("case", CaseCommand.run, ["TRE-1"]),
+        ]
+        for (name, f, args) in commands {
+            let r = run(f, args + ["--journal", state])
+            XCTAssertEqual(r.code, JournalExit.ioError, "\(name): \(r.out)")
+            XCTAssertEqual(r.out, "", name)
+            XCTAssertTrue(r.err.contains("\(state) holds no journal") && r.err.contains("did you mean \(state)/journal?"),
+                          "\(name): \(r.err)")
+        }
+        // Without a journal beneath it, there is nothing to suggest.
+        let empty = parent + "/empty"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let r = run(FollowupCommand.run, ["--journal", empty])
+        XCTAssertEqual(r.code, JournalExit.ioError)
+        XCTAssertTrue(r.err.contains("\(empty) holds no journal") && !r.err.contains("did you mean"), r.err)
+        // `receipt` goes through the tool's exit codes.
+        let cli = try CLIRun()
+        let receipt = try cli.run(["receipt", "m1", "--journal", state])
+        XCTAssertEqual(receipt.code, ExitCode.failure)
+        XCTAssertTrue(receipt.err.contains("did you mean \(state)/journal?"), receipt.err)
+        XCTAssertEqual(try cli.run(["receipt", "m1", "--journal", state + "/journal"]).code, JournalExit.notFound)
+    }
+
+    func testEmptyJournalMadeByTheWriterStillReads() throws {
+        let parent = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/journal"
+        try Journal(directory: dir).close()  // what stafettd leaves before its first record
+        var r = run(FollowupCommand.run, ["--journal", dir])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.out.hasPrefix("Nothing to follow up: 0 children"), r.out)
+        r = run(JournalCommand.run, ["verify", "--journal", dir])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.out.contains("0 records"), r.out)
+        r = run(JournalCommand.run, ["tail", "--journal", dir])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(r.out, "")
+        XCTAssertEqual(run(CaseCommand.run, ["TRE-1", "--journal", dir]).code, JournalExit.notFound)
+        // Only the writer's lock (its segments removed): still the journal directory.
+        for s in try JournalFormat.segments(in: dir) { try FileManager.default.removeItem(atPath: s) }
+        XCTAssertEqual(run(FollowupCommand.run, ["--journal", dir]).code, 0)
+    }
+}
+
 final class JournalCLIConfigTests: XCTestCase {
     /// The journal directory and the node secret come from stafett.conf (`[paths] state`, `[node] journal-secret`).
     func testConfigFileSuppliesDirectoryAndMissingJournalIsAnError() throws {
