@@ -16,8 +16,8 @@ public enum CaseCommand {
     public static func run(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) -> Int32 {
         defer { out.flush(); err.flush() }
         do {
-            let o = try OptionParser(args, valued: commonValued, flags: ["-h", "--help"])
-            if o.flags.contains("-h") || o.flags.contains("--help") { out.write(usage); return JournalExit.ok }
+            let o = try OptionParser(args, valued: commonValued, flags: [])
+            if o.wantsHelp { out.write(usage); return JournalExit.ok }
             guard o.positionals.count == 1 else { throw CLIUsageError("give exactly one case reference\n" + usage) }
             let ref = o.positionals[0]
             let ctx = try context.applying(o)

@@ -16,8 +16,8 @@ public enum FollowupCommand {
     public static func run(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) -> Int32 {
         defer { out.flush(); err.flush() }
         do {
-            let o = try OptionParser(args, valued: commonValued.union(["--overdue"]), flags: ["-h", "--help"])
-            if o.flags.contains("-h") || o.flags.contains("--help") { out.write(usage); return JournalExit.ok }
+            let o = try OptionParser(args, valued: commonValued.union(["--overdue"]), flags: [])
+            if o.wantsHelp { out.write(usage); return JournalExit.ok }
             guard o.positionals.isEmpty else { throw CLIUsageError("unexpected argument \(o.positionals[0])") }
             let ctx = try context.applying(o)
             let dir = try ctx.directory()

@@ -137,6 +137,8 @@ struct OptionParser {
     var values: [String: String] = [:]
     var flags: Set<String> = []
     var positionals: [String] = []
+    /// True when `-h` or `--help` was given.
+    var wantsHelp: Bool { flags.contains("--help") }
 
     init(_ args: [String], valued: Set<String>, flags known: Set<String>) throws {
         var i = 0
@@ -148,7 +150,10 @@ struct OptionParser {
                 if let eq = a.firstIndex(of: "="), a.hasPrefix("--") {
                     name = String(a[..<eq]); inline = String(a[a.index(after: eq)...])
                 }
-                if valued.contains(name) {
+                // Every command takes --help, whatever else it knows.
+                if name == "-h" || name == "--help" {
+                    flags.insert("--help")
+                } else if valued.contains(name) {
                     if let inline { values[name] = inline } else {
                         guard i + 1 < args.count else { throw CLIUsageError("\(name) needs a value") }
                         values[name] = args[i + 1]

@@ -68,6 +68,7 @@ public enum JournalCommand {
         let o = try OptionParser(args, valued: commonValued.union(["-n", "--lines", "--since", "--until", "--case",
                                                                     "--message", "--kind", "--after-cursor"]),
                                  flags: ["-f", "--follow", "--show-cursor"])
+        if o.wantsHelp { out.write(usage); return JournalExit.ok }
         guard o.positionals.isEmpty else { throw CLIUsageError("unexpected argument \(o.positionals[0])") }
         let ctx = try context.applying(o)
         let dir = try ctx.directory()
@@ -192,6 +193,7 @@ public enum JournalCommand {
 
     static func verify(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) throws -> Int32 {
         let o = try OptionParser(args, valued: commonValued.union(["--from"]), flags: [])
+        if o.wantsHelp { out.write(usage); return JournalExit.ok }
         guard o.positionals.isEmpty else { throw CLIUsageError("unexpected argument \(o.positionals[0])") }
         let ctx = try context.applying(o)
         let dir = try ctx.directory()
