@@ -8,7 +8,8 @@ public enum CaseCommand {
     public static let usage = """
         usage: stafett case REF [-o text|json] [--secret FILE] [--journal DIR] [--config FILE]
           REF: an intake id, a dossier number, a case reference, or a personnummer/samordningsnummer
-               (looked up by its keyed hash: needs the node secret, --secret FILE or [journal] secret)
+               (looked up by its keyed hash: needs the node secret, --secret FILE or
+               [node] journal-secret in the config file)
 
         """
 

@@ -234,7 +234,7 @@ extension JournalCLIContext {
         guard let pin = try? PersonalIdentityNumber(ref) else { return nil }
         guard let path = secretFile else {
             throw CLIUsageError("\(String(ref.prefix(4)))… looks like a personnummer: the journal holds only keyed hashes, "
-                                + "so give the node secret with --secret FILE (or [journal] secret)")
+                                + "so give the node secret with --secret FILE (or [node] journal-secret in the config file)")
         }
         return try PersonKeyer(secretFile: path).key(pin)
     }

@@ -233,7 +233,10 @@ final class JournalCLITests: XCTestCase {
         XCTAssertEqual(run(CaseCommand.run, ["NOPE"]).0, JournalExit.notFound)
         var noSecret = context()
         noSecret.secretFile = nil
-        XCTAssertEqual(run(CaseCommand.run, ["20050304-0008"], context: noSecret).0, JournalExit.usage)
+        let (noSecretCode, _, noSecretErr) = run(CaseCommand.run, ["20050304-0008"], context: noSecret)
+        XCTAssertEqual(noSecretCode, JournalExit.usage)
+        XCTAssertTrue(noSecretErr.contains("[node] journal-secret"), "the config key as stafett.conf spells it: \(noSecretErr)")
+        XCTAssertTrue(run(CaseCommand.run, ["--help"]).1.contains("[node] journal-secret"))
     }
 }
 
