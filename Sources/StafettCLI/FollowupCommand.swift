@@ -52,15 +52,24 @@ public enum FollowupCommand {
 
     static func child(_ i: FollowupItem) -> String { i.identifiers.isEmpty ? "-" : i.identifiers.joined(separator: ", ") }
 
+    /// A reason on one table row: a peer's detail may hold line breaks.
+    static func oneLine(_ s: String) -> String {
+        s.contains(where: \.isNewline) ? s.split(whereSeparator: \.isNewline).joined(separator: " ") : s
+    }
+
     static func text(_ items: [FollowupItem], rules: [FollowupRule], stats: FollowupStats) -> String {
         guard !items.isEmpty else {
             return "Nothing to follow up: \(stats.cases) children, \(stats.open) open items, none past its limit.\n"
         }
+        // A REASON column only when some item has one, and last, so a long reason widens nothing else.
+        let withReason = items.contains { $0.reason != nil }
         let rows = items.map { i in
             [ISOTime.humanDuration(millis: i.overdueMillis), i.rule, localTime(i.sinceMillis, seconds: false), child(i),
              i.lastEvent ?? "-", i.messageId ?? "-", i.organisations.joined(separator: " ")]
+                + (withReason ? [oneLine(i.reason ?? "-")] : [])
         }
-        var s = alignedTable(["OVERDUE", "RULE", "SINCE", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"], rows)
+        var s = alignedTable(["OVERDUE", "RULE", "SINCE", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"]
+                             + (withReason ? ["REASON"] : []), rows)
         s += "\n\(items.count) items past their limit (\(stats.cases) children, \(stats.open) open items).\n"
         let used = Set(items.map(\.rule))
         for r in rules where used.contains(r.name) { s += "  \(r.name): \(r.why)\n" }
@@ -81,6 +90,7 @@ public enum FollowupCommand {
             b.append(0x5D)
             if let m = i.messageId { b.append(contentsOf: #","message":"#.utf8); EntryCodec.appendString(m, &b) }
             if let e = i.lastEvent { b.append(contentsOf: #","lastEvent":"#.utf8); EntryCodec.appendString(e, &b) }
+            if let r = i.reason { b.append(contentsOf: #","reason":"#.utf8); EntryCodec.appendString(r, &b) }
             b.append(contentsOf: #","lastSeen":""#.utf8); ISOTime.append(millis: i.lastMillis, to: &b)
             b.append(contentsOf: #"","why":"#.utf8); EntryCodec.appendString(i.why, &b)
             b.append(0x7D)
@@ -97,11 +107,11 @@ public enum FollowupCommand {
                 ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
         var text = ["Försenad (timmar)", "Regel", "Sedan", "Barnet", "Senaste händelse", "Meddelande",
-                    "Organisationer", "Varför"].map(field).joined(separator: ";") + "\r\n"
+                    "Organisationer", "Varför", "Orsak"].map(field).joined(separator: ";") + "\r\n"
         for i in items {
             text += [String(format: "%.1f", Double(i.overdueMillis) / 3_600_000).replacingOccurrences(of: ".", with: ","),
                      i.rule, localTime(i.sinceMillis, seconds: false), child(i), i.lastEvent ?? "", i.messageId ?? "",
-                     i.organisations.joined(separator: " "), i.why].map(field).joined(separator: ";") + "\r\n"
+                     i.organisations.joined(separator: " "), i.why, i.reason ?? ""].map(field).joined(separator: ";") + "\r\n"
         }
         return [0xEF, 0xBB, 0xBF] + Array(text.utf8)
     }

@@ -184,6 +184,7 @@ final class JournalCLITests: XCTestCase {
         XCTAssertTrue(out.hasPrefix("OVERDUE"), out)
         XCTAssertTrue(out.contains("missing") && out.contains("TRE-Åsa-1") && out.contains("no-receipt"), out)
         XCTAssertFalse(out.contains("no-asylum-application"), "Registered 3 days ago is not yet 7 days overdue")
+        XCTAssertFalse(out.contains("REASON"), "no item has a reason: no column for it")
         // Columns line up: RULE starts at the same character in every row.
         let rows = out.split(separator: "\n").prefix(3).map(String.init)
         let col = rows[0].distance(from: rows[0].startIndex, to: rows[0].range(of: "RULE")!.lowerBound)
@@ -206,6 +207,38 @@ final class JournalCLITests: XCTestCase {
         XCTAssertFalse(sink.text.replacingOccurrences(of: "\r\n", with: "").contains("\n"))
         (code, _, _) = run(FollowupCommand.run, ["--overdue", "soon"])
         XCTAssertEqual(code, JournalExit.usage)
+    }
+
+    /// A refused message's reason is in every format: the operator has to see what to correct.
+    func testFollowupShowsTheRejectionReason() throws {
+        let j = try Journal(directory: dir)
+        let old = Date().addingTimeInterval(-2 * 3600)
+        try j.append(JournalEntry(kind: .queued, time: old, messageId: "r1", intakeId: "TRE-R", eventType: "Registered",
+                                  sender: "2120001124", recipient: "2021005489"))
+        try j.append(JournalEntry(kind: .rejected, time: old, messageId: "r1", intakeId: "TRE-R", eventType: "Registered",
+                                  sender: "2120001124", recipient: "2021005489", status: "rejected",
+                                  reason: "schema: element Child; line 3"))
+        try j.append(JournalEntry(kind: .queued, time: old, messageId: "q1", intakeId: "TRE-Q", eventType: "Registered"))
+        j.close()
+        var (code, out, err) = run(FollowupCommand.run, [])
+        XCTAssertEqual(code, 0, err)
+        let lines = out.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines[0].hasSuffix("REASON"), lines[0])
+        let rejected = try XCTUnwrap(lines.first { $0.contains("message-rejected") })
+        XCTAssertTrue(rejected.hasSuffix("schema: element Child; line 3"), rejected)
+        let waiting = try XCTUnwrap(lines.first { $0.contains("no-receipt") })
+        XCTAssertTrue(waiting.hasSuffix(" -"), "an item without a reason: \(waiting)")
+        (code, out, err) = run(FollowupCommand.run, ["-o", "json"])
+        let arr = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [[String: Any]]
+        XCTAssertEqual(arr.first { $0["rule"] as? String == "message-rejected" }?["reason"] as? String,
+                       "schema: element Child; line 3")
+        XCTAssertNil(arr.first { $0["rule"] as? String == "no-receipt" }?["reason"])
+        (code, out, err) = run(FollowupCommand.run, ["-o", "csv"])
+        let rows = out.dropFirst().components(separatedBy: "\r\n")
+        XCTAssertTrue(rows[0].hasSuffix(";Varför;Orsak"), rows[0])
+        let csvRow = try XCTUnwrap(rows.first { $0.contains("message-rejected") })
+        XCTAssertTrue(csvRow.hasSuffix(#";"schema: element Child; line 3""#), "quoted for its ';': \(csvRow)")
+        XCTAssertTrue(try XCTUnwrap(rows.first { $0.contains("no-receipt") }).hasSuffix(";"), "an empty last field")
     }
 
     func testCaseByAnyIdentifierIncludingPersonnummer() throws {
