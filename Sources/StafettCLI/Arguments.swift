@@ -143,6 +143,9 @@ public final class Console: @unchecked Sendable {
     /// A buffered sink over standard error.
     public var errorSink: TextSink { TextSink(fileDescriptor: errFD) }
 
+    /// True when standard output is a terminal (a person reading), not a pipe or a file (a script).
+    public var outputIsTerminal: Bool { isatty(outFD) == 1 }
+
     /// False once the reader of standard output has gone away (EPIPE): followers should stop.
     public var outputIsOpen: Bool {
         lock.lock()

@@ -29,7 +29,8 @@ public enum StafettTool {
     ]
 
     static let journal = Subcommand(name: "journal", summary: "tail or verify the journal (journal tail -f, journal verify)") { argv, console in
-        JournalCommand.run(JournalCLIContext.withDefaultConfig(argv), context: JournalCLIContext(),
+        JournalCommand.run(JournalCLIContext.withDefaultConfig(argv),
+                           context: JournalCLIContext(outputIsTerminal: console.outputIsTerminal),
                            out: console.sink, err: console.errorSink)
     }
     static let followup = Subcommand(name: "followup", summary: "children whose hand-off was never confirmed, or missing and not found") { argv, console in

@@ -73,17 +73,21 @@ public struct JournalCLIContext: Sendable {
     public var now: @Sendable () -> Date
     /// Stops `journal tail -f` when it returns true (checked every poll); nil follows until killed.
     public var stopFollowing: (@Sendable () -> Bool)?
+    /// True when a person reads the output on a terminal: `journal tail` then shows the last
+    /// records rather than scrolling the whole journal past.
+    public var outputIsTerminal: Bool
 
     /// Creates a context.
     public init(journalDirectory: String? = nil, secretFile: String? = nil, certificateFile: String? = nil,
                 rulesFile: String? = nil, now: @escaping @Sendable () -> Date = { Date() },
-                stopFollowing: (@Sendable () -> Bool)? = nil) {
+                stopFollowing: (@Sendable () -> Bool)? = nil, outputIsTerminal: Bool = false) {
         self.journalDirectory = journalDirectory
         self.secretFile = secretFile
         self.certificateFile = certificateFile
         self.rulesFile = rulesFile
         self.now = now
         self.stopFollowing = stopFollowing
+        self.outputIsTerminal = outputIsTerminal
     }
 
     /// Reads the journal directory, node secret and signing certificate from `stafett.conf`,

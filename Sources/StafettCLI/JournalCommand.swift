@@ -6,12 +6,15 @@ import StafettJournal
 public enum JournalCommand {
     /// Usage text.
     public static let usage = """
-        usage: stafett journal tail [-f] [-n N] [--since TIME] [--until TIME] [--case REF] [--message ID]
+        usage: stafett journal tail [-f] [-n N|all] [--since TIME] [--until TIME] [--case REF] [--message ID]
                                     [--kind KIND[,KIND]] [--after-cursor C] [--show-cursor] [-o text|json]
                stafett journal verify [--from SEQ] [--cert FILE] [-o text|json]
         common: --journal DIR  --config FILE  --secret FILE (for --case with a personnummer)
+        tail prints every matching record to a pipe or file; on a terminal, with no -n, filter,
+          --after-cursor or -f, only the last 50 (-n all for every one); -f starts with the last 10
         TIME: ISO 8601 (2026-11-23, 2026-11-23T10:00, ...Z or +01:00), now, today, yesterday, -2h, -30m, -7d
-        cursor: <seq>:<16 hex> as printed by -o json ("cursor") or --show-cursor; resumes after that record
+        cursor: <seq>:<16 hex> as printed by -o json ("cursor") or --show-cursor; resumes after that record,
+          which is how a script picks up where its last run stopped
 
         """
 
@@ -76,8 +79,10 @@ public enum JournalCommand {
         let follow = o.flags.contains("-f") || o.flags.contains("--follow")
         var limit: Int? = nil
         if let n = o.values["-n"] ?? o.values["--lines"] {
-            guard let v = Int(n), v >= 0 else { throw CLIUsageError("-n takes a number of records") }
-            limit = v
+            if n != "all" {
+                guard let v = Int(n), v >= 0 else { throw CLIUsageError("-n takes a number of records, or all") }
+                limit = v
+            }
         } else if follow {
             limit = 10
         }
@@ -104,6 +109,12 @@ public enum JournalCommand {
                 f.kinds.insert(kind)
             }
         }
+        // A person at a terminal who asked for nothing in particular wants the recent end, as with
+        // journalctl; scripts (a pipe, a file) still get everything, as they always have.
+        let terminalDefault = 50
+        let shortened = limit == nil && !follow && f.isEmpty && o.values["-n"] == nil && o.values["--lines"] == nil
+            && o.values["--after-cursor"] == nil && ctx.outputIsTerminal
+        if shortened { limit = terminalDefault }
         let stream: JournalStream
         if let c = o.values["--after-cursor"] {
             stream = JournalStream(directory: dir, cursor: try JournalCursor(parsing: c))
@@ -118,7 +129,9 @@ public enum JournalCommand {
         var ringStart = 0
         let keep = limit ?? Int.max
         let unfiltered = f.isEmpty
+        var total = 0
         try stream.readAvailable { raw in
+            total += 1
             guard keep > 0 else { return }
             if !unfiltered {
                 guard f.matches(try EntryCodec.decode(raw.payload)) else { return }
@@ -140,6 +153,9 @@ public enum JournalCommand {
             out.write(format(e, payload: payload, cursor: cursor, json: json))
         }
         out.flush()
+        if shortened && total > terminalDefault {
+            err.write("-- the last \(terminalDefault) of \(total) records; every one: stafett journal tail -n all\n")
+        }
         if follow {
             while !(ctx.stopFollowing?() ?? false) {
                 var any = false

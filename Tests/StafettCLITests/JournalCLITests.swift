@@ -88,6 +88,35 @@ final class JournalCLITests: XCTestCase {
         XCTAssertEqual(code, JournalExit.usage)
     }
 
+    /// On a terminal, `tail` with nothing asked shows the last 50 and says how to see all; a pipe
+    /// or file, `-n all`, or any filter still gets every matching record.
+    func testTailOnATerminalShowsTheLast50() throws {
+        let j = try Journal(directory: dir)
+        for i in 0..<60 { try j.append(JournalEntry(kind: .queued, messageId: "m\(i)", intakeId: i < 55 ? "TRE-A" : "TRE-B")) }
+        j.close()
+        var terminal = context()
+        terminal.outputIsTerminal = true
+        func lines(_ s: String) -> [Substring] { s.split(separator: "\n") }
+        var (code, out, err) = run(JournalCommand.run, ["tail"], context: terminal)
+        XCTAssertEqual(code, 0, err)
+        XCTAssertEqual(lines(out).count, 50)
+        XCTAssertTrue(lines(out)[0].contains("msg=m10 ") && lines(out)[49].contains("msg=m59 "), out)
+        XCTAssertTrue(err.contains("the last 50 of 60 records") && err.contains("-n all"), err)
+        (code, out, err) = run(JournalCommand.run, ["tail", "-n", "all"], context: terminal)
+        XCTAssertEqual(code, 0, err)
+        XCTAssertEqual(lines(out).count, 60)
+        XCTAssertEqual(err, "")
+        (code, out, err) = run(JournalCommand.run, ["tail", "--case", "TRE-A"], context: terminal)
+        XCTAssertEqual(lines(out).count, 55, "a filter shows every match")
+        (code, out, err) = run(JournalCommand.run, ["tail", "-n", "5"], context: terminal)
+        XCTAssertEqual(lines(out).count, 5)
+        (code, out, err) = run(JournalCommand.run, ["tail"])
+        XCTAssertEqual(lines(out).count, 60, "not a terminal: everything, for scripts")
+        XCTAssertEqual(err, "")
+        (code, _, err) = run(JournalCommand.run, ["tail", "-n", "some"])
+        XCTAssertEqual(code, JournalExit.usage, err)
+    }
+
     /// A record appended by another process shows up in `journal tail -f` within 100 ms,
     /// also across segment rollover (the child writes 1 KiB segments).
     func testTailFollowSeesAnotherProcessWithin100ms() throws {
