@@ -164,7 +164,8 @@ public final class Console: @unchecked Sendable {
     }
 }
 
-/// Exit codes shared by every command (sysexits-like, documented in `stafett --help`).
+/// Exit codes shared by every command (sysexits-like, documented in `stafett --help`). The journal
+/// commands add 4 (nothing found) and 5 (the journal could not be read): see `JournalExit`.
 public enum ExitCode {
     /// Success.
     public static let ok: Int32 = 0

@@ -10,6 +10,7 @@ public enum CaseCommand {
           REF: an intake id, a dossier number, a case reference, or a personnummer/samordningsnummer
                (looked up by its keyed hash: needs the node secret, --secret FILE or
                [node] journal-secret in the config file)
+        exit: 0 ok, 2 usage error, 4 no child with that identifier, 5 the journal could not be read
 
         """
 

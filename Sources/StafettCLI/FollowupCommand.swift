@@ -9,6 +9,7 @@ public enum FollowupCommand {
         usage: stafett followup [--overdue DURATION] [-o text|json|csv] [--rules FILE] [--journal DIR] [--config FILE]
           --overdue D  only items at least D past their rule's limit (e.g. 2h, 3d); default: all overdue items
           -o csv       UTF-8 with BOM, ';'-separated, CRLF: opens in Excel with å, ä, ö intact
+        exit: 0 ok (with or without items), 2 usage error or a bad rules file, 5 the journal could not be read
 
         """
 

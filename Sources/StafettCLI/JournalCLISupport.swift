@@ -124,15 +124,15 @@ public struct CLIUsageError: Error, CustomStringConvertible {
 public enum JournalExit {
     /// Success.
     public static let ok: Int32 = 0
-    /// The journal is damaged (verify), or a follow-up found nothing to run on.
+    /// The journal is damaged (verify).
     public static let damaged: Int32 = 1
     /// Bad usage.
     public static let usage: Int32 = 2
     /// The journal ends in a torn record: a crash leftover or a truncation (verify).
     public static let tornTail: Int32 = 3
-    /// Nothing found (case).
+    /// Nothing found (case, receipt).
     public static let notFound: Int32 = 4
-    /// A file could not be read.
+    /// The journal could not be read: missing, not a journal, unreadable, damaged under a replay.
     public static let ioError: Int32 = 5
 }
 

@@ -15,6 +15,8 @@ public enum JournalCommand {
         TIME: ISO 8601 (2026-11-23, 2026-11-23T10:00, ...Z or +01:00), now, today, yesterday, -2h, -30m, -7d
         cursor: <seq>:<16 hex> as printed by -o json ("cursor") or --show-cursor; resumes after that record,
           which is how a script picks up where its last run stopped
+        exit: 0 ok, 1 the journal is damaged (verify names the first bad record), 2 usage error,
+          3 verify found a torn tail (a crash leftover), 5 the journal could not be read
 
         """
 

@@ -22,6 +22,11 @@ final class HelpTests: XCTestCase {
                 XCTAssertEqual(r.err, "", what)
             }
         }
+        // The exit codes as the commands use them (4: nothing found), not "3 or more: a failure".
+        let top = try cli.run(["--help"])
+        XCTAssertTrue(top.out.contains("4 nothing found (case, receipt)"), top.out)
+        XCTAssertTrue(try cli.run(["case", "--help"]).out.contains("4 no child with that identifier"))
+        XCTAssertTrue(try cli.run(["receipt", "--help"]).out.contains("4 the journal holds no receipt"))
         // Help wins over options given with it.
         let r = try cli.run(["journal", "tail", "-n", "5", "--help"])
         XCTAssertEqual(r.code, 0, r.err)
