@@ -9,6 +9,9 @@ public enum FollowupCommand {
         usage: stafett followup [--overdue DURATION] [-o text|json|csv] [--rules FILE] [--journal DIR] [--config FILE]
           --overdue D  only items at least D past their rule's limit (e.g. 2h, 3d); default: all overdue items
           -o csv       UTF-8 with BOM, ';'-separated, CRLF: opens in Excel with å, ä, ö intact
+          --rules F    the follow-up rules; default /etc/stafett/followup.rules (scripts/install.sh puts
+                       it there) when the config file is read, else the built-in ones, which are the same
+                       as the shipped Config/followup.rules
         exit: 0 ok (with or without items), 2 usage error or a bad rules file, 5 the journal could not be read
 
         """
