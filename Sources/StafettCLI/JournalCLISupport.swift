@@ -223,15 +223,6 @@ extension JournalCLIContext {
         throw NotAJournalError(message: "\(dir) holds no journal (no journal-*.log segment, no journal.lock): name the journal "
                                + "directory, <state>/journal (stafettd creates it when it first starts)")
     }
-}
-
-/// A directory named as the journal that is not one.
-struct NotAJournalError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
-}
-
-extension JournalCLIContext {
 
     /// The personnummer key of `ref` when it is a personnummer or samordningsnummer.
     func personKey(for ref: String) throws -> String? {
@@ -242,6 +233,12 @@ extension JournalCLIContext {
         }
         return try PersonKeyer(secretFile: path).key(pin)
     }
+}
+
+/// A directory named as the journal that is not one.
+struct NotAJournalError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }
 
 /// Common options every journal command accepts.
