@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs Stafett: the stafett and stafettd binaries, the systemd unit, an example
-# configuration (only if none exists), the stafett system user and its directories.
+# configuration and the follow-up rules (each only if none exists), the node's journal
+# secret (32 random bytes, only if none exists and not with --destdir), the stafett
+# system user and its directories.
 # Idempotent: running it again upgrades the binaries and unit and changes nothing else.
 #
 # Usage: scripts/install.sh [options]
@@ -35,7 +37,8 @@ while [ $# -gt 0 ]; do
         --bin-dir) [ $# -ge 2 ] || die "--bin-dir needs a directory"; BIN_DIR=$2; BUILD=no; shift 2 ;;
         --no-build) BUILD=no; shift ;;
         --no-user) MAKE_USER=no; shift ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        # The comment block at the top, up to the first line of code, whatever its length.
+        -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) die "unknown option '$1' (see --help)" ;;
     esac
 done
@@ -103,6 +106,30 @@ else
     say "installing example configuration to $DESTDIR$CONF_DIR/stafett.conf (edit it)"
     install -m 0640 "$HERE/Config/stafett.conf" "$DESTDIR$CONF_DIR/stafett.conf"
     if [ "$MAKE_USER" = yes ]; then chown "root:$USER_NAME" "$DESTDIR$CONF_DIR/stafett.conf"; fi
+fi
+# `stafett followup` reads the rules from here; edits made here survive upgrades.
+if [ -e "$DESTDIR$CONF_DIR/followup.rules" ]; then
+    say "keeping existing $DESTDIR$CONF_DIR/followup.rules"
+else
+    say "installing the follow-up rules to $DESTDIR$CONF_DIR/followup.rules"
+    install -m 0640 "$HERE/Config/followup.rules" "$DESTDIR$CONF_DIR/followup.rules"
+    if [ "$MAKE_USER" = yes ]; then chown "root:$USER_NAME" "$DESTDIR$CONF_DIR/followup.rules"; fi
+fi
+# The key under which personnummer enter the journal. Never replaced: a new one would make
+# every earlier record unfindable by personnummer. Not made for a staged install, which would
+# give every machine installed from that package the same secret.
+if [ -n "$DESTDIR" ]; then
+    say "not creating $CONF_DIR/journal.secret in a staged install: create it on each node"
+elif [ -e "$CONF_DIR/journal.secret" ]; then
+    say "keeping existing $CONF_DIR/journal.secret"
+else
+    say "creating $CONF_DIR/journal.secret (32 random bytes; back it up, never change it)"
+    # Written under a umask that leaves no moment where others could read it, then renamed.
+    (umask 0077 && head -c 32 /dev/urandom > "$CONF_DIR/.journal.secret.new")
+    [ "$(wc -c < "$CONF_DIR/.journal.secret.new")" -eq 32 ] || die "could not read 32 bytes from /dev/urandom"
+    if [ "$MAKE_USER" = yes ]; then chown "root:$USER_NAME" "$CONF_DIR/.journal.secret.new"; fi
+    chmod 0640 "$CONF_DIR/.journal.secret.new"
+    mv "$CONF_DIR/.journal.secret.new" "$CONF_DIR/journal.secret"
 fi
 
 # The daemon creates the same tree at start; creating it here lets the operator see it

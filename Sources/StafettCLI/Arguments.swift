@@ -143,6 +143,9 @@ public final class Console: @unchecked Sendable {
     /// A buffered sink over standard error.
     public var errorSink: TextSink { TextSink(fileDescriptor: errFD) }
 
+    /// True when standard output is a terminal (a person reading), not a pipe or a file (a script).
+    public var outputIsTerminal: Bool { isatty(outFD) == 1 }
+
     /// False once the reader of standard output has gone away (EPIPE): followers should stop.
     public var outputIsOpen: Bool {
         lock.lock()
@@ -161,7 +164,8 @@ public final class Console: @unchecked Sendable {
     }
 }
 
-/// Exit codes shared by every command (sysexits-like, documented in `stafett --help`).
+/// Exit codes shared by every command (sysexits-like, documented in `stafett --help`). The journal
+/// commands add 4 (nothing found) and 5 (the journal could not be read): see `JournalExit`.
 public enum ExitCode {
     /// Success.
     public static let ok: Int32 = 0

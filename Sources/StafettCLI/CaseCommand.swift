@@ -8,7 +8,9 @@ public enum CaseCommand {
     public static let usage = """
         usage: stafett case REF [-o text|json] [--secret FILE] [--journal DIR] [--config FILE]
           REF: an intake id, a dossier number, a case reference, or a personnummer/samordningsnummer
-               (looked up by its keyed hash: needs the node secret, --secret FILE or [journal] secret)
+               (looked up by its keyed hash: needs the node secret, --secret FILE or
+               [node] journal-secret in the config file)
+        exit: 0 ok, 2 usage error, 4 no child with that identifier, 5 the journal could not be read
 
         """
 
@@ -16,17 +18,15 @@ public enum CaseCommand {
     public static func run(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) -> Int32 {
         defer { out.flush(); err.flush() }
         do {
-            let o = try OptionParser(args, valued: commonValued, flags: ["-h", "--help"])
-            if o.flags.contains("-h") || o.flags.contains("--help") { out.write(usage); return JournalExit.ok }
+            let o = try OptionParser(args, valued: commonValued, flags: [])
+            if o.wantsHelp { out.write(usage); return JournalExit.ok }
             guard o.positionals.count == 1 else { throw CLIUsageError("give exactly one case reference\n" + usage) }
             let ref = o.positionals[0]
             let ctx = try context.applying(o)
             let dir = try ctx.directory()
             let json = try JournalCommand.outputFormat(o, allowed: ["text", "json"]) == "json"
             let key = try ctx.personKey(for: ref)
-            guard FileManager.default.fileExists(atPath: dir) else {
-                throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
-            }
+            try JournalCLIContext.requireJournal(dir)
             guard let records = try CaseHistory.records(directory: dir, ref: key == nil ? ref : "", personKey: key) else {
                 err.write("stafett case: no child with identifier \(key == nil ? ref : String(ref.prefix(4)) + "…") in the journal\n")
                 return JournalExit.notFound

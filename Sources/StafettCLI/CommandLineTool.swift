@@ -29,7 +29,8 @@ public enum StafettTool {
     ]
 
     static let journal = Subcommand(name: "journal", summary: "tail or verify the journal (journal tail -f, journal verify)") { argv, console in
-        JournalCommand.run(JournalCLIContext.withDefaultConfig(argv), context: JournalCLIContext(),
+        JournalCommand.run(JournalCLIContext.withDefaultConfig(argv),
+                           context: JournalCLIContext(outputIsTerminal: console.outputIsTerminal),
                            out: console.sink, err: console.errorSink)
     }
     static let followup = Subcommand(name: "followup", summary: "children whose hand-off was never confirmed, or missing and not found") { argv, console in
@@ -65,7 +66,9 @@ public enum StafettTool {
         let width = commands.map(\.name.count).max() ?? 0
         for c in commands { lines.append("  " + c.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + c.summary) }
         lines += ["", "Every command takes --help.",
-                  "Exit codes: 0 ok, 1 something checked was invalid, 2 usage error, 3 operational failure."]
+                  "Exit codes: 0 ok, 1 something checked was invalid, 2 usage error, 3 operational failure",
+                  "(journal verify: a torn tail), 4 nothing found (case, receipt), 5 the journal could not be",
+                  "read (journal, followup, case)."]
         return lines.joined(separator: "\n")
     }
 

@@ -9,6 +9,10 @@ public enum FollowupCommand {
         usage: stafett followup [--overdue DURATION] [-o text|json|csv] [--rules FILE] [--journal DIR] [--config FILE]
           --overdue D  only items at least D past their rule's limit (e.g. 2h, 3d); default: all overdue items
           -o csv       UTF-8 with BOM, ';'-separated, CRLF: opens in Excel with å, ä, ö intact
+          --rules F    the follow-up rules; default /etc/stafett/followup.rules (scripts/install.sh puts
+                       it there) when the config file is read, else the built-in ones, which are the same
+                       as the shipped Config/followup.rules
+        exit: 0 ok (with or without items), 2 usage error or a bad rules file, 5 the journal could not be read
 
         """
 
@@ -16,8 +20,8 @@ public enum FollowupCommand {
     public static func run(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) -> Int32 {
         defer { out.flush(); err.flush() }
         do {
-            let o = try OptionParser(args, valued: commonValued.union(["--overdue"]), flags: ["-h", "--help"])
-            if o.flags.contains("-h") || o.flags.contains("--help") { out.write(usage); return JournalExit.ok }
+            let o = try OptionParser(args, valued: commonValued.union(["--overdue"]), flags: [])
+            if o.wantsHelp { out.write(usage); return JournalExit.ok }
             guard o.positionals.isEmpty else { throw CLIUsageError("unexpected argument \(o.positionals[0])") }
             let ctx = try context.applying(o)
             let dir = try ctx.directory()
@@ -28,9 +32,7 @@ public enum FollowupCommand {
                 overdue = v
             }
             let rules = try ctx.rulesFile.map { try FollowupRules.load(path: $0) } ?? FollowupRules.defaults
-            guard FileManager.default.fileExists(atPath: dir) else {
-                throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
-            }
+            try JournalCLIContext.requireJournal(dir)
             let now = Int64(ctx.now().timeIntervalSince1970 * 1000)
             let projection = try FollowupProjection.replay(directory: dir, rules: rules)
             let items = projection.report(now: now, overdueBy: overdue)
@@ -54,15 +56,24 @@ public enum FollowupCommand {
 
     static func child(_ i: FollowupItem) -> String { i.identifiers.isEmpty ? "-" : i.identifiers.joined(separator: ", ") }
 
+    /// A reason on one table row: a peer's detail may hold line breaks.
+    static func oneLine(_ s: String) -> String {
+        s.contains(where: \.isNewline) ? s.split(whereSeparator: \.isNewline).joined(separator: " ") : s
+    }
+
     static func text(_ items: [FollowupItem], rules: [FollowupRule], stats: FollowupStats) -> String {
         guard !items.isEmpty else {
             return "Nothing to follow up: \(stats.cases) children, \(stats.open) open items, none past its limit.\n"
         }
+        // A REASON column only when some item has one, and last, so a long reason widens nothing else.
+        let withReason = items.contains { $0.reason != nil }
         let rows = items.map { i in
             [ISOTime.humanDuration(millis: i.overdueMillis), i.rule, localTime(i.sinceMillis, seconds: false), child(i),
              i.lastEvent ?? "-", i.messageId ?? "-", i.organisations.joined(separator: " ")]
+                + (withReason ? [oneLine(i.reason ?? "-")] : [])
         }
-        var s = alignedTable(["OVERDUE", "RULE", "SINCE", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"], rows)
+        var s = alignedTable(["OVERDUE", "RULE", "SINCE", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"]
+                             + (withReason ? ["REASON"] : []), rows)
         s += "\n\(items.count) items past their limit (\(stats.cases) children, \(stats.open) open items).\n"
         let used = Set(items.map(\.rule))
         for r in rules where used.contains(r.name) { s += "  \(r.name): \(r.why)\n" }
@@ -83,6 +94,7 @@ public enum FollowupCommand {
             b.append(0x5D)
             if let m = i.messageId { b.append(contentsOf: #","message":"#.utf8); EntryCodec.appendString(m, &b) }
             if let e = i.lastEvent { b.append(contentsOf: #","lastEvent":"#.utf8); EntryCodec.appendString(e, &b) }
+            if let r = i.reason { b.append(contentsOf: #","reason":"#.utf8); EntryCodec.appendString(r, &b) }
             b.append(contentsOf: #","lastSeen":""#.utf8); ISOTime.append(millis: i.lastMillis, to: &b)
             b.append(contentsOf: #"","why":"#.utf8); EntryCodec.appendString(i.why, &b)
             b.append(0x7D)
@@ -99,11 +111,11 @@ public enum FollowupCommand {
                 ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
         var text = ["Försenad (timmar)", "Regel", "Sedan", "Barnet", "Senaste händelse", "Meddelande",
-                    "Organisationer", "Varför"].map(field).joined(separator: ";") + "\r\n"
+                    "Organisationer", "Varför", "Orsak"].map(field).joined(separator: ";") + "\r\n"
         for i in items {
             text += [String(format: "%.1f", Double(i.overdueMillis) / 3_600_000).replacingOccurrences(of: ".", with: ","),
                      i.rule, localTime(i.sinceMillis, seconds: false), child(i), i.lastEvent ?? "", i.messageId ?? "",
-                     i.organisations.joined(separator: " "), i.why].map(field).joined(separator: ";") + "\r\n"
+                     i.organisations.joined(separator: " "), i.why, i.reason ?? ""].map(field).joined(separator: ";") + "\r\n"
         }
         return [0xEF, 0xBB, 0xBF] + Array(text.utf8)
     }

@@ -73,17 +73,21 @@ public struct JournalCLIContext: Sendable {
     public var now: @Sendable () -> Date
     /// Stops `journal tail -f` when it returns true (checked every poll); nil follows until killed.
     public var stopFollowing: (@Sendable () -> Bool)?
+    /// True when a person reads the output on a terminal: `journal tail` then shows the last
+    /// records rather than scrolling the whole journal past.
+    public var outputIsTerminal: Bool
 
     /// Creates a context.
     public init(journalDirectory: String? = nil, secretFile: String? = nil, certificateFile: String? = nil,
                 rulesFile: String? = nil, now: @escaping @Sendable () -> Date = { Date() },
-                stopFollowing: (@Sendable () -> Bool)? = nil) {
+                stopFollowing: (@Sendable () -> Bool)? = nil, outputIsTerminal: Bool = false) {
         self.journalDirectory = journalDirectory
         self.secretFile = secretFile
         self.certificateFile = certificateFile
         self.rulesFile = rulesFile
         self.now = now
         self.stopFollowing = stopFollowing
+        self.outputIsTerminal = outputIsTerminal
     }
 
     /// Reads the journal directory, node secret and signing certificate from `stafett.conf`,
@@ -120,15 +124,15 @@ public struct CLIUsageError: Error, CustomStringConvertible {
 public enum JournalExit {
     /// Success.
     public static let ok: Int32 = 0
-    /// The journal is damaged (verify), or a follow-up found nothing to run on.
+    /// The journal is damaged (verify).
     public static let damaged: Int32 = 1
     /// Bad usage.
     public static let usage: Int32 = 2
     /// The journal ends in a torn record: a crash leftover or a truncation (verify).
     public static let tornTail: Int32 = 3
-    /// Nothing found (case).
+    /// Nothing found (case, receipt).
     public static let notFound: Int32 = 4
-    /// A file could not be read.
+    /// The journal could not be read: missing, not a journal, unreadable, damaged under a replay.
     public static let ioError: Int32 = 5
 }
 
@@ -137,6 +141,8 @@ struct OptionParser {
     var values: [String: String] = [:]
     var flags: Set<String> = []
     var positionals: [String] = []
+    /// True when `-h` or `--help` was given.
+    var wantsHelp: Bool { flags.contains("--help") }
 
     init(_ args: [String], valued: Set<String>, flags known: Set<String>) throws {
         var i = 0
@@ -148,7 +154,10 @@ struct OptionParser {
                 if let eq = a.firstIndex(of: "="), a.hasPrefix("--") {
                     name = String(a[..<eq]); inline = String(a[a.index(after: eq)...])
                 }
-                if valued.contains(name) {
+                // Every command takes --help, whatever else it knows.
+                if name == "-h" || name == "--help" {
+                    flags.insert("--help")
+                } else if valued.contains(name) {
                     if let inline { values[name] = inline } else {
                         guard i + 1 < args.count else { throw CLIUsageError("\(name) needs a value") }
                         values[name] = args[i + 1]
@@ -193,15 +202,43 @@ extension JournalCLIContext {
         return d
     }
 
+    /// Checks that `dir` holds a journal before a command reads it. Reading any directory as an
+    /// empty journal would report "nothing to follow up" or "0 records, ok" for a wrong path
+    /// (the state directory instead of its `journal/`), which an operator would take as good news.
+    /// A journal stafettd created holds `journal.lock` and a first segment even with no records.
+    static func requireJournal(_ dir: String) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
+            throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
+        }
+        guard isDir.boolValue else { throw NotAJournalError(message: "\(dir) is a file, not a journal directory") }
+        func holdsJournal(_ d: String) throws -> Bool {
+            try !JournalFormat.segments(in: d).isEmpty || FileManager.default.fileExists(atPath: d + "/journal.lock")
+        }
+        if try holdsJournal(dir) { return }
+        let inner = (dir.hasSuffix("/") ? String(dir.dropLast()) : dir) + "/journal"
+        if let segments = try? JournalFormat.segments(in: inner), !segments.isEmpty {
+            throw NotAJournalError(message: "\(dir) holds no journal (no journal-*.log segment, no journal.lock): did you mean \(inner)?")
+        }
+        throw NotAJournalError(message: "\(dir) holds no journal (no journal-*.log segment, no journal.lock): name the journal "
+                               + "directory, <state>/journal (stafettd creates it when it first starts)")
+    }
+
     /// The personnummer key of `ref` when it is a personnummer or samordningsnummer.
     func personKey(for ref: String) throws -> String? {
         guard let pin = try? PersonalIdentityNumber(ref) else { return nil }
         guard let path = secretFile else {
             throw CLIUsageError("\(String(ref.prefix(4)))… looks like a personnummer: the journal holds only keyed hashes, "
-                                + "so give the node secret with --secret FILE (or [journal] secret)")
+                                + "so give the node secret with --secret FILE (or [node] journal-secret in the config file)")
         }
         return try PersonKeyer(secretFile: path).key(pin)
     }
+}
+
+/// A directory named as the journal that is not one.
+struct NotAJournalError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }
 
 /// Common options every journal command accepts.

@@ -6,12 +6,17 @@ import StafettJournal
 public enum JournalCommand {
     /// Usage text.
     public static let usage = """
-        usage: stafett journal tail [-f] [-n N] [--since TIME] [--until TIME] [--case REF] [--message ID]
+        usage: stafett journal tail [-f] [-n N|all] [--since TIME] [--until TIME] [--case REF] [--message ID]
                                     [--kind KIND[,KIND]] [--after-cursor C] [--show-cursor] [-o text|json]
                stafett journal verify [--from SEQ] [--cert FILE] [-o text|json]
         common: --journal DIR  --config FILE  --secret FILE (for --case with a personnummer)
+        tail prints every matching record to a pipe or file; on a terminal, with no -n, filter,
+          --after-cursor or -f, only the last 50 (-n all for every one); -f starts with the last 10
         TIME: ISO 8601 (2026-11-23, 2026-11-23T10:00, ...Z or +01:00), now, today, yesterday, -2h, -30m, -7d
-        cursor: <seq>:<16 hex> as printed by -o json ("cursor") or --show-cursor; resumes after that record
+        cursor: <seq>:<16 hex> as printed by -o json ("cursor") or --show-cursor; resumes after that record,
+          which is how a script picks up where its last run stopped
+        exit: 0 ok, 1 the journal is damaged (verify names the first bad record), 2 usage error,
+          3 verify found a torn tail (a crash leftover), 5 the journal could not be read
 
         """
 
@@ -68,6 +73,7 @@ public enum JournalCommand {
         let o = try OptionParser(args, valued: commonValued.union(["-n", "--lines", "--since", "--until", "--case",
                                                                     "--message", "--kind", "--after-cursor"]),
                                  flags: ["-f", "--follow", "--show-cursor"])
+        if o.wantsHelp { out.write(usage); return JournalExit.ok }
         guard o.positionals.isEmpty else { throw CLIUsageError("unexpected argument \(o.positionals[0])") }
         let ctx = try context.applying(o)
         let dir = try ctx.directory()
@@ -75,8 +81,10 @@ public enum JournalCommand {
         let follow = o.flags.contains("-f") || o.flags.contains("--follow")
         var limit: Int? = nil
         if let n = o.values["-n"] ?? o.values["--lines"] {
-            guard let v = Int(n), v >= 0 else { throw CLIUsageError("-n takes a number of records") }
-            limit = v
+            if n != "all" {
+                guard let v = Int(n), v >= 0 else { throw CLIUsageError("-n takes a number of records, or all") }
+                limit = v
+            }
         } else if follow {
             limit = 10
         }
@@ -103,15 +111,19 @@ public enum JournalCommand {
                 f.kinds.insert(kind)
             }
         }
+        // A person at a terminal who asked for nothing in particular wants the recent end, as with
+        // journalctl; scripts (a pipe, a file) still get everything, as they always have.
+        let terminalDefault = 50
+        let shortened = limit == nil && !follow && f.isEmpty && o.values["-n"] == nil && o.values["--lines"] == nil
+            && o.values["--after-cursor"] == nil && ctx.outputIsTerminal
+        if shortened { limit = terminalDefault }
         let stream: JournalStream
         if let c = o.values["--after-cursor"] {
             stream = JournalStream(directory: dir, cursor: try JournalCursor(parsing: c))
         } else {
             stream = JournalStream(directory: dir)
         }
-        guard FileManager.default.fileExists(atPath: dir) else {
-            throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
-        }
+        try JournalCLIContext.requireJournal(dir)
 
         // The backlog: every match, or the last N. Without filters nothing is decoded until it
         // is printed, so `tail -n 10` of a million records is a fast scan.
@@ -119,7 +131,9 @@ public enum JournalCommand {
         var ringStart = 0
         let keep = limit ?? Int.max
         let unfiltered = f.isEmpty
+        var total = 0
         try stream.readAvailable { raw in
+            total += 1
             guard keep > 0 else { return }
             if !unfiltered {
                 guard f.matches(try EntryCodec.decode(raw.payload)) else { return }
@@ -141,6 +155,9 @@ public enum JournalCommand {
             out.write(format(e, payload: payload, cursor: cursor, json: json))
         }
         out.flush()
+        if shortened && total > terminalDefault {
+            err.write("-- the last \(terminalDefault) of \(total) records; every one: stafett journal tail -n all\n")
+        }
         if follow {
             while !(ctx.stopFollowing?() ?? false) {
                 var any = false
@@ -194,6 +211,7 @@ public enum JournalCommand {
 
     static func verify(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) throws -> Int32 {
         let o = try OptionParser(args, valued: commonValued.union(["--from"]), flags: [])
+        if o.wantsHelp { out.write(usage); return JournalExit.ok }
         guard o.positionals.isEmpty else { throw CLIUsageError("unexpected argument \(o.positionals[0])") }
         let ctx = try context.applying(o)
         let dir = try ctx.directory()
@@ -205,9 +223,7 @@ public enum JournalCommand {
         }
         var key: Key? = nil
         if let c = ctx.certificateFile { key = try Certificate.load(path: c).publicKey() }
-        guard FileManager.default.fileExists(atPath: dir) else {
-            throw JournalError.io(path: dir, operation: "open", errno: ENOENT)
-        }
+        try JournalCLIContext.requireJournal(dir)
         let walker = JournalWalker(directory: dir, checkChain: true, checkpointKey: key, fromSequence: from)
         let t0 = Date()
         var w = try walker.walk()

@@ -9,7 +9,8 @@ enum ReceiptCommand {
         usage: stafett receipt MESSAGE-ID [--journal DIR | --config FILE] [-o FILE]
 
         Prints the signed receipt the peer returned for MESSAGE-ID (accepted or rejected), from
-        the journal of the node that sent it. Exit 4 if the journal holds no receipt for it.
+        the journal of the node that sent it. Exit 0 ok, 2 usage error, 3 the journal could not be
+        read, 4 the journal holds no receipt for it.
         Check it with: stafett receipt ID | stafett verify --cert PEER-SIGNING.crt -
         """
 
@@ -31,6 +32,7 @@ enum ReceiptCommand {
                 console.error("stafett receipt: give --journal DIR or --config FILE")
                 return ExitCode.usage
             }
+            try JournalCLIContext.requireJournal(directory)
             let id = args.positionals[0]
             var found: String?
             try JournalStream(directory: directory).readAvailable { raw in

@@ -21,6 +21,9 @@ public struct FollowupItem: Sendable, Hashable, Codable {
     public var lastEvent: String?
     /// When the case was last heard of, ms since 1970.
     public var lastMillis: Int64
+    /// For message items, the reason of the record that opened or last kept the item: a rejected
+    /// receipt's reason code and detail, an expired message's last delivery error.
+    public var reason: String? = nil
 }
 
 /// Counts from a replay.
@@ -111,6 +114,9 @@ struct ProjectionState {
     // Open message items: their ids' slots, and per slot its case and open times.
     private var messages = MessageIds()
     private var msgOpen: [Int64] = []
+    /// Per open slot and message rule (like `msgOpen`), the reason of the record that opened or
+    /// last kept it; nil whenever the item is closed, so a reused slot starts without one.
+    private var msgReason: [String?] = []
     private var msgNode: [Int32] = []
     private(set) var stats = FollowupStats()
     /// Keeps the optimiser from dropping the warming loads.
@@ -226,6 +232,7 @@ struct ProjectionState {
             if Int(s) == msgNode.count {
                 msgNode.append(-1)
                 msgOpen.append(contentsOf: repeatElement(-1, count: messageRules.count))
+                msgReason.append(contentsOf: repeatElement(nil, count: messageRules.count))
             }
             msgNode[Int(s)] = node
             for k in 0..<messageRules.count { msgOpen[Int(s) * messageRules.count + k] = -1 }
@@ -235,12 +242,16 @@ struct ProjectionState {
         if msgNode[s] < 0 { msgNode[s] = node }
         var anyOpen = false
         for (slot, ri) in messageRules.enumerated() {
-            let c = compiled[ri]
-            if c.stopKinds & kindBit != 0 || c.stopEvents & eventBit != 0 { msgOpen[base + slot] = -1 }
-            else if c.startKinds & kindBit != 0 || c.startEvents & eventBit != 0, msgOpen[base + slot] < 0 {
-                msgOpen[base + slot] = r.time
+            let c = compiled[ri], k = base + slot
+            if c.stopKinds & kindBit != 0 || c.stopEvents & eventBit != 0 {
+                msgOpen[k] = -1
+                if msgReason[k] != nil { msgReason[k] = nil }
+            } else if c.startKinds & kindBit != 0 || c.startEvents & eventBit != 0 {
+                if msgOpen[k] < 0 { msgOpen[k] = r.time }
+                // A String only for the few records that carry a reason (rejected, expired), not per record.
+                if let v = r.reason { msgReason[k] = LiteRecord.text(v) }
             }
-            if msgOpen[base + slot] >= 0 { anyOpen = true }
+            if msgOpen[k] >= 0 { anyOpen = true }
         }
         if !anyOpen {
             messages.remove(Int32(s), hash: h)
@@ -300,7 +311,7 @@ struct ProjectionState {
                         overdueMillis: over, messageId: id, identifiers: c.map { caseIds[$0] } ?? [],
                         organisations: c.map { orgText(hot[$0].orgList) } ?? [],
                         lastEvent: c.flatMap { hot[$0].lastEvent > 0 ? events.names[Int(hot[$0].lastEvent)] : nil },
-                        lastMillis: c.map { hot[$0].last } ?? since))
+                        lastMillis: c.map { hot[$0].last } ?? since, reason: msgReason[s * m + slot]))
                 }
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import StafettModel
 
 /// One follow-up rule: what opens an item, what closes it, how long it may stay open, and why it matters.
 public struct FollowupRule: Sendable, Hashable {
@@ -62,24 +63,34 @@ public struct FollowupRulesError: Error, Sendable, CustomStringConvertible {
 
 /// The follow-up rules (`Config/followup.rules`).
 public enum FollowupRules {
-    /// The defaults, used when no rules file is configured (the same as the shipped `Config/followup.rules`).
+    /// The defaults, used when no rules file is configured: the same rules and `why` texts as the
+    /// shipped `Config/followup.rules`, so a node without the file reports the same.
     public static let defaults: [FollowupRule] = [
         FollowupRule(name: "no-receipt", scope: .message, start: [.kind(.queued), .kind(.sent)],
                      stop: [.kind(.delivered), .kind(.rejected), .kind(.expired)], afterMillis: 3_600_000,
-                     why: "The recipient has not acknowledged the message: the child may arrive with nobody expecting it."),
+                     why: "Mottagaren har inte kvitterat meddelandet: barnet kan komma fram utan att någon väntar det. "
+                         + "The recipient has not acknowledged the message."),
         FollowupRule(name: "transfer-unconfirmed", scope: .case, start: [.event("TransferSent")],
                      stop: [.event("TransferReceived")], afterMillis: 86_400_000,
-                     why: "The receiving municipality has not confirmed the transfer: nobody knows where the child is."),
+                     why: "Överflyttningen är inte bekräftad mottagen av den anvisade kommunen: ingen vet var barnet är. "
+                         + "The receiving municipality has not confirmed the transfer."),
         FollowupRule(name: "no-asylum-application", scope: .case, start: [.event("Registered")],
                      stop: [.event("AsylumApplicationLodged")], afterMillis: 7 * 86_400_000,
-                     why: "Registered but no asylum application after 7 days: children who disappear mostly do so before applying."),
+                     why: "Registrerat barn utan asylansökan efter en vecka: barn som försvinner gör det oftast före ansökan. "
+                         + "Registered but no asylum application after 7 days."),
         FollowupRule(name: "missing", scope: .case, start: [.event("ReportedMissing")], stop: [.event("Found")],
-                     afterMillis: 0, why: "Reported missing and not found."),
+                     afterMillis: 0,
+                     why: "Barnet är anmält avviket och inte återfunnet. Reported missing and not found."),
         FollowupRule(name: "message-expired", scope: .message, start: [.kind(.expired)], stop: [.kind(.delivered)],
-                     afterMillis: 0, why: "The message expired undelivered: the hand-off has to be made another way."),
+                     afterMillis: 0,
+                     why: "Meddelandet levererades aldrig och har löpt ut: överlämningen måste göras på annat sätt. "
+                         + "The message expired undelivered."),
         FollowupRule(name: "message-rejected", scope: .message, start: [.kind(.rejected)], stop: [.kind(.delivered)],
                      afterMillis: 0,
-                     why: "The recipient refused the message (see the reason): the hand-off has not happened until the record is corrected and sent again."),
+                     why: "Mottagaren vägrade ta emot meddelandet (se orsaken): "
+                         + "överlämningen har inte skett förrän posten rättats och skickats igen. "
+                         + "The recipient refused the message: the hand-off has not happened until the record is "
+                         + "corrected and sent again."),
     ]
 
     /// Reads a rules file.
@@ -93,7 +104,8 @@ public enum FollowupRules {
     /// Parses rules text.
     public static func parse(_ text: String, file: String = "<rules>") throws(FollowupRulesError) -> [FollowupRule] {
         var rules: [FollowupRule] = []
-        var current: (name: String, line: Int, fields: [String: String])?
+        // Each value keeps its own line, so an error about it can point there.
+        var current: (name: String, line: Int, fields: [String: String], lines: [String: Int])?
         func finish() throws(FollowupRulesError) {
             guard let c = current else { return }
             func need(_ k: String) throws(FollowupRulesError) -> String {
@@ -108,12 +120,13 @@ public enum FollowupRules {
             guard let after = ISOTime.duration(try need("after")) else {
                 throw FollowupRulesError(file: file, line: c.line, reason: "rule \(c.name): `after` is a duration like 1h or 7d")
             }
-            let start = try matches(try need("start"), rule: c.name, line: c.line, file: file)
+            let start = try matches(try need("start"), rule: c.name, line: c.lines["start"] ?? c.line, file: file)
             guard !start.isEmpty else {
                 throw FollowupRulesError(file: file, line: c.line, reason: "rule \(c.name): `start` is empty")
             }
             rules.append(FollowupRule(name: c.name, scope: scope, start: start,
-                                      stop: try matches(c.fields["stop"] ?? "", rule: c.name, line: c.line, file: file),
+                                      stop: try matches(c.fields["stop"] ?? "", rule: c.name,
+                                                        line: c.lines["stop"] ?? c.line, file: file),
                                       afterMillis: after, why: try need("why")))
             current = nil
         }
@@ -132,7 +145,7 @@ public enum FollowupRules {
                 guard !rules.contains(where: { $0.name == inner[1] }) else {
                     throw FollowupRulesError(file: file, line: n + 1, reason: "rule \(inner[1]) is defined twice")
                 }
-                current = (String(inner[1]), n + 1, [:])
+                current = (String(inner[1]), n + 1, [:], [:])
                 continue
             }
             guard current != nil else {
@@ -147,6 +160,7 @@ public enum FollowupRules {
                                          reason: "unknown key `\(key)` (scope, start, stop, after, why)")
             }
             current!.fields[key] = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            current!.lines[key] = n + 1
         }
         try finish()
         return rules
@@ -157,8 +171,25 @@ public enum FollowupRules {
         var out: [FollowupRule.Match] = []
         for word in text.split(whereSeparator: { $0 == " " || $0 == "," }) {
             if word.hasPrefix("event:"), word.count > 6 {
-                out.append(.event(String(word.dropFirst(6))))
-            } else if word.hasPrefix("kind:"), let k = JournalKind(rawValue: String(word.dropFirst(5))) {
+                let name = word.dropFirst(6).lowercased()
+                // The projection compares event names byte for byte with what the journal holds (the
+                // canonical names), so a misspelt one would be a rule that silently never fires.
+                guard let event = EventType.allCases.first(where: { $0.rawValue.lowercased() == name }) else {
+                    throw FollowupRulesError(file: file, line: line, reason: "rule \(rule): `\(word)` is not an event type"
+                                             + hint(name, EventType.allCases.map { "event:" + $0.rawValue },
+                                                    swedish: EventType.allCases.map { ($0.swedishTerm, "event:" + $0.rawValue) })
+                                             + "; event types: " + EventType.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                out.append(.event(event.rawValue))
+            } else if word.hasPrefix("kind:") {
+                // Checkpoints never reach the projection: a rule on them could not fire either.
+                let usable = JournalKind.allCases.filter { $0 != .checkpoint }
+                let name = word.dropFirst(5).lowercased()
+                guard let k = usable.first(where: { $0.rawValue == name }) else {
+                    throw FollowupRulesError(file: file, line: line, reason: "rule \(rule): `\(word)` is not a journal kind"
+                                             + hint(name, usable.map { "kind:" + $0.rawValue }, swedish: [])
+                                             + "; kinds: " + usable.map(\.rawValue).joined(separator: ", "))
+                }
                 out.append(.kind(k))
             } else {
                 throw FollowupRulesError(file: file, line: line,
@@ -166,5 +197,33 @@ public enum FollowupRules {
             }
         }
         return out
+    }
+
+    /// " (did you mean X?)" for the candidate nearest to `word`, or "" when none is near. A Swedish
+    /// term from the README glossary (`avviken`) points to its event, as rules name events in English.
+    private static func hint(_ word: String, _ candidates: [String], swedish: [(term: String, name: String)]) -> String {
+        let w = word.lowercased()
+        if let s = swedish.first(where: { $0.term.lowercased().replacingOccurrences(of: " ", with: "") == w
+                                          || $0.term.lowercased().replacingOccurrences(of: " ", with: "-") == w }) {
+            return " (did you mean \(s.name)? `\(s.term)` is its Swedish name)"
+        }
+        let scored = candidates.map { c in (c, distance(w, String(c.drop(while: { $0 != ":" }).dropFirst()).lowercased())) }
+        guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, w.count / 3) else { return "" }
+        return " (did you mean \(best.0)?)"
+    }
+
+    /// Levenshtein distance.
+    private static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+        var prev = Array(0...b.count), cur = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            cur[0] = i
+            for j in 1...b.count {
+                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            swap(&prev, &cur)
+        }
+        return prev[b.count]
     }
 }

@@ -45,6 +45,27 @@ struct LiteRecord {
     var isNewCase = false
     var newIds: UInt8 = 0
     private var hasKey = false
+    /// Where the reason is, as an offset from the message id's first byte, and its length plus one
+    /// (0: none). Not a slice: one more would push the record past 160 bytes, and the reason is
+    /// wanted only for message items (`reason`).
+    private var reasonOffset: Int32 = 0
+    private var reasonStored: UInt32 = 0
+
+    /// The reason's bytes (raw JSON, escapes kept), for a record with a message id.
+    var reason: UnsafeRawBufferPointer? {
+        guard reasonStored > 0, let m = messageId else { return nil }
+        return UnsafeRawBufferPointer(start: m.baseAddress! + Int(reasonOffset), count: Int(reasonStored - 1))
+    }
+
+    /// Keeps `slice` as the reason, when the record has a message id to count from.
+    @inline(__always)
+    private mutating func setReason(_ slice: UnsafeRawBufferPointer?) {
+        guard let slice, let m = messageId, slice.count < Int(UInt32.max) else { return }
+        let offset = slice.baseAddress! - m.baseAddress!
+        guard let o = Int32(exactly: offset) else { return }
+        reasonOffset = o
+        reasonStored = UInt32(slice.count) + 1
+    }
 
     /// The identifier set's key, when computed ahead (by the parsing thread of a replay).
     var setKey: CaseJoin.IdSetKey? {
@@ -75,6 +96,7 @@ struct LiteRecord {
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         var out = LiteRecord()
         var event: UnsafeRawBufferPointer?
+        var reason: UnsafeRawBufferPointer?
         var i = 1
         @inline(__always) func byte(_ k: Int) -> UInt8 { b.load(fromByteOffset: k, as: UInt8.self) }
         @inline(__always) func slice(_ from: Int, _ to: Int) -> UnsafeRawBufferPointer {
@@ -161,7 +183,8 @@ struct LiteRecord {
                 case 0x0022_656B_6174_6E69: out.intakeId = v  // intake"
                 case 0x2272_6569_7373_6F64: out.dossierNumber = v  // dossier"
                 case 0x226E_6970: out.personKey = v  // pin"
-                case 0x0022_7473_6567_6964, 0x0022_7375_7461_7473, 0x0022_6E6F_7361_6572,  // digest" status" reason"
+                case 0x0022_6E6F_7361_6572: reason = v  // reason"
+                case 0x0022_7473_6567_6964, 0x0022_7375_7461_7473,  // digest" status"
                      0x22_656C_6966, 0x2274_7069_6563_6572:  // file" receipt"
                     break
                 default: return nil  // a key this version does not know, or the seal: parseAnyShape
@@ -172,6 +195,7 @@ struct LiteRecord {
             if byte(i) == 0x2C { i += 1; continue }
             guard byte(i) == 0x7D else { return nil }
             if let event { out.event = events.index(event) }
+            if reason != nil { out.setReason(reason) }
             return out
         }
     }
@@ -180,6 +204,7 @@ struct LiteRecord {
     static func parseAnyShape(_ p: UnsafeRawBufferPointer, events: inout EventNames) -> LiteRecord? {
         var r = PayloadScanner(p)
         var out = LiteRecord()
+        var reason: UnsafeRawBufferPointer?
         do {
             try r.expect(0x7B)
             while true {
@@ -210,12 +235,16 @@ struct LiteRecord {
                     out.recipient = digits(try r.plainString())
                 case 3 where key[0] == 0x73:  // seq
                     try r.skipInteger()
+                case 6 where key[0] == 0x72 && key.elementsEqual("reason".utf8):
+                    if try r.peekIs(0x22) { reason = try r.stringSlice() } else { try r.skipValue() }
                 default:
                     // Mostly the 64-hex digest: a string, skipped a word at a time.
                     if try r.peekIs(0x22) { _ = try r.stringSlice() } else { try r.skipValue() }
                 }
                 if try r.peekIs(0x2C) { r.i += 1; continue }
                 try r.expect(0x7D)
+                // Set last: the message id may come after the reason.
+                if reason != nil { out.setReason(reason) }
                 return out
             }
         } catch {

@@ -88,6 +88,35 @@ final class JournalCLITests: XCTestCase {
         XCTAssertEqual(code, JournalExit.usage)
     }
 
+    /// On a terminal, `tail` with nothing asked shows the last 50 and says how to see all; a pipe
+    /// or file, `-n all`, or any filter still gets every matching record.
+    func testTailOnATerminalShowsTheLast50() throws {
+        let j = try Journal(directory: dir)
+        for i in 0..<60 { try j.append(JournalEntry(kind: .queued, messageId: "m\(i)", intakeId: i < 55 ? "TRE-A" : "TRE-B")) }
+        j.close()
+        var terminal = context()
+        terminal.outputIsTerminal = true
+        func lines(_ s: String) -> [Substring] { s.split(separator: "\n") }
+        var (code, out, err) = run(JournalCommand.run, ["tail"], context: terminal)
+        XCTAssertEqual(code, 0, err)
+        XCTAssertEqual(lines(out).count, 50)
+        XCTAssertTrue(lines(out)[0].contains("msg=m10 ") && lines(out)[49].contains("msg=m59 "), out)
+        XCTAssertTrue(err.contains("the last 50 of 60 records") && err.contains("-n all"), err)
+        (code, out, err) = run(JournalCommand.run, ["tail", "-n", "all"], context: terminal)
+        XCTAssertEqual(code, 0, err)
+        XCTAssertEqual(lines(out).count, 60)
+        XCTAssertEqual(err, "")
+        (code, out, err) = run(JournalCommand.run, ["tail", "--case", "TRE-A"], context: terminal)
+        XCTAssertEqual(lines(out).count, 55, "a filter shows every match")
+        (code, out, err) = run(JournalCommand.run, ["tail", "-n", "5"], context: terminal)
+        XCTAssertEqual(lines(out).count, 5)
+        (code, out, err) = run(JournalCommand.run, ["tail"])
+        XCTAssertEqual(lines(out).count, 60, "not a terminal: everything, for scripts")
+        XCTAssertEqual(err, "")
+        (code, _, err) = run(JournalCommand.run, ["tail", "-n", "some"])
+        XCTAssertEqual(code, JournalExit.usage, err)
+    }
+
     /// A record appended by another process shows up in `journal tail -f` within 100 ms,
     /// also across segment rollover (the child writes 1 KiB segments).
     func testTailFollowSeesAnotherProcessWithin100ms() throws {
@@ -184,6 +213,7 @@ final class JournalCLITests: XCTestCase {
         XCTAssertTrue(out.hasPrefix("OVERDUE"), out)
         XCTAssertTrue(out.contains("missing") && out.contains("TRE-Åsa-1") && out.contains("no-receipt"), out)
         XCTAssertFalse(out.contains("no-asylum-application"), "Registered 3 days ago is not yet 7 days overdue")
+        XCTAssertFalse(out.contains("REASON"), "no item has a reason: no column for it")
         // Columns line up: RULE starts at the same character in every row.
         let rows = out.split(separator: "\n").prefix(3).map(String.init)
         let col = rows[0].distance(from: rows[0].startIndex, to: rows[0].range(of: "RULE")!.lowerBound)
@@ -206,6 +236,38 @@ final class JournalCLITests: XCTestCase {
         XCTAssertFalse(sink.text.replacingOccurrences(of: "\r\n", with: "").contains("\n"))
         (code, _, _) = run(FollowupCommand.run, ["--overdue", "soon"])
         XCTAssertEqual(code, JournalExit.usage)
+    }
+
+    /// A refused message's reason is in every format: the operator has to see what to correct.
+    func testFollowupShowsTheRejectionReason() throws {
+        let j = try Journal(directory: dir)
+        let old = Date().addingTimeInterval(-2 * 3600)
+        try j.append(JournalEntry(kind: .queued, time: old, messageId: "r1", intakeId: "TRE-R", eventType: "Registered",
+                                  sender: "2120001124", recipient: "2021005489"))
+        try j.append(JournalEntry(kind: .rejected, time: old, messageId: "r1", intakeId: "TRE-R", eventType: "Registered",
+                                  sender: "2120001124", recipient: "2021005489", status: "rejected",
+                                  reason: "schema: element Child; line 3"))
+        try j.append(JournalEntry(kind: .queued, time: old, messageId: "q1", intakeId: "TRE-Q", eventType: "Registered"))
+        j.close()
+        var (code, out, err) = run(FollowupCommand.run, [])
+        XCTAssertEqual(code, 0, err)
+        let lines = out.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines[0].hasSuffix("REASON"), lines[0])
+        let rejected = try XCTUnwrap(lines.first { $0.contains("message-rejected") })
+        XCTAssertTrue(rejected.hasSuffix("schema: element Child; line 3"), rejected)
+        let waiting = try XCTUnwrap(lines.first { $0.contains("no-receipt") })
+        XCTAssertTrue(waiting.hasSuffix(" -"), "an item without a reason: \(waiting)")
+        (code, out, err) = run(FollowupCommand.run, ["-o", "json"])
+        let arr = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [[String: Any]]
+        XCTAssertEqual(arr.first { $0["rule"] as? String == "message-rejected" }?["reason"] as? String,
+                       "schema: element Child; line 3")
+        XCTAssertNil(arr.first { $0["rule"] as? String == "no-receipt" }?["reason"])
+        (code, out, err) = run(FollowupCommand.run, ["-o", "csv"])
+        let rows = out.dropFirst().components(separatedBy: "\r\n")
+        XCTAssertTrue(rows[0].hasSuffix(";Varför;Orsak"), rows[0])
+        let csvRow = try XCTUnwrap(rows.first { $0.contains("message-rejected") })
+        XCTAssertTrue(csvRow.hasSuffix(#";"schema: element Child; line 3""#), "quoted for its ';': \(csvRow)")
+        XCTAssertTrue(try XCTUnwrap(rows.first { $0.contains("no-receipt") }).hasSuffix(";"), "an empty last field")
     }
 
     func testCaseByAnyIdentifierIncludingPersonnummer() throws {
@@ -233,7 +295,74 @@ final class JournalCLITests: XCTestCase {
         XCTAssertEqual(run(CaseCommand.run, ["NOPE"]).0, JournalExit.notFound)
         var noSecret = context()
         noSecret.secretFile = nil
-        XCTAssertEqual(run(CaseCommand.run, ["20050304-0008"], context: noSecret).0, JournalExit.usage)
+        let (noSecretCode, _, noSecretErr) = run(CaseCommand.run, ["20050304-0008"], context: noSecret)
+        XCTAssertEqual(noSecretCode, JournalExit.usage)
+        XCTAssertTrue(noSecretErr.contains("[node] journal-secret"), "the config key as stafett.conf spells it: \(noSecretErr)")
+        XCTAssertTrue(run(CaseCommand.run, ["--help"]).1.contains("[node] journal-secret"))
+    }
+}
+
+/// A read command pointed at a directory that holds no journal says so, instead of reporting an
+/// empty journal as good news; a real journal without records still reads as empty.
+final class JournalDirectoryCheckTests: XCTestCase {
+    private func run(_ f: (([String], JournalCLIContext, TextSink, TextSink) -> Int32), _ args: [String])
+        -> (code: Int32, out: String, err: String) {
+        let out = TextSink.memory(), err = TextSink.memory()
+        let code = f(args, JournalCLIContext(), out, err)
+        return (code, out.text, err.text)
+    }
+
+    func testStateDirectoryIsRefusedWithTheJournalBeneathIt() throws {
+        let parent = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let state = parent + "/state"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let j = try Journal(directory: state + "/journal")
+        try j.append(JournalEntry(kind: .queued, messageId: "m1", intakeId: "TRE-1", eventType: "ReportedMissing"))
+        j.close()
+        let commands: [(String, ([String], JournalCLIContext, TextSink, TextSink) -> Int32, [String])] = [
+            ("followup", FollowupCommand.run, []), ("tail", JournalCommand.run, ["tail"]),
+            ("verify", JournalCommand.run, ["verify"]), ("case", CaseCommand.run, ["TRE-1"]),
+        ]
+        for (name, f, args) in commands {
+            let r = run(f, args + ["--journal", state])
+            XCTAssertEqual(r.code, JournalExit.ioError, "\(name): \(r.out)")
+            XCTAssertEqual(r.out, "", name)
+            XCTAssertTrue(r.err.contains("\(state) holds no journal") && r.err.contains("did you mean \(state)/journal?"),
+                          "\(name): \(r.err)")
+        }
+        // Without a journal beneath it, there is nothing to suggest.
+        let empty = parent + "/empty"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let r = run(FollowupCommand.run, ["--journal", empty])
+        XCTAssertEqual(r.code, JournalExit.ioError)
+        XCTAssertTrue(r.err.contains("\(empty) holds no journal") && !r.err.contains("did you mean"), r.err)
+        // `receipt` goes through the tool's exit codes.
+        let cli = try CLIRun()
+        let receipt = try cli.run(["receipt", "m1", "--journal", state])
+        XCTAssertEqual(receipt.code, ExitCode.failure)
+        XCTAssertTrue(receipt.err.contains("did you mean \(state)/journal?"), receipt.err)
+        XCTAssertEqual(try cli.run(["receipt", "m1", "--journal", state + "/journal"]).code, JournalExit.notFound)
+    }
+
+    func testEmptyJournalMadeByTheWriterStillReads() throws {
+        let parent = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/journal"
+        try Journal(directory: dir).close()  // what stafettd leaves before its first record
+        var r = run(FollowupCommand.run, ["--journal", dir])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.out.hasPrefix("Nothing to follow up: 0 children"), r.out)
+        r = run(JournalCommand.run, ["verify", "--journal", dir])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.out.contains("0 records"), r.out)
+        r = run(JournalCommand.run, ["tail", "--journal", dir])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(r.out, "")
+        XCTAssertEqual(run(CaseCommand.run, ["TRE-1", "--journal", dir]).code, JournalExit.notFound)
+        // Only the writer's lock (its segments removed): still the journal directory.
+        for s in try JournalFormat.segments(in: dir) { try FileManager.default.removeItem(atPath: s) }
+        XCTAssertEqual(run(FollowupCommand.run, ["--journal", dir]).code, 0)
     }
 }
 

@@ -51,7 +51,56 @@ final class FollowupRulesAndSemanticsTests: XCTestCase {
             XCTAssertEqual(a.stop, b.stop)
             XCTAssertEqual(a.afterMillis, b.afterMillis)
             XCTAssertFalse(a.why.isEmpty)
+            XCTAssertEqual(a.why, b.why, "a node without the rules file reports the same as one with it")
         }
+    }
+
+    /// An event name is checked against the event types: any case is read as the canonical name
+    /// (which is what the journal holds), a misspelt one is an error at its line with a suggestion.
+    func testEventNamesAreCheckedAndNormalised() throws {
+        let parent = try makeTempDirectory("fu-rules")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let path = parent + "/followup.rules"
+        func write(_ start: String) throws {
+            try "# test\n[rule missing]\nscope = case\nstart = \(start)\nstop  = event:Found\nafter = 0\nwhy   = w\n"
+                .write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        try write("event:reportedMISSING kind:Rejected")
+        let rules = try FollowupRules.load(path: path)
+        XCTAssertEqual(rules[0].start, [.event("ReportedMissing"), .kind(.rejected)])
+        XCTAssertEqual(rules[0].stop, [.event("Found")])
+
+        try write("event:ReportedMising")
+        XCTAssertThrowsError(try FollowupRules.load(path: path)) { e in
+            XCTAssertTrue("\(e)".hasPrefix(path + ":4: rule missing: `event:ReportedMising` is not an event type"), "\(e)")
+            XCTAssertTrue("\(e)".contains("(did you mean event:ReportedMissing?)"), "\(e)")
+        }
+        try write("event:avviken")
+        XCTAssertThrowsError(try FollowupRules.load(path: path)) { e in
+            XCTAssertTrue("\(e)".contains("did you mean event:ReportedMissing?"), "\(e)")
+        }
+        try write("event:Nonsense")
+        XCTAssertThrowsError(try FollowupRules.load(path: path)) { e in
+            XCTAssertFalse("\(e)".contains("did you mean"), "nothing is near: \(e)")
+            XCTAssertTrue("\(e)".contains("event types: Registered,"), "\(e)")
+        }
+        try write("kind:deliverd")
+        XCTAssertThrowsError(try FollowupRules.load(path: path)) { e in
+            XCTAssertTrue("\(e)".hasPrefix(path + ":4:") && "\(e)".contains("did you mean kind:delivered?"), "\(e)")
+        }
+    }
+
+    /// A rule written with another case fires on the journal's canonical event names.
+    func testRuleWithLowercaseEventFires() throws {
+        let parent = try makeTempDirectory("fu-case")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let j = try Journal(directory: parent + "/j")
+        let t0 = Date(timeIntervalSince1970: 1_448_000_000)
+        try j.append(JournalEntry(kind: .queued, time: t0, messageId: "m1", intakeId: "TRE-1", eventType: "ReportedMissing"))
+        j.close()
+        let rules = try FollowupRules.parse("[rule gone]\nscope = case\nstart = event:reportedmissing\nafter = 0\nwhy = w\n")
+        let p = try FollowupProjection.replay(directory: parent + "/j", rules: rules)
+        XCTAssertEqual(p.report(now: Int64(t0.timeIntervalSince1970 * 1000) + 1).map(\.rule), ["gone"])
     }
 
     /// A refused or expired message is a hand-off that never happened: it stays listed.
@@ -74,6 +123,50 @@ final class FollowupRulesAndSemanticsTests: XCTestCase {
         XCTAssertEqual(byMessage["m-bad"], ["message-rejected"])
         XCTAssertEqual(byMessage["m-old"], ["message-expired"])
         XCTAssertNil(byMessage["m-ok"], "a delivered message needs nobody")
+        XCTAssertEqual(items.first { $0.messageId == "m-bad" }?.reason, "duplicate-id", "the rejection says why")
+        XCTAssertNil(items.first { $0.messageId == "m-old" }?.reason)
+    }
+
+    /// A message item carries the reason of the record that opened or last kept it, on both
+    /// replay paths; a closed item's reason does not outlive it (slots are reused).
+    func testMessageItemsCarryTheirRecordsReason() throws {
+        let parent = try makeTempDirectory("fu-reason")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/j"
+        let j = try Journal(directory: dir)
+        let t0 = Date(timeIntervalSince1970: 1_448_000_000)
+        func add(_ kind: JournalKind, _ id: String, reason: String? = nil, at minutes: Double = 0) throws {
+            try j.append(JournalEntry(kind: kind, time: t0.addingTimeInterval(minutes * 60), messageId: id, intakeId: "TRE-\(id)",
+                                      eventType: "Registered", reason: reason))
+        }
+        // Rejected, then rejected again after a resend: the latest reason.
+        try add(.queued, "a")
+        try add(.rejected, "a", reason: "schema: element Child, line 3")
+        try add(.queued, "a", at: 1)
+        try add(.rejected, "a", reason: "signature: \"wrong key\"\nsecond line", at: 2)
+        // Rejected, then corrected and delivered: closed, and its slot free for the next message.
+        try add(.queued, "b")
+        try add(.rejected, "b", reason: "unknown-sender")
+        try add(.delivered, "b", at: 1)
+        try add(.queued, "c", at: 3)
+        try add(.rejected, "c", at: 4)
+        // Expired: the last delivery error.
+        try add(.queued, "d")
+        try add(.expired, "d", reason: "HTTP 503 Service Unavailable", at: 5)
+        j.close()
+        let now = Int64(t0.addingTimeInterval(86_400).timeIntervalSince1970 * 1000)
+        let parallel = try FollowupProjection.replay(directory: dir, rules: FollowupRules.defaults, chunkSize: 4_096)
+        let single = FollowupProjection(rules: FollowupRules.defaults)
+        try JournalStream(directory: dir).readAvailable { single.add($0) }
+        for p in [parallel, single] {
+            let items = p.report(now: now).filter { $0.messageId != nil }
+            let got = Dictionary(uniqueKeysWithValues: items.map { ("\($0.messageId!) \($0.rule)", $0.reason ?? "-") })
+            XCTAssertEqual(got, [
+                "a message-rejected": "signature: \"wrong key\"\nsecond line",
+                "c message-rejected": "-",
+                "d message-expired": "HTTP 503 Service Unavailable",
+            ])
+        }
     }
 
     /// A message id the journal holds as "" is still a hand-off: an unanswered one is listed, and

@@ -8,13 +8,14 @@ final class LiteRecordTests: XCTestCase {
     /// Every field of a record, as comparable values (slices as their bytes, the event by name).
     private struct Fields: Equatable {
         var time: Int64, kind: JournalKind, event: String, sender: UInt64, recipient: UInt64
-        var msg: [UInt8]?, caseRef: [UInt8]?, intake: [UInt8]?, dossier: [UInt8]?, pin: [UInt8]?
+        var msg: [UInt8]?, caseRef: [UInt8]?, intake: [UInt8]?, dossier: [UInt8]?, pin: [UInt8]?, reason: [UInt8]?
 
         init(_ r: LiteRecord, _ events: EventNames) {
             time = r.time; kind = r.kind; event = events.names[r.event]; sender = r.sender; recipient = r.recipient
             msg = r.messageId.map { Array($0) }; caseRef = r.caseRef.map { Array($0) }
             intake = r.intakeId.map { Array($0) }; dossier = r.dossierNumber.map { Array($0) }
             pin = r.personKey.map { Array($0) }
+            reason = r.reason.map { Array($0) }
         }
     }
 
@@ -46,6 +47,7 @@ final class LiteRecordTests: XCTestCase {
         XCTAssertEqual(f.recipient, 21_005_489)
         XCTAssertEqual(f.event, "TransferSent")
         XCTAssertEqual(f.msg, Array(#"m-\"quoted\"\\-1"#.utf8), "slices keep their escapes")
+        XCTAssertEqual(f.reason, Array(#"peer said \"ok\""#.utf8), "the reason is read for follow-up's message items")
     }
 
     /// "file" is not "from": the any-shape reader once took any four-letter key starting with
@@ -81,6 +83,11 @@ final class LiteRecordTests: XCTestCase {
             #"{"seq":16,\#(t),"kind":"queued","msg":"x"}trailing"#,
             #"{"seq":17,\#(t),"kind":"queued","dossierX":"1"}"#,
             #"{"seq":18,\#(t),"kind":"queued","m\"sg":"1"}"#,
+            #"{"seq":20,\#(t),"kind":"rejected","reason":"schema: \"x\"","msg":"r-1"}"#,
+            #"{"seq":21,\#(t),"kind":"rejected","msg":"r-2","reason":""}"#,
+            #"{"seq":22,\#(t),"kind":"expired","reason":"no message id to count from"}"#,
+            #"{"seq":23,\#(t),"kind":"rejected","msg":"r-3","reason":7}"#,
+            #"{"seq":24,\#(t),"kind":"rejected","msg":"r-4","reasonX":"not it"}"#,
             #"{}"#, #"{"seq""#, #"{"seq":19,\#(t),"kind":"queued","to":"2021005489""#,
         ]
         for s in samples {
@@ -100,6 +107,11 @@ final class LiteRecordTests: XCTestCase {
         let short = read(Array(samples[7].utf8)).fast
         XCTAssertEqual(short?.recipient, 1)
         XCTAssertEqual(short?.msg, [])
+        // The reason, wherever it stands, and an empty one apart from none.
+        XCTAssertEqual(read(Array(samples[18].utf8)).any?.reason, Array(#"schema: \"x\""#.utf8))
+        XCTAssertEqual(read(Array(samples[19].utf8)).fast?.reason, [])
+        XCTAssertNil(read(Array(samples[20].utf8)).any?.reason)
+        XCTAssertNil(read(Array(samples[22].utf8)).any?.reason)
     }
 
     /// Absent and empty identifiers stay apart in the compact record, and the record stays small
