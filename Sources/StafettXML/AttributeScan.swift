@@ -16,7 +16,8 @@ extension XMLDocument {
     /// only when libxml2 certainly reads it whole; from the first one in doubt on, nothing is
     /// skipped and every `<` starts a possible start tag, which can only over-count, and only in
     /// documents libxml2 refuses anyway. The bytes are read as ASCII-compatible text (UTF-8,
-    /// ISO-8859-n and the like), where every `<`, `>`, `=` and quote is the character itself.
+    /// ISO-8859-n and the like), where every `<`, `>`, `=` and quote is the character itself;
+    /// `unreadableEncoding` refuses the rest first.
     static func firstStartTag(withMoreAttributesThan limit: Int, in data: Data) -> Int? {
         data.withUnsafeBytes { raw -> Int? in
             guard let base = raw.baseAddress else { return nil }

@@ -7,6 +7,8 @@ public enum XMLError: Error, Sendable, Equatable, CustomStringConvertible {
     case tooLarge(bytes: Int, limit: Int)
     /// The document declares a DOCTYPE; Stafett never accepts DTDs or entities.
     case doctypeForbidden
+    /// The document is in an encoding (named) whose bytes the checks before parsing cannot read.
+    case unsupportedEncoding(String)
     /// The input is not well-formed XML (or breaks a parser limit such as nesting depth).
     case notWellFormed(line: Int, message: String)
     /// The document nests deeper than the configured limit.
@@ -24,6 +26,8 @@ public enum XMLError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case let .tooLarge(bytes, limit): return "document is \(bytes) bytes, over the limit of \(limit)"
         case .doctypeForbidden: return "document has a DOCTYPE; DTDs and entities are not accepted"
+        case let .unsupportedEncoding(name):
+            return "document is encoded as \(name); only UTF-8 and ASCII-compatible encodings (US-ASCII, ISO-8859-n, windows-125n) are accepted"
         case let .notWellFormed(line, message): return "not well-formed XML at line \(line): \(message)"
         case let .tooDeep(limit): return "document nests deeper than \(limit) elements"
         case let .tooManyAttributes(line, limit):
@@ -87,7 +91,8 @@ final class XMLErrorCollector {
 /// A parsed XML document that owns its libxml2 tree. Confined to one thread at a time.
 ///
 /// Parsing is always safe for untrusted input: no network, no DTD loading, no entity
-/// expansion, a refused DOCTYPE, a size limit, a depth limit and a limit on attributes per element.
+/// expansion, a refused DOCTYPE, a size limit, a depth limit, a limit on attributes per element,
+/// and only encodings in which those byte-level checks see every `<`, `=` and quote.
 public final class XMLDocument {
     /// The libxml2 document. Owned: freed in deinit.
     public let pointer: xmlDocPtr
@@ -123,10 +128,12 @@ public final class XMLDocument {
         return result
     }
 
-    /// The checks on the raw bytes that must pass before libxml2 sees them: size, DOCTYPE and
-    /// attributes per element. Shared with `SchemaValidator.validate(bytes:)`.
+    /// The checks on the raw bytes that must pass before libxml2 sees them: size, an encoding the
+    /// byte checks can read, DOCTYPE and attributes per element. Shared with
+    /// `SchemaValidator.validate(bytes:)`.
     static func checkBeforeParsing(_ data: Data, limits: XMLLimits) throws(XMLError) {
         guard data.count <= limits.maxBytes else { throw .tooLarge(bytes: data.count, limit: limits.maxBytes) }
+        if let name = unreadableEncoding(data) { throw .unsupportedEncoding(name) }
         if declaresDoctype(data) { throw .doctypeForbidden }
         if let tag = firstStartTag(withMoreAttributesThan: limits.maxAttributesPerElement, in: data) {
             throw .tooManyAttributes(line: line(at: tag, in: data), limit: limits.maxAttributesPerElement)
