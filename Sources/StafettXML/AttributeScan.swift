@@ -221,6 +221,8 @@ private struct AttributeScan {
             if j - start > Self.longestTrustedTarget { return .inDoubt }
             j += 1
         }
+        // A character XML does not allow ends the target as well as the body.
+        j = start + 1
         while j < count {
             if j - start > Self.longestTrustedText || endsSection(at: j) { return .inDoubt }
             if bytes[j] == Byte.question, j + 1 < count, bytes[j + 1] == Byte.greaterThan { return .skipTo(j + 2) }

@@ -111,6 +111,7 @@ final class AttributeLimitTests: XCTestCase {
             ("control character in CDATA", "<r><![CDATA[ \u{8} \(tag) ]]></r>"),
             ("control character in a PI", "<r><?pi \u{1F} \(tag) ?></r>"),
             ("U+FFFE in a PI", "<r><?pi \u{FFFE} \(tag) ?></r>"),
+            ("U+FFFE right after a PI target", "<r><?x\u{FFFE}\(tag) ?></r>"),
             ("PI without a target", "<r><? \(tag) ?></r>"),
             ("PI target not starting with a name character", "<r><?\u{B7}x \(tag) ?></r>"),
             ("PI target longer than libxml2's names", "<r><?\(String(repeating: "p", count: 60_000)) \(tag) ?></r>"),
