@@ -8,12 +8,12 @@ extension SchemaValidator {
     /// Same verdicts as `parseAndValidate`, for less work when only the verdict is needed (the
     /// sealing path, which signs the bytes it already has). The parser and validation contexts are
     /// kept per thread and reset between documents. The input is handled as untrusted: size
-    /// limit, a refused DOCTYPE (so no DTD, no entities, nothing fetched), no network, libxml2's
-    /// own nesting limit, and every parser or schema message routed to the structured handlers.
+    /// limit, a refused DOCTYPE (so no DTD, no entities, nothing fetched), the attribute limit,
+    /// only ASCII-compatible encodings, no network, libxml2's own nesting limit, and every parser
+    /// or schema message routed to the structured handlers.
     /// Throws `.notWellFormed` for malformed input and `.schemaInvalid` for invalid input.
     public func validate(bytes: Data, limits: XMLLimits = .default) throws(XMLError) {
-        guard bytes.count <= limits.maxBytes else { throw .tooLarge(bytes: bytes.count, limit: limits.maxBytes) }
-        if XMLDocument.declaresDoctype(bytes) { throw .doctypeForbidden }
+        try XMLDocument.checkBeforeParsing(bytes, limits: limits)
         guard !bytes.isEmpty else { throw .notWellFormed(line: 0, message: "empty document") }
         LibXML.ensureInitialized()
         let sink = SchemaErrorSink()

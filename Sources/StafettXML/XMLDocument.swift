@@ -7,10 +7,14 @@ public enum XMLError: Error, Sendable, Equatable, CustomStringConvertible {
     case tooLarge(bytes: Int, limit: Int)
     /// The document declares a DOCTYPE; Stafett never accepts DTDs or entities.
     case doctypeForbidden
+    /// The document is in an encoding (named) whose bytes the checks before parsing cannot read.
+    case unsupportedEncoding(String)
     /// The input is not well-formed XML (or breaks a parser limit such as nesting depth).
     case notWellFormed(line: Int, message: String)
     /// The document nests deeper than the configured limit.
     case tooDeep(limit: Int)
+    /// A start tag carries more attributes (namespace declarations included) than the configured limit.
+    case tooManyAttributes(line: Int, limit: Int)
     /// The document is well-formed but not valid against the named schema.
     case schemaInvalid(schema: String, errors: [String])
     /// The document is valid XML but does not carry what the decoder needs.
@@ -22,8 +26,12 @@ public enum XMLError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case let .tooLarge(bytes, limit): return "document is \(bytes) bytes, over the limit of \(limit)"
         case .doctypeForbidden: return "document has a DOCTYPE; DTDs and entities are not accepted"
+        case let .unsupportedEncoding(name):
+            return "document is encoded as \(name); only UTF-8 and ASCII-compatible encodings (US-ASCII, ISO-8859-n, windows-125n) are accepted"
         case let .notWellFormed(line, message): return "not well-formed XML at line \(line): \(message)"
         case let .tooDeep(limit): return "document nests deeper than \(limit) elements"
+        case let .tooManyAttributes(line, limit):
+            return "start tag at line \(line) has more than \(limit) attributes (namespace declarations included); refused before parsing"
         case let .schemaInvalid(schema, errors): return "not valid against \(schema): " + errors.prefix(5).joined(separator: "; ")
         case let .content(path, reason): return "\(path): \(reason)"
         case let .canonicalization(message): return "canonicalization failed: \(message)"
@@ -37,14 +45,20 @@ public struct XMLLimits: Sendable, Hashable {
     public var maxBytes: Int
     /// Deepest accepted element nesting.
     public var maxDepth: Int
+    /// Most attributes accepted on one element, namespace declarations included. libxml2 2.9
+    /// checks each attribute against every earlier one, so this bounds a quadratic cost.
+    public var maxAttributesPerElement: Int
 
     /// Creates limits.
-    public init(maxBytes: Int = 4 << 20, maxDepth: Int = 64) {
+    public init(maxBytes: Int = 4 << 20, maxDepth: Int = 64, maxAttributesPerElement: Int = 64) {
         self.maxBytes = maxBytes
         self.maxDepth = maxDepth
+        self.maxAttributesPerElement = maxAttributesPerElement
     }
 
-    /// The defaults: 4 MiB, 64 levels. A case message is a few kilobytes and about 6 levels deep.
+    /// The defaults: 4 MiB, 64 levels, 64 attributes per element. A case message is a few
+    /// kilobytes and about 6 levels deep; no element of either schema, ds:Signature included,
+    /// carries more than two attributes.
     public static let `default` = XMLLimits()
 }
 
@@ -77,7 +91,8 @@ final class XMLErrorCollector {
 /// A parsed XML document that owns its libxml2 tree. Confined to one thread at a time.
 ///
 /// Parsing is always safe for untrusted input: no network, no DTD loading, no entity
-/// expansion, a refused DOCTYPE, a size limit and a depth limit.
+/// expansion, a refused DOCTYPE, a size limit, a depth limit, a limit on attributes per element,
+/// and only encodings in which those byte-level checks see every `<`, `=` and quote.
 public final class XMLDocument {
     /// The libxml2 document. Owned: freed in deinit.
     public let pointer: xmlDocPtr
@@ -92,8 +107,7 @@ public final class XMLDocument {
 
     /// Parses untrusted bytes under `limits`.
     public static func parse(_ data: Data, limits: XMLLimits = .default) throws(XMLError) -> XMLDocument {
-        guard data.count <= limits.maxBytes else { throw .tooLarge(bytes: data.count, limit: limits.maxBytes) }
-        if declaresDoctype(data) { throw .doctypeForbidden }
+        try checkBeforeParsing(data, limits: limits)
         LibXML.ensureInitialized()
         let collector = XMLErrorCollector()
         let doc: xmlDocPtr? = collector.capture {
@@ -112,6 +126,18 @@ public final class XMLDocument {
         guard let root = xmlDocGetRootElement(doc) else { throw .notWellFormed(line: 0, message: "no root element") }
         if depth(of: root, limit: limits.maxDepth) > limits.maxDepth { throw .tooDeep(limit: limits.maxDepth) }
         return result
+    }
+
+    /// The checks on the raw bytes that must pass before libxml2 sees them: size, an encoding the
+    /// byte checks can read, DOCTYPE and attributes per element. Shared with
+    /// `SchemaValidator.validate(bytes:)`.
+    static func checkBeforeParsing(_ data: Data, limits: XMLLimits) throws(XMLError) {
+        guard data.count <= limits.maxBytes else { throw .tooLarge(bytes: data.count, limit: limits.maxBytes) }
+        if let name = unreadableEncoding(data) { throw .unsupportedEncoding(name) }
+        if declaresDoctype(data) { throw .doctypeForbidden }
+        if let tag = firstStartTag(withMoreAttributesThan: limits.maxAttributesPerElement, in: data) {
+            throw .tooManyAttributes(line: line(at: tag, in: data), limit: limits.maxAttributesPerElement)
+        }
     }
 
     /// Cheap scan for `<!DOCTYPE` before the parser runs, so hostile DTDs never reach it.
