@@ -27,7 +27,7 @@ public enum XMLError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .tooLarge(bytes, limit): return "document is \(bytes) bytes, over the limit of \(limit)"
         case .doctypeForbidden: return "document has a DOCTYPE; DTDs and entities are not accepted"
         case let .unsupportedEncoding(name):
-            return "document is encoded as \(name); only UTF-8 and ASCII-compatible encodings (US-ASCII, ISO-8859-n, windows-125n) are accepted"
+            return "document is encoded as \(name); only UTF-8 and ASCII-compatible encodings (US-ASCII, ISO-8859-n, windows-125n) are accepted: save it as UTF-8"
         case let .notWellFormed(line, message): return "not well-formed XML at line \(line): \(message)"
         case let .tooDeep(limit): return "document nests deeper than \(limit) elements"
         case let .tooManyAttributes(line, limit):
