@@ -215,6 +215,13 @@ public final class QueueStore: @unchecked Sendable {
             throw SpoolError(path: final, operation: "encode queue entry", reason: "\(error)")
         }
         try QueueStore.writeNew(meta, to: tmp)
+        // `sudo stafett queue hold` runs as root: a root-owned 0600 meta would be unreadable to
+        // the daemon, which would then take it for missing and write over the hold. The file
+        // belongs to whoever owns the queue directory (the daemon's user).
+        var owner = stat()
+        if geteuid() == 0, stat(dir, &owner) == 0, owner.st_uid != 0 {
+            guard chown(tmp, owner.st_uid, owner.st_gid) == 0 else { unlink(tmp); throw .errno(tmp, "chown") }
+        }
         guard rename(tmp, final) == 0 else { unlink(tmp); throw .errno(final, "rename") }
     }
 

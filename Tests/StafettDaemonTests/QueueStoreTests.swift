@@ -60,6 +60,24 @@ final class QueueStoreTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: archive.appendingPathComponent("migrationsverket/m-1.xml")), xml)
     }
 
+    /// Retry state written by root (`sudo stafett queue hold`) belongs to the queue directory's
+    /// owner, so the daemon running as that user can read and replace it.
+    func testRetryStateWrittenByRootBelongsToTheQueueOwner() throws {
+        guard geteuid() == 0 else { throw XCTSkip("needs root to write as root") }
+        let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
+        var (a, xml) = try sealed("h-1")
+        try q.enqueue([(a, xml)])
+        let peerDir = dir.appendingPathComponent("queue/migrationsverket").path
+        XCTAssertEqual(chown(peerDir, 65534, 65534), 0)
+        a.attempts = 1
+        try q.update(a)
+        var st = stat()
+        XCTAssertEqual(stat(q.metaPath(peer: a.peer, id: a.messageId), &st), 0)
+        XCTAssertEqual(st.st_uid, 65534)
+        XCTAssertEqual(st.st_gid, 65534)
+        XCTAssertEqual(q.reload(a)?.attempts, 1)
+    }
+
     /// The archive directory of a peer is made when the first message moves there (the rename's
     /// ENOENT says so); a second remove of the same message (a crash after the move) is harmless,
     /// and the meta goes either way.
