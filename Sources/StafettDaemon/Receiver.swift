@@ -75,22 +75,29 @@ public final class Receiver: @unchecked Sendable {
         try JournalStream(directory: journal.path).readAvailable { raw in
             guard let e = try? EntryCodec.decode(raw.payload), e.kind == .received, e.timeMillis >= cutoff,
                   let from = e.sender, let id = e.messageId else { return }
-            found["\(from)/\(id)"] = AcceptedMessage(digest: e.digest, acceptedAt: e.time)
+            found["\(from)/\(id)"] = AcceptedMessage(digest: e.digest, acceptedAt: e.time, sequence: raw.sequence)
         }
         return found
     }
 
-    /// The receipt issued for an accepted message, from the journal. Duplicates are rare (a lost
-    /// answer, a sender restarted mid-delivery), so a scan is affordable where an index is not.
+    /// The receipt issued for an accepted message, from the journal: read from the record the
+    /// accepted window names (a seek to its segment, then a few records), or, for a window entry
+    /// without one, by a scan from the start. Either way the read stops at the receipt, so a peer
+    /// resending old ids costs a bounded read each, not the whole journal.
     /// Throws when the journal cannot be read: "not found" would accept the message a second time.
-    func originalReceipt(sender: OrganisationNumber, id: MessageID) throws -> Data? {
-        var found: String?
-        try JournalStream(directory: layout.journal.path).readAvailable { raw in
-            guard let e = try? EntryCodec.decode(raw.payload), e.kind == .received, e.messageId == id.rawValue,
-                  e.sender == sender.digits, let r = e.receipt else { return }
-            found = r
+    func originalReceipt(sender: OrganisationNumber, id: MessageID, at sequence: UInt64?) throws -> Data? {
+        struct Found: Error { let receipt: String }
+        do {
+            try JournalStream(directory: layout.journal.path, after: sequence.map { $0 > 0 ? $0 - 1 : 0 } ?? 0).readAvailable { raw in
+                guard let e = try? EntryCodec.decode(raw.payload), e.kind == .received, e.messageId == id.rawValue,
+                      e.sender == sender.digits, let r = e.receipt else { return }
+                throw Found(receipt: r)
+            }
+        } catch let found as Found {
+            return Data(found.receipt.utf8)
         }
-        return found.map { Data($0.utf8) }
+        // Not where the window said (it should not happen): rather a scan than a second acceptance.
+        return sequence == nil ? nil : try originalReceipt(sender: sender, id: id, at: nil)
     }
 
     /// The name an accepted message has in `inbox/`: `<sender>_<message id>.xml` (ten digits and a
@@ -199,7 +206,7 @@ public final class Receiver: @unchecked Sendable {
             let cached = recentReceipts[key]
             inFlight.unlock()
             let original: Data?
-            do { original = try cached ?? originalReceipt(sender: header.sender, id: header.messageId) } catch {
+            do { original = try cached ?? originalReceipt(sender: header.sender, id: header.messageId, at: earlier.sequence) } catch {
                 log.limited(.error, key: "journal-read", every: .seconds(10),
                             "cannot look up the receipt of duplicate \(header.messageId) from \(header.sender) in the journal: \(error)")
                 return HTTPResponse.text(503, "cannot look up the earlier receipt now; retry later\n")
@@ -236,9 +243,9 @@ public final class Receiver: @unchecked Sendable {
             var entry = JournalEntry.about(message, kind: .received, digest: digest, keyer: rt.keyer,
                                            caseRef: message.caseReference, status: "accepted", time: acceptedAt)
             entry.receipt = String(decoding: signed, as: UTF8.self)
-            try batcher.commit(CommitItem(files: files, entries: [entry]))
+            let sequences = try batcher.commit(CommitItem(files: files, entries: [entry]))
             inFlight.lock()
-            accepted.insert(key, AcceptedMessage(digest: digest, acceptedAt: acceptedAt))
+            accepted.insert(key, AcceptedMessage(digest: digest, acceptedAt: acceptedAt, sequence: sequences.first))
             rememberLocked(key, signed)
             inFlight.unlock()
             metrics.count("stafett_received_total", labels: ["status": "accepted"])
@@ -338,11 +345,14 @@ public struct AcceptedMessage: Sendable, Hashable {
     public var digest: String?
     /// When it was accepted: it is forgotten once this is older than the duplicate window.
     public var acceptedAt: Date
+    /// The journal record holding its receipt, where a duplicate's answer is read from.
+    public var sequence: UInt64?
 
     /// Creates a record.
-    public init(digest: String?, acceptedAt: Date) {
+    public init(digest: String?, acceptedAt: Date, sequence: UInt64? = nil) {
         self.digest = digest
         self.acceptedAt = acceptedAt
+        self.sequence = sequence
     }
 }
 

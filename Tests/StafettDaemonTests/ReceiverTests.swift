@@ -85,6 +85,31 @@ final class ReceiverTests: XCTestCase {
         XCTAssertEqual(b.metrics.value("stafett_received_total", labels: ["status": "rejected", "reason": "duplicate-id"]), 2)
     }
 
+    /// A duplicate's receipt is read from the journal record the accepted window names, and found
+    /// by a scan if that record is not where the window says.
+    func testADuplicatesReceiptIsReadFromTheRecordTheWindowNames() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        try b.startReceiver()
+        var receipts: [String: Data] = [:]
+        for i in 0..<5 {
+            let id = "seek-\(i)"
+            receipts[id] = try a.post(try a.seal(try a.message(id, to: b)).signedXML, to: b).body
+        }
+        let window = try Receiver.acceptedMessages(journal: b.layout.journal, since: Date().addingTimeInterval(-3600))
+        let receiver = try XCTUnwrap(b.receiver)
+        for i in 0..<5 {
+            let id = try MessageID("seek-\(i)")
+            let entry = try XCTUnwrap(window["\(a.organisation.digits)/seek-\(i)"])
+            let seq = try XCTUnwrap(entry.sequence)
+            XCTAssertEqual(try receiver.originalReceipt(sender: a.organisation, id: id, at: seq), receipts[id.rawValue])
+            XCTAssertEqual(try receiver.originalReceipt(sender: a.organisation, id: id, at: seq + 100), receipts[id.rawValue],
+                           "a hint past the record falls back to a scan")
+        }
+        XCTAssertNil(try receiver.originalReceipt(sender: b.organisation, id: try MessageID("seek-0"), at: nil))
+    }
+
     /// A message refused before its signature verified is journaled with the TLS peer, the id and
     /// the reason only: none of its claimed identifiers, which follow-up would join cases by.
     func testUnverifiedContentNeverReachesTheJournal() throws {
