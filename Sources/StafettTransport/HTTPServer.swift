@@ -22,11 +22,10 @@ public struct HTTPServerConfiguration: Sendable {
         set { pendingHandshakesSet = newValue }
     }
     private var pendingHandshakesSet: Int?
-    /// Connections in their TLS handshake from one source address (IPv4, or the whole IPv6
-    /// address). Keeps one host from taking all of `maxPendingHandshakes`, which would
-    /// lock out new connections from everyone else; a peer needs only a few handshakes at a
-    /// time (one per keep-alive connection it opens). One over it is closed at once. Default
-    /// 16; at least 1 is used.
+    /// Connections in their TLS handshake from one source address (IPv4, or an IPv6 /64). Keeps
+    /// one host from taking all of `maxPendingHandshakes`, which would lock out new connections
+    /// from everyone else; a peer needs only a few handshakes at a time (one per keep-alive
+    /// connection it opens). One over it is closed at once. Default 16; at least 1 is used.
     public var maxPendingHandshakesPerAddress: Int
     /// listen(2) backlog.
     public var backlog: Int32
@@ -323,12 +322,13 @@ public final class HTTPServer: @unchecked Sendable {
                 stats.connectionsRefusedAtPendingCap += 1
                 return .handshakes
             }
-            if pendingFrom[source, default: 0] >= max(1, configuration.maxPendingHandshakesPerAddress) {
+            let block = Socket.addressBlock(of: source)
+            if pendingFrom[block, default: 0] >= max(1, configuration.maxPendingHandshakesPerAddress) {
                 stats.connectionsRefusedAtAddressCap += 1
                 return .handshakesFromAddress
             }
-            pending[fd] = source
-            pendingFrom[source, default: 0] += 1
+            pending[fd] = block
+            pendingFrom[block, default: 0] += 1
         }
         connections.insert(fd)
         stats.connectionsAccepted += 1

@@ -95,6 +95,18 @@ enum Socket {
         return text
     }
 
+    /// The block a source address is counted under for per-address limits: an IPv4 address as
+    /// it is, an IPv6 address by its /64, since one host is routinely given a whole /64 and could
+    /// otherwise take a new address per connection.
+    static func addressBlock(of source: String) -> String {
+        guard source.contains(":") else { return source }
+        var raw = in6_addr()
+        guard inet_pton(AF_INET6, source, &raw) == 1 else { return source }
+        let bytes = withUnsafeBytes(of: raw) { Array($0.prefix(8)) }
+        return stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+            .joined(separator: ":") + "::/64"
+    }
+
     /// Resolves `host:port` (numeric or name) to socket addresses.
     static func resolve(host: String, port: UInt16, passive: Bool) throws(IOFailure) -> [(family: Int32, address: Data)] {
         var hints = addrinfo()

@@ -127,6 +127,15 @@ final class HandshakeCapTests: XCTestCase {
         XCTAssertEqual(server.statistics.connectionsRefusedAtPendingCap, 0)
     }
 
+    /// The per-address cap counts an IPv6 host by its /64, which it can draw addresses from at will.
+    func testAddressBlocks() {
+        XCTAssertEqual(Socket.addressBlock(of: "192.0.2.7"), "192.0.2.7")
+        XCTAssertEqual(Socket.addressBlock(of: "2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64")
+        XCTAssertEqual(Socket.addressBlock(of: "2001:db8:1:2:ffff:1:2:3"), Socket.addressBlock(of: "2001:0db8:0001:0002::9"))
+        XCTAssertNotEqual(Socket.addressBlock(of: "2001:db8:1:3::1"), Socket.addressBlock(of: "2001:db8:1:2::1"))
+        XCTAssertEqual(Socket.addressBlock(of: "?"), "?")
+    }
+
     func testPlainServerHasNoHandshakeToCap() throws {
         let server = try HTTPServer(loopbackPort: 0, configuration: HTTPServerConfiguration(
             maxConnections: 4, maxPendingHandshakes: 1, maxPendingHandshakesPerAddress: 1)) { _ in .text(200, "up") }
