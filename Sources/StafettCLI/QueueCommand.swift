@@ -92,7 +92,8 @@ enum QueueCommand {
         let positionals = args.positionals
         switch positionals.first {
         case nil:
-            list(entries, format: format, now: now, console: console)
+            let peers = Set(entries.map(\.peer)).sorted()
+            list(entries, backoffs: peers.compactMap { store.peerBackoff($0) }, format: format, now: now, console: console)
             return problems.isEmpty ? ExitCode.ok : ExitCode.failure
         case "shape"?:
             guard positionals.count == 1 else {
@@ -116,23 +117,35 @@ enum QueueCommand {
 
     // MARK: listing
 
-    static func list(_ entries: [QueueEntry], format: String, now: Date, console: Console) {
+    /// Lists the queue. A message is not tried before its peer's back-off ends either (`backoffs`,
+    /// written by the daemon when a peer stops answering), so its next retry is the later of the two.
+    static func list(_ entries: [QueueEntry], backoffs: [PeerBackoff] = [], format: String, now: Date, console: Console) {
+        let downUntil = Dictionary(backoffs.filter { $0.until > now }.map { ($0.peer, $0.until) }, uniquingKeysWith: max)
+        func next(_ e: QueueEntry) -> Date { max(e.nextAttempt, downUntil[e.peer] ?? e.nextAttempt) }
         if format == "json" {
             let messages: [[String: Any]] = entries.map { e in
                 var d: [String: Any] = [
                     "peer": e.peer, "messageId": e.messageId.rawValue, "eventType": e.eventType.rawValue,
                     "recipient": e.recipient.digits, "queuedAt": iso(e.queuedAt), "ageSeconds": Int(now.timeIntervalSince(e.queuedAt)),
-                    "attempts": e.attempts, "nextAttempt": iso(e.nextAttempt),
-                    "nextAttemptInSeconds": max(0, Int(e.nextAttempt.timeIntervalSince(now).rounded(.up))),
+                    "attempts": e.attempts, "nextAttempt": iso(next(e)),
+                    "nextAttemptInSeconds": max(0, Int(next(e).timeIntervalSince(now).rounded(.up))),
                     "expiresAt": iso(e.expiresAt), "held": e.held,
                 ]
                 d["caseRef"] = e.caseRef ?? NSNull()
                 d["lastError"] = e.lastError ?? NSNull()
                 return d
             }
+            let backoffByPeer = Dictionary(backoffs.map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
             let peers: [[String: Any]] = summaries(entries).map { s in
-                ["peer": s.peer, "count": s.count, "held": s.held, "oldestSeconds": Int(now.timeIntervalSince(s.oldest)),
-                 "lastError": s.lastError ?? NSNull()]
+                var d: [String: Any] = ["peer": s.peer, "count": s.count, "held": s.held, "oldestSeconds": Int(now.timeIntervalSince(s.oldest)),
+                                        "lastError": s.lastError ?? NSNull()]
+                if let b = backoffByPeer[s.peer] {
+                    d["downSince"] = iso(b.since)
+                    d["backoffUntil"] = iso(b.until)
+                    d["failuresInARow"] = b.failures
+                    d["lastError"] = b.lastError
+                }
+                return d
             }
             printJSON(["messages": messages, "peers": peers], console: console)
             return
@@ -141,15 +154,22 @@ enum QueueCommand {
         let header = ["PEER", "MESSAGE ID", "EVENT", "CASE", "QUEUED", "ATTEMPTS", "NEXT RETRY", "LAST ERROR", "HELD"]
         let rows = entries.map { e in
             [e.peer, e.messageId.rawValue, e.eventType.rawValue, e.caseRef ?? "-", duration(now.timeIntervalSince(e.queuedAt)),
-             String(e.attempts), e.held ? "held" : nextRetry(e.nextAttempt, now: now),
+             String(e.attempts), e.held ? "held" : nextRetry(next(e), now: now),
              truncate(e.lastError ?? "-", 60), e.held ? "yes" : "no"]
         }
         for line in table(header, rows, rightAligned: [5]) { console.print(line) }
         console.print("")
+        let backoffByPeer = Dictionary(backoffs.map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
         for s in summaries(entries) {
             var line = "\(s.peer): \(s.count) message(s), oldest queued \(duration(now.timeIntervalSince(s.oldest))) ago"
             if s.held > 0 { line += ", \(s.held) held" }
-            line += s.lastError.map { ", last error: \(truncate($0, 120))" } ?? ", no errors"
+            if let b = backoffByPeer[s.peer] {
+                line += ", not answering since \(duration(now.timeIntervalSince(b.since))) ago (\(b.failures) failed tries in a row), "
+                    + (b.until > now ? "next try \(nextRetry(b.until, now: now))" : "next try now")
+                    + ", last error: \(truncate(b.lastError, 120))"
+            } else {
+                line += s.lastError.map { ", last error: \(truncate($0, 120))" } ?? ", no errors"
+            }
             console.print(line)
         }
     }

@@ -50,6 +50,8 @@ public final class DeliveryScheduler: @unchecked Sendable {
         var inFlight: Set<MessageID> = []
         var failures = 0
         var downUntil: Date?
+        /// The first failure of the current outage (nil while the peer answers).
+        var downSince: Date?
         var lastError: String?
         /// What `stafett_peer_up` says now (nil before the first attempt): set only when it changes.
         var reportedUp: Bool?
@@ -167,8 +169,10 @@ public final class DeliveryScheduler: @unchecked Sendable {
     /// back-off (up to `max-backoff`) would have ended.
     public func rescan() {
         cond.lock()
-        for lane in lanes.values { lane.downUntil = nil; lane.failures = 0 }
+        for lane in lanes.values { lane.downUntil = nil; lane.downSince = nil; lane.failures = 0 }
+        let names = Array(lanes.keys)
         cond.unlock()
+        for name in names { store.notePeerUp(name) }
         add(store.loadAll(maxLifetime: runtime.config.delivery.maxLifetime.timeInterval, onError: { self.log.error($0) }))
     }
 
@@ -177,9 +181,11 @@ public final class DeliveryScheduler: @unchecked Sendable {
         cond.lock()
         runtime = rt
         let old = lanes.values.compactMap(\.connection)
-        for lane in lanes.values { lane.connection = nil; lane.downUntil = nil; lane.failures = 0 }
+        for lane in lanes.values { lane.connection = nil; lane.downUntil = nil; lane.downSince = nil; lane.failures = 0 }
+        let names = Array(lanes.keys)
         cond.broadcast()
         cond.unlock()
+        for name in names { store.notePeerUp(name) }
         for c in old { c.close() }
     }
 
@@ -470,12 +476,17 @@ public final class DeliveryScheduler: @unchecked Sendable {
             cond.lock()
             lane.failures += 1
             delay = DeliveryScheduler.backoff(attempt: lane.failures, d)
-            lane.downUntil = Date().addingTimeInterval(delay)
+            let now = Date()
+            lane.downUntil = now.addingTimeInterval(delay)
+            if lane.downSince == nil { lane.downSince = now }
             lane.lastError = why
             lane.reportedUp = false
             // Under the lock, so a success on another connection cannot be overwritten by this 0.
             metrics.set("stafett_peer_up", labels: ["peer": lane.name], 0)
+            let backoff = PeerBackoff(peer: lane.name, since: lane.downSince ?? now, until: lane.downUntil ?? now,
+                                      failures: lane.failures, lastError: why)
             cond.unlock()
+            store.notePeerDown(backoff)
         } else {
             delay = DeliveryScheduler.backoff(attempt: entry.attempts, d)
         }
@@ -499,6 +510,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
             cond.lock()
             lane.downUntil = nil
             cond.unlock()
+            store.notePeerUp(lane.name)
         }
         schedule(entry, lane: lane)
         metrics.count("stafett_delivery_failures_total", labels: ["peer": lane.name])
@@ -525,11 +537,14 @@ public final class DeliveryScheduler: @unchecked Sendable {
         lane.failures = 0
         lane.downUntil = nil
         lane.lastError = nil
+        let wasDown = lane.downSince != nil
+        lane.downSince = nil
         if lane.reportedUp != true {
             lane.reportedUp = true
             metrics.set("stafett_peer_up", labels: ["peer": lane.name], 1)
         }
         cond.unlock()
+        if wasDown { store.notePeerUp(lane.name) }
     }
 
     /// A delay for the log: milliseconds below a second (where whole seconds would say "0s").

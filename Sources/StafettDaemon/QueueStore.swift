@@ -8,6 +8,29 @@ import Glibc
 /// What the queue knows about one signed message waiting for a peer. Everything but the retry
 /// state can be read from the signed message itself, so `<id>.meta` (JSON) is written only once
 /// there is retry state to keep (a failed attempt, a hold): the happy path creates one file.
+/// A peer that does not answer: since when, until when no message is tried, and why.
+public struct PeerBackoff: Sendable, Codable, Hashable {
+    /// The peer's name in the configuration.
+    public var peer: String
+    /// The first failure of this outage.
+    public var since: Date
+    /// No message to this peer is tried before this.
+    public var until: Date
+    /// Failed attempts in a row.
+    public var failures: Int
+    /// The last failure.
+    public var lastError: String
+
+    /// Creates a record.
+    public init(peer: String, since: Date, until: Date, failures: Int, lastError: String) {
+        self.peer = peer
+        self.since = since
+        self.until = until
+        self.failures = failures
+        self.lastError = lastError
+    }
+}
+
 public struct QueueEntry: Sendable, Codable, Hashable {
     /// One id for the life of the message, across every retry.
     public var messageId: MessageID
@@ -83,6 +106,29 @@ public final class QueueStore: @unchecked Sendable {
     }
     /// `queue/<peer>`.
     func peerPath(_ peer: String) -> String { SpoolLayout.join(directoryPath, peer) }
+
+    /// `queue/<peer>/.peer-state`: the peer's back-off, for `stafett queue`.
+    func peerStatePath(_ peer: String) -> String { SpoolLayout.join(peerPath(peer), ".peer-state") }
+
+    /// Notes that `peer` does not answer, so `stafett queue` can show why messages never tried
+    /// wait anyway (the back-off is the daemon's, per peer, not in any message's retry state).
+    /// Advisory: written on each failure of a down peer, not synced; the daemon never reads it.
+    public func notePeerDown(_ state: PeerBackoff) {
+        guard let data = try? QueueStore.encoder.encode(state) else { return }
+        let path = peerStatePath(state.peer)
+        let tmp = path + ".\(UInt32.random(in: 0...UInt32.max)).tmp"
+        guard (try? QueueStore.writeNew(data, to: tmp)) != nil else { return }
+        if rename(tmp, path) != 0 { unlink(tmp) }
+    }
+
+    /// Forgets a peer's back-off (it answered, or an operator asked for a retry now).
+    public func notePeerUp(_ peer: String) { unlink(peerStatePath(peer)) }
+
+    /// What `notePeerDown` last wrote for `peer`, if anything.
+    public func peerBackoff(_ peer: String) -> PeerBackoff? {
+        guard let data = try? AtomicFile.readIfPresent(peerStatePath(peer)) else { return nil }
+        return try? QueueStore.decoder.decode(PeerBackoff.self, from: data)
+    }
     /// `queue/<peer>/<id>.xml`, the signed message.
     func messagePath(peer: String, id: MessageID) -> String { SpoolLayout.join(peerPath(peer), id.rawValue + ".xml") }
     /// `queue/<peer>/<id>.meta`, the retry state.

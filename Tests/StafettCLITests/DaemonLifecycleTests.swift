@@ -68,6 +68,11 @@ final class DaemonLifecycleTests: XCTestCase {
         XCTAssertTrue(text.out.contains("\(B): \(n) message(s)"), text.out)
         XCTAssertTrue(text.out.contains("last error: "), text.out)
         XCTAssertFalse(text.out.contains("no errors"), text.out)
+        // The peer's own back-off shows, not only each message's.
+        XCTAssertTrue(text.out.contains("\(B): \(n) message(s)") && text.out.contains("not answering since"), text.out)
+        let peers = try XCTUnwrap(obj["peers"] as? [[String: Any]])
+        XCTAssertNotNil(peers.first?["backoffUntil"] as? String, "\(peers)")
+        XCTAssertGreaterThan(peers.first?["failuresInARow"] as? Int ?? 0, 0, "\(peers)")
         // The back-off shows: somewhere a retry is scheduled in the future, and attempts grow.
         let attemptsBefore = h.queue(A).map(\.attempts).reduce(0, +)
         XCTAssertTrue(h.wait(5) { h.queue(A).contains { $0.nextAttempt > Date() } })
@@ -84,6 +89,8 @@ final class DaemonLifecycleTests: XCTestCase {
         XCTAssertEqual(Set(delivered).count, n)
         let after = try h.cli.run(["queue", "--config", h.a.configPath])
         XCTAssertEqual(after.out, "Queue is empty.\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: h.a.layout.queue.appendingPathComponent("\(B)/.peer-state").path),
+                       "the back-off is forgotten once the peer answers")
     }
 
     /// 5. SIGHUP reloads (a new peer becomes usable), a broken config on SIGHUP keeps the old one,
