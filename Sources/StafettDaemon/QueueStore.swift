@@ -179,10 +179,15 @@ public final class QueueStore: @unchecked Sendable {
             for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where name.hasSuffix(".xml") {
                 let path = SpoolLayout.join(dir, name)
                 do {
-                    // Any failure to read the meta falls back to the message, as a missing meta does.
-                    if let data = (try? AtomicFile.readIfPresent(SpoolLayout.join(dir, String(name.dropLast(4)) + ".meta"))) ?? nil {
-                        result.append(try QueueStore.decoder.decode(QueueEntry.self, from: data))
+                    // Any failure to read or decode the meta falls back to the message, as a missing
+                    // meta does: the meta is not synced (it is advisory), so after a power cut it can be
+                    // empty or torn, and its message must not be hidden for that.
+                    let metaPath = SpoolLayout.join(dir, String(name.dropLast(4)) + ".meta")
+                    if let data = (try? AtomicFile.readIfPresent(metaPath)) ?? nil,
+                       let entry = try? QueueStore.decoder.decode(QueueEntry.self, from: data) {
+                        result.append(entry)
                     } else {
+                        if access(metaPath, F_OK) == 0 { onError("\(metaPath): unreadable retry state, read again from the message") }
                         result.append(try QueueStore.entry(fromMessage: URL(fileURLWithPath: path, isDirectory: false),
                                                            peer: peer, maxLifetime: maxLifetime))
                     }

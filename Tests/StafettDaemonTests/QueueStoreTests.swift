@@ -60,6 +60,24 @@ final class QueueStoreTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: archive.appendingPathComponent("migrationsverket/m-1.xml")), xml)
     }
 
+    /// A torn or empty `.meta` (it is not synced) does not hide its message: the entry is read
+    /// from the message again, and the damage is reported.
+    func testATornRetryStateFallsBackToTheMessage() throws {
+        let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
+        var (a, xml) = try sealed("t-1")
+        try q.enqueue([(a, xml)])
+        a.attempts = 2
+        try q.update(a)
+        for torn in [Data(), Data("{\"messageId\":\"t-".utf8)] {
+            try torn.write(to: URL(fileURLWithPath: q.metaPath(peer: a.peer, id: a.messageId)))
+            var errors: [String] = []
+            let loaded = q.loadAll { errors.append($0) }
+            XCTAssertEqual(loaded.map(\.messageId), [a.messageId])
+            XCTAssertEqual(loaded.first?.attempts, 0, "rebuilt from the message")
+            XCTAssertEqual(errors.count, 1, "\(errors)")
+        }
+    }
+
     /// Retry state written by root (`sudo stafett queue hold`) belongs to the queue directory's
     /// owner, so the daemon running as that user can read and replace it.
     func testRetryStateWrittenByRootBelongsToTheQueueOwner() throws {
