@@ -26,6 +26,7 @@ public final class Daemon: @unchecked Sendable {
     /// instead of queueing behind each other (a hundred one-record files a second is a busy day).
     private let intakeQueue = DispatchQueue(label: "stafett.intake", attributes: .concurrent)
     private let intakeSlots = DispatchSemaphore(value: 8)
+    private let intakeGate = IntakeGate()
     private let control = DispatchQueue(label: "stafett.control")
     private let notify = SystemdNotify()
     private var signals: Signals?
@@ -155,7 +156,9 @@ public final class Daemon: @unchecked Sendable {
     func intake(_ file: URL) {
         intakeSlots.wait()
         defer { intakeSlots.signal() }
-        let processor = IntakeProcessor(runtime: runtime, layout: layout, store: store, batcher: batcher)
+        var processor = IntakeProcessor(runtime: runtime, layout: layout, store: store, batcher: batcher)
+        processor.gate = intakeGate
+        processor.stillQueued = { [scheduler] in scheduler.adopt($0) }
         do {
             let (outcome, queued) = try processor.processKeepingMessages(file)
             switch outcome {

@@ -138,6 +138,22 @@ public final class DeliveryScheduler: @unchecked Sendable {
         cond.unlock()
     }
 
+    /// Schedules queued messages the scheduler does not know yet (intake found them in the queue
+    /// from an earlier try of their file); those it knows keep their place and state.
+    public func adopt(_ entries: [QueueEntry]) {
+        cond.lock()
+        let now = Date()
+        for e in entries {
+            let lane = laneLocked(e.peer)
+            guard lane.entries[e.messageId] == nil, !lane.inFlight.contains(e.messageId) else { continue }
+            lane.mayHaveMeta.insert(e.messageId)
+            lane.file(e, now: now)
+        }
+        updateGaugesLocked()
+        cond.broadcast()
+        cond.unlock()
+    }
+
     /// Schedules messages intake has just made durable in the queue, with their signed bytes: they
     /// have no retry state yet, and their first attempt sends the bytes from memory (while the
     /// messages kept stay within `bodyBudget`) instead of reading the file back.

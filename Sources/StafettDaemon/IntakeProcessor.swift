@@ -29,6 +29,13 @@ public struct IntakeProcessor: Sendable {
     public var store: QueueStore
     /// Journal group commit.
     public var batcher: CommitBatcher
+    /// Shared by the processors of one daemon, so that files with the same content are taken one
+    /// at a time (see `IntakeGate`); nil for a processor working alone.
+    public var gate: IntakeGate?
+    /// Told of messages a file yields that are still in the queue from an earlier try of it
+    /// (a commit that failed after its renames, a crash): the scheduler may never have heard of
+    /// them, and they must not wait for a restart.
+    public var stillQueued: (@Sendable ([QueueEntry]) -> Void)?
 
     /// Creates a processor.
     public init(runtime: NodeRuntime, layout: SpoolLayout, store: QueueStore, batcher: CommitBatcher) {
@@ -67,6 +74,10 @@ public struct IntakeProcessor: Sendable {
             return (try fail(file, name: name, ["\(name): the file is \(data.count) bytes, more than the limit of \(runtime.config.limits.maxIntakeFile): split it into smaller files"]), [])
         }
         let digest = SHA256.hex(data)
+        // The same export dropped twice (under two names) yields the same message ids: processed
+        // side by side, both would find nothing queued yet and queue every message twice.
+        gate?.enter(digest)
+        defer { gate?.leave(digest) }
         let messages: [CaseMessage]
         switch caseMessages(data, name: name, digest: digest, now: now) {
         case .failure(let problems): return (try fail(file, name: name, problems.lines), [])
@@ -127,7 +138,9 @@ public struct IntakeProcessor: Sendable {
         var staged: [(temporary: String, final: String)] = []
         var records: [JournalEntry] = []
         var written: [(entry: QueueEntry, signedXML: Data)] = []
-        for (i, (entry, xml)) in batch.enumerated() where !store.contains(peer: entry.peer, id: entry.messageId) && !finished(entry) {
+        var known: [QueueEntry] = []
+        for (i, (entry, xml)) in batch.enumerated() where !finished(entry) {
+            if store.contains(peer: entry.peer, id: entry.messageId) { known.append(entry); continue }
             staged.append(try CommitBatcher.stage(xml, in: store.peerPath(entry.peer), as: entry.messageId.rawValue + ".xml"))
             written.append((entry, xml))
             records.append(JournalEntry.about(routed[i].message, kind: .queued, digest: entry.digest, keyer: runtime.keyer,
@@ -146,6 +159,13 @@ public struct IntakeProcessor: Sendable {
             JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
                          digest: digest, status: "accepted", reason: summary, file: name)]))
         let moved = try layout.moveToAccepted(file)
+        // As the queue holds them (this run signed them anew, with another creation time and digest).
+        if !known.isEmpty, let tell = stillQueued {
+            tell(known.compactMap { e in
+                store.retryState(of: e) ?? (try? QueueStore.entry(fromMessage: store.messageURL(e), peer: e.peer,
+                                                                   maxLifetime: runtime.config.delivery.maxLifetime.timeInterval))
+            })
+        }
         return (.accepted(messages: routed.count, movedTo: moved), written)
     }
 
@@ -228,4 +248,29 @@ final class UnsafeSendableBox<T>: @unchecked Sendable {
     init(_ value: [T]) { storage = value }
     func set(_ i: Int, _ v: T) { lock.lock(); storage[i] = v; lock.unlock() }
     var value: [T] { lock.lock(); defer { lock.unlock() }; return storage }
+}
+
+/// Lets one intake at a time work on a given file content (by digest); others wait their turn.
+public final class IntakeGate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var busy: Set<String> = []
+
+    /// Creates a gate.
+    public init() {}
+
+    /// Waits until no other intake holds `digest`, then holds it.
+    public func enter(_ digest: String) {
+        condition.lock()
+        while busy.contains(digest) { condition.wait() }
+        busy.insert(digest)
+        condition.unlock()
+    }
+
+    /// Releases `digest`.
+    public func leave(_ digest: String) {
+        condition.lock()
+        busy.remove(digest)
+        condition.broadcast()
+        condition.unlock()
+    }
 }

@@ -50,4 +50,69 @@ final class IntakeProcessorTests: XCTestCase {
         let failed = try a.journalEntries().filter { $0.kind == .intakeFailed }
         XCTAssertEqual(failed.map(\.file), ["privat.csv"])
     }
+
+    static func csv(_ tag: String, rows: Int) -> String {
+        var s = "Ärendenummer;Förnamn;Efternamn;Födelsedatum;Händelse;Händelsetid;Plats\r\n"
+        for i in 1...rows { s += "\(tag)-\(i);Ali;Nouri;2005-01-01;registrerad;2015-10-23 08:15;Trelleborg\r\n" }
+        return s
+    }
+
+    func sender(_ net: TestNetwork) throws -> (TestNode, QueueStore) {
+        let a = net.a
+        net.configureAllPeers()
+        a.config.routing.defaultPeer = net.b.name
+        return (a, try QueueStore(directory: a.layout.queue))
+    }
+
+    /// The same export dropped twice under two names, both taken at once: with the daemon's shared
+    /// gate the second waits for the first, finds every message queued and queues none again.
+    func testTheSameContentUnderTwoNamesIsQueuedOnce() throws {
+        let net = try TestNetwork()
+        let (a, store) = try sender(net)
+        let text = Self.csv("TWIN", rows: 300)
+        for name in ["lista.csv", "lista (kopia).csv"] {
+            try AtomicFile.write(Data(text.utf8), to: a.layout.outbox.appendingPathComponent(name))
+        }
+        var processor = IntakeProcessor(runtime: try a.runtime(), layout: a.layout, store: store, batcher: a.batcher)
+        processor.gate = IntakeGate()
+        let p = processor
+        let names = ["lista.csv", "lista (kopia).csv"]
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            _ = try? p.process(a.layout.outbox.appendingPathComponent(names[i]))
+        }
+        let queued = try a.journalEntries().filter { $0.kind == .queued }
+        XCTAssertEqual(queued.count, 300, "each message journaled queued once")
+        XCTAssertEqual(Set(queued.compactMap(\.messageId)).count, 300)
+        XCTAssertEqual(store.loadAll().count, 300)
+        XCTAssertEqual(try a.journalEntries().filter { $0.kind == .intakeAccepted }.count, 2)
+    }
+
+    /// A file whose messages are already in the queue (an earlier try renamed them into place and
+    /// then failed) hands those messages to the scheduler, as the queue holds them.
+    func testMessagesFoundStillQueuedAreHandedOn() throws {
+        let net = try TestNetwork()
+        let (a, store) = try sender(net)
+        let file = a.layout.outbox.appendingPathComponent("igen.csv")
+        let text = Self.csv("AGAIN", rows: 3)
+        try AtomicFile.write(Data(text.utf8), to: file)
+        var processor = IntakeProcessor(runtime: try a.runtime(), layout: a.layout, store: store, batcher: a.batcher)
+        let first = try processor.process(file).1
+        XCTAssertEqual(first.count, 3)
+
+        let told = LockedList()
+        processor.stillQueued = { told.add($0) }
+        try AtomicFile.write(Data(text.utf8), to: file)
+        let again = try processor.process(file)
+        XCTAssertTrue(again.1.isEmpty, "nothing queued twice")
+        XCTAssertEqual(Set(told.items.map(\.messageId)), Set(first.map(\.messageId)))
+        XCTAssertEqual(Set(told.items.map(\.digest)), Set(first.map(\.digest)), "the queued copies' digests, not a new signing's")
+    }
+}
+
+/// Entries a closure was told of, from any thread.
+final class LockedList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [QueueEntry] = []
+    func add(_ more: [QueueEntry]) { lock.withLock { list += more } }
+    var items: [QueueEntry] { lock.withLock { list } }
 }
