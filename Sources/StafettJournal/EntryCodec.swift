@@ -299,7 +299,9 @@ struct PayloadScanner {
                 if (0xD800..<0xDC00).contains(scalar), i + 6 <= p.count, p[i] == 0x5C, p[i + 1] == 0x75 {
                     i += 2
                     let low = try hex4()
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00)
+                    // Anything but a low surrogate after a high one is not a character (and, added
+                    // as one, would overflow): it reads as U+FFFD, as a lone surrogate does.
+                    scalar = (0xDC00..<0xE000).contains(low) ? 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00) : 0xFFFD
                 }
                 let u = Unicode.Scalar(scalar) ?? "\u{FFFD}"
                 bytes.append(contentsOf: Array(String(Character(u)).utf8))

@@ -236,34 +236,45 @@ final class SegmentReader {
     }
 
     /// True when a valid record (plausible length, `{"seq":` and a matching CRC) starts anywhere
-    /// after `from`: tells damage in the middle from a torn tail. Reads the rest of the file.
+    /// after `from`: tells damage in the middle from a torn tail. Reads the rest of the file in
+    /// windows that overlap by the largest record, so memory stays bounded whatever the file's
+    /// size says (a damaged or hostile file may claim any).
     func validRecordExists(after from: Int64) throws(JournalError) -> Bool {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .io(path: path, operation: "stat", errno: errno) }
-        let size = Int(st.st_size) - Int(from)
-        guard size > JournalFormat.recordOverhead else { return false }
-        let tail = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-        defer { tail.deallocate() }
-        var got = 0
-        while got < size {
-            let n = pread(fd, tail.baseAddress! + got, size - got, Int(from) + got)
-            if n < 0 { if errno == EINTR { continue }; throw .io(path: path, operation: "read", errno: errno) }
-            if n == 0 { break }
-            got += n
-        }
-        let t = UnsafeRawBufferPointer(tail)
-        var i = 1
-        while i + JournalFormat.recordOverhead + 8 <= got {
-            if t[i + 8] == 0x7B, t[i + 9] == 0x22, t[i + 10] == 0x73 {
-                let len = Int(t.loadUnaligned(fromByteOffset: i, as: UInt32.self).littleEndian)
-                let total = len + JournalFormat.recordOverhead
-                if len >= 8, i + total <= got {
-                    var crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: t[i..<(i + 4)]))
-                    crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: t[(i + 8)..<(i + total)]), continuing: crc)
-                    if crc == t.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self).littleEndian { return true }
-                }
+        let fileEnd = Int64(st.st_size)
+        let overlap = JournalFormat.maxPayload + JournalFormat.recordOverhead + 8
+        let window = overlap + (4 << 20)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: window, alignment: 16)
+        defer { buffer.deallocate() }
+        var start = from + 1
+        while start + Int64(JournalFormat.recordOverhead) < fileEnd {
+            var got = 0
+            let want = Int(min(Int64(window), fileEnd - start))
+            while got < want {
+                let n = pread(fd, buffer.baseAddress! + got, want - got, off_t(start) + off_t(got))
+                if n < 0 { if errno == EINTR { continue }; throw .io(path: path, operation: "read", errno: errno) }
+                if n == 0 { break }
+                got += n
             }
-            i += 1
+            let t = UnsafeRawBufferPointer(rebasing: buffer[0..<got])
+            // Candidates start in this window's first part; the overlap lets the last of them be whole.
+            let last = start + Int64(got) >= fileEnd ? got : got - overlap
+            var i = 0
+            while i < last, i + JournalFormat.recordOverhead + 8 <= got {
+                if t[i + 8] == 0x7B, t[i + 9] == 0x22, t[i + 10] == 0x73 {
+                    let len = Int(t.loadUnaligned(fromByteOffset: i, as: UInt32.self).littleEndian)
+                    let total = len + JournalFormat.recordOverhead
+                    if len >= 8, len <= JournalFormat.maxPayload, i + total <= got {
+                        var crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: t[i..<(i + 4)]))
+                        crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: t[(i + 8)..<(i + total)]), continuing: crc)
+                        if crc == t.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self).littleEndian { return true }
+                    }
+                }
+                i += 1
+            }
+            guard got > overlap, start + Int64(got) < fileEnd else { break }
+            start += Int64(last)
         }
         return false
     }

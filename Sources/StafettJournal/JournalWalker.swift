@@ -115,7 +115,7 @@ public struct JournalWalker {
             loop: while true {
                 switch try reader.next() {
                 case let .record(r):
-                    guard r.sequence == expected else {
+                    guard r.sequence == expected, r.sequence < UInt64.max else {
                         result.damage = JournalDamage(kind: r.sequence == 0 ? .badPayload : .sequenceGap, segment: path,
                             offset: r.offset, sequence: r.sequence == 0 ? expected : r.sequence,
                             detail: "expected record \(expected), found \(r.sequence) (records deleted or reordered)")
@@ -148,12 +148,17 @@ public struct JournalWalker {
                 case let .end(pending):
                     if pending > 0 {
                         let tornAt = reader.offset
-                        if isLast {
+                        // A record that runs past the end of the file is a torn tail only when
+                        // nothing valid follows: a damaged length field in the middle of the live
+                        // segment looks the same, and cutting there would delete good records.
+                        if isLast, try !reader.validRecordExists(after: tornAt) {
                             result.tail = .torn(segment: path, offset: tornAt, bytes: Int64(pending),
                                                 detail: "\(pending) bytes of an incomplete record")
                         } else {
-                            result.damage = JournalDamage(kind: .tornTail, segment: path, offset: tornAt,
-                                sequence: expected, detail: "segment ends inside a record but a later segment exists")
+                            result.damage = JournalDamage(kind: isLast ? .badLength : .tornTail, segment: path, offset: tornAt,
+                                sequence: expected, detail: isLast
+                                    ? "the record's length runs past the end of the file, and valid records follow"
+                                    : "segment ends inside a record but a later segment exists")
                             return result
                         }
                     }
@@ -198,7 +203,7 @@ public struct JournalWalker {
         guard let entry = try? EntryCodec.decode(r.payload), let seal = entry.checkpoint else {
             return "checkpoint record without a readable seal"
         }
-        guard seal.upTo + 1 == r.sequence else { return "seal covers \(seal.upTo), not the record before it" }
+        guard r.sequence > 0, seal.upTo == r.sequence - 1 else { return "seal covers \(seal.upTo), not the record before it" }
         if checkChain || r.sequence >= fromSequence {
             guard seal.chainHash == Data(previousHash).hexString else {
                 return "sealed chain hash differs from the chain"

@@ -185,5 +185,31 @@ final class TamperDetectionTests: XCTestCase {
         j = try Journal(directory: dir)
         j.close()
     }
-}
 
+    /// A length field in the live segment damaged so that its record runs past the end of the
+    /// file, with good records after it: damage, not a torn tail; open refuses instead of cutting.
+    func testALengthRunningPastTheEndWithRecordsAfterItIsDamageNotATornTail() throws {
+        try makeJournal()
+        let last = URL(fileURLWithPath: try JournalFormat.segments(in: dir).last!)
+        var l = try Data(contentsOf: last)
+        let starts = offsets(l.prefix(Int(try walk().lastSegmentValidEnd)))
+        XCTAssertGreaterThan(starts.count, 2)
+        l[starts[1] + 2] = 0x7F  // about 8 MB: past the end of this small file
+        try l.write(to: last)
+        let result = try walk()
+        XCTAssertEqual(result.tail, .clean, "not a torn tail")
+        XCTAssertEqual(result.damage?.kind, .badLength)
+        XCTAssertThrowsError(try Journal(directory: dir)) { error in
+            guard case JournalError.damaged = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertEqual(try Data(contentsOf: last).count, l.count, "nothing was cut")
+    }
+
+    /// A payload a tamperer can write with a valid CRC and chain must not trap the reader: a high
+    /// surrogate followed by an escape that is no low surrogate reads as U+FFFD.
+    func testAHighSurrogateWithoutItsLowHalfIsReadNotTrappedOn() throws {
+        let text = #"{"seq":1,"t":"2026-11-24T10:00:00.000Z","kind":"queued","case":"TBG\uD800\u0041"}"#
+        let odd = try Array(text.utf8).withUnsafeBytes { try EntryCodec.decode($0) }
+        XCTAssertEqual(odd.caseRef, "TBG\u{FFFD}")
+    }
+}
