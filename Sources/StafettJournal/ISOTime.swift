@@ -119,7 +119,11 @@ public enum ISOTime {
                 default: return nil
                 }
             }
-            total += num * unit
+            // An operator's typo (99999999999w) must get an error, not an overflow trap.
+            let (product, o1) = num.multipliedReportingOverflow(by: unit)
+            let (sum, o2) = total.addingReportingOverflow(product)
+            guard !o1, !o2 else { return nil }
+            total = sum
             num = -1
             i += 1
         }
@@ -157,8 +161,9 @@ public enum ISOTime {
         if s.last == 0x5A { offsetMs = 0; s.removeLast() }
         else if s.count > 16, let k = s.lastIndex(where: { $0 == 0x2B || $0 == 0x2D }), k > 10 {
             let z = String(decoding: s[(k + 1)...], as: UTF8.self).split(separator: ":")
-            guard let hh = Int(z.first ?? ""), z.count <= 2 else { return nil }
+            guard let hh = Int(z.first ?? ""), z.count <= 2, (0...23).contains(hh) else { return nil }
             let mm = z.count == 2 ? Int(z[1]) ?? 0 : 0
+            guard (0...59).contains(mm) else { return nil }
             offsetMs = Int64(hh * 3_600_000 + mm * 60_000) * (s[k] == 0x2D ? -1 : 1)
             s.removeSubrange(k...)
         }
@@ -166,14 +171,15 @@ public enum ISOTime {
         let parts = text.split(separator: "T", maxSplits: 1)
         let date = parts[0].split(separator: "-")
         guard date.count == 3, let y = Int(date[0]), let mo = Int(date[1]), let d = Int(date[2]),
-              (1...12).contains(mo), (1...31).contains(d) else { return nil }
+              (1...9999).contains(y), (1...12).contains(mo), (1...31).contains(d) else { return nil }
         var h = 0, mi = 0, sec = 0.0
         if parts.count == 2 {
             let tm = parts[1].split(separator: ":")
-            guard (1...3).contains(tm.count), let hh = Int(tm[0]) else { return nil }
+            // Ranges checked, so that no typo can overflow the arithmetic below.
+            guard (1...3).contains(tm.count), let hh = Int(tm[0]), (0...24).contains(hh) else { return nil }
             h = hh
-            if tm.count > 1 { guard let m = Int(tm[1]) else { return nil }; mi = m }
-            if tm.count > 2 { guard let x = Double(tm[2]) else { return nil }; sec = x }
+            if tm.count > 1 { guard let m = Int(tm[1]), (0...59).contains(m) else { return nil }; mi = m }
+            if tm.count > 2 { guard let x = Double(tm[2]), x >= 0, x < 61 else { return nil }; sec = x }
         }
         let local = Int64(days(year: y, month: mo, day: d)) * 86_400_000
             + Int64(h * 3_600_000 + mi * 60_000) + Int64((sec * 1000).rounded())

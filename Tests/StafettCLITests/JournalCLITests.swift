@@ -238,6 +238,26 @@ final class JournalCLITests: XCTestCase {
         XCTAssertEqual(code, JournalExit.usage)
     }
 
+    /// Identifiers and reasons come from peers: in the CSV for Excel, one that starts like a
+    /// formula is text, and a line break inside a reason cannot start a row of its own.
+    func testFollowupCSVNeutralisesFormulasAndLineBreaks() throws {
+        let j = try Journal(directory: dir)
+        let old = Date().addingTimeInterval(-2 * 3600)
+        try j.append(JournalEntry(kind: .received, time: old, messageId: "f1", intakeId: "=HYPERLINK(\"http://evil.example/\")",
+                                  eventType: "ReportedMissing", sender: "2120001124"))
+        try j.append(JournalEntry(kind: .queued, time: old, messageId: "f2", intakeId: "TRE-F", eventType: "Registered"))
+        try j.append(JournalEntry(kind: .rejected, time: old, messageId: "f2", intakeId: "TRE-F", status: "rejected",
+                                  reason: "schema\r\n=2+3\r\nmore"))
+        j.close()
+        let sink = TextSink.memory(), err = TextSink.memory()
+        _ = FollowupCommand.run(["-o", "csv"], context: context(), out: sink, err: err)
+        let rows = sink.text.components(separatedBy: "\r\n")
+        XCTAssertTrue(sink.text.contains("'=HYPERLINK"), sink.text)
+        XCTAssertFalse(rows.contains { $0.hasPrefix("=") }, "\(rows)")
+        XCTAssertTrue(sink.text.contains(";schema  =2+3  more\r\n"), "the reason stays in its row: \(sink.text)")
+        XCTAssertEqual(rows.filter { !$0.isEmpty }.count, 3, "a header and two items: \(rows)")
+    }
+
     /// A refused message's reason is in every format: the operator has to see what to correct.
     func testFollowupShowsTheRejectionReason() throws {
         let j = try Journal(directory: dir)

@@ -221,6 +221,12 @@ final class FollowupRulesAndSemanticsTests: XCTestCase {
         XCTAssertNotNil(ISOTime.parseOperatorTime("today", now: now))
         XCTAssertNotNil(ISOTime.parseOperatorTime("2015-11-20 10:00", now: now))
         XCTAssertNil(ISOTime.parseOperatorTime("yesterdayish", now: now))
+        // Typos give nil, never an overflow trap.
+        XCTAssertNil(ISOTime.duration("99999999999w"))
+        XCTAssertNil(ISOTime.duration("9999999999999d9999999999999d"))
+        XCTAssertNil(ISOTime.parseOperatorTime("2026-01-01T99999999999999", now: now))
+        XCTAssertNil(ISOTime.parseOperatorTime("2026-01-01T10:00+99999999999999:00", now: now))
+        XCTAssertNil(ISOTime.parseOperatorTime("99999999999999-01-01", now: now))
     }
 
     /// Cases join across organisations and identifiers; rules open and close as the day goes.
