@@ -55,6 +55,9 @@ public struct IntakeProcessor: Sendable {
     /// the scheduler can send it without reading the file back (`DeliveryScheduler.addQueued`).
     public func processKeepingMessages(_ file: URL, now: Date = Date()) throws(SpoolError) -> (IntakeOutcome, [(entry: QueueEntry, signedXML: Data)]) {
         let name = layout.outboxRelativePath(of: file) ?? file.lastPathComponent
+        // What the name pointed at when it was read: the file moves to accepted/ or failed/ only
+        // if it still does (see `FileIdentity`).
+        let identity = FileIdentity(path: file.path)
         let data: Data
         do {
             data = try IntakeFile.readBounded(file, limits: IntakeLimits(maxBytes: runtime.config.limits.maxIntakeFile))
@@ -64,14 +67,14 @@ public struct IntakeProcessor: Sendable {
             // trace but a log line. Moving it needs only the directory, so it goes to failed/ with
             // a report saying what to do, and into the journal, like any other refused file.
             if IntakeProcessor.isShutOut(file.path) {
-                return (try fail(file, name: name, ["\(name): Stafett may not read this file (its owner or permissions shut out "
+                return (try fail(file, identity, name: name, ["\(name): Stafett may not read this file (its owner or permissions shut out "
                     + "the stafett user): save it again so that it is readable, for example by the outbox's group, and drop it again"]), [])
             }
             // Any other read error is not the case worker's fault: the file stays in the outbox for the next scan.
             throw SpoolError(path: file.path, operation: "read", reason: "\(error)")
         }
         if data.count > runtime.config.limits.maxIntakeFile {
-            return (try fail(file, name: name, ["\(name): the file is \(data.count) bytes, more than the limit of \(runtime.config.limits.maxIntakeFile): split it into smaller files"]), [])
+            return (try fail(file, identity, name: name, ["\(name): the file is \(data.count) bytes, more than the limit of \(runtime.config.limits.maxIntakeFile): split it into smaller files"]), [])
         }
         let digest = SHA256.hex(data)
         // The same export dropped twice (under two names) yields the same message ids: processed
@@ -80,7 +83,7 @@ public struct IntakeProcessor: Sendable {
         defer { gate?.leave(digest) }
         let messages: [CaseMessage]
         switch caseMessages(data, name: name, digest: digest, now: now) {
-        case .failure(let problems): return (try fail(file, name: name, problems.lines), [])
+        case .failure(let problems): return (try fail(file, identity, name: name, problems.lines), [])
         case .success(let m): messages = m
         }
         // Route: the record's recipient, plus fan-out per event type.
@@ -100,7 +103,7 @@ public struct IntakeProcessor: Sendable {
                 routed.append((extra, copy))
             }
         }
-        if !errors.isEmpty { return (try fail(file, name: name, errors), []) }
+        if !errors.isEmpty { return (try fail(file, identity, name: name, errors), []) }
 
         // Sign on every core, in chunks sealed back to back; a chunk that fails is sealed again
         // one by one, so the report names each bad message.
@@ -129,7 +132,7 @@ public struct IntakeProcessor: Sendable {
                 batch.append((entry, sealed.signedXML))
             }
         }
-        if !errors.isEmpty { return (try fail(file, name: name, errors), []) }
+        if !errors.isEmpty { return (try fail(file, identity, name: name, errors), []) }
 
         // A file read again after a crash: messages still queued, or already delivered or expired
         // (the daemon delivers its queue at start, before the outbox is read), are done. Queuing
@@ -158,6 +161,7 @@ public struct IntakeProcessor: Sendable {
         try batcher.commit(CommitItem(files: staged, entries: [
             JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
                          digest: digest, status: "accepted", reason: summary, file: name)]))
+        try FileIdentity.check(file, still: identity)
         let moved = try layout.moveToAccepted(file)
         // As the queue holds them (this run signed them anew, with another creation time and digest).
         if !known.isEmpty, let tell = stillQueued {
@@ -209,7 +213,8 @@ public struct IntakeProcessor: Sendable {
     }
 
     /// Moves the input to `failed/` with its report and journals that.
-    private func fail(_ file: URL, name: String, _ errors: [String]) throws(SpoolError) -> IntakeOutcome {
+    private func fail(_ file: URL, _ identity: FileIdentity?, name: String, _ errors: [String]) throws(SpoolError) -> IntakeOutcome {
+        try FileIdentity.check(file, still: identity)
         let report = "Stafett could not accept \(name); nothing in it was sent.\nFix every line below and drop the file into the outbox again.\n\n"
             + errors.joined(separator: "\n") + "\n"
         let moved = try layout.moveToFailed(file, report: report)
@@ -272,5 +277,33 @@ public final class IntakeGate: @unchecked Sendable {
         busy.remove(digest)
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+/// Which file a path names, and as of when: device, inode, size and modification time.
+///
+/// A writer may put a new version in place (rename over it, or rewrite it) while intake works on
+/// the old one. Moving "the file at that path" to `accepted/` would then file the new, unread
+/// content as done, and its records would never be sent. Intake moves a file only if the path
+/// still names what it read; otherwise the file is left for the next try, which reads the new
+/// content (the old content's messages are queued already, under its own ids).
+struct FileIdentity: Equatable {
+    var device: UInt64, inode: UInt64, size: Int64, modifiedSeconds: Int, modifiedNanoseconds: Int
+
+    init?(path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+        size = Int64(st.st_size)
+        modifiedSeconds = Int(st.st_mtim.tv_sec)
+        modifiedNanoseconds = Int(st.st_mtim.tv_nsec)
+    }
+
+    /// Throws when `file` no longer names what `identity` recorded (nil: nothing was recorded).
+    static func check(_ file: URL, still identity: FileIdentity?) throws(SpoolError) {
+        guard let identity, FileIdentity(path: file.path) != identity else { return }
+        throw SpoolError(path: file.path, operation: "move",
+                         reason: "the file was replaced or changed while it was read; it is read again")
     }
 }

@@ -1,6 +1,7 @@
 import CShims
 import Foundation
 import XCTest
+import StafettCrypto
 import StafettJournal
 @testable import StafettDaemon
 #if canImport(Glibc)
@@ -87,6 +88,42 @@ final class IntakeProcessorTests: XCTestCase {
         XCTAssertEqual(try a.journalEntries().filter { $0.kind == .intakeAccepted }.count, 2)
     }
 
+    /// A new version put in place while intake works on the old one is not filed as done: the old
+    /// content's messages are queued, the new file stays in the outbox and is read on the next try.
+    func testAFileReplacedWhileItIsReadIsNotMovedUnread() throws {
+        let net = try TestNetwork()
+        let (a, store) = try sender(net)
+        let file = a.layout.outbox.appendingPathComponent("export.csv")
+        let old = Self.csv("OLD", rows: 4), new = Self.csv("NEW", rows: 2)
+        try AtomicFile.write(Data(old.utf8), to: file)
+        let gate = IntakeGate()
+        var processor = IntakeProcessor(runtime: try a.runtime(), layout: a.layout, store: store, batcher: a.batcher)
+        processor.gate = gate
+        let p = processor
+        // Holding the gate for the old content stops intake right after it has read the file.
+        let digest = SHA256.hex(Data(old.utf8))
+        gate.enter(digest)
+        let done = DispatchSemaphore(value: 0)
+        let outcome = LockedResult()
+        DispatchQueue.global().async {
+            outcome.set(Result { try p.process(file) })
+            done.signal()
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        try AtomicFile.write(Data(new.utf8), to: file)
+        gate.leave(digest)
+        done.wait()
+        guard case .failure(let error)? = outcome.value else { return XCTFail("\(String(describing: outcome.value))") }
+        XCTAssertTrue("\(error)".contains("replaced or changed while it was read"), "\(error)")
+        XCTAssertEqual(try String(contentsOf: file, encoding: .utf8), new, "the new version waits in the outbox")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: a.layout.accepted.appendingPathComponent("export.csv").path))
+
+        let (again, queued) = try p.process(file)
+        guard case .accepted = again else { return XCTFail("\(again)") }
+        XCTAssertEqual(queued.count, 2)
+        XCTAssertEqual(store.loadAll().count, 6, "the old content's 4 messages and the new one's 2")
+    }
+
     /// A file whose messages are already in the queue (an earlier try renamed them into place and
     /// then failed) hands those messages to the scheduler, as the queue holds them.
     func testMessagesFoundStillQueuedAreHandedOn() throws {
@@ -115,4 +152,12 @@ final class LockedList: @unchecked Sendable {
     private var list: [QueueEntry] = []
     func add(_ more: [QueueEntry]) { lock.withLock { list += more } }
     var items: [QueueEntry] { lock.withLock { list } }
+}
+
+/// An outcome set on one thread and read on another.
+final class LockedResult: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<(IntakeOutcome, [QueueEntry]), Error>?
+    func set(_ r: Result<(IntakeOutcome, [QueueEntry]), Error>) { lock.withLock { result = r } }
+    var value: Result<(IntakeOutcome, [QueueEntry]), Error>? { lock.withLock { result } }
 }
