@@ -174,6 +174,9 @@ public final class DeliveryScheduler: @unchecked Sendable {
         cond.unlock()
     }
 
+    /// The largest receipt accepted from a peer (ours are about 2 KB).
+    static let maxReceiptBytes = 64 << 10
+
     /// At most this many bytes of signed messages are kept in memory for their first attempt; a
     /// larger backlog is read from the queue directory as it is sent.
     static let bodyBudget = 32 << 20
@@ -404,6 +407,11 @@ public final class DeliveryScheduler: @unchecked Sendable {
         do { response = try connection.send(request) } catch { return .peerDown(error.description) }
         guard response.status == 200 || response.status == 413 else {
             return .retry("HTTP \(response.status) \(response.reason): \(String(decoding: response.body.prefix(200), as: UTF8.self))")
+        }
+        // A receipt is a few kilobytes and goes into the journal whole: a peer sending megabytes
+        // is broken, and its answer must not fail the journal round it would be committed in.
+        guard response.body.count <= DeliveryScheduler.maxReceiptBytes else {
+            return .retry("the receipt is \(response.body.count) bytes, more than \(DeliveryScheduler.maxReceiptBytes): not accepted")
         }
         do {
             let doc = try XMLDocument.parse(response.body)

@@ -205,6 +205,11 @@ public final class Journal: @unchecked Sendable {
     public func appendBatch(_ entries: [JournalEntry]) throws(JournalError) -> [UInt64] {
         guard !entries.isEmpty else { return [] }
         let encoded = entries.map(Journal.encode)
+        // All or nothing: an entry over the limit refuses the batch before any of it is written
+        // (the sequence number adds at most 28 bytes to what is encoded here).
+        if let big = encoded.first(where: { $0.afterSequence.count + 28 > JournalFormat.maxPayload }) {
+            throw .entryTooLarge(bytes: big.afterSequence.count + 28)
+        }
         cond.lock()
         var seqs: [UInt64] = []
         seqs.reserveCapacity(entries.count)

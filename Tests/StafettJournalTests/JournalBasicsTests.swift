@@ -138,6 +138,21 @@ final class GroupCommitTests: XCTestCase {
     /// A write that fails (the file-size limit, EFBIG) while many threads wait for their batches:
     /// each waiter learns of the failure (the flusher wakes one, which relays to the rest), none
     /// reports success for a record that is not durable, and later appends are refused.
+    /// A batch holding one entry over the size limit is refused whole, before any of it is
+    /// written, and the journal goes on taking appends.
+    func testABatchWithAnOversizedEntryWritesNothing() throws {
+        let dir = try makeTempDirectory("big") + "/j"
+        let j = try Journal(directory: dir)
+        var big = sampleEntry(1)
+        big.receipt = String(repeating: "x", count: JournalFormat.maxPayload)
+        XCTAssertThrowsError(try j.appendBatch([sampleEntry(0), big, sampleEntry(2)])) { error in
+            guard case JournalError.entryTooLarge = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertEqual(try j.append(sampleEntry(3)), 1, "nothing of the refused batch took a sequence number")
+        j.close()
+        XCTAssertEqual(try JournalWalker(directory: dir).walk().records, 1)
+    }
+
     func testFailedFlushWakesEveryWaitingThreadWithTheError() throws {
         let parent = try makeTempDirectory("efbig-threads")
         defer { try? FileManager.default.removeItem(atPath: parent) }
