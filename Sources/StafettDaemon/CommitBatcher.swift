@@ -12,11 +12,18 @@ public struct CommitItem: Sendable {
     public var files: [(temporary: String, final: String)]
     /// Journal records appended once the files are durable under their final names.
     public var entries: [JournalEntry]
+    /// The other order: the files' data is durable, then the journal records, and only then do
+    /// the files take their final names. For what a consumer may take away the moment it appears
+    /// (the inbox): a crash before the record leaves only a staged file, never a message that is
+    /// in the inbox but not in the journal (which a resend would deliver twice once the local
+    /// system had consumed it). `Receiver.recoverStaged` finishes or drops staged files at start.
+    public var renameAfterJournal: Bool
 
     /// Creates an item.
-    public init(files: [(temporary: String, final: String)], entries: [JournalEntry]) {
+    public init(files: [(temporary: String, final: String)], entries: [JournalEntry], renameAfterJournal: Bool = false) {
         self.files = files
         self.entries = entries
+        self.renameAfterJournal = renameAfterJournal
     }
 }
 
@@ -30,6 +37,11 @@ public struct CommitItem: Sendable {
 /// flushes, where each alone would pay five.
 public final class CommitBatcher: @unchecked Sendable {
     private let spool: String
+    /// The spool directory, open for the batcher's life: `syncfs` reports a write-back error only
+    /// to descriptors opened before it happened, so one opened per round would miss an error from
+    /// the write of a staged file and let that file be renamed and acknowledged (-1: none, each
+    /// round opens its own).
+    private let spoolFD: Int32
     private let journal: Journal
     private let lock = NSLock()
     /// Items waiting for the next round, each with the caller that waits for it (guarded by `lock`).
@@ -51,8 +63,11 @@ public final class CommitBatcher: @unchecked Sendable {
     /// Creates a batcher over the spool's file system and the node journal.
     public init(spool: URL, journal: Journal) {
         self.spool = spool.path
+        spoolFD = open(spool.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         self.journal = journal
     }
+
+    deinit { if spoolFD >= 0 { close(spoolFD) } }
 
     /// How many rounds (each one set of flushes) have run.
     var roundCount: Int { lock.withLock { rounds } }
@@ -76,7 +91,7 @@ public final class CommitBatcher: @unchecked Sendable {
         rounds += 1
         lock.unlock()
 
-        let outcome = CommitBatcher.run(batch.map(\.item), spool: spool, journal: journal)
+        let outcome = CommitBatcher.run(batch.map(\.item), spool: spool, spoolFD: spoolFD, journal: journal)
         var offset = 0
         for (item, waiter) in batch {
             switch outcome {
@@ -96,30 +111,44 @@ public final class CommitBatcher: @unchecked Sendable {
         return try me.result!.get()
     }
 
-    private static func run(_ items: [CommitItem], spool: String, journal: Journal) -> Result<[UInt64], SpoolError> {
+    private static func run(_ items: [CommitItem], spool: String, spoolFD: Int32, journal: Journal) -> Result<[UInt64], SpoolError> {
         do throws(SpoolError) {
-            let files = items.flatMap(\.files)
-            if !files.isEmpty {
-                // Data first: one syncfs whatever the number of files (an fdatasync per file would
-                // cost a device flush per file; a round must cost the same for one hand-off as for fifty).
-                try syncFileSystem(spool)
-                // `stage` wrote each temporary beside its final name, so the directory exists.
-                for f in files {
-                    guard rename(f.temporary, f.final) == 0 else { throw .errno(f.final, "rename") }
+            let early = items.filter { !$0.renameAfterJournal }.flatMap(\.files)
+            let late = items.filter(\.renameAfterJournal).flatMap(\.files)
+            // Data first: one syncfs whatever the number of files (an fdatasync per file would
+            // cost a device flush per file; a round must cost the same for one hand-off as for fifty).
+            if !early.isEmpty || !late.isEmpty {
+                if spoolFD >= 0 {
+                    guard stafett_syncfs(spoolFD) == 0 else { throw .errno(spool, "syncfs") }
+                } else {
+                    try syncFileSystem(spool)
                 }
-                // Then the names: they live in the few directories the round touched (the inbox,
-                // or a peer's queue), and fsyncing those writes only them, where a second syncfs
-                // walked every dirty inode on the file system again, whoever wrote it.
-                for dir in Set(files.map { parentDirectory(of: $0.final) }) { try AtomicFile.syncDirectory(dir) }
             }
+            try publish(early)
             let entries = items.flatMap(\.entries)
-            guard !entries.isEmpty else { return .success([]) }
-            do { return .success(try journal.appendBatch(entries)) } catch {
-                throw SpoolError(path: journal.directory, operation: "journal append", reason: error.description)
+            var sequences: [UInt64] = []
+            if !entries.isEmpty {
+                do { sequences = try journal.appendBatch(entries) } catch {
+                    throw SpoolError(path: journal.directory, operation: "journal append", reason: error.description)
+                }
             }
+            try publish(late)
+            return .success(sequences)
         } catch {
             return .failure(error)
         }
+    }
+
+    /// Gives staged files (data already synced) their final names, durably. `stage` wrote each
+    /// temporary beside its final name, so the directory exists. The names live in the few
+    /// directories the round touched (the inbox, or a peer's queue), and fsyncing those writes
+    /// only them, where a second syncfs walked every dirty inode on the file system again.
+    private static func publish(_ files: [(temporary: String, final: String)]) throws(SpoolError) {
+        guard !files.isEmpty else { return }
+        for f in files {
+            guard rename(f.temporary, f.final) == 0 else { throw .errno(f.final, "rename") }
+        }
+        for dir in Set(files.map { parentDirectory(of: $0.final) }) { try AtomicFile.syncDirectory(dir) }
     }
 
     /// The directory part of a spool path (`SpoolLayout.join` made it, so it has a slash).
@@ -140,6 +169,15 @@ public final class CommitBatcher: @unchecked Sendable {
     /// Writes `data` to a fresh temporary name in `directory` without syncing, for the file `name`
     /// there; the commit syncs it and renames it. A missing directory is created (durably).
     /// `name` must be a single safe file name (see `SpoolLayout.join`).
+    /// Writes `data` (not synced) as `.<name>.stage` beside `name`: a fixed name, so a file staged
+    /// before a crash can be found and finished or dropped at start (`Receiver.recoverStaged`).
+    /// Callers serialise per name (the receiver does, per sender and message id).
+    public static func stageForRecovery(_ data: Data, in directory: String, as name: String) throws(SpoolError) -> (temporary: String, final: String) {
+        let staged = SpoolLayout.join(directory, ".\(name).stage")
+        try QueueStore.writeNew(data, to: staged, creatingDirectory: directory)
+        return (staged, SpoolLayout.join(directory, name))
+    }
+
     public static func stage(_ data: Data, in directory: String, as name: String) throws(SpoolError) -> (temporary: String, final: String) {
         let tmp = SpoolLayout.join(directory, ".\(name).\(UInt64.random(in: 0...UInt64.max)).tmp")
         try QueueStore.writeNew(data, to: tmp, creatingDirectory: directory)

@@ -87,9 +87,12 @@ public final class Daemon: @unchecked Sendable {
         let rt = runtime
         let limits = rt.config.limits
         let window = Receiver.duplicateWindow(maxLifetime: rt.config.delivery.maxLifetime.timeInterval)
+        let accepted = try Receiver.acceptedMessages(journal: layout.journal, since: Date().addingTimeInterval(-window))
+        let recovered = try Receiver.recoverStaged(inbox: layout.inboxPath, accepted: accepted)
+        for name in recovered.finished { log.notice("inbox: \(name) was journaled before a crash; moved into place now") }
+        for name in recovered.removed { log.notice("inbox: removed \(name), staged but never journaled before a crash (its sender sends it again)") }
         let receiver = Receiver(runtime: { [unowned self] in self.runtime }, layout: layout, batcher: batcher,
-                                metrics: metrics, log: log,
-                                accepted: try Receiver.acceptedMessages(journal: layout.journal, since: Date().addingTimeInterval(-window)))
+                                metrics: metrics, log: log, accepted: accepted)
         let tlsServer = try TLSServerContext(rt.tls, clientTrust: ClientTrust(rt.peers.values.map(\.trust)))
         let serverConfig = HTTPServerConfiguration(
             host: rt.config.node.listen.host, port: rt.config.node.listen.port, maxConnections: limits.maxConnections,

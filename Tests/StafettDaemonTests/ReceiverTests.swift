@@ -85,6 +85,33 @@ final class ReceiverTests: XCTestCase {
         XCTAssertEqual(b.metrics.value("stafett_received_total", labels: ["status": "rejected", "reason": "duplicate-id"]), 2)
     }
 
+    /// The inbox never holds a message the journal lacks: a message is staged, journaled, then
+    /// named. What a crash left staged is finished at start if it was journaled, else removed.
+    func testStagedMessagesAreFinishedOrRemovedAtStart() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        try b.startReceiver()
+        let sent = try a.seal(try a.message("staged-1", to: b))
+        XCTAssertEqual(try verifiedReceipt(try a.post(sent.signedXML, to: b).body, from: b).status, .accepted)
+        let inbox = b.layout.inboxPath
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: inbox).sorted(),
+                       ["\(a.organisation.digits)_staged-1.xml"], "no stage file left after a receipt")
+        b.stopServer()
+
+        // As a crash leaves it: journaled but not yet named, and staged but never journaled.
+        let journaled = "\(a.organisation.digits)_staged-1.xml"
+        try FileManager.default.moveItem(atPath: SpoolLayout.join(inbox, journaled), toPath: SpoolLayout.join(inbox, ".\(journaled).stage"))
+        let orphan = ".\(a.organisation.digits)_never-1.xml.stage"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: SpoolLayout.join(inbox, orphan)))
+        let window = try Receiver.acceptedMessages(journal: b.layout.journal, since: Date().addingTimeInterval(-3600))
+        let recovered = try Receiver.recoverStaged(inbox: inbox, accepted: window)
+        XCTAssertEqual(recovered.finished, [journaled])
+        XCTAssertEqual(recovered.removed, [orphan])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: inbox).sorted(), [journaled])
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: SpoolLayout.join(inbox, journaled))), sent.signedXML)
+    }
+
     /// A duplicate's receipt is read from the journal record the accepted window names, and found
     /// by a scan if that record is not where the window says.
     func testADuplicatesReceiptIsReadFromTheRecordTheWindowNames() throws {
