@@ -199,6 +199,24 @@ final class JournalCLITests: XCTestCase {
         XCTAssertTrue(out.contains("TORN TAIL") && out.contains("after #9") && out.contains("after the last checkpoint"), out)
     }
 
+    /// Nothing removes segments, so a journal whose first segment is gone is damaged, in text and JSON.
+    func testVerifyCallsAMissingFirstSegmentDamage() throws {
+        let j = try Journal(directory: dir, options: JournalOptions(maxSegmentBytes: 600))
+        for i in 0..<12 { try j.append(JournalEntry(kind: .queued, messageId: "m\(i)")) }
+        j.close()
+        let segments = try JournalFormat.segments(in: dir)
+        XCTAssertGreaterThan(segments.count, 2)
+        try FileManager.default.removeItem(atPath: segments[0])
+        var (code, out, _) = run(JournalCommand.run, ["verify"])
+        XCTAssertEqual(code, JournalExit.damaged, out)
+        XCTAssertTrue(out.contains("are missing"), out)
+        (code, out, _) = run(JournalCommand.run, ["verify", "-o", "json"])
+        XCTAssertEqual(code, JournalExit.damaged, out)
+        let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+        XCTAssertEqual(obj["status"] as? String, "damaged")
+        XCTAssertEqual((obj["firstBad"] as? [String: Any])?["sequence"] as? Int, 1)
+    }
+
     func testFollowupTableJSONAndExcelCSV() throws {
         let j = try Journal(directory: dir)
         let old = Date().addingTimeInterval(-3 * 86_400)
