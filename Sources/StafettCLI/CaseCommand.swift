@@ -45,7 +45,7 @@ public enum CaseCommand {
                 if let p = e.personKey, !ids.contains("pin:" + p.prefix(8)) { ids.append("pin:" + p.prefix(8)) }
                 for v in [e.sender, e.recipient].compactMap({ $0 }) where !orgs.contains(v) { orgs.append(v) }
             }
-            out.write("Child: \(ids.joined(separator: ", "))\nOrganisations: \(orgs.joined(separator: ", "))\n")
+            out.write(terminalSafe("Child: \(ids.joined(separator: ", "))") + "\n" + terminalSafe("Organisations: \(orgs.joined(separator: ", "))") + "\n")
             out.write("\(records.count) journal records\n\n")
             let rows = records.map { e in
                 [localTime(e.timeMillis), "#\(e.sequence)", e.kind.rawValue, e.eventType ?? "-",

@@ -244,8 +244,22 @@ struct NotAJournalError: Error, CustomStringConvertible {
 /// Common options every journal command accepts.
 let commonValued: Set<String> = ["--journal", "--secret", "--cert", "--rules", "--config", "-o", "--output"]
 
-/// Formats rows as an aligned table (widths by characters, so å, ä, ö line up).
-func alignedTable(_ header: [String], _ rows: [[String]]) -> String {
+/// Text from a journal record as it may reach a terminal: identifiers and reasons come from
+/// peers, and an escape sequence in one must not recolour, move or retitle the operator's
+/// terminal. Control characters (C0 but tab, DEL, C1) show as `?`.
+func terminalSafe(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: isControl) else { return text }
+    return String(String.UnicodeScalarView(text.unicodeScalars.map { isControl($0) ? "?" : $0 }))
+}
+
+private func isControl(_ u: Unicode.Scalar) -> Bool {
+    (u.value < 0x20 && u.value != 0x09) || (0x7F...0x9F).contains(u.value)
+}
+
+/// Formats rows as an aligned table (widths by characters, so å, ä, ö line up); cells are made
+/// `terminalSafe`.
+func alignedTable(_ header: [String], _ rawRows: [[String]]) -> String {
+    let rows = rawRows.map { $0.map(terminalSafe) }
     var widths = header.map { $0.count }
     for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
     func line(_ cells: [String]) -> String {

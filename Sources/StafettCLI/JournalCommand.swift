@@ -198,7 +198,7 @@ public enum JournalCommand {
         if let v = e.file { s += " file=\(v)" }
         if let v = e.digest { s += " digest=\(v.prefix(12))" }
         if let cp = e.checkpoint { s += " seals=\(cp.upTo) hash=\(cp.chainHash.prefix(16)) alg=\(cp.algorithm)" }
-        return s + "\n"
+        return terminalSafe(s) + "\n"
     }
 
     static func outputFormat(_ o: OptionParser, allowed: [String]) throws -> String {

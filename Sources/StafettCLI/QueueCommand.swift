@@ -297,11 +297,12 @@ enum QueueCommand {
     }
 
     static func truncate(_ s: String, _ n: Int) -> String {
-        let flat = s.replacingOccurrences(of: "\n", with: " ")
+        let flat = terminalSafe(s.replacingOccurrences(of: "\n", with: " "))
         return flat.count <= n ? flat : String(flat.prefix(n - 1)) + "…"
     }
 
-    static func table(_ header: [String], _ rows: [[String]], rightAligned: Set<Int> = []) -> [String] {
+    static func table(_ header: [String], _ rawRows: [[String]], rightAligned: Set<Int> = []) -> [String] {
+        let rows = rawRows.map { $0.map(terminalSafe) }  // last errors quote peers' answers
         var widths = header.map(\.count)
         for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
         func line(_ cells: [String]) -> String {

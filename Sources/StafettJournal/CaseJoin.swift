@@ -162,7 +162,11 @@ struct CaseJoin {
     /// or a personnummer key (hex).
     mutating func lookup(_ ref: String, personKey: String?) -> Int32? {
         if let k = personKey { return pin.get(k).map { find($0) } }
-        if let n = intake.get(ref) ?? dossier.get(ref) ?? caseRef.get(ref) { return find(n) }
+        // The join keeps identifiers as the payload holds them, escapes and all; so is the query.
+        var quoted: [UInt8] = []
+        EntryCodec.appendString(ref, &quoted)
+        let stored = Array(quoted.dropFirst().dropLast())
+        if let n = stored.withUnsafeBytes({ intake.get($0) ?? dossier.get($0) ?? caseRef.get($0) }) { return find(n) }
         return nil
     }
 }

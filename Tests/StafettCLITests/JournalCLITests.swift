@@ -90,6 +90,24 @@ final class JournalCLITests: XCTestCase {
 
     /// On a terminal, `tail` with nothing asked shows the last 50 and says how to see all; a pipe
     /// or file, `-n all`, or any filter still gets every matching record.
+    /// A peer's identifier carrying an escape sequence reaches the terminal as text: tail, case and
+    /// follow-up tables print control characters as `?`; JSON escapes them.
+    func testControlCharactersFromPeersNeverReachTheTerminal() throws {
+        let j = try Journal(directory: dir)
+        let old = Date().addingTimeInterval(-2 * 3600)
+        try j.append(JournalEntry(kind: .received, time: old, messageId: "e1", intakeId: "TRE-\u{1B}[31mRED\u{9B}2J",
+                                  eventType: "ReportedMissing", sender: "2120001124"))
+        j.close()
+        for (label, command, args) in [("tail", JournalCommand.run, ["tail"]), ("followup", FollowupCommand.run, [String]()),
+                                       ("case", CaseCommand.run, ["TRE-\u{1B}[31mRED\u{9B}2J"])] {
+            let (_, out, _) = run(command, args)
+            XCTAssertFalse(out.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x9B }, "\(label): \(out)")
+            XCTAssertTrue(out.contains("TRE-?[31mRED?2J"), "\(label): \(out)")
+        }
+        let (_, json, _) = run(JournalCommand.run, ["tail", "-o", "json"])
+        XCTAssertTrue(json.contains("\\u001b"), json)
+    }
+
     func testTailOnATerminalShowsTheLast50() throws {
         let j = try Journal(directory: dir)
         for i in 0..<60 { try j.append(JournalEntry(kind: .queued, messageId: "m\(i)", intakeId: i < 55 ? "TRE-A" : "TRE-B")) }
