@@ -71,6 +71,8 @@ public final class Daemon: @unchecked Sendable {
         current = rt
         layout = config.paths.layout
         try layout.create()
+        let stale = layout.removeStaleTemporaries()
+        if !stale.isEmpty { log.notice("spool: removed \(stale.count) temporary file(s) a crash or a failed commit left behind") }
         journal = try Journal(directory: layout.journal.path,
                               options: JournalOptions(checkpointInterval: config.journal.checkpointInterval.timeInterval,
                                                       signingKey: rt.sealer.key))

@@ -99,7 +99,14 @@ public struct IntakeProcessor: Sendable {
                 guard let p = runtime.peers[extra] else { continue }
                 var copy = m
                 copy.header.recipient = p.config.organisation
-                copy.header.messageId = (try? MessageID("\(m.header.messageId.rawValue).\(p.config.organisation.digits)")) ?? m.header.messageId
+                // Each copy needs an id of its own (the journal follows messages by id): one that
+                // cannot take the suffix is refused, not sent under its original's id.
+                guard let id = try? MessageID("\(m.header.messageId.rawValue).\(p.config.organisation.digits)") else {
+                    errors.append("\(name): message \(m.header.messageId): the id is too long to make a copy for \(extra) "
+                        + "(routing sends \(m.event.type.rawValue) there too): use an id of at most 117 characters")
+                    continue
+                }
+                copy.header.messageId = id
                 routed.append((extra, copy))
             }
         }
@@ -217,10 +224,12 @@ public struct IntakeProcessor: Sendable {
         try FileIdentity.check(file, still: identity)
         let report = "Stafett could not accept \(name); nothing in it was sent.\nFix every line below and drop the file into the outbox again.\n\n"
             + errors.joined(separator: "\n") + "\n"
-        let moved = try layout.moveToFailed(file, report: report)
+        // Journaled before the move: a crash in between leaves the file in the outbox, refused
+        // again at the next start (journaled twice, harmless), never moved without a record.
         let entry = JournalEntry(kind: .intakeFailed, sender: runtime.config.node.organisation.digits, status: "failed",
                                  reason: "\(errors.count) error(s): \(String(errors.first?.prefix(300) ?? ""))", file: name)
         try batcher.commit(CommitItem(files: [], entries: [entry]))
+        let moved = try layout.moveToFailed(file, report: report)
         return .failed(errors: errors.count, movedTo: moved.input)
     }
 

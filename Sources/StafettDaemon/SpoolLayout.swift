@@ -99,6 +99,30 @@ public struct SpoolLayout: Sendable, Equatable {
         try AtomicFile.move(from: input, to: try destination(for: input, under: accepted), inheritDirectoryMode: true)
     }
 
+    /// Removes temporaries a crash or a failed commit round left in the queue and the inbox
+    /// (`.<name>.….tmp`: written, never renamed, so never journaled or acknowledged). Only those
+    /// older than `age`, so that a `stafett queue` writing its retry state right now keeps its own.
+    /// Returns the paths removed. Called at start, before anything is sent or received.
+    @discardableResult
+    public func removeStaleTemporaries(olderThan age: TimeInterval = 60, now: Date = Date()) -> [String] {
+        let fm = FileManager.default
+        var dirs = [inboxPath]
+        for peer in (try? fm.contentsOfDirectory(atPath: queue.path)) ?? [] where !peer.hasPrefix(".") {
+            dirs.append(Self.join(queue.path, peer))
+        }
+        var removed: [String] = []
+        for dir in dirs {
+            for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+                let path = Self.join(dir, name)
+                var st = stat()
+                guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+                      Double(st.st_mtim.tv_sec) < now.timeIntervalSince1970 - age else { continue }
+                if unlink(path) == 0 { removed.append(path) }
+            }
+        }
+        return removed
+    }
+
     /// Writes `<name>.errors.txt` into `failed/` first, then moves the input beside it, keeping its
     /// sub-folder: if the daemon dies in between, the input is still in the outbox and is tried again.
     /// Returns the moved input and the report.

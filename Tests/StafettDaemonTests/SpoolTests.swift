@@ -136,6 +136,26 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(mode(try layout.moveToFailed(secret, report: "x").errors), 0o600)
     }
 
+    /// At start, temporaries older than a minute go from the queue and the inbox; fresh ones (a
+    /// `stafett queue` writing now), staged inbox files and real files stay.
+    func testStaleTemporariesAreRemovedAtStart() throws {
+        let dir = try TempDir()
+        let layout = SpoolLayout(spool: dir.url, state: dir.url.appendingPathComponent("state"))
+        try layout.create()
+        let peer = layout.queue.appendingPathComponent("migrationsverket")
+        try FileManager.default.createDirectory(at: peer, withIntermediateDirectories: true)
+        let old = [peer.appendingPathComponent(".m-1.xml.123.tmp"), layout.inbox.appendingPathComponent(".2120001165_x.xml.9.tmp")]
+        let keep = [peer.appendingPathComponent(".m-2.meta.77.tmp"), peer.appendingPathComponent("m-3.xml"),
+                    layout.inbox.appendingPathComponent(".2120001165_y.xml.stage")]
+        for f in old + keep { try Data("x".utf8).write(to: f) }
+        var past = [timeval(tv_sec: Int(Date().timeIntervalSince1970) - 3600, tv_usec: 0),
+                    timeval(tv_sec: Int(Date().timeIntervalSince1970) - 3600, tv_usec: 0)]
+        for f in old { XCTAssertEqual(utimes(f.path, &past), 0) }
+        XCTAssertEqual(Set(layout.removeStaleTemporaries()), Set(old.map(\.path)))
+        for f in keep { XCTAssertTrue(FileManager.default.fileExists(atPath: f.path), f.path) }
+        for f in old { XCTAssertFalse(FileManager.default.fileExists(atPath: f.path), f.path) }
+    }
+
     /// The per-message paths are joined to strings computed once; they must be the paths the
     /// directory URLs name, also when the spool is the root directory.
     func testLayoutPathsAreTheDirectoriesPaths() throws {
