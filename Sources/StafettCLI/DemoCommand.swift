@@ -43,11 +43,13 @@ enum DemoCommand {
             try fm.removeItem(at: dir)
         }
         console.print("== Creating a CA and two nodes in \(dir.path)")
+        // Marked first: a demo that fails half-way leaves a directory the next run may clear.
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Data().write(to: marker)
         let net = try DemoNetwork.create(in: dir, members: [
             ("trelleborg", "Trelleborgs kommun", "2120001165"),
             ("migrationsverket", "Migrationsverket", "2021002163"),
         ])
-        try Data().write(to: marker)
         let kommun = net.node("trelleborg"), verket = net.node("migrationsverket")
         for n in net.nodes {
             console.print("   \(n.organisationName) (\(n.organisation)): https://127.0.0.1:\(n.port), config \(n.configPath)")

@@ -72,6 +72,16 @@ public final class CommitBatcher: @unchecked Sendable {
     /// How many rounds (each one set of flushes) have run.
     var roundCount: Int { lock.withLock { rounds } }
 
+    /// When the round now running started (guarded by `lock`; nil between rounds).
+    private var roundStarted: ContinuousClock.Instant?
+
+    /// False when a round has run longer than `limit`: the disk or the journal is stuck, and every
+    /// hand-off (intake, receiving, settling a delivery) waits behind it. What the systemd
+    /// watchdog asks, so that a wedged daemon is restarted instead of pinging on while nothing moves.
+    public func isMakingProgress(within limit: Duration = .seconds(20)) -> Bool {
+        lock.withLock { roundStarted.map { ContinuousClock.now - $0 < limit } ?? true }
+    }
+
     /// Makes `item` durable together with whatever else is waiting; returns the journal sequence numbers.
     @discardableResult
     public func commit(_ item: CommitItem) throws(SpoolError) -> [UInt64] {
@@ -89,6 +99,7 @@ public final class CommitBatcher: @unchecked Sendable {
         let batch = waiting
         waiting.removeAll()
         rounds += 1
+        roundStarted = ContinuousClock.now
         lock.unlock()
 
         let outcome = CommitBatcher.run(batch.map(\.item), spool: spool, spoolFD: spoolFD, journal: journal)
@@ -102,6 +113,7 @@ public final class CommitBatcher: @unchecked Sendable {
         }
 
         lock.lock()
+        roundStarted = nil
         // Whoever queued meanwhile leads the next round: one wake-up, for one of them.
         let next = waiting.first?.waiter
         leading = next != nil

@@ -252,7 +252,8 @@ struct ConfigReader {
                 continue
             }
             let names = lines.flatMap { ConfigValue.list($0.value) }
-            if !names.isEmpty { c.routing.fanOut[event, default: []] += names }
+            // A peer named twice gets one copy (two would carry the same message id).
+            for n in names where !(c.routing.fanOut[event]?.contains(n) ?? false) { c.routing.fanOut[event, default: []].append(n) }
             if let first = lines.first { origins.locations["route.\(event.rawValue).also"] = first.location }
         }
 

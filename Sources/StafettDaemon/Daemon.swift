@@ -126,7 +126,13 @@ public final class Daemon: @unchecked Sendable {
         try writePidFile()
         log.notice("stafettd \(rt.config.node.name) (\(rt.config.node.organisation)) listening on \(rt.config.node.listen.host):\(server.port), \(rt.peers.count) peer(s)")
         _ = notify.ready(status: "listening on port \(server.port)")
-        _ = notify.startWatchdog(on: control)
+        // Pings only while commit rounds complete: a stuck disk or journal stops them, and systemd
+        // restarts the daemon (WatchdogSec) rather than leaving it up and doing nothing.
+        _ = notify.startWatchdog(on: control) { [batcher, log] in
+            let healthy = batcher.isMakingProgress()
+            if !healthy { log.limited(.error, key: "watchdog", every: .seconds(10), "a commit round has run for over 20 s: not telling systemd we are alive") }
+            return healthy
+        }
     }
 
     /// Seconds until each configured certificate expires and each revocation list needs its next

@@ -96,10 +96,17 @@ public final class DeliveryScheduler: @unchecked Sendable {
                 }
                 earliestLater = earliest
             }
+            // A due message still in flight (filed again by its own failed attempt, which another
+            // worker reached first) keeps its place: dropped here, it would be in neither list once
+            // its attempt ended, never tried again and never expired.
+            var stillInFlight: [MessageID] = []
+            defer { due.append(contentsOf: stillInFlight) }
             while dueHead < due.count {
                 let id = due[dueHead]
                 dueHead += 1
-                if let e = entries[id], !inFlight.contains(id), !later.contains(id), !e.held { return e }
+                guard let e = entries[id], !later.contains(id), !e.held else { continue }
+                if inFlight.contains(id) { stillInFlight.append(id); continue }
+                return e
             }
             due.removeAll(keepingCapacity: true)
             dueHead = 0
@@ -320,14 +327,14 @@ public final class DeliveryScheduler: @unchecked Sendable {
             return true
         }
         if entry.held { schedule(entry, lane: lane); return false }
-        if entry.expiresAt <= Date() { return expire(entry, rt: rt) }
+        if entry.expiresAt <= Date() { return expire(entry, rt: rt, lane: lane) }
         guard let peer = rt.peers[entry.peer] else {
             return fail(&entry, "no peer named \(entry.peer) in the configuration", peerDown: true, start: start, lane: lane, rt: rt)
         }
         guard let connection else {
             return fail(&entry, "cannot set up TLS for peer \(entry.peer)", peerDown: true, start: start, lane: lane, rt: rt)
         }
-        let outcome = send(entry, body: body, to: peer, over: connection)
+        let outcome = send(entry, body: body, to: peer, over: connection, rt: rt)
         switch outcome {
         case .peerDown(let why):
             return fail(&entry, why, peerDown: true, start: start, lane: lane, rt: rt)
@@ -396,7 +403,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         }
     }
 
-    private func send(_ entry: QueueEntry, body kept: Data?, to peer: LoadedPeer, over connection: PeerConnection) -> AttemptOutcome {
+    private func send(_ entry: QueueEntry, body kept: Data?, to peer: LoadedPeer, over connection: PeerConnection, rt: NodeRuntime) -> AttemptOutcome {
         let body: Data
         if let kept { body = kept } else {
             do { body = try store.signedMessage(of: entry) } catch { return .retry("\(error)") }
@@ -420,6 +427,9 @@ public final class DeliveryScheduler: @unchecked Sendable {
             let receipt = try ReceiptXML.decode(doc)
             guard receipt.issuer == peer.config.organisation else {
                 return .retry("receipt issued by \(receipt.issuer), expected \(peer.config.organisation)")
+            }
+            if let addressee = receipt.addressee, addressee != rt.config.node.organisation {
+                return .retry("receipt addressed to \(addressee), expected this node, \(rt.config.node.organisation)")
             }
             guard receipt.refToMessageId == entry.messageId || (receipt.status == .rejected && receipt.refToMessageId == nil) else {
                 return .retry("receipt refers to \(receipt.refToMessageId?.rawValue ?? "no message"), expected \(entry.messageId)")
@@ -472,7 +482,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         }
     }
 
-    private func expire(_ entry: QueueEntry, rt: NodeRuntime) -> Bool {
+    private func expire(_ entry: QueueEntry, rt: NodeRuntime, lane: Lane) -> Bool {
         let record = JournalEntry(kind: .expired, messageId: entry.messageId.rawValue, caseRef: entry.caseRef,
                                   eventType: entry.eventType.rawValue, sender: rt.config.node.organisation.digits,
                                   recipient: entry.recipient.digits, digest: entry.digest, status: "expired",
@@ -481,7 +491,11 @@ public final class DeliveryScheduler: @unchecked Sendable {
             try batcher.commit(CommitItem(files: [], entries: [record]))
             try store.remove(entry, archivingTo: layout.expiredArchivePath)
         } catch {
-            log.limited(.error, key: "expire", every: .seconds(10), "cannot expire \(entry.messageId): \(error)")
+            log.limited(.error, key: "expire", every: .seconds(10), "cannot expire \(entry.messageId): \(error); trying again in a minute")
+            // Filed again, or it would sit unscheduled (neither sent nor expired) until a restart.
+            var again = entry
+            again.nextAttempt = Date().addingTimeInterval(60)
+            schedule(again, lane: lane)
             return false
         }
         metrics.count("stafett_expired_total", labels: ["peer": entry.peer])
@@ -585,6 +599,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         let cap = d.maxBackoff.timeInterval
         let base = min(cap, initial * pow(2, Double(max(0, min(attempt - 1, 30)))))
         let spread = base * min(max(d.jitter, 0), 1)
-        return max(0.01, base + Double.random(in: -spread...spread))
+        // Jitter spreads retries; it must not push one past the configured ceiling.
+        return min(cap, max(0.01, base + Double.random(in: -spread...spread)))
     }
 }

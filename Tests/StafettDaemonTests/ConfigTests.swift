@@ -283,6 +283,17 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(text.contains(":14: peers \"migrationsverket\" and \"polisen\" pin the same certificate abababab"), text)
     }
 
+    /// A peer named twice for one event type gets one copy.
+    func testAFanOutPeerNamedTwiceIsOneCopy() throws {
+        let c = try StafettConfig.parse(text: Self.minimal + """
+
+            [route "ReportedMissing"]
+            also = migrationsverket, migrationsverket
+            also = migrationsverket
+            """, file: "/etc/stafett/stafett.conf")
+        XCTAssertEqual(c.routing.fanOut[.reportedMissing], ["migrationsverket"])
+    }
+
     func testIncludeAndCheckFiles() throws {
         let dir = try TempDir()
         try "secret".write(to: dir.url.appendingPathComponent("journal.secret"), atomically: true, encoding: .utf8)

@@ -104,6 +104,24 @@ final class DeliveryTests: XCTestCase {
 
     /// Back-off bounds below a second count in full: `max-backoff = 500ms` caps at half a second
     /// (it was read as 0 s, and every retry came after the 10 ms floor).
+    /// A message filed due again by its own failed attempt while still in flight (another worker
+    /// reaching the due list first) keeps its place and is picked once its attempt ends.
+    func testADueMessageStillInFlightIsNotDropped() throws {
+        let lane = DeliveryScheduler.Lane(name: "migrationsverket")
+        let id = try MessageID("m-inflight")
+        let now = Date()
+        let entry = QueueEntry(messageId: id, peer: "migrationsverket", recipient: try OrganisationNumber("2021002163"),
+                               eventType: .registered, caseRef: nil, queuedAt: now, expiresAt: now.addingTimeInterval(3600),
+                               digest: "d")
+        lane.file(entry, now: now)
+        XCTAssertEqual(lane.next(now: now)?.messageId, id)
+        lane.inFlight.insert(id)
+        lane.file(entry, now: now)  // its attempt failed, past its lifetime: due at once
+        XCTAssertNil(lane.next(now: now), "not while its attempt runs")
+        lane.inFlight.remove(id)
+        XCTAssertEqual(lane.next(now: now)?.messageId, id, "picked once the attempt ended")
+    }
+
     func testSubSecondBackoffBoundsAreHonoured() throws {
         let config = try StafettConfig.parse(text: ConfigTests.minimal + """
 
@@ -118,7 +136,9 @@ final class DeliveryTests: XCTestCase {
         spread.maxBackoff = .milliseconds(1500)
         spread.jitter = 0.2
         for _ in 0..<200 {
-            XCTAssertEqual(DeliveryScheduler.backoff(attempt: 20, spread), 1.5, accuracy: 0.3 + 1e-9)
+            let delay = DeliveryScheduler.backoff(attempt: 20, spread)
+            XCTAssertEqual(delay, 1.5, accuracy: 0.3 + 1e-9)
+            XCTAssertLessThanOrEqual(delay, 1.5, "jitter never goes past max-backoff")
         }
         XCTAssertEqual(DeliveryScheduler.describe(0.4996), "500ms")
         XCTAssertEqual(DeliveryScheduler.describe(0.9996), "1s")
