@@ -109,7 +109,7 @@ public final class Daemon: @unchecked Sendable {
         server.start()
         if rt.config.metrics.enabled {
             let m = metrics
-            let ms = try HTTPServer(loopbackPort: rt.config.metrics.listen.port) { request in
+            let ms = try HTTPServer(loopbackHost: rt.config.metrics.listen.host, loopbackPort: rt.config.metrics.listen.port) { request in
                 guard request.path == "/metrics" else { return .notFound(request) }
                 return HTTPResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4"], body: Data(m.render().utf8))
             }

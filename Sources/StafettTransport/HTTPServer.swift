@@ -142,11 +142,17 @@ public final class HTTPServer: @unchecked Sendable {
         }
     }
 
-    /// Binds a plain-TCP server on 127.0.0.1 only, for the local `/metrics` endpoint.
-    public init(loopbackPort: UInt16, configuration: HTTPServerConfiguration = HTTPServerConfiguration(maxConnections: 16),
+    /// Binds a plain-TCP server on a loopback address only (`127.0.0.1` unless another 127.x,
+    /// `::1` or `localhost` is given), for the local `/metrics` endpoint; anything else is refused.
+    public init(loopbackHost: String = "127.0.0.1", loopbackPort: UInt16,
+                configuration: HTTPServerConfiguration = HTTPServerConfiguration(maxConnections: 16),
                 handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws(TransportError) {
+        let host = loopbackHost == "localhost" ? "127.0.0.1" : loopbackHost
+        guard host == "::1" || host.hasPrefix("127.") else {
+            throw .configuration("a plain (unauthenticated) server listens on loopback only, not \(loopbackHost)")
+        }
         var config = configuration
-        config.host = "127.0.0.1"
+        config.host = host
         config.port = loopbackPort
         (listenFD, port) = try Socket.listen(host: config.host, port: config.port, backlog: config.backlog)
         (wakeRead, wakeWrite) = HTTPServer.makePipe()

@@ -201,6 +201,18 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertTrue(addresses.get().allSatisfy { $0.hasPrefix("127.0.0.1:") }, "\(addresses.get())")
     }
 
+    /// The metrics listener takes the configured loopback address (IPv6 too) and nothing else.
+    func testPlainListenerBindsOnlyTheLoopbackAddressItIsGiven() throws {
+        XCTAssertThrowsError(try HTTPServer(loopbackHost: "0.0.0.0", loopbackPort: 0) { _ in .text(200, "ok") })
+        XCTAssertThrowsError(try HTTPServer(loopbackHost: "192.0.2.1", loopbackPort: 0) { _ in .text(200, "ok") })
+        let v6: HTTPServer
+        do { v6 = try HTTPServer(loopbackHost: "::1", loopbackPort: 0) { _ in .text(200, "ok") } } catch {
+            throw XCTSkip("no IPv6 loopback on this machine: \(error)")
+        }
+        XCTAssertEqual(v6.configuration.host, "::1")
+        v6.stop()
+    }
+
     func testPlainLoopbackListenerForMetrics() throws {
         let server = try HTTPServer(loopbackPort: 0) { request in
             request.path == "/metrics" ? .text(200, "stafett_up 1") : .notFound(request)
