@@ -62,11 +62,14 @@ enum DemoCommand {
         }
         console.print("== Starting both daemons (\(exe))")
         var daemons: [DaemonProcess] = []
-        defer { if !keepRunning { for d in daemons { d.stop() } } }
+        // Kept running only after a demo that got as far as its report: one that fails half-way
+        // stops what it started rather than leaving daemons nobody was told about.
+        var reachedTheEnd = false
+        defer { if !keepRunning || !reachedTheEnd { for d in daemons { d.stop() } } }
         for n in net.nodes {
             let d = try DaemonProcess(executable: exe, config: n.configPath, logPath: n.directory.appendingPathComponent("stafettd.log").path)
             daemons.append(d)
-            guard DaemonProcess.waitForPort(n.port) else {
+            guard d.waitForPort(n.port) else {
                 console.error("stafett demo: \(n.name) did not start; see \(d.logPath)")
                 return ExitCode.failure
             }
@@ -124,6 +127,7 @@ enum DemoCommand {
         _ = StafettTool.main(["followup", "--journal", kommun.layout.journal.path, "--secret", kommun.tls("journal.secret")], console: console)
 
         let ok = received >= expected && verified == receipts.count && receipts.count >= expected
+        reachedTheEnd = true
         if keepRunning {
             console.print("== Both daemons keep running: PIDs \(daemons.map { String($0.process.processIdentifier) }.joined(separator: " "))")
             console.print("   Drop more files into \(kommun.layout.outbox.path); stop with kill <PID>.")

@@ -165,8 +165,19 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Waits until the node's receiver accepts TCP connections.
     public static func waitForPort(_ port: UInt16, timeout: Double = 15) -> Bool {
+        waitForPort(port, of: nil, timeout: timeout)
+    }
+
+    /// `waitForPort` for this daemon: false at once if it exits first (a daemon that failed to
+    /// start says so in its log; another process on the port must not pass for it).
+    public func waitForPort(_ port: UInt16, timeout: Double = 15) -> Bool {
+        DaemonProcess.waitForPort(port, of: self, timeout: timeout) && isRunning
+    }
+
+    private static func waitForPort(_ port: UInt16, of daemon: DaemonProcess?, timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
+            if let daemon, !daemon.isRunning { return false }
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)

@@ -29,7 +29,7 @@ enum EndToEndBenchmark {
             try DaemonProcess(executable: exe, config: $0.configPath, logPath: $0.directory.appendingPathComponent("stafettd.log").path)
         }
         defer { for d in daemons { d.stop() } }
-        for n in net.nodes where !DaemonProcess.waitForPort(n.port) { throw StartupError("\(n.name) did not start") }
+        for (n, d) in zip(net.nodes, daemons) where !d.waitForPort(n.port) { throw StartupError("\(n.name) did not start") }
 
         // Throughput: files of 100 records dropped at once (a day's lists from many case workers).
         let perFile = 100

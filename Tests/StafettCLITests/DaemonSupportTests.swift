@@ -66,7 +66,7 @@ final class DaemonHarness: @unchecked Sendable {
         starts[name] = run + 1
         let d = try DaemonProcess(executable: exe, config: node(name).configPath, logPath: logPath(name, run: run))
         daemons[name] = d
-        guard DaemonProcess.waitForPort(node(name).port) else {
+        guard d.waitForPort(node(name).port) else {
             throw StartupError("\(name) did not start:\n\(log(name))")
         }
         return d
