@@ -89,7 +89,10 @@ public final class Daemon: @unchecked Sendable {
         let rt = runtime
         let limits = rt.config.limits
         let window = Receiver.duplicateWindow(maxLifetime: rt.config.delivery.maxLifetime.timeInterval)
-        let accepted = try Receiver.acceptedMessages(journal: layout.journal, since: Date().addingTimeInterval(-window))
+        let accepted = try Receiver.acceptedMessages(journal: layout.journal, since: Date().addingTimeInterval(-window)) { [log] seqs in
+            log.error("journal: \(seqs.count) record(s) could not be read as entries (first #\(seqs[0])); a message they accepted "
+                + "would be accepted again if resent: run stafett journal verify")
+        }
         let recovered = try Receiver.recoverStaged(inbox: layout.inboxPath, accepted: accepted)
         for name in recovered.finished { log.notice("inbox: \(name) was journaled before a crash; moved into place now") }
         for name in recovered.removed { log.notice("inbox: removed \(name), staged but never journaled before a crash (its sender sends it again)") }

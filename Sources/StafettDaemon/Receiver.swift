@@ -94,13 +94,22 @@ public final class Receiver: @unchecked Sendable {
 
     /// The messages accepted since `since`, by key, read from the journal at start.
     public static func acceptedMessages(journal: URL, since: Date) throws -> [String: AcceptedMessage] {
+        try acceptedMessages(journal: journal, since: since, unreadable: { _ in })
+    }
+
+    /// `acceptedMessages`, telling `unreadable` the sequence numbers of records whose payload did
+    /// not decode: a `received` among them is a message a resend would be accepted again for,
+    /// which the operator must hear of (the journal's CRC and chain held, so it is not damage).
+    public static func acceptedMessages(journal: URL, since: Date, unreadable: ([UInt64]) -> Void) throws -> [String: AcceptedMessage] {
         var found: [String: AcceptedMessage] = [:]
+        var skipped: [UInt64] = []
         let cutoff = Int64(since.timeIntervalSince1970 * 1000)
         try JournalStream(directory: journal.path).readAvailable { raw in
-            guard let e = try? EntryCodec.decode(raw.payload), e.kind == .received, e.timeMillis >= cutoff,
-                  let from = e.sender, let id = e.messageId else { return }
+            guard let e = try? EntryCodec.decode(raw.payload) else { skipped.append(raw.sequence); return }
+            guard e.kind == .received, e.timeMillis >= cutoff, let from = e.sender, let id = e.messageId else { return }
             found["\(from)/\(id)"] = AcceptedMessage(digest: e.digest, acceptedAt: e.time, sequence: raw.sequence)
         }
+        if !skipped.isEmpty { unreadable(skipped) }
         return found
     }
 
