@@ -103,11 +103,14 @@ public enum AtomicFile {
         return target
     }
 
-    /// `destination`, or the first free numbered variant of it (`name-2.csv`, ...).
-    public static func uniqueDestination(_ destination: URL) throws(SpoolError) -> URL {
+    /// `destination`, or the first free numbered variant of it (`name-2.csv`, ...); or the name
+    /// that already holds `source` itself (a move a crash interrupted between its link and its
+    /// unlink), so that finishing it does not give the file a second name.
+    public static func uniqueDestination(_ destination: URL, for source: URL? = nil) throws(SpoolError) -> URL {
         var target = destination
         var attempt = 1
         while FileManager.default.fileExists(atPath: target.path) {
+            if let source, sameFile(source.path, target.path) { return target }
             attempt += 1
             guard attempt < 10_000 else { throw SpoolError(path: destination.path, operation: "choose name", reason: "too many files of this name") }
             target = numbered(destination, attempt)
@@ -208,7 +211,7 @@ public enum AtomicFile {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    private static func sameFile(_ a: String, _ b: String) -> Bool {
+    static func sameFile(_ a: String, _ b: String) -> Bool {
         var sa = stat(), sb = stat()
         return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
     }

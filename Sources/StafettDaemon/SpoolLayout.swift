@@ -127,7 +127,7 @@ public struct SpoolLayout: Sendable, Equatable {
     /// sub-folder: if the daemon dies in between, the input is still in the outbox and is tried again.
     /// Returns the moved input and the report.
     public func moveToFailed(_ input: URL, report: String) throws(SpoolError) -> (input: URL, errors: URL) {
-        let target = try AtomicFile.uniqueDestination(try destination(for: input, under: failed))
+        let target = try AtomicFile.uniqueDestination(try destination(for: input, under: failed), for: input)
         let errors = try AtomicFile.writeErrorsFile(report, for: target, readableLike: input)
         let moved = try AtomicFile.move(from: input, to: target, inheritDirectoryMode: true)
         return (moved, errors)

@@ -106,6 +106,15 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(try String(contentsOf: errors, encoding: .utf8), "line 3: personnummer: the check digit is wrong\n")
 
         XCTAssertThrowsError(try layout.moveToAccepted(dir.url.appendingPathComponent("elsewhere.csv")))
+
+        // A move a crash stopped between link and unlink: finished under the name it already has.
+        try AtomicFile.write(Data("bad3".utf8), to: input)
+        let half = layout.failed.appendingPathComponent("sub/list-3.csv")
+        XCTAssertEqual(link(input.path, half.path), 0)
+        let (moved3, _) = try layout.moveToFailed(input, report: "line 2")
+        XCTAssertEqual(moved3.lastPathComponent, "list-3.csv", "no fourth name for the same file")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: layout.failed.appendingPathComponent("sub/list-4.csv").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: input.path))
     }
 
     /// An outbox the operator shares with the case workers' group: what the daemon puts in
