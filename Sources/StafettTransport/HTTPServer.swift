@@ -82,6 +82,9 @@ public struct HTTPServerStatistics: Sendable, Hashable {
     /// Connections closed at once because `maxPendingHandshakesPerAddress` from their source
     /// address were in their handshake.
     public var connectionsRefusedAtAddressCap = 0
+    /// Pending handshakes closed to make room at a full `maxPendingHandshakes`: the oldest of the
+    /// address holding the most, when it holds two or more.
+    public var pendingHandshakesEvicted = 0
     /// TLS handshakes that failed (untrusted or missing certificate, timeout, protocol error).
     public var handshakeFailures = 0
     /// Requests passed to the handler.
@@ -124,6 +127,11 @@ public final class HTTPServer: @unchecked Sendable {
     // by fd, which is safe because an fd leaves here (in `finished`) before its socket is closed.
     private var pending: [Int32: String] = [:]
     private var pendingFrom: [String: Int] = [:]
+    /// When each pending connection arrived (a counter), and those already shut down to make room
+    /// (still counted in `pending` until their threads finish).
+    private var pendingOrder: [Int32: UInt64] = [:]
+    private var pendingArrivals: UInt64 = 0
+    private var evicted: Set<Int32> = []
     private var refusalLog = RefusalLog()
     private var stats = HTTPServerStatistics()
 
@@ -324,25 +332,48 @@ public final class HTTPServer: @unchecked Sendable {
             return stopping ? .stopping : .connections
         }
         if tls != nil {  // a plain connection has no handshake to wait for
-            if pending.count >= max(1, configuration.maxPendingHandshakes) {
-                stats.connectionsRefusedAtPendingCap += 1
-                return .handshakes
-            }
             let block = Socket.addressBlock(of: source)
             if pendingFrom[block, default: 0] >= max(1, configuration.maxPendingHandshakesPerAddress) {
                 stats.connectionsRefusedAtAddressCap += 1
                 return .handshakesFromAddress
             }
+            if pending.count - evicted.count >= max(1, configuration.maxPendingHandshakes) {
+                guard let victim = evictionCandidate() else {
+                    stats.connectionsRefusedAtPendingCap += 1
+                    return .handshakes
+                }
+                // Silent connections spread over a few addresses could otherwise hold every
+                // handshake place for good: the address holding the most gives its oldest up.
+                // Its thread sees the shutdown, ends the handshake and leaves the counts.
+                evicted.insert(victim)
+                shutdown(victim, Int32(SHUT_RDWR))
+                stats.pendingHandshakesEvicted += 1
+            }
             pending[fd] = block
             pendingFrom[block, default: 0] += 1
+            pendingArrivals += 1
+            pendingOrder[fd] = pendingArrivals
         }
         connections.insert(fd)
         stats.connectionsAccepted += 1
         return nil
     }
 
+    /// The oldest pending handshake of the address holding the most (not yet evicted), when that
+    /// address holds two or more: one connection at a time from an address is what a peer needs,
+    /// so a lone handshake is never the one closed. Called with `state` locked.
+    private func evictionCandidate() -> Int32? {
+        var held: [String: Int] = [:]
+        for (fd, block) in pending where !evicted.contains(fd) { held[block, default: 0] += 1 }
+        guard let (busiest, count) = held.max(by: { $0.value < $1.value }), count >= 2 else { return nil }
+        return pending.filter { $0.value == busiest && !evicted.contains($0.key) }
+            .min { (pendingOrder[$0.key] ?? 0) < (pendingOrder[$1.key] ?? 0) }?.key
+    }
+
     /// Takes `fd` out of the handshake counts, if it is still in them. Called with `state` locked.
     private func leavePending(_ fd: Int32) {
+        pendingOrder[fd] = nil
+        evicted.remove(fd)
         guard let source = pending.removeValue(forKey: fd) else { return }
         if let n = pendingFrom[source], n > 1 { pendingFrom[source] = n - 1 } else { pendingFrom[source] = nil }
     }

@@ -89,6 +89,26 @@ final class HandshakeCapTests: XCTestCase {
         XCTAssertTrue(eventually { server.activeConnections == 0 && server.pendingHandshakes == 0 })
     }
 
+    /// Silent connections from a few addresses fill the handshake places: a peer arriving then is
+    /// not refused; the oldest silent one of the busiest address is closed to make room for it.
+    func testAFullHandshakeCapClosesTheBusiestAddressesOldestForANewcomer() throws {
+        let server = try Harness.server(try pki.serverContext(), config {
+            $0.maxConnections = 8
+            $0.maxPendingHandshakes = 2
+            $0.maxPendingHandshakesPerAddress = 4
+            $0.handshakeTimeout = .seconds(20)
+        })
+        defer { server.stop(timeout: .milliseconds(200)) }
+        let silent = try (0..<2).map { _ in try SilentConnection(port: server.port, from: "127.0.0.2") }
+        defer { for s in silent { s.close() } }
+        XCTAssertTrue(eventually { server.pendingHandshakes == 2 })
+        let client = Harness.client(server, try pki.clientContext(), maxConnections: 1)
+        XCTAssertEqual(try client.send(Harness.post("room made")).body, Data("room made".utf8))
+        XCTAssertEqual(server.statistics.pendingHandshakesEvicted, 1)
+        XCTAssertEqual(SilentConnection.closedByServer([silent[0]], expected: 1), 1, "the oldest one went")
+        XCTAssertEqual(server.statistics.connectionsRefusedAtPendingCap, 0)
+    }
+
     func testTimedOutAndFailedHandshakesGiveTheirPlacesBack() throws {
         let server = try Harness.server(try pki.serverContext(), config {
             $0.maxConnections = 4
