@@ -32,6 +32,24 @@ final class IntakeCSVTests: XCTestCase {
         XCTAssertEqual(parseOK(Data(sheet.utf8), file: "outbox/sheet.csv"), a)
     }
 
+    /// UTF-8 rows beside one Windows-1252 byte (two exports pasted together) are refused whole:
+    /// read either way, some names would reach the agency garbled. JSON is UTF-8 or nothing.
+    func testMixedEncodingsAreRefusedNotGarbled() throws {
+        let utf8Part = Data("given_name;family_name;intake_id;event;event_time;note\r\nBjörn;Åkesson;A-1;registrerad;2015-10-23 06:40;ok\r\n".utf8)
+        let mixed = utf8Part + windows1252("Ali;Khan;A-2;registrerad;2015-10-23 06:40;pris 5 €\r\n")
+        func errors(_ data: Data, _ file: String) -> [IntakeError] {
+            guard case .failure(let f) = IntakeParser.parse(data: data, fileName: file, referenceDate: intakeNow) else {
+                XCTFail("\(file) was accepted"); return []
+            }
+            return f.errors
+        }
+        let e = errors(mixed, "outbox/mixed.csv")
+        XCTAssertEqual(e.count, 1, "\(e)")
+        XCTAssertTrue(e.first?.reason.contains("mixes UTF-8 and Windows-1252") == true, "\(e)")
+        let json = windows1252(#"[{"intake_id": "J-1", "given_name": "Åsa", "event": "registrerad", "event_time": "2015-10-23 06:40"}]"#)
+        XCTAssertTrue(errors(json, "outbox/list.json").first?.reason.contains("JSON must be UTF-8") == true)
+    }
+
     func testCommaSeparatorAndEnglishHeaders() throws {
         let csv = """
             intake_id,First Name,last_name,date_of_birth,sex,citizenship,languages,event,event_time

@@ -66,8 +66,10 @@ final class IntakeMutationTests: XCTestCase {
                 XCTAssertTrue(failure.report.hasSuffix("drop the whole file again\n"))
             }
         }
-        // Both verdicts must be reached often, or the mutations test nothing.
-        XCTAssertGreaterThan(outcomes.ok, rounds / 20, "\(outcomes)")
+        // Both verdicts must be reached often, or the mutations test nothing. (Fewer JSON files
+        // survive than CSV ones: a stray non-UTF-8 byte, which the mutator often injects, refuses
+        // JSON, while CSV may be Windows-1252.)
+        XCTAssertGreaterThan(outcomes.ok, rounds / 30, "\(outcomes)")
         XCTAssertGreaterThan(outcomes.failed, rounds / 4, "\(outcomes)")
     }
 

@@ -57,13 +57,19 @@ public enum IntakeParser {
         let bytes: [UInt8]
         let encoding: IntakeTextEncoding
         do {
-            (bytes, encoding) = try TextDecoder.decode(raw)
+            // JSON is UTF-8 by definition (RFC 8259): only CSV, which Excel writes in either, is guessed.
+            (bytes, encoding) = try TextDecoder.decode(raw, allowWindows1252: format == .csv)
         } catch {
             switch error {
             case .utf16:
                 sink.add(.file, "the file is in UTF-16 (Excel's \"Unicode text\"): save it as \"CSV UTF-8\" instead")
             case .invalidAfterBOM(let offset):
                 sink.add(.file, "the file says it is UTF-8 but byte \(offset) is not: save it again as \"CSV UTF-8\"")
+            case .mixed(let offset):
+                sink.add(.file, "the file mixes UTF-8 and Windows-1252 text (byte \(offset) is not UTF-8, earlier text is): "
+                    + "read either way some names would come out garbled; save it again as \"CSV UTF-8\"")
+            case .notUTF8(let offset):
+                sink.add(.file, "JSON must be UTF-8, and byte \(offset) is not: save the file as UTF-8")
             }
             return .failure(sink.failure)
         }

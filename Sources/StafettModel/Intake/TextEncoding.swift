@@ -23,10 +23,15 @@ enum TextDecoder {
         case utf16
         /// A UTF-8 byte-order mark followed by bytes that are not UTF-8, at this byte offset.
         case invalidAfterBOM(offset: Int)
+        /// Not UTF-8 at this byte offset, yet UTF-8 elsewhere: two exports pasted together, or a
+        /// UTF-8 header over Windows-1252 rows. Read as either, some names would come out garbled.
+        case mixed(offset: Int)
+        /// Not UTF-8 at this byte offset where only UTF-8 may be (JSON, RFC 8259).
+        case notUTF8(offset: Int)
     }
 
     /// Returns UTF-8 bytes without a BOM, and the encoding found.
-    static func decode(_ bytes: [UInt8]) throws(Failure) -> ([UInt8], IntakeTextEncoding) {
+    static func decode(_ bytes: [UInt8], allowWindows1252: Bool = true) throws(Failure) -> ([UInt8], IntakeTextEncoding) {
         if bytes.count >= 2, (bytes[0] == 0xFF && bytes[1] == 0xFE) || (bytes[0] == 0xFE && bytes[1] == 0xFF) {
             throw .utf16
         }
@@ -35,8 +40,21 @@ enum TextDecoder {
             if let bad = firstInvalidUTF8(rest) { throw .invalidAfterBOM(offset: bad + 3) }
             return (rest, .utf8WithBOM)
         }
-        if firstInvalidUTF8(bytes) == nil { return (bytes, .utf8) }
+        guard let bad = firstInvalidUTF8(bytes) else { return (bytes, .utf8) }
+        guard allowWindows1252 else { throw .notUTF8(offset: bad) }
+        if containsUTF8Letters(bytes) { throw .mixed(offset: bad) }
         return (windows1252ToUTF8(bytes), .windows1252)
+    }
+
+    /// Whether `bytes` hold a UTF-8 encoded Latin-1 letter (`C3 80`–`C3 BF`: å, ä, ö, é, ü …). In
+    /// Windows-1252 that pair is "Ã" followed by a symbol, which no real name or note holds.
+    static func containsUTF8Letters(_ bytes: [UInt8]) -> Bool {
+        var i = bytes.startIndex
+        while let k = bytes[i...].firstIndex(of: 0xC3), k + 1 < bytes.endIndex {
+            if (0x80...0xBF).contains(bytes[k + 1]) { return true }
+            i = k + 1
+        }
+        return false
     }
 
     /// The offset of the first byte that breaks UTF-8 (overlong forms, surrogates and values
