@@ -42,21 +42,27 @@ public struct PersonalIdentityNumber: Sendable, Codable, Hashable, CustomStringC
                              reason: "a personnummer or samordningsnummer is written YYYYMMDD-NNNN or YYMMDD-NNNN")
         }
         var full = d
+        let today = SwedishTime.localDate(at: referenceDate)
         if d.count == 10 {
-            // The century follows the year in Sweden now (a Foundation Calendar per number cost
-            // more than the rest of the check).
-            let refYear = SwedishTime.localDate(at: referenceDate).year
-            let yy = Int(d.prefix(2))!
-            var year = (refYear / 100) * 100 + yy
-            if year > refYear { year -= 100 }
+            // The century: the latest one in which the whole date has been, not only the year
+            // (in 2026, 261215 is 1926-12-15, not a child born next month); "+" means 100 more.
+            // (A Foundation Calendar per number cost more than the rest of the check.)
+            let yy = Int(d.prefix(2))!, mm = Int(d.dropFirst(2).prefix(2))!
+            var dd = Int(d.dropFirst(4).prefix(2))!
+            if dd > 60 { dd -= 60 }
+            var year = (today.year / 100) * 100 + yy
+            if (year, mm, dd) > (today.year, today.month, today.day) { year -= 100 }
             if plus { year -= 100 }
             full = String(year) + d.dropFirst(2)
         }
         let y = Int(full.prefix(4))!, m = Int(full.dropFirst(4).prefix(2))!
         var day = Int(full.dropFirst(6).prefix(2))!
         if day > 60 { day -= 60 }
-        guard (try? CalendarDate(year: y, month: m, day: day)) != nil else {
+        guard let born = try? CalendarDate(year: y, month: m, day: day) else {
             throw FieldError(field: field, value: shown, reason: "the date part is not a real date")
+        }
+        guard born <= today else {
+            throw FieldError(field: field, value: shown, reason: "the date part lies in the future: check the year")
         }
         guard Luhn.isValid(full.utf8.dropFirst(2).map { $0 - 0x30 }) else {
             throw FieldError(field: field, value: shown,

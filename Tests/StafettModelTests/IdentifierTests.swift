@@ -32,6 +32,21 @@ final class IdentifierTests: XCTestCase {
         XCTAssertEqual(earlier.dateOfBirth.iso, "1917-01-01", "a year after this one is a century back")
     }
 
+    /// The century of a ten-digit number follows the whole date: later this year is a century back,
+    /// never a child not yet born; a twelve-digit number in the future is refused.
+    func testNoPersonnummerIsBornInTheFuture() throws {
+        let autumn = Date(timeIntervalSince1970: 1_445_558_400)  // 2015-10-23
+        let december = try PersonalIdentityNumber("151215-" + luhnTail("1915121512"), referenceDate: autumn)
+        XCTAssertEqual(december.dateOfBirth.iso, "1915-12-15")
+        let coordination = try PersonalIdentityNumber("151275-" + luhnTail("1915127512"), referenceDate: autumn)
+        XCTAssertEqual(coordination.dateOfBirth.iso, "1915-12-15", "samordningsnummer: day + 60")
+        let spring = try PersonalIdentityNumber("150315-" + luhnTail("2015031512"), referenceDate: autumn)
+        XCTAssertEqual(spring.dateOfBirth.iso, "2015-03-15")
+        XCTAssertThrowsError(try PersonalIdentityNumber("20151215-" + luhnTail("2015121512"), referenceDate: autumn)) { e in
+            XCTAssertTrue("\(e)".contains("in the future"), "\(e)")
+        }
+    }
+
     func testCalendarDateRejectsImpossibleDays() {
         XCTAssertNoThrow(try CalendarDate(iso: "2016-02-29"))
         XCTAssertThrowsError(try CalendarDate(iso: "2015-02-29"))
@@ -57,15 +72,5 @@ final class IdentifierTests: XCTestCase {
             seen.insert(id)
         }
         XCTAssertEqual(seen.count, 1000)
-    }
-
-    /// Completes a 10-digit stem's last three digits plus check digit for the test.
-    private func luhnTail(_ twelveStem: String) -> String {
-        // twelveStem is YYYYMMDDNN; append a digit N and the Luhn digit.
-        let stem = twelveStem.dropFirst(2) + "3"
-        for c in 0...9 where Luhn.isValid((stem + String(c)).utf8.map { $0 - 48 }) {
-            return String(twelveStem.suffix(2)) + "3" + String(c)
-        }
-        return "0000"
     }
 }

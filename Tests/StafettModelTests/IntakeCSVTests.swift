@@ -50,6 +50,20 @@ final class IntakeCSVTests: XCTestCase {
         XCTAssertTrue(errors(json, "outbox/list.json").first?.reason.contains("JSON must be UTF-8") == true)
     }
 
+    /// A date of birth after the event, from either column, is refused; a personnummer's is named
+    /// by its year only.
+    func testABirthAfterTheEventIsRefused() {
+        let e = parseErrors("""
+            Ärendenummer;Förnamn;Födelsedatum;Händelse;Händelsetid\r
+            A-1;Ali;2015-11-02;registrerad;2015-10-23 06:40\r
+            """)
+        XCTAssertTrue(e.contains { $0.field == "Födelsedatum" && $0.reason.contains("is after the event (2015-10-23)") }, "\(e)")
+        let pin = "20151020-" + luhnTail("2015102012")
+        let p = parseErrors("Ärendenummer;Förnamn;Personnummer;Händelse;Händelsetid\r\nA-2;Sara;\(pin);registrerad;2015-10-01 06:40\r\n")
+        XCTAssertTrue(p.contains { $0.field == "Personnummer" && $0.reason.contains("born 2015") }, "\(p)")
+        XCTAssertFalse(p.description.contains("2015-10-20"), "the personnummer's date is not repeated: \(p)")
+    }
+
     func testCommaSeparatorAndEnglishHeaders() throws {
         let csv = """
             intake_id,First Name,last_name,date_of_birth,sex,citizenship,languages,event,event_time

@@ -49,3 +49,13 @@ func windows1252(_ s: String) -> Data {
 
 /// A minimal valid CSV header and row builder: Swedish headers, `;`.
 let minimalHeader = "Ärendenummer;Förnamn;Efternamn;Händelse;Händelsetid"
+
+/// The last four digits of a valid personnummer for a stem `YYYYMMDDNN`: the stem's NN, a 3, and
+/// the Luhn check digit.
+func luhnTail(_ twelveStem: String) -> String {
+    let stem = twelveStem.dropFirst(2) + "3"
+    for c in 0...9 where Luhn.isValid((stem + String(c)).utf8.map { $0 - 48 }) {
+        return String(twelveStem.suffix(2)) + "3" + String(c)
+    }
+    return "0000"
+}

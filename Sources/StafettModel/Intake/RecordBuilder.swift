@@ -133,6 +133,15 @@ struct RecordBuilder {
             c.fail(.dateOfBirth, "\(dob.iso) does not match the date in the personnummer (\(pin.dateOfBirth.iso)): "
                 + "correct one of them, or mark the date of birth as estimated")
         }
+        // Whatever says when the child was born, it cannot be after what happened to the child.
+        if let time, let born = dob ?? pin?.dateOfBirth {
+            let day = SwedishTime.localDate(at: time)
+            if born > day {
+                // From a personnummer only the year is shown: its date is most of the number.
+                c.fail(dob != nil ? .dateOfBirth : .personalIdentityNumber,
+                       "the date of birth (\(dob != nil ? born.iso : "born \(born.year)")) is after the event (\(day.iso)): check the year of both")
+            }
+        }
         if placementName != nil && placementKind == nil && c.isBlank(.placement) {
             c.fail(.placementName, "the kind of placement is missing: fill in \(label(.placement, names)) "
                 + "(HVB, jourhem, familjehem or annat) as well")
