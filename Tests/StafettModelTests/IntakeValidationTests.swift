@@ -177,6 +177,8 @@ final class IntakeValidationTests: XCTestCase {
         refuses("Plats", String(repeating: "å", count: 201), "at most 200")
         XCTAssertEqual(accepts("Anteckning", String(repeating: "x", count: 4000))?.event.note?.count, 4000)
         refuses("Anteckning", String(repeating: "x", count: 4001), "at most 4000")
+        // Counted as the schema counts: code points (👍🏽 is two), not what the eye sees.
+        refuses("Anteckning", String(repeating: "👍🏽", count: 2100), "at most 4000")
         XCTAssertEqual(accepts("Anteckning", "rad 1\r\nrad 2\tslut")?.event.note, "rad 1\nrad 2\tslut")
         refuses("Plats", "Malmö\u{7}", "control character")
         refuses("Plats", "Malmö\nC", "control character")
@@ -185,6 +187,9 @@ final class IntakeValidationTests: XCTestCase {
         XCTAssertEqual(parseErrors(minimalHeader + "\nV;1234;Khan;registrerad;2015-10-23\n").first?.reason
             .contains("no letters"), true)
         refuses("Dossiernummer", "15<script>", "only hold letters")
+        // The schema's limit for a dossier number is 32, for an intake id 64.
+        XCTAssertNotNil(accepts("Dossiernummer", String(repeating: "1", count: 32)))
+        refuses("Dossiernummer", String(repeating: "1", count: 33), "at most 32")
     }
 
     func testRequiredFieldsPerRecord() {

@@ -92,7 +92,7 @@ struct RecordBuilder {
         var languages: [String] = []
         do { languages = try FieldRules.languages(c.items(.languages)) } catch { c.fail(.languages, error.reason) }
         let intakeId = c.rule(.intakeId) { u throws(FieldProblem) in try FieldRules.identifier(u, what: "intake id") }
-        let dossier = c.rule(.dossierNumber) { u throws(FieldProblem) in try FieldRules.identifier(u, what: "dossier number") }
+        let dossier = c.rule(.dossierNumber) { u throws(FieldProblem) in try FieldRules.identifier(u, what: "dossier number", max: 32) }
         let pin = c.rule(.personalIdentityNumber) { u throws(FieldProblem) in
             try FieldRules.personalIdentityNumber(u, reference: reference)
         }

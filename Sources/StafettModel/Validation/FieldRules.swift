@@ -25,8 +25,10 @@ enum FieldRules {
         }
         let normalised = lineBreaks && s.utf8.contains(0x0D) ? s.replacingOccurrences(of: "\r\n", with: "\n")
             .replacingOccurrences(of: "\r", with: "\n") : s
-        // UTF-8 length bounds the character count, so most values need no counting.
-        if normalised.utf8.count > max, case let count = normalised.count, count > max {
+        // Counted as the schema counts (code points: an emoji with a skin tone is two, a decomposed
+        // å two), or a value accepted here would fail the case message's XSD. UTF-8 length bounds
+        // that count, so most values need no counting.
+        if normalised.utf8.count > max, case let count = normalised.unicodeScalars.count, count > max {
             throw FieldProblem("is \(count) characters long; the \(what) may be at most \(max) characters")
         }
         return normalised
@@ -56,28 +58,29 @@ enum FieldRules {
         return try name(u.string)
     }
 
-    /// A local identifier (intake id, dossier number): 1–64 characters of letters, digits, `- / . _ :`.
-    static func identifier(_ s: String, what: String) throws(FieldProblem) -> String {
-        guard s.utf8.count <= 64, s.unicodeScalars.allSatisfy({ u in
+    /// A local identifier (intake id, dossier number): 1–`max` characters of letters, digits,
+    /// `- / . _ :` (the schema's limit: 64 for an intake id, 32 for a dossier number).
+    static func identifier(_ s: String, what: String, max: Int = 64) throws(FieldProblem) -> String {
+        guard s.unicodeScalars.count <= max, s.unicodeScalars.allSatisfy({ u in
             switch u.value {
             case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2F, 0x2E, 0x5F, 0x3A, 0x20: return true
             case 0...0x7F: return false
             default: return u.properties.isAlphabetic
             }
         }) else {
-            throw FieldProblem("the \(what) may only hold letters, digits, spaces and - / . _ : (at most 64)")
+            throw FieldProblem("the \(what) may only hold letters, digits, spaces and - / . _ : (at most \(max))")
         }
         return s
     }
 
     /// `identifier` over bytes: ASCII values are checked here; others go to the String rule.
-    static func identifier(_ u: UTF8Bytes, what: String) throws(FieldProblem) -> String {
-        var plain = u.count <= 64
+    static func identifier(_ u: UTF8Bytes, what: String, max: Int = 64) throws(FieldProblem) -> String {
+        var plain = u.count <= max
         let (low, high) = identifierASCII
         for b in u where plain {
             plain = b < 64 ? low >> UInt64(b) & 1 == 1 : b < 128 && high >> UInt64(b - 64) & 1 == 1
         }
-        return plain ? u.string : try identifier(u.string, what: what)
+        return plain ? u.string : try identifier(u.string, what: what, max: max)
     }
 
     /// The ASCII bytes `identifier` allows, one bit each (bytes 128 and up are never set).
