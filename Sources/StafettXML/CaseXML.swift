@@ -77,8 +77,9 @@ public enum CaseXML {
 
         let c = m.child
         w.open("Child", indent: 2)
-        w.leaf("GivenName", c.givenName, indent: 4)
-        w.leaf("FamilyName", c.familyName, indent: 4)
+        // An unknown name is left out (the schema allows either to be absent, not both).
+        if !c.givenName.isEmpty { w.leaf("GivenName", c.givenName, indent: 4) }
+        if !c.familyName.isEmpty { w.leaf("FamilyName", c.familyName, indent: 4) }
         if let dob = c.dateOfBirth {
             w.leaf("DateOfBirth", attribute: "estimated", c.dateOfBirthEstimated ? "true" : "false", dob, indent: 4)
         }
@@ -165,8 +166,11 @@ public enum CaseXML {
 
     private static func decodeChild(_ reader: ElementReader) throws(XMLError) -> Child {
         var r = reader
-        let given = try r.string("GivenName")
-        let family = try r.string("FamilyName")
+        let given = r.optionalString("GivenName") ?? ""
+        let family = r.optionalString("FamilyName") ?? ""
+        guard !given.isEmpty || !family.isEmpty else {
+            throw .content(path: "Child", reason: "neither GivenName nor FamilyName: at least one name is required")
+        }
         var dob: CalendarDate?
         var estimated = false
         if let node = r.optional("DateOfBirth") {

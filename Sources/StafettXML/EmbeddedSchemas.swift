@@ -138,14 +138,17 @@ public enum EmbeddedSchemas {
       <xs:documentation>The child the message is about [barnet].</xs:documentation>
     </xs:annotation>
     <xs:sequence>
-      <xs:element name="GivenName" type="NameType">
+      <xs:element name="GivenName" type="NameType" minOccurs="0">
         <xs:annotation>
-          <xs:documentation>Given names [förnamn], as registered; 1 to 200 characters.</xs:documentation>
+          <xs:documentation>Given names [förnamn], as registered; 1 to 200 characters. Absent when
+            not known; a child arriving alone often has one name only. At least one of GivenName
+            and FamilyName is present (checked by the receiver, which XSD 1.0 cannot say).</xs:documentation>
         </xs:annotation>
       </xs:element>
-      <xs:element name="FamilyName" type="NameType">
+      <xs:element name="FamilyName" type="NameType" minOccurs="0">
         <xs:annotation>
-          <xs:documentation>Family name [efternamn], as registered; 1 to 200 characters.</xs:documentation>
+          <xs:documentation>Family name [efternamn], as registered; 1 to 200 characters. Absent
+            when not known (see GivenName).</xs:documentation>
         </xs:annotation>
       </xs:element>
       <xs:element name="DateOfBirth" type="DateOfBirthType" minOccurs="0">

@@ -37,6 +37,14 @@ final class MessageSealerTests: XCTestCase {
         }
     }
 
+    /// A child known by one name only (intake accepts it) is sealed, verifies and decodes.
+    func testAChildWithOneNameIsSealed() throws {
+        let key = try Key.generate()
+        var m = try message("one-name")
+        m.child.familyName = ""
+        try checkSealed(try MessageSealer(key: key, certificate: nil).seal(m), key: key)
+    }
+
     func testAMessageTheSchemaRefusesIsNotSigned() throws {
         let sealer = try MessageSealer(key: try Key.generate(), certificate: nil)
         var m = try message("too-long")
