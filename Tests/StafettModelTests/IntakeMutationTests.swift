@@ -97,7 +97,14 @@ final class IntakeMutationTests: XCTestCase {
         XCTAssertEqual(errors.first?.location, .line(1))
         XCTAssertTrue(errors.first?.reason.contains("header row") == true, "\(errors)")
         for secret in Self.secrets { XCTAssertFalse(errors.description.contains(secret), secret) }
-        // One known column is enough to read the line as a header, and then a misspelt one is named.
+        // A record with one cell that is also a column name ("Placering") is still a missing header:
+        // its names and note are not quoted as unknown columns.
+        let shifted = parseErrors("Amir;Hassani;2002-11-04;Placering;2015-10-23 06:40;Har försvunnit från boendet\r\n"
+            + "Sara;Ali;2003-01-02;registrerad;2015-10-23 07:00;\r\n")
+        XCTAssertEqual(shifted.count, 1, "\(shifted)")
+        XCTAssertTrue(shifted.first?.reason.contains("header row") == true, "\(shifted)")
+        for secret in ["Amir", "Hassani", "försvunnit"] { XCTAssertFalse(shifted.description.contains(secret), secret) }
+        // A header with most of its columns known is read as one, and then a misspelt one is named.
         let misspelt = parseErrors("Ärendenummer;Frnamn;Händelse;Händelsetid\r\nA-1;Ali;registrerad;2015-10-23 06:40\r\n")
         XCTAssertTrue(misspelt.contains { $0.field == "Frnamn" && $0.reason.hasPrefix("unknown column") }, "\(misspelt)")
     }

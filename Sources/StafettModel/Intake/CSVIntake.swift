@@ -17,7 +17,11 @@ enum CSVIntake {
                                    maxRows: 2 * limits.maxRecords + 100)
         for e in table.errors { sink.add(.line(e.line), e.reason) }
         if table.tooMany {
-            sink.add(.file, "the file has more than \(limits.maxRecords) records: split it into smaller files")
+            // Excel writes rows of bare separators far below the data when its used range grew once:
+            // those count here too, and splitting the file would not help.
+            sink.add(.file, "the file has more than \(2 * limits.maxRecords + 100) rows, empty ones included: "
+                + "delete empty rows below the data (in Excel: select them, Delete), or split it into files of at most "
+                + "\(limits.maxRecords) records")
             return []
         }
         // Blank lines before the header are skipped; line numbers stay physical.
@@ -32,7 +36,11 @@ enum CSVIntake {
         // name no cell of it, since errors end up in logs, and say what is wrong once.
         let headerNames = table.fields[header.fields].map { table.string($0).intakeTrimmed }
         let headerFields = headerNames.map { IntakeField.named($0) }
-        guard headerFields.contains(where: { $0 != nil }) else {
+        // A header names mostly known columns: one cell that happens to be a column name (an
+        // event word like "Placering" in a child's record) does not make a record a header, whose
+        // other cells (names, notes) would then be quoted as unknown columns.
+        let named = zip(headerNames, headerFields).filter { !$0.0.isEmpty }
+        guard named.filter({ $0.1 != nil }).count * 2 >= named.count, named.contains(where: { $0.1 != nil }) else {
             sink.add(headerLine, "this line names no column we know, so it cannot be the header row (is it missing?): "
                 + "the first line must name the columns, like Ärendenummer;Förnamn;Efternamn;Händelse;Händelsetid")
             return []
