@@ -154,8 +154,9 @@ final class IntakeValidationTests: XCTestCase {
         guard case .failure(let gap) = time("2015-03-29 02:30") else { return XCTFail("skipped hour accepted") }
         XCTAssertTrue(gap.errors[0].reason.contains("does not exist"))
         XCTAssertNotNil(at("2015-03-29 02:30+01:00"))
+        XCTAssertEqual(at("2015-10-23T08:40:00+02"), midnight23 + 24_000)
         for bad in ["23/10/2015 08:40", "2015-10-23 25:00", "2015-10-23 08:40 CET", "2015-10-23T08", "1989-12-31",
-                    "2015-11-07 10:00"] {
+                    "2015-11-07 10:00", "2015-10-23T08:40:00+02:3", "2015-10-23T08:40:00+02:", "2015-10-23T08:40:00.+02:00"] {
             guard case .failure(let f) = time(bad) else { XCTFail("\(bad) accepted"); continue }
             XCTAssertEqual(f.errors.first?.field, "Händelsetid", bad)
         }

@@ -143,15 +143,24 @@ enum FieldRules {
             if scan.skip(UInt8(ascii: ":")) {
                 guard let sec = scan.number(2...2), sec <= 60 else { throw FieldProblem("the seconds are wrong: " + timeHint) }
                 seconds += min(sec, 59)
-                if scan.skip(UInt8(ascii: ".")) || scan.skip(UInt8(ascii: ",")) { _ = scan.number(1...9) }
+                if scan.skip(UInt8(ascii: ".")) || scan.skip(UInt8(ascii: ",")) {
+                    guard scan.number(1...9) != nil else { throw FieldProblem("the fraction of a second is wrong: " + timeHint) }
+                }
             }
             _ = scan.skipSpaces()
             if scan.skip(UInt8(ascii: "Z")) || scan.skip(UInt8(ascii: "z")) {
                 zone = 0
             } else if let sign = scan.sign() {
                 guard let zh = scan.number(2...2) else { throw FieldProblem("the time zone is wrong: " + timeHint) }
-                _ = scan.skip(UInt8(ascii: ":"))
-                let zm = scan.number(2...2) ?? 0
+                // +02, +0200 or +02:00; a half-written offset (+02:3, +02:) is an error, not +02:00.
+                let colon = scan.skip(UInt8(ascii: ":"))
+                var zm = 0
+                if !scan.atEnd {
+                    guard let m = scan.number(2...2) else { throw FieldProblem("the time zone is wrong: " + timeHint) }
+                    zm = m
+                } else if colon {
+                    throw FieldProblem("the time zone is wrong: " + timeHint)
+                }
                 guard zh <= 14, zm < 60 else { throw FieldProblem("the time zone is wrong: " + timeHint) }
                 zone = sign * (zh * 3600 + zm * 60)
             }
