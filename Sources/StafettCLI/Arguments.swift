@@ -1,5 +1,6 @@
 import Foundation
 import StafettDaemon
+import StafettModel
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -89,23 +90,6 @@ public struct Arguments: Sendable {
         guard let n = Int(v) else { throw UsageError("\(name) takes a whole number, not \(v)") }
         return n
     }
-}
-
-/// Levenshtein distance, for "did you mean" hints.
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var prev = Array(0...b.count)
-    var cur = [Int](repeating: 0, count: b.count + 1)
-    for i in 1...a.count {
-        cur[0] = i
-        for j in 1...b.count {
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        swap(&prev, &cur)
-    }
-    return prev[b.count]
 }
 
 /// Where a command writes. Tests capture both streams; the executable passes stdout and stderr.

@@ -1,4 +1,5 @@
 import Foundation
+import StafettModel
 
 /// One `stafett` sub-command.
 public struct Subcommand: Sendable {

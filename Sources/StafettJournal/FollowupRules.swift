@@ -207,23 +207,8 @@ public enum FollowupRules {
                                           || $0.term.lowercased().replacingOccurrences(of: " ", with: "-") == w }) {
             return " (did you mean \(s.name)? `\(s.term)` is its Swedish name)"
         }
-        let scored = candidates.map { c in (c, distance(w, String(c.drop(while: { $0 != ":" }).dropFirst()).lowercased())) }
+        let scored = candidates.map { c in (c, editDistance(w, String(c.drop(while: { $0 != ":" }).dropFirst()).lowercased())) }
         guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, w.count / 3) else { return "" }
         return " (did you mean \(best.0)?)"
-    }
-
-    /// Levenshtein distance.
-    private static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
-        var prev = Array(0...b.count), cur = [Int](repeating: 0, count: b.count + 1)
-        for i in 1...a.count {
-            cur[0] = i
-            for j in 1...b.count {
-                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            swap(&prev, &cur)
-        }
-        return prev[b.count]
     }
 }
