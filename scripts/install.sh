@@ -100,21 +100,20 @@ mv -f "$DESTDIR$UNIT_DIR/.stafettd.service.new" "$DESTDIR$UNIT_DIR/stafettd.serv
 
 dir 0750 "root:$USER_NAME" "$CONF_DIR"
 dir 0750 "root:$USER_NAME" "$CONF_DIR/tls"
-if [ -e "$DESTDIR$CONF_DIR/stafett.conf" ]; then
-    say "keeping existing $DESTDIR$CONF_DIR/stafett.conf"
-else
-    say "installing example configuration to $DESTDIR$CONF_DIR/stafett.conf (edit it)"
-    install -m 0640 "$HERE/Config/stafett.conf" "$DESTDIR$CONF_DIR/stafett.conf"
-    if [ "$MAKE_USER" = yes ]; then chown "root:$USER_NAME" "$DESTDIR$CONF_DIR/stafett.conf"; fi
-fi
-# `stafett followup` reads the rules from here; edits made here survive upgrades.
-if [ -e "$DESTDIR$CONF_DIR/followup.rules" ]; then
-    say "keeping existing $DESTDIR$CONF_DIR/followup.rules"
-else
-    say "installing the follow-up rules to $DESTDIR$CONF_DIR/followup.rules"
-    install -m 0640 "$HERE/Config/followup.rules" "$DESTDIR$CONF_DIR/followup.rules"
-    if [ "$MAKE_USER" = yes ]; then chown "root:$USER_NAME" "$DESTDIR$CONF_DIR/followup.rules"; fi
-fi
+# config_file NAME WHAT: installs Config/NAME into the configuration directory (0640, group
+# stafett) unless it is there already: an operator's edits survive upgrades.
+config_file() {
+    if [ -e "$DESTDIR$CONF_DIR/$1" ]; then
+        say "keeping existing $DESTDIR$CONF_DIR/$1"
+    else
+        say "installing $2 to $DESTDIR$CONF_DIR/$1"
+        install -m 0640 "$HERE/Config/$1" "$DESTDIR$CONF_DIR/$1"
+        if [ "$MAKE_USER" = yes ]; then chown "root:$USER_NAME" "$DESTDIR$CONF_DIR/$1"; fi
+    fi
+}
+config_file stafett.conf "example configuration (edit it)"
+# `stafett followup` reads the rules from here.
+config_file followup.rules "the follow-up rules"
 # The key under which personnummer enter the journal. Never replaced: a new one would make
 # every earlier record unfindable by personnummer. Not made for a staged install, which would
 # give every machine installed from that package the same secret.
