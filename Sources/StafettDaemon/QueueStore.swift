@@ -115,10 +115,7 @@ public final class QueueStore: @unchecked Sendable {
     /// Advisory: written on each failure of a down peer, not synced; the daemon never reads it.
     public func notePeerDown(_ state: PeerBackoff) {
         guard let data = try? QueueStore.encoder.encode(state) else { return }
-        let path = peerStatePath(state.peer)
-        let tmp = path + ".\(UInt32.random(in: 0...UInt32.max)).tmp"
-        guard (try? QueueStore.writeNew(data, to: tmp)) != nil else { return }
-        if rename(tmp, path) != 0 { unlink(tmp) }
+        try? replace(peerStatePath(state.peer), in: peerPath(state.peer), with: data, temporaryStem: ".peer-state")
     }
 
     /// Forgets a peer's back-off (it answered, or an operator asked for a retry now).
@@ -260,12 +257,18 @@ public final class QueueStore: @unchecked Sendable {
     private func writeMeta(_ entry: QueueEntry) throws(SpoolError) {
         let dir = peerPath(entry.peer)
         let final = SpoolLayout.join(dir, entry.messageId.rawValue + ".meta")
-        let tmp = SpoolLayout.join(dir, ".\(entry.messageId.rawValue).meta.\(UInt32.random(in: 0...UInt32.max)).tmp")
         let meta: Data
         do { meta = try QueueStore.encoder.encode(entry) } catch {
             throw SpoolError(path: final, operation: "encode queue entry", reason: "\(error)")
         }
-        try QueueStore.writeNew(meta, to: tmp)
+        try replace(final, in: dir, with: meta, temporaryStem: ".\(entry.messageId.rawValue).meta")
+    }
+
+    /// Replaces an advisory file of a peer's directory (retry state, back-off) through a temporary
+    /// `<stem>.<random>.tmp` and a rename, without a flush: losing it to a crash costs only advice.
+    private func replace(_ final: String, in dir: String, with data: Data, temporaryStem: String) throws(SpoolError) {
+        let tmp = SpoolLayout.join(dir, "\(temporaryStem).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        try QueueStore.writeNew(data, to: tmp)
         // `sudo stafett queue hold` runs as root: a root-owned 0600 meta would be unreadable to
         // the daemon, which would then take it for missing and write over the hold. The file
         // belongs to whoever owns the queue directory (the daemon's user).
