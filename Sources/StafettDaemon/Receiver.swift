@@ -92,15 +92,12 @@ public final class Receiver: @unchecked Sendable {
         return Set(accepted.keys)
     }
 
-    /// The messages accepted since `since`, by key, read from the journal at start.
-    public static func acceptedMessages(journal: URL, since: Date) throws -> [String: AcceptedMessage] {
-        try acceptedMessages(journal: journal, since: since, unreadable: { _ in })
-    }
-
-    /// `acceptedMessages`, telling `unreadable` the sequence numbers of records whose payload did
-    /// not decode: a `received` among them is a message a resend would be accepted again for,
-    /// which the operator must hear of (the journal's CRC and chain held, so it is not damage).
-    public static func acceptedMessages(journal: URL, since: Date, unreadable: ([UInt64]) -> Void) throws -> [String: AcceptedMessage] {
+    /// The messages accepted since `since`, by key, read from the journal at start. `unreadable`
+    /// hears the sequence numbers of records whose payload did not decode: a `received` among them
+    /// is a message a resend would be accepted again for, which the operator must hear of (the
+    /// journal's CRC and chain held, so it is not damage).
+    public static func acceptedMessages(journal: URL, since: Date,
+                                        unreadable: ([UInt64]) -> Void = { _ in }) throws -> [String: AcceptedMessage] {
         var found: [String: AcceptedMessage] = [:]
         var skipped: [UInt64] = []
         let cutoff = Int64(since.timeIntervalSince1970 * 1000)
