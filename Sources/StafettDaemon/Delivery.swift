@@ -194,11 +194,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
     /// Peers' back-off is forgotten too: an operator's `retry` means now, not when a peer's
     /// back-off (up to `max-backoff`) would have ended.
     public func rescan() {
-        cond.lock()
-        for lane in lanes.values { lane.downUntil = nil; lane.downSince = nil; lane.failures = 0 }
-        let names = Array(lanes.keys)
-        cond.unlock()
-        for name in names { store.notePeerUp(name) }
+        forgetPeersBackoff()
         add(store.loadAll(maxLifetime: runtime.config.delivery.maxLifetime.timeInterval, onError: { self.log.error($0) }))
     }
 
@@ -207,12 +203,21 @@ public final class DeliveryScheduler: @unchecked Sendable {
         cond.lock()
         runtime = rt
         let old = lanes.values.compactMap(\.connection)
-        for lane in lanes.values { lane.connection = nil; lane.downUntil = nil; lane.downSince = nil; lane.failures = 0 }
+        for lane in lanes.values { lane.connection = nil }
+        cond.unlock()
+        forgetPeersBackoff()
+        for c in old { c.close() }
+    }
+
+    /// Every peer is tried again at once (an operator's retry, a reload), and `stafett queue` no
+    /// longer shows a back-off. Wakes the workers waiting out a back-off.
+    private func forgetPeersBackoff() {
+        cond.lock()
+        for lane in lanes.values { lane.downUntil = nil; lane.downSince = nil; lane.failures = 0 }
         let names = Array(lanes.keys)
         cond.broadcast()
         cond.unlock()
         for name in names { store.notePeerUp(name) }
-        for c in old { c.close() }
     }
 
     /// Stops taking new attempts and waits for the ones in flight (SIGTERM's drain).
