@@ -123,14 +123,13 @@ public final class HTTPServer: @unchecked Sendable {
     private var stopping = false
     private var acceptLoopDone = false
     private var connections: Set<Int32> = []  // fds of live connections, for a forced stop
-    // The source address of each connection of `connections` still in its TLS handshake. Keyed
-    // by fd, which is safe because an fd leaves here (in `finished`) before its socket is closed.
-    private var pending: [Int32: String] = [:]
+    // The source address block of each connection of `connections` still in its TLS handshake,
+    // and when it arrived (a counter). Keyed by fd, which is safe because an fd leaves here (in
+    // `finished`) before its socket is closed.
+    private var pending: [Int32: (block: String, arrival: UInt64)] = [:]
     private var pendingFrom: [String: Int] = [:]
-    /// When each pending connection arrived (a counter), and those already shut down to make room
-    /// (still counted in `pending` until their threads finish).
-    private var pendingOrder: [Int32: UInt64] = [:]
     private var pendingArrivals: UInt64 = 0
+    /// Pending connections already shut down to make room (still in `pending` until their threads finish).
     private var evicted: Set<Int32> = []
     private var refusalLog = RefusalLog()
     private var stats = HTTPServerStatistics()
@@ -349,10 +348,9 @@ public final class HTTPServer: @unchecked Sendable {
                 shutdown(victim, Int32(SHUT_RDWR))
                 stats.pendingHandshakesEvicted += 1
             }
-            pending[fd] = block
-            pendingFrom[block, default: 0] += 1
             pendingArrivals += 1
-            pendingOrder[fd] = pendingArrivals
+            pending[fd] = (block, pendingArrivals)
+            pendingFrom[block, default: 0] += 1
         }
         connections.insert(fd)
         stats.connectionsAccepted += 1
@@ -364,17 +362,16 @@ public final class HTTPServer: @unchecked Sendable {
     /// so a lone handshake is never the one closed. Called with `state` locked.
     private func evictionCandidate() -> Int32? {
         var held: [String: Int] = [:]
-        for (fd, block) in pending where !evicted.contains(fd) { held[block, default: 0] += 1 }
+        for (fd, p) in pending where !evicted.contains(fd) { held[p.block, default: 0] += 1 }
         guard let (busiest, count) = held.max(by: { $0.value < $1.value }), count >= 2 else { return nil }
-        return pending.filter { $0.value == busiest && !evicted.contains($0.key) }
-            .min { (pendingOrder[$0.key] ?? 0) < (pendingOrder[$1.key] ?? 0) }?.key
+        return pending.filter { $0.value.block == busiest && !evicted.contains($0.key) }
+            .min { $0.value.arrival < $1.value.arrival }?.key
     }
 
     /// Takes `fd` out of the handshake counts, if it is still in them. Called with `state` locked.
     private func leavePending(_ fd: Int32) {
-        pendingOrder[fd] = nil
         evicted.remove(fd)
-        guard let source = pending.removeValue(forKey: fd) else { return }
+        guard let source = pending.removeValue(forKey: fd)?.block else { return }
         if let n = pendingFrom[source], n > 1 { pendingFrom[source] = n - 1 } else { pendingFrom[source] = nil }
     }
 
