@@ -242,20 +242,11 @@ public enum JournalCommand {
         lines.append("journal \(dir): \(w.records) records in \(w.segments) segments"
                      + (w.records > 0 ? ", #\(w.firstSequence)–#\(w.lastSequence)" : "")
                      + String(format: " (%.2f s)", secs))
-        // Nothing ever removes a segment (the journal is kept whole), so a journal that does not
-        // start at record 1 has lost its beginning: damage, not a note.
-        var damage = w.damage
-        if damage == nil, w.firstSequence > 1, from == 0, let first = try JournalFormat.segments(in: dir).first {
-            damage = JournalDamage(kind: .sequenceGap, segment: first, offset: 0, sequence: 1,
-                                   detail: "the journal starts at record \(w.firstSequence): records #1–#\(w.firstSequence - 1) "
-                                       + "(the first segment or segments) are missing")
-        }
-        if let d = damage {
+        if let d = w.damage {
             code = JournalExit.damaged
             lines.append("FIRST BAD RECORD: #\(d.sequence) in \((d.segment as NSString).lastPathComponent) at offset \(d.offset): "
                          + "\(d.kind.rawValue): \(d.detail)")
-            lines.append((w.damage == nil ? "every record present checked out" : "everything up to #\(w.lastSequence) checked out")
-                         + "; appending is refused until the damage is dealt with "
+            lines.append("everything up to #\(w.lastSequence) checked out; appending is refused until the damage is dealt with "
                          + "(see docs/journal-format.md, \"When verify fails\")")
             fields["status"] = "damaged"
             fields["firstBad"] = ["sequence": d.sequence, "segment": d.segment, "offset": d.offset,
@@ -270,12 +261,12 @@ public enum JournalCommand {
         } else if w.checkpointsUnchecked > 0 {
             lines.append("checkpoints: \(w.checkpointsUnchecked) seen, signatures NOT checked (give the node certificate: --cert FILE)")
         }
-        if damage == nil, w.lastSequence > w.lastCheckpoint {
+        if w.damage == nil, w.lastSequence > w.lastCheckpoint {
             lines.append("unsealed: #\(w.lastCheckpoint + 1)–#\(w.lastSequence) come after the last signed checkpoint; "
                          + "a truncation there could not be told from a shorter journal")
             fields["unsealed"] = ["from": w.lastCheckpoint + 1, "to": w.lastSequence]
         }
-        if case let .torn(seg, offset, bytes, detail) = w.tail, damage == nil {
+        if case let .torn(seg, offset, bytes, detail) = w.tail, w.damage == nil {
             code = JournalExit.tornTail
             lines.append("TORN TAIL: \((seg as NSString).lastPathComponent) ends inside the record after #\(w.lastSequence) "
                          + "(offset \(offset), \(bytes) bytes: \(detail)); "

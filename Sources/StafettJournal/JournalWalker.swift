@@ -104,6 +104,14 @@ public struct JournalWalker {
                 return result
             }
             if expected == 0 {
+                // Nothing ever removes a segment (the journal is kept whole), so one that does not
+                // start at record 1 has lost its beginning: damage, which open refuses too.
+                guard reader.firstSequence == 1 else {
+                    result.damage = JournalDamage(kind: .missingSegment, segment: path, offset: 0, sequence: 1,
+                        detail: "the journal starts at record \(reader.firstSequence): records #1–#\(reader.firstSequence - 1) "
+                            + "(the first segment or segments) are missing")
+                    return result
+                }
                 expected = reader.firstSequence
                 prevHash = reader.previousHash
             } else if checkChain && reader.previousHash != prevHash {

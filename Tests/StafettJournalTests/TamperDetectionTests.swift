@@ -120,6 +120,20 @@ final class TamperDetectionTests: XCTestCase {
         XCTAssertEqual(w.damage?.sequence, UInt64(rec + 1))
     }
 
+    /// The first segment deleted: damage the walker reports, and so open refuses to append.
+    func testAJournalMissingItsFirstSegmentIsRefused() throws {
+        try makeJournal()
+        let segs = try JournalFormat.segments(in: dir)
+        XCTAssertGreaterThan(segs.count, 1)
+        try FileManager.default.removeItem(atPath: segs[0])
+        let w = try walk()
+        XCTAssertEqual(w.damage?.kind, .missingSegment)
+        XCTAssertEqual(w.damage?.sequence, 1)
+        XCTAssertThrowsError(try Journal(directory: dir)) { error in
+            guard case JournalError.damaged = error else { return XCTFail("\(error)") }
+        }
+    }
+
     func testTruncationAfterLastCheckpointIsReportedAsSuch() throws {
         let j = try Journal(directory: dir, options: JournalOptions(checkpointEveryRecords: 5, signingKey: TestNode.key))
         for i in 0..<13 { try j.append(sampleEntry(i)) }  // checkpoints at 6 and 12; 14, 15 unsealed
