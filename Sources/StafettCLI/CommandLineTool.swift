@@ -1,4 +1,5 @@
 import Foundation
+import StafettDaemon
 import StafettModel
 
 /// One `stafett` sub-command.
@@ -60,7 +61,7 @@ public enum StafettTool {
     }
 
     /// The version string.
-    public static let version = "0.1.0"
+    public static let version = StafettVersion.string
 
     static var usage: String {
         var lines = ["usage: stafett <command> [options]", "", "commands:"]

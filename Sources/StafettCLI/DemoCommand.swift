@@ -55,19 +55,15 @@ enum DemoCommand {
             console.print("   \(n.organisationName) (\(n.organisation)): https://127.0.0.1:\(n.port), config \(n.configPath)")
         }
 
-        let exe = DaemonProcess.siblingExecutable()
-        guard fm.isExecutableFile(atPath: exe) else {
-            console.error("stafett demo: cannot find stafettd next to stafett (looked for \(exe)); run `swift build` first")
-            return ExitCode.failure
-        }
-        console.print("== Starting both daemons (\(exe))")
+        let launcher = DaemonLauncher.ownBinary
+        console.print("== Starting both daemons (\(launcher.executable) \(DaemonCommand.selfLaunchArgument))")
         var daemons: [DaemonProcess] = []
         // Kept running only after a demo that got as far as its report: one that fails half-way
         // stops what it started rather than leaving daemons nobody was told about.
         var reachedTheEnd = false
         defer { if !keepRunning || !reachedTheEnd { for d in daemons { d.stop() } } }
         for n in net.nodes {
-            let d = try DaemonProcess(executable: exe, config: n.configPath, logPath: n.directory.appendingPathComponent("stafettd.log").path)
+            let d = try DaemonProcess(launcher: launcher, config: n.configPath, logPath: n.directory.appendingPathComponent("stafettd.log").path)
             daemons.append(d)
             guard d.waitForPort(n.port) else {
                 console.error("stafett demo: \(n.name) did not start; see \(d.logPath)")

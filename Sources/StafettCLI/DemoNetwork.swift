@@ -112,6 +112,35 @@ public struct DemoNetwork: Sendable {
     }
 }
 
+/// How to start a daemon: a `stafettd` binary, or a program that links the daemon and runs it
+/// when given `DaemonCommand.selfLaunchArgument` first.
+public struct DaemonLauncher: Sendable {
+    /// The program to run.
+    public let executable: String
+    /// What goes before `--config PATH`.
+    public let leadingArguments: [String]
+
+    /// A `stafettd` binary at `executable`.
+    public init(executable: String) {
+        self.executable = executable
+        leadingArguments = []
+    }
+
+    /// The running program itself (`stafett`, `stafett-bench`), whose `main` hands
+    /// `DaemonCommand.selfLaunchArgument` to `DaemonCommand.main`. The demo then needs no
+    /// `stafettd` beside it and always runs the daemon code of its own build.
+    public static var ownBinary: DaemonLauncher {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        return DaemonLauncher(executable: exe, leadingArguments: [DaemonCommand.selfLaunchArgument])
+    }
+
+    private init(executable: String, leadingArguments: [String]) {
+        self.executable = executable
+        self.leadingArguments = leadingArguments
+    }
+}
+
 /// A `stafettd` child process, stopped with SIGTERM.
 public final class DaemonProcess: @unchecked Sendable {
     /// The process.
@@ -120,10 +149,15 @@ public final class DaemonProcess: @unchecked Sendable {
     public let logPath: String
 
     /// Starts `stafettd --config PATH`, logging to `logPath`.
-    public init(executable: String, config: String, logPath: String) throws {
+    public convenience init(executable: String, config: String, logPath: String) throws {
+        try self.init(launcher: DaemonLauncher(executable: executable), config: config, logPath: logPath)
+    }
+
+    /// Starts the daemon as `launcher` says, with `--config PATH`, logging to `logPath`.
+    public init(launcher: DaemonLauncher, config: String, logPath: String) throws {
         process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["--config", config]
+        process.executableURL = URL(fileURLWithPath: launcher.executable)
+        process.arguments = launcher.leadingArguments + ["--config", config]
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()

@@ -11,11 +11,7 @@ import StafettModel
 enum EndToEndBenchmark {
     static func run(messages: Int, rate: Double, latencySeconds: Double, postfix: Bool) throws {
         print("== end to end: outbox drop → signed, delivered over mTLS, receipt verified and journaled at the sender")
-        let exe = DaemonProcess.siblingExecutable()
-        guard FileManager.default.isExecutableFile(atPath: exe) else {
-            print("stafettd not found beside stafett-bench (\(exe)): run `swift build -c release` first")
-            return
-        }
+        let launcher = DaemonLauncher.ownBinary
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stafett-e2e-\(getpid())")
         defer { if ProcessInfo.processInfo.environment["STAFETT_BENCH_KEEP"] == nil { try? FileManager.default.removeItem(at: dir) } else { print("kept \(dir.path)") } }
         let connections = Int(ProcessInfo.processInfo.environment["STAFETT_BENCH_CONNECTIONS"] ?? "16") ?? 16
@@ -26,7 +22,7 @@ enum EndToEndBenchmark {
         }
         let a = net.node("kommun"), b = net.node("verket")
         let daemons = try net.nodes.map {
-            try DaemonProcess(executable: exe, config: $0.configPath, logPath: $0.directory.appendingPathComponent("stafettd.log").path)
+            try DaemonProcess(launcher: launcher, config: $0.configPath, logPath: $0.directory.appendingPathComponent("stafettd.log").path)
         }
         defer { for d in daemons { d.stop() } }
         for (n, d) in zip(net.nodes, daemons) where !d.waitForPort(n.port) { throw StartupError("\(n.name) did not start") }

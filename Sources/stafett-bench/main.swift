@@ -1,9 +1,14 @@
 import Foundation
 import StafettCrypto
+import StafettDaemon
 import StafettJournal
 
 // stafett-bench [pipeline|journal|e2e|all] [--seconds S] ...
 // Prints figures as ratios against anchors measured in the same run.
+// `e2e` starts its daemons from this binary (DaemonLauncher.ownBinary), which then runs as stafettd.
+if CommandLine.arguments.dropFirst().first == DaemonCommand.selfLaunchArgument {
+    DaemonCommand.main(Array(CommandLine.arguments.dropFirst(2)))
+}
 signal(SIGPIPE, SIG_IGN)
 let argv = Array(CommandLine.arguments.dropFirst())
 let which = argv.first.map { $0.hasPrefix("-") ? "all" : $0 } ?? "all"
@@ -24,7 +29,7 @@ if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "all"].c
           e2e       outbox-to-receipt records/s and latency p50/p99 between two stafettd on loopback;
                     --messages N (default 5000), --rate R (default 100), --postfix for the anchor (issue 4);
                     STAFETT_BENCH_CONNECTIONS=N connections per peer (16), STAFETT_BENCH_KEEP=1 keeps the run's files
-        `swift build -c release` first: e2e runs the release stafettd beside stafett-bench.
+        e2e runs its two daemons from this binary (the daemon code of the same build).
         Build with -c release: swift run -c release stafett-bench
         """)
     exit(which == "all" || args.contains("--help") ? 0 : 2)

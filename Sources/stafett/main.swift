@@ -1,6 +1,10 @@
 import Foundation
 import StafettCLI
+import StafettDaemon
 
-// The operator CLI; everything lives in StafettCLI so it can be tested.
+// The operator CLI; everything lives in StafettCLI so it can be tested. `stafett demo` starts
+// its daemons from this same binary (DaemonLauncher.ownBinary), which then runs as stafettd.
+let argv = Array(CommandLine.arguments.dropFirst())
+if argv.first == DaemonCommand.selfLaunchArgument { DaemonCommand.main(Array(argv.dropFirst())) }
 signal(SIGPIPE, SIG_IGN)
-exit(StafettTool.main(Array(CommandLine.arguments.dropFirst())))
+exit(StafettTool.main(argv))

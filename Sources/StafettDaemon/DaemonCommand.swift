@@ -1,0 +1,78 @@
+import Foundation
+
+/// The release both programs report with `--version`.
+public enum StafettVersion {
+    public static let string = "0.1.0"
+}
+
+/// `stafettd`'s command line. It lives in the library, not in the `stafettd` executable, so
+/// that `stafett demo` and `stafett-bench` can run the daemon from their own binary: a fresh
+/// `swift run stafett demo` builds only the `stafett` product, and a sibling `stafettd` need
+/// not exist yet.
+public enum DaemonCommand {
+    /// The argument a program that links the daemon passes first to run as `stafettd`.
+    public static let selfLaunchArgument = "--run-as-stafettd"
+
+    static let usage = """
+        usage: stafettd --config FILE [--check] [--log-level LEVEL]
+               stafettd --version
+
+        Runs Stafett for one organisation: watches the outbox, signs and delivers case messages over
+        mutual TLS, receives peers' messages into the inbox, and journals every hand-off.
+        --check     check the configuration, keys, certificates and directories as the calling user
+                    (run it as the service user: sudo -u stafett stafettd --check), then exit; it
+                    writes nothing and may run beside the daemon
+        --log-level error, warning, notice, info (default) or debug
+        --version   print the version and exit
+        Signals: SIGHUP reloads the configuration and peers, SIGTERM drains and exits.
+        """
+
+    /// Runs the daemon (or `--check`, `--help`, `--version`) and never returns.
+    /// Call it before any thread starts: libdispatch must see every SIGTERM.
+    public static func main(_ arguments: [String]) -> Never {
+        Signals.block([SIGHUP, SIGTERM, SIGINT, SIGUSR1])
+        Signals.ignoreSIGPIPE()
+        var configPath = "/etc/stafett/stafett.conf"
+        var check = false
+        var level = LogLevel.info
+        var argv = arguments[...]
+        func usageError(_ message: String) -> Never {
+            FileHandle.standardError.write(Data("stafettd: \(message)\n\(usage)\n".utf8))
+            exit(2)
+        }
+        while let arg = argv.popFirst() {
+            switch arg {
+            case "--config", "-c":
+                guard let v = argv.popFirst() else { usageError("--config needs a file") }
+                configPath = v
+            case "--check": check = true
+            case "--log-level":
+                guard let v = argv.popFirst(), let l = LogLevel(name: v) else { usageError("bad --log-level") }
+                level = l
+            case "--help", "-h": print(usage); exit(0)
+            case "--version", "-V": print("stafettd \(StafettVersion.string)"); exit(0)
+            default: usageError("unknown argument \(arg)")
+            }
+        }
+        let log = Logger(minimumLevel: level)
+        if check {
+            do {
+                for note in try Daemon.check(configPath: configPath) { log.warning(note) }
+                print("stafettd: \(configPath): configuration, keys and certificates OK")
+                exit(0)
+            } catch {
+                log.error("stafettd: \(error)")
+                exit(1)
+            }
+        }
+        do {
+            let daemon = try Daemon(configPath: configPath, log: log)
+            daemon.installSignalHandlers()
+            try daemon.start()
+            withExtendedLifetime(daemon) { dispatchMain() }
+        } catch {
+            log.error("stafettd: cannot start: \(error)")
+            exit(1)
+        }
+    }
+}
