@@ -304,7 +304,9 @@ final class ConfigTests: XCTestCase {
         signing-cert = peers/polisen.crt
         """.write(to: dir.url.appendingPathComponent("peers.conf"), atomically: true, encoding: .utf8)
         let main = dir.url.appendingPathComponent("stafett.conf")
-        try (Self.minimal + "\ninclude = peers.conf\n[node]\njournal-secret = journal.secret\n")
+        // The TLS key is named inside the temporary directory: the default under /etc/stafett may
+        // exist on a machine where Stafett is installed, and no test may depend on that.
+        try (Self.minimal + "\ninclude = peers.conf\n[node]\njournal-secret = journal.secret\ntls-key = tls/node.key\n")
             .write(to: main, atomically: true, encoding: .utf8)
         let c = try StafettConfig.load(path: main.path)
         XCTAssertEqual(c.peers.map(\.name), ["migrationsverket", "polisen"])
@@ -317,7 +319,7 @@ final class ConfigTests: XCTestCase {
             XCTFail("files are missing")
         } catch {
             let text = error.description
-            XCTAssertTrue(text.contains("TLS key '/etc/stafett/tls/node.key' does not exist"), text)
+            XCTAssertTrue(text.contains("TLS key '\(dir.url.appendingPathComponent("tls/node.key").path)' does not exist"), text)
             XCTAssertTrue(text.contains("peers.conf:4: signing certificate of peer \"polisen\""), text)
             XCTAssertFalse(text.contains("journal secret"), text)
         }
