@@ -55,8 +55,12 @@ enum DemoCommand {
             console.print("   \(n.organisationName) (\(n.organisation)): https://127.0.0.1:\(n.port), config \(n.configPath)")
         }
 
-        let launcher = DaemonLauncher.ownBinary
-        console.print("== Starting both daemons (\(launcher.executable) \(DaemonCommand.selfLaunchArgument))")
+        let launcher = DaemonLauncher.forThisProgram
+        guard fm.isExecutableFile(atPath: launcher.executable) else {
+            console.error("stafett demo: cannot find the daemon (looked for \(launcher.executable)); run `swift build` first")
+            return ExitCode.failure
+        }
+        console.print("== Starting both daemons (\(([launcher.executable] + launcher.leadingArguments).joined(separator: " ")))")
         var daemons: [DaemonProcess] = []
         // Kept running only after a demo that got as far as its report: one that fails half-way
         // stops what it started rather than leaving daemons nobody was told about.

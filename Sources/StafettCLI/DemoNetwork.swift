@@ -126,10 +126,12 @@ public struct DaemonLauncher: Sendable {
         leadingArguments = []
     }
 
-    /// The running program itself (`stafett`, `stafett-bench`), whose `main` hands
-    /// `DaemonCommand.selfLaunchArgument` to `DaemonCommand.main`. The demo then needs no
-    /// `stafettd` beside it and always runs the daemon code of its own build.
-    public static var ownBinary: DaemonLauncher {
+    /// The running program itself when its `main` runs daemons (`stafett`, `stafett-bench`
+    /// call `DaemonCommand.runIfSelfLaunched`): the demo then needs no `stafettd` beside it and
+    /// runs the daemon code of its own build. Otherwise (a test runner) the `stafettd` built
+    /// beside it.
+    public static var forThisProgram: DaemonLauncher {
+        guard DaemonCommand.canSelfLaunch else { return DaemonLauncher(executable: DaemonProcess.siblingExecutable()) }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         return DaemonLauncher(executable: exe, leadingArguments: [DaemonCommand.selfLaunchArgument])

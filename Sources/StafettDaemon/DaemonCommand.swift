@@ -13,6 +13,20 @@ public enum DaemonCommand {
     /// The argument a program that links the daemon passes first to run as `stafettd`.
     public static let selfLaunchArgument = "--run-as-stafettd"
 
+    /// For the `main` of a program that links the daemon (`stafett`, `stafett-bench`): runs
+    /// as `stafettd` (and never returns) when `selfLaunchArgument` comes first, and otherwise
+    /// records that this program can start daemons from its own binary. A test runner, which
+    /// never calls this, starts the `stafettd` built beside it instead.
+    public static func runIfSelfLaunched(_ arguments: [String]) {
+        if arguments.first == selfLaunchArgument { main(Array(arguments.dropFirst())) }
+        selfLaunchable.set()
+    }
+
+    /// Whether this process's `main` called `runIfSelfLaunched`.
+    public static var canSelfLaunch: Bool { selfLaunchable.isSet }
+
+    private static let selfLaunchable = OnceFlag()
+
     static let usage = """
         usage: stafettd --config FILE [--check] [--log-level LEVEL]
                stafettd --version
@@ -75,4 +89,12 @@ public enum DaemonCommand {
             exit(1)
         }
     }
+}
+
+/// A flag set once, read from any thread.
+private final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }

@@ -11,7 +11,7 @@ import StafettModel
 enum EndToEndBenchmark {
     static func run(messages: Int, rate: Double, latencySeconds: Double, postfix: Bool) throws {
         print("== end to end: outbox drop → signed, delivered over mTLS, receipt verified and journaled at the sender")
-        let launcher = DaemonLauncher.ownBinary
+        let launcher = DaemonLauncher.forThisProgram
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stafett-e2e-\(getpid())")
         defer { if ProcessInfo.processInfo.environment["STAFETT_BENCH_KEEP"] == nil { try? FileManager.default.removeItem(at: dir) } else { print("kept \(dir.path)") } }
         let connections = Int(ProcessInfo.processInfo.environment["STAFETT_BENCH_CONNECTIONS"] ?? "16") ?? 16

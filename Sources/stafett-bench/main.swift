@@ -5,10 +5,8 @@ import StafettJournal
 
 // stafett-bench [pipeline|journal|e2e|all] [--seconds S] ...
 // Prints figures as ratios against anchors measured in the same run.
-// `e2e` starts its daemons from this binary (DaemonLauncher.ownBinary), which then runs as stafettd.
-if CommandLine.arguments.dropFirst().first == DaemonCommand.selfLaunchArgument {
-    DaemonCommand.main(Array(CommandLine.arguments.dropFirst(2)))
-}
+// `e2e` starts its daemons from this binary (DaemonLauncher.forThisProgram), which then runs as stafettd.
+DaemonCommand.runIfSelfLaunched(Array(CommandLine.arguments.dropFirst()))
 signal(SIGPIPE, SIG_IGN)
 let argv = Array(CommandLine.arguments.dropFirst())
 let which = argv.first.map { $0.hasPrefix("-") ? "all" : $0 } ?? "all"

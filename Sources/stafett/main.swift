@@ -3,8 +3,8 @@ import StafettCLI
 import StafettDaemon
 
 // The operator CLI; everything lives in StafettCLI so it can be tested. `stafett demo` starts
-// its daemons from this same binary (DaemonLauncher.ownBinary), which then runs as stafettd.
+// its daemons from this same binary (DaemonLauncher.forThisProgram), which then runs as stafettd.
 let argv = Array(CommandLine.arguments.dropFirst())
-if argv.first == DaemonCommand.selfLaunchArgument { DaemonCommand.main(Array(argv.dropFirst())) }
+DaemonCommand.runIfSelfLaunched(argv)
 signal(SIGPIPE, SIG_IGN)
 exit(StafettTool.main(argv))
