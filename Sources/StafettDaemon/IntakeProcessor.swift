@@ -149,9 +149,9 @@ public struct IntakeProcessor: Sendable {
         var records: [JournalEntry] = []
         var written: [(entry: QueueEntry, signedXML: Data)] = []
         var known: [QueueEntry] = []
-        for (i, (entry, xml)) in batch.enumerated() where !finished(entry) {
+        for (i, (entry, xml)) in batch.enumerated() where !layout.hasArchived(peer: entry.peer, id: entry.messageId) {
             if store.contains(peer: entry.peer, id: entry.messageId) { known.append(entry); continue }
-            staged.append(try CommitBatcher.stage(xml, in: store.peerPath(entry.peer), as: entry.messageId.rawValue + ".xml"))
+            staged.append(try store.stage(xml, for: entry))
             written.append((entry, xml))
             records.append(JournalEntry.about(routed[i].message, kind: .queued, digest: entry.digest, keyer: runtime.keyer,
                                               caseRef: entry.caseRef, status: "queued", time: now))
@@ -178,14 +178,6 @@ public struct IntakeProcessor: Sendable {
             })
         }
         return (.accepted(messages: routed.count, movedTo: moved), written)
-    }
-
-    /// True when the message already left the queue: settled or expired, its signed copy moved
-    /// to the archive (after its outcome was journaled).
-    func finished(_ entry: QueueEntry) -> Bool {
-        let name = entry.messageId.rawValue + ".xml"
-        return access(SpoolLayout.join(SpoolLayout.join(layout.archivePath, entry.peer), name), F_OK) == 0
-            || access(SpoolLayout.join(SpoolLayout.join(layout.expiredArchivePath, entry.peer), name), F_OK) == 0
     }
 
     /// Case messages from an intake file (CSV, JSON) or one case XML document.

@@ -54,30 +54,6 @@ public final class Receiver: @unchecked Sendable {
     /// The duplicate key of a message.
     static func key(sender: OrganisationNumber, id: MessageID) -> String { "\(sender.digits)/\(id.rawValue)" }
 
-    /// Finishes what a crash interrupted in the inbox, before a receiver serves: a staged message
-    /// whose `received` record is in the journal (`accepted`, read from it) takes its inbox name;
-    /// one without it was never acknowledged and is removed (its sender sends it again). Returns
-    /// the names finished and removed, for the log.
-    public static func recoverStaged(inbox: String, accepted: [String: AcceptedMessage]) throws(SpoolError) -> (finished: [String], removed: [String]) {
-        var finished: [String] = [], removed: [String] = []
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: inbox)) ?? []
-        where name.hasPrefix(".") && name.hasSuffix(".xml.stage") {
-            let final = String(name.dropFirst().dropLast(".stage".count))  // <sender>_<id>.xml
-            let staged = SpoolLayout.join(inbox, name), target = SpoolLayout.join(inbox, final)
-            let parts = final.dropLast(4).split(separator: "_", maxSplits: 1)
-            let key = parts.count == 2 ? "\(parts[0])/\(parts[1])" : ""
-            if accepted[key] != nil, access(target, F_OK) != 0 {
-                guard rename(staged, target) == 0 else { throw .errno(target, "rename") }
-                finished.append(final)
-            } else {
-                unlink(staged)
-                removed.append(name)
-            }
-        }
-        if !finished.isEmpty || !removed.isEmpty { try AtomicFile.syncDirectory(inbox) }
-        return (finished, removed)
-    }
-
     /// How long an accepted message is remembered as a possible duplicate. A sender retries a
     /// message at most until it expires (`maxLifetime` after it was queued); twice that, and at
     /// least two days, is a safe margin for clocks and queues that sat still.
@@ -128,12 +104,6 @@ public final class Receiver: @unchecked Sendable {
         }
         // Not where the window said (it should not happen): rather a scan than a second acceptance.
         return sequence == nil ? nil : try originalReceipt(sender: sender, id: id, at: nil)
-    }
-
-    /// The name an accepted message has in `inbox/`: `<sender>_<message id>.xml` (ten digits and a
-    /// validated message id, so a safe file name).
-    static func inboxName(sender: OrganisationNumber, id: MessageID) -> String {
-        "\(sender.digits)_\(id.rawValue).xml"
     }
 
     /// The HTTP handler: routes `/v1/messages` and `/v1/health`.
@@ -249,7 +219,7 @@ public final class Receiver: @unchecked Sendable {
         }
         // Past the duplicate window the id is forgotten, but the local system may not have taken
         // the earlier message out of the inbox yet: never write over it.
-        let inboxName = Receiver.inboxName(sender: header.sender, id: header.messageId)
+        let inboxName = SpoolLayout.inboxName(sender: header.sender, id: header.messageId)
         let waitingInInbox: Data?
         do { waitingInInbox = try AtomicFile.readIfPresent(SpoolLayout.join(layout.inboxPath, inboxName)) } catch {
             log.limited(.error, key: "store", every: .seconds(10), "cannot read the inbox: \(error)")
@@ -269,7 +239,7 @@ public final class Receiver: @unchecked Sendable {
                                   issuer: me, addressee: header.sender, status: .accepted, digest: digest)
             let signed = try signReceipt(receipt, rt: rt)
             // The same bytes already waiting in the inbox need no second copy, only the receipt.
-            let files = waitingInInbox == nil ? [try CommitBatcher.stageForRecovery(body, in: layout.inboxPath, as: inboxName)] : []
+            let files = waitingInInbox == nil ? [try AtomicFile.stageForRecovery(body, in: layout.inboxPath, as: inboxName)] : []
             var entry = JournalEntry.about(message, kind: .received, digest: digest, keyer: rt.keyer,
                                            caseRef: message.caseReference, status: "accepted", time: acceptedAt)
             entry.receipt = String(decoding: signed, as: UTF8.self)
