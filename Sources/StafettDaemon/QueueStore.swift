@@ -344,6 +344,6 @@ extension QueueStore {
         return QueueEntry(messageId: m.header.messageId, peer: peer, recipient: m.header.recipient, eventType: m.event.type,
                           caseRef: m.caseReference, queuedAt: m.header.createdAt,
                           expiresAt: m.header.createdAt.addingTimeInterval(maxLifetime),
-                          digest: try MessageSealer.digest(ofVerified: doc))
+                          digest: try ReceiptDigest.of(verified: doc))
     }
 }

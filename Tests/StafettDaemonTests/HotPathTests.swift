@@ -36,7 +36,7 @@ final class HotPathTests: XCTestCase {
                                addressee: net.a.organisation, status: .rejected, reason: .schema,
                                detail: "element <Child> & \"friends\"\r\nline 2")
         for receipt in [accepted, rejected] {
-            let signed = try Receiver.sign(receipt, with: rt.receiptSigner)
+            let signed = try ReceiptSealer.seal(receipt, with: rt.receiptSigner)
             let doc = try SchemaValidator.receipt.parseAndValidate(signed)
             XCTAssertNoThrow(try XMLSignature.verify(doc, trustingAnyOf: [cert]))
             var decoded = try ReceiptXML.decode(doc)
@@ -50,10 +50,10 @@ final class HotPathTests: XCTestCase {
             XCTAssertEqual(try XMLSignature.signedDigestValue(doc), try XMLSignature.signedDigestValue(treeSigned))
         }
         let encoded = ReceiptXML.encode(accepted)
-        let root = try XCTUnwrap(Receiver.canonicalRootRange(encoded))
+        let root = try XCTUnwrap(ReceiptSealer.canonicalRootRange(encoded))
         XCTAssertTrue(String(decoding: encoded[root], as: UTF8.self).hasPrefix("<Receipt xmlns="))
         XCTAssertTrue(String(decoding: encoded[root], as: UTF8.self).hasSuffix("</Receipt>"))
-        XCTAssertNil(Receiver.canonicalRootRange(Data("<Other/>".utf8)))
+        XCTAssertNil(ReceiptSealer.canonicalRootRange(Data("<Other/>".utf8)))
     }
 
     /// A round whose files go to two directories leaves each under its final name with its
