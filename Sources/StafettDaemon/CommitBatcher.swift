@@ -8,7 +8,7 @@ import Glibc
 /// One unit of durable work: files already written under temporary names (not yet synced), the
 /// names they must end up under, and the journal records that report them.
 public struct CommitItem: Sendable {
-    /// `(temporary, final)` paths, in one directory of the spool (`CommitBatcher.stage` makes them).
+    /// `(temporary, final)` paths, in one directory of the spool (`AtomicFile.stage` makes them).
     public var files: [(temporary: String, final: String)]
     /// Journal records appended once the files are durable under their final names.
     public var entries: [JournalEntry]
@@ -16,7 +16,7 @@ public struct CommitItem: Sendable {
     /// the files take their final names. For what a consumer may take away the moment it appears
     /// (the inbox): a crash before the record leaves only a staged file, never a message that is
     /// in the inbox but not in the journal (which a resend would deliver twice once the local
-    /// system had consumed it). `Receiver.recoverStaged` finishes or drops staged files at start.
+    /// system had consumed it). `SpoolLayout.recoverStagedInbox` finishes or drops staged files at start.
     public var renameAfterJournal: Bool
 
     /// Creates an item.
@@ -133,7 +133,7 @@ public final class CommitBatcher: @unchecked Sendable {
                 if spoolFD >= 0 {
                     guard stafett_syncfs(spoolFD) == 0 else { throw .errno(spool, "syncfs") }
                 } else {
-                    try syncFileSystem(spool)
+                    try AtomicFile.syncFileSystem(spool)
                 }
             }
             try publish(early)
@@ -151,7 +151,7 @@ public final class CommitBatcher: @unchecked Sendable {
         }
     }
 
-    /// Gives staged files (data already synced) their final names, durably. `stage` wrote each
+    /// Gives staged files (data already synced) their final names, durably. `AtomicFile.stage` wrote each
     /// temporary beside its final name, so the directory exists. The names live in the few
     /// directories the round touched (the inbox, or a peer's queue), and fsyncing those writes
     /// only them, where a second syncfs walked every dirty inode on the file system again.
@@ -167,32 +167,5 @@ public final class CommitBatcher: @unchecked Sendable {
     static func parentDirectory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
-
-    /// One flush for everything on the file system holding `dir` (Linux `syncfs`): data and
-    /// metadata of every file written there, whoever wrote it.
-    static func syncFileSystem(_ dir: String) throws(SpoolError) {
-        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw .errno(dir, "open directory") }
-        defer { close(fd) }
-        guard stafett_syncfs(fd) == 0 else { throw .errno(dir, "syncfs") }
-    }
-
-    /// Writes `data` to a fresh temporary name in `directory` without syncing, for the file `name`
-    /// there; the commit syncs it and renames it. A missing directory is created (durably).
-    /// `name` must be a single safe file name (see `SpoolLayout.join`).
-    /// Writes `data` (not synced) as `.<name>.stage` beside `name`: a fixed name, so a file staged
-    /// before a crash can be found and finished or dropped at start (`Receiver.recoverStaged`).
-    /// Callers serialise per name (the receiver does, per sender and message id).
-    public static func stageForRecovery(_ data: Data, in directory: String, as name: String) throws(SpoolError) -> (temporary: String, final: String) {
-        let staged = SpoolLayout.join(directory, ".\(name).stage")
-        try QueueStore.writeNew(data, to: staged, creatingDirectory: directory)
-        return (staged, SpoolLayout.join(directory, name))
-    }
-
-    public static func stage(_ data: Data, in directory: String, as name: String) throws(SpoolError) -> (temporary: String, final: String) {
-        let tmp = SpoolLayout.join(directory, ".\(name).\(UInt64.random(in: 0...UInt64.max)).tmp")
-        try QueueStore.writeNew(data, to: tmp, creatingDirectory: directory)
-        return (tmp, SpoolLayout.join(directory, name))
     }
 }

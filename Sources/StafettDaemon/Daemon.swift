@@ -93,7 +93,7 @@ public final class Daemon: @unchecked Sendable {
             log.error("journal: \(seqs.count) record(s) could not be read as entries (first #\(seqs[0])); a message they accepted "
                 + "would be accepted again if resent: run stafett journal verify")
         }
-        let recovered = try Receiver.recoverStaged(inbox: layout.inboxPath, accepted: accepted)
+        let recovered = try layout.recoverStagedInbox(accepted: accepted)
         for name in recovered.finished { log.notice("inbox: \(name) was journaled before a crash; moved into place now") }
         for name in recovered.removed { log.notice("inbox: removed \(name), staged but never journaled before a crash (its sender sends it again)") }
         let receiver = Receiver(runtime: { [unowned self] in self.runtime }, layout: layout, batcher: batcher,

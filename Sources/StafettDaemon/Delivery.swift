@@ -1,118 +1,29 @@
 import Foundation
-import StafettCrypto
 import StafettJournal
 import StafettModel
 import StafettTransport
-import StafettXML
-
-/// What one delivery attempt came to.
-enum AttemptOutcome {
-    /// A verified receipt came back (accepted or rejected): the message leaves the queue.
-    case receipt(Receipt, signed: Data)
-    /// The peer could not be reached or the connection broke: the whole peer backs off.
-    case peerDown(String)
-    /// The peer answered but not with a usable receipt (5xx, bad receipt): this message backs off.
-    case retry(String)
-}
 
 /// Delivers queued messages, one lane per peer, each lane with a few worker threads that own
 /// keep-alive connections. A failing message backs off alone; an unreachable peer backs off as
 /// a whole; one bad message never blocks the others.
 public final class DeliveryScheduler: @unchecked Sendable {
-    private let cond = NSCondition()
+    let cond = NSCondition()
     private var lanes: [String: Lane] = [:]
     private var running = true
     private var activeWorkers = 0
-    private var settling = 0
-    private let settleSlots = DispatchSemaphore(value: 64)
+    /// Receipts being recorded (guarded by `cond`) and the room for more: the settler's
+    /// (DeliverySettlement.swift), which `stop` waits for.
+    var settling = 0
+    let settleSlots = DispatchSemaphore(value: 64)
     /// Receipts waiting for the settler, and whether one runs (guarded by `cond`).
-    private var toSettle: [Settlement] = []
-    private var settlerRunning = false
+    var toSettle: [Settlement] = []
+    var settlerRunning = false
     private var runtime: NodeRuntime
-    private let store: QueueStore
-    private let layout: SpoolLayout
-    private let batcher: CommitBatcher
-    private let metrics: Metrics
-    private let log: Logger
-
-    /// One peer's schedule. Every field is guarded by the scheduler's `cond`.
-    ///
-    /// Due messages wait in FIFO order in `due`; messages backing off sit in `later` until the
-    /// earliest of them is due, so picking the next message costs O(1), not a scan of the queue.
-    final class Lane: @unchecked Sendable {
-        let name: String
-        var connection: PeerConnection?
-        var entries: [MessageID: QueueEntry] = [:]
-        var due: [MessageID] = []
-        var dueHead = 0
-        var later: Set<MessageID> = []
-        var earliestLater = Date.distantFuture
-        var inFlight: Set<MessageID> = []
-        var failures = 0
-        var downUntil: Date?
-        /// The first failure of the current outage (nil while the peer answers).
-        var downSince: Date?
-        var lastError: String?
-        /// What `stafett_peer_up` says now (nil before the first attempt): set only when it changes.
-        var reportedUp: Bool?
-        /// Messages that may have a `.meta` on disk: those loaded from the queue directory (at
-        /// start or on a rescan) and those whose retry state was written since. Messages queued by
-        /// intake in this run have none until an attempt fails, or until `stafett queue` writes one,
-        /// which it follows with SIGUSR1 and so a rescan; for them the per-attempt meta lookup, a
-        /// miss in a directory of thousands of files, is skipped.
-        var mayHaveMeta: Set<MessageID> = []
-        /// Signed messages just queued by intake, kept for their first attempt (within `bodyBudget`).
-        var bodies: [MessageID: Data] = [:]
-        init(name: String) { self.name = name }
-
-        /// Forgets a message that left the queue.
-        func forget(_ id: MessageID) {
-            entries.removeValue(forKey: id)
-            mayHaveMeta.remove(id)
-        }
-
-        /// Files `entry` as due or later (held entries are kept but not scheduled).
-        func file(_ entry: QueueEntry, now: Date) {
-            entries[entry.messageId] = entry
-            later.remove(entry.messageId)
-            guard !entry.held else { return }
-            let at = min(entry.nextAttempt, entry.expiresAt)
-            if at <= now {
-                due.append(entry.messageId)
-            } else {
-                later.insert(entry.messageId)
-                earliestLater = min(earliestLater, at)
-            }
-        }
-
-        /// The next due message not in flight, or nil; moves backed-off messages whose time has come.
-        func next(now: Date) -> QueueEntry? {
-            if earliestLater <= now {
-                var earliest = Date.distantFuture
-                for id in later {
-                    guard let e = entries[id] else { later.remove(id); continue }
-                    let at = min(e.nextAttempt, e.expiresAt)
-                    if at <= now { later.remove(id); due.append(id) } else { earliest = min(earliest, at) }
-                }
-                earliestLater = earliest
-            }
-            // A due message still in flight (filed again by its own failed attempt, which another
-            // worker reached first) keeps its place: dropped here, it would be in neither list once
-            // its attempt ended, never tried again and never expired.
-            var stillInFlight: [MessageID] = []
-            defer { due.append(contentsOf: stillInFlight) }
-            while dueHead < due.count {
-                let id = due[dueHead]
-                dueHead += 1
-                guard let e = entries[id], !later.contains(id), !e.held else { continue }
-                if inFlight.contains(id) { stillInFlight.append(id); continue }
-                return e
-            }
-            due.removeAll(keepingCapacity: true)
-            dueHead = 0
-            return nil
-        }
-    }
+    let store: QueueStore
+    let layout: SpoolLayout
+    let batcher: CommitBatcher
+    let metrics: Metrics
+    let log: Logger
 
     /// Creates a scheduler; call `start` to spawn the workers.
     public init(runtime: NodeRuntime, store: QueueStore, layout: SpoolLayout, batcher: CommitBatcher,
@@ -180,9 +91,6 @@ public final class DeliveryScheduler: @unchecked Sendable {
         cond.broadcast()
         cond.unlock()
     }
-
-    /// The largest receipt accepted from a peer (ours are about 2 KB).
-    static let maxReceiptBytes = 64 << 10
 
     /// At most this many bytes of signed messages are kept in memory for their first attempt; a
     /// larger backlog is read from the queue directory as it is sent.
@@ -353,61 +261,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         }
     }
 
-    /// A receipt waiting to be recorded by the settler.
-    struct Settlement {
-        var entry: QueueEntry
-        var start: QueueEntry?
-        var receipt: Receipt
-        var signed: Data
-        var rt: NodeRuntime
-        var lane: Lane
-    }
-
-    /// Records a receipt while the worker goes on to the next message: the receiver's flush and
-    /// ours then overlap instead of taking turns. The message stays in flight until recorded.
-    /// At most `settleSlots` receipts wait at once, so a slow disk slows delivery down.
-    ///
-    /// One settler at a time takes every receipt waiting and journals them in one commit: while
-    /// it flushes, the next receipts gather, so a busy peer costs one journal flush per batch, not
-    /// one per message, and no thread is parked per receipt (a thread and a commit per receipt
-    /// cost about a tenth of the sending daemon's CPU in fsyncs and wake-ups).
-    private func settleInBackground(_ entry: QueueEntry, start: QueueEntry?, receipt: Receipt, signed: Data, rt: NodeRuntime, lane: Lane) {
-        settleSlots.wait()
-        cond.lock()
-        settling += 1
-        toSettle.append(Settlement(entry: entry, start: start, receipt: receipt, signed: signed, rt: rt, lane: lane))
-        let spawn = !settlerRunning
-        settlerRunning = true
-        cond.unlock()
-        if spawn { DispatchQueue.global().async { [self] in drainSettlements() } }
-    }
-
-    /// The settler: records batches of receipts until none is waiting.
-    private func drainSettlements() {
-        while true {
-            cond.lock()
-            let batch = toSettle
-            toSettle.removeAll(keepingCapacity: true)
-            if batch.isEmpty {
-                settlerRunning = false
-                cond.unlock()
-                return
-            }
-            let metas = batch.map { $0.lane.mayHaveMeta.contains($0.entry.messageId) }
-            cond.unlock()
-            let finished = settle(batch, mayHaveMeta: metas)
-            cond.lock()
-            for (s, done) in zip(batch, finished) {
-                s.lane.inFlight.remove(s.entry.messageId)
-                if done { s.lane.forget(s.entry.messageId) }
-            }
-            settling -= batch.count
-            cond.broadcast()
-            cond.unlock()
-            for _ in batch { settleSlots.signal() }
-        }
-    }
-
+    /// Posts the signed message to the peer; its answer is checked by `checkReceipt`.
     private func send(_ entry: QueueEntry, body kept: Data?, to peer: LoadedPeer, over connection: PeerConnection, rt: NodeRuntime) -> AttemptOutcome {
         let body: Data
         if let kept { body = kept } else {
@@ -417,74 +271,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
                                   headers: ["Content-Type": "application/xml"], body: body)
         let response: HTTPResponse
         do { response = try connection.send(request) } catch { return .peerDown(error.description) }
-        guard response.status == 200 || response.status == 413 else {
-            return .retry("HTTP \(response.status) \(response.reason): \(String(decoding: response.body.prefix(200), as: UTF8.self))")
-        }
-        // A receipt is a few kilobytes and goes into the journal whole: a peer sending megabytes
-        // is broken, and its answer must not fail the journal round it would be committed in.
-        guard response.body.count <= DeliveryScheduler.maxReceiptBytes else {
-            return .retry("the receipt is \(response.body.count) bytes, more than \(DeliveryScheduler.maxReceiptBytes): not accepted")
-        }
-        do {
-            let doc = try XMLDocument.parse(response.body)
-            try SchemaValidator.receipt.validate(doc)
-            _ = try peer.verifySignature(doc)
-            let receipt = try ReceiptXML.decode(doc)
-            guard receipt.issuer == peer.config.organisation else {
-                return .retry("receipt issued by \(receipt.issuer), expected \(peer.config.organisation)")
-            }
-            if let addressee = receipt.addressee, addressee != rt.config.node.organisation {
-                return .retry("receipt addressed to \(addressee), expected this node, \(rt.config.node.organisation)")
-            }
-            guard receipt.refToMessageId == entry.messageId || (receipt.status == .rejected && receipt.refToMessageId == nil) else {
-                return .retry("receipt refers to \(receipt.refToMessageId?.rawValue ?? "no message"), expected \(entry.messageId)")
-            }
-            if receipt.status == .accepted, receipt.digest != entry.digest {
-                return .retry("accepted receipt carries digest \(receipt.digest ?? "none"), expected \(entry.digest)")
-            }
-            if receipt.status == .rejected, receipt.reason == .internalError {
-                return .retry("peer could not store the message: \(receipt.detail ?? "")")
-            }
-            return .receipt(receipt, signed: response.body)
-        } catch {
-            return .retry("unusable receipt: \(error)")
-        }
-    }
-
-    /// Journals the receipts (in full, one commit for the batch) and takes the messages out of the
-    /// queue into the archive, each only after its record is durable. Returns, per settlement,
-    /// whether the message left the queue.
-    private func settle(_ batch: [Settlement], mayHaveMeta: [Bool]) -> [Bool] {
-        let records = batch.map { s -> JournalEntry in
-            let (entry, receipt) = (s.entry, s.receipt)
-            var record = JournalEntry(kind: receipt.status == .accepted ? .delivered : .rejected, messageId: entry.messageId.rawValue,
-                                      caseRef: entry.caseRef, eventType: entry.eventType.rawValue,
-                                      sender: s.rt.config.node.organisation.digits, recipient: entry.recipient.digits,
-                                      digest: entry.digest, status: receipt.status.rawValue,
-                                      reason: receipt.reason.map { "\($0.rawValue): \(receipt.detail ?? "")" })
-            // The signed receipt goes into the journal itself: evidence nobody can edit, and no file
-            // of its own to create and flush (`stafett receipt ID` prints it).
-            record.receipt = String(decoding: s.signed, as: UTF8.self)
-            return record
-        }
-        var committed: SpoolError?
-        do { try batcher.commit(CommitItem(files: [], entries: records)) } catch { committed = error }
-        return zip(batch, mayHaveMeta).map { s, meta in
-            let entry = s.entry
-            do {
-                if let committed { throw committed }
-                try store.remove(entry, archivingTo: layout.archivePath, retryState: meta)
-            } catch {
-                log.limited(.error, key: "settle", every: .seconds(10), "cannot record the receipt for \(entry.messageId): \(error)")
-                var e = entry
-                return fail(&e, "cannot record the receipt: \(error)", peerDown: false, start: s.start, lane: s.lane, rt: s.rt)
-            }
-            metrics.count("stafett_delivered_total", labels: ["peer": entry.peer, "status": s.receipt.status.rawValue])
-            if s.receipt.status != .accepted {
-                log.warning("message \(entry.messageId) to \(entry.peer) was rejected: \(s.receipt.reason?.rawValue ?? "?"): \(s.receipt.detail ?? "")")
-            }
-            return true
-        }
+        return DeliveryScheduler.checkReceipt(response, for: entry, from: peer, to: rt.config.node.organisation)
     }
 
     private func expire(_ entry: QueueEntry, rt: NodeRuntime, lane: Lane) -> Bool {
@@ -510,7 +297,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
 
     /// Records a failed attempt and schedules the next one with exponential back-off and jitter.
     /// `start` is the retry state the attempt began from (`QueueStore.retryState(of:)`).
-    private func fail(_ entry: inout QueueEntry, _ why: String, peerDown: Bool, start: QueueEntry?, lane: Lane, rt: NodeRuntime) -> Bool {
+    func fail(_ entry: inout QueueEntry, _ why: String, peerDown: Bool, start: QueueEntry?, lane: Lane, rt: NodeRuntime) -> Bool {
         let d = rt.config.delivery
         entry.attempts += 1
         entry.lastError = why

@@ -53,41 +53,75 @@ public struct IntakeProcessor: Sendable {
 
     /// `process`, returning each queued entry with its signed message as written to the queue, so
     /// the scheduler can send it without reading the file back (`DeliveryScheduler.addQueued`).
+    ///
+    /// The steps: read, decode, route, seal, enqueue, file away. Any of the first four may refuse
+    /// the file, which then goes to `failed/` with every reason found.
     public func processKeepingMessages(_ file: URL, now: Date = Date()) throws(SpoolError) -> (IntakeOutcome, [(entry: QueueEntry, signedXML: Data)]) {
         let name = layout.outboxRelativePath(of: file) ?? file.lastPathComponent
         // What the name pointed at when it was read: the file moves to accepted/ or failed/ only
         // if it still does (see `FileIdentity`).
         let identity = FileIdentity(path: file.path)
         let data: Data
-        do {
-            data = try IntakeFile.readBounded(file, limits: IntakeLimits(maxBytes: runtime.config.limits.maxIntakeFile))
-        } catch {
-            if access(file.path, F_OK) != 0 && Glibc.errno == ENOENT { return (.vanished, []) }
-            // Left in the outbox, a file the daemon may not read would wait there for ever with no
-            // trace but a log line. Moving it needs only the directory, so it goes to failed/ with
-            // a report saying what to do, and into the journal, like any other refused file.
-            if IntakeProcessor.isShutOut(file.path) {
-                return (try fail(file, identity, name: name, ["\(name): Stafett may not read this file (its owner or permissions shut out "
-                    + "the stafett user): save it again so that it is readable, for example by the outbox's group, and drop it again"]), [])
-            }
-            // Any other read error is not the case worker's fault: the file stays in the outbox for the next scan.
-            throw SpoolError(path: file.path, operation: "read", reason: "\(error)")
-        }
-        if data.count > runtime.config.limits.maxIntakeFile {
-            return (try fail(file, identity, name: name, ["\(name): the file is \(data.count) bytes, more than the limit of \(runtime.config.limits.maxIntakeFile): split it into smaller files"]), [])
+        switch try read(file, name: name) {
+        case .vanished: return (.vanished, [])
+        case .refused(let problems): return (try fail(file, identity, name: name, problems.lines), [])
+        case .content(let d): data = d
         }
         let digest = SHA256.hex(data)
         // The same export dropped twice (under two names) yields the same message ids: processed
         // side by side, both would find nothing queued yet and queue every message twice.
         gate?.enter(digest)
         defer { gate?.leave(digest) }
-        let messages: [CaseMessage]
-        switch caseMessages(data, name: name, digest: digest, now: now) {
+        let sealed: [(entry: QueueEntry, sealed: SealedMessage)]
+        switch decode(data, name: name, digest: digest, now: now)
+            .flatMap({ route($0, name: name) })
+            .flatMap({ seal($0, name: name, now: now) }) {
         case .failure(let problems): return (try fail(file, identity, name: name, problems.lines), [])
-        case .success(let m): messages = m
+        case .success(let s): sealed = s
         }
-        // Route: the record's recipient, plus fan-out per event type.
-        var routed: [(peer: String, message: CaseMessage)] = []
+        let queued = try enqueue(sealed, now: now)
+        let moved = try fileAway(file, identity, name: name, digest: digest, messages: sealed.count, queued: queued, now: now)
+        return (.accepted(messages: sealed.count, movedTo: moved), queued.written)
+    }
+
+    /// What reading an input came to.
+    private enum Read {
+        case content(Data)
+        /// The file disappeared before it was read.
+        case vanished
+        /// The file cannot be taken as it is: it goes to `failed/`.
+        case refused(IntakeProblems)
+    }
+
+    /// Reads an input whole, within the size limit.
+    private func read(_ file: URL, name: String) throws(SpoolError) -> Read {
+        let data: Data
+        do {
+            data = try IntakeFile.readBounded(file, limits: IntakeLimits(maxBytes: runtime.config.limits.maxIntakeFile))
+        } catch {
+            if access(file.path, F_OK) != 0 && Glibc.errno == ENOENT { return .vanished }
+            // Left in the outbox, a file the daemon may not read would wait there for ever with no
+            // trace but a log line. Moving it needs only the directory, so it goes to failed/ with
+            // a report saying what to do, and into the journal, like any other refused file.
+            if IntakeProcessor.isShutOut(file.path) {
+                return .refused(IntakeProblems(["\(name): Stafett may not read this file (its owner or permissions shut out "
+                    + "the stafett user): save it again so that it is readable, for example by the outbox's group, and drop it again"]))
+            }
+            // Any other read error is not the case worker's fault: the file stays in the outbox for the next scan.
+            throw SpoolError(path: file.path, operation: "read", reason: "\(error)")
+        }
+        if data.count > runtime.config.limits.maxIntakeFile {
+            return .refused(IntakeProblems(["\(name): the file is \(data.count) bytes, more than the limit of \(runtime.config.limits.maxIntakeFile): split it into smaller files"]))
+        }
+        return .content(data)
+    }
+
+    /// A message and the configured peer it goes to.
+    typealias Routed = (peer: String, message: CaseMessage)
+
+    /// Routes each message to its recipient, plus fan-out per event type.
+    private func route(_ messages: [CaseMessage], name: String) -> Result<[Routed], IntakeProblems> {
+        var routed: [Routed] = []
         var errors: [String] = []
         for m in messages {
             guard let primary = runtime.peer(for: m.header.recipient) else {
@@ -110,10 +144,14 @@ public struct IntakeProcessor: Sendable {
                 routed.append((extra, copy))
             }
         }
-        if !errors.isEmpty { return (try fail(file, identity, name: name, errors), []) }
+        return errors.isEmpty ? .success(routed) : .failure(IntakeProblems(errors))
+    }
 
-        // Sign on every core, in chunks sealed back to back; a chunk that fails is sealed again
-        // one by one, so the report names each bad message.
+    /// Signs the routed messages and makes their queue entries, due now.
+    ///
+    /// Sign on every core, in chunks sealed back to back; a chunk that fails is sealed again
+    /// one by one, so the report names each bad message.
+    private func seal(_ routed: [Routed], name: String, now: Date) -> Result<[(entry: QueueEntry, sealed: SealedMessage)], IntakeProblems> {
         let sealer = runtime.sealer
         let toSeal = routed.map(\.message)
         let results = UnsafeSendableBox([Result<SealedMessage, SealError>?](repeating: nil, count: routed.count))
@@ -126,7 +164,8 @@ public struct IntakeProcessor: Sendable {
                 for k in range { results.set(k, Result { () throws(SealError) -> SealedMessage in try sealer.seal(toSeal[k]) }) }
             }
         }
-        var batch: [(entry: QueueEntry, signedXML: Data)] = []
+        var batch: [(entry: QueueEntry, sealed: SealedMessage)] = []
+        var errors: [String] = []
         for (i, item) in routed.enumerated() {
             switch results.value[i]! {
             case .failure(let e): errors.append("\(name): \(e)")
@@ -136,24 +175,36 @@ public struct IntakeProcessor: Sendable {
                                        eventType: m.event.type, caseRef: m.caseReference, queuedAt: now,
                                        expiresAt: now.addingTimeInterval(runtime.config.delivery.maxLifetime.timeInterval),
                                        digest: sealed.digest)
-                batch.append((entry, sealed.signedXML))
+                batch.append((entry, sealed))
             }
         }
-        if !errors.isEmpty { return (try fail(file, identity, name: name, errors), []) }
+        return errors.isEmpty ? .success(batch) : .failure(IntakeProblems(errors))
+    }
 
-        // A file read again after a crash: messages still queued, or already delivered or expired
-        // (the daemon delivers its queue at start, before the outbox is read), are done. Queuing
-        // those again would re-send them re-signed, under a digest the receiver's stored receipt
-        // can never match, and journal `queued` after `delivered`.
+    /// What `enqueue` did with a file's sealed messages.
+    private struct Enqueued {
+        /// Queue files written, for the commit that files the input away to rename into place.
         var staged: [(temporary: String, final: String)] = []
-        var records: [JournalEntry] = []
+        /// The messages staged, with their signed XML.
         var written: [(entry: QueueEntry, signedXML: Data)] = []
+        /// Messages still in the queue from an earlier try of the file.
         var known: [QueueEntry] = []
-        for (i, (entry, xml)) in batch.enumerated() where !finished(entry) {
-            if store.contains(peer: entry.peer, id: entry.messageId) { known.append(entry); continue }
-            staged.append(try CommitBatcher.stage(xml, in: store.peerPath(entry.peer), as: entry.messageId.rawValue + ".xml"))
-            written.append((entry, xml))
-            records.append(JournalEntry.about(routed[i].message, kind: .queued, digest: entry.digest, keyer: runtime.keyer,
+    }
+
+    /// Stages the queue files of messages not queued yet and journals them `queued`.
+    ///
+    /// A file read again after a crash: messages still queued, or already delivered or expired
+    /// (the daemon delivers its queue at start, before the outbox is read), are done. Queuing
+    /// those again would re-send them re-signed, under a digest the receiver's stored receipt
+    /// can never match, and journal `queued` after `delivered`.
+    private func enqueue(_ batch: [(entry: QueueEntry, sealed: SealedMessage)], now: Date) throws(SpoolError) -> Enqueued {
+        var queued = Enqueued()
+        var records: [JournalEntry] = []
+        for (entry, sealed) in batch where !layout.hasArchived(peer: entry.peer, id: entry.messageId) {
+            if store.contains(peer: entry.peer, id: entry.messageId) { queued.known.append(entry); continue }
+            queued.staged.append(try store.stage(sealed.signedXML, for: entry))
+            queued.written.append((entry, sealed.signedXML))
+            records.append(JournalEntry.about(sealed.message, kind: .queued, digest: entry.digest, keyer: runtime.keyer,
                                               caseRef: entry.caseRef, status: "queued", time: now))
         }
         // `queued` is durable before the queue files appear (a commit of its own: a group commit
@@ -162,34 +213,33 @@ public struct IntakeProcessor: Sendable {
         // come first, nor may a message be delivered that was never journaled `queued`. A crash
         // in between journals `queued` twice: harmless.
         if !records.isEmpty { try batcher.commit(CommitItem(files: [], entries: records)) }
+        return queued
+    }
+
+    /// Files the input away as done: its queue files take their names in the commit that journals
+    /// `intake-accepted`, then the input moves to `accepted/`. Returns where it now is.
+    private func fileAway(_ file: URL, _ identity: FileIdentity?, name: String, digest: String, messages: Int,
+                          queued: Enqueued, now: Date) throws(SpoolError) -> URL {
         // Say so when messages were skipped, or "why was my file not sent again?" has no answer.
-        let skipped = batch.count - written.count
-        let summary = "\(routed.count) message(s)" + (skipped > 0 ? ", \(skipped) already queued or sent (same message ids)" : "")
-        try batcher.commit(CommitItem(files: staged, entries: [
+        let skipped = messages - queued.written.count
+        let summary = "\(messages) message(s)" + (skipped > 0 ? ", \(skipped) already queued or sent (same message ids)" : "")
+        try batcher.commit(CommitItem(files: queued.staged, entries: [
             JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
                          digest: digest, status: "accepted", reason: summary, file: name)]))
         try FileIdentity.check(file, still: identity)
         let moved = try layout.moveToAccepted(file)
         // As the queue holds them (this run signed them anew, with another creation time and digest).
-        if !known.isEmpty, let tell = stillQueued {
-            tell(known.compactMap { e in
+        if !queued.known.isEmpty, let tell = stillQueued {
+            tell(queued.known.compactMap { e in
                 store.retryState(of: e) ?? (try? QueueStore.entry(fromMessage: store.messageURL(e), peer: e.peer,
                                                                    maxLifetime: runtime.config.delivery.maxLifetime.timeInterval))
             })
         }
-        return (.accepted(messages: routed.count, movedTo: moved), written)
+        return moved
     }
 
-    /// True when the message already left the queue: settled or expired, its signed copy moved
-    /// to the archive (after its outcome was journaled).
-    func finished(_ entry: QueueEntry) -> Bool {
-        let name = entry.messageId.rawValue + ".xml"
-        return access(SpoolLayout.join(SpoolLayout.join(layout.archivePath, entry.peer), name), F_OK) == 0
-            || access(SpoolLayout.join(SpoolLayout.join(layout.expiredArchivePath, entry.peer), name), F_OK) == 0
-    }
-
-    /// Case messages from an intake file (CSV, JSON) or one case XML document.
-    func caseMessages(_ data: Data, name: String, digest: String, now: Date) -> Result<[CaseMessage], IntakeProblems> {
+    /// Decodes the case messages of an intake file (CSV, JSON) or one case XML document.
+    func decode(_ data: Data, name: String, digest: String, now: Date) -> Result<[CaseMessage], IntakeProblems> {
         let me = runtime.config.node.organisation
         let defaultRecipient = runtime.config.routing.defaultPeer.flatMap { runtime.peers[$0]?.config.organisation }
         if Self.looksLikeXML(data) {

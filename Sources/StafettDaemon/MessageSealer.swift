@@ -77,9 +77,38 @@ public struct MessageSealer: Sendable {
     private static func encodeValidated(_ m: CaseMessage) throws(SealError) -> (document: Data, canonicalRange: Range<Int>) {
         do { return try CaseXML.encodeCanonicalValidated(m) } catch { throw .schema(m.header.messageId, error) }
     }
+}
 
-    /// The digest a receipt quotes for a received, verified document (base64 of its `DigestValue`).
-    public static func digest(ofVerified doc: XMLDocument) throws(SignatureError) -> String {
-        try XMLSignature.signedDigestValue(doc).base64EncodedString()
+/// Encode and sign: the path every receipt a receiver issues takes.
+public enum ReceiptSealer {
+    /// The signed XML of `receipt`.
+    ///
+    /// A receipt without free text (every accepted one) holds only message ids, times,
+    /// organisation numbers, enumerations and a base64 digest: `ReceiptXML.encode` writes its root
+    /// element exactly as exclusive C14N would, so it is signed as text (digest the root element,
+    /// splice the signature in) without building, canonicalizing and serializing a tree, which
+    /// cost the receiver about as much as the signature itself. A receipt with a detail text
+    /// (rejections, whose text may need escaping) takes the tree path.
+    public static func seal(_ receipt: Receipt, with signer: XMLSignature.Signer) throws -> Data {
+        let encoded = ReceiptXML.encode(receipt)
+        if receipt.detail == nil, let root = canonicalRootRange(encoded) {
+            return try signer.sign(canonicalDocument: encoded, canonicalRange: root).xml
+        }
+        let doc = try XMLDocument.parse(encoded)
+        try signer.sign(doc)
+        return doc.serialized()
+    }
+
+    /// The bytes of the root element in an encoded receipt (after the XML declaration, before the
+    /// final line feed), or nil when the encoding does not look as expected.
+    static func canonicalRootRange(_ encoded: Data) -> Range<Int>? {
+        encoded.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Range<Int>? in
+            let open = Array("<Receipt ".utf8)
+            guard let start = (0..<max(0, raw.count - open.count)).first(where: { i in
+                raw[i] == open[0] && zip(open.indices, open).allSatisfy { raw[i + $0] == $1 }
+            }) else { return nil }
+            guard let last = raw.lastIndex(of: UInt8(ascii: ">")), last > start else { return nil }
+            return start..<(last + 1)
+        }
     }
 }

@@ -5,9 +5,6 @@ import StafettXML
 import Glibc
 #endif
 
-/// What the queue knows about one signed message waiting for a peer. Everything but the retry
-/// state can be read from the signed message itself, so `<id>.meta` (JSON) is written only once
-/// there is retry state to keep (a failed attempt, a hold): the happy path creates one file.
 /// A peer that does not answer: since when, until when no message is tried, and why.
 public struct PeerBackoff: Sendable, Codable, Hashable {
     /// The peer's name in the configuration.
@@ -31,6 +28,9 @@ public struct PeerBackoff: Sendable, Codable, Hashable {
     }
 }
 
+/// What the queue knows about one signed message waiting for a peer. Everything but the retry
+/// state can be read from the signed message itself, so `<id>.meta` (JSON) is written only once
+/// there is retry state to keep (a failed attempt, a hold): the happy path creates one file.
 public struct QueueEntry: Sendable, Codable, Hashable {
     /// One id for the life of the message, across every retry.
     public var messageId: MessageID
@@ -136,32 +136,10 @@ public final class QueueStore: @unchecked Sendable {
         access(messagePath(peer: peer, id: id), F_OK) == 0
     }
 
-    /// Makes a batch of messages durable: every file is written under a temporary name, one
-    /// `syncfs` flushes them all, then they are renamed into place, then each touched directory is fsynced. Messages already
-    /// queued are skipped. Returns the entries written. (The daemon's intake stages the same files
-    /// through `CommitBatcher` instead, to share the flushes with its journal records.)
-    @discardableResult
-    public func enqueue(_ batch: [(entry: QueueEntry, signedXML: Data)]) throws(SpoolError) -> [QueueEntry] {
-        var pending: [(tmp: String, final: String)] = []
-        var written: [QueueEntry] = []
-        var dirs = Set<String>()
-        defer { for p in pending { unlink(p.tmp) } }
-        for (entry, xml) in batch where !contains(peer: entry.peer, id: entry.messageId) {
-            let dir = peerPath(entry.peer)
-            let tmp = SpoolLayout.join(dir, ".\(entry.messageId.rawValue).xml.tmp")
-            try QueueStore.writeNew(xml, to: tmp, creatingDirectory: dir)
-            dirs.insert(dir)
-            pending.append((tmp, messagePath(peer: entry.peer, id: entry.messageId)))
-            written.append(entry)
-        }
-        guard !pending.isEmpty else { return [] }
-        try CommitBatcher.syncFileSystem(directoryPath)
-        for p in pending {
-            guard rename(p.tmp, p.final) == 0 else { throw .errno(p.final, "rename") }
-        }
-        pending.removeAll()
-        for dir in dirs { try AtomicFile.syncDirectory(dir) }
-        return written
+    /// Writes a message's signed XML (not synced) beside its place in the queue, for a
+    /// `CommitBatcher` round to make durable and rename into place.
+    public func stage(_ signedXML: Data, for entry: QueueEntry) throws(SpoolError) -> (temporary: String, final: String) {
+        try AtomicFile.stage(signedXML, in: peerPath(entry.peer), as: entry.messageId.rawValue + ".xml")
     }
 
     /// Every entry in the queue, oldest first: the retry state from `<id>.meta` where there is one,
@@ -268,7 +246,7 @@ public final class QueueStore: @unchecked Sendable {
     /// `<stem>.<random>.tmp` and a rename, without a flush: losing it to a crash costs only advice.
     private func replace(_ final: String, in dir: String, with data: Data, temporaryStem: String) throws(SpoolError) {
         let tmp = SpoolLayout.join(dir, "\(temporaryStem).\(UInt32.random(in: 0...UInt32.max)).tmp")
-        try QueueStore.writeNew(data, to: tmp)
+        try AtomicFile.writeNew(data, to: tmp)
         // `sudo stafett queue hold` runs as root: a root-owned 0600 meta would be unreadable to
         // the daemon, which would then take it for missing and write over the hold. The file
         // belongs to whoever owns the queue directory (the daemon's user).
@@ -331,8 +309,7 @@ public final class QueueStore: @unchecked Sendable {
     /// `retryState` false says the caller knows no `.meta` was written for the message (see
     /// `DeliveryScheduler`), so none is looked for: a miss in a large directory is not free.
     public func remove(_ entry: QueueEntry, archivingTo archive: String, retryState: Bool = true) throws(SpoolError) {
-        let dir = SpoolLayout.join(archive, entry.peer)
-        let target = SpoolLayout.join(dir, entry.messageId.rawValue + ".xml")
+        let (dir, target) = SpoolLayout.archivedMessage(in: archive, peer: entry.peer, id: entry.messageId)
         let source = messagePath(peer: entry.peer, id: entry.messageId)
         if rename(source, target) != 0 {
             var code = errno
@@ -356,35 +333,6 @@ public final class QueueStore: @unchecked Sendable {
         if let e = readMeta(peer: entry.peer, id: entry.messageId) { return e }
         return contains(peer: entry.peer, id: entry.messageId) ? entry : nil
     }
-
-    /// Writes a new file without syncing, exclusively (O_EXCL): a stale temporary of the same name
-    /// is replaced. With `directory`, a missing directory is created (durably) and the write tried
-    /// again: the failed open tells that the directory is missing, so the common case, where it
-    /// exists, costs no check.
-    static func writeNew(_ data: Data, to path: String, creatingDirectory directory: String? = nil) throws(SpoolError) {
-        var unlinked = false, created = false
-        var fd: Int32
-        while true {
-            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            if fd >= 0 { break }
-            let code = errno
-            if code == EINTR { continue }
-            if code == EEXIST && !unlinked {
-                unlink(path)
-                unlinked = true
-                continue
-            }
-            if code == ENOENT, let directory, !created {
-                try AtomicFile.makeDirectories(URL(fileURLWithPath: directory, isDirectory: true))
-                created = true
-                continue
-            }
-            throw .errno(path, "create", code)
-        }
-        defer { close(fd) }
-        let failure = AtomicFile.writeAll(fd, data)
-        if failure != 0 { unlink(path); throw .errno(path, "write", failure) }
-    }
 }
 
 extension QueueStore {
@@ -396,6 +344,6 @@ extension QueueStore {
         return QueueEntry(messageId: m.header.messageId, peer: peer, recipient: m.header.recipient, eventType: m.event.type,
                           caseRef: m.caseReference, queuedAt: m.header.createdAt,
                           expiresAt: m.header.createdAt.addingTimeInterval(maxLifetime),
-                          digest: try MessageSealer.digest(ofVerified: doc))
+                          digest: try ReceiptDigest.of(verified: doc))
     }
 }

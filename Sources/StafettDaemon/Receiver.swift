@@ -15,7 +15,7 @@ import StafettXML
 /// same sender and id with other signed content (another digest) is refused (`duplicate-id`).
 public final class Receiver: @unchecked Sendable {
     private let runtime: () -> NodeRuntime
-    private let layout: SpoolLayout
+    let layout: SpoolLayout
     private let batcher: CommitBatcher
     private let metrics: Metrics
     private let log: Logger
@@ -26,12 +26,8 @@ public final class Receiver: @unchecked Sendable {
     private var accepted: AcceptedWindow
     /// The clock for acceptance times and the window (injected by tests).
     private let now: @Sendable () -> Date
-    /// The receipts of the most recently accepted messages, so the usual duplicate (an answer lost
-    /// a moment ago) costs no journal scan; at most `recentLimit` (guarded by `inFlight`).
-    private var recentReceipts: [String: Data] = [:]
-    private var recentOrder: [String] = []
-    private var recentHead = 0
-    private static let recentLimit = 4096
+    /// The receipts of the most recently accepted messages (guarded by `inFlight`).
+    private var recentReceipts = RecentReceipts()
 
     /// Creates a receiver. `runtime` is read per request so that SIGHUP reloads apply at once.
     ///
@@ -51,89 +47,11 @@ public final class Receiver: @unchecked Sendable {
         self.log = log
     }
 
-    /// The duplicate key of a message.
-    static func key(sender: OrganisationNumber, id: MessageID) -> String { "\(sender.digits)/\(id.rawValue)" }
-
-    /// Finishes what a crash interrupted in the inbox, before a receiver serves: a staged message
-    /// whose `received` record is in the journal (`accepted`, read from it) takes its inbox name;
-    /// one without it was never acknowledged and is removed (its sender sends it again). Returns
-    /// the names finished and removed, for the log.
-    public static func recoverStaged(inbox: String, accepted: [String: AcceptedMessage]) throws(SpoolError) -> (finished: [String], removed: [String]) {
-        var finished: [String] = [], removed: [String] = []
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: inbox)) ?? []
-        where name.hasPrefix(".") && name.hasSuffix(".xml.stage") {
-            let final = String(name.dropFirst().dropLast(".stage".count))  // <sender>_<id>.xml
-            let staged = SpoolLayout.join(inbox, name), target = SpoolLayout.join(inbox, final)
-            let parts = final.dropLast(4).split(separator: "_", maxSplits: 1)
-            let key = parts.count == 2 ? "\(parts[0])/\(parts[1])" : ""
-            if accepted[key] != nil, access(target, F_OK) != 0 {
-                guard rename(staged, target) == 0 else { throw .errno(target, "rename") }
-                finished.append(final)
-            } else {
-                unlink(staged)
-                removed.append(name)
-            }
-        }
-        if !finished.isEmpty || !removed.isEmpty { try AtomicFile.syncDirectory(inbox) }
-        return (finished, removed)
-    }
-
-    /// How long an accepted message is remembered as a possible duplicate. A sender retries a
-    /// message at most until it expires (`maxLifetime` after it was queued); twice that, and at
-    /// least two days, is a safe margin for clocks and queues that sat still.
-    public static func duplicateWindow(maxLifetime: TimeInterval) -> TimeInterval {
-        2 * max(maxLifetime, 86_400)
-    }
-
     /// The keys remembered now (tests).
     var rememberedKeys: Set<String> {
         inFlight.lock()
         defer { inFlight.unlock() }
         return Set(accepted.keys)
-    }
-
-    /// The messages accepted since `since`, by key, read from the journal at start. `unreadable`
-    /// hears the sequence numbers of records whose payload did not decode: a `received` among them
-    /// is a message a resend would be accepted again for, which the operator must hear of (the
-    /// journal's CRC and chain held, so it is not damage).
-    public static func acceptedMessages(journal: URL, since: Date,
-                                        unreadable: ([UInt64]) -> Void = { _ in }) throws -> [String: AcceptedMessage] {
-        var found: [String: AcceptedMessage] = [:]
-        var skipped: [UInt64] = []
-        let cutoff = Int64(since.timeIntervalSince1970 * 1000)
-        try JournalStream(directory: journal.path).readAvailable { raw in
-            guard let e = try? EntryCodec.decode(raw.payload) else { skipped.append(raw.sequence); return }
-            guard e.kind == .received, e.timeMillis >= cutoff, let from = e.sender, let id = e.messageId else { return }
-            found["\(from)/\(id)"] = AcceptedMessage(digest: e.digest, acceptedAt: e.time, sequence: raw.sequence)
-        }
-        if !skipped.isEmpty { unreadable(skipped) }
-        return found
-    }
-
-    /// The receipt issued for an accepted message, from the journal: read from the record the
-    /// accepted window names (a seek to its segment, then a few records), or, for a window entry
-    /// without one, by a scan from the start. Either way the read stops at the receipt, so a peer
-    /// resending old ids costs a bounded read each, not the whole journal.
-    /// Throws when the journal cannot be read: "not found" would accept the message a second time.
-    func originalReceipt(sender: OrganisationNumber, id: MessageID, at sequence: UInt64?) throws -> Data? {
-        struct Found: Error { let receipt: String }
-        do {
-            try JournalStream(directory: layout.journal.path, after: sequence.map { $0 > 0 ? $0 - 1 : 0 } ?? 0).readAvailable { raw in
-                guard let e = try? EntryCodec.decode(raw.payload), e.kind == .received, e.messageId == id.rawValue,
-                      e.sender == sender.digits, let r = e.receipt else { return }
-                throw Found(receipt: r)
-            }
-        } catch let found as Found {
-            return Data(found.receipt.utf8)
-        }
-        // Not where the window said (it should not happen): rather a scan than a second acceptance.
-        return sequence == nil ? nil : try originalReceipt(sender: sender, id: id, at: nil)
-    }
-
-    /// The name an accepted message has in `inbox/`: `<sender>_<message id>.xml` (ten digits and a
-    /// validated message id, so a safe file name).
-    static func inboxName(sender: OrganisationNumber, id: MessageID) -> String {
-        "\(sender.digits)_\(id.rawValue).xml"
     }
 
     /// The HTTP handler: routes `/v1/messages` and `/v1/health`.
@@ -200,7 +118,7 @@ public final class Receiver: @unchecked Sendable {
         let digest: String
         do {
             _ = try sender.verifySignature(doc, now: now())
-            digest = try MessageSealer.digest(ofVerified: doc)
+            digest = try ReceiptDigest.of(verified: doc)
         } catch {
             return reject(.signature, error.description, id: header.messageId, to: peer.organisation, rt: rt, journalAs: nil)
         }
@@ -249,7 +167,7 @@ public final class Receiver: @unchecked Sendable {
         }
         // Past the duplicate window the id is forgotten, but the local system may not have taken
         // the earlier message out of the inbox yet: never write over it.
-        let inboxName = Receiver.inboxName(sender: header.sender, id: header.messageId)
+        let inboxName = SpoolLayout.inboxName(sender: header.sender, id: header.messageId)
         let waitingInInbox: Data?
         do { waitingInInbox = try AtomicFile.readIfPresent(SpoolLayout.join(layout.inboxPath, inboxName)) } catch {
             log.limited(.error, key: "store", every: .seconds(10), "cannot read the inbox: \(error)")
@@ -269,7 +187,7 @@ public final class Receiver: @unchecked Sendable {
                                   issuer: me, addressee: header.sender, status: .accepted, digest: digest)
             let signed = try signReceipt(receipt, rt: rt)
             // The same bytes already waiting in the inbox need no second copy, only the receipt.
-            let files = waitingInInbox == nil ? [try CommitBatcher.stageForRecovery(body, in: layout.inboxPath, as: inboxName)] : []
+            let files = waitingInInbox == nil ? [try AtomicFile.stageForRecovery(body, in: layout.inboxPath, as: inboxName)] : []
             var entry = JournalEntry.about(message, kind: .received, digest: digest, keyer: rt.keyer,
                                            caseRef: message.caseReference, status: "accepted", time: acceptedAt)
             entry.receipt = String(decoding: signed, as: UTF8.self)
@@ -280,7 +198,7 @@ public final class Receiver: @unchecked Sendable {
             }
             inFlight.lock()
             accepted.insert(key, AcceptedMessage(digest: digest, acceptedAt: acceptedAt, sequence: sequences.first))
-            rememberLocked(key, signed)
+            recentReceipts.remember(key, signed)
             inFlight.unlock()
             metrics.count("stafett_received_total", labels: ["status": "accepted"])
             return HTTPResponse(status: 200, headers: ["Content-Type": "application/xml"], body: signed)
@@ -291,18 +209,6 @@ public final class Receiver: @unchecked Sendable {
             metrics.count("stafett_receive_errors_total")
             return HTTPResponse.text(503, "cannot store the message now; retry later\n")
         }
-    }
-
-    /// Keeps `receipt` among the recent ones, forgetting the oldest beyond the limit. Call with `inFlight` held.
-    private func rememberLocked(_ key: String, _ receipt: Data) {
-        if recentOrder.count < Self.recentLimit {
-            recentOrder.append(key)
-        } else {
-            recentReceipts.removeValue(forKey: recentOrder[recentHead])
-            recentOrder[recentHead] = key
-            recentHead = (recentHead + 1) % Self.recentLimit
-        }
-        recentReceipts[key] = receipt
     }
 
     /// A signed rejected receipt, journaled as `refused`: about `message` (its identifiers and event)
@@ -336,114 +242,7 @@ public final class Receiver: @unchecked Sendable {
     }
 
     private func signReceipt(_ receipt: Receipt, rt: NodeRuntime) throws -> Data {
-        try Receiver.sign(receipt, with: rt.receiptSigner)
+        try ReceiptSealer.seal(receipt, with: rt.receiptSigner)
     }
 
-    /// The signed XML of `receipt`.
-    ///
-    /// A receipt without free text (every accepted one) holds only message ids, times,
-    /// organisation numbers, enumerations and a base64 digest: `ReceiptXML.encode` writes its root
-    /// element exactly as exclusive C14N would, so it is signed as text (digest the root element,
-    /// splice the signature in) without building, canonicalizing and serializing a tree, which
-    /// cost the receiver about as much as the signature itself. A receipt with a detail text
-    /// (rejections, whose text may need escaping) takes the tree path.
-    public static func sign(_ receipt: Receipt, with signer: XMLSignature.Signer) throws -> Data {
-        let encoded = ReceiptXML.encode(receipt)
-        if receipt.detail == nil, let root = canonicalRootRange(encoded) {
-            return try signer.sign(canonicalDocument: encoded, canonicalRange: root).xml
-        }
-        let doc = try XMLDocument.parse(encoded)
-        try signer.sign(doc)
-        return doc.serialized()
-    }
-
-    /// The bytes of the root element in an encoded receipt (after the XML declaration, before the
-    /// final line feed), or nil when the encoding does not look as expected.
-    static func canonicalRootRange(_ encoded: Data) -> Range<Int>? {
-        encoded.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Range<Int>? in
-            let open = Array("<Receipt ".utf8)
-            guard let start = (0..<max(0, raw.count - open.count)).first(where: { i in
-                raw[i] == open[0] && zip(open.indices, open).allSatisfy { raw[i + $0] == $1 }
-            }) else { return nil }
-            guard let last = raw.lastIndex(of: UInt8(ascii: ">")), last > start else { return nil }
-            return start..<(last + 1)
-        }
-    }
-}
-
-/// What the receiver remembers of a message it accepted: enough to tell a retry (the same signed
-/// content, perhaps signed again) from a message id reused for other content.
-public struct AcceptedMessage: Sendable, Hashable {
-    /// Base64 SHA-256 of the signed content it was accepted with (the receipt's digest); nil when
-    /// the journal record lacks one, and then any resend is answered as a duplicate.
-    public var digest: String?
-    /// When it was accepted: it is forgotten once this is older than the duplicate window.
-    public var acceptedAt: Date
-    /// The journal record holding its receipt, where a duplicate's answer is read from.
-    public var sequence: UInt64?
-
-    /// Creates a record.
-    public init(digest: String?, acceptedAt: Date, sequence: UInt64? = nil) {
-        self.digest = digest
-        self.acceptedAt = acceptedAt
-        self.sequence = sequence
-    }
-}
-
-/// The messages a receiver accepted within its duplicate window, with their keys also kept in
-/// order of acceptance, so forgetting those that left the window pops from the front instead of
-/// scanning every key. Not thread-safe: the receiver guards it.
-struct AcceptedWindow {
-    private var byKey: [String: AcceptedMessage]
-    /// Keys in order of acceptance; `order[..<head]` are already forgotten.
-    private var order: [(key: String, at: Date)]
-    private var head = 0
-
-    /// Starts from messages read from the journal, in any order.
-    init(_ messages: [String: AcceptedMessage]) {
-        byKey = messages
-        order = messages.map { (key: $0.key, at: $0.value.acceptedAt) }.sorted { $0.at < $1.at }
-    }
-
-    /// The message accepted under `key`, if it is still remembered.
-    subscript(key: String) -> AcceptedMessage? { byKey[key] }
-
-    /// The keys remembered.
-    var keys: Dictionary<String, AcceptedMessage>.Keys { byKey.keys }
-
-    /// Entries in the acceptance order, forgotten ones not yet reclaimed included (tests: memory stays bounded).
-    var storedOrderCount: Int { order.count }
-
-    /// Remembers `message` under `key` (again, if the key was accepted before).
-    mutating func insert(_ key: String, _ message: AcceptedMessage) {
-        byKey[key] = message
-        order.append((key, message.acceptedAt))
-    }
-
-    /// Forgets every message accepted before `cutoff`.
-    ///
-    /// Acceptance times are appended as the clock gives them; should it step back, a later entry
-    /// ahead in the order only delays forgetting the ones behind it until it leaves the window too.
-    mutating func forget(acceptedBefore cutoff: Date) {
-        while head < order.count, order[head].at < cutoff {
-            let (key, at) = order[head]
-            // A key accepted again later has a newer entry further on; this one no longer speaks for it.
-            if byKey[key]?.acceptedAt == at { byKey.removeValue(forKey: key) }
-            head += 1
-        }
-        // Reclaim the forgotten prefix once it is at least half the array: each entry is moved
-        // at most once per halving, so this stays O(1) amortised per message.
-        if head > 0, head * 2 >= order.count {
-            order.removeFirst(head)
-            head = 0
-        }
-    }
-}
-
-extension CaseMessage {
-    /// The reference operators use for the case: the intake id, else the dossier number.
-    /// Never a personnummer (those enter the journal only keyed).
-    public var caseReference: String? {
-        child.identifiers.intakeId ?? child.identifiers.dossierNumber
-    }
 }

@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -45,6 +46,53 @@ public enum AtomicFile {
             }
             return 0
         }
+    }
+
+    /// Writes `data` to a fresh temporary name in `directory` without syncing, for the file `name`
+    /// there; a `CommitBatcher` round syncs it and renames it. A missing directory is created
+    /// (durably). `name` must be a single safe file name (see `SpoolLayout.join`).
+    public static func stage(_ data: Data, in directory: String, as name: String) throws(SpoolError) -> (temporary: String, final: String) {
+        let tmp = SpoolLayout.join(directory, ".\(name).\(UInt64.random(in: 0...UInt64.max)).tmp")
+        try writeNew(data, to: tmp, creatingDirectory: directory)
+        return (tmp, SpoolLayout.join(directory, name))
+    }
+
+    /// Writes `data` (not synced) as `.<name>.stage` beside `name`: a fixed name, so a file staged
+    /// before a crash can be found and finished or dropped at start (`SpoolLayout.recoverStagedInbox`).
+    /// Callers serialise per name (the receiver does, per sender and message id).
+    public static func stageForRecovery(_ data: Data, in directory: String, as name: String) throws(SpoolError) -> (temporary: String, final: String) {
+        let staged = SpoolLayout.join(directory, ".\(name).stage")
+        try writeNew(data, to: staged, creatingDirectory: directory)
+        return (staged, SpoolLayout.join(directory, name))
+    }
+
+    /// Writes a new file without syncing, exclusively (O_EXCL): a stale temporary of the same name
+    /// is replaced. With `directory`, a missing directory is created (durably) and the write tried
+    /// again: the failed open tells that the directory is missing, so the common case, where it
+    /// exists, costs no check.
+    static func writeNew(_ data: Data, to path: String, creatingDirectory directory: String? = nil) throws(SpoolError) {
+        var unlinked = false, created = false
+        var fd: Int32
+        while true {
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if fd >= 0 { break }
+            let code = errno
+            if code == EINTR { continue }
+            if code == EEXIST && !unlinked {
+                unlink(path)
+                unlinked = true
+                continue
+            }
+            if code == ENOENT, let directory, !created {
+                try makeDirectories(URL(fileURLWithPath: directory, isDirectory: true))
+                created = true
+                continue
+            }
+            throw .errno(path, "create", code)
+        }
+        defer { close(fd) }
+        let failure = writeAll(fd, data)
+        if failure != 0 { unlink(path); throw .errno(path, "write", failure) }
     }
 
     /// Moves a file to `destination` (creating its sub-folders durably), never replacing another
@@ -175,6 +223,15 @@ public enum AtomicFile {
         guard fd >= 0 else { throw .errno(dir, "open directory") }
         defer { close(fd) }
         guard fsync(fd) == 0 else { throw .errno(dir, "fsync directory") }
+    }
+
+    /// One flush for everything on the file system holding `dir` (Linux `syncfs`): data and
+    /// metadata of every file written there, whoever wrote it.
+    static func syncFileSystem(_ dir: String) throws(SpoolError) {
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .errno(dir, "open directory") }
+        defer { close(fd) }
+        guard stafett_syncfs(fd) == 0 else { throw .errno(dir, "syncfs") }
     }
 
     /// The whole content of the file at `path`, or nil when there is no such file. One open tells

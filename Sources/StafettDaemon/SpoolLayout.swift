@@ -1,4 +1,5 @@
 import Foundation
+import StafettModel
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -121,6 +122,52 @@ public struct SpoolLayout: Sendable, Equatable {
             }
         }
         return removed
+    }
+
+    /// The name an accepted message has in `inbox/`: `<sender>_<message id>.xml` (ten digits and a
+    /// validated message id, so a safe file name).
+    public static func inboxName(sender: OrganisationNumber, id: MessageID) -> String {
+        "\(sender.digits)_\(id.rawValue).xml"
+    }
+
+    /// Finishes what a crash interrupted in the inbox, before a receiver serves: a staged message
+    /// (`AtomicFile.stageForRecovery`) whose `received` record is in the journal (`accepted`, read
+    /// from it by `Receiver.acceptedMessages`) takes its inbox name; one without it was never
+    /// acknowledged and is removed (its sender sends it again). Returns the names finished and
+    /// removed, for the log.
+    public func recoverStagedInbox(accepted: [String: AcceptedMessage]) throws(SpoolError) -> (finished: [String], removed: [String]) {
+        let inbox = inboxPath
+        var finished: [String] = [], removed: [String] = []
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: inbox)) ?? []
+        where name.hasPrefix(".") && name.hasSuffix(".xml.stage") {
+            let final = String(name.dropFirst().dropLast(".stage".count))  // <sender>_<id>.xml
+            let staged = Self.join(inbox, name), target = Self.join(inbox, final)
+            let parts = final.dropLast(4).split(separator: "_", maxSplits: 1)
+            let key = parts.count == 2 ? "\(parts[0])/\(parts[1])" : ""
+            if accepted[key] != nil, access(target, F_OK) != 0 {
+                guard rename(staged, target) == 0 else { throw .errno(target, "rename") }
+                finished.append(final)
+            } else {
+                unlink(staged)
+                removed.append(name)
+            }
+        }
+        if !finished.isEmpty || !removed.isEmpty { try AtomicFile.syncDirectory(inbox) }
+        return (finished, removed)
+    }
+
+    /// Where a message that left the queue keeps its signed original: `<archive>/<peer>/<id>.xml`,
+    /// with `archive` the archive (`archivePath`) or its expired part (`expiredArchivePath`).
+    public static func archivedMessage(in archive: String, peer: String, id: MessageID) -> (directory: String, path: String) {
+        let directory = join(archive, peer)
+        return (directory, join(directory, id.rawValue + ".xml"))
+    }
+
+    /// True when the message already left the queue: settled or expired, its signed copy moved
+    /// to the archive (after its outcome was journaled).
+    public func hasArchived(peer: String, id: MessageID) -> Bool {
+        access(Self.archivedMessage(in: archivePath, peer: peer, id: id).path, F_OK) == 0
+            || access(Self.archivedMessage(in: expiredArchivePath, peer: peer, id: id).path, F_OK) == 0
     }
 
     /// Writes `<name>.errors.txt` into `failed/` first, then moves the input beside it, keeping its

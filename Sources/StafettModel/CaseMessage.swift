@@ -184,4 +184,10 @@ public struct CaseMessage: Sendable, Codable, Hashable {
         self.child = child
         self.event = event
     }
+
+    /// The reference operators use for the case: the intake id, else the dossier number.
+    /// Never a personnummer (those enter the journal only keyed).
+    public var caseReference: String? {
+        child.identifiers.intakeId ?? child.identifiers.dossierNumber
+    }
 }

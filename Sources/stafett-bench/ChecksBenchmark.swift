@@ -23,7 +23,7 @@ enum ChecksBenchmark {
         let receiptSigner = try XMLSignature.Signer(key: agency.key, certificate: agency.certificate)
         let receipt = Receipt(receiptId: MessageID.random(), refToMessageId: messages[0].header.messageId, issuedAt: Date(),
                               issuer: recipient, addressee: sender, status: .accepted, digest: String(repeating: "A", count: 43) + "=")
-        let signedReceipt = try Receiver.sign(receipt, with: receiptSigner)
+        let signedReceipt = try ReceiptSealer.seal(receipt, with: receiptSigner)
         let trusted = [node.certificate], agencyTrusted = [agency.certificate]
         let payload = Data(repeating: 0x41, count: 700)
         let signature = try node.key.sign(payload)
@@ -42,9 +42,9 @@ enum ChecksBenchmark {
                 try SchemaValidator.caseMessage.validate(doc)
                 _ = try CaseXML.decode(doc)
                 _ = try XMLSignature.verify(doc, trustingAnyOf: trusted)
-                _ = try MessageSealer.digest(ofVerified: doc)
+                _ = try ReceiptDigest.of(verified: doc)
             }),
-            ("receiver: sign the receipt", { _ = try Receiver.sign(receipt, with: receiptSigner) }),
+            ("receiver: sign the receipt", { _ = try ReceiptSealer.seal(receipt, with: receiptSigner) }),
             ("sender: receipt checks (parse + XSD + signature + decode)", {
                 let doc = try XMLDocument.parse(signedReceipt)
                 try SchemaValidator.receipt.validate(doc)

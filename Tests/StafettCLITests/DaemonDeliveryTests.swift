@@ -85,7 +85,7 @@ final class DaemonDeliveryTests: XCTestCase {
         let receipt = try ReceiptXML.read(first.body)
         XCTAssertEqual(receipt.status, .accepted)
         XCTAssertEqual(receipt.refToMessageId?.rawValue, id)
-        XCTAssertEqual(receipt.digest, try MessageSealer.digest(ofVerified: XMLDocument.parse(signed)), "the receipt binds the exact message")
+        XCTAssertEqual(receipt.digest, try ReceiptDigest.of(verified: XMLDocument.parse(signed)), "the receipt binds the exact message")
 
         let receiptPath = h.cli.path("receipt-\(id).xml")
         try first.body.write(to: URL(fileURLWithPath: receiptPath))

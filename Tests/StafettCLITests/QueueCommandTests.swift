@@ -27,7 +27,7 @@ final class QueueCommandTests: XCTestCase {
         var e = QueueEntry(messageId: try MessageID(id), peer: peer, recipient: peer == "polisen" ? polisen : verket,
                            eventType: .registered, caseRef: "TBG-\(id)", queuedAt: now.addingTimeInterval(-age),
                            expiresAt: now.addingTimeInterval(86400 * 7), digest: "ZGlnZXN0")
-        try store.enqueue([(e, Data("<CaseMessage/>".utf8))])
+        try AtomicFile.write(Data("<CaseMessage/>".utf8), to: store.messageURL(e))
         e.attempts = attempts
         e.nextAttempt = now.addingTimeInterval(nextIn)
         e.lastError = error

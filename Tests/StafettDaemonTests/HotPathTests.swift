@@ -36,7 +36,7 @@ final class HotPathTests: XCTestCase {
                                addressee: net.a.organisation, status: .rejected, reason: .schema,
                                detail: "element <Child> & \"friends\"\r\nline 2")
         for receipt in [accepted, rejected] {
-            let signed = try Receiver.sign(receipt, with: rt.receiptSigner)
+            let signed = try ReceiptSealer.seal(receipt, with: rt.receiptSigner)
             let doc = try SchemaValidator.receipt.parseAndValidate(signed)
             XCTAssertNoThrow(try XMLSignature.verify(doc, trustingAnyOf: [cert]))
             var decoded = try ReceiptXML.decode(doc)
@@ -50,10 +50,10 @@ final class HotPathTests: XCTestCase {
             XCTAssertEqual(try XMLSignature.signedDigestValue(doc), try XMLSignature.signedDigestValue(treeSigned))
         }
         let encoded = ReceiptXML.encode(accepted)
-        let root = try XCTUnwrap(Receiver.canonicalRootRange(encoded))
+        let root = try XCTUnwrap(ReceiptSealer.canonicalRootRange(encoded))
         XCTAssertTrue(String(decoding: encoded[root], as: UTF8.self).hasPrefix("<Receipt xmlns="))
         XCTAssertTrue(String(decoding: encoded[root], as: UTF8.self).hasSuffix("</Receipt>"))
-        XCTAssertNil(Receiver.canonicalRootRange(Data("<Other/>".utf8)))
+        XCTAssertNil(ReceiptSealer.canonicalRootRange(Data("<Other/>".utf8)))
     }
 
     /// A round whose files go to two directories leaves each under its final name with its
@@ -62,8 +62,8 @@ final class HotPathTests: XCTestCase {
         let (dir, layout, journal, batcher) = try makeBatcher()
         defer { journal.close(); try? FileManager.default.removeItem(at: dir) }
         let queueDir = SpoolLayout.join(layout.spool.path, "queue/verket")
-        let files = [try CommitBatcher.stage(Data("to the inbox".utf8), in: layout.inboxPath, as: "a.xml"),
-                     try CommitBatcher.stage(Data("to the queue".utf8), in: queueDir, as: "b.xml")]
+        let files = [try AtomicFile.stage(Data("to the inbox".utf8), in: layout.inboxPath, as: "a.xml"),
+                     try AtomicFile.stage(Data("to the queue".utf8), in: queueDir, as: "b.xml")]
         let seqs = try batcher.commit(CommitItem(files: files, entries: [JournalEntry(kind: .received, messageId: "a")]))
         XCTAssertEqual(seqs.count, 1)
         XCTAssertEqual(try String(contentsOfFile: SpoolLayout.join(layout.inboxPath, "a.xml"), encoding: .utf8), "to the inbox")
@@ -87,7 +87,7 @@ final class HotPathTests: XCTestCase {
         let inbox = layout.inboxPath
         DispatchQueue.concurrentPerform(iterations: callers) { i in
             do {
-                let staged = try CommitBatcher.stage(Data("message \(i)".utf8), in: inbox, as: "m-\(i).xml")
+                let staged = try AtomicFile.stage(Data("message \(i)".utf8), in: inbox, as: "m-\(i).xml")
                 let entries = (0..<(i % 3 + 1)).map { k in JournalEntry(kind: .received, messageId: "m-\(i)", status: "\(k)") }
                 let seqs = try batcher.commit(CommitItem(files: [staged], entries: entries))
                 if access(staged.final, F_OK) != 0 { failures.set(i, "m-\(i).xml not in place when its commit returned") }
@@ -160,7 +160,7 @@ final class HotPathTests: XCTestCase {
             let entry = QueueEntry(messageId: m.header.messageId, peer: b.name, recipient: m.header.recipient,
                                    eventType: m.event.type, caseRef: m.caseReference, queuedAt: Date(),
                                    expiresAt: Date().addingTimeInterval(3600), digest: sealed.digest)
-            try store.enqueue([(entry, sealed.signedXML)])
+            try a.batcher.commit(CommitItem(files: [try store.stage(sealed.signedXML, for: entry)], entries: []))
             a.scheduler?.addQueued([(entry, sealed.signedXML)])
             return (entry, sealed.signedXML)
         }

@@ -20,7 +20,7 @@ final class MessageSealerTests: XCTestCase {
     func checkSealed(_ s: SealedMessage, key: Key, file: StaticString = #filePath, line: UInt = #line) throws {
         let doc = try XMLDocument.parse(s.signedXML)
         try XMLSignature.verify(doc, key: key)
-        XCTAssertEqual(s.digest, try MessageSealer.digest(ofVerified: doc), file: file, line: line)
+        XCTAssertEqual(s.digest, try ReceiptDigest.of(verified: doc), file: file, line: line)
         XCTAssertNoThrow(try SchemaValidator.caseMessage.validate(doc), file: file, line: line)
         XCTAssertEqual(try CaseXML.decode(doc), s.message, file: file, line: line)
     }

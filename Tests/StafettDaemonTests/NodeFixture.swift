@@ -147,7 +147,7 @@ final class TestNode: @unchecked Sendable {
                                eventType: m.event.type, caseRef: m.caseReference, queuedAt: Date(),
                                expiresAt: Date().addingTimeInterval(config.delivery.maxLifetime.timeInterval),
                                digest: sealed.digest)
-        try XCTUnwrap(store).enqueue([(entry, sealed.signedXML)])
+        try batcher.commit(CommitItem(files: [try XCTUnwrap(store).stage(sealed.signedXML, for: entry)], entries: []))
         scheduler?.add([entry])
         return entry
     }

@@ -1,5 +1,6 @@
 import XCTest
 import StafettCrypto
+import StafettJournal
 import StafettModel
 import StafettXML
 @testable import StafettDaemon
@@ -9,7 +10,25 @@ final class QueueStoreTests: XCTestCase {
     override func setUpWithError() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("stafett-queue-\(UUID())")
     }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+    override func tearDownWithError() throws {
+        journal?.close()
+        try? FileManager.default.removeItem(at: dir)
+    }
+    var journal: Journal?
+    var batcher: CommitBatcher?
+
+    /// Makes messages durable in the queue the way intake does: each staged beside its place,
+    /// then one commit round syncs them and renames them into place.
+    func queue(_ batch: [(QueueEntry, Data)], in q: QueueStore) throws {
+        if batcher == nil {
+            let state = dir.appendingPathComponent("state/journal")
+            try AtomicFile.makeDirectories(state)
+            let j = try Journal(directory: state.path)
+            journal = j
+            batcher = CommitBatcher(spool: dir, journal: j)
+        }
+        try XCTUnwrap(batcher).commit(CommitItem(files: try batch.map { try q.stage($0.1, for: $0.0) }, entries: []))
+    }
 
     /// A real signed message and its queue entry, as intake makes them.
     func sealed(_ id: String, peer: String = "migrationsverket") throws -> (QueueEntry, Data) {
@@ -27,12 +46,16 @@ final class QueueStoreTests: XCTestCase {
         return (entry, s.signedXML)
     }
 
-    func testBatchIsDurableIdempotentAndReadBackFromTheMessagesAlone() throws {
+    func testABatchIsDurableKnownAndReadBackFromTheMessagesAlone() throws {
         let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
         let a = try sealed("a-0"), b = try sealed("a-1"), c = try sealed("a-0", peer: "polisen")
-        XCTAssertEqual(try q.enqueue([a, b, c]).count, 3)
-        // Re-reading the same intake file yields the same ids: nothing is queued twice.
-        XCTAssertEqual(try q.enqueue([a]).count, 0)
+        XCTAssertFalse(q.contains(peer: a.0.peer, id: a.0.messageId))
+        try queue([a, b, c], in: q)
+        // Re-reading the same intake file yields the same ids: intake asks this before staging,
+        // so nothing is queued twice.
+        XCTAssertTrue(q.contains(peer: a.0.peer, id: a.0.messageId))
+        XCTAssertTrue(q.contains(peer: "polisen", id: c.0.messageId))
+        XCTAssertFalse(q.contains(peer: "polisen", id: b.0.messageId))
         let reopened = try QueueStore(directory: dir.appendingPathComponent("queue"))
         let loaded = reopened.loadAll()
         XCTAssertEqual(Set(loaded.map { "\($0.peer)/\($0.messageId)" }), ["migrationsverket/a-0", "migrationsverket/a-1", "polisen/a-0"])
@@ -47,7 +70,7 @@ final class QueueStoreTests: XCTestCase {
     func testUpdateKeepsRetryStateAndRemoveArchivesTheMessage() throws {
         let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
         var (a, xml) = try sealed("m-1")
-        try q.enqueue([(a, xml)])
+        try queue([(a, xml)], in: q)
         a.attempts = 3
         a.lastError = "connect: connection refused"
         try q.update(a)
@@ -65,7 +88,7 @@ final class QueueStoreTests: XCTestCase {
     func testATornRetryStateFallsBackToTheMessage() throws {
         let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
         var (a, xml) = try sealed("t-1")
-        try q.enqueue([(a, xml)])
+        try queue([(a, xml)], in: q)
         a.attempts = 2
         try q.update(a)
         for torn in [Data(), Data("{\"messageId\":\"t-".utf8)] {
@@ -84,7 +107,7 @@ final class QueueStoreTests: XCTestCase {
         guard geteuid() == 0 else { throw XCTSkip("needs root to write as root") }
         let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
         var (a, xml) = try sealed("h-1")
-        try q.enqueue([(a, xml)])
+        try queue([(a, xml)], in: q)
         let peerDir = dir.appendingPathComponent("queue/migrationsverket").path
         XCTAssertEqual(chown(peerDir, 65534, 65534), 0)
         a.attempts = 1
@@ -103,7 +126,7 @@ final class QueueStoreTests: XCTestCase {
         let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
         var (a, xml) = try sealed("r-1")
         let (b, xmlB) = try sealed("r-2")
-        try q.enqueue([(a, xml), (b, xmlB)])
+        try queue([(a, xml), (b, xmlB)], in: q)
         a.attempts = 1
         try q.update(a)
         let archive = dir.appendingPathComponent("spool/archive").path
@@ -117,7 +140,7 @@ final class QueueStoreTests: XCTestCase {
         XCTAssertTrue(q.loadAll().isEmpty)
         // Something in the way of the archive is reported with the target's path.
         let (c, xmlC) = try sealed("r-3", peer: "polisen")
-        try q.enqueue([(c, xmlC)])
+        try queue([(c, xmlC)], in: q)
         try Data().write(to: URL(fileURLWithPath: archive + "/polisen"))
         XCTAssertThrowsError(try q.remove(c, archivingTo: archive)) { e in
             XCTAssertTrue("\(e)".contains(archive + "/polisen"), "\(e)")
@@ -125,15 +148,20 @@ final class QueueStoreTests: XCTestCase {
         XCTAssertEqual(try q.signedMessage(of: c), xmlC)
     }
 
-    /// A temporary left by a crash mid-enqueue has the name the next enqueue uses: it is replaced.
-    func testEnqueueReplacesAStaleTemporary() throws {
-        let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
+    /// A temporary left by a crash mid-intake does not stand in the way: staging takes a fresh
+    /// name, the message is queued and read back alone, and the leftover goes at the next start.
+    func testAStaleTemporaryDoesNotStandInTheWayAndGoesAtStart() throws {
+        let layout = SpoolLayout(spool: dir.appendingPathComponent("spool"), state: dir.appendingPathComponent("state"))
+        let q = try QueueStore(directory: layout.queue)
         let (a, xml) = try sealed("s-1")
-        let peerDir = dir.appendingPathComponent("queue/migrationsverket")
+        let peerDir = layout.queue.appendingPathComponent("migrationsverket")
         try FileManager.default.createDirectory(at: peerDir, withIntermediateDirectories: true)
-        try Data("<half".utf8).write(to: peerDir.appendingPathComponent(".s-1.xml.tmp"))
-        XCTAssertEqual(try q.enqueue([(a, xml)]).count, 1)
+        try Data("<half".utf8).write(to: peerDir.appendingPathComponent(".s-1.xml.1234.tmp"))
+        try queue([(a, xml)], in: q)
         XCTAssertEqual(try q.signedMessage(of: a), xml)
+        XCTAssertEqual(q.loadAll().map(\.messageId), [a.messageId])
+        let removed = layout.removeStaleTemporaries(olderThan: 0, now: Date().addingTimeInterval(5))
+        XCTAssertEqual(removed.map { URL(fileURLWithPath: $0).lastPathComponent }, [".s-1.xml.1234.tmp"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: peerDir.path), ["s-1.xml"])
     }
 
@@ -142,7 +170,7 @@ final class QueueStoreTests: XCTestCase {
     func testAMessageWhoseIdStartsWithADotIsReloaded() throws {
         let q = try QueueStore(directory: dir.appendingPathComponent("queue"))
         let dotted = try sealed(".dot-1")
-        XCTAssertEqual(try q.enqueue([dotted]).count, 1)
+        try queue([dotted], in: q)
         let reopened = try QueueStore(directory: dir.appendingPathComponent("queue"))
         XCTAssertEqual(reopened.loadAll().map(\.messageId.rawValue), [".dot-1"])
     }
@@ -169,7 +197,7 @@ extension QueueStoreTests {
     func testAHoldWrittenWhileAttemptsAreRecordedIsNeverLost() throws {
         let store = try QueueStore(directory: dir.appendingPathComponent("queue"))
         let (entry, xml) = try sealed("race-1")
-        try store.enqueue([(entry, xml)])
+        try queue([(entry, xml)], in: store)
 
         let rounds = 40
         var lost = 0
@@ -219,7 +247,7 @@ extension QueueStoreTests {
     func testAnOperatorChangeKeepsTheAttemptRecordedSinceItsRead() throws {
         let store = try QueueStore(directory: dir.appendingPathComponent("queue"))
         let (entry, xml) = try sealed("cli-1")
-        try store.enqueue([(entry, xml)])
+        try queue([(entry, xml)], in: store)
         let snapshot = try XCTUnwrap(store.loadAll().first)  // what `stafett queue hold` read
 
         var attempt = entry
@@ -253,7 +281,7 @@ extension QueueStoreTests {
     func testARetryDuringAnAttemptIsNotPushedBackByItsBackoff() throws {
         let store = try QueueStore(directory: dir.appendingPathComponent("queue"))
         let (entry, xml) = try sealed("cli-2")
-        try store.enqueue([(entry, xml)])
+        try queue([(entry, xml)], in: store)
         for (round, action) in ["retry", "release", "retry-with-meta"].enumerated() {
             if action == "retry-with-meta" {
                 var earlier = entry
@@ -296,7 +324,7 @@ extension QueueStoreTests {
     func testConcurrentOperatorActionsNeverLoseAttempts() throws {
         let store = try QueueStore(directory: dir.appendingPathComponent("queue"))
         let (entry, xml) = try sealed("cli-3")
-        try store.enqueue([(entry, xml)])
+        try queue([(entry, xml)], in: store)
         let rounds = 40
         var problems: [String] = []
         for round in 0..<rounds {

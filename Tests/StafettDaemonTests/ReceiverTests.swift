@@ -105,7 +105,7 @@ final class ReceiverTests: XCTestCase {
         let orphan = ".\(a.organisation.digits)_never-1.xml.stage"
         try Data("x".utf8).write(to: URL(fileURLWithPath: SpoolLayout.join(inbox, orphan)))
         let window = try Receiver.acceptedMessages(journal: b.layout.journal, since: Date().addingTimeInterval(-3600))
-        let recovered = try Receiver.recoverStaged(inbox: inbox, accepted: window)
+        let recovered = try b.layout.recoverStagedInbox(accepted: window)
         XCTAssertEqual(recovered.finished, [journaled])
         XCTAssertEqual(recovered.removed, [orphan])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: inbox).sorted(), [journaled])

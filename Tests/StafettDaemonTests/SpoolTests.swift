@@ -201,20 +201,34 @@ final class SpoolTests: XCTestCase {
     func testStageCreatesAMissingDirectoryOnDemand() throws {
         let dir = try TempDir()
         let target = dir.url.appendingPathComponent("spool/inbox").path
-        let first = try CommitBatcher.stage(Data("one".utf8), in: target, as: "2120001165_m-1.xml")
+        let first = try AtomicFile.stage(Data("one".utf8), in: target, as: "2120001165_m-1.xml")
         XCTAssertEqual(first.final, target + "/2120001165_m-1.xml")
         XCTAssertTrue(first.temporary.hasPrefix(target + "/.2120001165_m-1.xml."), first.temporary)
         XCTAssertEqual(mode(URL(fileURLWithPath: target)), 0o700)
         XCTAssertEqual(mode(URL(fileURLWithPath: first.temporary)), 0o600)
         XCTAssertEqual(try AtomicFile.readIfPresent(first.temporary), Data("one".utf8))
-        let second = try CommitBatcher.stage(Data("two".utf8), in: target, as: "2120001165_m-1.xml")
+        let second = try AtomicFile.stage(Data("two".utf8), in: target, as: "2120001165_m-1.xml")
         XCTAssertNotEqual(second.temporary, first.temporary)
         XCTAssertEqual(try AtomicFile.readIfPresent(first.temporary), Data("one".utf8))
         // Where the directory cannot be made, the error names it.
         let blocker = dir.url.appendingPathComponent("file")
         try Data().write(to: blocker)
-        XCTAssertThrowsError(try CommitBatcher.stage(Data(), in: blocker.path + "/sub", as: "x.xml")) { e in
+        XCTAssertThrowsError(try AtomicFile.stage(Data(), in: blocker.path + "/sub", as: "x.xml")) { e in
             XCTAssertTrue("\(e)".contains(blocker.path), "\(e)")
         }
+    }
+
+    /// The receiver's staged file has a fixed name (found again after a crash): one a crash left
+    /// half written is replaced, not an error that would refuse the sender's retry.
+    func testStagingForRecoveryReplacesAFileACrashLeft() throws {
+        let dir = try TempDir()
+        let inbox = dir.url.appendingPathComponent("inbox")
+        try AtomicFile.makeDirectories(inbox)
+        try Data("<half".utf8).write(to: inbox.appendingPathComponent(".2120001165_m-1.xml.stage"))
+        let staged = try AtomicFile.stageForRecovery(Data("whole".utf8), in: inbox.path, as: "2120001165_m-1.xml")
+        XCTAssertEqual(staged.temporary, inbox.path + "/.2120001165_m-1.xml.stage")
+        XCTAssertEqual(staged.final, inbox.path + "/2120001165_m-1.xml")
+        XCTAssertEqual(try AtomicFile.readIfPresent(staged.temporary), Data("whole".utf8))
+        XCTAssertEqual(mode(URL(fileURLWithPath: staged.temporary)), 0o600)
     }
 }

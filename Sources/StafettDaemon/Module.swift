@@ -1,1 +1,0 @@
-// Placeholder until this module lands; see DESIGN.md for its room.
