@@ -32,16 +32,13 @@ public enum StafettTool {
 
     static let journal = Subcommand(name: "journal", summary: "tail or verify the journal (journal tail -f, journal verify)") { argv, console in
         JournalCommand.run(JournalCLIContext.withDefaultConfig(argv),
-                           context: JournalCLIContext(outputIsTerminal: console.outputIsTerminal),
-                           out: console.sink, err: console.errorSink)
+                           context: JournalCLIContext(outputIsTerminal: console.outputIsTerminal), console: console)
     }
     static let followup = Subcommand(name: "followup", summary: "children whose hand-off was never confirmed, or missing and not found") { argv, console in
-        FollowupCommand.run(JournalCLIContext.withDefaultConfig(argv), context: JournalCLIContext(),
-                            out: console.sink, err: console.errorSink)
+        FollowupCommand.run(JournalCLIContext.withDefaultConfig(argv), context: JournalCLIContext(), console: console)
     }
     static let caseHistory = Subcommand(name: "case", summary: "the whole history of one child, by any identifier") { argv, console in
-        CaseCommand.run(JournalCLIContext.withDefaultConfig(argv), context: JournalCLIContext(),
-                        out: console.sink, err: console.errorSink)
+        CaseCommand.run(JournalCLIContext.withDefaultConfig(argv), context: JournalCLIContext(), console: console)
     }
 
     /// Runs the tool on `argv` (without the program name) and returns the exit code.
@@ -70,7 +67,7 @@ public enum StafettTool {
         lines += ["", "Every command takes --help.",
                   "Exit codes: 0 ok, 1 something checked was invalid, 2 usage error, 3 operational failure",
                   "(journal verify: a torn tail), 4 nothing found (case, receipt), 5 the journal could not be",
-                  "read (journal, followup, case)."]
+                  "read (journal, followup, case, receipt)."]
         return lines.joined(separator: "\n")
     }
 

@@ -17,40 +17,41 @@ public enum FollowupCommand {
         """
 
     /// Runs `followup` with the arguments after the word `followup`; returns the exit code.
-    public static func run(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) -> Int32 {
-        defer { out.flush(); err.flush() }
-        do {
-            let o = try OptionParser(args, valued: commonValued.union(["--overdue"]), flags: [])
-            if o.wantsHelp { out.write(usage); return JournalExit.ok }
-            guard o.positionals.isEmpty else { throw CLIUsageError("unexpected argument \(o.positionals[0])") }
-            let ctx = try context.applying(o)
-            let dir = try ctx.directory()
-            let format = try JournalCommand.outputFormat(o, allowed: ["text", "json", "csv"])
-            var overdue: Int64 = 0
-            if let d = o.values["--overdue"] {
-                guard let v = ISOTime.duration(d) else { throw CLIUsageError("--overdue takes a duration like 2h or 3d") }
-                overdue = v
+    public static func run(_ args: [String], context: JournalCLIContext, console: Console) -> Int32 {
+        console.buffered {
+            do {
+                let o = try Arguments(args, options: commonOptions.union(["--overdue"]), flags: [], aliases: commonAliases)
+                if o.wantsHelp { console.write(usage); return ExitCode.ok }
+                guard o.positionals.isEmpty else { throw UsageError("unexpected argument \(o.positionals[0])") }
+                let ctx = try context.applying(o)
+                let dir = try ctx.directory()
+                let format = try JournalCommand.outputFormat(o, allowed: ["text", "json", "csv"])
+                var overdue: Int64 = 0
+                if let d = o.value("--overdue") {
+                    guard let v = ISOTime.duration(d) else { throw UsageError("--overdue takes a duration like 2h or 3d") }
+                    overdue = v
+                }
+                let rules = try ctx.rulesFile.map { try FollowupRules.load(path: $0) } ?? FollowupRules.defaults
+                try JournalCLIContext.requireJournal(dir)
+                let now = Int64(ctx.now().timeIntervalSince1970 * 1000)
+                let projection = try FollowupProjection.replay(directory: dir, rules: rules)
+                let items = projection.report(now: now, overdueBy: overdue)
+                switch format {
+                case "json": console.write(json(items))
+                case "csv": console.write(Data(csv(items)))
+                default: console.write(text(items, rules: rules, stats: projection.stats))
+                }
+                return ExitCode.ok
+            } catch let e as UsageError {
+                console.error("stafett followup: \(e.message)")
+                return ExitCode.usage
+            } catch let e as FollowupRulesError {
+                console.error("stafett followup: \(e)")
+                return ExitCode.usage
+            } catch {
+                console.error("stafett followup: \(error)")
+                return ExitCode.journalUnreadable
             }
-            let rules = try ctx.rulesFile.map { try FollowupRules.load(path: $0) } ?? FollowupRules.defaults
-            try JournalCLIContext.requireJournal(dir)
-            let now = Int64(ctx.now().timeIntervalSince1970 * 1000)
-            let projection = try FollowupProjection.replay(directory: dir, rules: rules)
-            let items = projection.report(now: now, overdueBy: overdue)
-            switch format {
-            case "json": out.write(json(items))
-            case "csv": out.write(bytes: csv(items))
-            default: out.write(text(items, rules: rules, stats: projection.stats))
-            }
-            return JournalExit.ok
-        } catch let e as CLIUsageError {
-            err.write("stafett followup: \(e.message)\n")
-            return JournalExit.usage
-        } catch let e as FollowupRulesError {
-            err.write("stafett followup: \(e)\n")
-            return JournalExit.usage
-        } catch {
-            err.write("stafett followup: \(error)\n")
-            return JournalExit.ioError
         }
     }
 

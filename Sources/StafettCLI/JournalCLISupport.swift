@@ -3,61 +3,6 @@ import StafettJournal
 import StafettDaemon
 import StafettModel
 
-/// Where a command writes: a file descriptor (buffered) or memory (for tests).
-public final class TextSink: @unchecked Sendable {
-    private let fd: Int32
-    private var buffer: [UInt8] = []
-    private let lock = NSLock()
-    private var captured: [UInt8] = []
-
-    /// Writes to a file descriptor (1 for stdout, 2 for stderr).
-    public init(fileDescriptor: Int32) { fd = fileDescriptor }
-
-    /// Collects output in memory; read it with `text`.
-    public static func memory() -> TextSink { TextSink(fileDescriptor: -1) }
-
-    /// Everything written so far, for a memory sink.
-    public var text: String {
-        lock.lock(); defer { lock.unlock() }
-        return String(decoding: captured + buffer, as: UTF8.self)
-    }
-
-    /// Appends text.
-    public func write(_ s: String) {
-        lock.lock(); defer { lock.unlock() }
-        buffer.append(contentsOf: s.utf8)
-        if buffer.count > 1 << 16 { flushLocked() }
-    }
-
-    /// Appends bytes.
-    public func write(bytes: [UInt8]) {
-        lock.lock(); defer { lock.unlock() }
-        buffer.append(contentsOf: bytes)
-        if buffer.count > 1 << 16 { flushLocked() }
-    }
-
-    /// Hands buffered output to the descriptor.
-    public func flush() {
-        lock.lock(); defer { lock.unlock() }
-        flushLocked()
-    }
-
-    private func flushLocked() {
-        if fd < 0 { captured.append(contentsOf: buffer); buffer.removeAll(keepingCapacity: true); return }
-        var done = 0
-        buffer.withUnsafeBytes { raw in
-            while done < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 { if errno == EINTR { continue }; break }
-                done += n
-            }
-        }
-        buffer.removeAll(keepingCapacity: true)
-    }
-
-    deinit { flushLocked() }
-}
-
 /// What the journal commands need from the configuration; the `stafett` executable fills it from
 /// the config file, and `--journal`, `--secret`, `--cert`, `--rules` override it per command.
 public struct JournalCLIContext: Sendable {
@@ -111,93 +56,28 @@ public struct JournalCLIContext: Sendable {
     }
 }
 
-/// A command line that cannot be run as written.
-public struct CLIUsageError: Error, CustomStringConvertible {
-    /// What to fix.
-    public var message: String
-    /// Creates the error.
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
-/// Exit codes shared by the journal commands.
-public enum JournalExit {
-    /// Success.
-    public static let ok: Int32 = 0
-    /// The journal is damaged (verify).
-    public static let damaged: Int32 = 1
-    /// Bad usage.
-    public static let usage: Int32 = 2
-    /// The journal ends in a torn record: a crash leftover or a truncation (verify).
-    public static let tornTail: Int32 = 3
-    /// Nothing found (case, receipt).
-    public static let notFound: Int32 = 4
-    /// The journal could not be read: missing, not a journal, unreadable, damaged under a replay.
-    public static let ioError: Int32 = 5
-}
-
-/// A small option parser: `--name value`, `--name=value`, `-x value`, flags, and positionals.
-struct OptionParser {
-    var values: [String: String] = [:]
-    var flags: Set<String> = []
-    var positionals: [String] = []
-    /// True when `-h` or `--help` was given.
-    var wantsHelp: Bool { flags.contains("--help") }
-
-    init(_ args: [String], valued: Set<String>, flags known: Set<String>) throws {
-        var i = 0
-        while i < args.count {
-            let a = args[i]
-            if a == "--" { positionals.append(contentsOf: args[(i + 1)...]); break }
-            if a.hasPrefix("-") && a.count > 1 && !(a.hasPrefix("-") && a.dropFirst().first?.isNumber == true) {
-                var name = a, inline: String? = nil
-                if let eq = a.firstIndex(of: "="), a.hasPrefix("--") {
-                    name = String(a[..<eq]); inline = String(a[a.index(after: eq)...])
-                }
-                // Every command takes --help, whatever else it knows.
-                if name == "-h" || name == "--help" {
-                    flags.insert("--help")
-                } else if valued.contains(name) {
-                    if let inline { values[name] = inline } else {
-                        guard i + 1 < args.count else { throw CLIUsageError("\(name) needs a value") }
-                        values[name] = args[i + 1]
-                        i += 1
-                    }
-                } else if known.contains(name) {
-                    flags.insert(name)
-                } else {
-                    throw CLIUsageError("unknown option \(name)")
-                }
-            } else {
-                positionals.append(a)
-            }
-            i += 1
-        }
-    }
-}
-
 /// Shared option handling for the journal commands.
 extension JournalCLIContext {
     /// Applies `--journal`, `--secret`, `--cert`, `--rules`, `--config` from parsed options.
-    func applying(_ o: OptionParser) throws -> JournalCLIContext {
+    func applying(_ o: Arguments) throws -> JournalCLIContext {
         var c = self
-        if let cfg = o.values["--config"] {
+        if let cfg = o.value("--config") {
             let f = try JournalCLIContext.fromConfig(path: cfg)
             c.journalDirectory = f.journalDirectory ?? c.journalDirectory
             c.secretFile = f.secretFile ?? c.secretFile
             c.certificateFile = f.certificateFile ?? c.certificateFile
             c.rulesFile = f.rulesFile ?? c.rulesFile
         }
-        if let v = o.values["--journal"] { c.journalDirectory = v }
-        if let v = o.values["--secret"] { c.secretFile = v }
-        if let v = o.values["--cert"] { c.certificateFile = v }
-        if let v = o.values["--rules"] { c.rulesFile = v }
+        if let v = o.value("--journal") { c.journalDirectory = v }
+        if let v = o.value("--secret") { c.secretFile = v }
+        if let v = o.value("--cert") { c.certificateFile = v }
+        if let v = o.value("--rules") { c.rulesFile = v }
         return c
     }
 
     func directory() throws -> String {
         guard let d = journalDirectory else {
-            throw CLIUsageError("no journal directory: give --journal DIR or --config FILE (default /etc/stafett/stafett.conf)")
+            throw UsageError("no journal directory: give --journal DIR or --config FILE (default /etc/stafett/stafett.conf)")
         }
         return d
     }
@@ -228,7 +108,7 @@ extension JournalCLIContext {
     func personKey(for ref: String) throws -> String? {
         guard let pin = try? PersonalIdentityNumber(ref) else { return nil }
         guard let path = secretFile else {
-            throw CLIUsageError("\(String(ref.prefix(4)))… looks like a personnummer: the journal holds only keyed hashes, "
+            throw UsageError("\(String(ref.prefix(4)))… looks like a personnummer: the journal holds only keyed hashes, "
                                 + "so give the node secret with --secret FILE (or [node] journal-secret in the config file)")
         }
         return try PersonKeyer(secretFile: path).key(pin)
@@ -241,8 +121,10 @@ struct NotAJournalError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Common options every journal command accepts.
-let commonValued: Set<String> = ["--journal", "--secret", "--cert", "--rules", "--config", "-o", "--output"]
+/// Options every journal command accepts; `-o` picks the output format.
+let commonOptions: Set<String> = ["--journal", "--secret", "--cert", "--rules", "--config", "--output"]
+/// The short forms of the journal commands' options.
+let commonAliases = ["-o": "--output", "-n": "--lines", "-f": "--follow"]
 
 /// Text from a journal record as it may reach a terminal: identifiers and reasons come from
 /// peers, and an escape sequence in one must not recolour, move or retitle the operator's

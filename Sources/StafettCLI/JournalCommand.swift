@@ -21,27 +21,28 @@ public enum JournalCommand {
         """
 
     /// Runs `journal` with the arguments after the word `journal`; returns the exit code.
-    public static func run(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) -> Int32 {
-        defer { out.flush(); err.flush() }
-        guard let sub = args.first else { err.write(usage); return JournalExit.usage }
-        do {
-            switch sub {
-            case "tail": return try tail(Array(args.dropFirst()), context: context, out: out, err: err)
-            case "verify": return try verify(Array(args.dropFirst()), context: context, out: out, err: err)
-            case "-h", "--help", "help": out.write(usage); return JournalExit.ok
-            default: err.write("stafett journal: unknown command \(sub)\n" + usage); return JournalExit.usage
+    public static func run(_ args: [String], context: JournalCLIContext, console: Console) -> Int32 {
+        guard let sub = args.first else { console.error(usage); return ExitCode.usage }
+        return console.buffered {
+            do {
+                switch sub {
+                case "tail": return try tail(Array(args.dropFirst()), context: context, console: console)
+                case "verify": return try verify(Array(args.dropFirst()), context: context, console: console)
+                case "-h", "--help", "help": console.write(usage); return ExitCode.ok
+                default: console.error("stafett journal: unknown command \(sub)\n" + usage); return ExitCode.usage
+                }
+            } catch let e as UsageError {
+                console.error("stafett journal: \(e.message)")
+                return ExitCode.usage
+            } catch let e as JournalError {
+                console.error("stafett journal: \(e)")
+                if case .damaged = e { return ExitCode.invalid }
+                if case .badCursor = e { return ExitCode.usage }
+                return ExitCode.journalUnreadable
+            } catch {
+                console.error("stafett journal: \(error)")
+                return ExitCode.journalUnreadable
             }
-        } catch let e as CLIUsageError {
-            err.write("stafett journal: \(e.message)\n")
-            return JournalExit.usage
-        } catch let e as JournalError {
-            err.write("stafett journal: \(e)\n")
-            if case .damaged = e { return JournalExit.damaged }
-            if case .badCursor = e { return JournalExit.usage }
-            return JournalExit.ioError
-        } catch {
-            err.write("stafett journal: \(error)\n")
-            return JournalExit.ioError
         }
     }
 
@@ -69,20 +70,20 @@ public enum JournalCommand {
         }
     }
 
-    static func tail(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) throws -> Int32 {
-        let o = try OptionParser(args, valued: commonValued.union(["-n", "--lines", "--since", "--until", "--case",
-                                                                    "--message", "--kind", "--after-cursor"]),
-                                 flags: ["-f", "--follow", "--show-cursor"])
-        if o.wantsHelp { out.write(usage); return JournalExit.ok }
-        guard o.positionals.isEmpty else { throw CLIUsageError("unexpected argument \(o.positionals[0])") }
+    static func tail(_ args: [String], context: JournalCLIContext, console: Console) throws -> Int32 {
+        let o = try Arguments(args, options: commonOptions.union(["--lines", "--since", "--until", "--case", "--message",
+                                                                  "--kind", "--after-cursor"]),
+                              flags: ["--follow", "--show-cursor"], aliases: commonAliases)
+        if o.wantsHelp { console.write(usage); return ExitCode.ok }
+        guard o.positionals.isEmpty else { throw UsageError("unexpected argument \(o.positionals[0])") }
         let ctx = try context.applying(o)
         let dir = try ctx.directory()
         let json = try outputFormat(o, allowed: ["text", "json"]) == "json"
-        let follow = o.flags.contains("-f") || o.flags.contains("--follow")
+        let follow = o.has("--follow")
         var limit: Int? = nil
-        if let n = o.values["-n"] ?? o.values["--lines"] {
+        if let n = o.value("--lines") {
             if n != "all" {
-                guard let v = Int(n), v >= 0 else { throw CLIUsageError("-n takes a number of records, or all") }
+                guard let v = Int(n), v >= 0 else { throw UsageError("-n takes a number of records, or all") }
                 limit = v
             }
         } else if follow {
@@ -90,23 +91,23 @@ public enum JournalCommand {
         }
         let now = ctx.now()
         var f = Filter()
-        if let s = o.values["--since"] {
-            guard let t = ISOTime.parseOperatorTime(s, now: now) else { throw CLIUsageError("--since: cannot read time \(s)") }
+        if let s = o.value("--since") {
+            guard let t = ISOTime.parseOperatorTime(s, now: now) else { throw UsageError("--since: cannot read time \(s)") }
             f.since = t
         }
-        if let s = o.values["--until"] {
-            guard let t = ISOTime.parseOperatorTime(s, now: now) else { throw CLIUsageError("--until: cannot read time \(s)") }
+        if let s = o.value("--until") {
+            guard let t = ISOTime.parseOperatorTime(s, now: now) else { throw UsageError("--until: cannot read time \(s)") }
             f.until = t
         }
-        if let ref = o.values["--case"] {
+        if let ref = o.value("--case") {
             f.refs.insert(ref)
             if let k = try ctx.personKey(for: ref) { f.refs = [k] }
         }
-        f.message = o.values["--message"]
-        if let k = o.values["--kind"] {
+        f.message = o.value("--message")
+        if let k = o.value("--kind") {
             for word in k.split(separator: ",") {
                 guard let kind = JournalKind(rawValue: String(word)) else {
-                    throw CLIUsageError("unknown kind \(word); kinds: " + JournalKind.allCases.map(\.rawValue).joined(separator: ", "))
+                    throw UsageError("unknown kind \(word); kinds: " + JournalKind.allCases.map(\.rawValue).joined(separator: ", "))
                 }
                 f.kinds.insert(kind)
             }
@@ -114,11 +115,11 @@ public enum JournalCommand {
         // A person at a terminal who asked for nothing in particular wants the recent end, as with
         // journalctl; scripts (a pipe, a file) still get everything, as they always have.
         let terminalDefault = 50
-        let shortened = limit == nil && !follow && f.isEmpty && o.values["-n"] == nil && o.values["--lines"] == nil
-            && o.values["--after-cursor"] == nil && ctx.outputIsTerminal
+        let shortened = limit == nil && !follow && f.isEmpty && o.value("--lines") == nil
+            && o.value("--after-cursor") == nil && ctx.outputIsTerminal
         if shortened { limit = terminalDefault }
         let stream: JournalStream
-        if let c = o.values["--after-cursor"] {
+        if let c = o.value("--after-cursor") {
             stream = JournalStream(directory: dir, cursor: try JournalCursor(parsing: c))
         } else {
             stream = JournalStream(directory: dir)
@@ -141,7 +142,7 @@ public enum JournalCommand {
             if keep == Int.max {
                 // No -n: print as we go (bounded memory).
                 let e = try EntryCodec.decode(raw.payload)
-                out.write(format(e, payload: Array(raw.payload), cursor: JournalCursor(raw), json: json))
+                console.write(format(e, payload: Array(raw.payload), cursor: JournalCursor(raw), json: json))
                 return
             }
             let item = (Array(raw.payload), raw.sequence, raw.chainHash.loadUnaligned(as: UInt64.self))
@@ -152,11 +153,11 @@ public enum JournalCommand {
             let hex = String(UInt64(bigEndian: prefix), radix: 16)
             let cursor = JournalCursor(sequence: seq, hashPrefix: String(repeating: "0", count: 16 - hex.count) + hex)
             let e = try payload.withUnsafeBytes { try EntryCodec.decode($0) }
-            out.write(format(e, payload: payload, cursor: cursor, json: json))
+            console.write(format(e, payload: payload, cursor: cursor, json: json))
         }
-        out.flush()
+        console.flush()
         if shortened && total > terminalDefault {
-            err.write("-- the last \(terminalDefault) of \(total) records; every one: stafett journal tail -n all\n")
+            console.error("-- the last \(terminalDefault) of \(total) records; every one: stafett journal tail -n all")
         }
         if follow {
             while !(ctx.stopFollowing?() ?? false) {
@@ -164,15 +165,15 @@ public enum JournalCommand {
                 try stream.readAvailable { raw in
                     let e = try EntryCodec.decode(raw.payload)
                     guard f.matches(e) else { return }
-                    out.write(format(e, payload: Array(raw.payload), cursor: JournalCursor(raw), json: json))
+                    console.write(format(e, payload: Array(raw.payload), cursor: JournalCursor(raw), json: json))
                     any = true
                 }
-                if any { out.flush() }
+                if any { console.flush() }
                 usleep(20_000)
             }
         }
-        if o.flags.contains("--show-cursor"), let c = stream.cursor { out.write("-- cursor: \(c)\n") }
-        return JournalExit.ok
+        if o.has("--show-cursor"), let c = stream.cursor { console.write("-- cursor: \(c)\n") }
+        return ExitCode.ok
     }
 
     /// One record for people (one line) or scripts (the stored JSON plus `"cursor"`).
@@ -201,24 +202,24 @@ public enum JournalCommand {
         return terminalSafe(s) + "\n"
     }
 
-    static func outputFormat(_ o: OptionParser, allowed: [String]) throws -> String {
-        let v = o.values["-o"] ?? o.values["--output"] ?? "text"
-        guard allowed.contains(v) else { throw CLIUsageError("-o takes \(allowed.joined(separator: ", "))") }
+    static func outputFormat(_ o: Arguments, allowed: [String]) throws -> String {
+        let v = o.value("--output") ?? "text"
+        guard allowed.contains(v) else { throw UsageError("-o takes \(allowed.joined(separator: ", "))") }
         return v
     }
 
     // MARK: verify
 
-    static func verify(_ args: [String], context: JournalCLIContext, out: TextSink, err: TextSink) throws -> Int32 {
-        let o = try OptionParser(args, valued: commonValued.union(["--from"]), flags: [])
-        if o.wantsHelp { out.write(usage); return JournalExit.ok }
-        guard o.positionals.isEmpty else { throw CLIUsageError("unexpected argument \(o.positionals[0])") }
+    static func verify(_ args: [String], context: JournalCLIContext, console: Console) throws -> Int32 {
+        let o = try Arguments(args, options: commonOptions.union(["--from"]), flags: [], aliases: commonAliases)
+        if o.wantsHelp { console.write(usage); return ExitCode.ok }
+        guard o.positionals.isEmpty else { throw UsageError("unexpected argument \(o.positionals[0])") }
         let ctx = try context.applying(o)
         let dir = try ctx.directory()
         let json = try outputFormat(o, allowed: ["text", "json"]) == "json"
         var from: UInt64 = 0
-        if let s = o.values["--from"] {
-            guard let v = UInt64(s) else { throw CLIUsageError("--from takes a sequence number") }
+        if let s = o.value("--from") {
+            guard let v = UInt64(s) else { throw UsageError("--from takes a sequence number") }
             from = v
         }
         var key: Key? = nil
@@ -233,7 +234,7 @@ public enum JournalCommand {
             w = try walker.walk()
         }
         let secs = Date().timeIntervalSince(t0)
-        var code = JournalExit.ok
+        var code = ExitCode.ok
         var lines: [String] = []
         var fields: [String: Any] = ["directory": dir, "records": w.records, "segments": w.segments,
                                      "first": w.firstSequence, "last": w.lastSequence,
@@ -243,7 +244,7 @@ public enum JournalCommand {
                      + (w.records > 0 ? ", #\(w.firstSequence)–#\(w.lastSequence)" : "")
                      + String(format: " (%.2f s)", secs))
         if let d = w.damage {
-            code = JournalExit.damaged
+            code = ExitCode.invalid
             lines.append("FIRST BAD RECORD: #\(d.sequence) in \((d.segment as NSString).lastPathComponent) at offset \(d.offset): "
                          + "\(d.kind.rawValue): \(d.detail)")
             lines.append("everything up to #\(w.lastSequence) checked out; appending is refused until the damage is dealt with "
@@ -267,7 +268,7 @@ public enum JournalCommand {
             fields["unsealed"] = ["from": w.lastCheckpoint + 1, "to": w.lastSequence]
         }
         if case let .torn(seg, offset, bytes, detail) = w.tail, w.damage == nil {
-            code = JournalExit.tornTail
+            code = ExitCode.failure  // a crash leftover the daemon cuts back: operational, not damage
             lines.append("TORN TAIL: \((seg as NSString).lastPathComponent) ends inside the record after #\(w.lastSequence) "
                          + "(offset \(offset), \(bytes) bytes: \(detail)); "
                          + (w.lastSequence >= w.lastCheckpoint
@@ -279,9 +280,9 @@ public enum JournalCommand {
         }
         if json {
             let data = try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
-            out.write(String(decoding: data, as: UTF8.self) + "\n")
+            console.write(String(decoding: data, as: UTF8.self) + "\n")
         } else {
-            out.write(lines.joined(separator: "\n") + "\n")
+            console.write(lines.joined(separator: "\n") + "\n")
         }
         return code
     }

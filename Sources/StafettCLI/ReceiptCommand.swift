@@ -9,8 +9,8 @@ enum ReceiptCommand {
         usage: stafett receipt MESSAGE-ID [--journal DIR | --config FILE] [-o FILE]
 
         Prints the signed receipt the peer returned for MESSAGE-ID (accepted or rejected), from
-        the journal of the node that sent it. Exit 0 ok, 2 usage error, 3 the journal could not be
-        read, 4 the journal holds no receipt for it.
+        the journal of the node that sent it. Exit 0 ok, 2 usage error, 3 FILE could not be written,
+        4 the journal holds no receipt for it, 5 the journal could not be read.
         Check it with: stafett receipt ID | stafett verify --cert PEER-SIGNING.crt -
         """
 
@@ -23,31 +23,34 @@ enum ReceiptCommand {
             console.error("stafett receipt: name exactly one MESSAGE-ID\n\(usage)")
             return ExitCode.usage
         }
+        let id = args.positionals[0]
+        let receipt: String
         do {
-            var directory = args.value("--journal")
-            if directory == nil, let config = args.value("--config") {
-                directory = try JournalCLIContext.fromConfig(path: config).journalDirectory
-            }
-            guard let directory else {
-                console.error("stafett receipt: give --journal DIR or --config FILE")
-                return ExitCode.usage
-            }
+            let directory = try JournalCLIContext().applying(args).directory()
             try JournalCLIContext.requireJournal(directory)
-            let id = args.positionals[0]
             var found: String?
             try JournalStream(directory: directory).readAvailable { raw in
                 guard let e = try? EntryCodec.decode(raw.payload), e.messageId == id, let r = e.receipt else { return }
                 found = r  // the last one wins, should a message ever have been settled twice
             }
-            guard let receipt = found else {
+            guard let r = found else {
                 console.error("stafett receipt: no receipt for \(id) in \(directory)")
-                return JournalExit.notFound
+                return ExitCode.notFound
             }
-            if let out = args.value("--output") {
-                try Data(receipt.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
-            } else {
-                console.write(receipt)
-            }
+            receipt = r
+        } catch let e as UsageError {
+            console.error("stafett receipt: \(e.message)")
+            return ExitCode.usage
+        } catch {
+            console.error("stafett receipt: \(error)")
+            return ExitCode.journalUnreadable
+        }
+        guard let out = args.value("--output") else {
+            console.write(receipt)
+            return ExitCode.ok
+        }
+        do {
+            try Data(receipt.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
             return ExitCode.ok
         } catch {
             console.error("stafett receipt: \(error)")

@@ -1,4 +1,5 @@
 import Foundation
+import StafettModel
 
 /// Where a configuration value came from, so every complaint can point at it.
 public struct ConfigLocation: Sendable, Hashable, CustomStringConvertible {
@@ -279,7 +280,7 @@ enum Suggest {
     static func closest(to word: String, in candidates: [String]) -> String? {
         var best: (String, Int)?
         for c in candidates {
-            let d = distance(word.lowercased(), c.lowercased())
+            let d = editDistance(word.lowercased(), c.lowercased(), countingTranspositions: true)
             if d <= max(2, word.count / 3), best == nil || d < best!.1 { best = (c, d) }
         }
         return best?.0
@@ -289,25 +290,5 @@ enum Suggest {
     static func hint(for word: String, in candidates: [String]) -> String {
         if let c = closest(to: word, in: candidates) { return "did you mean '\(c)'?" }
         return "valid names are: " + candidates.joined(separator: ", ")
-    }
-
-    /// Levenshtein distance, with a transposition counted as one edit (typing slips).
-    static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        if a.isEmpty { return b.count }
-        if b.isEmpty { return a.count }
-        var d = Array(repeating: Array(repeating: 0, count: b.count + 1), count: a.count + 1)
-        for i in 0...a.count { d[i][0] = i }
-        for j in 0...b.count { d[0][j] = j }
-        for i in 1...a.count {
-            for j in 1...b.count {
-                let cost = a[i - 1] == b[j - 1] ? 0 : 1
-                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
-                    d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
-                }
-            }
-        }
-        return d[a.count][b.count]
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import StafettModel
 
 /// xs:dateTime as Stafett writes and reads it, without Foundation's (slow, locale-bound) formatters.
 ///
@@ -30,8 +31,9 @@ public enum XMLDateTime {
     }
 
     /// 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z in milliseconds since 2001.
-    static let minMillis: Int64 = days(fromCivil: 1, m: 1, d: 1) * millisPerDay - referenceOffsetMillis
-    static let maxMillis: Int64 = (days(fromCivil: 9999, m: 12, d: 31) + 1) * millisPerDay - 1 - referenceOffsetMillis
+    static let minMillis: Int64 = Int64(CalendarDate.daysSinceEpoch(year: 1, month: 1, day: 1)) * millisPerDay - referenceOffsetMillis
+    static let maxMillis: Int64 = Int64(CalendarDate.daysSinceEpoch(year: 9999, month: 12, day: 31) + 1) * millisPerDay - 1
+        - referenceOffsetMillis
 
     /// Milliseconds since 2001, rounded, clamped to years 0001-9999 (so that neither an
     /// infinite or NaN interval traps nor a five-digit year is written).
@@ -46,7 +48,7 @@ public enum XMLDateTime {
         let ms = millis(sinceReference: date) + referenceOffsetMillis
         let days = floorDiv(ms, millisPerDay)
         var rest = Int(ms - days * millisPerDay)
-        let (y, m, d) = civil(fromDays: days)
+        let (y, m, d) = CalendarDate.civil(daysSinceEpoch: Int(days))
         w.digits(y, width: 4); w.raw("-"); w.digits(m, width: 2); w.raw("-"); w.digits(d, width: 2)
         w.raw("T")
         w.digits(rest / 3_600_000, width: 2); rest %= 3_600_000; w.raw(":")
@@ -79,7 +81,7 @@ public enum XMLDateTime {
             guard let y = number(4), expect(0x2D), let mo = number(2), expect(0x2D), let d = number(2),
                   expect(0x54), let h = number(2), expect(0x3A), let mi = number(2), expect(0x3A),
                   let s = number(2) else { return nil }
-            guard y >= 1, (1...12).contains(mo), d >= 1, d <= daysIn(month: mo, year: y),
+            guard y >= 1, (1...12).contains(mo), d >= 1, d <= CalendarDate.daysIn(month: mo, year: y),
                   h < 24, mi < 60, s < 60 else { return nil }
             var fraction: Int64 = 0, fractionDigits = 0
             if i < p.count, p[i] == 0x2E {
@@ -106,7 +108,7 @@ public enum XMLDateTime {
                 return nil
             }
             guard i == p.count else { return nil }
-            let days = Self.days(fromCivil: y, m: mo, d: d)
+            let days = Int64(CalendarDate.daysSinceEpoch(year: y, month: mo, day: d))
             let wholeSeconds = days * 86_400 + Int64(h * 3600 + mi * 60 + s) - Int64(offsetMinutes * 60)
             if fractionDigits <= 3 {
                 var ms = fraction
@@ -121,41 +123,8 @@ public enum XMLDateTime {
         }
     }
 
-    static func daysIn(month: Int, year: Int) -> Int {
-        switch month {
-        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: return 30
-        default: return 31
-        }
-    }
-
     static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
         let q = a / b
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-    static func days(fromCivil y: Int, m: Int, d: Int) -> Int64 {
-        let y = Int64(m <= 2 ? y - 1 : y)
-        let era = floorDiv(y, 400)
-        let yoe = y - era * 400
-        let mp = Int64((m + 9) % 12)
-        let doy = (153 * mp + 2) / 5 + Int64(d) - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    /// The proleptic Gregorian date of a day count since 1970-01-01.
-    static func civil(fromDays z: Int64) -> (Int, Int, Int) {
-        let z = z + 719_468
-        let era = floorDiv(z, 146_097)
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        return (Int(y), Int(m), Int(d))
     }
 }

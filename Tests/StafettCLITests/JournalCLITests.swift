@@ -18,11 +18,14 @@ private func monotonicNanos() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-/// Runs in a child process when `STAFETT_APPEND_DIR` is set: appends records one by one, 150 ms
-/// apart, printing `<seq> <monotonic ns>` right after each append has returned.
+/// Not a test on its own (run directly, it skips): runs in a child process, which sets
+/// `STAFETT_APPEND_DIR`, and appends records one by one, 150 ms apart, printing
+/// `<seq> <monotonic ns>` right after each append has returned.
 final class AppenderProcessHelper: XCTestCase {
     func testAppendSlowly() throws {
-        guard let dir = ProcessInfo.processInfo.environment["STAFETT_APPEND_DIR"] else { return }
+        guard let dir = ProcessInfo.processInfo.environment["STAFETT_APPEND_DIR"] else {
+            throw XCTSkip("the appender for testTailFollowSeesAnotherProcessWithin100ms: runs only in the child process it spawns (STAFETT_APPEND_DIR unset)")
+        }
         let j = try Journal(directory: dir, options: JournalOptions(maxSegmentBytes: 400))
         for i in 0..<8 {
             usleep(150_000)
@@ -49,11 +52,11 @@ final class JournalCLITests: XCTestCase {
 
     private func context() -> JournalCLIContext { JournalCLIContext(journalDirectory: dir, secretFile: secretPath) }
 
-    private func run(_ f: (([String], JournalCLIContext, TextSink, TextSink) -> Int32), _ args: [String],
+    private func run(_ f: (([String], JournalCLIContext, Console) -> Int32), _ args: [String],
                      context c: JournalCLIContext? = nil) -> (Int32, String, String) {
-        let out = TextSink.memory(), err = TextSink.memory()
-        let code = f(args, c ?? context(), out, err)
-        return (code, out.text, err.text)
+        let console = Console.memory()
+        let code = f(args, c ?? context(), console)
+        return (code, console.output, console.errors)
     }
 
     func testTailFiltersJSONAndCursorResume() throws {
@@ -82,10 +85,10 @@ final class JournalCLITests: XCTestCase {
         XCTAssertEqual(out, "")
         var err = ""
         (code, _, err) = run(JournalCommand.run, ["tail", "--after-cursor", "3:0000000000000000"])
-        XCTAssertEqual(code, JournalExit.usage)
+        XCTAssertEqual(code, ExitCode.usage)
         XCTAssertTrue(err.contains("different journal"), err)
         (code, _, err) = run(JournalCommand.run, ["tail", "--kind", "bogus"])
-        XCTAssertEqual(code, JournalExit.usage)
+        XCTAssertEqual(code, ExitCode.usage)
     }
 
     /// On a terminal, `tail` with nothing asked shows the last 50 and says how to see all; a pipe
@@ -132,7 +135,7 @@ final class JournalCLITests: XCTestCase {
         XCTAssertEqual(lines(out).count, 60, "not a terminal: everything, for scripts")
         XCTAssertEqual(err, "")
         (code, _, err) = run(JournalCommand.run, ["tail", "-n", "some"])
-        XCTAssertEqual(code, JournalExit.usage, err)
+        XCTAssertEqual(code, ExitCode.usage, err)
     }
 
     /// A record appended by another process shows up in `journal tail -f` within 100 ms,
@@ -150,18 +153,18 @@ final class JournalCLITests: XCTestCase {
         p.standardOutput = pipe
         p.standardError = FileHandle.nullDevice
 
-        let out = TextSink.memory(), err = TextSink.memory()
+        let console = Console.memory()
         let stop = StopFlag()
         var ctx = context()
         ctx.stopFollowing = { stop.isSet }
         let followCtx = ctx
-        let follower = Thread { _ = JournalCommand.run(["tail", "-f", "-o", "json"], context: followCtx, out: out, err: err) }
+        let follower = Thread { _ = JournalCommand.run(["tail", "-f", "-o", "json"], context: followCtx, console: console) }
         follower.start()
         try p.run()
         var seen: [UInt64: UInt64] = [:]
         let deadline = monotonicNanos() + 10_000_000_000
         while seen.count < 8 && monotonicNanos() < deadline {
-            for line in out.text.split(separator: "\n") {
+            for line in console.output.split(separator: "\n") {
                 if let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                    let seq = obj["seq"] as? Int, seen[UInt64(seq)] == nil {
                     seen[UInt64(seq)] = monotonicNanos()
@@ -201,7 +204,7 @@ final class JournalCLITests: XCTestCase {
         data[at + 1] ^= 0x01
         try data.write(to: URL(fileURLWithPath: seg))
         (code, out, _) = run(JournalCommand.run, ["verify", "-o", "json"])
-        XCTAssertEqual(code, JournalExit.damaged)
+        XCTAssertEqual(code, ExitCode.invalid)
         let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
         let bad = obj["firstBad"] as! [String: Any]
         XCTAssertEqual(bad["sequence"] as? Int, 6)
@@ -213,7 +216,7 @@ final class JournalCLITests: XCTestCase {
         XCTAssertGreaterThan(data.count, end, "the writer zero-fills ahead of its records")
         try data.prefix(end - 7).write(to: URL(fileURLWithPath: seg))
         (code, out, _) = run(JournalCommand.run, ["verify"])
-        XCTAssertEqual(code, JournalExit.tornTail)
+        XCTAssertEqual(code, ExitCode.failure)
         XCTAssertTrue(out.contains("TORN TAIL") && out.contains("after #9") && out.contains("after the last checkpoint"), out)
     }
 
@@ -226,10 +229,10 @@ final class JournalCLITests: XCTestCase {
         XCTAssertGreaterThan(segments.count, 2)
         try FileManager.default.removeItem(atPath: segments[0])
         var (code, out, _) = run(JournalCommand.run, ["verify"])
-        XCTAssertEqual(code, JournalExit.damaged, out)
+        XCTAssertEqual(code, ExitCode.invalid, out)
         XCTAssertTrue(out.contains("are missing"), out)
         (code, out, _) = run(JournalCommand.run, ["verify", "-o", "json"])
-        XCTAssertEqual(code, JournalExit.damaged, out)
+        XCTAssertEqual(code, ExitCode.invalid, out)
         let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
         XCTAssertEqual(obj["status"] as? String, "damaged")
         XCTAssertEqual((obj["firstBad"] as? [String: Any])?["sequence"] as? Int, 1)
@@ -262,16 +265,17 @@ final class JournalCLITests: XCTestCase {
         let arr = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [[String: Any]]
         XCTAssertEqual(arr.count, 2)  // missing (3d) and no-receipt for x1 (3d - 1h)
         (code, out, _) = run(FollowupCommand.run, ["-o", "csv"])
-        let sink = TextSink.memory(), err = TextSink.memory()
-        _ = FollowupCommand.run(["-o", "csv"], context: context(), out: sink, err: err)
-        let bytes = Array(sink.text.utf8)
+        let console = Console.memory()
+        _ = FollowupCommand.run(["-o", "csv"], context: context(), console: console)
+        let csv = console.output
+        let bytes = Array(csv.utf8)
         XCTAssertEqual(Array(bytes.prefix(3)), [0xEF, 0xBB, 0xBF], "UTF-8 BOM for Excel")
-        XCTAssertTrue(sink.text.contains("Försenad (timmar);Regel;"), sink.text)
-        XCTAssertTrue(sink.text.contains("TRE-Åsa-1"))
-        XCTAssertTrue(sink.text.contains("\r\n"))
-        XCTAssertFalse(sink.text.replacingOccurrences(of: "\r\n", with: "").contains("\n"))
+        XCTAssertTrue(csv.contains("Försenad (timmar);Regel;"), csv)
+        XCTAssertTrue(csv.contains("TRE-Åsa-1"))
+        XCTAssertTrue(csv.contains("\r\n"))
+        XCTAssertFalse(csv.replacingOccurrences(of: "\r\n", with: "").contains("\n"))
         (code, _, _) = run(FollowupCommand.run, ["--overdue", "soon"])
-        XCTAssertEqual(code, JournalExit.usage)
+        XCTAssertEqual(code, ExitCode.usage)
     }
 
     /// Identifiers and reasons come from peers: in the CSV for Excel, one that starts like a
@@ -285,12 +289,13 @@ final class JournalCLITests: XCTestCase {
         try j.append(JournalEntry(kind: .rejected, time: old, messageId: "f2", intakeId: "TRE-F", status: "rejected",
                                   reason: "schema\r\n=2+3\r\nmore"))
         j.close()
-        let sink = TextSink.memory(), err = TextSink.memory()
-        _ = FollowupCommand.run(["-o", "csv"], context: context(), out: sink, err: err)
-        let rows = sink.text.components(separatedBy: "\r\n")
-        XCTAssertTrue(sink.text.contains("'=HYPERLINK"), sink.text)
+        let console = Console.memory()
+        _ = FollowupCommand.run(["-o", "csv"], context: context(), console: console)
+        let csv = console.output
+        let rows = csv.components(separatedBy: "\r\n")
+        XCTAssertTrue(csv.contains("'=HYPERLINK"), csv)
         XCTAssertFalse(rows.contains { $0.hasPrefix("=") }, "\(rows)")
-        XCTAssertTrue(sink.text.contains(";schema  =2+3  more\r\n"), "the reason stays in its row: \(sink.text)")
+        XCTAssertTrue(csv.contains(";schema  =2+3  more\r\n"), "the reason stays in its row: \(csv)")
         XCTAssertEqual(rows.filter { !$0.isEmpty }.count, 3, "a header and two items: \(rows)")
     }
 
@@ -348,11 +353,11 @@ final class JournalCLITests: XCTestCase {
         XCTAssertEqual(code, 0)
         XCTAssertTrue(out.contains("TRE-9") && out.contains("TransferReceived"), out)
         XCTAssertFalse(out.contains("200503040008"), "the personnummer itself is never shown")
-        XCTAssertEqual(run(CaseCommand.run, ["NOPE"]).0, JournalExit.notFound)
+        XCTAssertEqual(run(CaseCommand.run, ["NOPE"]).0, ExitCode.notFound)
         var noSecret = context()
         noSecret.secretFile = nil
         let (noSecretCode, _, noSecretErr) = run(CaseCommand.run, ["20050304-0008"], context: noSecret)
-        XCTAssertEqual(noSecretCode, JournalExit.usage)
+        XCTAssertEqual(noSecretCode, ExitCode.usage)
         XCTAssertTrue(noSecretErr.contains("[node] journal-secret"), "the config key as stafett.conf spells it: \(noSecretErr)")
         XCTAssertTrue(run(CaseCommand.run, ["--help"]).1.contains("[node] journal-secret"))
     }
@@ -361,11 +366,11 @@ final class JournalCLITests: XCTestCase {
 /// A read command pointed at a directory that holds no journal says so, instead of reporting an
 /// empty journal as good news; a real journal without records still reads as empty.
 final class JournalDirectoryCheckTests: XCTestCase {
-    private func run(_ f: (([String], JournalCLIContext, TextSink, TextSink) -> Int32), _ args: [String])
+    private func run(_ f: (([String], JournalCLIContext, Console) -> Int32), _ args: [String])
         -> (code: Int32, out: String, err: String) {
-        let out = TextSink.memory(), err = TextSink.memory()
-        let code = f(args, JournalCLIContext(), out, err)
-        return (code, out.text, err.text)
+        let console = Console.memory()
+        let code = f(args, JournalCLIContext(), console)
+        return (code, console.output, console.errors)
     }
 
     func testStateDirectoryIsRefusedWithTheJournalBeneathIt() throws {
@@ -376,13 +381,13 @@ final class JournalDirectoryCheckTests: XCTestCase {
         let j = try Journal(directory: state + "/journal")
         try j.append(JournalEntry(kind: .queued, messageId: "m1", intakeId: "TRE-1", eventType: "ReportedMissing"))
         j.close()
-        let commands: [(String, ([String], JournalCLIContext, TextSink, TextSink) -> Int32, [String])] = [
+        let commands: [(String, ([String], JournalCLIContext, Console) -> Int32, [String])] = [
             ("followup", FollowupCommand.run, []), ("tail", JournalCommand.run, ["tail"]),
             ("verify", JournalCommand.run, ["verify"]), ("case", CaseCommand.run, ["TRE-1"]),
         ]
         for (name, f, args) in commands {
             let r = run(f, args + ["--journal", state])
-            XCTAssertEqual(r.code, JournalExit.ioError, "\(name): \(r.out)")
+            XCTAssertEqual(r.code, ExitCode.journalUnreadable, "\(name): \(r.out)")
             XCTAssertEqual(r.out, "", name)
             XCTAssertTrue(r.err.contains("\(state) holds no journal") && r.err.contains("did you mean \(state)/journal?"),
                           "\(name): \(r.err)")
@@ -391,14 +396,14 @@ final class JournalDirectoryCheckTests: XCTestCase {
         let empty = parent + "/empty"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
         let r = run(FollowupCommand.run, ["--journal", empty])
-        XCTAssertEqual(r.code, JournalExit.ioError)
+        XCTAssertEqual(r.code, ExitCode.journalUnreadable)
         XCTAssertTrue(r.err.contains("\(empty) holds no journal") && !r.err.contains("did you mean"), r.err)
-        // `receipt` goes through the tool's exit codes.
+        // `receipt` exits as the journal commands do.
         let cli = try CLIRun()
         let receipt = try cli.run(["receipt", "m1", "--journal", state])
-        XCTAssertEqual(receipt.code, ExitCode.failure)
+        XCTAssertEqual(receipt.code, ExitCode.journalUnreadable)
         XCTAssertTrue(receipt.err.contains("did you mean \(state)/journal?"), receipt.err)
-        XCTAssertEqual(try cli.run(["receipt", "m1", "--journal", state + "/journal"]).code, JournalExit.notFound)
+        XCTAssertEqual(try cli.run(["receipt", "m1", "--journal", state + "/journal"]).code, ExitCode.notFound)
     }
 
     func testEmptyJournalMadeByTheWriterStillReads() throws {
@@ -415,7 +420,7 @@ final class JournalDirectoryCheckTests: XCTestCase {
         r = run(JournalCommand.run, ["tail", "--journal", dir])
         XCTAssertEqual(r.code, 0, r.err)
         XCTAssertEqual(r.out, "")
-        XCTAssertEqual(run(CaseCommand.run, ["TRE-1", "--journal", dir]).code, JournalExit.notFound)
+        XCTAssertEqual(run(CaseCommand.run, ["TRE-1", "--journal", dir]).code, ExitCode.notFound)
         // Only the writer's lock (its segments removed): still the journal directory.
         for s in try JournalFormat.segments(in: dir) { try FileManager.default.removeItem(atPath: s) }
         XCTAssertEqual(run(FollowupCommand.run, ["--journal", dir]).code, 0)
@@ -437,23 +442,23 @@ final class JournalCLIConfigTests: XCTestCase {
         config.paths.spool = parent + "/spool"
         let cfg = parent + "/stafett.conf"
         try config.render().write(toFile: cfg, atomically: true, encoding: .utf8)
-        let out = TextSink.memory(), err = TextSink.memory()
-        XCTAssertEqual(JournalCommand.run(["tail", "--config", cfg], context: JournalCLIContext(), out: out, err: err), 0, err.text)
-        XCTAssertTrue(out.text.contains("msg=cfg-1"), out.text)
-        let out2 = TextSink.memory(), err2 = TextSink.memory()
+        let console = Console.memory()
+        XCTAssertEqual(JournalCommand.run(["tail", "--config", cfg], context: JournalCLIContext(), console: console), 0, console.errors)
+        XCTAssertTrue(console.output.contains("msg=cfg-1"), console.output)
+        let console2 = Console.memory()
         XCTAssertEqual(FollowupCommand.run(["--config", cfg, "--rules", parent + "/none.rules"], context: JournalCLIContext(),
-                                           out: out2, err: err2), JournalExit.usage, "the named rules file is missing")
-        XCTAssertTrue(err2.text.contains("none.rules"), err2.text)
-        let out3 = TextSink.memory(), err3 = TextSink.memory()
-        XCTAssertEqual(JournalCommand.run(["verify"], context: JournalCLIContext(), out: out3, err: err3), JournalExit.usage)
-        XCTAssertTrue(err3.text.contains("--journal DIR"), err3.text)
-        let out4 = TextSink.memory(), err4 = TextSink.memory()
+                                           console: console2), ExitCode.usage, "the named rules file is missing")
+        XCTAssertTrue(console2.errors.contains("none.rules"), console2.errors)
+        let console3 = Console.memory()
+        XCTAssertEqual(JournalCommand.run(["verify"], context: JournalCLIContext(), console: console3), ExitCode.usage)
+        XCTAssertTrue(console3.errors.contains("--journal DIR"), console3.errors)
+        let console4 = Console.memory()
         XCTAssertEqual(JournalCommand.run(["verify", "--journal", parent + "/absent"], context: JournalCLIContext(),
-                                          out: out4, err: err4), JournalExit.ioError)
-        let out5 = TextSink.memory(), err5 = TextSink.memory()
-        XCTAssertEqual(JournalCommand.run(["tail", "--config", parent + "/typo.conf"], context: JournalCLIContext(), out: out5, err: err5),
-                       JournalExit.ioError)
-        XCTAssertTrue(err5.text.contains("typo.conf"), err5.text)
+                                          console: console4), ExitCode.journalUnreadable)
+        let console5 = Console.memory()
+        XCTAssertEqual(JournalCommand.run(["tail", "--config", parent + "/typo.conf"], context: JournalCLIContext(), console: console5),
+                       ExitCode.journalUnreadable)
+        XCTAssertTrue(console5.errors.contains("typo.conf"), console5.errors)
     }
 }
 

@@ -3,13 +3,12 @@ import StafettCrypto
 import XCTest
 @testable import StafettJournal
 
-/// Not a test on its own: when `STAFETT_CRASH_DIR` is set, this runs in a child process spawned by
+/// Not a test on its own (run directly, it skips): it runs in a child process spawned by
 /// `AsyncAppendTests` and appends from 64 tasks with `appendAsync` until it is killed, printing
 /// `ack <seq> <message id>` only after each append has returned.
 final class AsyncCrashWriterHelper: XCTestCase {
     func testAsyncWriterLoop() async throws {
-        guard let dir = ProcessInfo.processInfo.environment["STAFETT_CRASH_DIR"],
-              let keyPath = ProcessInfo.processInfo.environment["STAFETT_CRASH_KEY"] else { return }
+        let (dir, keyPath) = try crashWriterSetting(parent: "AsyncAppendTests")
         let journal = try Journal(directory: dir, options: JournalOptions(maxSegmentBytes: 32_768, checkpointEveryRecords: 64,
                                                                           signingKey: try Key.privateKey(path: keyPath)))
         let tag = UUID().uuidString.prefix(8)

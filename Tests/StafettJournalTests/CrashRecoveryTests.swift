@@ -3,13 +3,12 @@ import StafettCrypto
 import XCTest
 @testable import StafettJournal
 
-/// Not a test on its own: when `STAFETT_CRASH_DIR` is set, this runs in a child process spawned by
-/// `CrashRecoveryTests` and appends until it is killed, printing `ack <seq> <message id>` only after
-/// each append has returned (so after it is durable).
+/// Not a test on its own: it runs in a child process spawned by `CrashRecoveryTests` (which sets
+/// `STAFETT_CRASH_DIR`) and appends until it is killed, printing `ack <seq> <message id>` only after
+/// each append has returned (so after it is durable). Run directly, it skips.
 final class CrashWriterHelper: XCTestCase {
     func testWriterLoop() throws {
-        guard let dir = ProcessInfo.processInfo.environment["STAFETT_CRASH_DIR"],
-              let keyPath = ProcessInfo.processInfo.environment["STAFETT_CRASH_KEY"] else { return }
+        let (dir, keyPath) = try crashWriterSetting(parent: "CrashRecoveryTests")
         let opts = JournalOptions(maxSegmentBytes: 32_768, checkpointEveryRecords: 64,
                                   signingKey: try Key.privateKey(path: keyPath))
         let journal = try Journal(directory: dir, options: opts)
@@ -58,6 +57,16 @@ final class CrashRecoveryTests: XCTestCase {
 }
 
 extension XCTestCase {
+    /// The journal directory and signing key a crash-writer helper appends with, which the parent
+    /// test passes in the environment; run on its own, the helper skips (it has nothing to check).
+    func crashWriterSetting(parent: String) throws -> (dir: String, keyPath: String) {
+        let env = ProcessInfo.processInfo.environment
+        guard let dir = env["STAFETT_CRASH_DIR"], let keyPath = env["STAFETT_CRASH_KEY"] else {
+            throw XCTSkip("a writer for \(parent) to kill: runs only in the child process it spawns (STAFETT_CRASH_DIR unset)")
+        }
+        return (dir, keyPath)
+    }
+
     /// Runs the writer `helper` (a test of this bundle that appends until killed, printing
     /// `ack <seq> <message id>` after each append has returned) in a child process, kills it with
     /// SIGKILL at a random moment, recovers the journal as a writer would and checks that every
