@@ -2,10 +2,12 @@ import Foundation
 
 /// The journal's compact JSON payload, written and read by hand: one object, keys in this fixed
 /// order, absent fields left out, no whitespace:
-/// `{"seq":N,"t":"YYYY-MM-DDTHH:MM:SS.mmmZ","kind":K,"msg":..,"case":..,"intake":..,"dossier":..,
-/// "pin":..,"event":..,"from":..,"to":..,"digest":..,"status":..,"reason":..,"file":..,
-/// "cp":{"upto":N,"hash":..,"alg":..,"sig":..}}`.
-/// The reader accepts any key order and ignores unknown keys, so later versions may add fields.
+/// `{"seq":N,"t":"YYYY-MM-DDTHH:MM:SS.mmmZ","kind":K,"msg":..,"case":..,"intake":..,"iss":..,"dossier":..,
+/// "pin":..,"event":..,"et":"YYYY-MM-DDTHH:MM:SS.mmmZ","from":..,"to":..,"digest":..,"status":..,"reason":..,
+/// "file":..,"cp":{"upto":N,"hash":..,"alg":..,"sig":..}}`.
+/// The reader accepts any key order and ignores unknown keys, so later versions may add fields
+/// (`iss` and `et` came after the first release: older readers skip them, and records without
+/// them read as before).
 public enum EntryCodec {
     /// Appends the payload of `entry` to `out`.
     public static func encode(_ e: JournalEntry, into out: inout [UInt8]) {
@@ -25,7 +27,7 @@ public enum EntryCodec {
     /// and copying an entry to change it costs a retain and release of every field).
     static func encodeAfterSequence(_ e: JournalEntry, kind: JournalKind, into out: inout [UInt8]) {
         // Room for the fixed text and every field at its longest (each value byte escaped).
-        var bound = 128 + kind.rawValue.utf8.count
+        var bound = 128 + kind.rawValue.utf8.count + (e.eventTimeMillis == nil ? 0 : 32)
         fields(e) { _, v in if let v { bound += 12 + PayloadWriter.stringBound(v.utf8.count) } }
         PayloadWriter.append(to: &out, bound: bound) { w in
             w.bytes(#","t":""#)
@@ -35,6 +37,12 @@ public enum EntryCodec {
             w.byte(0x22)
             fields(e) { key, value in
                 if key.utf8Start.pointee == 0x68 { w.bytes(#","cp":{"upto":"#); w.int(e.checkpoint!.upTo) }  // "hash" opens the seal
+                // "from" (not "file"): the event's time goes before it.
+                if key.utf8Start[0] == 0x66, key.utf8Start[1] == 0x72, let et = e.eventTimeMillis, writableTimes.contains(et) {
+                    w.bytes(#","et":""#)
+                    ISOTime.write(millis: et, into: &w)
+                    w.byte(0x22)
+                }
                 if let value {
                     w.bytes(#",""#)
                     w.bytes(key)
@@ -47,16 +55,21 @@ public enum EntryCodec {
         }
     }
 
-    /// Each field after `kind`, in the payload's order, with its key; the seal's three last (their
-    /// `hash` is where the `cp` object opens). Absent fields come as nil.
+    /// Each text field after `kind`, in the payload's order, with its key; the seal's three last
+    /// (their `hash` is where the `cp` object opens). Absent fields come as nil. `et`, a time,
+    /// is written by the caller between `event` and `from` (present in every call, nil or not).
     @inline(__always)
     private static func fields(_ e: JournalEntry, _ body: (StaticString, String?) -> Void) {
-        body("msg", e.messageId); body("case", e.caseRef); body("intake", e.intakeId)
+        body("msg", e.messageId); body("case", e.caseRef); body("intake", e.intakeId); body("iss", e.intakeIdIssuer)
         body("dossier", e.dossierNumber); body("pin", e.personKey); body("event", e.eventType)
         body("from", e.sender); body("to", e.recipient); body("digest", e.digest); body("status", e.status)
         body("reason", e.reason); body("file", e.file); body("receipt", e.receipt)
         if let cp = e.checkpoint { body("hash", cp.chainHash); body("alg", cp.algorithm); body("sig", cp.signature) }
     }
+
+    /// The times the 24-byte form holds (years 0001 to 9999). An event time outside them (the
+    /// schema allows any xs:dateTime) is left out rather than written in a form no reader takes.
+    static let writableTimes: ClosedRange<Int64> = -62_135_596_800_000 ... 253_402_300_799_999
 
     /// The payload of `entry` as bytes.
     public static func encode(_ e: JournalEntry) -> [UInt8] {
@@ -142,9 +155,13 @@ public enum EntryCodec {
             case "msg": e.messageId = try r.string()
             case "case": e.caseRef = try r.string()
             case "intake": e.intakeId = try r.string()
+            case "iss": e.intakeIdIssuer = try r.string()
             case "dossier": e.dossierNumber = try r.string()
             case "pin": e.personKey = try r.string()
             case "event": e.eventType = try r.string()
+            case "et":
+                guard let ms = ISOTime.parse(try r.rawBytesOfString()) else { throw PayloadError(offset: r.i, reason: "bad event time") }
+                e.eventTimeMillis = ms
             case "from": e.sender = try r.string()
             case "to": e.recipient = try r.string()
             case "digest": e.digest = try r.string()

@@ -67,14 +67,23 @@ public struct JournalEntry: Sendable, Codable, Hashable {
     public var messageId: String?
     /// The sender's case reference, when the message carries one.
     public var caseRef: String?
-    /// The municipality's intake id, stored as it is.
+    /// A municipality's intake id, stored as it is. It is unique only within its issuer: join it
+    /// by (`intakeIdIssuerOrSender`, `intakeId`).
     public var intakeId: String?
+    /// The organisation number (10 digits) of the organisation that issued `intakeId`, when that
+    /// is not `sender` (the record then says so); nil means the sender issued it. Records written
+    /// before this field existed never have it, and their ids are their sender's.
+    public var intakeIdIssuer: String?
     /// Migrationsverket's dossier number, stored as it is.
     public var dossierNumber: String?
     /// HMAC-SHA-256 (hex) of the child's personnummer/samordningsnummer; never the number itself.
     public var personKey: String?
     /// The case event type (`EventType.rawValue`), e.g. `Registered`.
     public var eventType: String?
+    /// When the event happened (the case message's `Event/Time`: when the child was registered,
+    /// went missing, was found), milliseconds since 1970 UTC; follow-up deadlines count from it.
+    /// Nil on records about no case event, and on records written before this field existed.
+    public var eventTimeMillis: Int64?
     /// Sending organisation number (10 digits).
     public var sender: String?
     /// Receiving organisation number (10 digits).
@@ -95,20 +104,23 @@ public struct JournalEntry: Sendable, Codable, Hashable {
     public var checkpoint: CheckpointSeal?
 
     /// Creates an entry; `sequence` is assigned when it is appended.
+    /// An `intakeIdIssuer` equal to `sender` is left out: absent already means the sender.
     public init(kind: JournalKind, time: Date = Date(), messageId: String? = nil, caseRef: String? = nil,
-                intakeId: String? = nil, dossierNumber: String? = nil, personKey: String? = nil,
-                eventType: String? = nil, sender: String? = nil, recipient: String? = nil,
+                intakeId: String? = nil, intakeIdIssuer: String? = nil, dossierNumber: String? = nil, personKey: String? = nil,
+                eventType: String? = nil, eventTime: Date? = nil, sender: String? = nil, recipient: String? = nil,
                 digest: String? = nil, status: String? = nil, reason: String? = nil, file: String? = nil,
                 checkpoint: CheckpointSeal? = nil, sequence: UInt64 = 0) {
         self.sequence = sequence
-        self.timeMillis = Int64((time.timeIntervalSince1970 * 1000).rounded())
+        self.timeMillis = JournalEntry.millis(time)
         self.kind = kind
         self.messageId = messageId
         self.caseRef = caseRef
         self.intakeId = intakeId
+        self.intakeIdIssuer = intakeIdIssuer == sender ? nil : intakeIdIssuer
         self.dossierNumber = dossierNumber
         self.personKey = personKey
         self.eventType = eventType
+        self.eventTimeMillis = eventTime.map(JournalEntry.millis)
         self.sender = sender
         self.recipient = recipient
         self.digest = digest
@@ -121,20 +133,33 @@ public struct JournalEntry: Sendable, Codable, Hashable {
     /// When the record was written.
     public var time: Date { Date(timeIntervalSince1970: Double(timeMillis) / 1000) }
 
-    /// Sets the identifier fields from a child's identifiers, keying the personnummer.
+    /// When the event happened, when the record says.
+    public var eventTime: Date? { eventTimeMillis.map { Date(timeIntervalSince1970: Double($0) / 1000) } }
+
+    /// Who issued `intakeId`: the named issuer, else the sender (also for records written before
+    /// issuers were journaled). Nil without an intake id, or when neither is known.
+    public var intakeIdIssuerOrSender: String? { intakeId == nil ? nil : intakeIdIssuer ?? sender }
+
+    /// A time as the journal stores it: milliseconds since 1970, rounded.
+    static func millis(_ time: Date) -> Int64 { Int64((time.timeIntervalSince1970 * 1000).rounded()) }
+
+    /// Sets the identifier fields from a child's identifiers, keying the personnummer. Set
+    /// `sender` first: an intake id issuer equal to it is left out.
     public mutating func setIdentifiers(_ ids: ChildIdentifiers, keyer: PersonKeyer?) {
         intakeId = ids.intakeId
+        intakeIdIssuer = ids.intakeId == nil ? nil : ids.intakeIdIssuer.map(\.digits).flatMap { $0 == sender ? nil : $0 }
         dossierNumber = ids.dossierNumber
         if let pin = ids.personalIdentityNumber, let keyer { personKey = keyer.key(pin) }
     }
 
     /// A record describing a case message (for `queued`, `sent`, `delivered`, `received`, ...),
-    /// carrying only what the journal may hold.
+    /// carrying only what the journal may hold, with the event's time and the intake id's issuer.
     public static func about(_ message: CaseMessage, kind: JournalKind, digest: String?, keyer: PersonKeyer?,
                              caseRef: String? = nil, status: String? = nil, reason: String? = nil,
                              time: Date = Date()) -> JournalEntry {
         var e = JournalEntry(kind: kind, time: time, messageId: message.header.messageId.rawValue, caseRef: caseRef,
-                             eventType: message.event.type.rawValue, sender: message.header.sender.digits,
+                             eventType: message.event.type.rawValue, eventTime: message.event.time,
+                             sender: message.header.sender.digits,
                              recipient: message.header.recipient.digits, digest: digest,
                              status: status, reason: reason)
         e.setIdentifiers(message.child.identifiers, keyer: keyer)
@@ -146,11 +171,12 @@ extension JournalEntry {
     /// A record of an intake file's final move: `intake-accepted` (to `accepted/`) or
     /// `intake-failed` (to `failed/`, with `reason` naming why, in the daemon's own words).
     /// `file` is the name under `accepted/` or `failed/`; `digest` the SHA-256 hex of its bytes.
+    /// `sender` is the node whose outbox held the file: the issuer of its intake ids unless they name another.
     public static func intake(accepted: Bool, file: String, digest: String, identifiers: ChildIdentifiers? = nil,
                               keyer: PersonKeyer?, eventType: EventType? = nil, reason: String? = nil,
-                              time: Date = Date()) -> JournalEntry {
+                              sender: OrganisationNumber? = nil, time: Date = Date()) -> JournalEntry {
         var e = JournalEntry(kind: accepted ? .intakeAccepted : .intakeFailed, time: time,
-                             eventType: eventType?.rawValue, digest: digest, reason: reason, file: file)
+                             eventType: eventType?.rawValue, sender: sender?.digits, digest: digest, reason: reason, file: file)
         if let identifiers { e.setIdentifiers(identifiers, keyer: keyer) }
         return e
     }

@@ -15,7 +15,8 @@ import StafettCrypto
 // Then records, back to back:
 //   length                u32 little-endian: payload length (1 ... 1 MiB)
 //   CRC-32C               u32 little-endian over length ‖ payload ‖ chain hash
-//   payload               compact JSON (EntryCodec), starting `{"seq":N,`
+//   payload               compact JSON (EntryCodec), starting `{"seq":N,`; later versions add
+//                         optional keys only (`et`, `iss`), so older records verify unchanged
 //   chain hash            32 bytes: SHA-256(previous chain hash ‖ payload)
 // The live (last) segment may end in zeros the writer wrote ahead of its records: a length field
 // of 0 marks the end of the records, and only zeros may follow it. Finished segments are cut back

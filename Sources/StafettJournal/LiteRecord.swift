@@ -20,6 +20,11 @@ struct CompactSlice {
 /// kinds, events and organisation numbers become small integers, and identifiers stay slices of
 /// the payload (their raw JSON bytes, valid only while the record is), so a replay of a million
 /// records builds almost no strings.
+///
+/// The stored fields are declared widest first, so that none is padded: the record is exactly
+/// 160 bytes (`LiteRecordTests`). Small values are packed behind computed properties: the event
+/// index in 16 bits, the join's flags in one byte, the event time in seconds, the intake id's
+/// issuer as an offset to its digits.
 struct LiteRecord {
     var time: Int64 = 0
     @CompactSlice var messageId: UnsafeRawBufferPointer?
@@ -27,8 +32,6 @@ struct LiteRecord {
     @CompactSlice var intakeId: UnsafeRawBufferPointer?
     @CompactSlice var dossierNumber: UnsafeRawBufferPointer?
     @CompactSlice var personKey: UnsafeRawBufferPointer?
-    /// Index into `EventNames` (0: none).
-    var event: Int = 0
     /// Organisation numbers as integers (0: none).
     var sender: UInt64 = 0
     var recipient: UInt64 = 0
@@ -41,15 +44,74 @@ struct LiteRecord {
     var caseNode: Int32 = -1
     var firstMerge: Int32 = 0
     var mergeCount: Int32 = 0
-    var kind: JournalKind = .queued
-    var isNewCase = false
-    var newIds: UInt8 = 0
-    private var hasKey = false
     /// Where the reason is, as an offset from the message id's first byte, and its length plus one
     /// (0: none). Not a slice: one more would push the record past 160 bytes, and the reason is
     /// wanted only for message items (`reason`).
     private var reasonOffset: Int32 = 0
     private var reasonStored: UInt32 = 0
+    /// The event's time (`et`) in whole seconds since 1970, plus one (0: none). Seconds, not
+    /// milliseconds: the deadlines it starts are hours and days, and 32 bits keep the record at
+    /// 160 bytes (times before 1970 or after 2106 are not kept).
+    private var eventSecondsPlusOne: UInt32 = 0
+    /// Where the intake id's issuer (`iss`) is, as an offset from the intake id's first byte (0: none).
+    private var issuerOffset: Int32 = 0
+    /// Index into `EventNames` (0: none); `EventNames` holds at most `UInt16.max` names.
+    private var eventIndex: UInt16 = 0
+    var kind: JournalKind = .queued
+    /// `newIds` in the low four bits, then `isNewCase` and whether `setKey` is set.
+    private var flags: UInt8 = 0
+
+    /// Index into `EventNames` (0: none).
+    var event: Int {
+        get { Int(eventIndex) }
+        set { eventIndex = UInt16(truncatingIfNeeded: newValue) }
+    }
+
+    /// Which identifiers are new to the case (1 intake, 2 dossier, 4 case, 8 pin).
+    var newIds: UInt8 {
+        get { flags & 0x0F }
+        set { flags = flags & ~0x0F | newValue & 0x0F }
+    }
+
+    /// Whether the record opened a new case.
+    var isNewCase: Bool {
+        get { flags & 0x10 != 0 }
+        set { flags = newValue ? flags | 0x10 : flags & ~0x10 }
+    }
+
+    private var hasKey: Bool {
+        get { flags & 0x20 != 0 }
+        set { flags = newValue ? flags | 0x20 : flags & ~0x20 }
+    }
+
+    /// When the event happened, in milliseconds since 1970 (whole seconds); nil when the record
+    /// does not say (records written before event times were journaled: use `time`).
+    var eventTime: Int64? {
+        get { eventSecondsPlusOne == 0 ? nil : (Int64(eventSecondsPlusOne) - 1) * 1000 }
+        set {
+            let seconds = newValue.map { $0 >= 0 ? $0 / 1000 : -1 } ?? -1
+            eventSecondsPlusOne = (0..<Int64(UInt32.max)).contains(seconds) ? UInt32(seconds + 1) : 0
+        }
+    }
+
+    /// The organisation that issued `intakeId`: the record's `iss` when it names one, else its
+    /// sender (always, for records written before issuers were journaled); 0 when unknown or
+    /// not a number. Join intake ids by (this, `intakeId`).
+    var intakeIdIssuer: UInt64 {
+        guard issuerOffset != 0, let id = intakeId else { return sender }
+        // The digits end at the closing quote, which the parse has seen.
+        let start = id.baseAddress! + Int(issuerOffset)
+        var n = 0
+        while n <= 18, start.load(fromByteOffset: n, as: UInt8.self) != 0x22 { n += 1 }
+        return LiteRecord.digits(UnsafeRawBufferPointer(start: start, count: n))
+    }
+
+    /// Keeps `slice` as the issuer's digits, when the record has an intake id to count from.
+    @inline(__always)
+    private mutating func setIssuer(_ slice: UnsafeRawBufferPointer?) {
+        guard let slice, let id = intakeId, let o = Int32(exactly: slice.baseAddress! - id.baseAddress!), o != 0 else { return }
+        issuerOffset = o
+    }
 
     /// The reason's bytes (raw JSON, escapes kept), for a record with a message id.
     var reason: UnsafeRawBufferPointer? {
@@ -97,6 +159,7 @@ struct LiteRecord {
         var out = LiteRecord()
         var event: UnsafeRawBufferPointer?
         var reason: UnsafeRawBufferPointer?
+        var issuer: UnsafeRawBufferPointer?
         var i = 1
         @inline(__always) func byte(_ k: Int) -> UInt8 { b.load(fromByteOffset: k, as: UInt8.self) }
         @inline(__always) func slice(_ from: Int, _ to: Int) -> UnsafeRawBufferPointer {
@@ -141,6 +204,16 @@ struct LiteRecord {
                       let ms = ISOTime.parse(slice(s, s + 24), memo: &events.dayMemo) else { return nil }
                 out.time = ms
                 i = s + 25
+            case 0x22_7465:  // et"
+                guard isString, s + 24 < n, byte(s + 24) == 0x22,
+                      let ms = ISOTime.parse(slice(s, s + 24), memo: &events.eventDayMemo) else { return nil }
+                out.eventTime = ms
+                i = s + 25
+            case 0x2273_7369:  // iss"
+                let e = isString ? plainEnd(s) : -1
+                guard e >= 0 else { return nil }
+                issuer = slice(s, e)
+                i = e + 1
             case 0x22_646E_696B:  // kind"
                 let e = isString ? plainEnd(s) : -1
                 guard e >= 0, let k = kindOf(slice(s, e)) else { return nil }
@@ -196,6 +269,7 @@ struct LiteRecord {
             guard byte(i) == 0x7D else { return nil }
             if let event { out.event = events.index(event) }
             if reason != nil { out.setReason(reason) }
+            if issuer != nil { out.setIssuer(issuer) }
             return out
         }
     }
@@ -205,6 +279,7 @@ struct LiteRecord {
         var r = PayloadScanner(p)
         var out = LiteRecord()
         var reason: UnsafeRawBufferPointer?
+        var issuer: UnsafeRawBufferPointer?
         do {
             try r.expect(0x7B)
             while true {
@@ -233,6 +308,11 @@ struct LiteRecord {
                     out.sender = digits(try r.plainString())
                 case 2 where key[0] == 0x74:  // to
                     out.recipient = digits(try r.plainString())
+                case 2 where key[0] == 0x65:  // et
+                    guard let ms = ISOTime.parse(try r.plainString()) else { return nil }
+                    out.eventTime = ms
+                case 3 where key[0] == 0x69:  // iss
+                    issuer = try r.stringSlice()
                 case 3 where key[0] == 0x73:  // seq
                     try r.skipInteger()
                 case 6 where key[0] == 0x72 && key.elementsEqual("reason".utf8):
@@ -243,8 +323,9 @@ struct LiteRecord {
                 }
                 if try r.peekIs(0x2C) { r.i += 1; continue }
                 try r.expect(0x7D)
-                // Set last: the message id may come after the reason.
+                // Set last: the message id may come after the reason, the intake id after its issuer.
                 if reason != nil { out.setReason(reason) }
+                if issuer != nil { out.setIssuer(issuer) }
                 return out
             }
         } catch {
@@ -394,6 +475,9 @@ struct EventNames {
     /// Not about event names: the day of the last time read, kept here because this is the state
     /// every reader of payloads already carries (see `ISOTime.parse(_:memo:)`).
     var dayMemo = ISOTime.DayMemo()
+    /// The same for event times, whose days differ from the records' own (one memo for both
+    /// would miss on every record that has both).
+    var eventDayMemo = ISOTime.DayMemo()
 
     @inline(__always)
     private static func head(_ b: UnsafeRawBufferPointer) -> UInt64 {
@@ -416,9 +500,11 @@ struct EventNames {
         return hit ?? index(String(decoding: b, as: UTF8.self))
     }
 
-    /// The index of an event name.
+    /// The index of an event name; 0 (none) for a name beyond the first `UInt16.max`, which no
+    /// journal Stafett writes has (a `LiteRecord` keeps the index in 16 bits).
     mutating func index(_ s: String) -> Int {
         if let i = known[s] { return i }
+        guard names.count <= Int(UInt16.max) else { return 0 }
         names.append(s)
         heads.append(Array(s.utf8).withUnsafeBytes { EventNames.head($0) })
         spans.append((flat.count, s.utf8.count))

@@ -65,23 +65,47 @@ public struct Placement: Sendable, Codable, Hashable {
 }
 
 /// Every identifier a child is known by; a case joins them all.
+///
+/// An intake id is unique only within the organisation that issued it (two municipalities may
+/// both have `2015-17`), so it joins by (issuer, id): see `intakeIdIssuer(sender:)`. Dossier
+/// numbers and personnummer are national and join as they are.
 public struct ChildIdentifiers: Sendable, Codable, Hashable {
-    /// The municipality's own intake id (local, stored as it is).
+    /// A municipality's intake id, stored as it is.
     public var intakeId: String?
+    /// The organisation that issued `intakeId`, when it is not the message's sender (another
+    /// municipality's id for the same child). Nil means the sender; see `normalised(sender:)`.
+    public var intakeIdIssuer: OrganisationNumber?
     /// Migrationsverket's dossiernummer.
     public var dossierNumber: String?
     /// Personnummer or samordningsnummer, when the child has one.
     public var personalIdentityNumber: PersonalIdentityNumber?
 
     /// Creates a set of identifiers.
-    public init(intakeId: String? = nil, dossierNumber: String? = nil, personalIdentityNumber: PersonalIdentityNumber? = nil) {
+    public init(intakeId: String? = nil, intakeIdIssuer: OrganisationNumber? = nil, dossierNumber: String? = nil,
+                personalIdentityNumber: PersonalIdentityNumber? = nil) {
         self.intakeId = intakeId
+        self.intakeIdIssuer = intakeIdIssuer
         self.dossierNumber = dossierNumber
         self.personalIdentityNumber = personalIdentityNumber
     }
 
     /// True when no identifier is known at all.
     public var isEmpty: Bool { intakeId == nil && dossierNumber == nil && personalIdentityNumber == nil }
+
+    /// Who issued the intake id in a message from `sender`: the named issuer, else the sender.
+    /// Nil when there is no intake id.
+    public func intakeIdIssuer(sender: OrganisationNumber) -> OrganisationNumber? {
+        intakeId == nil ? nil : intakeIdIssuer ?? sender
+    }
+
+    /// These identifiers as a message from `sender` carries them: an issuer equal to the sender,
+    /// or without an intake id, is left out. Absent already means the sender, and one meaning
+    /// written one way keeps equal messages equal (and their XML byte for byte the same).
+    public func normalised(sender: OrganisationNumber) -> ChildIdentifiers {
+        var ids = self
+        if intakeId == nil || intakeIdIssuer == sender { ids.intakeIdIssuer = nil }
+        return ids
+    }
 }
 
 /// The child a case message is about.
@@ -190,4 +214,8 @@ public struct CaseMessage: Sendable, Codable, Hashable {
     public var caseReference: String? {
         child.identifiers.intakeId ?? child.identifiers.dossierNumber
     }
+
+    /// Who issued the child's intake id: the one the message names, else its sender. Nil when
+    /// the message carries no intake id.
+    public var intakeIdIssuer: OrganisationNumber? { child.identifiers.intakeIdIssuer(sender: header.sender) }
 }

@@ -89,7 +89,14 @@ public enum CaseXML {
         let ids = c.identifiers
         if !ids.isEmpty {
             w.open("Identifiers", indent: 4)
-            if let v = ids.intakeId { w.leaf("IntakeId", v, indent: 6) }
+            if let v = ids.intakeId {
+                // Absent means the sender: an issuer equal to it is not written (see `normalised`).
+                if let issuer = ids.intakeIdIssuer, issuer != h.sender {
+                    w.leaf("IntakeId", attribute: "issuer", issuer.digits, v, indent: 6)
+                } else {
+                    w.leaf("IntakeId", v, indent: 6)
+                }
+            }
             if let v = ids.dossierNumber { w.leaf("DossierNumber", v, indent: 6) }
             if let v = ids.personalIdentityNumber {
                 w.leaf("PersonalIdentityNumber", attribute: "kind", v.kind.rawValue, v.digits, indent: 6)
@@ -150,7 +157,7 @@ public enum CaseXML {
         let header = MessageHeader(messageId: messageId, createdAt: createdAt, sender: sender,
                                    recipient: recipient, references: references)
 
-        let child = try decodeChild(r.child(childNode, "Child"))
+        let child = try decodeChild(r.child(childNode, "Child"), sender: sender)
         let event = try decodeEvent(r.child(eventNode, "Event"))
         guard event.type == headerType else {
             throw .content(path: "/CaseMessage/Event/Type",
@@ -164,7 +171,8 @@ public enum CaseXML {
         try decode(try SchemaValidator.caseMessage.parseAndValidate(data, limits: limits))
     }
 
-    private static func decodeChild(_ reader: ElementReader) throws(XMLError) -> Child {
+    /// The child; an intake id issuer equal to `sender` reads as absent (see `ChildIdentifiers.normalised`).
+    private static func decodeChild(_ reader: ElementReader, sender: OrganisationNumber) throws(XMLError) -> Child {
         var r = reader
         let given = r.optionalString("GivenName") ?? ""
         let family = r.optionalString("FamilyName") ?? ""
@@ -193,7 +201,14 @@ public enum CaseXML {
         var ids = ChildIdentifiers()
         if let node = r.optional("Identifiers") {
             var ir = r.child(node, "Identifiers")
-            ids.intakeId = ir.optionalString("IntakeId")
+            if let node = ir.optional("IntakeId") {
+                ids.intakeId = ElementReader.text(node)
+                if let issuer = XMLDocument.attribute("issuer", of: node) {
+                    ids.intakeIdIssuer = try ir.convert(issuer, "IntakeId/@issuer") { t throws(FieldError) in
+                        try OrganisationNumber(t)
+                    }
+                }
+            }
             ids.dossierNumber = ir.optionalString("DossierNumber")
             if let pn = ir.optional("PersonalIdentityNumber") {
                 let number = try ir.convert(ElementReader.text(pn), "PersonalIdentityNumber") { t throws(FieldError) in
@@ -213,7 +228,7 @@ public enum CaseXML {
         }
         try r.finish(allowSignature: false)
         return Child(givenName: given, familyName: family, dateOfBirth: dob, dateOfBirthEstimated: estimated,
-                     sex: sex, citizenship: citizenship, languages: languages, identifiers: ids)
+                     sex: sex, citizenship: citizenship, languages: languages, identifiers: ids.normalised(sender: sender))
     }
 
     private static func decodeEvent(_ reader: ElementReader) throws(XMLError) -> CaseEvent {

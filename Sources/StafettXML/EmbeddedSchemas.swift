@@ -204,11 +204,17 @@ public enum EmbeddedSchemas {
 
   <xs:complexType name="IdentifiersType">
     <xs:sequence>
-      <xs:element name="IntakeId" type="IdentifierTextType" minOccurs="0">
+      <xs:element name="IntakeId" type="IntakeIdType" minOccurs="0">
         <xs:annotation>
           <xs:documentation>
-            The municipality's own intake id [mottagnings-id / ärendenummer],
-            local to the sender, kept as written; 1 to 64 characters.
+            A municipality's intake id [mottagnings-id / ärendenummer], kept as
+            written; 1 to 64 characters. It is unique only within the
+            organisation that issued it (two municipalities may both have
+            2015-17), so Stafett joins intake ids by (issuer, id). The
+            attribute issuer [utfärdare] is the organisationsnummer of the
+            organisation that issued the id; absent, the issuer is the
+            message's Sender. Stafett writes issuer only when it differs from
+            the Sender, and reads an issuer equal to the Sender as absent.
           </xs:documentation>
         </xs:annotation>
       </xs:element>
@@ -231,6 +237,24 @@ public enum EmbeddedSchemas {
         </xs:annotation>
       </xs:element>
     </xs:sequence>
+  </xs:complexType>
+
+  <xs:complexType name="IntakeIdType">
+    <xs:simpleContent>
+      <xs:extension base="IdentifierTextType">
+        <xs:attribute name="issuer" type="OrganisationNumberType" use="optional">
+          <xs:annotation>
+            <xs:documentation>
+              The organisation that issued the intake id [utfärdare], as an
+              organisationsnummer (10 digits, Luhn check digit checked by
+              Stafett); absent means the message's Sender. Used when one
+              organisation names another's intake id, e.g. Malmö reporting
+              Found for a child that Trelleborg registered.
+            </xs:documentation>
+          </xs:annotation>
+        </xs:attribute>
+      </xs:extension>
+    </xs:simpleContent>
   </xs:complexType>
 
   <xs:complexType name="PersonalIdentityNumberType">

@@ -9,9 +9,11 @@ final class LiteRecordTests: XCTestCase {
     private struct Fields: Equatable {
         var time: Int64, kind: JournalKind, event: String, sender: UInt64, recipient: UInt64
         var msg: [UInt8]?, caseRef: [UInt8]?, intake: [UInt8]?, dossier: [UInt8]?, pin: [UInt8]?, reason: [UInt8]?
+        var eventTime: Int64?, issuer: UInt64
 
         init(_ r: LiteRecord, _ events: EventNames) {
             time = r.time; kind = r.kind; event = events.names[r.event]; sender = r.sender; recipient = r.recipient
+            eventTime = r.eventTime; issuer = r.intakeIdIssuer
             msg = r.messageId.map { Array($0) }; caseRef = r.caseRef.map { Array($0) }
             intake = r.intakeId.map { Array($0) }; dossier = r.dossierNumber.map { Array($0) }
             pin = r.personKey.map { Array($0) }
@@ -35,8 +37,9 @@ final class LiteRecordTests: XCTestCase {
     /// of quotes: the fast path takes it (every key constant is right) and agrees field by field.
     func testFastPathReadsEveryFieldTheWriterWritesAsTheAnyShapeReaderDoes() throws {
         var e = JournalEntry(kind: .delivered, messageId: #"m-"quoted"\-1"#, caseRef: "MAL-SOC-77",
-                             intakeId: "TRE-2015-000700", dossierNumber: "15-123456", personKey: String(repeating: "ab", count: 32),
-                             eventType: "TransferSent", sender: "2120001124", recipient: "0021005489",
+                             intakeId: "TRE-2015-000700", intakeIdIssuer: "2120001355", dossierNumber: "15-123456",
+                             personKey: String(repeating: "ab", count: 32), eventType: "TransferSent",
+                             eventTime: Date(timeIntervalSince1970: 1_445_868_000.250), sender: "2120001124", recipient: "0021005489",
                              digest: String(repeating: "9f", count: 32), status: "200", reason: #"peer said "ok""#,
                              file: "intake-700.csv", sequence: 123_456)
         e.receipt = #"<Receipt xmlns="urn:stafett:receipt:1"><Status>accepted</Status></Receipt>"#
@@ -48,6 +51,53 @@ final class LiteRecordTests: XCTestCase {
         XCTAssertEqual(f.event, "TransferSent")
         XCTAssertEqual(f.msg, Array(#"m-\"quoted\"\\-1"#.utf8), "slices keep their escapes")
         XCTAssertEqual(f.reason, Array(#"peer said \"ok\""#.utf8), "the reason is read for follow-up's message items")
+        XCTAssertEqual(f.eventTime, 1_445_868_000_000, "the event's time, to the second")
+        XCTAssertEqual(f.issuer, 2_120_001_355, "the intake id's issuer as the record names it")
+    }
+
+    /// Records that name no issuer (the sender's own ids, and every record written before
+    /// issuers were journaled) join by their sender; records without `et` have no event time.
+    func testIssuerFallsBackToTheSenderAndEventTimeIsAbsentWhenNotWritten() throws {
+        let old = Array(#"{"seq":5,"t":"2025-12-05T02:01:00.000Z","kind":"queued","msg":"old-m2","intake":"TRE-2015-17","event":"ReportedMissing","from":"2120001124","to":"2021005489"}"#.utf8)
+        let (fast, any) = read(old)
+        let f = try XCTUnwrap(fast)
+        XCTAssertEqual(f, any)
+        XCTAssertEqual(f.issuer, 2_120_001_124)
+        XCTAssertNil(f.eventTime)
+        // Written by this version: an issuer equal to the sender is not written at all.
+        let own = JournalEntry(kind: .queued, messageId: "m", intakeId: "2015-17", intakeIdIssuer: "2120001124",
+                               sender: "2120001124")
+        XCTAssertNil(own.intakeIdIssuer)
+        XCTAssertFalse(String(decoding: payload(own), as: UTF8.self).contains("iss"))
+        XCTAssertEqual(read(payload(own)).fast?.issuer, 2_120_001_124)
+    }
+
+    /// Event times are kept in whole seconds from 1970 to 2106; outside that the record has none
+    /// (the journal entry keeps the milliseconds).
+    func testEventTimeRangeInTheCompactRecord() {
+        var r = LiteRecord()
+        for (ms, kept) in [(Int64(0), Int64(0)), (1_999, 1_000), (1_445_868_000_250, 1_445_868_000_000),
+                           (Int64(UInt32.max - 1) * 1000, Int64(UInt32.max - 1) * 1000)] {
+            r.eventTime = ms
+            XCTAssertEqual(r.eventTime, kept, "\(ms)")
+        }
+        for ms: Int64? in [nil, -1, -86_400_000, Int64(UInt32.max) * 1000, 253_402_300_799_999] {
+            r.eventTime = ms
+            XCTAssertNil(r.eventTime, "\(String(describing: ms))")
+        }
+        // The packed fields do not disturb each other.
+        r.newIds = 0xFF
+        r.isNewCase = true
+        r.setKey = CaseJoin.IdSetKey(a: 1, b: 2)
+        r.event = 7
+        XCTAssertEqual(r.newIds, 0x0F)
+        r.newIds = 0
+        XCTAssertTrue(r.isNewCase)
+        XCTAssertEqual(r.setKey, CaseJoin.IdSetKey(a: 1, b: 2))
+        r.isNewCase = false
+        XCTAssertNotNil(r.setKey)
+        XCTAssertEqual(r.event, 7)
+        XCTAssertEqual(r.newIds, 0)
     }
 
     /// "file" is not "from": the any-shape reader once took any four-letter key starting with
@@ -88,6 +138,15 @@ final class LiteRecordTests: XCTestCase {
             #"{"seq":22,\#(t),"kind":"expired","reason":"no message id to count from"}"#,
             #"{"seq":23,\#(t),"kind":"rejected","msg":"r-3","reason":7}"#,
             #"{"seq":24,\#(t),"kind":"rejected","msg":"r-4","reasonX":"not it"}"#,
+            #"{"seq":25,\#(t),"kind":"queued","iss":"2120001355","intake":"GBG-7731","from":"2120000142"}"#,
+            #"{"seq":26,\#(t),"kind":"queued","iss":"2120001355","from":"2120000142"}"#,
+            #"{"seq":27,\#(t),"kind":"queued","intake":"X","iss":"21200\u00301355","from":"2120000142"}"#,
+            #"{"seq":28,\#(t),"kind":"queued","intake":"X","iss":"Göteborg"}"#,
+            #"{"seq":29,\#(t),"kind":"queued","intake":"X","iss":2120001355}"#,
+            #"{"seq":30,\#(t),"kind":"queued","et":"2015-10-26T14:00:00.000Z","event":"ReportedMissing"}"#,
+            #"{"seq":31,\#(t),"kind":"queued","et":"2015-10-26T14:00:00.000"}"#,
+            #"{"seq":32,\#(t),"kind":"queued","et":"2015-10-26T14:00:00.000\u005A"}"#,
+            #"{"seq":33,\#(t),"kind":"queued","et":"1969-12-31T23:59:59.000Z"}"#,
             #"{}"#, #"{"seq""#, #"{"seq":19,\#(t),"kind":"queued","to":"2021005489""#,
         ]
         for s in samples {
@@ -112,6 +171,18 @@ final class LiteRecordTests: XCTestCase {
         XCTAssertEqual(read(Array(samples[19].utf8)).fast?.reason, [])
         XCTAssertNil(read(Array(samples[20].utf8)).any?.reason)
         XCTAssertNil(read(Array(samples[22].utf8)).any?.reason)
+        // The issuer before its intake id, without one, escaped, not a number, not a string.
+        XCTAssertEqual(read(Array(samples[23].utf8)).any?.issuer, 2_120_001_355)
+        XCTAssertEqual(read(Array(samples[24].utf8)).any?.issuer, 2_120_000_142, "no intake id: the issuer means nothing")
+        XCTAssertNil(read(Array(samples[25].utf8)).fast, "an escape in the issuer is left to the any-shape reader")
+        XCTAssertEqual(read(Array(samples[25].utf8)).any?.issuer, 0, "an escaped issuer is not a number to join by")
+        XCTAssertEqual(read(Array(samples[26].utf8)).any?.issuer, 0)
+        XCTAssertNil(read(Array(samples[27].utf8)).any, "an issuer that is not a string is not the journal's JSON")
+        XCTAssertEqual(read(Array(samples[28].utf8)).fast?.eventTime, 1_445_868_000_000)
+        XCTAssertNil(read(Array(samples[29].utf8)).any, "an event time without its zone is no time")
+        XCTAssertNil(read(Array(samples[30].utf8)).any, "an event time is written without escapes")
+        XCTAssertNotNil(read(Array(samples[31].utf8)).any)
+        XCTAssertNil(read(Array(samples[31].utf8)).any?.eventTime, "before 1970: not kept in the compact record")
     }
 
     /// Absent and empty identifiers stay apart in the compact record, and the record stays small

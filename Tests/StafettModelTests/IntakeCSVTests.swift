@@ -88,6 +88,42 @@ final class IntakeCSVTests: XCTestCase {
         XCTAssertEqual(r.first?.child.identifiers.intakeId, "X1")
     }
 
+    /// Another organisation's intake id comes with its issuer, under a Swedish or an English
+    /// column name; without one the id is the sender's own, and an issuer needs an id.
+    func testIntakeIdIssuerColumn() throws {
+        for header in ["Ärendenummer utfärdare", "Utfärdare", "Ärende-id utfärdare", "Kommun-id utfärdare", "Issuer",
+                       "Intake id issuer"] {
+            let csv = "Ärendenummer;\(header);Förnamn;Efternamn;Händelse;Händelsetid\n"
+                + "TBG-2015-17;212000-1173;Ali;Khan;återfunnen;2015-10-23 10:00\n"
+                + "MLM-1;;Sara;Ali;registrerad;2015-10-23 10:05\n"
+            let r = parseOK(csv)
+            XCTAssertEqual(r.map(\.child.identifiers.intakeIdIssuer), [try OrganisationNumber("2120001173"), nil], header)
+            XCTAssertEqual(r.map(\.child.identifiers.intakeId), ["TBG-2015-17", "MLM-1"], header)
+        }
+        let bad = parseErrors("Ärendenummer;Utfärdare;Dossiernummer;Förnamn;Händelse;Händelsetid\n"
+            + "TBG-2015-17;212000-1174;;Ali;återfunnen;2015-10-23 10:00\n"
+            + ";212000-1173;15-1;Sara;registrerad;2015-10-23 10:05\n")
+        XCTAssertEqual(bad.map(\.field), ["Utfärdare", "Utfärdare"], "\(bad)")
+        XCTAssertTrue(bad[0].reason.contains("check digit"), bad[0].reason)
+        XCTAssertTrue(bad[1].reason.contains("no intake id"), bad[1].reason)
+    }
+
+    /// Messages made from intake records leave out an issuer equal to their sender.
+    func testAnIssuerEqualToTheSenderIsLeftOutOfTheMessage() throws {
+        let csv = "Ärendenummer;Utfärdare;Förnamn;Händelse;Händelsetid\n"
+            + "TBG-1;212000-1173;Ali;registrerad;2015-10-23 10:00\n"
+            + "MLM-1;212000-1124;Sara;registrerad;2015-10-23 10:05\n"
+        let records = parseOK(csv)
+        let trelleborg = try OrganisationNumber("2120001173")
+        let messages = IntakeFile.caseMessages(records, fileDigestHex: String(repeating: "ab", count: 32), sender: trelleborg,
+                                                 defaultRecipient: try OrganisationNumber("2120001124"), createdAt: intakeNow)
+        XCTAssertEqual(messages.map(\.child.identifiers.intakeIdIssuer), [nil, try OrganisationNumber("2120001124")])
+        XCTAssertEqual(messages.map(\.intakeIdIssuer), [trelleborg, try OrganisationNumber("2120001124")])
+        let one = records[0].caseMessage(id: try MessageID("m-1"), sender: trelleborg,
+                                         defaultRecipient: try OrganisationNumber("2120001124"), createdAt: intakeNow)
+        XCTAssertNil(one.child.identifiers.intakeIdIssuer)
+    }
+
     func testQuotedFieldsKeepLaterLineNumbersRight() throws {
         let csv = minimalHeader + ";Anteckning\r\n"
             + "Q-1;Ali;Khan;registrerad;2015-10-23 06:40;\"rad ett\r\nrad två\r\nrad tre\"\r\n"

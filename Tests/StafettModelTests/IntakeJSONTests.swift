@@ -21,6 +21,17 @@ final class IntakeJSONTests: XCTestCase {
         XCTAssertEqual(parseOK(Data([0xEF, 0xBB, 0xBF]) + Data(record.utf8), file: "bom.json").count, 1)
     }
 
+    /// The issuer of another organisation's intake id, under its snake_case key or an alias.
+    func testIntakeIdIssuerKey() throws {
+        for key in ["intake_id_issuer", "intakeIdIssuer", "issuer"] {
+            let json = #"[{"intake_id": "TBG-2015-17", "\#(key)": "2120001173", "given_name": "Ali", "event": "Found","#
+                + #" "event_time": "2015-10-23 21:45"}, {"intake_id": "MLM-1", "given_name": "Sara", "event": "Registered","#
+                + #" "event_time": "2015-10-23 21:50"}]"#
+            let r = parseOK(json, file: "t.json")
+            XCTAssertEqual(r.map(\.child.identifiers.intakeIdIssuer), [try OrganisationNumber("2120001173"), nil], key)
+        }
+    }
+
     func testValueTypes() throws {
         let json = #"""
             {"intake_id": 4471, "given_name": "Ali", "family_name": null, "event": "avviken",

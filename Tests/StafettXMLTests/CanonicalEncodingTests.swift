@@ -27,6 +27,7 @@ final class CanonicalEncodingTests: XCTestCase {
         m.child.citizenship = (0..<g.below(3)).map { _ in ["SE", "AF", "XX"][g.below(3)] }
         m.child.languages = (0..<g.below(3)).map { _ in ["prs", "fa", "sv"][g.below(3)] }
         m.child.identifiers.intakeId = g.optionalText()
+        if m.child.identifiers.intakeId != nil, g.chance() { m.child.identifiers.intakeIdIssuer = try OrganisationNumber(orgs[2]) }
         m.child.identifiers.dossierNumber = g.optionalText()
         if g.chance() { m.child.identifiers.personalIdentityNumber = try PersonalIdentityNumber("200906024567") }
         m.event.place = g.optionalText()

@@ -139,6 +139,49 @@ final class CaseXMLTests: XCTestCase {
         XCTAssertEqual(XMLDateTime.string(from: lodged.event.time), "2026-11-24T08:30:00.000Z", "+01:00 converted to UTC")
     }
 
+    /// Another organisation's intake id travels with its issuer; an issuer equal to the sender
+    /// means nothing more than none and is neither written nor read back.
+    func testIntakeIdIssuerIsWrittenOnlyWhenItIsNotTheSender() throws {
+        let example = try CaseXML.read(Data(contentsOf: Fixtures.examples.appendingPathComponent("found-by-another-municipality.xml")))
+        XCTAssertEqual(example.header.sender, Fixtures.org("2120000142"))
+        XCTAssertEqual(example.child.identifiers.intakeId, "GBG-7731")
+        XCTAssertEqual(example.child.identifiers.intakeIdIssuer, Fixtures.org("2120001355"))
+        XCTAssertEqual(example.intakeIdIssuer, Fixtures.org("2120001355"))
+        let own = try CaseXML.read(Data(contentsOf: Fixtures.examples.appendingPathComponent("found.xml")))
+        XCTAssertNil(own.child.identifiers.intakeIdIssuer)
+        XCTAssertEqual(own.intakeIdIssuer, own.header.sender, "absent: the sender issued it")
+
+        var other = Fixtures.minimalMessage(.found)
+        other.child.identifiers = ChildIdentifiers(intakeId: "2015-17", intakeIdIssuer: Fixtures.org("2120001355"))
+        let text = String(decoding: CaseXML.encode(other), as: UTF8.self)
+        XCTAssertTrue(text.contains("<IntakeId issuer=\"2120001355\">2015-17</IntakeId>"), text)
+        XCTAssertEqual(try roundTrip(other), other)
+
+        var same = other
+        same.child.identifiers.intakeIdIssuer = same.header.sender
+        XCTAssertFalse(String(decoding: CaseXML.encode(same), as: UTF8.self).contains("issuer="))
+        var none = same
+        none.child.identifiers.intakeIdIssuer = nil
+        XCTAssertEqual(CaseXML.encode(same), CaseXML.encode(none), "one meaning, one spelling")
+        XCTAssertEqual(same.child.identifiers.normalised(sender: same.header.sender), none.child.identifiers)
+        XCTAssertNil(try roundTrip(same).child.identifiers.intakeIdIssuer)
+        let written = String(decoding: CaseXML.encode(other), as: UTF8.self)
+            .replacingOccurrences(of: "issuer=\"2120001355\"", with: "issuer=\"2120000142\"")
+        XCTAssertNil(try CaseXML.read(Data(written.utf8)).child.identifiers.intakeIdIssuer, "an issuer equal to the sender reads as absent")
+    }
+
+    /// The schema takes any ten digits; the decoder checks the issuer as every organisation number.
+    func testAnIntakeIdIssuerWithABadCheckDigitIsRefusedByName() throws {
+        var m = Fixtures.minimalMessage(.found)
+        m.child.identifiers = ChildIdentifiers(intakeId: "2015-17", intakeIdIssuer: Fixtures.org("2120001355"))
+        let bad = String(decoding: CaseXML.encode(m), as: UTF8.self).replacingOccurrences(of: "2120001355", with: "2120001356")
+        XCTAssertThrowsError(try CaseXML.read(Data(bad.utf8))) { error in
+            guard case let .content(path, reason)? = error as? XMLError else { return XCTFail("\(error)") }
+            XCTAssertEqual(path, "/CaseMessage/Child/Identifiers/IntakeId/@issuer")
+            XCTAssertTrue(reason.contains("check digit"), reason)
+        }
+    }
+
     func testATrailingSignatureIsIgnoredButNotElsewhere() throws {
         let signed = try CaseXML.read(Data(contentsOf: Fixtures.examples.appendingPathComponent("registered-signed.xml")))
         XCTAssertEqual(signed.child.givenName, "Élodie Åsa")

@@ -37,6 +37,7 @@ enum Fixtures {
                          dateOfBirth: try! CalendarDate(iso: "2009-06-02"), dateOfBirthEstimated: true,
                          sex: .female, citizenship: ["AF", "XX"], languages: ["prs", "fa", "sv"],
                          identifiers: ChildIdentifiers(intakeId: "STHLM-2026-00417 <a&b>",
+                                                       intakeIdIssuer: org("2120001355"),
                                                        dossierNumber: "21-554812",
                                                        personalIdentityNumber: try! PersonalIdentityNumber("200906024567"))),
             event: CaseEvent(type: type, time: date("2026-11-23T07:50:00.001Z"), place: "Transitboendet, Malmö C",

@@ -5,7 +5,7 @@ import Foundation
 /// without å/ä/ö, and with spaces, hyphens or underscores as the author likes.
 public enum IntakeField: Int, CaseIterable, Sendable, Hashable {
     case givenName, familyName, dateOfBirth, dateOfBirthEstimated, sex, citizenship, languages
-    case intakeId, dossierNumber, personalIdentityNumber
+    case intakeId, intakeIdIssuer, dossierNumber, personalIdentityNumber
     case event, eventTime, place, placement, placementName, responsibleOrganisation, recipient, references, note
 
     /// The key in JSON intake files, and the canonical English column name.
@@ -19,6 +19,7 @@ public enum IntakeField: Int, CaseIterable, Sendable, Hashable {
         case .citizenship: return "citizenship"
         case .languages: return "languages"
         case .intakeId: return "intake_id"
+        case .intakeIdIssuer: return "intake_id_issuer"
         case .dossierNumber: return "dossier_number"
         case .personalIdentityNumber: return "personal_identity_number"
         case .event: return "event"
@@ -44,6 +45,7 @@ public enum IntakeField: Int, CaseIterable, Sendable, Hashable {
         case .citizenship: return "Medborgarskap"
         case .languages: return "Språk"
         case .intakeId: return "Ärendenummer"
+        case .intakeIdIssuer: return "Ärendenummer utfärdare"
         case .dossierNumber: return "Dossiernummer"
         case .personalIdentityNumber: return "Personnummer"
         case .event: return "Händelse"
@@ -71,6 +73,11 @@ public enum IntakeField: Int, CaseIterable, Sendable, Hashable {
         case .citizenship: return ["medborgarskap", "citizenship", "citizenships", "nationality", "nationalitet"]
         case .languages: return ["sprak", "languages", "language"]
         case .intakeId: return ["arendenummer", "arendenr", "intakeid", "intakenumber", "caseid"]
+        // Another organisation's intake id names its issuer; without one the id is the sender's own.
+        case .intakeIdIssuer:
+            return ["arendenummerutfardare", "utfardareavarendenummer", "arendenrutfardare", "arendeidutfardare",
+                    "kommunidutfardare", "utfardare", "intakeidissuer", "intakenumberissuer", "intakeissuer",
+                    "caseidissuer", "issuer"]
         case .dossierNumber: return ["dossiernummer", "dossiernr", "dossiernumber", "dossier"]
         case .personalIdentityNumber:
             return ["personnummer", "samordningsnummer", "personnummersamordningsnummer",

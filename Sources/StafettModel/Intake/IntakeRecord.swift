@@ -35,7 +35,18 @@ public struct IntakeRecord: Sendable, Hashable, Codable {
                             createdAt: Date) -> CaseMessage {
         CaseMessage(header: MessageHeader(messageId: id, createdAt: createdAt, sender: sender,
                                           recipient: recipient ?? defaultRecipient, references: references),
-                    child: child, event: event)
+                    child: child.sentBy(sender), event: event)
+    }
+}
+
+extension Child {
+    /// The child as a message from `sender` carries it: an intake id issuer equal to the sender
+    /// is left out (see `ChildIdentifiers.normalised`).
+    func sentBy(_ sender: OrganisationNumber) -> Child {
+        guard identifiers.intakeIdIssuer != nil else { return self }
+        var c = self
+        c.identifiers = identifiers.normalised(sender: sender)
+        return c
     }
 }
 
@@ -112,7 +123,7 @@ public enum IntakeFile {
                                            createdAt: createdAt, sender: sender,
                                            recipient: records[i].recipient ?? defaultRecipient,
                                            references: records[i].references)
-                messages.append(CaseMessage(header: header, child: records[i].child, event: records[i].event))
+                messages.append(CaseMessage(header: header, child: records[i].child.sentBy(sender), event: records[i].event))
             }
         }
         return messages

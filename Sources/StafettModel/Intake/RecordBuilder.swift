@@ -92,6 +92,7 @@ struct RecordBuilder {
         var languages: [String] = []
         do { languages = try FieldRules.languages(c.items(.languages)) } catch { c.fail(.languages, error.reason) }
         let intakeId = c.rule(.intakeId) { u throws(FieldProblem) in try FieldRules.identifier(u, what: "intake id") }
+        let issuer = c.organisation(.intakeIdIssuer)
         let dossier = c.rule(.dossierNumber) { u throws(FieldProblem) in try FieldRules.identifier(u, what: "dossier number", max: 32) }
         let pin = c.rule(.personalIdentityNumber) { u throws(FieldProblem) in
             try FieldRules.personalIdentityNumber(u, reference: reference)
@@ -129,6 +130,10 @@ struct RecordBuilder {
             c.failRecord("the child has no identifier: fill in at least one of \(label(.intakeId, names)), "
                 + "\(label(.dossierNumber, names)) or \(label(.personalIdentityNumber, names))")
         }
+        if !c.isBlank(.intakeIdIssuer) && c.isBlank(.intakeId) {
+            c.fail(.intakeIdIssuer, "says who issued the intake id, but there is no intake id: fill in "
+                + "\(label(.intakeId, names)) as well, or leave this empty")
+        }
         if let pin, let dob, !estimated, pin.dateOfBirth != dob {
             c.fail(.dateOfBirth, "\(dob.iso) does not match the date in the personnummer (\(pin.dateOfBirth.iso)): "
                 + "correct one of them, or mark the date of birth as estimated")
@@ -153,7 +158,7 @@ struct RecordBuilder {
         }
         let child = Child(givenName: given ?? "", familyName: family ?? "", dateOfBirth: dob,
                           dateOfBirthEstimated: estimated, sex: sex, citizenship: citizenship, languages: languages,
-                          identifiers: ChildIdentifiers(intakeId: intakeId, dossierNumber: dossier,
+                          identifiers: ChildIdentifiers(intakeId: intakeId, intakeIdIssuer: issuer, dossierNumber: dossier,
                                                         personalIdentityNumber: pin))
         let event = CaseEvent(type: eventType, time: time, place: place,
                               placement: placementKind.map { Placement(kind: $0, name: placementName) },
