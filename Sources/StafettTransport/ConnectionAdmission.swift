@@ -67,7 +67,8 @@ struct ConnectionAdmission {
     private var heldBy: [OrganisationNumber: Int] = [:]
     var stats = HTTPServerStatistics()
 
-    var pendingCount: Int { pending.count }
+    /// Connections in their handshake, not counting those already evicted (on their way out).
+    var pendingCount: Int { pending.count - evicted.count }
 
     /// Takes a new connection into the books, or says why it must be closed instead. With
     /// `handshakes` false (a plain server) there is no handshake to count. `hasSpoken` tells
@@ -87,7 +88,7 @@ struct ConnectionAdmission {
                 stats.connectionsRefusedAtAddressCap += 1
                 return .perAddress
             }
-            if pending.count - evicted.count >= max(1, config.maxPendingHandshakes) {
+            if pendingCount >= max(1, config.maxPendingHandshakes) {
                 guard let victim = evictionCandidate(grace: config.handshakeGrace, hasSpoken: hasSpoken) else {
                     stats.connectionsRefusedAtPendingCap += 1
                     return .handshakes
