@@ -92,8 +92,12 @@ public struct StafettConfig: Sendable, Equatable {
         public var handshakeTimeout: Duration = .seconds(10)
         /// How long an idle keep-alive connection stays open. Default 60s.
         public var idleTimeout: Duration = .seconds(60)
-        /// Most simultaneous inbound connections. Default 256.
-        public var maxConnections: Int = 256
+        /// Most simultaneous inbound connections; nil sizes it from the peers (`receiverCaps`).
+        public var maxConnections: Int?
+        /// Most inbound connections in their TLS handshake at once; nil sizes it from the peers.
+        public var maxHandshakes: Int?
+        /// Most authenticated inbound connections of one peer; nil sizes it from `connections-per-peer`.
+        public var maxConnectionsPerPeer: Int?
         /// Largest intake file read from the outbox. Default 64MiB.
         public var maxIntakeFile: Int = 64 << 20
         /// How long a file written in place must stay closed and unchanged. Default 2s.

@@ -15,7 +15,7 @@ enum ConfigSchema {
                                "signing-key", "signing-cert", "journal-secret"]),
         "paths": Section(keys: ["spool", "state"]),
         "limits": Section(keys: ["max-body", "max-header", "read-timeout", "handshake-timeout", "idle-timeout",
-                                 "max-connections", "max-intake-file", "quiet-period", "scan-interval"]),
+                                 "max-connections", "max-handshakes", "max-connections-per-peer", "max-intake-file", "quiet-period", "scan-interval"]),
         "delivery": Section(keys: ["connections-per-peer", "initial-backoff", "max-backoff", "jitter", "max-lifetime"]),
         "peer": Section(keys: ["organisation", "address", "ca", "pin", "signing-cert"],
                         multi: ["pin", "signing-cert"], subsection: true),
@@ -212,6 +212,8 @@ struct ConfigReader {
         if let v = value("limits", "handshake-timeout", expected: Self.durationForm, positiveDuration) { c.limits.handshakeTimeout = v }
         if let v = value("limits", "idle-timeout", expected: Self.durationForm, positiveDuration) { c.limits.idleTimeout = v }
         if let v = value("limits", "max-connections", expected: "a number from 1 to 100000", { Int($0).flatMap { (1...100_000).contains($0) ? $0 : nil } }) { c.limits.maxConnections = v }
+        if let v = value("limits", "max-handshakes", expected: "a number from 1 to 100000", { Int($0).flatMap { (1...100_000).contains($0) ? $0 : nil } }) { c.limits.maxHandshakes = v }
+        if let v = value("limits", "max-connections-per-peer", expected: "a number from 1 to 100000", { Int($0).flatMap { (1...100_000).contains($0) ? $0 : nil } }) { c.limits.maxConnectionsPerPeer = v }
         if let v = value("limits", "max-intake-file", expected: Self.sizeForm, { ConfigValue.size($0).flatMap(pos) }) { c.limits.maxIntakeFile = v }
         if let v = value("limits", "quiet-period", expected: Self.durationForm, ConfigValue.duration) { c.limits.quietPeriod = v }
         if let v = value("limits", "scan-interval", expected: Self.durationForm + " (at least 1s)", { ConfigValue.duration($0).flatMap { $0 >= .seconds(1) ? $0 : nil } }) { c.limits.scanInterval = v }

@@ -39,6 +39,7 @@ extension StafettConfig {
         let address: (HostPort) -> String = { $0.description }
         let duration: (Duration) -> String = { ConfigValue.render($0) }
         let size: (Int) -> String = { ConfigValue.render(size: $0) }
+        let cap: (Int?) -> String = { $0.map(String.init) ?? "sized from the peers" }
         return [
             StartOnlySetting("[node] organisation", \.node.organisation) { $0.digits },
             StartOnlySetting("[node] listen", \.node.listen, address),
@@ -47,7 +48,9 @@ extension StafettConfig {
             StartOnlySetting("[paths] state", \.paths.state, text),
             StartOnlySetting("[limits] max-body", \.limits.maxBody, size),
             StartOnlySetting("[limits] max-header", \.limits.maxHeader, size),
-            StartOnlySetting("[limits] max-connections", \.limits.maxConnections) { "\($0)" },
+            StartOnlySetting("[limits] max-connections", \.limits.maxConnections, cap),
+            StartOnlySetting("[limits] max-handshakes", \.limits.maxHandshakes, cap),
+            StartOnlySetting("[limits] max-connections-per-peer", \.limits.maxConnectionsPerPeer, cap),
             StartOnlySetting("[limits] read-timeout", \.limits.readTimeout, duration),
             StartOnlySetting("[limits] handshake-timeout", \.limits.handshakeTimeout, duration),
             StartOnlySetting("[limits] idle-timeout", \.limits.idleTimeout, duration),

@@ -34,7 +34,9 @@ extension StafettConfig {
         line("read-timeout", ConfigValue.render(limits.readTimeout))
         line("handshake-timeout", ConfigValue.render(limits.handshakeTimeout))
         line("idle-timeout", ConfigValue.render(limits.idleTimeout))
-        line("max-connections", String(limits.maxConnections))
+        if let v = limits.maxConnections { line("max-connections", String(v)) }
+        if let v = limits.maxHandshakes { line("max-handshakes", String(v)) }
+        if let v = limits.maxConnectionsPerPeer { line("max-connections-per-peer", String(v)) }
         line("max-intake-file", ConfigValue.render(size: limits.maxIntakeFile))
         line("quiet-period", ConfigValue.render(limits.quietPeriod))
         line("scan-interval", ConfigValue.render(limits.scanInterval))

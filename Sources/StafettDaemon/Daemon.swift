@@ -99,8 +99,10 @@ public final class Daemon: @unchecked Sendable {
         let receiver = Receiver(runtime: { [unowned self] in self.runtime }, layout: layout, batcher: batcher,
                                 metrics: metrics, log: log, accepted: accepted)
         let tlsServer = try TLSServerContext(rt.tls, clientTrust: ClientTrust(rt.peers.values.map(\.trust)))
+        let caps = rt.config.receiverCaps
         let serverConfig = HTTPServerConfiguration(
-            host: rt.config.node.listen.host, port: rt.config.node.listen.port, maxConnections: limits.maxConnections,
+            host: rt.config.node.listen.host, port: rt.config.node.listen.port, maxConnections: caps.connections,
+            maxPendingHandshakes: caps.handshakes, maxConnectionsPerPeer: caps.perPeer,
             handshakeTimeout: limits.handshakeTimeout, headerTimeout: limits.readTimeout, bodyTimeout: limits.readTimeout,
             idleTimeout: limits.idleTimeout,
             limits: HTTPLimits(maxHeaderBytes: limits.maxHeader, maxBodyBytes: limits.maxBody),
@@ -114,6 +116,7 @@ public final class Daemon: @unchecked Sendable {
             let m = metrics
             let ms = try HTTPServer(loopbackHost: rt.config.metrics.listen.host, loopbackPort: rt.config.metrics.listen.port) { request in
                 guard request.path == "/metrics" else { return .notFound(request) }
+                Self.recordConnections(of: server.statistics, in: m)
                 return HTTPResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4"], body: Data(m.render().utf8))
             }
             metricsServer = ms
@@ -136,6 +139,21 @@ public final class Daemon: @unchecked Sendable {
             if !healthy { log.limited(.error, key: "watchdog", every: .seconds(10), "a commit round has run for over 20 s: not telling systemd we are alive") }
             return healthy
         }
+    }
+
+    /// The receiver's connection counters, copied in at each scrape.
+    static func recordConnections(of stats: HTTPServerStatistics, in metrics: Metrics) {
+        for (reason, n) in stats.connectionsRefused {
+            metrics.set(counter: "stafett_connections_refused_total", labels: ["reason": reason.rawValue], Double(n))
+        }
+        let failures = ["silent": stats.silentConnectionsClosed, "timeout": stats.handshakeTimeouts,
+                        "other": stats.handshakeFailures - stats.silentConnectionsClosed - stats.handshakeTimeouts]
+        for (reason, n) in failures {
+            metrics.set(counter: "stafett_handshake_failures_total", labels: ["reason": reason], Double(n))
+        }
+        metrics.set(counter: "stafett_connections_accepted_total", Double(stats.connectionsAccepted))
+        metrics.set(counter: "stafett_handshakes_evicted_total", Double(stats.pendingHandshakesEvicted))
+        metrics.set(counter: "stafett_connections_closed_at_reload_total", Double(stats.connectionsClosedAtReload))
     }
 
     /// Seconds until each configured certificate expires and each revocation list needs its next

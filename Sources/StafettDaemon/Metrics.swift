@@ -21,6 +21,11 @@ public final class Metrics: @unchecked Sendable {
         "stafett_intake_files_total": "Outbox files processed, by outcome.",
         "stafett_intake_records_total": "Records queued from outbox files.",
         "stafett_certificate_expiry_seconds": "Seconds until a configured certificate expires, by use.",
+        "stafett_connections_refused_total": "Inbound connections closed at once, by the cap they met.",
+        "stafett_handshake_failures_total": "Inbound TLS handshakes that failed: sent nothing (silent), too slow (timeout), or refused.",
+        "stafett_connections_accepted_total": "Inbound connections accepted.",
+        "stafett_handshakes_evicted_total": "Pending handshakes closed to make room for a newcomer at the handshake cap.",
+        "stafett_connections_closed_at_reload_total": "Kept-alive connections closed at a reload because their peer lost trust.",
     ]
 
     /// Creates an empty registry.
@@ -31,6 +36,14 @@ public final class Metrics: @unchecked Sendable {
         let key = Metrics.key(name, labels)
         lock.lock()
         counters[key, default: 0] += by
+        lock.unlock()
+    }
+
+    /// Sets a counter kept elsewhere (the receiver's own statistics) to its current value.
+    public func set(counter name: String, labels: [String: String] = [:], _ value: Double) {
+        let key = Metrics.key(name, labels)
+        lock.lock()
+        counters[key] = value
         lock.unlock()
     }
 

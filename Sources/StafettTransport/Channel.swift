@@ -10,6 +10,9 @@ final class Channel {
     /// The context it was made under: keeps the SSL_CTX and its trust evaluator alive, and tells
     /// the server whether a reload has replaced it since (`HTTPServer.acceptsRequests(on:)`).
     let context: SSLContext?
+    /// The server context whose trust last accepted the peer: `context` after the handshake, a
+    /// newer one once a reload's trust has accepted the peer again (`stillTrusted(under:)`).
+    private(set) var trustedUnder: SSLContext?
     private let outcome = VerificationOutcome()
     private var usable = true  // false after a fatal TLS error: no close_notify then
     private var closed = false
@@ -25,6 +28,7 @@ final class Channel {
     init(tls fd: Int32, context: SSLContext) throws(IOFailure) {
         self.fd = fd
         self.context = context
+        trustedUnder = context
         // On failure the socket stays open: its owner closes it (the server only after taking it
         // out of its connection set, so a forced stop never shuts down a reused number).
         guard let ssl = SSL_new(context.pointer) else {
@@ -48,12 +52,18 @@ final class Channel {
     var peerIdentity: PeerIdentity? { outcome.identity }
 
     /// Runs the TLS handshake (a no-op for plain streams). `wakeFD` (the server's stop pipe)
-    /// interrupts the wait with `.stopped`.
-    func handshake(until deadline: Deadline, wakeFD: Int32 = -1) throws(IOFailure) {
+    /// interrupts the wait with `.stopped`. `answered` is called once, when we have sent our
+    /// first flight and wait for the other side's: for a server, a complete ClientHello came.
+    func handshake(until deadline: Deadline, wakeFD: Int32 = -1, answered: (() -> Void)? = nil) throws(IOFailure) {
         guard let ssl else { return }
+        var unanswered = answered
         while true {
             ERR_clear_error()
             let r = SSL_do_handshake(ssl)
+            if let call = unanswered, BIO_number_written(SSL_get_wbio(ssl)) > 0 {
+                unanswered = nil
+                call()
+            }
             if r == 1 {
                 guard outcome.identity != nil else {
                     usable = false
@@ -66,6 +76,18 @@ final class Channel {
                 throw error
             }
         }
+    }
+
+    /// Whether the peer's certificate (with the chain it sent) is accepted under `context`'s
+    /// trust as the same organisation as at the handshake; remembered when it is. For a server's
+    /// kept-alive connections after a reload.
+    func stillTrusted(under context: SSLContext) -> Bool {
+        guard let ssl, let identity = outcome.identity else { return false }
+        guard case let .success(again) = context.evaluator.evaluate(leaf: identity.certificate.pointer,
+                                                                     untrusted: SSL_get_peer_cert_chain(ssl)),
+              again.organisation == identity.organisation else { return false }
+        trustedUnder = context
+        return true
     }
 
     /// Reads at least one byte into `buffer`; throws `.closed` at end of stream.

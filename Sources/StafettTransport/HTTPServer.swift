@@ -1,4 +1,5 @@
 import Foundation
+import StafettModel
 
 /// Limits and timeouts of an `HTTPServer`.
 public struct HTTPServerConfiguration: Sendable {
@@ -11,12 +12,12 @@ public struct HTTPServerConfiguration: Sendable {
     /// work an overloaded server must not do. Clients see the close and retry later.
     public var maxConnections: Int
     /// Connections still in their TLS handshake, from all addresses together; they count
-    /// against `maxConnections` as well. Until its handshake ends a connection may be anyone's,
-    /// and one that sends nothing holds its place for `handshakeTimeout`: without a smaller cap
-    /// of their own, silent connections could fill `maxConnections` and lock every
-    /// authenticated peer out. With it, at least `maxConnections - maxPendingHandshakes` places
-    /// stay for peers that have proved who they are. One over it is closed at once, as one over
-    /// `maxConnections` is. Until set, a quarter of `maxConnections`; at least 1 is used.
+    /// against `maxConnections` as well. Until its handshake ends a connection may be anyone's:
+    /// without a smaller cap of their own, silent connections could fill `maxConnections` and
+    /// lock every authenticated peer out. With it, at least `maxConnections - maxPendingHandshakes`
+    /// places stay for peers that have proved who they are. At the cap a newcomer takes the place
+    /// of the least advanced pending handshake (see `ConnectionAdmission`), and is closed at once
+    /// only when none may give way. Until set, a quarter of `maxConnections`; at least 1 is used.
     public var maxPendingHandshakes: Int {
         get { pendingHandshakesSet ?? maxConnections / 4 }
         set { pendingHandshakesSet = newValue }
@@ -27,10 +28,21 @@ public struct HTTPServerConfiguration: Sendable {
     /// from everyone else; a peer needs only a few handshakes at a time (one per keep-alive
     /// connection it opens). One over it is closed at once. Default 16; at least 1 is used.
     public var maxPendingHandshakesPerAddress: Int
+    /// Authenticated connections one peer organisation may hold; one over it is answered 503
+    /// right after its handshake and closed. Keeps one peer (say, one whose requests never
+    /// finish) from taking the places all others need. nil: only `maxConnections` applies.
+    public var maxConnectionsPerPeer: Int?
     /// listen(2) backlog.
     public var backlog: Int32
     /// The TLS handshake must finish within this.
     public var handshakeTimeout: Duration
+    /// A new connection must send its first byte (the ClientHello) within this; a real client
+    /// sends it with its TCP handshake. Clamped to `handshakeTimeout`.
+    public var firstByteTimeout: Duration = .seconds(2)
+    /// At a full handshake cap, how long a handshake whose ClientHello was answered keeps its
+    /// place against a newcomer: long enough for a real client's one round trip, so that a
+    /// reconnect storm larger than the cap completes rather than evicting itself.
+    public var handshakeGrace: Duration = .milliseconds(250)
     /// A request's whole head (request line and headers) must arrive within this from its
     /// first byte; a slowloris sending a byte a second is cut off here (408, then close).
     public var headerTimeout: Duration
@@ -44,13 +56,15 @@ public struct HTTPServerConfiguration: Sendable {
     public var limits: HTTPLimits
     /// Receives one line per failed handshake or broken connection, for the log. Connections
     /// refused at a cap come in a flood when they come at all: they get at most one line a
-    /// second, naming the last address and how many more were refused.
+    /// second, naming the last address and how many more were refused, and a summary line a
+    /// second later for those refused after the last such line.
     public var log: (@Sendable (String) -> Void)?
 
     /// Defaults: 256 connections, of which 64 (a quarter) and 16 from one address may be in
     /// their handshake, 10 s handshake and header, 30 s body and write, 60 s idle.
     public init(host: String = "0.0.0.0", port: UInt16 = 0, maxConnections: Int = 256,
-                maxPendingHandshakes: Int? = nil, maxPendingHandshakesPerAddress: Int = 16, backlog: Int32 = 128,
+                maxPendingHandshakes: Int? = nil, maxPendingHandshakesPerAddress: Int = 16,
+                maxConnectionsPerPeer: Int? = nil, backlog: Int32 = 128,
                 handshakeTimeout: Duration = .seconds(10), headerTimeout: Duration = .seconds(10),
                 bodyTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(60),
                 writeTimeout: Duration = .seconds(30), limits: HTTPLimits = HTTPLimits(),
@@ -60,6 +74,7 @@ public struct HTTPServerConfiguration: Sendable {
         self.maxConnections = maxConnections
         self.pendingHandshakesSet = maxPendingHandshakes
         self.maxPendingHandshakesPerAddress = maxPendingHandshakesPerAddress
+        self.maxConnectionsPerPeer = maxConnectionsPerPeer
         self.backlog = backlog
         self.handshakeTimeout = handshakeTimeout
         self.headerTimeout = headerTimeout
@@ -82,15 +97,31 @@ public struct HTTPServerStatistics: Sendable, Hashable {
     /// Connections closed at once because `maxPendingHandshakesPerAddress` from their source
     /// address were in their handshake.
     public var connectionsRefusedAtAddressCap = 0
-    /// Pending handshakes closed to make room at a full `maxPendingHandshakes`: the oldest of the
-    /// address holding the most, when it holds two or more.
+    /// Authenticated connections closed after their handshake because their peer held
+    /// `maxConnectionsPerPeer` already.
+    public var connectionsRefusedPerPeer = 0
+    /// Pending handshakes closed to make room for a newcomer at a full `maxPendingHandshakes`.
     public var pendingHandshakesEvicted = 0
-    /// TLS handshakes that failed (untrusted or missing certificate, timeout, protocol error).
+    /// TLS handshakes that failed (untrusted or missing certificate, timeout, protocol error);
+    /// evictions are not counted here.
     public var handshakeFailures = 0
+    /// Of `handshakeFailures`, connections that sent nothing within `firstByteTimeout`.
+    public var silentConnectionsClosed = 0
+    /// Of `handshakeFailures`, handshakes that did not finish within `handshakeTimeout`.
+    public var handshakeTimeouts = 0
+    /// Kept-alive connections closed after a reload (`updateTLS`) because their peer's
+    /// certificate is no longer trusted; those still trusted stay open.
+    public var connectionsClosedAtReload = 0
     /// Requests passed to the handler.
     public var requestsHandled = 0
     /// Requests refused by the transport itself (limits, malformed, too slow).
     public var requestsRefused = 0
+
+    /// Connections closed at once, by reason.
+    public var connectionsRefused: [ConnectionRefusal: Int] {
+        [.maxConnections: connectionsRefusedAtCap, .handshakes: connectionsRefusedAtPendingCap,
+         .perAddress: connectionsRefusedAtAddressCap, .perPeer: connectionsRefusedPerPeer]
+    }
 }
 
 /// Handles one request from an authenticated peer. Called on the connection's own thread;
@@ -122,17 +153,10 @@ public final class HTTPServer: @unchecked Sendable {
     private var started = false
     private var stopping = false
     private var acceptLoopDone = false
-    private var connections: Set<Int32> = []  // fds of live connections, for a forced stop
-    // The source address block of each connection of `connections` still in its TLS handshake,
-    // and when it arrived (a counter). Keyed by fd, which is safe because an fd leaves here (in
-    // `finished`) before its socket is closed.
-    private var pending: [Int32: (block: String, arrival: UInt64)] = [:]
-    private var pendingFrom: [String: Int] = [:]
-    private var pendingArrivals: UInt64 = 0
-    /// Pending connections already shut down to make room (still in `pending` until their threads finish).
-    private var evicted: Set<Int32> = []
+    // Live connections by fd, which is safe because an fd leaves the books (in `finished`)
+    // before its socket is closed.
+    private var books = ConnectionAdmission()
     private var refusalLog = RefusalLog()
-    private var stats = HTTPServerStatistics()
 
     /// Binds a mutual-TLS server. Call `start()` to accept. `oversize` may answer a body over
     /// the limit (a signed rejection, say) instead of the plain-text 413.
@@ -183,37 +207,45 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Replaces certificate, key and client trust (SIGHUP reload). Connections accepted from
-    /// now on use the new context; an open keep-alive connection is closed before its next
-    /// request (see `acceptsRequests(on:)`), so a peer whose pin was removed or whose certificate
-    /// was revoked by the reload is not served on a connection authenticated under the old trust.
+    /// now on use the new context; an open keep-alive connection has its peer's certificate
+    /// checked again under the new trust before its next request (see `acceptsRequests(on:)`):
+    /// it stays open while still trusted, and is closed when the reload removed the peer or its
+    /// pin or revoked its certificate.
     public func updateTLS(_ context: TLSServerContext) {
         state.lock()
         defer { state.unlock() }
         if tls != nil { tls = context }
     }
 
-    /// Whether `channel` was authenticated under the current TLS context (always for plain ones).
-    /// A connection from before a reload answers the request it is in and is then closed without
-    /// reading another: the client's next request comes on a new connection, through a handshake
-    /// under the trust now configured (clients retry a request that a closing keep-alive
-    /// connection never read, as `PeerConnection` does).
+    /// Whether `channel`'s peer is trusted under the current TLS context (always for plain ones).
+    /// A connection from before a reload is checked again once: a peer whose certificate the new
+    /// trust still accepts as the same organisation keeps its connection (a routine CRL refresh
+    /// must not make every peer reconnect). One it no longer accepts answers the request it is in
+    /// and is then closed without reading another: the client's next request comes on a new
+    /// connection, through a handshake under the trust now configured (clients retry a request
+    /// that a closing keep-alive connection never read, as `PeerConnection` does).
     func acceptsRequests(on channel: Channel) -> Bool {
-        guard let accepted = channel.context else { return true }
+        guard channel.context != nil else { return true }
         state.lock()
-        defer { state.unlock() }
-        return tls.map { $0.context === accepted } ?? true
+        let current = tls?.context
+        state.unlock()
+        guard let current, channel.trustedUnder !== current else { return true }
+        if channel.stillTrusted(under: current) { return true }
+        count { $0.connectionsClosedAtReload += 1 }
+        configuration.log?("connection from \(channel.peerIdentity?.description ?? "?") closed: its certificate is no longer trusted after a reload")
+        return false
     }
 
     /// Counters since start.
     public var statistics: HTTPServerStatistics {
         state.lock()
         defer { state.unlock() }
-        return stats
+        return books.stats
     }
 
     func count(_ update: (inout HTTPServerStatistics) -> Void) {
         state.lock()
-        update(&stats)
+        update(&books.stats)
         state.unlock()
     }
 
@@ -221,14 +253,21 @@ public final class HTTPServer: @unchecked Sendable {
     public var activeConnections: Int {
         state.lock()
         defer { state.unlock() }
-        return connections.count
+        return books.connections.count
     }
 
     /// Number of connections still in their TLS handshake.
     public var pendingHandshakes: Int {
         state.lock()
         defer { state.unlock() }
-        return pending.count
+        return books.pendingCount
+    }
+
+    /// Number of authenticated connections `peer` holds now.
+    public func connections(of peer: OrganisationNumber) -> Int {
+        state.lock()
+        defer { state.unlock() }
+        return books.held(by: peer)
     }
 
     /// Starts the accept loop on its own thread.
@@ -264,11 +303,11 @@ public final class HTTPServer: @unchecked Sendable {
             close(listenFD)
         }
         let limit = timeout.map { Date().addingTimeInterval(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) }
-        while !connections.isEmpty {
+        while !books.connections.isEmpty {
             if let limit {
                 if !state.wait(until: limit) {
-                    for fd in connections { shutdown(fd, Int32(SHUT_RDWR)) }
-                    while !connections.isEmpty { state.wait() }
+                    for fd in books.connections { shutdown(fd, Int32(SHUT_RDWR)) }
+                    while !books.connections.isEmpty { state.wait() }
                 }
             } else {
                 state.wait()
@@ -292,8 +331,19 @@ public final class HTTPServer: @unchecked Sendable {
         }
         let never = Deadline(nanoseconds: UInt64.max)
         while true {
-            do { try Socket.wait(listenFD, for: Int16(POLLIN), until: never, wakeFD: wakeRead) } catch {
+            // While refusals wait for their summary line, wake for it even when no one connects.
+            state.lock()
+            let summaryDue = refusalLog.summaryDue
+            state.unlock()
+            do { try Socket.wait(listenFD, for: Int16(POLLIN), until: summaryDue ?? never, wakeFD: wakeRead) } catch {
                 if case .system = error { usleep(10_000); continue }  // EMFILE and friends: back off
+                if case .timedOut = error {
+                    state.lock()
+                    let line = refusalLog.summary()
+                    state.unlock()
+                    if let line { configuration.log?(line) }
+                    continue
+                }
                 return  // stopped
             }
             var storage = sockaddr_storage()
@@ -308,8 +358,10 @@ public final class HTTPServer: @unchecked Sendable {
             Socket.setNonBlocking(fd)
             let source = Socket.sourceAddress(&storage, length: length) ?? "?"
             state.lock()
-            let refusal = admit(fd, from: source)
-            let line = refusal.flatMap { refusalLog.line(for: $0, from: source, configuration) }
+            let refusal: ConnectionRefusal? = stopping ? .maxConnections : books.admit(
+                fd, from: source, handshakes: tls != nil, configuration,
+                hasSpoken: HTTPServer.hasBytesWaiting, evict: { shutdown($0, Int32(SHUT_RDWR)) })
+            let line = stopping ? nil : refusal.flatMap { refusalLog.line(for: $0, from: source, configuration) }
             state.unlock()
             if let line { configuration.log?(line) }
             guard refusal == nil else {
@@ -323,72 +375,26 @@ public final class HTTPServer: @unchecked Sendable {
         }
     }
 
-    /// Takes a new connection into the counts, or says why it must be closed instead.
-    /// Called with `state` locked.
-    private func admit(_ fd: Int32, from source: String) -> Refusal? {
-        if stopping || connections.count >= configuration.maxConnections {
-            stats.connectionsRefusedAtCap += 1
-            return stopping ? .stopping : .connections
-        }
-        if tls != nil {  // a plain connection has no handshake to wait for
-            let block = Socket.addressBlock(of: source)
-            if pendingFrom[block, default: 0] >= max(1, configuration.maxPendingHandshakesPerAddress) {
-                stats.connectionsRefusedAtAddressCap += 1
-                return .handshakesFromAddress
-            }
-            if pending.count - evicted.count >= max(1, configuration.maxPendingHandshakes) {
-                guard let victim = evictionCandidate() else {
-                    stats.connectionsRefusedAtPendingCap += 1
-                    return .handshakes
-                }
-                // Silent connections spread over a few addresses could otherwise hold every
-                // handshake place for good: the address holding the most gives its oldest up.
-                // Its thread sees the shutdown, ends the handshake and leaves the counts.
-                evicted.insert(victim)
-                shutdown(victim, Int32(SHUT_RDWR))
-                stats.pendingHandshakesEvicted += 1
-            }
-            pendingArrivals += 1
-            pending[fd] = (block, pendingArrivals)
-            pendingFrom[block, default: 0] += 1
-        }
-        connections.insert(fd)
-        stats.connectionsAccepted += 1
-        return nil
+    /// Whether a connection has bytes (or its end) waiting to be read, without reading them.
+    static func hasBytesWaiting(_ fd: Int32) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, 0) > 0
     }
 
-    /// The oldest pending handshake of the address holding the most (not yet evicted), when that
-    /// address holds two or more: one connection at a time from an address is what a peer needs,
-    /// so a lone handshake is never the one closed. Called with `state` locked.
-    private func evictionCandidate() -> Int32? {
-        var held: [String: Int] = [:]
-        for (fd, p) in pending where !evicted.contains(fd) { held[p.block, default: 0] += 1 }
-        guard let (busiest, count) = held.max(by: { $0.value < $1.value }), count >= 2 else { return nil }
-        return pending.filter { $0.value.block == busiest && !evicted.contains($0.key) }
-            .min { $0.value.arrival < $1.value.arrival }?.key
-    }
-
-    /// Takes `fd` out of the handshake counts, if it is still in them. Called with `state` locked.
-    private func leavePending(_ fd: Int32) {
-        evicted.remove(fd)
-        guard let source = pending.removeValue(forKey: fd)?.block else { return }
-        if let n = pendingFrom[source], n > 1 { pendingFrom[source] = n - 1 } else { pendingFrom[source] = nil }
-    }
-
-    /// The peer has proved who it is: from now on the connection holds one of the places
-    /// the handshake cap leaves to authenticated peers.
-    private func handshakeDone(_ fd: Int32) {
+    private func advance(_ fd: Int32, to progress: HandshakeProgress) {
         state.lock()
-        leavePending(fd)
+        books.advance(fd, to: progress)
         state.unlock()
     }
 
-    private func finished(_ fd: Int32) {
+    /// Takes `fd` out of the books; says whether it had been evicted to make room.
+    @discardableResult
+    private func finished(_ fd: Int32) -> Bool {
         state.lock()
-        leavePending(fd)
-        connections.remove(fd)
+        let evicted = books.finished(fd)
         state.broadcast()
         state.unlock()
+        return evicted
     }
 
     private func serve(_ fd: Int32) {
@@ -397,35 +403,8 @@ public final class HTTPServer: @unchecked Sendable {
         let tls = self.tls
         state.unlock()
         if let tls {
-            do {
-                channel = try Channel(tls: fd, context: tls.context)
-            } catch {
-                finished(fd)
-                Glibc.close(fd)
-                return
-            }
-            // A stop does not wait for handshakes: like an idle keep-alive connection, one has
-            // no request in flight, and a silent one would hold the stop up for handshakeTimeout.
-            do { try channel.handshake(until: .after(configuration.handshakeTimeout), wakeFD: wakeRead) } catch {
-                if case .stopped = error {
-                    finished(fd)
-                    channel.close()
-                    return
-                }
-                count { $0.handshakeFailures += 1 }
-                configuration.log?("TLS handshake with \(Self.peerAddress(fd)) failed: \(Self.describe(error))")
-                // A TLS 1.3 client believes the handshake done and has sent its request already;
-                // closing with that unread would reset the connection before it reads our alert.
-                switch error {
-                case .tls, .untrusted: channel.linger(maxBytes: configuration.limits.maxBodyBytes, for: .milliseconds(500))
-                default: break
-                }
-                // Out of the set before the number is released, as below.
-                finished(fd)
-                channel.close()
-                return
-            }
-            handshakeDone(fd)
+            guard let authenticated = authenticate(fd, under: tls) else { return }
+            channel = authenticated
         } else {
             channel = Channel(plain: fd)
         }
@@ -436,33 +415,69 @@ public final class HTTPServer: @unchecked Sendable {
         channel.close()
     }
 
-    enum Refusal {
-        case stopping, connections, handshakes, handshakesFromAddress
+    /// Runs the TLS handshake of a pending connection and takes its peer into the books; nil when
+    /// the connection was closed instead (it has then left the books).
+    private func authenticate(_ fd: Int32, under tls: TLSServerContext) -> Channel? {
+        let channel: Channel
+        do { channel = try Channel(tls: fd, context: tls.context) } catch {
+            finished(fd)
+            Glibc.close(fd)
+            return nil
+        }
+        let deadline = Deadline.after(configuration.handshakeTimeout)
+        var silent = false
+        // A stop does not wait for handshakes: like an idle keep-alive connection, one has
+        // no request in flight, and a silent one would hold the stop up.
+        do throws(IOFailure) {
+            do { try Socket.wait(fd, for: Int16(POLLIN), until: min(deadline, .after(configuration.firstByteTimeout)), wakeFD: wakeRead) } catch {
+                silent = error == .timedOut
+                throw error
+            }
+            advance(fd, to: .spoke)
+            try channel.handshake(until: deadline, wakeFD: wakeRead) { [self] in advance(fd, to: .answered) }
+        } catch {
+            if error != .stopped, !wasEvicted(fd) {  // neither is a failure of the peer's
+                count { stats in
+                    stats.handshakeFailures += 1
+                    if silent { stats.silentConnectionsClosed += 1 } else if error == .timedOut { stats.handshakeTimeouts += 1 }
+                }
+                configuration.log?(silent ? "connection from \(Self.peerAddress(fd)) closed: it sent nothing within \(configuration.firstByteTimeout)"
+                    : "TLS handshake with \(Self.peerAddress(fd)) failed: \(Self.describe(error))")
+                // A TLS 1.3 client believes the handshake done and has sent its request already;
+                // closing with that unread would reset the connection before it reads our alert.
+                switch error {
+                case .tls, .untrusted: channel.linger(maxBytes: configuration.limits.maxBodyBytes, for: .milliseconds(500))
+                default: break
+                }
+            }
+            // Out of the set before the number is released, as in `serve`.
+            finished(fd)
+            channel.close()
+            return nil
+        }
+        guard let peer = channel.peerIdentity else { return channel }  // the handshake refuses a peer without one
+        state.lock()
+        let refusal = books.authenticated(fd, as: peer.organisation, configuration)
+        let line = refusal.flatMap { refusalLog.line(for: $0, from: "\(Self.peerAddress(fd)) (\(peer.organisation))", configuration) }
+        state.unlock()
+        if let line { configuration.log?(line) }
+        guard refusal != nil else { return channel }
+        // Answered before its request is read: a sender sees why, rather than a bare close, and
+        // retries later as after any 503.
+        var busy = HTTPResponse.text(503, "organisation \(peer.organisation) already holds \(configuration.maxConnectionsPerPeer ?? 0) connections",
+                                     closeConnection: true)
+        busy.headers.add("Retry-After", "1")
+        try? channel.write(HTTPParser.serialize(busy, close: true), until: .after(configuration.writeTimeout))
+        channel.linger(maxBytes: configuration.limits.maxBodyBytes, for: .milliseconds(500))
+        finished(fd)
+        channel.close()
+        return nil
     }
 
-    /// At most one line a second for connections refused at a cap: they come in floods, and
-    /// a line each would bury the rest of the log (and cost the accept loop a write each).
-    struct RefusalLog {
-        private var last: Deadline?
-        private var unlogged = 0
-
-        mutating func line(for refusal: Refusal, from source: String, _ config: HTTPServerConfiguration) -> String? {
-            let reason: String
-            switch refusal {
-            case .stopping: return nil
-            case .connections: reason = "\(config.maxConnections) connections already open"
-            case .handshakes: reason = "\(max(1, config.maxPendingHandshakes)) connections already in their TLS handshake"
-            case .handshakesFromAddress:
-                reason = "\(max(1, config.maxPendingHandshakesPerAddress)) connections from that address already in their TLS handshake"
-            }
-            let now = Deadline.now()
-            if let last, now.nanoseconds - last.nanoseconds < 1_000_000_000 {
-                unlogged += 1
-                return nil
-            }
-            defer { last = now; unlogged = 0 }
-            return "connection from \(source) refused: \(reason)" + (unlogged > 0 ? " (and \(unlogged) more since the last such line)" : "")
-        }
+    private func wasEvicted(_ fd: Int32) -> Bool {
+        state.lock()
+        defer { state.unlock() }
+        return books.evicted.contains(fd)
     }
 
     static func describe(_ e: IOFailure) -> String {

@@ -11,10 +11,13 @@ struct Deadline: Sendable, Comparable {
     }
 
     static func after(_ d: Duration) -> Deadline {
+        Deadline(nanoseconds: now().nanoseconds + span(d))
+    }
+
+    /// `d` in nanoseconds, clamped to ~30 years so that "practically never" cannot overflow.
+    static func span(_ d: Duration) -> UInt64 {
         let (s, atto) = d.components
-        // Clamped to ~30 years so that "practically never" cannot overflow.
-        let ns = UInt64(min(max(0, s), 1 << 30)) * 1_000_000_000 + UInt64(max(0, atto) / 1_000_000_000)
-        return Deadline(nanoseconds: now().nanoseconds + ns)
+        return UInt64(min(max(0, s), 1 << 30)) * 1_000_000_000 + UInt64(max(0, atto) / 1_000_000_000)
     }
 
     /// Milliseconds left, rounded up, for poll(2); 0 once passed.
@@ -30,7 +33,7 @@ struct Deadline: Sendable, Comparable {
 }
 
 /// Why a socket operation stopped. Mapped to `TransportError` (client) or a close (server).
-enum IOFailure: Error {
+enum IOFailure: Error, Equatable {
     case timedOut
     /// Orderly or abrupt end of the stream (EOF, close_notify, reset).
     case closed

@@ -35,20 +35,29 @@ final class MutualTLSTests: XCTestCase {
         XCTAssertEqual(peer.certificate.commonName, "node1")
     }
 
-    /// A reload that stops trusting a client also ends its open keep-alive connection: the next
-    /// request goes through a new handshake under the new trust, and is refused.
-    func testReloadedTrustAppliesToOpenKeepAliveConnections() throws {
+    /// A reload keeps the open keep-alive connections of peers it still trusts (a routine CRL
+    /// refresh must not make every peer reconnect), and ends those of peers it no longer trusts:
+    /// their next request goes through a new handshake under the new trust, and is refused.
+    func testReloadKeepsTrustedConnectionsAndEndsUntrustedOnes() throws {
         let server = try Harness.server(try pki.serverContext())
         defer { server.stop() }
-        let client = Harness.client(server, try pki.clientContext())
+        let client = Harness.client(server, try pki.clientContext(), maxConnections: 1)
+        let revoked = Harness.client(server, try pki.clientContext("client-revoked"), maxConnections: 1)
         XCTAssertEqual(try client.send(Harness.post("before")).status, 200)
-        // The same trust in a new context: served again, over a new connection.
-        server.updateTLS(try pki.serverContext())
+        XCTAssertEqual(try revoked.send(Harness.post("before")).status, 200)
+        // The same trust in a new context, now with the CA's list revoking one of the two.
+        var trust = PeerTrust(organisation: TestPKI.migrationsverket, caCertificates: [pki.cert("ca")])
+        trust.revocationLists = try RevocationList.load(path: pki.path("ca.crl"))
+        server.updateTLS(try pki.serverContext([trust]))
         XCTAssertEqual(String(decoding: try client.send(Harness.post("same trust")).body, as: UTF8.self), "same trust")
-        XCTAssertEqual(client.connectionsOpened, 2, "the connection from before the reload was not reused")
+        XCTAssertEqual(client.connectionsOpened, 1, "the still-trusted peer kept its connection")
+        XCTAssertThrowsError(try revoked.send(Harness.post("after")), "the revoked certificate's connection was not served")
+        XCTAssertEqual(server.statistics.connectionsClosedAtReload, 1)
+        XCTAssertEqual(server.statistics.connectionsAccepted, 3, "only the revoked peer tried a new handshake")
         // Trust only another organisation: the client's open connection must not be served.
         server.updateTLS(try pki.serverContext([PeerTrust(organisation: TestPKI.stranger, caCertificates: [pki.cert("ca")])]))
         XCTAssertThrowsError(try client.send(Harness.post("after")))
+        XCTAssertEqual(server.statistics.connectionsClosedAtReload, 2)
     }
 
     func testKeepAliveReusesOneConnection() throws {

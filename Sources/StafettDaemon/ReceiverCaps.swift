@@ -1,0 +1,36 @@
+import Foundation
+
+/// How many inbound connections the receiver takes, sized from the configured peers unless
+/// `[limits]` sets a number.
+///
+/// A sender keeps `connections-per-peer` connections to us (assumed the same as ours: the nodes
+/// run the same software, and an operator who raises it for one usually raises it everywhere).
+/// - Per peer: twice that plus 2, so a peer that restarts can open its new connections while the
+///   old ones, half-open after a crash, wait out the idle timeout.
+/// - Handshakes: every peer's connections at once (a reconnect storm after our restart), at least 64.
+/// - Connections: the handshake places plus twice every peer's connections (the same reconnect
+///   beside half-open old ones), at least 256. At 300 peers with 2 connections each: 600 and 1 800.
+public struct ReceiverCaps: Sendable, Equatable {
+    /// Open connections, authenticated or not.
+    public var connections: Int
+    /// Connections in their TLS handshake.
+    public var handshakes: Int
+    /// Authenticated connections of one peer organisation.
+    public var perPeer: Int
+
+    /// The caps for `peers` configured peers keeping `connectionsPerPeer` connections each,
+    /// with any number `limits` sets taking precedence.
+    public init(peers: Int, connectionsPerPeer: Int, limits: StafettConfig.Limits) {
+        let each = max(1, connectionsPerPeer)
+        perPeer = limits.maxConnectionsPerPeer ?? 2 * each + 2
+        handshakes = limits.maxHandshakes ?? max(64, peers * each)
+        connections = limits.maxConnections ?? max(256, handshakes + 2 * peers * each)
+    }
+}
+
+extension StafettConfig {
+    /// The receiver's caps for this configuration.
+    public var receiverCaps: ReceiverCaps {
+        ReceiverCaps(peers: peers.count, connectionsPerPeer: delivery.connectionsPerPeer, limits: limits)
+    }
+}
