@@ -32,7 +32,7 @@ let package = Package(
         // Thin executables.
         .executableTarget(name: "stafett", dependencies: ["StafettCLI"]),
         .executableTarget(name: "stafettd", dependencies: ["StafettDaemon"]),
-        .executableTarget(name: "stafett-bench", dependencies: ["StafettCLI"]),
+        .executableTarget(name: "stafett-bench", dependencies: ["StafettCLI", "StafettJournal"]),
 
         .testTarget(name: "StafettModelTests", dependencies: ["StafettModel"]),
         .testTarget(name: "StafettXMLTests", dependencies: ["StafettXML"]),
