@@ -1,6 +1,7 @@
 import Foundation
 import StafettCrypto
 import StafettJournal
+import StafettReports
 
 /// The journal's benchmark: durable appends/s with 1, 8 and 64 appender threads (blocking
 /// `append`) and 64 and 256 appender tasks (`appendAsync`) beside the raw fsync rate of the same disk in the same run, the cost of a 1 000-record batch, and time
