@@ -22,22 +22,25 @@ let package = Package(
         .target(name: "StafettXML", dependencies: ["StafettModel", "CLibXML2"]),
         .target(name: "StafettCrypto", dependencies: ["StafettXML", "COpenSSL", "CLibXML2", "CShims"]),
         .target(name: "StafettJournal", dependencies: ["StafettModel", "StafettCrypto"]),
+        // What the journal holds, read back for operators: follow-up and case history.
+        .target(name: "StafettReports", dependencies: ["StafettModel", "StafettCrypto", "StafettJournal"]),
         .target(name: "StafettTransport", dependencies: ["StafettModel", "StafettCrypto", "COpenSSL", "CShims"]),
         .target(name: "StafettDaemon",
                 dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettJournal", "StafettTransport", "CShims"]),
 
         // The operator commands (validate, translate, sign, journal, followup, queue, demo).
-        .target(name: "StafettCLI", dependencies: ["StafettDaemon"]),
+        .target(name: "StafettCLI", dependencies: ["StafettDaemon", "StafettReports"]),
 
         // Thin executables.
         .executableTarget(name: "stafett", dependencies: ["StafettCLI"]),
         .executableTarget(name: "stafettd", dependencies: ["StafettDaemon"]),
-        .executableTarget(name: "stafett-bench", dependencies: ["StafettCLI"]),
+        .executableTarget(name: "stafett-bench", dependencies: ["StafettCLI", "StafettJournal", "StafettReports"]),
 
         .testTarget(name: "StafettModelTests", dependencies: ["StafettModel"]),
         .testTarget(name: "StafettXMLTests", dependencies: ["StafettXML"]),
         .testTarget(name: "StafettCryptoTests", dependencies: ["StafettCrypto"]),
         .testTarget(name: "StafettJournalTests", dependencies: ["StafettJournal"]),
+        .testTarget(name: "StafettReportsTests", dependencies: ["StafettReports", "StafettJournal"]),
         .testTarget(name: "StafettTransportTests", dependencies: ["StafettTransport"]),
         .testTarget(name: "StafettDaemonTests", dependencies: ["StafettDaemon"]),
         .testTarget(name: "StafettCLITests", dependencies: ["StafettCLI"]),

@@ -1,5 +1,6 @@
 import Foundation
 import StafettJournal
+import StafettReports
 
 /// `stafett case REF`: the whole history of one child, by any of its identifiers (intake id,
 /// dossier number, case reference, or personnummer/samordningsnummer with the node secret).

@@ -1,5 +1,6 @@
 import Foundation
 import StafettJournal
+import StafettReports
 
 /// `stafett followup [--overdue DURATION] [-o text|json|csv]`: the children whose hand-off was never
 /// confirmed, who are reported missing and not found, or who wait past the rules in `Config/`.

@@ -209,14 +209,15 @@ public struct PayloadError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String { "payload byte \(offset): \(reason)" }
 }
 
-/// A forward-only scanner over one JSON payload.
-struct PayloadScanner {
-    let p: UnsafeRawBufferPointer
-    var i = 0
-    init(_ p: UnsafeRawBufferPointer) { self.p = p }
+/// A forward-only scanner over one JSON payload. `package`: the reports' replay reads payloads
+/// with it too; the scans its hot loop calls are `@inlinable` so they still inline across modules.
+package struct PayloadScanner {
+    package let p: UnsafeRawBufferPointer
+    package var i = 0
+    @inlinable package init(_ p: UnsafeRawBufferPointer) { self.p = p }
 
     @inline(__always)
-    mutating func expect(_ b: UInt8) throws(PayloadError) {
+    package mutating func expect(_ b: UInt8) throws(PayloadError) {
         guard i < p.count, p[i] == b else {
             throw PayloadError(offset: i, reason: "expected '\(Character(Unicode.Scalar(b)))'")
         }
@@ -224,7 +225,7 @@ struct PayloadScanner {
     }
 
     @inline(__always)
-    func peekIs(_ b: UInt8) throws(PayloadError) -> Bool {
+    package func peekIs(_ b: UInt8) throws(PayloadError) -> Bool {
         guard i < p.count else { throw PayloadError(offset: i, reason: "unexpected end") }
         return p[i] == b
     }
@@ -277,7 +278,7 @@ struct PayloadScanner {
         String(decoding: try rawBytesOfString(), as: UTF8.self)
     }
 
-    mutating func string() throws(PayloadError) -> String {
+    package mutating func string() throws(PayloadError) -> String {
         try expect(0x22)
         let start = i
         if let base = p.baseAddress, let q = memchr(base + start, 0x22, p.count - start) {
@@ -347,7 +348,7 @@ struct PayloadScanner {
     }
 
     /// Skips any JSON value (for keys a later version may add).
-    mutating func skipValue() throws(PayloadError) {
+    package mutating func skipValue() throws(PayloadError) {
         guard i < p.count else { throw PayloadError(offset: i, reason: "unexpected end") }
         switch p[i] {
         case 0x22: _ = try stringSlice()
@@ -366,6 +367,89 @@ struct PayloadScanner {
             let start = i
             while i < p.count, p[i] != 0x2C, p[i] != 0x7D, p[i] != 0x5D { i += 1 }
             guard i > start else { throw PayloadError(offset: i, reason: "expected a value") }
+        }
+    }
+}
+
+extension PayloadScanner {
+    /// The index of the first quote or backslash at or after `from`, or nil when there is none. Eight
+    /// bytes at a time (perf: the byte-at-a-time loops of the key, digest and identifier scans
+    /// were most of `LiteRecord.parse`, itself the largest cost of a replay's parsing thread).
+    @inlinable @inline(__always)
+    package func quoteOrBackslash(from: Int) -> Int? {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        var j = from
+        while j + 8 <= p.count {
+            let w = p.loadUnaligned(fromByteOffset: j, as: UInt64.self)
+            let q = w ^ 0x2222_2222_2222_2222, b = w ^ 0x5C5C_5C5C_5C5C_5C5C
+            // A zero byte of q or b flags a match; the lowest flag is always a true one
+            // (false flags arise only above a true zero, from the borrow).
+            let m = ((q &- ones) & ~q | (b &- ones) & ~b) & highs
+            if m != 0 { return j + m.trailingZeroBitCount >> 3 }
+            j += 8
+        }
+        while j < p.count {
+            if p[j] == 0x22 || p[j] == 0x5C { return j }
+            j += 1
+        }
+        return nil
+    }
+
+    /// `quoteOrBackslash` for strings that may be long (identifiers, digests, receipts): sixteen
+    /// bytes at a time first (two compares and a byte mask each), then the word loop finds the
+    /// byte within the block that hit, or scans the tail (perf: the word loop alone was 750 of
+    /// the 2 000 instructions `LiteRecord.parse` spent per record, most of them in 64-hex digests).
+    @inlinable @inline(__always)
+    package func quoteOrBackslashLong(from: Int) -> Int? {
+        var j = from
+        let quote = SIMD16<UInt8>(repeating: 0x22), backslash = SIMD16<UInt8>(repeating: 0x5C)
+        while j + 16 <= p.count {
+            let v = p.loadUnaligned(fromByteOffset: j, as: SIMD16<UInt8>.self)
+            if any((v .== quote) .| (v .== backslash)) { break }
+            j += 16
+        }
+        return quoteOrBackslash(from: j)
+    }
+
+    /// Skips an unsigned integer that `integer()` would accept (and throws where it would):
+    /// up to 19 digits cannot overflow, so only a longer run is read as a number.
+    @inline(__always)
+    package mutating func skipInteger() throws(PayloadError) {
+        var j = i
+        while j < p.count, p[j] >= 0x30, p[j] <= 0x39 { j += 1 }
+        if j == i || j - i > 19 { _ = try integer(); return }
+        i = j
+    }
+
+    /// A string without escapes (keys, times, kinds, event names, organisation numbers), as a
+    /// slice of the payload; an escape is an error, as in `rawBytesOfString`.
+    @inline(__always)
+    package mutating func plainString() throws(PayloadError) -> UnsafeRawBufferPointer {
+        try expect(0x22)
+        let start = i
+        guard let end = quoteOrBackslash(from: start) else {
+            throw PayloadError(offset: start, reason: "unterminated string")
+        }
+        guard p[end] == 0x22 else { throw PayloadError(offset: end, reason: "escape where none is allowed") }
+        i = end + 1
+        return UnsafeRawBufferPointer(rebasing: p[start..<end])
+    }
+
+    /// A string value's raw bytes (escapes left as they are), as a slice of the payload.
+    @inline(__always)
+    package mutating func stringSlice() throws(PayloadError) -> UnsafeRawBufferPointer {
+        try expect(0x22)
+        let start = i
+        var from = start
+        while true {
+            guard let end = quoteOrBackslashLong(from: from) else {
+                throw PayloadError(offset: start, reason: "unterminated string")
+            }
+            if p[end] == 0x22 {
+                i = end + 1
+                return UnsafeRawBufferPointer(rebasing: p[start..<end])
+            }
+            from = end + 2  // an escape: the next byte is never the end
         }
     }
 }

@@ -1,5 +1,10 @@
 import Foundation
 
+// Waiting for durability when several appenders share a batch (`append` from many threads,
+// `appendAsync` from many tasks). The daemon's one writer, `appendBatch` per `CommitBatcher`
+// round, waits here alone; these are kept for a second writer in the process and for the
+// measured appender figures (docs/journal-format.md, "Which path production takes").
+
 /// One blocking appender waiting for its batch: woken by whoever flushed it through its own
 /// semaphore, so a finished flush wakes each waiter once, without a convoy on the journal's mutex.
 final class Waiter: @unchecked Sendable {

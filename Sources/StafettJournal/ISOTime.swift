@@ -61,16 +61,22 @@ public enum ISOTime {
     }
 
     /// The day of the last date `parse(_:memo:)` read, by its ten bytes (`2026-11-23`).
-    struct DayMemo {
+    package struct DayMemo {
         var date: UInt64 = 0, dateTail: UInt16 = 0
         var dayMillis: Int64 = 0
+        package init() {}
+        init(date: UInt64, dateTail: UInt16, dayMillis: Int64) {
+            self.date = date
+            self.dateTail = dateTail
+            self.dayMillis = dayMillis
+        }
     }
 
     /// `parse`, for a reader of many times in order: a date equal to the last one's (thousands of
     /// records share a day) is not read again, only the time of day (perf: `parse` and its
     /// calendar arithmetic were a tenth of a replay's parsing stage).
     @inline(__always)
-    static func parse(_ p: UnsafeRawBufferPointer, memo: inout DayMemo) -> Int64? {
+    package static func parse(_ p: UnsafeRawBufferPointer, memo: inout DayMemo) -> Int64? {
         guard p.count == 24 else { return nil }
         let date = p.loadUnaligned(as: UInt64.self), dateTail = p.loadUnaligned(fromByteOffset: 8, as: UInt16.self)
         guard date == memo.date, dateTail == memo.dateTail, date != 0 else {

@@ -55,6 +55,10 @@ public struct JournalRecovery: Sendable {
 /// records keep coming, so concurrent appenders share fsyncs and the next batch fills while the
 /// current one syncs. `appendAsync` does the same for Swift concurrency callers without holding a
 /// thread: its task suspends. Both kinds share batches. Nothing returns before its record is on disk.
+/// The daemon takes one path only: its `CommitBatcher` hands each round to `appendBatch`, one
+/// round at a time. Concurrent `append` and `appendAsync` are for a second writer in the same
+/// process (the benchmark's appender rows measure them); see docs/journal-format.md, "Which path
+/// production takes".
 /// After a failed write or sync the journal refuses all further appends (what reached the disk is
 /// then unknown; reopening recovers).
 public final class Journal: @unchecked Sendable {
@@ -163,7 +167,8 @@ public final class Journal: @unchecked Sendable {
 
     // MARK: Appending
 
-    /// Appends one record and returns its sequence number once it is durable.
+    /// Appends one record and returns its sequence number once it is durable. Callers on many
+    /// threads share fsyncs (the daemon's one writer uses `appendBatch` instead).
     @discardableResult
     public func append(_ entry: JournalEntry) throws(JournalError) -> UInt64 {
         let encoded = Journal.encode(entry)

@@ -1,7 +1,6 @@
 import Foundation
 import StafettCrypto
 import StafettDaemon
-import StafettJournal
 
 // stafett-bench [pipeline|journal|e2e|all] [--seconds S] ...
 // Prints figures as ratios against anchors measured in the same run.

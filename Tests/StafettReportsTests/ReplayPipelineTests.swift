@@ -1,56 +1,11 @@
 import Foundation
 import XCTest
-@testable import StafettJournal
+import StafettJournal
+@testable import StafettReports
 
 /// The follow-up replay's parsing shortcuts and its three-stage pipeline give exactly what the
 /// plain readers and record-by-record application give.
 final class ReplayPipelineTests: XCTestCase {
-    /// The word-at-a-time string scans agree with the byte-at-a-time ones: quotes and
-    /// backslashes at every position of a word, escapes, multi-byte UTF-8, short tails.
-    func testWordScansAgreeWithByteScans() {
-        let fragments = ["", "a", "ab\\\"c", "\\\\", "é", "x\\u00e9y", "0123456", "01234567", "012345678",
-                         "TRE-2015-000123", String(repeating: "f", count: 64), "\\n\\t", "ü\\\\\\\"z"]
-        for f in fragments {
-            for pad in 0..<10 {
-                let text = "\"" + String(repeating: "p", count: pad) + f + "\",1"
-                Array(text.utf8).withUnsafeBytes { p in
-                    var fast = PayloadScanner(p), slow = PayloadScanner(p)
-                    let a = try? fast.stringSlice()
-                    try? slow.skipString()
-                    XCTAssertEqual(a.map { Array($0) }, Array(p[1..<max(1, slow.i - 1)]), text)
-                    XCTAssertEqual(fast.i, slow.i, text)
-                    var plain = PayloadScanner(p), raw = PayloadScanner(p)
-                    let b = try? plain.plainString(), c = try? raw.rawBytesOfString()
-                    XCTAssertEqual(b.map { Array($0) }, c.map { Array($0) }, text)
-                    if c != nil { XCTAssertEqual(plain.i, raw.i, text) }
-                }
-            }
-        }
-        // Unterminated strings are errors, whatever their length.
-        for n in 0..<20 {
-            Array(("\"" + String(repeating: "q", count: n)).utf8).withUnsafeBytes { p in
-                var s = PayloadScanner(p)
-                XCTAssertNil(try? s.stringSlice())
-                var t = PayloadScanner(p)
-                XCTAssertNil(try? t.plainString())
-            }
-        }
-    }
-
-    /// Skipping the sequence number accepts and refuses what reading it does.
-    func testSkipIntegerAgreesWithInteger() {
-        for text in ["0,", "42}", "18446744073709551615,", "18446744073709551616,", "9999999999999999999,",
-                     "123456789012345678901,", ",", "x", "", "7"] {
-            Array(text.utf8).withUnsafeBytes { p in
-                var a = PayloadScanner(p), b = PayloadScanner(p)
-                let skipped = (try? a.skipInteger()) != nil
-                let read = (try? b.integer()) != nil
-                XCTAssertEqual(skipped, read, text)
-                if read { XCTAssertEqual(a.i, b.i, text) }
-            }
-        }
-    }
-
     /// A payload in another key order, with escapes in identifiers and an unknown escaped field,
     /// parses to the same fields as the codec reads.
     func testParseAcceptsEscapesAndAnyKeyOrder() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import StafettJournal
 
 /// An open-addressing map from a 64-bit hash (already well mixed) to an `Int32`, with linear
 /// probing and backward-shift deletion. The replay computes its hashes once, on the parsing

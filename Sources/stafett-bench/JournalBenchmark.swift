@@ -1,12 +1,14 @@
 import Foundation
 import StafettCrypto
+import StafettJournal
+import StafettReports
 
 /// The journal's benchmark: durable appends/s with 1, 8 and 64 appender threads (blocking
 /// `append`) and 64 and 256 appender tasks (`appendAsync`) beside the raw fsync rate of the same disk in the same run, the cost of a 1 000-record batch, and time
 /// and peak memory of follow-up and verify over a generated journal. Run it in a release build.
-public enum JournalBenchmark {
+enum JournalBenchmark {
     /// Runs everything in `scratch` (created if missing, removed afterwards), printing one line per figure.
-    public static func run(scratch: String, records: Int = 1_000_000, signingKey: Key? = nil,
+    static func run(scratch: String, records: Int = 1_000_000, signingKey: Key? = nil,
                            seconds: Double = 2, print: (String) -> Void = { Swift.print($0) }) throws {
         try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         let base = scratch + "/journal-bench-\(getpid())"

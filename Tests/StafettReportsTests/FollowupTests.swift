@@ -1,7 +1,7 @@
 import Foundation
-import StafettCrypto
 import XCTest
-@testable import StafettJournal
+import StafettJournal
+@testable import StafettReports
 
 final class FollowupTests: XCTestCase {
     func testGeneratedJournalProjects() throws {
@@ -201,32 +201,6 @@ final class FollowupRulesAndSemanticsTests: XCTestCase {
         XCTAssertThrowsError(try FollowupRules.parse("[rule z]\nscope = case\ncolour = red\n", file: "r")) { e in
             XCTAssertTrue("\(e)".hasPrefix("r:3: unknown key"), "\(e)")
         }
-    }
-
-    func testTimesAndDurations() {
-        XCTAssertEqual(ISOTime.duration("90s"), 90_000)
-        XCTAssertEqual(ISOTime.duration("1h30m"), 5_400_000)
-        XCTAssertEqual(ISOTime.duration("7d"), 604_800_000)
-        XCTAssertEqual(ISOTime.duration("0"), 0)
-        XCTAssertNil(ISOTime.duration("soon"))
-        let ms: Int64 = 1_448_000_000_123
-        var b: [UInt8] = []
-        ISOTime.append(millis: ms, to: &b)
-        XCTAssertEqual(String(decoding: b, as: UTF8.self), "2015-11-20T06:13:20.123Z")
-        XCTAssertEqual(b.withUnsafeBytes { ISOTime.parse($0) }, ms)
-        XCTAssertEqual(ISOTime.parseOperatorTime("2015-11-20T06:13:20.123Z"), ms)
-        XCTAssertEqual(ISOTime.parseOperatorTime("2015-11-20T07:13:20.123+01:00"), ms)
-        let now = Date(timeIntervalSince1970: 1_448_000_000)
-        XCTAssertEqual(ISOTime.parseOperatorTime("-2h", now: now), 1_448_000_000_000 - 7_200_000)
-        XCTAssertNotNil(ISOTime.parseOperatorTime("today", now: now))
-        XCTAssertNotNil(ISOTime.parseOperatorTime("2015-11-20 10:00", now: now))
-        XCTAssertNil(ISOTime.parseOperatorTime("yesterdayish", now: now))
-        // Typos give nil, never an overflow trap.
-        XCTAssertNil(ISOTime.duration("99999999999w"))
-        XCTAssertNil(ISOTime.duration("9999999999999d9999999999999d"))
-        XCTAssertNil(ISOTime.parseOperatorTime("2026-01-01T99999999999999", now: now))
-        XCTAssertNil(ISOTime.parseOperatorTime("2026-01-01T10:00+99999999999999:00", now: now))
-        XCTAssertNil(ISOTime.parseOperatorTime("99999999999999-01-01", now: now))
     }
 
     /// Cases join across organisations and identifiers; rules open and close as the day goes.

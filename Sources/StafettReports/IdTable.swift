@@ -1,4 +1,5 @@
 import Foundation
+import StafettJournal
 
 /// An exact map from identifier bytes to an integer, without building a `String` per look-up:
 /// a 64-bit hash of the bytes indexes a dictionary, and the bytes themselves are kept in one

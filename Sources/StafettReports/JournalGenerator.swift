@@ -1,6 +1,7 @@
 import Foundation
-import StafettModel
 import StafettCrypto
+import StafettJournal
+import StafettModel
 
 /// Writes a large, realistic journal quickly (for benchmarks and tests): children registered at
 /// a transit municipality, their messages to Migrationsverket, asylum applications, assignments,

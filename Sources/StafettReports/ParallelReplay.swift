@@ -1,4 +1,5 @@
 import Foundation
+import StafettJournal
 
 /// A replay split over three threads: one reads segments, checks CRCs and parses payloads into
 /// `LiteRecord`s (with their bytes copied into a chunk that outlives the read buffer), a second

@@ -1,4 +1,5 @@
 import Foundation
+import StafettJournal
 
 /// One thing an operator must follow up: an open rule item past its limit.
 public struct FollowupItem: Sendable, Hashable, Codable {

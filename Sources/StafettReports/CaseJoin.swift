@@ -1,4 +1,5 @@
 import Foundation
+import StafettJournal
 
 /// Joins every identifier seen for a child (intake id, dossier number, case reference,
 /// personnummer key) into one case, across messages from every organisation: a union-find over

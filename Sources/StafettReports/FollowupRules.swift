@@ -1,4 +1,5 @@
 import Foundation
+import StafettJournal
 import StafettModel
 
 /// One follow-up rule: what opens an item, what closes it, how long it may stay open, and why it matters.

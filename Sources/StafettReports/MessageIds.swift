@@ -1,4 +1,5 @@
 import Foundation
+import StafettJournal
 
 /// The ids of the open message items, each in a numbered slot that is reused once its items
 /// close, so memory follows open items, not messages. An id is kept as its raw JSON bytes in a

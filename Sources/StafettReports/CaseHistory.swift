@@ -1,4 +1,5 @@
 import Foundation
+import StafettJournal
 
 /// The whole history of one child, found by any of its identifiers: two streaming passes, the
 /// first joins identifiers into cases, the second collects the records of the case asked for
