@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "StafettXMLTests", dependencies: ["StafettXML"]),
         .testTarget(name: "StafettCryptoTests", dependencies: ["StafettCrypto"]),
         .testTarget(name: "StafettJournalTests", dependencies: ["StafettJournal"]),
-        .testTarget(name: "StafettReportsTests", dependencies: ["StafettReports", "StafettJournal"]),
+        .testTarget(name: "StafettReportsTests", dependencies: ["StafettReports", "StafettJournal", "StafettCrypto"]),
         .testTarget(name: "StafettTransportTests", dependencies: ["StafettTransport"]),
         .testTarget(name: "StafettDaemonTests", dependencies: ["StafettDaemon"]),
         .testTarget(name: "StafettCLITests", dependencies: ["StafettCLI"]),

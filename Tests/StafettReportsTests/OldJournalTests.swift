@@ -2,6 +2,7 @@ import Foundation
 import StafettCrypto
 import XCTest
 @testable import StafettJournal
+@testable import StafettReports
 
 /// A journal written before records carried the event's time (`et`) and the intake id's issuer
 /// (`iss`), kept as bytes in Tests/Fixtures/journal-v1: it must still decode, verify and report,
