@@ -212,12 +212,12 @@ public final class DeliveryScheduler: @unchecked Sendable {
         }
     }
 
-    private func makeConnection(_ peer: LoadedPeer, _ rt: NodeRuntime) -> PeerConnection? {
+    private func makeConnection(_ peer: LoadedPeer, _ rt: NodeRuntime) -> HTTPClient? {
         do {
             let tls = try TLSClientContext(rt.tls, serverTrust: peer.trust)
             let conf = HTTPClientConfiguration(host: peer.config.address.host, port: peer.config.address.port,
                                                maxConnections: max(1, rt.config.delivery.connectionsPerPeer))
-            return PeerConnection(configuration: conf, tls: tls)
+            return HTTPClient(configuration: conf, tls: tls)
         } catch {
             log.limited(.error, key: "tls-\(peer.config.name)", every: .seconds(60), "peer \(peer.config.name): \(error)")
             return nil
@@ -229,7 +229,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
     ///
     /// `mayHaveMeta` is false for a message intake queued in this run and never failed (see
     /// `Lane.mayHaveMeta`); `body` is its signed message when kept in memory.
-    private func attempt(_ original: QueueEntry, mayHaveMeta: Bool, body: Data?, connection: PeerConnection?, rt: NodeRuntime,
+    private func attempt(_ original: QueueEntry, mayHaveMeta: Bool, body: Data?, connection: HTTPClient?, rt: NodeRuntime,
                          lane: Lane) -> Bool? {
         // An operator may have held or released it since we loaded it. What the meta says now is
         // also what `fail` compares with, to tell an operator's change during the attempt.
@@ -262,7 +262,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
     }
 
     /// Posts the signed message to the peer; its answer is checked by `checkReceipt`.
-    private func send(_ entry: QueueEntry, body kept: Data?, to peer: LoadedPeer, over connection: PeerConnection, rt: NodeRuntime) -> AttemptOutcome {
+    private func send(_ entry: QueueEntry, body kept: Data?, to peer: LoadedPeer, over connection: HTTPClient, rt: NodeRuntime) -> AttemptOutcome {
         let body: Data
         if let kept { body = kept } else {
             do { body = try store.signedMessage(of: entry) } catch { return .retry("\(error)") }

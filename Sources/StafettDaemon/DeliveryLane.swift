@@ -9,7 +9,7 @@ extension DeliveryScheduler {
     /// earliest of them is due, so picking the next message costs O(1), not a scan of the queue.
     final class Lane: @unchecked Sendable {
         let name: String
-        var connection: PeerConnection?
+        var connection: HTTPClient?
         var entries: [MessageID: QueueEntry] = [:]
         var due: [MessageID] = []
         var dueHead = 0

@@ -223,7 +223,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// must not make every peer reconnect). One it no longer accepts answers the request it is in
     /// and is then closed without reading another: the client's next request comes on a new
     /// connection, through a handshake under the trust now configured (clients retry a request
-    /// that a closing keep-alive connection never read, as `PeerConnection` does).
+    /// that a closing keep-alive connection never read, as `HTTPClient` does).
     func acceptsRequests(on channel: Channel) -> Bool {
         guard channel.context != nil else { return true }
         state.lock()

@@ -42,7 +42,7 @@ enum FloodBenchmark {
         for i in 0..<total {
             let due = start.addingTimeInterval(Double(i) / rate)
             if due > Date() { usleep(useconds_t(due.timeIntervalSinceNow * 1e6)) }
-            let client = PeerConnection(configuration: HTTPClientConfiguration(host: "127.0.0.1", port: server.port, maxConnections: 1,
+            let client = HTTPClient(configuration: HTTPClientConfiguration(host: "127.0.0.1", port: server.port, maxConnections: 1,
                                                                                requestTimeout: .seconds(5)), tls: clientTLS)
             let t0 = DispatchTime.now().uptimeNanoseconds
             do {

@@ -157,7 +157,7 @@ final class TestNode: @unchecked Sendable {
     func post(_ body: Data, to peer: TestNode) throws -> HTTPResponse {
         let rt = try runtime()
         let trust = try XCTUnwrap(rt.peers[peer.name]).trust
-        let connection = PeerConnection(configuration: HTTPClientConfiguration(host: "127.0.0.1", port: peer.port),
+        let connection = HTTPClient(configuration: HTTPClientConfiguration(host: "127.0.0.1", port: peer.port),
                                         tls: try TLSClientContext(rt.tls, serverTrust: trust))
         defer { connection.close() }
         return try connection.send(HTTPRequest(method: "POST", target: "/v1/messages",

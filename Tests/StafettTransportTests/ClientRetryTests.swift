@@ -34,7 +34,7 @@ final class ClientRetryTests: XCTestCase {
                 channel.close()
             }
         }
-        let client = PeerConnection(configuration: HTTPClientConfiguration(host: "127.0.0.1", port: port), tls: nil)
+        let client = HTTPClient(configuration: HTTPClientConfiguration(host: "127.0.0.1", port: port), tls: nil)
         let ping = HTTPRequest(method: "POST", target: "/", body: Data("ping".utf8))
         XCTAssertEqual(try client.send(ping).body, Data("pong".utf8))
         XCTAssertEqual(try client.send(ping).body, Data("pong".utf8))  // lost once, retried on a new connection

@@ -246,7 +246,7 @@ final class HTTPServerTests: XCTestCase {
         let server = try HTTPServer(configuration: config(), tls: try pki.serverContext(), handler: Harness.echoHandler)
         let port = server.port
         server.stop()  // bound, never started, now closed
-        let client = PeerConnection(configuration: HTTPClientConfiguration(host: "127.0.0.1", port: port), tls: try pki.clientContext())
+        let client = HTTPClient(configuration: HTTPClientConfiguration(host: "127.0.0.1", port: port), tls: try pki.clientContext())
         XCTAssertThrowsError(try client.send(Harness.post())) { error in
             guard case let .network(context, reason) = error as? TransportError else { return XCTFail("\(error)") }
             XCTAssertEqual(context.phase, .connect)

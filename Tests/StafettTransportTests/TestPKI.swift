@@ -109,8 +109,8 @@ enum Harness {
     }
 
     static func client(_ server: HTTPServer, _ tls: TLSClientContext?, maxConnections: Int = 4,
-                       requestTimeout: Duration = .seconds(10)) -> PeerConnection {
-        PeerConnection(configuration: HTTPClientConfiguration(host: "127.0.0.1", port: server.port,
+                       requestTimeout: Duration = .seconds(10)) -> HTTPClient {
+        HTTPClient(configuration: HTTPClientConfiguration(host: "127.0.0.1", port: server.port,
                                                               maxConnections: maxConnections, requestTimeout: requestTimeout),
                        tls: tls)
     }

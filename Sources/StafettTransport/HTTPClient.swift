@@ -1,6 +1,6 @@
 import Foundation
 
-/// Where and how a `PeerConnection` connects.
+/// Where and how an `HTTPClient` connects.
 public struct HTTPClientConfiguration: Sendable {
     /// Host name or address of the peer.
     public var host: String
@@ -48,7 +48,7 @@ public struct HTTPClientConfiguration: Sendable {
 /// connection. That can deliver a request twice when the server did receive it; Stafett's
 /// POST of a message is idempotent because the receiver deduplicates by message id.
 /// Timeouts are never retried here: the caller's back-off decides.
-public final class PeerConnection: @unchecked Sendable {
+public final class HTTPClient: @unchecked Sendable {
     /// Where it connects.
     public let configuration: HTTPClientConfiguration
     /// `host:port` (bracketed for IPv6), for the Host header and errors: formatted once, not per request.
