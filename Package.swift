@@ -20,13 +20,16 @@ let package = Package(
         // Along the data flow of DESIGN.md.
         .target(name: "StafettModel"),
         .target(name: "StafettXML", dependencies: ["StafettModel", "CLibXML2"]),
-        .target(name: "StafettCrypto", dependencies: ["StafettXML", "COpenSSL", "CLibXML2", "CShims"]),
+        .target(name: "StafettCrypto", dependencies: ["StafettModel", "COpenSSL", "CShims"]),
+        // XML-DSig: the one libxml2 user besides StafettXML, so that StafettCrypto is OpenSSL only.
+        .target(name: "StafettSignature", dependencies: ["StafettXML", "StafettCrypto", "CLibXML2"]),
         .target(name: "StafettJournal", dependencies: ["StafettModel", "StafettCrypto"]),
         // What the journal holds, read back for operators: follow-up and case history.
         .target(name: "StafettReports", dependencies: ["StafettModel", "StafettCrypto", "StafettJournal"]),
         .target(name: "StafettTransport", dependencies: ["StafettModel", "StafettCrypto", "COpenSSL", "CShims"]),
         .target(name: "StafettDaemon",
-                dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettJournal", "StafettTransport", "CShims"]),
+                dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "StafettJournal",
+                               "StafettTransport", "CShims"]),
 
         // The operator commands (validate, translate, sign, journal, followup, queue, demo).
         .target(name: "StafettCLI", dependencies: ["StafettDaemon", "StafettReports"]),
@@ -36,9 +39,12 @@ let package = Package(
         .executableTarget(name: "stafettd", dependencies: ["StafettDaemon"]),
         .executableTarget(name: "stafett-bench", dependencies: ["StafettCLI", "StafettJournal", "StafettReports"]),
 
+        // Helpers the tests of several modules share (a scratch directory, running a tool).
+        .target(name: "StafettTestSupport", path: "Tests/StafettTestSupport"),
         .testTarget(name: "StafettModelTests", dependencies: ["StafettModel"]),
         .testTarget(name: "StafettXMLTests", dependencies: ["StafettXML"]),
-        .testTarget(name: "StafettCryptoTests", dependencies: ["StafettCrypto"]),
+        .testTarget(name: "StafettCryptoTests", dependencies: ["StafettCrypto", "StafettTestSupport"]),
+        .testTarget(name: "StafettSignatureTests", dependencies: ["StafettSignature", "StafettTestSupport"]),
         .testTarget(name: "StafettJournalTests", dependencies: ["StafettJournal"]),
         .testTarget(name: "StafettReportsTests", dependencies: ["StafettReports", "StafettJournal", "StafettCrypto"]),
         .testTarget(name: "StafettTransportTests", dependencies: ["StafettTransport"]),

@@ -2,6 +2,7 @@ import Foundation
 import StafettCrypto
 import StafettDaemon
 import StafettJournal
+import StafettSignature
 import StafettXML
 
 /// `stafett demo`: the README's "run it". Two real daemons on loopback, a municipality and

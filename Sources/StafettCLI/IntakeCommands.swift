@@ -2,6 +2,7 @@ import Foundation
 import StafettCrypto
 import StafettDaemon
 import StafettModel
+import StafettSignature
 import StafettXML
 
 /// `stafett validate` and `stafett translate`: what a case worker or an integrator runs on an

@@ -1,6 +1,7 @@
 import Foundation
 import StafettCrypto
 import StafettDaemon
+import StafettSignature
 import StafettXML
 
 /// `stafett sign` and `stafett verify`: the XML-DSig profile from the command line, for

@@ -16,7 +16,7 @@ public final class Certificate: @unchecked Sendable {
     /// The DER encoding. Computed once: signature verification compares it with `KeyInfo` per message.
     public let der: Data
     /// Base64 of the DER, as `X509Certificate` in a signature's KeyInfo carries it.
-    let derBase64: String
+    package let derBase64: String
     /// The certified key, extracted once (or why it could not be).
     private let certifiedKey: Result<Key, CryptoError>
 

@@ -33,11 +33,21 @@ public struct SHA256: ~Copyable {
 
     /// The SHA-256 of `data`.
     public static func hash(_ data: Data) -> Data {
+        data.withUnsafeBytes { hash($0) }
+    }
+
+    /// The SHA-256 of `bytes`, for callers that hold bytes they must not copy.
+    public static func hash(_ bytes: UnsafeRawBufferPointer) -> Data {
         var out = [UInt8](repeating: 0, count: 32)
-        data.withUnsafeBytes { raw in
-            _ = EVP_Digest(raw.baseAddress, raw.count, &out, nil, FetchedDigest.sha256.md, nil)
-        }
+        _ = EVP_Digest(bytes.baseAddress, bytes.count, &out, nil, FetchedDigest.sha256.md, nil)
         return Data(out)
+    }
+
+    /// Whether two digests are equal, compared in constant time so that the comparison does not
+    /// tell a forger how many leading bytes were right.
+    public static func digestsEqual(_ a: Data, _ b: Data) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBytes { a in b.withUnsafeBytes { b in CRYPTO_memcmp(a.baseAddress, b.baseAddress, a.count) == 0 } }
     }
 
     /// The SHA-256 of `data`, as lowercase hex.

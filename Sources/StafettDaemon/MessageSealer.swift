@@ -1,6 +1,7 @@
 import Foundation
 import StafettCrypto
 import StafettModel
+import StafettSignature
 import StafettXML
 
 /// A case message ready to send: signed XML and the digest an accepted receipt must echo.

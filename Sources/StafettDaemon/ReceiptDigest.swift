@@ -1,4 +1,5 @@
 import StafettCrypto
+import StafettSignature
 import StafettXML
 
 /// The digest that binds a receipt to the message it answers: base64 of the SHA-256 `DigestValue`

@@ -2,6 +2,7 @@ import Foundation
 import StafettCrypto
 import StafettJournal
 import StafettModel
+import StafettSignature
 import StafettTransport
 import StafettXML
 

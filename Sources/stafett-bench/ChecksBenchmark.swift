@@ -2,6 +2,7 @@ import Foundation
 import StafettCrypto
 import StafettDaemon
 import StafettModel
+import StafettSignature
 import StafettXML
 
 /// Where a hand-off's CPU goes in the two checks each side makes on what it receives: the

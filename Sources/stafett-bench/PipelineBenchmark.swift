@@ -2,6 +2,7 @@ import Foundation
 import StafettCrypto
 import StafettDaemon
 import StafettModel
+import StafettSignature
 import StafettXML
 
 /// Issue 2's figure: translate + validate + sign throughput beside the bare OpenSSL sign rate of

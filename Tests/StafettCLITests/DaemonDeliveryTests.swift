@@ -4,6 +4,7 @@ import XCTest
 import StafettCrypto
 import StafettDaemon
 import StafettModel
+import StafettSignature
 import StafettXML
 
 /// Acceptance tests against two running `stafettd` (A = trelleborg sends, B = migrationsverket

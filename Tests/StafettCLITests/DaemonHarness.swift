@@ -5,6 +5,7 @@ import StafettCrypto
 import StafettDaemon
 import StafettJournal
 import StafettModel
+import StafettSignature
 import StafettXML
 
 // Shared machinery for the Daemon*Tests: a DemoNetwork of real `stafettd` processes on loopback.

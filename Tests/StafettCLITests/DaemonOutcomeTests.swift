@@ -3,6 +3,7 @@ import XCTest
 @testable import StafettCLI
 import StafettCrypto
 import StafettDaemon
+import StafettSignature
 import StafettXML
 
 /// The two ways a message leaves the queue without being accepted: a rejected receipt

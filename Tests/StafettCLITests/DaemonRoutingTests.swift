@@ -4,6 +4,7 @@ import XCTest
 import StafettCrypto
 import StafettDaemon
 import StafettModel
+import StafettSignature
 import StafettXML
 
 /// Routing with fan-out per event type, across three running daemons.

@@ -1,6 +1,7 @@
 import COpenSSL
 import Foundation
 import StafettModel
+import StafettTestSupport
 import XCTest
 @testable import StafettCrypto
 

@@ -5,6 +5,7 @@ import StafettJournal
 import StafettModel
 import StafettXML
 @testable import StafettDaemon
+import StafettSignature
 
 /// The per-message paths made cheaper for end-to-end throughput: each must keep what it did.
 final class HotPathTests: XCTestCase {

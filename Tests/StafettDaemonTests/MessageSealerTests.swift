@@ -3,6 +3,7 @@ import StafettCrypto
 import StafettModel
 import StafettXML
 @testable import StafettDaemon
+import StafettSignature
 
 /// The sealing path (canonical encoding, streaming validation, text splice) must give documents
 /// that verify, decode to the same message and quote the signature's DigestValue.

@@ -6,6 +6,7 @@ import StafettModel
 import StafettTransport
 import StafettXML
 @testable import StafettDaemon
+import StafettSignature
 
 /// Verifies a receipt with the issuer's signing certificate only, and checks it against the schema.
 func verifiedReceipt(_ body: Data, from issuer: TestNode) throws -> Receipt {

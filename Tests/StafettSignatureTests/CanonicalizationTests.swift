@@ -1,8 +1,9 @@
 import Foundation
+import StafettCrypto
+import StafettModel
 import StafettXML
 import XCTest
-import StafettModel
-@testable import StafettCrypto
+@testable import StafettSignature
 
 /// The signing path's own exclusive C14N must produce exactly libxml2's bytes.
 final class CanonicalizationTests: XCTestCase {

@@ -1,7 +1,9 @@
 import Foundation
+import StafettCrypto
+import StafettTestSupport
 import StafettXML
 import XCTest
-@testable import StafettCrypto
+@testable import StafettSignature
 
 /// Standard tools must agree with Stafett: Debian's xmlsec1 (1.2.37, OpenSSL engine) verifies what
 /// we sign, and we verify what it signs from a template in the same profile.

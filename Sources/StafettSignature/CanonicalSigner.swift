@@ -1,4 +1,5 @@
 import Foundation
+import StafettCrypto
 
 /// A document signed by ``XMLSignature/Signer/sign(canonicalDocument:canonicalRange:)``.
 public struct SignedDocument: Sendable {

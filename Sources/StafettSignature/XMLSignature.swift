@@ -1,6 +1,6 @@
 import CLibXML2
-import COpenSSL
 import Foundation
+import StafettCrypto
 import StafettXML
 
 /// Stafett's one XML-DSig profile: an enveloped signature over the whole document.

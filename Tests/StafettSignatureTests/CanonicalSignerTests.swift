@@ -1,7 +1,9 @@
 import Foundation
+import StafettCrypto
+import StafettTestSupport
 import StafettXML
 import XCTest
-@testable import StafettCrypto
+@testable import StafettSignature
 
 /// `Signer.sign(canonicalDocument:canonicalRange:)` signs canonical bytes without a tree; what it
 /// writes must verify with our strict verifier and with xmlsec1, exactly as the tree signer's output.

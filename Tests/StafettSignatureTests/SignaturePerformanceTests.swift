@@ -1,7 +1,8 @@
 import Foundation
+import StafettCrypto
 import StafettXML
 import XCTest
-@testable import StafettCrypto
+@testable import StafettSignature
 
 /// How the XML signing path compares with a bare EVP signature, measured in the same run.
 /// Meaningful in release builds

@@ -1,6 +1,6 @@
 import CLibXML2
-import COpenSSL
 import Foundation
+import StafettCrypto
 import StafettXML
 
 extension XMLSignature {
@@ -197,10 +197,7 @@ extension XMLSignature {
 
     private static func checkDigest(_ doc: XMLDocument, _ parsed: Parsed) throws(SignatureError) {
         let digest = try Canonicalizer.digest(doc.pointer, .excluding(parsed.signature))
-        let same = digest.withUnsafeBytes { a in
-            parsed.digestValue.withUnsafeBytes { b in CRYPTO_memcmp(a.baseAddress, b.baseAddress, 32) == 0 }
-        }
-        guard same else { throw .digestMismatch }
+        guard SHA256.digestsEqual(digest, parsed.digestValue) else { throw .digestMismatch }
     }
 
     private static func verifySignatureValue(_ value: Data, _ signedInfo: Data, _ key: Key) -> Bool {

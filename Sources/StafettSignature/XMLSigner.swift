@@ -1,6 +1,6 @@
 import CLibXML2
-import COpenSSL
 import Foundation
+import StafettCrypto
 import StafettXML
 
 extension XMLSignature {

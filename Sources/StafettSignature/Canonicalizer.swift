@@ -1,6 +1,6 @@
 import CLibXML2
-import COpenSSL
 import Foundation
+import StafettCrypto
 import StafettXML
 
 /// Exclusive C14N 1.0 (without comments) of a document, restricted by a subtree filter, handed to
@@ -68,11 +68,7 @@ enum Canonicalizer {
 
     /// SHA-256 of the canonical bytes.
     static func digest(_ doc: xmlDocPtr, _ filter: Filter) throws(SignatureError) -> Data {
-        try withCanonical(doc, filter) { bytes in
-            var out = [UInt8](repeating: 0, count: 32)
-            _ = EVP_Digest(bytes.baseAddress, bytes.count, &out, nil, FetchedDigest.sha256.md, nil)
-            return Data(out)
-        }
+        try withCanonical(doc, filter) { SHA256.hash($0) }
     }
 
     /// Whether a node (given as libxml2 hands it to the callback: the node, and its parent element)

@@ -1,43 +1,6 @@
 import Foundation
+import StafettTestSupport
 import XCTest
-@testable import StafettCrypto
-
-/// A temporary directory removed when the value is dropped by the test (call `remove()` in defer).
-struct TempDir {
-    let url: URL
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("stafett-crypto-\(UUID())")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-    func write(_ name: String, _ data: Data) throws -> String {
-        let p = path(name)
-        try data.write(to: URL(fileURLWithPath: p))
-        return p
-    }
-    func remove() { try? FileManager.default.removeItem(at: url) }
-}
-
-/// Result of running a tool.
-struct ToolResult {
-    let status: Int32
-    let output: String
-}
-
-/// Runs `tool` with `arguments`, collecting stdout and stderr together.
-@discardableResult
-func runTool(_ tool: String, _ arguments: [String]) throws -> ToolResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: tool)
-    p.arguments = arguments
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return ToolResult(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
-}
 
 /// A self-signed certificate and its key made by the openssl CLI (not by our code).
 func opensslSelfSigned(in dir: TempDir, name: String, rsa: Bool,

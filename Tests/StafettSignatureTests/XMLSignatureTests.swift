@@ -1,8 +1,10 @@
 import CLibXML2
 import Foundation
+import StafettCrypto
+import StafettTestSupport
 import StafettXML
 import XCTest
-@testable import StafettCrypto
+@testable import StafettSignature
 
 /// The profile, strictly: what `sign` writes and every way the verifier refuses a document.
 final class XMLSignatureTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Foundation
+import StafettCrypto
 import XCTest
-@testable import StafettCrypto
+@testable import StafettSignature
 
 /// The signing path's own base64 and ECDSA conversions, against Foundation and a round trip.
 final class EncodingTests: XCTestCase {

@@ -1,3 +1,4 @@
+import StafettCrypto
 import StafettXML
 
 /// Why an XML signature was not made or not accepted. Each case names what an operator (or the
