@@ -54,11 +54,8 @@ enum IntakeCommands {
     static func validateXML(_ data: Data, path: String, console: Console) -> Bool {
         do {
             let doc = try XMLDocument.parse(data)
-            let ns = XMLDocument.namespaceURI(of: doc.root)
-            let signed = XMLDocument.elementChildren(of: doc.root).last.map {
-                XMLDocument.localName(of: $0) == "Signature" && XMLDocument.namespaceURI(of: $0) == XMLSignature.namespace
-            } ?? false
-            let note = signed ? " (signed; check with stafett verify)" : ""
+            let ns = doc.rootNamespace
+            let note = XMLSignature.carriesSignature(doc) ? " (signed; check with stafett verify)" : ""
             if ns == ReceiptXML.namespace {
                 try SchemaValidator.receipt.validate(doc)
                 let r = try ReceiptXML.decode(doc)

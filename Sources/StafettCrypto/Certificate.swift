@@ -10,8 +10,8 @@ import StafettModel
 /// as Swedish organisation certificates carry it) or, failing that, a `serialNumber`
 /// (2.5.4.5) of ten digits.
 public final class Certificate: @unchecked Sendable {
-    /// The OpenSSL `X509`. Owned.
-    public let pointer: OpaquePointer
+    /// The OpenSSL `X509`. Owned. Package-wide for the TLS context, which hands it to OpenSSL.
+    package let pointer: OpaquePointer
 
     /// The DER encoding. Computed once: signature verification compares it with `KeyInfo` per message.
     public let der: Data
@@ -20,8 +20,8 @@ public final class Certificate: @unchecked Sendable {
     /// The certified key, extracted once (or why it could not be).
     private let certifiedKey: Result<Key, CryptoError>
 
-    /// Takes ownership of an `X509` pointer.
-    public init(taking pointer: OpaquePointer) {
+    /// Takes ownership of an `X509` pointer (the trust evaluator's copy of a peer's leaf).
+    package init(taking pointer: OpaquePointer) {
         self.pointer = pointer
         der = Certificate.encode(pointer)
         derBase64 = der.base64EncodedString()

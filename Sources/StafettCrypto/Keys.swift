@@ -62,8 +62,8 @@ public enum SignatureAlgorithm: String, Sendable, Hashable, CaseIterable {
 /// An owned OpenSSL `EVP_PKEY`, public or private. Safe to share once built: OpenSSL keys are
 /// read-only after loading and each operation makes its own `EVP_MD_CTX`.
 public final class Key: @unchecked Sendable {
-    /// The OpenSSL key. Owned.
-    public let pointer: OpaquePointer
+    /// The OpenSSL key. Owned. Package-wide for the TLS context, which hands it to OpenSSL.
+    package let pointer: OpaquePointer
     /// Which algorithm of the profile this key signs with.
     public let algorithm: SignatureAlgorithm
     /// Whether this key holds a private part (so it can sign). Found once, at load: signing paths
@@ -73,7 +73,7 @@ public final class Key: @unchecked Sendable {
     public let publicKeyDER: Data
 
     /// Takes ownership of `pointer`; refuses keys outside the profile.
-    public init(taking pointer: OpaquePointer) throws(CryptoError) {
+    init(taking pointer: OpaquePointer) throws(CryptoError) {
         self.pointer = pointer
         switch EVP_PKEY_get_base_id(pointer) {
         case EVP_PKEY_RSA:

@@ -8,8 +8,8 @@ import Foundation
 /// distribution point, say): the daemon never goes to the network for them. A CRL is checked
 /// with its issuer's key when a chain is verified, not when it is loaded.
 public final class RevocationList: @unchecked Sendable {
-    /// The OpenSSL `X509_CRL`. Owned.
-    public let pointer: OpaquePointer
+    /// The OpenSSL `X509_CRL`. Owned. Package-wide for the trust evaluator's certificate store.
+    package let pointer: OpaquePointer
 
     /// Takes ownership of an `X509_CRL` pointer.
     init(taking pointer: OpaquePointer) { self.pointer = pointer }

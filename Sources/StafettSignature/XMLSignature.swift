@@ -60,6 +60,12 @@ public enum XMLSignature {
         try Signer(key: key, certificate: certificate).sign(xml: xml, limits: limits)
     }
 
+    /// Whether `doc` carries a signature where the profile puts one: a `ds:Signature` as the last
+    /// element child of the root. Says nothing about whether that signature verifies.
+    public static func carriesSignature(_ doc: XMLDocument) -> Bool {
+        XMLDocument.elementChildren(of: doc.root).last.map { isDSig($0, "Signature") } ?? false
+    }
+
     /// Every `ds:Signature` element in the tree under `root` (document order), stopping after `limit + 1`.
     static func findSignatures(in root: xmlNodePtr, limit: Int = .max) -> [xmlNodePtr] {
         var found: [xmlNodePtr] = []

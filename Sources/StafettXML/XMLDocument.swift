@@ -94,8 +94,8 @@ final class XMLErrorCollector {
 /// expansion, a refused DOCTYPE, a size limit, a depth limit, a limit on attributes per element,
 /// and only encodings in which those byte-level checks see every `<`, `=` and quote.
 public final class XMLDocument {
-    /// The libxml2 document. Owned: freed in deinit.
-    public let pointer: xmlDocPtr
+    /// The libxml2 document. Owned: freed in deinit. Package-wide for XML-DSig, which walks and extends the tree.
+    package let pointer: xmlDocPtr
 
     private init(pointer: xmlDocPtr) { self.pointer = pointer }
     deinit { xmlFreeDoc(pointer) }
@@ -176,7 +176,10 @@ public final class XMLDocument {
     }
 
     /// The root element.
-    public var root: xmlNodePtr { xmlDocGetRootElement(pointer)! }
+    package var root: xmlNodePtr { xmlDocGetRootElement(pointer)! }
+
+    /// The namespace URI of the root element, or nil: tells a case message from a receipt.
+    public var rootNamespace: String? { XMLDocument.namespaceURI(of: root) }
 
     /// Exclusive XML canonicalization 1.0 (without comments) of the whole document.
     public func exclusiveCanonical() throws(XMLError) -> Data {
@@ -184,7 +187,7 @@ public final class XMLDocument {
     }
 
     /// Exclusive C14N of `doc`, restricted to `nodes` when given (an XPath node set).
-    public static func canonicalize(doc: xmlDocPtr, nodes: xmlNodeSetPtr?) throws(XMLError) -> Data {
+    private static func canonicalize(doc: xmlDocPtr, nodes: xmlNodeSetPtr?) throws(XMLError) -> Data {
         var out: UnsafeMutablePointer<xmlChar>? = nil
         let collector = XMLErrorCollector()
         let n = collector.capture {
@@ -206,26 +209,27 @@ public final class XMLDocument {
     }
 }
 
+/// Reading libxml2 nodes: for the decoders here and for XML-DSig, never for callers outside the package.
 extension XMLDocument {
     /// A node's text content.
-    public static func text(of node: xmlNodePtr) -> String {
+    package static func text(of node: xmlNodePtr) -> String {
         guard let c = xmlNodeGetContent(node) else { return "" }
         defer { stafett_xml_free(c) }
         return String(cString: c)
     }
 
     /// A node's local name.
-    public static func localName(of node: xmlNodePtr) -> String {
+    package static func localName(of node: xmlNodePtr) -> String {
         node.pointee.name.map { String(cString: $0) } ?? ""
     }
 
     /// A node's namespace URI, or nil.
-    public static func namespaceURI(of node: xmlNodePtr) -> String? {
+    package static func namespaceURI(of node: xmlNodePtr) -> String? {
         node.pointee.ns?.pointee.href.map { String(cString: $0) }
     }
 
     /// The element children of `node`, in document order.
-    public static func elementChildren(of node: xmlNodePtr) -> [xmlNodePtr] {
+    package static func elementChildren(of node: xmlNodePtr) -> [xmlNodePtr] {
         var result: [xmlNodePtr] = []
         var child = node.pointee.children
         while let c = child {
@@ -236,7 +240,7 @@ extension XMLDocument {
     }
 
     /// An attribute value (no namespace), or nil.
-    public static func attribute(_ name: String, of node: xmlNodePtr) -> String? {
+    package static func attribute(_ name: String, of node: xmlNodePtr) -> String? {
         guard let v = xmlGetNoNsProp(node, name) else { return nil }
         defer { stafett_xml_free(v) }
         return String(cString: v)
