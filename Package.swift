@@ -10,17 +10,18 @@ let package = Package(
         .executable(name: "stafett-bench", targets: ["stafett-bench"]),
     ],
     targets: [
-        // C libraries and the macro shims, nothing else.
+        // C libraries, the shims for what Swift cannot call directly, and the journal's checksum.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0",
                        providers: [.apt(["libxml2-dev"])]),
         .target(name: "CShims", dependencies: ["COpenSSL"]),
+        .target(name: "CCRC32C"),
 
         // Along the data flow of DESIGN.md.
         .target(name: "StafettModel"),
         .target(name: "StafettXML", dependencies: ["StafettModel", "CLibXML2"]),
-        .target(name: "StafettCrypto", dependencies: ["StafettModel", "COpenSSL", "CShims"]),
+        .target(name: "StafettCrypto", dependencies: ["StafettModel", "COpenSSL", "CShims", "CCRC32C"]),
         // XML-DSig: the one libxml2 user besides StafettXML, so that StafettCrypto is OpenSSL only.
         .target(name: "StafettSignature", dependencies: ["StafettXML", "StafettCrypto", "CLibXML2"]),
         .target(name: "StafettJournal", dependencies: ["StafettModel", "StafettCrypto"]),

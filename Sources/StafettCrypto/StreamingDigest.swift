@@ -1,5 +1,5 @@
+import CCRC32C
 import COpenSSL
-import CShims
 import Foundation
 
 /// SHA-256 over many small inputs with one reused OpenSSL context: the journal hashes a few
