@@ -33,24 +33,33 @@ let package = Package(
                                "StafettTransport", "CShims"]),
 
         // The operator commands (validate, translate, sign, journal, followup, queue, demo).
-        .target(name: "StafettCLI", dependencies: ["StafettDaemon", "StafettReports"]),
+        .target(name: "StafettCLI", dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature",
+                                                   "StafettJournal", "StafettReports", "StafettDaemon"]),
 
         // Thin executables.
         .executableTarget(name: "stafett", dependencies: ["StafettCLI"]),
         .executableTarget(name: "stafettd", dependencies: ["StafettDaemon"]),
-        .executableTarget(name: "stafett-bench", dependencies: ["StafettCLI", "StafettJournal", "StafettReports"]),
+        .executableTarget(name: "stafett-bench",
+                          dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "StafettJournal",
+                                         "StafettReports", "StafettDaemon", "StafettCLI"]),
 
         // Helpers the tests of several modules share (a scratch directory, running a tool).
         .target(name: "StafettTestSupport", path: "Tests/StafettTestSupport"),
         .testTarget(name: "StafettModelTests", dependencies: ["StafettModel"]),
-        .testTarget(name: "StafettXMLTests", dependencies: ["StafettXML"]),
-        .testTarget(name: "StafettCryptoTests", dependencies: ["StafettCrypto", "StafettTestSupport"]),
-        .testTarget(name: "StafettSignatureTests", dependencies: ["StafettSignature", "StafettTestSupport"]),
-        .testTarget(name: "StafettJournalTests", dependencies: ["StafettJournal"]),
+        .testTarget(name: "StafettXMLTests", dependencies: ["StafettModel", "StafettXML", "CLibXML2"]),
+        .testTarget(name: "StafettCryptoTests", dependencies: ["StafettModel", "StafettCrypto", "COpenSSL", "StafettTestSupport"]),
+        .testTarget(name: "StafettSignatureTests",
+                    dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "CLibXML2",
+                                   "StafettTestSupport"]),
+        .testTarget(name: "StafettJournalTests", dependencies: ["StafettModel", "StafettCrypto", "StafettJournal"]),
         .testTarget(name: "StafettReportsTests", dependencies: ["StafettReports", "StafettJournal", "StafettCrypto"]),
-        .testTarget(name: "StafettTransportTests", dependencies: ["StafettTransport"]),
-        .testTarget(name: "StafettDaemonTests", dependencies: ["StafettDaemon"]),
-        .testTarget(name: "StafettCLITests", dependencies: ["StafettCLI"]),
+        .testTarget(name: "StafettTransportTests", dependencies: ["StafettModel", "StafettCrypto", "StafettTransport"]),
+        .testTarget(name: "StafettDaemonTests",
+                    dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "StafettJournal",
+                                   "StafettTransport", "StafettDaemon", "CShims"]),
+        .testTarget(name: "StafettCLITests",
+                    dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "StafettJournal",
+                                   "StafettDaemon", "StafettCLI"]),
     ],
     swiftLanguageModes: [.v6]
 )
