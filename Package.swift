@@ -37,11 +37,11 @@ let package = Package(
                                                    "StafettJournal", "StafettReports", "StafettDaemon"]),
 
         // Thin executables.
-        .executableTarget(name: "stafett", dependencies: ["StafettCLI"]),
+        .executableTarget(name: "stafett", dependencies: ["StafettDaemon", "StafettCLI"]),
         .executableTarget(name: "stafettd", dependencies: ["StafettDaemon"]),
         .executableTarget(name: "stafett-bench",
                           dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "StafettJournal",
-                                         "StafettReports", "StafettDaemon", "StafettCLI"]),
+                                         "StafettReports", "StafettTransport", "StafettDaemon", "StafettCLI"]),
 
         // Helpers the tests of several modules share (a scratch directory, running a tool).
         .target(name: "StafettTestSupport", path: "Tests/StafettTestSupport"),
