@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs Stafett: the stafett and stafettd binaries, the systemd unit, an example
+# Installs Stafett: the stafett and stafettd binaries, their man pages and bash completion,
+# the systemd unit, an example
 # configuration and the follow-up rules (each only if none exists), the node's journal
 # secret (32 random bytes, only if none exists and not with --destdir), the stafett
 # system user and its directories.
@@ -52,7 +53,9 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 if [ "$BUILD" = yes ]; then
     command -v swift >/dev/null 2>&1 || die "swift is not on PATH (or use --bin-dir with prebuilt binaries)"
     say "building release binaries"
-    (cd "$HERE" && swift build -c release --product stafett && swift build -c release --product stafettd)
+    # The Swift runtime linked in, so the binaries run where no toolchain is installed.
+    (cd "$HERE" && swift build -c release --static-swift-stdlib --product stafett &&
+        swift build -c release --static-swift-stdlib --product stafettd)
 fi
 if [ -z "$BIN_DIR" ]; then
     BIN_DIR=$(cd "$HERE" && swift build -c release --show-bin-path 2>/dev/null) || BIN_DIR=$HERE/.build/release
@@ -91,6 +94,15 @@ for b in stafett stafettd; do
     install -m 0755 "$BIN_DIR/$b" "$DESTDIR$PREFIX/bin/.$b.new"
     mv -f "$DESTDIR$PREFIX/bin/.$b.new" "$DESTDIR$PREFIX/bin/$b"
 done
+
+say "installing the man pages and bash completion under $DESTDIR$PREFIX/share"
+for page in stafett.1 stafett.conf.5 stafettd.8; do
+    install -d -m 0755 "$DESTDIR$PREFIX/share/man/man${page##*.}"
+    install -m 0644 "$HERE/packaging/man/$page" "$DESTDIR$PREFIX/share/man/man${page##*.}/$page"
+done
+install -d -m 0755 "$DESTDIR$PREFIX/share/bash-completion/completions"
+install -m 0644 "$HERE/packaging/bash-completion/stafett" "$DESTDIR$PREFIX/share/bash-completion/completions/stafett"
+ln -sf stafett "$DESTDIR$PREFIX/share/bash-completion/completions/stafettd"
 
 say "installing the unit to $DESTDIR$UNIT_DIR"
 install -d -m 0755 "$DESTDIR$UNIT_DIR"
