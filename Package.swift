@@ -45,6 +45,15 @@ let package = Package(
 
         // Helpers the tests of several modules share (a scratch directory, running a tool).
         .target(name: "StafettTestSupport", path: "Tests/StafettTestSupport"),
+
+        // Fuzzing (docs/fuzzing.md): one harness per parser of outside bytes, and the executable that
+        // replays inputs through them or, built by scripts/fuzz.sh with -DSTAFETT_LIBFUZZER, runs libFuzzer.
+        .target(name: "StafettFuzzTargets",
+                dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "StafettJournal",
+                               "StafettReports", "StafettTransport", "StafettDaemon"]),
+        .target(name: "CLibFuzzer"),
+        .executableTarget(name: "stafett-fuzz", dependencies: ["StafettFuzzTargets", "StafettJournal", "CLibFuzzer"]),
+
         .testTarget(name: "StafettModelTests", dependencies: ["StafettModel"]),
         .testTarget(name: "StafettXMLTests", dependencies: ["StafettModel", "StafettXML", "CLibXML2"]),
         .testTarget(name: "StafettCryptoTests", dependencies: ["StafettModel", "StafettCrypto", "COpenSSL", "StafettTestSupport"]),
@@ -60,6 +69,8 @@ let package = Package(
         .testTarget(name: "StafettCLITests",
                     dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "StafettJournal",
                                    "StafettDaemon", "StafettCLI"]),
+        .testTarget(name: "StafettFuzzTests",
+                    dependencies: ["StafettXML", "StafettCrypto", "StafettSignature", "StafettFuzzTargets"]),
     ],
     swiftLanguageModes: [.v6]
 )
