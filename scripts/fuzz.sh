@@ -42,6 +42,7 @@ mkdir -p "$(dirname "$LOG")"
 
 # Seeds and regression inputs are read-only inputs; new finds go to the working corpus (first dir).
 set +e
+LSAN_OPTIONS=suppressions=$ROOT/Fuzz/lsan.supp:print_suppressions=0 \
 STAFETT_FUZZ_TARGET=$TARGET "$SCRATCH/release/stafett-fuzz" \
     -max_total_time="$SECONDS_TO_RUN" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$ARTIFACTS/" "$@" \
