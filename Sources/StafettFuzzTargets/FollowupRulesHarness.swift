@@ -1,4 +1,4 @@
-import StafettJournal
+import StafettReports
 
 /// Follow-up rules files as `stafett followup --rules FILE` reads them.
 enum FollowupRulesHarness {

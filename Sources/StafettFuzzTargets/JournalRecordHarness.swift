@@ -1,7 +1,6 @@
-#if DEBUG || STAFETT_LIBFUZZER
-@testable import StafettJournal
-#else
 import StafettJournal
+#if DEBUG || STAFETT_LIBFUZZER
+@testable import StafettReports
 #endif
 
 /// Journal record payloads as the readers take them from a segment whose framing checked out (a
