@@ -1,5 +1,6 @@
 import Foundation
 import StafettCrypto
+import StafettSignature
 import StafettXML
 
 /// XML-DSig verification of a received document, by certificate and by bare key, with the

@@ -1,5 +1,6 @@
 import Foundation
 import StafettCrypto
+import StafettSignature
 @testable import StafettFuzzTargets
 import StafettXML
 import XCTest
