@@ -4,10 +4,10 @@ import Foundation
 /// order, absent fields left out, no whitespace:
 /// `{"seq":N,"t":"YYYY-MM-DDTHH:MM:SS.mmmZ","kind":K,"msg":..,"case":..,"intake":..,"iss":..,"dossier":..,
 /// "pin":..,"event":..,"et":"YYYY-MM-DDTHH:MM:SS.mmmZ","from":..,"to":..,"digest":..,"status":..,"reason":..,
-/// "file":..,"cp":{"upto":N,"hash":..,"alg":..,"sig":..}}`.
+/// "file":..,"rdigest":..,"receipt":..,"cp":{"upto":N,"hash":..,"alg":..,"sig":..}}`.
 /// The reader accepts any key order and ignores unknown keys, so later versions may add fields
-/// (`iss` and `et` came after the first release: older readers skip them, and records without
-/// them read as before).
+/// (`iss`, `et` and `rdigest` came after the first release: older readers skip them, and records
+/// without them read as before).
 public enum EntryCodec {
     /// Appends the payload of `entry` to `out`.
     public static func encode(_ e: JournalEntry, into out: inout [UInt8]) {
@@ -63,7 +63,7 @@ public enum EntryCodec {
         body("msg", e.messageId); body("case", e.caseRef); body("intake", e.intakeId); body("iss", e.intakeIdIssuer)
         body("dossier", e.dossierNumber); body("pin", e.personKey); body("event", e.eventType)
         body("from", e.sender); body("to", e.recipient); body("digest", e.digest); body("status", e.status)
-        body("reason", e.reason); body("file", e.file); body("receipt", e.receipt)
+        body("reason", e.reason); body("file", e.file); body("rdigest", e.receiptDigest); body("receipt", e.receipt)
         if let cp = e.checkpoint { body("hash", cp.chainHash); body("alg", cp.algorithm); body("sig", cp.signature) }
     }
 
@@ -168,6 +168,7 @@ public enum EntryCodec {
             case "status": e.status = try r.string()
             case "reason": e.reason = try r.string()
             case "file": e.file = try r.string()
+            case "rdigest": e.receiptDigest = try r.string()
             case "receipt": e.receipt = try r.string()
             case "cp": e.checkpoint = try decodeSeal(&r)
             default: try r.skipValue()

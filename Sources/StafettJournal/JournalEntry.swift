@@ -93,12 +93,18 @@ public struct JournalEntry: Sendable, Codable, Hashable {
     /// A short machine status (e.g. an HTTP status or receipt status).
     public var status: String?
     /// Why, for rejections, refusals, failures and expiry: a fixed reason code or daemon text,
-    /// never free text copied from a message.
+    /// never free text copied from a message or a receipt (a peer's rejection gives its reason
+    /// code here; its free-text detail stays in the archived receipt).
     public var reason: String?
     /// For intake records: the file's name under `accepted/` or `failed/`.
     public var file: String?
-    /// The peer's signed receipt (XML), on `delivered` and `rejected` records at the sender: the
-    /// evidence of the hand-off, kept where it cannot be edited. Holds no personal data.
+    /// SHA-256 (lowercase hex) of the peer's signed receipt as received, on `delivered` and
+    /// `rejected` records at the sender: binds the receipt kept in `archive/` beside the signed
+    /// message (a peer's receipt may carry free text, which never enters the journal).
+    public var receiptDigest: String?
+    /// A signed receipt (XML) held whole: on `received` records, the one this node issued (sent
+    /// again for a duplicate); on `delivered` and `rejected` records written before receipts went
+    /// to the archive, the peer's. New sender-side records bind the peer's by `receiptDigest` instead.
     public var receipt: String?
     /// Present only on `checkpoint` records.
     public var checkpoint: CheckpointSeal?
