@@ -171,8 +171,7 @@ public struct IntakeProcessor: Sendable {
             case .failure(let e): errors.append("\(name): \(e)")
             case .success(let sealed):
                 let m = sealed.message
-                let entry = QueueEntry(messageId: m.header.messageId, peer: item.peer, recipient: m.header.recipient,
-                                       eventType: m.event.type, caseRef: m.caseReference, queuedAt: now,
+                let entry = QueueEntry(message: m, peer: item.peer, queuedAt: now,
                                        expiresAt: now.addingTimeInterval(runtime.config.delivery.maxLifetime.timeInterval),
                                        digest: sealed.digest)
                 batch.append((entry, sealed))

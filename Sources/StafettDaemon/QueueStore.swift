@@ -56,6 +56,13 @@ public struct QueueEntry: Sendable, Codable, Hashable {
     public var held: Bool = false
     /// SHA-256 (base64) of the exclusive-canonical signed message: what an accepted receipt must carry.
     public var digest: String
+    /// The child's intake id and the organisation that issued it (nil: the sender, this node),
+    /// and when the event happened: what the outcome record (`delivered`, `rejected`, `expired`)
+    /// carries so follow-up joins it to the child and counts from the event. Nil in retry state
+    /// written before they were kept.
+    public var intakeId: String?
+    public var intakeIdIssuer: OrganisationNumber?
+    public var eventTime: Date?
 
     /// Creates an entry due now.
     public init(messageId: MessageID, peer: String, recipient: OrganisationNumber, eventType: EventType,
@@ -69,6 +76,15 @@ public struct QueueEntry: Sendable, Codable, Hashable {
         self.expiresAt = expiresAt
         self.nextAttempt = queuedAt
         self.digest = digest
+    }
+
+    /// The entry of `message`, sealed with `digest`, going to `peer`.
+    public init(message m: CaseMessage, peer: String, queuedAt: Date, expiresAt: Date, digest: String) {
+        self.init(messageId: m.header.messageId, peer: peer, recipient: m.header.recipient, eventType: m.event.type,
+                  caseRef: m.caseReference, queuedAt: queuedAt, expiresAt: expiresAt, digest: digest)
+        intakeId = m.child.identifiers.intakeId
+        intakeIdIssuer = m.child.identifiers.intakeIdIssuer
+        eventTime = m.event.time
     }
 }
 
@@ -140,6 +156,18 @@ public final class QueueStore: @unchecked Sendable {
     /// `CommitBatcher` round to make durable and rename into place.
     public func stage(_ signedXML: Data, for entry: QueueEntry) throws(SpoolError) -> (temporary: String, final: String) {
         try AtomicFile.stage(signedXML, in: peerPath(entry.peer), as: entry.messageId.rawValue + ".xml")
+    }
+
+    /// Writes a peer's signed receipt for `entry` (not synced) into the message's queue directory,
+    /// for a `CommitBatcher` round to make durable and rename to `SpoolLayout.archivedReceipt` in
+    /// `archive` (whose peer directory must exist by then; both are in the spool, one file system).
+    /// Staged here, not in the archive, so that a crash's leftover lies where
+    /// `SpoolLayout.removeStaleTemporaries` looks, not among years of archived files.
+    public func stageReceipt(_ signed: Data, for entry: QueueEntry, archive: String) throws(SpoolError) -> (temporary: String, final: String) {
+        let final = SpoolLayout.archivedReceipt(in: archive, peer: entry.peer, id: entry.messageId).path
+        let tmp = SpoolLayout.join(peerPath(entry.peer), ".\(entry.messageId.rawValue).receipt.\(UInt64.random(in: 0...UInt64.max)).tmp")
+        try AtomicFile.writeNew(signed, to: tmp)
+        return (tmp, final)
     }
 
     /// Every entry in the queue, oldest first: the retry state from `<id>.meta` where there is one,
@@ -341,8 +369,7 @@ extension QueueStore {
     public static func entry(fromMessage url: URL, peer: String, maxLifetime: TimeInterval) throws -> QueueEntry {
         let doc = try XMLDocument.parse(Data(contentsOf: url))
         let m = try CaseXML.decode(doc)
-        return QueueEntry(messageId: m.header.messageId, peer: peer, recipient: m.header.recipient, eventType: m.event.type,
-                          caseRef: m.caseReference, queuedAt: m.header.createdAt,
+        return QueueEntry(message: m, peer: peer, queuedAt: m.header.createdAt,
                           expiresAt: m.header.createdAt.addingTimeInterval(maxLifetime),
                           digest: try ReceiptDigest.of(verified: doc))
     }

@@ -142,9 +142,7 @@ final class TestNode: @unchecked Sendable {
     /// Queues a sealed message for `peer` and tells the scheduler, as intake does.
     @discardableResult
     func enqueue(_ sealed: SealedMessage, for peer: TestNode) throws -> QueueEntry {
-        let m = sealed.message
-        let entry = QueueEntry(messageId: m.header.messageId, peer: peer.name, recipient: m.header.recipient,
-                               eventType: m.event.type, caseRef: m.caseReference, queuedAt: Date(),
+        let entry = QueueEntry(message: sealed.message, peer: peer.name, queuedAt: Date(),
                                expiresAt: Date().addingTimeInterval(config.delivery.maxLifetime.timeInterval),
                                digest: sealed.digest)
         try batcher.commit(CommitItem(files: [try XCTUnwrap(store).stage(sealed.signedXML, for: entry)], entries: []))
