@@ -18,6 +18,8 @@ public final class DeliveryScheduler: @unchecked Sendable {
     /// Receipts waiting for the settler, and whether one runs (guarded by `cond`).
     var toSettle: [Settlement] = []
     var settlerRunning = false
+    /// Peers whose archive directory is known to exist in this run (guarded by `cond`).
+    var archiveDirectories: Set<String> = []
     private var runtime: NodeRuntime
     let store: QueueStore
     let layout: SpoolLayout
@@ -36,9 +38,11 @@ public final class DeliveryScheduler: @unchecked Sendable {
         self.log = log
     }
 
-    /// Loads the queue directory and starts delivering.
+    /// Loads the queue directory and starts delivering. Messages whose outcome a crash left
+    /// journaled but not settled leave the queue first, unsent.
     public func start() {
-        add(store.loadAll(maxLifetime: runtime.config.delivery.maxLifetime.timeInterval, onError: { self.log.error($0) }))
+        let queued = store.loadAll(maxLifetime: runtime.config.delivery.maxLifetime.timeInterval, onError: { self.log.error($0) })
+        add(settleJournaledAtStart(queued))
     }
 
     /// Schedules entries found on disk (or whose retry state may be on disk). Known entries not in
@@ -146,7 +150,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         return lanes.mapValues { ($0.entries.count, $0.downUntil, $0.lastError) }
     }
 
-    private func laneLocked(_ name: String) -> Lane {
+    func laneLocked(_ name: String) -> Lane {
         if let l = lanes[name] { return l }
         let lane = Lane(name: name)
         lanes[name] = lane
@@ -194,6 +198,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
             }
             lane.inFlight.insert(entry.messageId)
             let mayHaveMeta = lane.mayHaveMeta.contains(entry.messageId)
+            let journaled = lane.journaled[entry.messageId]
             let body = lane.bodies.removeValue(forKey: entry.messageId)
             bodyBytes -= body?.count ?? 0
             let rt = runtime
@@ -202,7 +207,8 @@ public final class DeliveryScheduler: @unchecked Sendable {
             }
             let connection = lane.connection
             cond.unlock()
-            let finished = attempt(entry, mayHaveMeta: mayHaveMeta, body: body, connection: connection, rt: rt, lane: lane)
+            let finished = journaled.map { finishJournaled(entry, $0, meta: mayHaveMeta) }
+                ?? attempt(entry, mayHaveMeta: mayHaveMeta, body: body, connection: connection, rt: rt, lane: lane)
             cond.lock()
             if let finished {
                 lane.inFlight.remove(entry.messageId)
@@ -275,13 +281,9 @@ public final class DeliveryScheduler: @unchecked Sendable {
     }
 
     private func expire(_ entry: QueueEntry, rt: NodeRuntime, lane: Lane) -> Bool {
-        let record = JournalEntry(kind: .expired, messageId: entry.messageId.rawValue, caseRef: entry.caseRef,
-                                  eventType: entry.eventType.rawValue, sender: rt.config.node.organisation.digits,
-                                  recipient: entry.recipient.digits, digest: entry.digest, status: "expired",
-                                  reason: entry.lastError)
+        let record = entry.outcomeRecord(.expired, sender: rt.config.node.organisation, status: "expired", reason: entry.lastError)
         do {
             try batcher.commit(CommitItem(files: [], entries: [record]))
-            try store.remove(entry, archivingTo: layout.expiredArchivePath)
         } catch {
             log.limited(.error, key: "expire", every: .seconds(10), "cannot expire \(entry.messageId): \(error); trying again in a minute")
             // Filed again, or it would sit unscheduled (neither sent nor expired) until a restart.
@@ -290,6 +292,8 @@ public final class DeliveryScheduler: @unchecked Sendable {
             schedule(again, lane: lane)
             return false
         }
+        CrashPoint.reach(CrashPoint.afterOutcomeJournaled)
+        guard finishJournaled(entry, .expired) else { return false }
         metrics.count("stafett_expired_total", labels: ["peer": entry.peer])
         log.warning("message \(entry.messageId) to \(entry.peer) expired after \(entry.attempts) attempts; last error: \(entry.lastError ?? "none")")
         return true

@@ -1,4 +1,5 @@
 import Foundation
+import StafettJournal
 import StafettModel
 import StafettTransport
 
@@ -31,12 +32,16 @@ extension DeliveryScheduler {
         var mayHaveMeta: Set<MessageID> = []
         /// Signed messages just queued by intake, kept for their first attempt (within `bodyBudget`).
         var bodies: [MessageID: Data] = [:]
+        /// Messages whose outcome is journaled but which could not be taken out of the queue: their
+        /// next attempt only takes them out, never sends them (`finishJournaled`).
+        var journaled: [MessageID: JournalKind] = [:]
         init(name: String) { self.name = name }
 
         /// Forgets a message that left the queue.
         func forget(_ id: MessageID) {
             entries.removeValue(forKey: id)
             mayHaveMeta.remove(id)
+            journaled.removeValue(forKey: id)
         }
 
         /// Files `entry` as due or later (held entries are kept but not scheduled).

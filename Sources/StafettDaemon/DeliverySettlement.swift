@@ -1,6 +1,10 @@
 import Foundation
+import StafettCrypto
 import StafettJournal
 import StafettModel
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension DeliveryScheduler {
     /// A receipt waiting to be recorded by the settler.
@@ -58,39 +62,66 @@ extension DeliveryScheduler {
         }
     }
 
-    /// Journals the receipts (in full, one commit for the batch) and takes the messages out of the
-    /// queue into the archive, each only after its record is durable. Returns, per settlement,
-    /// whether the message left the queue.
+    /// Keeps the receipts in the archive and journals their outcomes (one commit for the batch),
+    /// then takes the messages out of the queue into the archive, each only after its record is
+    /// durable. Returns, per settlement, whether the message left the queue.
+    ///
+    /// A receipt is bound to its record by its SHA-256; the commit round makes the receipt durable
+    /// under its archive name before the record is appended, so no record names a receipt a crash
+    /// could lose. The record holds the peer's reason code, never its free-text detail, which
+    /// stays in the receipt: the journal can never be edited.
     private func settle(_ batch: [Settlement], mayHaveMeta: [Bool]) -> [Bool] {
-        let records = batch.map { s -> JournalEntry in
-            let (entry, receipt) = (s.entry, s.receipt)
-            var record = JournalEntry(kind: receipt.status == .accepted ? .delivered : .rejected, messageId: entry.messageId.rawValue,
-                                      caseRef: entry.caseRef, eventType: entry.eventType.rawValue,
-                                      sender: s.rt.config.node.organisation.digits, recipient: entry.recipient.digits,
-                                      digest: entry.digest, status: receipt.status.rawValue,
-                                      reason: receipt.reason.map { "\($0.rawValue): \(receipt.detail ?? "")" })
-            // The signed receipt goes into the journal itself: evidence nobody can edit, and no file
-            // of its own to create and flush (`stafett receipt ID` prints it).
-            record.receipt = String(decoding: s.signed, as: UTF8.self)
-            return record
-        }
-        var committed: SpoolError?
-        do { try batcher.commit(CommitItem(files: [], entries: records)) } catch { committed = error }
-        return zip(batch, mayHaveMeta).map { s, meta in
-            let entry = s.entry
+        var staged: [Int: (temporary: String, final: String)] = [:]
+        var records: [JournalEntry] = []
+        var failures: [Int: SpoolError] = [:]
+        for (i, s) in batch.enumerated() {
             do {
-                if let committed { throw committed }
-                try store.remove(entry, archivingTo: layout.archivePath, retryState: meta)
+                try ensureArchiveDirectory(for: s.entry.peer)
+                staged[i] = try store.stageReceipt(s.signed, for: s.entry, archive: layout.archivePath)
             } catch {
+                failures[i] = error
+                continue
+            }
+            let receipt = s.receipt
+            var record = s.entry.outcomeRecord(receipt.status == .accepted ? .delivered : .rejected,
+                                               sender: s.rt.config.node.organisation, status: receipt.status.rawValue,
+                                               reason: receipt.reason?.rawValue)
+            record.receiptDigest = SHA256.hex(s.signed)
+            records.append(record)
+        }
+        do {
+            try batcher.commit(CommitItem(files: staged.keys.sorted().map { staged[$0]! }, entries: records))
+        } catch {
+            for (i, f) in staged {
+                unlink(f.temporary)  // a file the round renamed already is overwritten by the next try's
+                failures[i] = error
+            }
+        }
+        if failures.count < batch.count { CrashPoint.reach(CrashPoint.afterOutcomeJournaled) }
+        return batch.enumerated().map { i, s in
+            let entry = s.entry
+            if let error = failures[i] {
                 log.limited(.error, key: "settle", every: .seconds(10), "cannot record the receipt for \(entry.messageId): \(error)")
                 var e = entry
                 return fail(&e, "cannot record the receipt: \(error)", peerDown: false, start: s.start, lane: s.lane, rt: s.rt)
             }
+            let kind: JournalKind = s.receipt.status == .accepted ? .delivered : .rejected
+            // Counted once journaled: a move that fails now is finished later without a resend.
             metrics.count("stafett_delivered_total", labels: ["peer": entry.peer, "status": s.receipt.status.rawValue])
             if s.receipt.status != .accepted {
                 log.warning("message \(entry.messageId) to \(entry.peer) was rejected: \(s.receipt.reason?.rawValue ?? "?"): \(s.receipt.detail ?? "")")
             }
-            return true
+            return finishJournaled(entry, kind, meta: mayHaveMeta[i])
         }
+    }
+
+    /// Creates the peer's archive directory the first time a receipt goes there in this run: a
+    /// commit round renames into it, so it must exist before; checked once per peer, not per message.
+    private func ensureArchiveDirectory(for peer: String) throws(SpoolError) {
+        let known = cond.withLock { archiveDirectories.contains(peer) }
+        guard !known else { return }
+        try AtomicFile.makeDirectories(URL(fileURLWithPath: SpoolLayout.archiveDirectory(in: layout.archivePath, peer: peer),
+                                           isDirectory: true))
+        cond.withLock { _ = archiveDirectories.insert(peer) }
     }
 }

@@ -156,11 +156,37 @@ public struct SpoolLayout: Sendable, Equatable {
         return (finished, removed)
     }
 
+    /// A peer's directory in the archive (`archivePath`) or in its expired part: `<archive>/<peer>`.
+    public static func archiveDirectory(in archive: String, peer: String) -> String { join(archive, peer) }
+
     /// Where a message that left the queue keeps its signed original: `<archive>/<peer>/<id>.xml`,
     /// with `archive` the archive (`archivePath`) or its expired part (`expiredArchivePath`).
     public static func archivedMessage(in archive: String, peer: String, id: MessageID) -> (directory: String, path: String) {
-        let directory = join(archive, peer)
+        let directory = archiveDirectory(in: archive, peer: peer)
         return (directory, join(directory, id.rawValue + ".xml"))
+    }
+
+    /// Where a peer's signed receipt for a message is kept: `<archive>/<peer>/<id>.receipt`, beside
+    /// the signed message (`archivedMessage`). Not `.receipt.xml`: a message id may hold dots, and
+    /// every message file ends in `.xml`, so a name ending otherwise can never be some message's.
+    public static func archivedReceipt(in archive: String, peer: String, id: MessageID) -> (directory: String, path: String) {
+        let directory = archiveDirectory(in: archive, peer: peer)
+        return (directory, join(directory, receiptFileName(id)))
+    }
+
+    /// The file name of a message's receipt in the archive.
+    static func receiptFileName(_ id: MessageID) -> String { id.rawValue + ".receipt" }
+
+    /// The archived receipt of message `id`, looked for under every peer's archive directory: the
+    /// journal names the recipient, not the peer name it was configured under then, and a message
+    /// id is unique to the sender. Nil when no peer's directory holds one.
+    public static func archivedReceipt(of id: MessageID, in archive: String) -> String? {
+        let name = receiptFileName(id)
+        for peer in ((try? FileManager.default.contentsOfDirectory(atPath: archive)) ?? []).sorted() where !peer.hasPrefix(".") {
+            let path = join(archiveDirectory(in: archive, peer: peer), name)
+            if access(path, F_OK) == 0 { return path }
+        }
+        return nil
     }
 
     /// True when the message already left the queue: settled or expired, its signed copy moved

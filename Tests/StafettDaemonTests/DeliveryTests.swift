@@ -34,13 +34,19 @@ final class DeliveryTests: XCTestCase {
         XCTAssertEqual(outcome.map(\.kind), [.rejected], "one final outcome, never delivered")
         let rejected = try XCTUnwrap(outcome.first)
         XCTAssertEqual(rejected.status, "rejected")
-        XCTAssertTrue(rejected.reason?.hasPrefix("duplicate-id: message id reuse-2 already used for different content") ?? false,
-                      rejected.reason ?? "no reason")
+        XCTAssertEqual(rejected.reason, "duplicate-id", "the peer's reason code alone: its detail stays in the receipt")
         XCTAssertEqual(rejected.digest, reused.digest)
         XCTAssertEqual(rejected.caseRef, "TBG-reuse-2")
-        // The peer's signed rejection is the sender's evidence (`stafett receipt ID`).
-        let receipt = try ReceiptXML.read(Data(try XCTUnwrap(rejected.receipt).utf8))
+        XCTAssertEqual(rejected.intakeId, "TBG-reuse-2")
+        XCTAssertEqual(rejected.eventTimeMillis, Int64((reused.message.event.time.timeIntervalSince1970 * 1000).rounded()))
+        // The peer's signed rejection is the sender's evidence (`stafett receipt ID`), in the
+        // archive beside the message, bound by its digest.
+        XCTAssertNil(rejected.receipt)
+        let signed = try ArchivedReceipt.read(for: rejected, archive: a.layout.archivePath)
+        XCTAssertEqual(rejected.receiptDigest, SHA256.hex(signed))
+        let receipt = try ReceiptXML.read(signed)
         XCTAssertEqual(receipt.reason, .duplicateId)
+        XCTAssertEqual(receipt.detail?.hasPrefix("message id reuse-2 already used for different content"), true, receipt.detail ?? "no detail")
         XCTAssertEqual(receipt.issuer, b.organisation)
         XCTAssertEqual(try Data(contentsOf: a.layout.archive.appendingPathComponent("migrationsverket/reuse-2.xml")), reused.signedXML)
         XCTAssertTrue(a.logs.text.contains("was rejected: duplicate-id"), a.logs.text)
@@ -53,6 +59,47 @@ final class DeliveryTests: XCTestCase {
         XCTAssertTrue(a.queueFiles().isEmpty)
         XCTAssertEqual(try Data(contentsOf: b.layout.inbox.appendingPathComponent("\(a.organisation.digits)_reuse-2.xml")),
                        earlier.signedXML)
+    }
+
+    /// A peer writes free text into a rejection's detail: the journal can never be edited, so the
+    /// text must not enter it. Every byte of the sender's journal directory is searched for it; it
+    /// is in the receipt kept in the archive, which the journal binds by digest.
+    func testAPeersFreeTextStaysOutOfTheJournal() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        let marker = "MARKER-\(UUID().uuidString)"
+        let signer = try b.runtime().receiptSigner
+        let me = a.organisation, peer = b.organisation
+        try b.serve { request, _ in
+            let id = try? CaseXML.decode(XMLDocument.parse(request.body)).header.messageId
+            let receipt = Receipt(receiptId: MessageID.random(), refToMessageId: id, issuedAt: Date(), issuer: peer, addressee: me,
+                                  status: .rejected, reason: .schema, detail: "the child's name \(marker) is wrong")
+            guard let signed = try? ReceiptSealer.seal(receipt, with: signer) else { return HTTPResponse.text(500, "cannot sign\n") }
+            return HTTPResponse(status: 200, headers: ["Content-Type": "application/xml"], body: signed)
+        }
+        net.configurePeers(of: a)
+        try a.startSender()
+        let sealed = try a.seal(a.message("free-text-1", to: b))
+        try a.enqueue(sealed, for: b)
+        XCTAssertTrue(waitUntil(10) { a.queueFiles().isEmpty }, "still queued: \(a.queueFiles())\n\(a.logs.text)")
+        a.shutdown()
+
+        let needle = Data(marker.utf8)
+        let journalFiles = try FileManager.default.subpathsOfDirectory(atPath: a.layout.journal.path)
+        XCTAssertFalse(journalFiles.isEmpty)
+        for name in journalFiles {
+            let path = a.layout.journal.appendingPathComponent(name).path
+            guard let bytes = FileManager.default.contents(atPath: path) else { continue }  // a directory
+            XCTAssertNil(bytes.range(of: needle), "the peer's free text is in the journal's \(name)")
+        }
+        let rejected = try XCTUnwrap(try a.journalEntries().first { $0.messageId == "free-text-1" })
+        XCTAssertEqual(rejected.kind, .rejected)
+        XCTAssertEqual(rejected.reason, "schema")
+        let archived = try Data(contentsOf: a.layout.archive.appendingPathComponent("migrationsverket/free-text-1.receipt"))
+        XCTAssertNotNil(archived.range(of: needle), "the detail is kept in the archived receipt")
+        XCTAssertEqual(rejected.receiptDigest, SHA256.hex(archived))
+        XCTAssertEqual(try ReceiptXML.read(archived).detail, "the child's name \(marker) is wrong")
     }
 
     /// `stafett queue hold` while an attempt is on the wire: that attempt completes (a 503 here),

@@ -1,0 +1,77 @@
+import Foundation
+import StafettJournal
+import StafettModel
+
+// A message's outcome is journaled first and the message taken out of the queue after (nothing
+// is lost if the second step never happens). A crash, or a failed move, between the two leaves a
+// message whose outcome is already on record: sending it again would get the peer's original
+// receipt and journal the outcome a second time. These finish such messages without sending them.
+
+extension DeliveryScheduler {
+    /// Where a message whose outcome is `kind` is archived: the archive, or its expired part.
+    func archive(for kind: JournalKind) -> String {
+        kind == .expired ? layout.expiredArchivePath : layout.archivePath
+    }
+
+    /// The outcome (`delivered`, `rejected` or `expired`) the journal holds for each of `ids` that
+    /// has one, read in one pass. `unreadable` hears the sequence numbers of records that did not
+    /// decode (one of them may be such an outcome).
+    static func journaledOutcomes(journal: String, of ids: Set<String>,
+                                  unreadable: ([UInt64]) -> Void = { _ in }) throws -> [String: JournalKind] {
+        var found: [String: JournalKind] = [:]
+        var skipped: [UInt64] = []
+        try JournalStream(directory: journal).readAvailable { raw in
+            guard let e = try? EntryCodec.decode(raw.payload) else { skipped.append(raw.sequence); return }
+            guard e.kind == .delivered || e.kind == .rejected || e.kind == .expired,
+                  let id = e.messageId, ids.contains(id) else { return }
+            found[id] = e.kind
+        }
+        if !skipped.isEmpty { unreadable(skipped) }
+        return found
+    }
+
+    /// At start: takes out of the queue the messages whose outcome a crash left journaled but not
+    /// settled, and returns the others, to be delivered. Should the journal not be readable, every
+    /// message is delivered: an outcome recorded twice is better than a message never sent.
+    func settleJournaledAtStart(_ entries: [QueueEntry]) -> [QueueEntry] {
+        guard !entries.isEmpty else { return entries }
+        let outcomes: [String: JournalKind]
+        do {
+            outcomes = try Self.journaledOutcomes(journal: layout.journal.path, of: Set(entries.map(\.messageId.rawValue))) { [log] seqs in
+                log.error("journal: \(seqs.count) record(s) could not be read as entries (first #\(seqs[0])); a message whose "
+                    + "outcome one of them holds would be sent and journaled again: run stafett journal verify")
+            }
+        } catch {
+            log.error("cannot read the journal for outcomes a crash left unsettled: \(error); every queued message is sent")
+            return entries
+        }
+        return entries.filter { entry in
+            guard let kind = outcomes[entry.messageId.rawValue] else { return true }
+            log.notice("queue: \(entry.messageId) to \(entry.peer) was journaled \(kind.rawValue) before a crash; taken out of the queue now, not sent again")
+            return !finishJournaled(entry, kind)
+        }
+    }
+
+    /// Takes a message whose outcome is journaled out of the queue. On failure it stays filed with
+    /// its outcome noted, to be tried again in a minute without sending. True when it left the queue.
+    @discardableResult
+    func finishJournaled(_ entry: QueueEntry, _ kind: JournalKind, meta: Bool = true) -> Bool {
+        do {
+            try store.remove(entry, archivingTo: archive(for: kind), retryState: meta)
+            return true
+        } catch {
+            log.limited(.error, key: "settle", every: .seconds(10),
+                        "cannot take \(entry.messageId) out of the queue after journaling it \(kind.rawValue): \(error); trying again in a minute")
+            cond.lock()
+            let lane = laneLocked(entry.peer)
+            lane.journaled[entry.messageId] = kind
+            var again = entry
+            again.nextAttempt = Date().addingTimeInterval(60)
+            lane.mayHaveMeta.insert(entry.messageId)
+            lane.file(again, now: Date())
+            cond.broadcast()
+            cond.unlock()
+            return false
+        }
+    }
+}
