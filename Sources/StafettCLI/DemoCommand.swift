@@ -100,20 +100,22 @@ enum DemoCommand {
             console.print("   \(f)")
         }
 
-        console.print("== Migrationsverket's signed receipts, held in Trelleborg's journal")
-        var receipts: [(id: String, xml: String)] = []
+        console.print("== Migrationsverket's signed receipts, in Trelleborg's archive, bound by digest in its journal")
+        var receipts: [(id: String, xml: Data)] = []
         try JournalStream(directory: kommun.layout.journal.path).readAvailable { raw in
-            if let e = try? EntryCodec.decode(raw.payload), let r = e.receipt, let id = e.messageId { receipts.append((id, r)) }
+            guard let e = try? EntryCodec.decode(raw.payload), e.kind == .delivered || e.kind == .rejected,
+                  let id = e.messageId, let r = try? ArchivedReceipt.read(for: e, archive: kommun.layout.archivePath) else { return }
+            receipts.append((id, r))
         }
         let verketCert = try Certificate.load(path: verket.tls("signing.crt"))
         var verified = 0
         for r in receipts {
-            let doc = try XMLDocument.parse(Data(r.xml.utf8))
+            let doc = try XMLDocument.parse(r.xml)
             if (try? XMLSignature.verify(doc, trusting: verketCert)) != nil { verified += 1 }
         }
         console.print("   \(receipts.count) receipts, \(verified) verified against Migrationsverket's signing certificate")
         if let first = receipts.first {
-            console.print("   check one yourself: stafett receipt \(first.id) --journal \(kommun.layout.journal.path) | stafett verify --cert \(verket.tls("signing.crt")) -")
+            console.print("   check one yourself: stafett receipt \(first.id) --config \(kommun.configPath) | stafett verify --cert \(verket.tls("signing.crt")) -")
         }
 
         console.print("== The broken file went to failed/ with a report for the case worker")

@@ -3,14 +3,15 @@
 public enum ExitCode {
     /// Success.
     public static let ok: Int32 = 0
-    /// Something checked was invalid: a record, a signature, a damaged journal; `queue`: no such message.
+    /// Something checked was invalid: a record, a signature, a damaged journal, an archived receipt
+    /// that does not match its journal digest; `queue`: no such message.
     public static let invalid: Int32 = 1
     /// The command line was wrong.
     public static let usage: Int32 = 2
     /// A file could not be read or written, or another operational failure; `journal verify`: a torn
     /// tail (a crash leftover the daemon cuts back, not damage).
     public static let failure: Int32 = 3
-    /// Nothing found (`case`, `receipt`).
+    /// Nothing found (`case`, `receipt`; for `receipt` also a receipt the archive no longer holds).
     public static let notFound: Int32 = 4
     /// The journal could not be read: missing, not a journal, unreadable, damaged under a replay.
     public static let journalUnreadable: Int32 = 5

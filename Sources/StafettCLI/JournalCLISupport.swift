@@ -14,6 +14,8 @@ public struct JournalCLIContext: Sendable {
     public var certificateFile: String?
     /// The follow-up rules file (default: the built-in rules).
     public var rulesFile: String?
+    /// The spool's archive directory (peers' signed receipts, bound by digest in the journal).
+    public var archiveDirectory: String?
     /// The clock.
     public var now: @Sendable () -> Date
     /// Stops `journal tail -f` when it returns true (checked every poll); nil follows until killed.
@@ -24,25 +26,27 @@ public struct JournalCLIContext: Sendable {
 
     /// Creates a context.
     public init(journalDirectory: String? = nil, secretFile: String? = nil, certificateFile: String? = nil,
-                rulesFile: String? = nil, now: @escaping @Sendable () -> Date = { Date() },
+                rulesFile: String? = nil, archiveDirectory: String? = nil, now: @escaping @Sendable () -> Date = { Date() },
                 stopFollowing: (@Sendable () -> Bool)? = nil, outputIsTerminal: Bool = false) {
         self.journalDirectory = journalDirectory
         self.secretFile = secretFile
         self.certificateFile = certificateFile
         self.rulesFile = rulesFile
+        self.archiveDirectory = archiveDirectory
         self.now = now
         self.stopFollowing = stopFollowing
         self.outputIsTerminal = outputIsTerminal
     }
 
-    /// Reads the journal directory, node secret and signing certificate from `stafett.conf`,
+    /// Reads the journal and archive directories, node secret and signing certificate from `stafett.conf`,
     /// and `/etc/stafett/followup.rules` when that file exists.
     public static func fromConfig(path: String) throws -> JournalCLIContext {
         let config = try StafettConfig.load(path: path)
         let rules = "/etc/stafett/followup.rules"
         return JournalCLIContext(journalDirectory: config.paths.layout.journal.path, secretFile: config.node.journalSecret,
                                  certificateFile: config.node.signingCert,
-                                 rulesFile: FileManager.default.fileExists(atPath: rules) ? rules : nil)
+                                 rulesFile: FileManager.default.fileExists(atPath: rules) ? rules : nil,
+                                 archiveDirectory: config.paths.layout.archivePath)
     }
 
     /// The installed configuration file, used when a command names neither `--journal` nor `--config`.
@@ -58,7 +62,7 @@ public struct JournalCLIContext: Sendable {
 
 /// Shared option handling for the journal commands.
 extension JournalCLIContext {
-    /// Applies `--journal`, `--secret`, `--cert`, `--rules`, `--config` from parsed options.
+    /// Applies `--journal`, `--secret`, `--cert`, `--rules`, `--archive`, `--config` from parsed options.
     func applying(_ o: Arguments) throws -> JournalCLIContext {
         var c = self
         if let cfg = o.value("--config") {
@@ -67,11 +71,13 @@ extension JournalCLIContext {
             c.secretFile = f.secretFile ?? c.secretFile
             c.certificateFile = f.certificateFile ?? c.certificateFile
             c.rulesFile = f.rulesFile ?? c.rulesFile
+            c.archiveDirectory = f.archiveDirectory ?? c.archiveDirectory
         }
         if let v = o.value("--journal") { c.journalDirectory = v }
         if let v = o.value("--secret") { c.secretFile = v }
         if let v = o.value("--cert") { c.certificateFile = v }
         if let v = o.value("--rules") { c.rulesFile = v }
+        if let v = o.value("--archive") { c.archiveDirectory = v }
         return c
     }
 

@@ -1,43 +1,51 @@
 import Foundation
+import StafettDaemon
 import StafettJournal
 
-/// `stafett receipt MESSAGE-ID`: prints the peer's signed receipt for a message, as the sender's
-/// journal holds it, so it can be checked offline (`| stafett verify --cert PEER.crt -`) or handed
-/// to an auditor.
+/// `stafett receipt MESSAGE-ID`: prints the peer's signed receipt for a message, as the sending
+/// node keeps it (in its archive, bound by digest in its journal; whole in the journal for records
+/// written before that), so it can be checked offline (`| stafett verify --cert PEER.crt -`) or
+/// handed to an auditor.
 enum ReceiptCommand {
     static let usage = """
-        usage: stafett receipt MESSAGE-ID [--journal DIR | --config FILE] [-o FILE]
+        usage: stafett receipt MESSAGE-ID [--journal DIR --archive DIR | --config FILE] [-o FILE]
 
-        Prints the signed receipt the peer returned for MESSAGE-ID (accepted or rejected), from
-        the journal of the node that sent it. Exit 0 ok, 2 usage error, 3 FILE could not be written,
-        4 the journal holds no receipt for it, 5 the journal could not be read.
+        Prints the signed receipt the peer returned for MESSAGE-ID (accepted or rejected). The
+        journal of the node that sent it binds the receipt by its SHA-256; the receipt itself is
+        in the spool's archive (ARCHIVE/<peer>/MESSAGE-ID.receipt), checked against that digest.
+        Exit 0 ok, 1 the archived receipt does not match the journal (altered or replaced),
+        2 usage error, 3 FILE could not be written or the archive could not be read, 4 the journal
+        holds no receipt for it, or the archive no longer does (retention removed it),
+        5 the journal could not be read.
         Check it with: stafett receipt ID | stafett verify --cert PEER-SIGNING.crt -
         """
 
-    static let command = Subcommand(name: "receipt", summary: "print the signed receipt of a sent message, from the journal") { argv, console in
+    static let command = Subcommand(name: "receipt", summary: "print the signed receipt of a sent message, from the archive") { argv, console in
         var code = ExitCode.ok
         let argv = JournalCLIContext.withDefaultConfig(argv)
-        guard let args = StafettTool.parse(argv, usage: usage, console: console, options: ["--journal", "--config", "--output"],
+        guard let args = StafettTool.parse(argv, usage: usage, console: console, options: ["--journal", "--config", "--archive", "--output"],
                                            aliases: ["-o": "--output"], exitCode: &code) else { return code }
         guard args.positionals.count == 1 else {
             console.error("stafett receipt: name exactly one MESSAGE-ID\n\(usage)")
             return ExitCode.usage
         }
         let id = args.positionals[0]
-        let receipt: String
+        let record: JournalEntry
+        let context: JournalCLIContext
         do {
-            let directory = try JournalCLIContext().applying(args).directory()
+            context = try JournalCLIContext().applying(args)
+            let directory = try context.directory()
             try JournalCLIContext.requireJournal(directory)
-            var found: String?
+            var found: JournalEntry?
             try JournalStream(directory: directory).readAvailable { raw in
-                guard let e = try? EntryCodec.decode(raw.payload), e.messageId == id, let r = e.receipt else { return }
-                found = r  // the last one wins, should a message ever have been settled twice
+                guard let e = try? EntryCodec.decode(raw.payload), e.messageId == id, ArchivedReceipt.isNamed(by: e) else { return }
+                found = e  // the last one wins, should a message ever have been settled twice
             }
-            guard let r = found else {
+            guard let e = found else {
                 console.error("stafett receipt: no receipt for \(id) in \(directory)")
                 return ExitCode.notFound
             }
-            receipt = r
+            record = e
         } catch let e as UsageError {
             console.error("stafett receipt: \(e.message)")
             return ExitCode.usage
@@ -45,12 +53,30 @@ enum ReceiptCommand {
             console.error("stafett receipt: \(error)")
             return ExitCode.journalUnreadable
         }
+        let receipt: Data
+        if record.receiptDigest != nil {
+            guard let archive = context.archiveDirectory else {
+                console.error("stafett receipt: the journal binds the receipt for \(id) by its digest; it is in the spool's archive: "
+                              + "give --archive DIR or --config FILE")
+                return ExitCode.usage
+            }
+            do throws(ArchivedReceipt.Failure) { receipt = try ArchivedReceipt.read(for: record, archive: archive) } catch {
+                console.error("stafett receipt: \(error)")
+                switch error {
+                case .gone: return ExitCode.notFound
+                case .mismatch: return ExitCode.invalid
+                case .unreadable: return ExitCode.failure
+                }
+            }
+        } else {
+            receipt = Data((record.receipt ?? "").utf8)
+        }
         guard let out = args.value("--output") else {
-            console.write(receipt)
+            console.write(String(decoding: receipt, as: UTF8.self))
             return ExitCode.ok
         }
         do {
-            try Data(receipt.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
+            try receipt.write(to: URL(fileURLWithPath: out), options: .atomic)
             return ExitCode.ok
         } catch {
             console.error("stafett receipt: \(error)")

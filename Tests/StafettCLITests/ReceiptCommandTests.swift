@@ -1,4 +1,5 @@
 import Foundation
+import StafettCrypto
 import StafettJournal
 import XCTest
 @testable import StafettCLI
@@ -21,6 +22,45 @@ final class ReceiptCommandTests: XCTestCase {
         let missing = try cli.run(["receipt", "abc-2", "--journal", dir])
         XCTAssertEqual(missing.code, ExitCode.notFound)
         XCTAssertTrue(missing.err.contains("no receipt for abc-2"), missing.err)
+    }
+
+    /// A receipt kept in the archive is printed once it matches the digest its journal record
+    /// holds; an altered one is refused (1), a removed one (retention) reported as gone (4), and
+    /// without the archive's place the command says where to give it (2).
+    func testChecksTheArchivedReceiptAgainstTheJournal() throws {
+        let cli = try CLIRun()
+        let dir = cli.path("journal"), archive = cli.path("archive")
+        let receipt = Data("<Receipt xmlns=\"urn:stafett:receipt:1\"><Status>rejected</Status><Detail>fri text</Detail></Receipt>\n".utf8)
+        let file = archive + "/migrationsverket/abc-1.receipt"
+        try FileManager.default.createDirectory(atPath: archive + "/migrationsverket", withIntermediateDirectories: true)
+        try receipt.write(to: URL(fileURLWithPath: file))
+        let journal = try Journal(directory: dir)
+        var e = JournalEntry(kind: .rejected, messageId: "abc-1", status: "rejected", reason: "schema")
+        e.receiptDigest = SHA256.hex(receipt)
+        try journal.append(e)
+        journal.close()
+
+        let ok = try cli.run(["receipt", "abc-1", "--journal", dir, "--archive", archive])
+        XCTAssertEqual(ok.code, ExitCode.ok, ok.err)
+        XCTAssertEqual(ok.out, String(decoding: receipt, as: UTF8.self))
+
+        let nowhere = try cli.run(["receipt", "abc-1", "--journal", dir])
+        XCTAssertEqual(nowhere.code, ExitCode.usage, nowhere.err)
+        XCTAssertTrue(nowhere.err.contains("--archive DIR"), nowhere.err)
+
+        var altered = receipt
+        altered[altered.count - 2] = UInt8(ascii: " ")
+        try altered.write(to: URL(fileURLWithPath: file))
+        let tampered = try cli.run(["receipt", "abc-1", "--journal", dir, "--archive", archive])
+        XCTAssertEqual(tampered.code, ExitCode.invalid, tampered.err)
+        XCTAssertEqual(tampered.out, "", "an altered receipt is not printed")
+        XCTAssertTrue(tampered.err.contains("\(file) is not the receipt the journal binds"), tampered.err)
+        XCTAssertTrue(tampered.err.contains(SHA256.hex(receipt)), tampered.err)
+
+        try FileManager.default.removeItem(atPath: file)
+        let gone = try cli.run(["receipt", "abc-1", "--journal", dir, "--archive", archive])
+        XCTAssertEqual(gone.code, ExitCode.notFound, gone.err)
+        XCTAssertTrue(gone.err.contains("no longer holds it") && gone.err.contains("retention"), gone.err)
     }
 
     /// `receipt` and `case` read the same journal and say the same thing when it is not there:
