@@ -150,16 +150,20 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Its log file (stderr).
     public let logPath: String
 
-    /// Starts `stafettd --config PATH`, logging to `logPath`.
-    public convenience init(executable: String, config: String, logPath: String) throws {
-        try self.init(launcher: DaemonLauncher(executable: executable), config: config, logPath: logPath)
+    /// Starts `stafettd --config PATH`, logging to `logPath`, with `environment` added to this
+    /// process's own (a crash-window test names a step to die at, `STAFETT_CRASH_AT`).
+    public convenience init(executable: String, config: String, logPath: String, environment: [String: String] = [:]) throws {
+        try self.init(launcher: DaemonLauncher(executable: executable), config: config, logPath: logPath, environment: environment)
     }
 
     /// Starts the daemon as `launcher` says, with `--config PATH`, logging to `logPath`.
-    public init(launcher: DaemonLauncher, config: String, logPath: String) throws {
+    public init(launcher: DaemonLauncher, config: String, logPath: String, environment: [String: String] = [:]) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: launcher.executable)
         process.arguments = launcher.leadingArguments + ["--config", config]
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+        }
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()

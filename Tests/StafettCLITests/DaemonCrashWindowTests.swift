@@ -122,6 +122,59 @@ final class DaemonCrashWindowTests: XCTestCase {
         XCTAssertEqual(verify.code, 0, verify.out + verify.err)
     }
 
+    /// The sender's settling window: killed (SIGKILL, by its own crash point) after a receipt's
+    /// outcome is journaled and before its message leaves the queue, 20 times over. A restart
+    /// must take such a message out of the queue unsent: sent again, the peer answers with the
+    /// original receipt, and the message would be journaled `delivered` a second time. In the
+    /// end every message is journaled `delivered` exactly once, its receipt archived and bound.
+    func testSenderKilledBetweenJournalingAndSettling20Times() throws {
+        let h = try DaemonHarness(members: [Members.a, Members.b]) { name, config in
+            // One connection: a few receipts per run, so the kills spread over the messages.
+            if name == Members.a.0 { config.delivery.connectionsPerPeer = 1 }
+        }
+        try h.start(B)
+        let n = 60
+        let tag = "KILL-\(UUID().uuidString.prefix(6))"
+        try h.drop(DaemonHarness.csv(tag: tag, count: n), as: "\(tag).csv", into: A)
+        var kills = 0
+        for _ in 0..<20 {
+            let d = try h.start(A, environment: ["STAFETT_CRASH_AT": "after-outcome-journaled"], waitForPort: false)
+            guard h.wait(60, { !d.isRunning }) else { XCTFail("A was not killed in the window\n\(h.lastLog(A))"); break }
+            XCTAssertEqual(d.process.terminationReason, .uncaughtSignal, h.lastLog(A))
+            XCTAssertEqual(d.process.terminationStatus, SIGKILL, h.lastLog(A))
+            kills += 1
+        }
+        XCTAssertEqual(kills, 20)
+        let before = try h.journaled(A, kind: "delivered", casePrefix: tag)
+        XCTAssertGreaterThanOrEqual(before.count, 20, "each kill came after at least one delivery was journaled")
+        XCTAssertLessThan(before.count, n, "some messages are left for the last run")
+
+        try h.start(A)
+        XCTAssertTrue(try h.wait(60) {
+            try h.queueCount(A) == 0 && h.inbox(B).count == n && h.journaled(A, kind: "delivered", casePrefix: tag).count >= n
+        }, "queue \(h.queueCount(A))\n\(h.lastLog(A))")
+        usleep(1_000_000)  // a message sent again would be journaled again by now
+        let delivered = try h.journaled(A, kind: "delivered", casePrefix: tag)
+        XCTAssertEqual(delivered.count, n, "delivered records == messages")
+        XCTAssertEqual(Set(delivered).count, n)
+        XCTAssertEqual(try h.journaled(B, kind: "received").count, n, "the peer stored each once")
+        XCTAssertTrue(h.log(A).contains("taken out of the queue now, not sent again"), "the window was hit and recovered")
+        h.stop(A)
+        var bound = 0
+        try JournalStream(directory: h.a.layout.journal.path).readAvailable { raw in
+            guard let e = try? EntryCodec.decode(raw.payload), e.kind == .delivered else { return }
+            XCTAssertNil(e.receipt)
+            let receipt = try ArchivedReceipt.read(for: e, archive: h.a.layout.archivePath)
+            XCTAssertEqual(try ReceiptXML.read(receipt).refToMessageId?.rawValue, e.messageId)
+            XCTAssertNotNil(e.intakeId)
+            XCTAssertNotNil(e.eventTimeMillis)
+            bound += 1
+        }
+        XCTAssertEqual(bound, n, "every delivered record binds an archived receipt")
+        let verify = try h.cli.run(["journal", "verify", "--journal", h.a.layout.journal.path, "--cert", h.a.tls("signing.crt")])
+        XCTAssertEqual(verify.code, 0, verify.out + verify.err)
+    }
+
     /// Runs the real intake on a copy of the file so that A's disk ends up as `window` describes.
     /// (A function of its own so the journal, and its lock, are released before A starts.)
     func simulate(_ window: Window, h: DaemonHarness, tag: String, csv: String) throws -> [QueueEntry] {

@@ -58,16 +58,18 @@ final class DaemonHarness: @unchecked Sendable {
         (try? String(contentsOfFile: logPath(name, run: max(0, (starts[name] ?? 1) - 1)), encoding: .utf8)) ?? ""
     }
 
-    /// Starts (or restarts) a node's daemon and waits until its receiver accepts connections.
+    /// Starts (or restarts) a node's daemon and waits until its receiver accepts connections
+    /// (unless `waitForPort` is false: a daemon told to die may be gone by then); `environment`
+    /// is added to the daemon's.
     @discardableResult
-    func start(_ name: String) throws -> DaemonProcess {
+    func start(_ name: String, environment: [String: String] = [:], waitForPort: Bool = true) throws -> DaemonProcess {
         let exe = DaemonProcess.siblingExecutable()
         guard FileManager.default.isExecutableFile(atPath: exe) else { throw StartupError("no stafettd at \(exe); swift build first") }
         let run = starts[name, default: 0]
         starts[name] = run + 1
-        let d = try DaemonProcess(executable: exe, config: node(name).configPath, logPath: logPath(name, run: run))
+        let d = try DaemonProcess(executable: exe, config: node(name).configPath, logPath: logPath(name, run: run), environment: environment)
         daemons[name] = d
-        guard d.waitForPort(node(name).port) else {
+        guard !waitForPort || d.waitForPort(node(name).port) else {
             throw StartupError("\(name) did not start:\n\(log(name))")
         }
         return d
@@ -110,9 +112,10 @@ final class DaemonHarness: @unchecked Sendable {
         }.compactMap { $0["msg"] as? String }
     }
 
-    /// The peer's signed receipt for a message, as the sender's journal holds it (`stafett receipt`).
+    /// The peer's signed receipt for a message, as the sender keeps it (`stafett receipt`: from
+    /// its archive, checked against its journal).
     func receipt(of id: String, heldBy name: String) throws -> Data {
-        let r = try cli.run(["receipt", id, "--journal", node(name).layout.journal.path])
+        let r = try cli.run(["receipt", id, "--config", node(name).configPath])
         guard r.code == 0 else { throw StartupError("stafett receipt \(id): exit \(r.code): \(r.err)") }
         return Data(r.out.utf8)
     }
