@@ -56,12 +56,14 @@ public struct QueueEntry: Sendable, Codable, Hashable {
     public var held: Bool = false
     /// SHA-256 (base64) of the exclusive-canonical signed message: what an accepted receipt must carry.
     public var digest: String
-    /// The child's intake id and the organisation that issued it (nil: the sender, this node),
-    /// and when the event happened: what the outcome record (`delivered`, `rejected`, `expired`)
-    /// carries so follow-up joins it to the child and counts from the event. Nil in retry state
-    /// written before they were kept.
+    // The next three are what the outcome record (`delivered`, `rejected`, `expired`) carries so
+    // follow-up joins it to the child and counts from the event; nil in retry state written
+    // before they were kept.
+    /// The child's intake id.
     public var intakeId: String?
+    /// The organisation that issued `intakeId`, when the message names one (nil: its sender, this node).
     public var intakeIdIssuer: OrganisationNumber?
+    /// When the event happened (the message's `Event/Time`).
     public var eventTime: Date?
 
     /// Creates an entry due now.
