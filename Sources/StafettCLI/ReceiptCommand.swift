@@ -14,9 +14,9 @@ enum ReceiptCommand {
         journal of the node that sent it binds the receipt by its SHA-256; the receipt itself is
         in the spool's archive (ARCHIVE/<peer>/MESSAGE-ID.receipt), checked against that digest.
         Exit 0 ok, 1 the archived receipt does not match the journal (altered or replaced),
-        2 usage error, 3 FILE could not be written or the archive could not be read, 4 the journal
-        holds no receipt for it, or the archive no longer does (retention removed it),
-        5 the journal could not be read.
+        2 usage error, 3 FILE could not be written or the archive could not be read,
+        4 the journal holds no receipt for it, or the archive no longer does (retention removed
+        it), 5 the journal could not be read.
         Check it with: stafett receipt ID | stafett verify --cert PEER-SIGNING.crt -
         """
 

@@ -48,7 +48,9 @@ extension DeliveryScheduler {
         return entries.filter { entry in
             guard let kind = outcomes[entry.messageId.rawValue] else { return true }
             log.notice("queue: \(entry.messageId) to \(entry.peer) was journaled \(kind.rawValue) before a crash; taken out of the queue now, not sent again")
-            return !finishJournaled(entry, kind)
+            // Left in the queue, it is filed already, marked to be taken out later, never sent.
+            finishJournaled(entry, kind)
+            return false
         }
     }
 

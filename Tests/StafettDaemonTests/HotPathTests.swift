@@ -133,7 +133,7 @@ final class HotPathTests: XCTestCase {
         XCTAssertEqual(delivered.count, count)
         XCTAssertEqual(Set(delivered.compactMap(\.messageId)), Set((0..<count).map { "many-\($0)" }))
         for record in delivered {
-            let receipt = try ReceiptXML.read(Data(try XCTUnwrap(record.receipt).utf8))
+            let receipt = try ReceiptXML.read(try ArchivedReceipt.read(for: record, archive: a.layout.archivePath))
             XCTAssertEqual(receipt.status, .accepted)
             XCTAssertEqual(receipt.digest, record.digest)
         }

@@ -40,8 +40,7 @@ final class QueueStoreTests: XCTestCase {
                                          identifiers: ChildIdentifiers(intakeId: "TBG-\(id)")),
                             event: CaseEvent(type: .registered, time: created))
         let s = try MessageSealer(key: Key.generate(), certificate: nil).seal(m)
-        let entry = QueueEntry(messageId: m.header.messageId, peer: peer, recipient: m.header.recipient, eventType: .registered,
-                               caseRef: "TBG-\(id)", queuedAt: created, expiresAt: created.addingTimeInterval(72 * 3600),
+        let entry = QueueEntry(message: m, peer: peer, queuedAt: created, expiresAt: created.addingTimeInterval(72 * 3600),
                                digest: s.digest)
         return (entry, s.signedXML)
     }
