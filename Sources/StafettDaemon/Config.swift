@@ -86,9 +86,10 @@ public struct StafettConfig: Sendable, Equatable {
         public var maxBody: Int = 4 << 20
         /// Largest request header block. Default 16KiB.
         public var maxHeader: Int = 16 << 10
-        /// Longest wait for the next bytes of a request. Default 30s.
+        /// Longest wait for the next bytes of a request, and for a peer's whole answer to a
+        /// message this node delivers. Default 30s.
         public var readTimeout: Duration = .seconds(30)
-        /// Longest TLS handshake. Default 10s.
+        /// Longest TLS handshake, inbound and outbound. Default 10s.
         public var handshakeTimeout: Duration = .seconds(10)
         /// How long an idle keep-alive connection stays open. Default 60s.
         public var idleTimeout: Duration = .seconds(60)

@@ -190,6 +190,7 @@ public final class Daemon: @unchecked Sendable {
         defer { intakeSlots.signal() }
         var processor = IntakeProcessor(runtime: runtime, layout: layout, store: store, batcher: batcher)
         processor.gate = intakeGate
+        processor.metrics = metrics
         processor.stillQueued = { [scheduler] in scheduler.adopt($0) }
         do {
             let (outcome, queued) = try processor.processKeepingMessages(file)

@@ -221,8 +221,12 @@ public final class DeliveryScheduler: @unchecked Sendable {
     private func makeConnection(_ peer: LoadedPeer, _ rt: NodeRuntime) -> HTTPClient? {
         do {
             let tls = try TLSClientContext(rt.tls, serverTrust: peer.trust)
+            // A peer that completes TLS and then never answers holds an attempt no longer than
+            // the node's own read timeout; the back-off decides when to try again.
             let conf = HTTPClientConfiguration(host: peer.config.address.host, port: peer.config.address.port,
-                                               maxConnections: max(1, rt.config.delivery.connectionsPerPeer))
+                                               maxConnections: max(1, rt.config.delivery.connectionsPerPeer),
+                                               handshakeTimeout: rt.config.limits.handshakeTimeout,
+                                               requestTimeout: rt.config.limits.readTimeout)
             return HTTPClient(configuration: conf, tls: tls)
         } catch {
             log.limited(.error, key: "tls-\(peer.config.name)", every: .seconds(60), "peer \(peer.config.name): \(error)")

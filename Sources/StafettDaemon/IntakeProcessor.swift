@@ -36,6 +36,8 @@ public struct IntakeProcessor: Sendable {
     /// (a commit that failed after its renames, a crash): the scheduler may never have heard of
     /// them, and they must not wait for a restart.
     public var stillQueued: (@Sendable ([QueueEntry]) -> Void)?
+    /// Where `stafett_disk_space_low` is set when intake checks the free space; nil for none.
+    public var metrics: Metrics?
 
     /// Creates a processor.
     public init(runtime: NodeRuntime, layout: SpoolLayout, store: QueueStore, batcher: CommitBatcher) {
@@ -58,6 +60,8 @@ public struct IntakeProcessor: Sendable {
     /// the file, which then goes to `failed/` with every reason found.
     public func processKeepingMessages(_ file: URL, now: Date = Date()) throws(SpoolError) -> (IntakeOutcome, [(entry: QueueEntry, signedXML: Data)]) {
         let name = layout.outboxRelativePath(of: file) ?? file.lastPathComponent
+        // Nothing is taken while the disk is short: the file waits in the outbox for space.
+        try checkSpace(file)
         // What the name pointed at when it was read: the file moves to accepted/ or failed/ only
         // if it still does (see `FileIdentity`).
         let identity = FileIdentity(path: file.path)
@@ -201,10 +205,20 @@ public struct IntakeProcessor: Sendable {
         var records: [JournalEntry] = []
         for (entry, sealed) in batch where !layout.hasArchived(peer: entry.peer, id: entry.messageId) {
             if store.contains(peer: entry.peer, id: entry.messageId) { queued.known.append(entry); continue }
-            queued.staged.append(try store.stage(sealed.signedXML, for: entry))
+            do { queued.staged.append(try store.stage(sealed.signedXML, for: entry)) } catch {
+                // A full disk, most likely: no half-staged queue is left behind.
+                for f in queued.staged { unlink(f.temporary) }
+                throw error
+            }
             queued.written.append((entry, sealed.signedXML))
             records.append(JournalEntry.about(sealed.message, kind: .queued, digest: entry.digest, keyer: runtime.keyer,
                                               caseRef: entry.caseRef, status: "queued", time: now))
+        }
+        // The queue files may have eaten into the space the journal needs: give them back and
+        // leave the file in the outbox rather than journal onto a full disk.
+        do { try checkSpace(URL(fileURLWithPath: layout.queue.path)) } catch {
+            for f in queued.staged { unlink(f.temporary) }
+            throw error
         }
         // `queued` is durable before the queue files appear (a commit of its own: a group commit
         // renames its files before it journals, which the receiver needs): the scheduler may
@@ -280,6 +294,14 @@ public struct IntakeProcessor: Sendable {
         try batcher.commit(CommitItem(files: [], entries: [entry]))
         let moved = try layout.moveToFailed(file, report: report)
         return .failed(errors: errors.count, movedTo: moved.input)
+    }
+
+    /// Throws, naming `file`, when the spool's or the journal's file system is below the reserve.
+    private func checkSpace(_ file: URL) throws(SpoolError) {
+        let space = DiskSpace(layout: layout)
+        if let why = space.shortage(metrics: metrics) {
+            throw SpoolError(path: file.path, operation: "intake", reason: "left in the outbox until there is space: \(why)")
+        }
     }
 
     /// Whether opening `path` for reading is refused by its owner or mode (checked as the daemon

@@ -84,6 +84,13 @@ public final class Receiver: @unchecked Sendable {
     /// Checks, stores and answers one message.
     func receive(_ body: Data, from peer: PeerIdentity) -> HTTPResponse {
         let rt = runtime()
+        // Storing, and even refusing (journaled), needs the disk: while it is short, the sender
+        // keeps the message and retries, as after any 5xx.
+        if let why = DiskSpace(layout: layout).shortage(metrics: metrics) {
+            log.limited(.error, key: "disk-space", every: .seconds(60), "receiver: answering 503 to every message: \(why)")
+            metrics.count("stafett_receive_errors_total")
+            return HTTPResponse.text(503, "this node is short of disk space; retry later\n")
+        }
         let me = rt.config.node.organisation
         // Parse and validate first: nothing else is trustworthy before that.
         let doc: XMLDocument

@@ -14,9 +14,9 @@ let args = argv.first.map { $0.hasPrefix("-") } == false ? Array(argv.dropFirst(
     guard let i = args.firstIndex(of: name), i + 1 < args.count, let v = Double(args[i + 1]) else { return fallback }
     return v
 }
-if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "flood", "all"].contains(which) {
+if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "flood", "intake-memory", "all"].contains(which) {
     print("""
-        usage: stafett-bench [pipeline|checks|journal|e2e|flood|all] [--seconds S]
+        usage: stafett-bench [pipeline|checks|journal|e2e|flood|intake-memory|all] [--seconds S]
           pipeline  translate + validate + sign records/s beside the bare sign rate (issue 2)
           checks    µs of CPU per document for the receiver's and the sender's checks beside a bare verify (issue 4's breakdown)
           journal   durable appends/s (1, 8, 64 appender threads; 64, 256 async tasks) beside raw fdatasync/s; followup and verify
@@ -28,6 +28,8 @@ if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "flood",
                     STAFETT_BENCH_CONNECTIONS=N connections per peer (16), STAFETT_BENCH_KEEP=1 keeps the run's files
           flood     a configured peer's submissions (each on a new connection) while --connections N (2000) silent connections
                     from --addresses A (200) loopback addresses flood the receiver; --rate R (50) for --seconds S (10) (issue 14)
+          intake-memory  peak resident memory of `stafett validate` (a child per file) for a 50 MiB single line a;a;a…, a 64 MiB
+                    well-formed export and 64 MiB of Windows-1252 €, beside each file's size and the bound 4× + fixed (issue 14)
         e2e runs its two daemons from this binary (the daemon code of the same build).
         Build with -c release: swift run -c release stafett-bench
         """)
@@ -49,6 +51,7 @@ do {
         try EndToEndBenchmark.run(messages: Int(option("--messages", 5000)), rate: option("--rate", 100),
                                   latencySeconds: option("--latency-seconds", 10), postfix: args.contains("--postfix"))
     }
+    if which == "intake-memory" { try IntakeMemoryBenchmark.run() }
     if which == "flood" {
         try FloodBenchmark.run(connections: Int(option("--connections", 2000)), addresses: Int(option("--addresses", 200)),
                                seconds: option("--seconds", 10), rate: option("--rate", 50))

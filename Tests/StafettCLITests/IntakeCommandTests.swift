@@ -89,4 +89,26 @@ final class IntakeCommandTests: XCTestCase {
         XCTAssertEqual(a, b)
         XCTAssertTrue(String(decoding: a[0], as: UTF8.self).contains("Müller-Åström"))
     }
+
+    /// Issue 14: one 16 MiB line of `a;a;a…` took about 35× its size before rows were read one at
+    /// a time and capped in values. Measured in a `stafett validate` child of its own (the kernel's
+    /// peak for it), beside the same child on a one-record file: the fixed amount.
+    func testValidateOfAPathologicalLineStaysWithinFourTimesTheFile() throws {
+        let stafett = DaemonProcess.siblingExecutable("stafett")
+        guard FileManager.default.isExecutableFile(atPath: stafett) else {
+            throw XCTSkip("no stafett executable beside the tests at \(stafett): swift build first")
+        }
+        let cli = try CLIRun()
+        let tiny = examplesDirectory.appendingPathComponent("intake/trelleborg-2015-10-23.csv").path
+        let size = 16 << 20
+        try Data(String(repeating: "a;", count: size / 2).utf8).write(to: URL(fileURLWithPath: cli.path("line.csv")))
+        let fixed = try PeakMemory.ofChild(stafett, ["validate", tiny])
+        let peak = try PeakMemory.ofChild(stafett, ["validate", cli.path("line.csv")])
+        XCTAssertLessThanOrEqual(peak, fixed + 4 * size,
+                                 "peak \(peak >> 20) MiB for a \(size >> 20) MiB line; a one-record file takes \(fixed >> 20) MiB")
+        // And it is refused for what it is.
+        let r = try cli.run(["validate", cli.path("line.csv")])
+        XCTAssertEqual(r.code, ExitCode.invalid)
+        XCTAssertTrue(r.out.contains("line.csv line 1: this row has more than"), r.out)
+    }
 }

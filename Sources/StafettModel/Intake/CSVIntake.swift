@@ -1,8 +1,16 @@
 import Foundation
 
 /// CSV files: header row, then one record per row.
+///
+/// Rows are taken one at a time as the reader finds them, so a file costs its text and the
+/// records made of it, nothing per cell. The errors keep the order of a file read whole: syntax
+/// first, then the header, then the records (which are not reported when anything before them is wrong).
 enum CSVIntake {
-    static func records(_ bytes: [UInt8], encoding: IntakeTextEncoding, builder: RecordBuilder,
+    /// Longest value taken in one cell: a note, the longest field, is at most 4000 characters
+    /// (16 000 bytes of UTF-8). A longer cell is refused before any rule copies it.
+    static let maxCellBytes = 64 << 10
+
+    static func records(_ bytes: consuming [UInt8], encoding: IntakeTextEncoding, builder: RecordBuilder,
                         limits: IntakeLimits, sink: inout ErrorSink) -> [IntakeRecord] {
         // Excel honours a first line `sep=;` naming the separator; some tools write one.
         var start = 0, firstLine = 1
@@ -13,106 +21,154 @@ enum CSVIntake {
             start = bytes.count > 6 && bytes[5] == CSVReader.cr && bytes[6] == CSVReader.lf ? 7 : 6
             firstLine = 2
         }
-        let table = CSVReader.read(bytes, from: start, line: firstLine, separator: sep,
-                                   maxRows: 2 * limits.maxRecords + 100)
-        for e in table.errors { sink.add(.line(e.line), e.reason) }
-        if table.tooMany {
+        var rows = CSVRows(encoding: encoding, separator: sep, builder: builder, limits: limits, file: sink.file)
+        let maxRows = 2 * limits.maxRecords + 100
+        let reading = CSVReader.read(consume bytes, from: start, line: firstLine, separator: sep, maxRows: maxRows,
+                                     maxErrors: limits.maxErrors) { rows.take($0) }
+        for e in reading.errors { sink.add(.line(e.line), e.reason) }
+        if reading.tooMany {
             // Excel writes rows of bare separators far below the data when its used range grew once:
             // those count here too, and splitting the file would not help.
-            sink.add(.file, "the file has more than \(2 * limits.maxRecords + 100) rows, empty ones included: "
+            sink.add(.file, "the file has more than \(maxRows) rows, empty ones included: "
                 + "delete empty rows below the data (in Excel: select them, Delete), or split it into files of at most "
                 + "\(limits.maxRecords) records")
             return []
         }
-        // Blank lines before the header are skipped; line numbers stay physical.
-        guard let headerAt = table.rows.firstIndex(where: { !table.isBlank($0) }) else {
-            return []
-        }
-        let header = table.rows[headerAt]
-        let rows = table.rows[headerAt...]
-        let headerLine = IntakeLocation.line(header.line)
+        sink.add(contentsOf: rows.headerErrors)
+        // A broken header would make every record wrong in the same way; stop at the header.
+        guard rows.header != nil, sink.isEmpty else { return [] }
+        sink.add(contentsOf: rows.recordErrors)
+        return rows.out
+    }
+}
 
+/// The rows of one CSV file as they come: the header, then records built against it.
+private struct CSVRows {
+    let encoding: IntakeTextEncoding
+    let separator: UInt8
+    let builder: RecordBuilder
+    let limits: IntakeLimits
+    /// The header's line and number of fields, once read.
+    var header: (line: Int, fields: Int)?
+    /// True once nothing more is taken: the header was wrong, or there are too many records.
+    var done = false
+    var fieldOfColumn: [IntakeField?] = []
+    var names = [String?](repeating: nil, count: IntakeField.allCases.count)
+    var headerErrors: ErrorSink
+    var recordErrors: ErrorSink
+    var out: [IntakeRecord] = []
+    /// One record's storage serves every row.
+    var raw = RawRecord()
+
+    init(encoding: IntakeTextEncoding, separator: UInt8, builder: RecordBuilder, limits: IntakeLimits, file: String) {
+        self.encoding = encoding
+        self.separator = separator
+        self.builder = builder
+        self.limits = limits
+        headerErrors = ErrorSink(file: file, cap: limits.maxErrors)
+        recordErrors = ErrorSink(file: file, cap: limits.maxErrors)
+    }
+
+    mutating func take(_ row: CSVRow) {
+        guard !done, !row.isBlank else { return }  // blank lines before the header, blank rows Excel leaves
+        if header == nil { readHeader(row) } else { readRecord(row) }
+    }
+
+    /// The first non-blank row; line numbers stay physical.
+    private mutating func readHeader(_ row: CSVRow) {
+        header = (row.line, row.fields.count)
+        done = true
+        let headerLine = IntakeLocation.line(row.line)
+        // The reader already said why a row with too many fields is refused.
+        guard !row.overfull else { return }
+        if let long = row.fields.firstIndex(where: { $0.count > CSVIntake.maxCellBytes }) {
+            headerErrors.add(headerLine, "column \(long + 1) is named by more than \(CSVIntake.maxCellBytes) bytes: "
+                + "this line cannot be the header row (is it missing?)")
+            return
+        }
         // An export without its header row puts a child's record where the column names belong:
         // name no cell of it, since errors end up in logs, and say what is wrong once.
-        let headerNames = table.fields[header.fields].map { table.string($0).intakeTrimmed }
+        let headerNames = row.fields.map { row.string($0).intakeTrimmed }
         let headerFields = headerNames.map { IntakeField.named($0) }
         // A header names mostly known columns: one cell that happens to be a column name (an
         // event word like "Placering" in a child's record) does not make a record a header, whose
         // other cells (names, notes) would then be quoted as unknown columns.
         let named = zip(headerNames, headerFields).filter { !$0.0.isEmpty }
         guard named.filter({ $0.1 != nil }).count * 2 >= named.count, named.contains(where: { $0.1 != nil }) else {
-            sink.add(headerLine, "this line names no column we know, so it cannot be the header row (is it missing?): "
+            headerErrors.add(headerLine, "this line names no column we know, so it cannot be the header row (is it missing?): "
                 + "the first line must name the columns, like Ärendenummer;Förnamn;Efternamn;Händelse;Händelsetid")
-            return []
+            return
         }
 
         // The header: every named column must be known, and no field may appear twice.
-        var fieldOfColumn: [IntakeField?] = []
-        var names = [String?](repeating: nil, count: IntakeField.allCases.count)
         for (col, (name, field)) in zip(headerNames, headerFields).enumerated() {
             guard !name.isEmpty else { fieldOfColumn.append(nil); continue }
             guard let f = field else {
                 // "Ã¶" is what UTF-8 "ö" looks like read as Windows-1252: the file mixes both.
                 if encoding == .windows1252, name.contains("\u{C3}") {
-                    sink.add(headerLine, field: name, column: true, "unknown column; the file mixes UTF-8 and Windows-1252 "
+                    headerErrors.add(headerLine, field: name, column: true, "unknown column; the file mixes UTF-8 and Windows-1252 "
                         + "text (some bytes are not UTF-8): save it again as \"CSV UTF-8\"")
                     fieldOfColumn.append(nil)
                     continue
                 }
-                sink.add(headerLine, field: name, column: true, "unknown column: check the spelling. Known columns are "
+                headerErrors.add(headerLine, field: name, column: true, "unknown column: check the spelling. Known columns are "
                     + IntakeField.allCases.map(\.swedishHeader).joined(separator: ", ")
                     + " (or their English names, like \(IntakeField.givenName.jsonKey))")
                 fieldOfColumn.append(nil)
                 continue
             }
             if let earlier = names[f.rawValue] {
-                sink.add(headerLine, field: name, column: true,
-                         "means the same as column \"\(earlier)\" (column \(col + 1)): keep only one of them")
+                headerErrors.add(headerLine, field: name, column: true,
+                                 "means the same as column \"\(earlier)\" (column \(col + 1)): keep only one of them")
             }
             names[f.rawValue] = name
             fieldOfColumn.append(f)
         }
         func has(_ fs: IntakeField...) -> Bool { fs.contains { names[$0.rawValue] != nil } }
         if !has(.givenName, .familyName) {
-            sink.add(headerLine, "there is no name column: add \"Förnamn\" and/or \"Efternamn\" (given_name, family_name)")
+            headerErrors.add(headerLine, "there is no name column: add \"Förnamn\" and/or \"Efternamn\" (given_name, family_name)")
         }
-        if !has(.event) { sink.add(headerLine, "there is no \"Händelse\" (event) column: add one") }
-        if !has(.eventTime) { sink.add(headerLine, "there is no \"Händelsetid\" (event_time) column: add one") }
+        if !has(.event) { headerErrors.add(headerLine, "there is no \"Händelse\" (event) column: add one") }
+        if !has(.eventTime) { headerErrors.add(headerLine, "there is no \"Händelsetid\" (event_time) column: add one") }
         if !has(.intakeId, .dossierNumber, .personalIdentityNumber) {
-            sink.add(headerLine, "there is no identifier column: add \"Ärendenummer\", \"Dossiernummer\" or \"Personnummer\"")
+            headerErrors.add(headerLine, "there is no identifier column: add \"Ärendenummer\", \"Dossiernummer\" or \"Personnummer\"")
         }
-        // A broken header would make every record wrong in the same way; stop at the header.
-        guard sink.isEmpty else { return [] }
+        done = !headerErrors.isEmpty
+    }
 
-        var out: [IntakeRecord] = []
-        out.reserveCapacity(rows.count - 1)
-        // One record's storage serves every row, over the file's text.
-        var raw = RawRecord(bytes: table.text)
-        for row in rows.dropFirst() {
-            if table.isBlank(row) { continue }  // blank rows Excel leaves
-            if out.count + 1 > limits.maxRecords {
-                sink.add(.file, "the file has more than \(limits.maxRecords) records: split it into smaller files")
-                break
-            }
-            let index = out.count
-            raw.clearValues()
-            var rowOK = true
-            for (col, cell) in table.fields[row.fields].enumerated() {
-                if col < fieldOfColumn.count, let f = fieldOfColumn[col] {
-                    raw.values[f.rawValue] = .text(cell)
-                } else if !table.string(cell).intakeTrimmed.isEmpty {
-                    rowOK = false
-                    sink.add(.line(row.line), col < header.fields.count
-                        ? "column \(col + 1) has a value but no header: name the column or clear the value"
-                        : "this row has \(row.fields.count) values but the header has \(header.fields.count) columns: "
-                            + "check for a separator (\(sep == CSVReader.semicolon ? ";" : ",")) inside a value that is not in quotes")
-                    break
-                }
-            }
-            let location = IntakeLocation.line(row.line)
-            builder.build(raw, names: names, column: true, location: location, index: index, usable: rowOK,
-                          into: &out, sink: &sink)
+    private mutating func readRecord(_ row: CSVRow) {
+        guard let header else { return }
+        if out.count + 1 > limits.maxRecords {
+            recordErrors.add(.file, "the file has more than \(limits.maxRecords) records: split it into smaller files")
+            done = true
+            return
         }
-        return out
+        let index = out.count
+        let location = IntakeLocation.line(row.line)
+        // The reader already said why a row with too many fields is refused; its first fields
+        // alone would only add errors about a row that is wrong as a whole.
+        guard !row.overfull else {
+            out.append(builder.placeholder(index, location))
+            return
+        }
+        raw.clearValues()
+        var rowOK = true
+        for (col, cell) in row.fields.enumerated() where rowOK {
+            if cell.count > CSVIntake.maxCellBytes {
+                rowOK = false
+                recordErrors.add(location, "column \(col + 1) holds more than \(CSVIntake.maxCellBytes) bytes: "
+                    + "no field is that long; check for a quote (\") that is never closed")
+            } else if col < fieldOfColumn.count, let f = fieldOfColumn[col] {
+                raw.values[f.rawValue] = .text(cell)
+            } else if !row.text[bytes: cell].intakeTrimmed.isEmpty {
+                rowOK = false
+                recordErrors.add(location, col < header.fields
+                    ? "column \(col + 1) has a value but no header: name the column or clear the value"
+                    : "this row has \(row.fields.count) values but the header has \(header.fields) columns: "
+                        + "check for a separator (\(separator == CSVReader.semicolon ? ";" : ",")) inside a value that is not in quotes")
+            }
+        }
+        builder.build(raw, in: row.text, names: names, column: true, location: location, index: index, usable: rowOK,
+                      into: &out, sink: &recordErrors)
     }
 }

@@ -1,10 +1,22 @@
 import Foundation
 
-/// One CSV record: the physical line it starts on (1-based) and its fields, as indexes into
-/// `CSVTable.fields`.
-struct CSVRow: Sendable {
+/// One CSV record as read: the physical line it starts on (1-based), its fields as byte ranges
+/// of the text, and whether it held more fields than were kept.
+struct CSVRow {
+    /// The text, with quoted values unquoted in place. Valid only while the row is handed over.
+    var text: UTF8Bytes
     var line: Int
-    var fields: Range<Int>
+    /// At most `CSVReader.maxFieldsPerRow` fields; the storage serves the next row.
+    var fields: [Range<Int>]
+    /// True when the record had more fields than that: the reader reported it, and the rest were
+    /// not kept, so that one long line of separators costs no memory per field.
+    var overfull: Bool
+
+    /// The bytes of every field are blank (see `intakeTrimmed`).
+    var isBlank: Bool { fields.allSatisfy { text[bytes: $0].intakeTrimmed.isEmpty } }
+
+    /// A field's text, as a String.
+    func string(_ field: Range<Int>) -> String { text[bytes: field].string }
 }
 
 /// A CSV syntax problem, at a physical line.
@@ -13,29 +25,12 @@ struct CSVSyntaxError: Sendable {
     var reason: String
 }
 
-/// A CSV file as read: the text, with quoted values unquoted in place, and where each field lies
-/// in it. No String is made per field; the rules read the bytes.
-struct CSVTable: Sendable {
-    /// The UTF-8 text; quoted values are rewritten in place without their quotes.
-    var text: [UInt8]
-    /// Every field's bytes in `text`, row after row.
-    var fields: [Range<Int>] = []
-    var rows: [CSVRow] = []
+/// What reading a CSV file came to, besides the rows handed over one by one.
+struct CSVReading: Sendable {
+    /// Syntax problems, in file order; at most the `maxErrors` asked for, plus one to say there were more.
     var errors: [CSVSyntaxError] = []
     /// True when reading stopped at `maxRows`.
     var tooMany = false
-
-    /// The bytes of every field of a row are blank (see `intakeTrimmed`).
-    func isBlank(_ row: CSVRow) -> Bool {
-        text.withUnsafeBufferPointer { p in
-            fields[row.fields].allSatisfy { p[bytes: $0].intakeTrimmed.isEmpty }
-        }
-    }
-
-    /// A field's text, as a String.
-    func string(_ field: Range<Int>) -> String {
-        text.withUnsafeBufferPointer { $0[bytes: field].string }
-    }
 }
 
 /// RFC 4180 CSV as Excel writes it, read over UTF-8 bytes in a single pass.
@@ -61,25 +56,45 @@ enum CSVReader {
         return commas > semis ? comma : semicolon
     }
 
-    /// Reads every record from byte `start`, which is on physical line `firstLine`. Stops after
-    /// `maxRows` rows (and says so through `tooMany`).
-    static func read(_ bytes: [UInt8], from start: Int = 0, line firstLine: Int = 1, separator sep: UInt8,
-                     maxRows: Int) -> CSVTable {
-        var table = CSVTable(text: bytes)
+    /// Most fields kept of one record. The longest legitimate row is the known columns plus a few
+    /// empty ones Excel leaves; a record past this is refused whole without a cell kept per field.
+    static let maxFieldsPerRow = 1024
+
+    /// Reads every record from byte `start`, which is on physical line `firstLine`, and hands each
+    /// to `row` as it is read; nothing is kept per record, so memory stays at the text itself.
+    /// Stops after `maxRows` rows (and says so through `tooMany`). `bytes` is taken, not copied:
+    /// quoted values are unquoted in it in place.
+    static func read(_ bytes: consuming [UInt8], from start: Int = 0, line firstLine: Int = 1, separator sep: UInt8,
+                     maxRows: Int, maxErrors: Int, row: (CSVRow) -> Void) -> CSVReading {
+        var reading = CSVReading()
+        func report(_ line: Int, _ reason: @autoclosure () -> String) {
+            if reading.errors.count <= maxErrors { reading.errors.append(CSVSyntaxError(line: line, reason: reason())) }
+        }
         var fields: [Range<Int>] = []
-        // Room for fields of eight bytes on average, so that a typical file never regrows.
-        fields.reserveCapacity(bytes.count / 8 + 16)
-        var rows: [CSVRow] = []
-        var errors: [CSVSyntaxError] = []
-        var tooMany = false
-        table.text.withUnsafeMutableBufferPointer { p in
+        fields.reserveCapacity(64)
+        var rows = 0
+        bytes.withUnsafeMutableBufferPointer { p in
             let n = p.count
+            let view = UnsafeBufferPointer(p)
             var i = start
             var line = firstLine
+            var overfull = false
+            func keep(_ value: Range<Int>) {
+                if fields.count < maxFieldsPerRow { fields.append(value) } else { overfull = true }
+            }
+            func hand(_ recordLine: Int) {
+                if overfull {
+                    report(recordLine, "this row has more than \(maxFieldsPerRow) values: check the separator, "
+                        + "or whether the file is CSV at all")
+                }
+                row(CSVRow(text: view, line: recordLine, fields: fields, overfull: overfull))
+                rows += 1
+                fields.removeAll(keepingCapacity: true)
+                overfull = false
+            }
             records: while i < n {
-                if rows.count >= maxRows { tooMany = true; break }
+                if rows >= maxRows { reading.tooMany = true; break }
                 let recordLine = line
-                let firstField = fields.count
                 while true {
                     var value: Range<Int>
                     if p[i] == quote {
@@ -108,18 +123,18 @@ enum CSVReader {
                             i += 1
                         }
                         guard closed else {
-                            errors.append(CSVSyntaxError(line: quoteLine, reason:
+                            report(quoteLine,
                                 "a quoted value starts here and its closing quote (\") is missing, so the rest of the file "
-                                + "could not be read: check for a stray quote character in this record"))
-                            fields.append(valueStart..<w)
-                            rows.append(CSVRow(line: recordLine, fields: firstField..<fields.count))
+                                + "could not be read: check for a stray quote character in this record")
+                            keep(valueStart..<w)
+                            hand(recordLine)
                             break records
                         }
                         i += 1
                         if i < n, p[i] != sep, p[i] != cr, p[i] != lf {
-                            errors.append(CSVSyntaxError(line: line, reason:
+                            report(line,
                                 "text follows the closing quote of a value: put the whole value in quotes and write "
-                                + "each quote inside it twice (\"\")"))
+                                + "each quote inside it twice (\"\")")
                             while i < n, p[i] != sep, p[i] != cr, p[i] != lf {
                                 p[w] = p[i]
                                 w += 1
@@ -136,25 +151,21 @@ enum CSVReader {
                         }
                         value = start..<i
                     }
-                    fields.append(value)
+                    keep(value)
                     if i >= n { break }
                     let b = p[i]
                     if b == sep {
                         i += 1
-                        if i >= n { fields.append(n..<n); break }
+                        if i >= n { keep(n..<n); break }
                         continue
                     }
                     i += (b == cr && i + 1 < n && p[i + 1] == lf) ? 2 : 1
                     line += 1
                     break
                 }
-                rows.append(CSVRow(line: recordLine, fields: firstField..<fields.count))
+                hand(recordLine)
             }
         }
-        table.fields = fields
-        table.rows = rows
-        table.errors = errors
-        table.tooMany = tooMany
-        return table
+        return reading
     }
 }

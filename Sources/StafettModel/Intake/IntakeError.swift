@@ -153,5 +153,11 @@ struct ErrorSink {
         if errors.count < cap { errors.append(error) } else { truncated = true }
     }
 
+    /// Adds every error `other` holds, and that it had more.
+    mutating func add(contentsOf other: ErrorSink) {
+        for e in other.errors { add(e) }
+        if other.truncated { truncated = true }
+    }
+
     var failure: IntakeFailure { IntakeFailure(file: file, errors: errors, truncated: truncated) }
 }

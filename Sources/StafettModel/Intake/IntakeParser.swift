@@ -12,6 +12,10 @@ public enum IntakeFormat: String, Sendable, Hashable {
     /// The format by extension (`.csv`, `.txt`, `.json`, `.jsonl`, `.ndjson`), else by the first
     /// non-blank byte (`{` or `[` is JSON, anything else CSV). Nil for XML, which is not intake.
     public static func detect(fileName: String, bytes: [UInt8]) -> IntakeFormat? {
+        bytes.withUnsafeBufferPointer { detect(fileName: fileName, bytes: $0) }
+    }
+
+    static func detect(fileName: String, bytes: UTF8Bytes) -> IntakeFormat? {
         let ext = (fileName as NSString).pathExtension.lowercased()
         switch ext {
         case "csv", "txt": return .csv
@@ -45,34 +49,39 @@ public enum IntakeParser {
             sink.add(.file, "the file is larger than the limit of \(limits.maxBytes) bytes: split it into smaller files")
             return .failure(sink.failure)
         }
-        let raw = [UInt8](data)
-        if let reason = notIntake(fileName: fileName, bytes: raw) {
-            sink.add(.file, reason)
-            return .failure(sink.failure)
-        }
-        guard let format = IntakeFormat.detect(fileName: fileName, bytes: raw) else {
-            sink.add(.file, "this is an XML file, not CSV or JSON: case XML goes through the case XML route")
-            return .failure(sink.failure)
-        }
-        let bytes: [UInt8]
-        let encoding: IntakeTextEncoding
-        do {
-            // JSON is UTF-8 by definition (RFC 8259): only CSV, which Excel writes in either, is guessed.
-            (bytes, encoding) = try TextDecoder.decode(raw, allowWindows1252: format == .csv)
-        } catch {
-            switch error {
-            case .utf16:
-                sink.add(.file, "the file is in UTF-16 (Excel's \"Unicode text\"): save it as \"CSV UTF-8\" instead")
-            case .invalidAfterBOM(let offset):
-                sink.add(.file, "the file says it is UTF-8 but byte \(offset) is not: save it again as \"CSV UTF-8\"")
-            case .mixed(let offset):
-                sink.add(.file, "the file mixes UTF-8 and Windows-1252 text (byte \(offset) is not UTF-8, earlier text is): "
-                    + "read either way some names would come out garbled; save it again as \"CSV UTF-8\"")
-            case .notUTF8(let offset):
-                sink.add(.file, "JSON must be UTF-8, and byte \(offset) is not: save the file as UTF-8")
+        // The file is read where it lies until it is decoded: the decoded text is the one copy made.
+        var format = IntakeFormat.csv, bytes: [UInt8] = [], encoding = IntakeTextEncoding.utf8
+        let decoded = data.withUnsafeBytes { (whole: UnsafeRawBufferPointer) -> Bool in
+            let raw = whole.bindMemory(to: UInt8.self)
+            if let reason = notIntake(fileName: fileName, bytes: raw) {
+                sink.add(.file, reason)
+                return false
             }
-            return .failure(sink.failure)
+            guard let detected = IntakeFormat.detect(fileName: fileName, bytes: raw) else {
+                sink.add(.file, "this is an XML file, not CSV or JSON: case XML goes through the case XML route")
+                return false
+            }
+            format = detected
+            do throws(TextDecoder.Failure) {
+                // JSON is UTF-8 by definition (RFC 8259): only CSV, which Excel writes in either, is guessed.
+                (bytes, encoding) = try TextDecoder.decode(raw, allowWindows1252: format == .csv)
+                return true
+            } catch {
+                switch error {
+                case .utf16:
+                    sink.add(.file, "the file is in UTF-16 (Excel's \"Unicode text\"): save it as \"CSV UTF-8\" instead")
+                case .invalidAfterBOM(let offset):
+                    sink.add(.file, "the file says it is UTF-8 but byte \(offset) is not: save it again as \"CSV UTF-8\"")
+                case .mixed(let offset):
+                    sink.add(.file, "the file mixes UTF-8 and Windows-1252 text (byte \(offset) is not UTF-8, earlier text is): "
+                        + "read either way some names would come out garbled; save it again as \"CSV UTF-8\"")
+                case .notUTF8(let offset):
+                    sink.add(.file, "JSON must be UTF-8, and byte \(offset) is not: save the file as UTF-8")
+                }
+                return false
+            }
         }
+        guard decoded else { return .failure(sink.failure) }
         guard bytes.contains(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) else {
             sink.add(.file, "the file is empty")
             return .failure(sink.failure)
@@ -80,7 +89,8 @@ public enum IntakeParser {
         let builder = RecordBuilder(file: fileName, reference: referenceDate)
         let records: [IntakeRecord]
         switch format {
-        case .csv: records = CSVIntake.records(bytes, encoding: encoding, builder: builder, limits: limits, sink: &sink)
+        // The text is handed on, not shared: the CSV reader unquotes values in it in place.
+        case .csv: records = CSVIntake.records(consume bytes, encoding: encoding, builder: builder, limits: limits, sink: &sink)
         case .json, .jsonLines:
             records = JSONIntake.records(bytes, linesOnly: format == .jsonLines, builder: builder, limits: limits, sink: &sink)
         }
@@ -101,7 +111,7 @@ public enum IntakeParser {
     }
 
     /// Files people drop by mistake: Excel workbooks and other office documents.
-    private static func notIntake(fileName: String, bytes: [UInt8]) -> String? {
+    private static func notIntake(fileName: String, bytes: UTF8Bytes) -> String? {
         let ext = (fileName as NSString).pathExtension.lowercased()
         let zip = bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]), ole = bytes.starts(with: [0xD0, 0xCF, 0x11, 0xE0])
         if ["xlsx", "xlsm", "xls", "ods", "numbers"].contains(ext) || zip || ole {

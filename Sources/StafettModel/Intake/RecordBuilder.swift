@@ -53,18 +53,26 @@ struct RecordBuilder {
     func build(_ raw: RawRecord, names: [String?], column: Bool, location: IntakeLocation, index: Int, usable: Bool,
                into out: inout [IntakeRecord], sink: inout ErrorSink) {
         raw.bytes.withUnsafeBufferPointer { p in
-            var check = RecordCheck(p: p, values: raw.values, strings: raw.strings)
-            // Appending in place, rather than returning the record, spares the optimizer a copy
-            // of every string and array in it.
-            build(&check, names: names, location: location, index: index, usable: usable, into: &out)
-            // Problems are collected and reported here, in the order found, so that the rules
-            // need not capture the sink.
-            for (field, reason) in check.problems {
-                if let field {
-                    sink.add(location, field: names[field.rawValue] ?? field.jsonKey, column: column, reason)
-                } else {
-                    sink.add(location, reason)
-                }
+            build(raw, in: p, names: names, column: column, location: location, index: index, usable: usable,
+                  into: &out, sink: &sink)
+        }
+    }
+
+    /// `build`, with the values of `raw` pointing into `p` rather than into `raw.bytes` (CSV rows,
+    /// which point into the file's text while it is read).
+    func build(_ raw: RawRecord, in p: UTF8Bytes, names: [String?], column: Bool, location: IntakeLocation, index: Int,
+               usable: Bool, into out: inout [IntakeRecord], sink: inout ErrorSink) {
+        var check = RecordCheck(p: p, values: raw.values, strings: raw.strings)
+        // Appending in place, rather than returning the record, spares the optimizer a copy
+        // of every string and array in it.
+        build(&check, names: names, location: location, index: index, usable: usable, into: &out)
+        // Problems are collected and reported here, in the order found, so that the rules
+        // need not capture the sink.
+        for (field, reason) in check.problems {
+            if let field {
+                sink.add(location, field: names[field.rawValue] ?? field.jsonKey, column: column, reason)
+            } else {
+                sink.add(location, reason)
             }
         }
     }
