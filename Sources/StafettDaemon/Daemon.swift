@@ -51,8 +51,11 @@ public final class Daemon: @unchecked Sendable {
         _ = try TLSServerContext(rt.tls, clientTrust: ClientTrust(rt.peers.values.map(\.trust)))
         var notes = rt.warnings
         for dir in config.paths.layout.allDirectories {
-            if access(dir.path, F_OK) != 0 {
-                notes.append("\(dir.path) does not exist yet; stafettd creates it at start")
+            var st = stat()
+            if lstat(dir.path, &st) != 0 {
+                let problem = FileProblem(path: dir.path, errno: errno)
+                notes.append(problem.isMissing ? "\(dir.path) does not exist yet; stafettd creates it at start"
+                                               : "\(problem): \(problem.hint)")
             } else if access(dir.path, R_OK | W_OK | X_OK) != 0 {
                 notes.append("\(dir.path) is not writable by this user (\(String(cString: strerror(errno)))): run the check as the service user")
             }
