@@ -7,10 +7,13 @@ struct CSVRow: Sendable {
     var fields: Range<Int>
 }
 
-/// A CSV syntax problem, at a physical line.
+/// A CSV syntax problem, at a physical line, in a record (0-based index into `CSVTable.rows`).
 struct CSVSyntaxError: Sendable {
     var line: Int
+    var record: Int
     var reason: String
+    /// The file ends inside a quoted value with no line ending after it: cut short, not a stray quote.
+    var truncated = false
 }
 
 /// A CSV file as read: the text, with quoted values unquoted in place, and where each field lies
@@ -108,16 +111,18 @@ enum CSVReader {
                             i += 1
                         }
                         guard closed else {
-                            errors.append(CSVSyntaxError(line: quoteLine, reason:
+                            // Excel ends every row with a line break: without one, the file was cut short.
+                            let cutShort = p[n - 1] != lf && p[n - 1] != cr
+                            errors.append(CSVSyntaxError(line: quoteLine, record: rows.count, reason:
                                 "a quoted value starts here and its closing quote (\") is missing, so the rest of the file "
-                                + "could not be read: check for a stray quote character in this record"))
+                                + "could not be read: check for a stray quote character in this record", truncated: cutShort))
                             fields.append(valueStart..<w)
                             rows.append(CSVRow(line: recordLine, fields: firstField..<fields.count))
                             break records
                         }
                         i += 1
                         if i < n, p[i] != sep, p[i] != cr, p[i] != lf {
-                            errors.append(CSVSyntaxError(line: line, reason:
+                            errors.append(CSVSyntaxError(line: line, record: rows.count, reason:
                                 "text follows the closing quote of a value: put the whole value in quotes and write "
                                 + "each quote inside it twice (\"\")"))
                             while i < n, p[i] != sep, p[i] != cr, p[i] != lf {
