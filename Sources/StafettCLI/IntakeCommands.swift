@@ -13,7 +13,9 @@ enum IntakeCommands {
 
         Checks intake files (CSV as Excel exports it, JSON, JSON Lines) and case XML or receipt
         XML against the schema. Prints one line per record (or per XML document) and every
-        error with its file, line or index, field and reason. Exit 1 if anything is invalid.
+        error with its file, row (as Excel numbers it) or index, intake id, field and reason:
+        in Swedish, as the case workers' .errors.txt says it, with the English below it.
+        Exit 1 if anything is invalid.
         """
 
     static let validate = Subcommand(name: "validate", summary: "check intake files or case XML, one line per record") { argv, console in
@@ -41,8 +43,10 @@ enum IntakeCommands {
                     console.print("\(path) \(r.location): ok \(r.event.type.rawValue) \(ids.joined(separator: " "))")
                 }
             case .failure(let failure):
-                for e in failure.errors { console.print(e.description) }
-                if failure.truncated { console.print("\(path): more errors not shown") }
+                for (swedish, english) in zip(failure.swedishLines, failure.englishLines) {
+                    console.print(swedish)
+                    console.print("  " + english)
+                }
                 console.print("\(path): INVALID: \(failure.errors.count) error(s); nothing in this file would be sent")
                 result = max(result, ExitCode.invalid)
             }

@@ -33,8 +33,11 @@ extension StafettConfig {
     /// Reads and parses a configuration file (following `include = path` lines).
     public static func load(path: String) throws(ConfigErrors) -> StafettConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigErrors([ConfigError(ConfigLocation(file: path, line: 0), "cannot read the configuration file",
-                                            hint: "check the path given with --config and that the stafett user may read it")])
+            let problem = ServiceUser.readProblem(path)
+            throw ConfigErrors([ConfigError(ConfigLocation(file: path, line: 0),
+                                            "cannot read the configuration file" + (problem.map { ": \($0)" } ?? ""),
+                                            hint: problem?.isPermission == true ? problem?.hint
+                                                : "check the path given with --config and that the stafett user may read it")])
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigErrors([ConfigError(ConfigLocation(file: path, line: 0), "the configuration file is not UTF-8",

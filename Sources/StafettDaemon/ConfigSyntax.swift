@@ -160,8 +160,9 @@ enum ConfigLexer {
             return doc
         }
         guard let data = FileManager.default.contents(atPath: target.path) else {
-            doc.errors.append(ConfigError(loc, "cannot read included file '\(target.path)'",
-                                          hint: "check that it exists and that the stafett user may read it"))
+            let problem = ServiceUser.readProblem(target.path)
+            doc.errors.append(ConfigError(loc, "cannot read included file '\(target.path)'" + (problem.map { ": \($0)" } ?? ""),
+                                          hint: problem?.hint ?? "check that it exists and that the stafett user may read it"))
             return doc
         }
         guard let text = String(data: data, encoding: .utf8) else {

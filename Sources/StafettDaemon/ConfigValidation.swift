@@ -4,7 +4,8 @@ import StafettModel
 extension StafettConfig {
     /// Checks what single values cannot: routes name configured peers, peers are distinct, the metrics
     /// endpoint is on loopback, back-off bounds are ordered, paths are absolute; with `checkFiles`,
-    /// also that every key, certificate and secret file exists and is readable (run this at start and reload).
+    /// also that every key, certificate and secret file exists and is readable (a permission problem named as one),
+    /// and that private keys and the journal secret are not open to others (run this at start and reload).
     public func validate(checkFiles: Bool) throws(ConfigErrors) {
         var errors: [ConfigError] = []
         let names = peers.map(\.name)
@@ -88,10 +89,19 @@ extension StafettConfig {
                     files.append(("peer.\(p.name).signing-cert", cert, "signing certificate of peer \"\(p.name)\""))
                 }
             }
-            for (key, file, what) in files where !FileManager.default.isReadableFile(atPath: file) {
-                let exists = FileManager.default.fileExists(atPath: file)
-                errors.append(ConfigError(at(key), "\(what) '\(file)' \(exists ? "is not readable" : "does not exist")",
-                                          hint: exists ? "let the stafett user read it (chown or chmod)" : "create it or correct the path"))
+            for (key, file, what) in files {
+                if let problem = ServiceUser.readProblem(file) {
+                    errors.append(ConfigError(at(key), problem.about(what), hint: problem.hint))
+                }
+            }
+            // Private keys and the journal secret as sshd treats its keys: open to nobody else.
+            for (key, file, what) in [("node.tls-key", node.tlsKey, "TLS key"), ("node.signing-key", node.signingKey, "signing key"),
+                                      ("node.journal-secret", node.journalSecret, "journal secret")] {
+                if let exposure = ServiceUser.exposure(ofPrivateFile: file) {
+                    errors.append(ConfigError(at(key), "\(what) '\(file)' \(exposure): a private key must be readable by the service user only",
+                                              hint: "chmod 600 '\(file)' (owned by the service user), or chmod 640 with the service's own group "
+                                                + "(chown root:stafett)"))
+                }
             }
         }
         if !errors.isEmpty { throw ConfigErrors(errors) }

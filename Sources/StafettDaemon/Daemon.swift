@@ -27,6 +27,10 @@ public final class Daemon: @unchecked Sendable {
     private let intakeQueue = DispatchQueue(label: "stafett.intake", attributes: .concurrent)
     private let intakeSlots = DispatchSemaphore(value: 8)
     private let intakeGate = IntakeGate()
+    /// Failed tries to file a refused input's report, by path (see `intake`).
+    private var reportTries: [String: Int] = [:]
+    /// Tries to file a report before giving up on it until the next start.
+    static let maxReportTries = 3
     private let control = DispatchQueue(label: "stafett.control")
     private let notify = SystemdNotify()
     private var signals: Signals?
@@ -51,8 +55,11 @@ public final class Daemon: @unchecked Sendable {
         _ = try TLSServerContext(rt.tls, clientTrust: ClientTrust(rt.peers.values.map(\.trust)))
         var notes = rt.warnings
         for dir in config.paths.layout.allDirectories {
-            if access(dir.path, F_OK) != 0 {
-                notes.append("\(dir.path) does not exist yet; stafettd creates it at start")
+            var st = stat()
+            if lstat(dir.path, &st) != 0 {
+                let problem = FileProblem(path: dir.path, errno: errno)
+                notes.append(problem.isMissing ? "\(dir.path) does not exist yet; stafettd creates it at start"
+                                               : "\(problem): \(problem.hint)")
             } else if access(dir.path, R_OK | W_OK | X_OK) != 0 {
                 notes.append("\(dir.path) is not writable by this user (\(String(cString: strerror(errno)))): run the check as the service user")
             }
@@ -124,7 +131,7 @@ public final class Daemon: @unchecked Sendable {
         }
         Self.recordExpiry(of: rt, in: metrics, now: Date())
         scheduler.start()
-        let watcher = OutboxWatcher(root: layout.outbox, options: .init(limits: limits), handlerQueue: intakeQueue) {
+        let watcher = OutboxWatcher(root: layout.outbox, options: .init(limits: limits), handlerQueue: intakeQueue, log: log) {
             [unowned self] file in self.intake(file)
         }
         try watcher.start()
@@ -192,26 +199,45 @@ public final class Daemon: @unchecked Sendable {
         processor.gate = intakeGate
         processor.metrics = metrics
         processor.stillQueued = { [scheduler] in scheduler.adopt($0) }
+        let shown = OutboxName.escaped(file.lastPathComponent)
         do {
             let (outcome, queued) = try processor.processKeepingMessages(file)
             switch outcome {
             case let .accepted(n, to):
                 // A file dropped again yields the same message ids: say so, as the journal does.
                 let again = n - queued.count
-                log.info("outbox: \(file.lastPathComponent): \(queued.count) message(s) queued"
-                    + (again > 0 ? ", \(again) already queued or sent (same file seen before)" : "") + "; moved to \(to.path)")
+                log.info("outbox: \(shown): \(queued.count) message(s) queued"
+                    + (again > 0 ? ", \(again) already queued or sent (same file seen before)" : "") + "; moved to \(OutboxName.escaped(to.path))")
                 metrics.count("stafett_intake_files_total", labels: ["outcome": "accepted"])
                 metrics.count("stafett_intake_records_total", by: Double(n))
             case let .failed(n, to):
-                log.warning("outbox: \(file.lastPathComponent): refused with \(n) error(s); see \(to.path).errors.txt")
+                log.warning("outbox: \(shown): refused with \(n) error(s); see \(OutboxName.escaped(SpoolLayout.reportPath(for: to)))")
                 metrics.count("stafett_intake_files_total", labels: ["outcome": "failed"])
             case .vanished:
                 break
             }
+            _ = lock.withLock { reportTries.removeValue(forKey: file.path) }
             watcher?.done(file)
             scheduler.addQueued(queued)
+        } catch where error.filingReport {
+            // A report that cannot be filed (failed/ not writable, a name the file system refuses)
+            // fails the same way each time: a few tries, then one line and a metric, and the file
+            // waits in the outbox, still handed out, so no scan takes it up again before a restart.
+            let tries = lock.withLock { () -> Int in
+                reportTries[file.path, default: 0] += 1
+                return reportTries[file.path]!
+            }
+            guard tries >= Self.maxReportTries else {
+                watcher?.retry(file, after: .seconds(5))
+                return
+            }
+            _ = lock.withLock { reportTries.removeValue(forKey: file.path) }
+            log.error("outbox: \(OutboxName.escaped(file.path)): refused, but its report could not be filed in failed/ after "
+                + "\(tries) tries (\(OutboxName.escaped(error.description))); it stays in the outbox until stafettd restarts")
+            metrics.count("stafett_intake_report_failures_total")
         } catch {
-            log.limited(.error, key: "intake-\(file.path)", every: .seconds(60), "outbox: \(file.path): \(error); will retry")
+            log.limited(.error, key: "intake-\(file.path)", every: .seconds(60), "outbox: \(OutboxName.escaped(file.path)): "
+                + "\(OutboxName.escaped(error.description)); will retry")
             watcher?.retry(file, after: .seconds(5))
         }
     }

@@ -38,6 +38,10 @@ public enum DaemonCommand {
                     writes nothing and may run beside the daemon
         --log-level error, warning, notice, info (default) or debug
         --version   print the version and exit
+        It refuses to run as root (exit status 77): files it wrote would strand the service user.
+        For a throwaway test network only, STAFETT_ALLOW_ROOT=1 lets it (the log says so loudly);
+        --check as root runs, with a warning. Private keys and the journal secret must be open to the
+        service user only (mode 0600, or 0640 with the service's own group).
         Signals: SIGHUP reloads the configuration and peers, SIGTERM drains and exits.
         """
 
@@ -69,6 +73,14 @@ public enum DaemonCommand {
             }
         }
         let log = Logger(minimumLevel: level)
+        switch ServiceUser.rootDecision(euid: geteuid(), check: check, environment: ProcessInfo.processInfo.environment) {
+        case .run: break
+        case .checkWithWarning(let text): log.warning("stafettd: \(text)")
+        case .runAllowed(let text): log.warning("stafettd: \(text)")
+        case .refuse(let text):
+            log.error("stafettd: \(text)")
+            exit(ServiceUser.refusedExitCode)
+        }
         if check {
             do {
                 for note in try Daemon.check(configPath: configPath) { log.warning(note) }

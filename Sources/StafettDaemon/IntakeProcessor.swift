@@ -59,7 +59,8 @@ public struct IntakeProcessor: Sendable {
     /// The steps: read, decode, route, seal, enqueue, file away. Any of the first four may refuse
     /// the file, which then goes to `failed/` with every reason found.
     public func processKeepingMessages(_ file: URL, now: Date = Date()) throws(SpoolError) -> (IntakeOutcome, [(entry: QueueEntry, signedXML: Data)]) {
-        let name = layout.outboxRelativePath(of: file) ?? file.lastPathComponent
+        // As shown in the report, the journal and the log: a newline in a name must not split a line.
+        let name = OutboxName.escaped(layout.outboxRelativePath(of: file) ?? file.lastPathComponent)
         // Nothing is taken while the disk is short: the file waits in the outbox for space.
         try checkSpace(file)
         // What the name pointed at when it was read: the file moves to accepted/ or failed/ only
@@ -68,7 +69,7 @@ public struct IntakeProcessor: Sendable {
         let data: Data
         switch try read(file, name: name) {
         case .vanished: return (.vanished, [])
-        case .refused(let problems): return (try fail(file, identity, name: name, problems.lines), [])
+        case .refused(let problems): return (try fail(file, identity, name: name, problems), [])
         case .content(let d): data = d
         }
         let digest = SHA256.hex(data)
@@ -80,7 +81,7 @@ public struct IntakeProcessor: Sendable {
         switch decode(data, name: name, digest: digest, now: now)
             .flatMap({ route($0, name: name) })
             .flatMap({ seal($0, name: name, now: now) }) {
-        case .failure(let problems): return (try fail(file, identity, name: name, problems.lines), [])
+        case .failure(let problems): return (try fail(file, identity, name: name, problems), [])
         case .success(let s): sealed = s
         }
         let queued = try enqueue(sealed, now: now)
@@ -97,8 +98,22 @@ public struct IntakeProcessor: Sendable {
         case refused(IntakeProblems)
     }
 
-    /// Reads an input whole, within the size limit.
+    /// Reads an input whole, within the size limit. Only a regular file is opened: a symbolic
+    /// link is never followed (it could lead anywhere the daemon may read) and a FIFO never opened
+    /// (that would wait for a writer); both go to `failed/` as they are.
     private func read(_ file: URL, name: String) throws(SpoolError) -> Read {
+        var st = stat()
+        guard lstat(file.path, &st) == 0 else {
+            if Glibc.errno == ENOENT { return .vanished }
+            throw SpoolError.errno(file.path, "stat")
+        }
+        if let kind = Self.oddKind(st.st_mode) {
+            return .refused(IntakeProblems(
+                swedish: ["\(name): detta är \(Self.swedishOddKind(st.st_mode)), inte en vanlig fil: Stafett tar bara emot vanliga filer "
+                    + "och följer eller öppnar aldrig något annat. Spara eller kopiera själva filen till utkorgen."],
+                english: ["\(name): this is \(kind), not a file: Stafett takes only ordinary files and never "
+                    + "follows or opens anything else. Save or copy the file itself into the outbox."]))
+        }
         let data: Data
         do {
             data = try IntakeFile.readBounded(file, limits: IntakeLimits(maxBytes: runtime.config.limits.maxIntakeFile))
@@ -108,14 +123,20 @@ public struct IntakeProcessor: Sendable {
             // trace but a log line. Moving it needs only the directory, so it goes to failed/ with
             // a report saying what to do, and into the journal, like any other refused file.
             if IntakeProcessor.isShutOut(file.path) {
-                return .refused(IntakeProblems(["\(name): Stafett may not read this file (its owner or permissions shut out "
-                    + "the stafett user): save it again so that it is readable, for example by the outbox's group, and drop it again"]))
+                return .refused(IntakeProblems(
+                    swedish: ["\(name): Stafett får inte läsa filen (ägaren eller behörigheterna stänger ute användaren stafett): "
+                        + "spara den igen så att den går att läsa, till exempel för utkorgens grupp, och lägg den i utkorgen igen"],
+                    english: ["\(name): Stafett may not read this file (its owner or permissions shut out "
+                        + "the stafett user): save it again so that it is readable, for example by the outbox's group, and drop it again"]))
             }
             // Any other read error is not the case worker's fault: the file stays in the outbox for the next scan.
             throw SpoolError(path: file.path, operation: "read", reason: "\(error)")
         }
         if data.count > runtime.config.limits.maxIntakeFile {
-            return .refused(IntakeProblems(["\(name): the file is \(data.count) bytes, more than the limit of \(runtime.config.limits.maxIntakeFile): split it into smaller files"]))
+            let limit = runtime.config.limits.maxIntakeFile
+            return .refused(IntakeProblems(
+                swedish: ["\(name): filen är \(data.count) byte, mer än gränsen \(limit): dela upp den i mindre filer"],
+                english: ["\(name): the file is \(data.count) bytes, more than the limit of \(limit): split it into smaller files"]))
         }
         return .content(data)
     }
@@ -270,30 +291,57 @@ public struct IntakeProcessor: Sendable {
         switch IntakeParser.parse(data: data, fileName: name, referenceDate: now,
                                   limits: IntakeLimits(maxBytes: runtime.config.limits.maxIntakeFile)) {
         case .failure(let f):
-            return .failure(IntakeProblems(f.errors.map(\.description) + (f.truncated ? ["\(name): more errors not shown"] : [])))
+            return .failure(IntakeProblems(swedish: f.swedishLines, english: f.englishLines))
         case .success(let records):
-            var problems: [String] = []
+            var problems = IntakeProblems(swedish: [], english: [])
             for r in records where r.recipient == nil && defaultRecipient == nil {
-                problems.append("\(name) \(r.location): no recipient: add a \"Mottagare\" column or set [routing] default in stafett.conf")
+                problems.swedish.append("\(name) \(r.location.swedish): ingen mottagare: lägg till kolumnen \"Mottagare\" "
+                    + "eller be driften ange [routing] default i stafett.conf")
+                problems.lines.append("\(name) \(r.location): no recipient: add a \"Mottagare\" column or set [routing] default in stafett.conf")
             }
-            if !problems.isEmpty { return .failure(IntakeProblems(problems)) }
+            if !problems.lines.isEmpty { return .failure(problems) }
             return .success(IntakeFile.caseMessages(records, fileDigestHex: digest, sender: me,
                                                     defaultRecipient: defaultRecipient ?? me, createdAt: now))
         }
     }
 
     /// Moves the input to `failed/` with its report and journals that.
-    private func fail(_ file: URL, _ identity: FileIdentity?, name: String, _ errors: [String]) throws(SpoolError) -> IntakeOutcome {
+    private func fail(_ file: URL, _ identity: FileIdentity?, name: String, _ problems: IntakeProblems) throws(SpoolError) -> IntakeOutcome {
         try FileIdentity.check(file, still: identity)
-        let report = "Stafett could not accept \(name); nothing in it was sent.\nFix every line below and drop the file into the outbox again.\n\n"
-            + errors.joined(separator: "\n") + "\n"
+        let errors = problems.lines
+        // The report first: a report that cannot be written (retried a bounded number of times)
+        // then leaves no journal record behind per try.
+        let filed = try layout.fileReport(for: file, report: IntakeReport.text(file: name, swedish: problems.swedish, english: errors))
         // Journaled before the move: a crash in between leaves the file in the outbox, refused
         // again at the next start (journaled twice, harmless), never moved without a record.
         let entry = JournalEntry(kind: .intakeFailed, sender: runtime.config.node.organisation.digits, status: "failed",
                                  reason: "\(errors.count) error(s): \(String(errors.first?.prefix(300) ?? ""))", file: name)
         try batcher.commit(CommitItem(files: [], entries: [entry]))
-        let moved = try layout.moveToFailed(file, report: report)
-        return .failed(errors: errors.count, movedTo: moved.input)
+        let moved = try layout.moveToFailed(file, to: filed.target)
+        return .failed(errors: errors.count, movedTo: moved)
+    }
+
+    /// What a directory entry that is not a regular file is, in words; nil for a regular file.
+    static func oddKind(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFLNK: return "a symbolic link"
+        case S_IFIFO: return "a named pipe (FIFO)"
+        case S_IFSOCK: return "a socket"
+        case S_IFDIR: return "a folder"
+        default: return "a device"
+        }
+    }
+
+    /// `oddKind` in Swedish.
+    static func swedishOddKind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFLNK: return "en symbolisk länk"
+        case S_IFIFO: return "en namngiven pipe (FIFO)"
+        case S_IFSOCK: return "en socket"
+        case S_IFDIR: return "en mapp"
+        default: return "en enhetsfil"
+        }
     }
 
     /// Throws, naming `file`, when the spool's or the journal's file system is below the reserve.
@@ -320,10 +368,20 @@ public struct IntakeProcessor: Sendable {
     }
 }
 
-/// Every reason a file was refused, as lines for its `.errors.txt`.
+/// Every reason a file was refused, as lines for its `.errors.txt`: in English (`lines`, also
+/// for the journal and the log) and in Swedish, for the case workers who read the report.
 struct IntakeProblems: Error {
     var lines: [String]
-    init(_ lines: [String]) { self.lines = lines }
+    var swedish: [String]
+    /// Reasons that have no Swedish text: the Swedish part of the report gives them in English.
+    init(_ lines: [String]) {
+        self.lines = lines
+        self.swedish = lines
+    }
+    init(swedish: [String], english: [String]) {
+        self.lines = english
+        self.swedish = swedish
+    }
 }
 
 /// A fixed-size array written from `concurrentPerform`, one distinct index per iteration.

@@ -21,6 +21,7 @@ public final class Metrics: @unchecked Sendable {
         "stafett_disk_space_low": "1 while the spool's or the journal's file system has less than 64 MiB free: intake waits, the receiver answers 503.",
         "stafett_intake_files_total": "Outbox files processed, by outcome.",
         "stafett_intake_records_total": "Records queued from outbox files.",
+        "stafett_intake_report_failures_total": "Refused outbox files whose report could not be filed in failed/ (after bounded retries).",
         "stafett_certificate_expiry_seconds": "Seconds until a configured certificate expires, by use.",
         "stafett_connections_refused_total": "Inbound connections closed at once, by the cap they met.",
         "stafett_handshake_failures_total": "Inbound TLS handshakes that failed: sent nothing (silent), too slow (timeout), or refused.",

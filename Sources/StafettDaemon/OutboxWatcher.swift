@@ -12,8 +12,12 @@ import Glibc
 ///   size and modification time have stayed the same for the quiet period.
 /// - A scan at start and every `scanInterval` finds what inotify missed (files dropped while the
 ///   daemon was down, network file systems, a queue overflow, which also triggers a scan at once).
-/// - Ignored: names starting with `.`, `*.part`, `*.tmp`, `*.errors.txt`, symbolic links, and
-///   anything that is not a regular file.
+/// - Ignored: names starting with `.`, `*.part`, `*.tmp`, `*.errors.txt`, and office clutter
+///   (`desktop.ini`, `Thumbs.db`, Excel's `~$…` lock files: `OutboxName.isClutter`).
+/// - Symbolic links, FIFOs, sockets and devices are handed on at once, never followed or opened:
+///   the consumer files them in `failed/` with a report.
+/// - A name that is not UTF-8 is given a UTF-8 name in its folder first (`OutboxName`), then
+///   waits its quiet period under that name.
 public final class OutboxWatcher: @unchecked Sendable {
     /// Tuning; defaults match `[limits]` in `stafett.conf`.
     public struct Options: Sendable {
@@ -47,6 +51,7 @@ public final class OutboxWatcher: @unchecked Sendable {
     public static func isIgnored(name: String) -> Bool {
         let lower = name.lowercased()
         return name.hasPrefix(".") || lower.hasSuffix(".part") || lower.hasSuffix(".tmp") || lower.hasSuffix(".errors.txt")
+            || OutboxName.isClutter(name)
     }
 
     private let root: URL
@@ -54,6 +59,7 @@ public final class OutboxWatcher: @unchecked Sendable {
     private let options: Options
     private let handlerQueue: DispatchQueue
     private let handler: @Sendable (URL) -> Void
+    private let log: Logger?
     /// All mutable state below is touched only on this queue.
     private let queue = DispatchQueue(label: "stafett.outbox-watcher")
     private var fd: Int32 = -1
@@ -63,6 +69,9 @@ public final class OutboxWatcher: @unchecked Sendable {
     private var directories: [Int32: String] = [:]
     private var pending: [String: Candidate] = [:]
     private var handed: Set<String> = []
+    /// Paths this watcher gave a UTF-8 name: their `IN_MOVED_TO` is ours, not a writer's, so
+    /// they still wait their quiet period.
+    private var renamedHere: Set<String> = []
     private var stopped = false
     private var overflows = 0
     /// When the quiet timer fires next (uptime ns), nil when disarmed.
@@ -74,9 +83,11 @@ public final class OutboxWatcher: @unchecked Sendable {
         var stableSince: DispatchTime
     }
 
-    /// A watcher of `root` that calls `handler` on `handlerQueue` with each complete file.
-    public init(root: URL, options: Options = Options(), handlerQueue: DispatchQueue,
+    /// A watcher of `root` that calls `handler` on `handlerQueue` with each complete file, and
+    /// tells `log` of names it changed.
+    public init(root: URL, options: Options = Options(), handlerQueue: DispatchQueue, log: Logger? = nil,
                 handler: @escaping @Sendable (URL) -> Void) {
+        self.log = log
         self.root = root.standardizedFileURL
         self.rootPath = root.standardizedFileURL.path
         self.options = options
@@ -147,7 +158,10 @@ public final class OutboxWatcher: @unchecked Sendable {
     /// If a file of that name shows up again later it is new and will be handed on again.
     public func done(_ file: URL) {
         let path = file.standardizedFileURL.path
-        queue.async { self.handed.remove(path) }
+        queue.async {
+            self.handed.remove(path)
+            self.renamedHere.remove(path)
+        }
     }
 
     /// The consumer could not finish (e.g. the queue disk is full): hand the file on again after
@@ -157,7 +171,7 @@ public final class OutboxWatcher: @unchecked Sendable {
         let ms = Int(max(delay.milliseconds, 0))
         queue.asyncAfter(deadline: .now() + .milliseconds(ms)) {
             guard !self.stopped, self.handed.remove(path) != nil else { return }
-            if self.regularFile(path) != nil { self.handOn(path) }
+            if self.fileKind(path) != nil { self.handOn(path) }
         }
     }
 
@@ -202,18 +216,18 @@ public final class OutboxWatcher: @unchecked Sendable {
                 let wd = buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self)
                 let mask = buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
                 let len = Int(buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
-                var name = ""
+                var name: [UInt8] = []
                 if len > 0, offset + 16 + len <= n {
                     let bytes = UnsafeRawBufferPointer(start: buffer + offset + 16, count: len)
-                    name = String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+                    name = Array(bytes.prefix { $0 != 0 })
                 }
                 offset += 16 + len
-                handle(wd: wd, mask: mask, name: name)
+                handle(wd: wd, mask: mask, rawName: name)
             }
         }
     }
 
-    private func handle(wd: Int32, mask: UInt32, name: String) {
+    private func handle(wd: Int32, mask: UInt32, rawName: [UInt8]) {
         if mask & UInt32(IN_Q_OVERFLOW) != 0 {
             overflows += 1
             scan()
@@ -230,7 +244,12 @@ public final class OutboxWatcher: @unchecked Sendable {
             directories[wd] = nil
             return
         }
-        guard !name.isEmpty, !Self.isIgnored(name: name) else { return }
+        guard !rawName.isEmpty else { return }
+        guard let name = OutboxName.utf8(rawName) else {
+            if mask & UInt32(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) != 0 { adopt(rawName, in: dir) }
+            return
+        }
+        guard !Self.isIgnored(name: name) else { return }
         let path = dir + "/" + name
         if mask & UInt32(IN_ISDIR) != 0 {
             if mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0, !isExcluded(path) {
@@ -241,12 +260,17 @@ public final class OutboxWatcher: @unchecked Sendable {
         }
         if mask & UInt32(IN_MOVED_FROM) != 0 {
             pending[path] = nil
+        } else if mask & UInt32(IN_MOVED_TO) != 0, renamedHere.remove(path) != nil {
+            consider(path, restart: true)
         } else if mask & UInt32(IN_MOVED_TO) != 0 {
             // Renamed into place: complete by the drop convention.
             pending[path] = nil
-            if !handed.contains(path), regularFile(path) != nil { handOn(path) }
+            if !handed.contains(path), fileKind(path) != nil { handOn(path) }
         } else if mask & UInt32(IN_CLOSE_WRITE) != 0 {
             consider(path, restart: true)
+        } else if mask & UInt32(IN_CREATE) != 0, fileKind(path) == .odd {
+            // A symbolic link or FIFO is complete when made, and nobody closes it after writing.
+            handOn(path)
         }
     }
 
@@ -267,14 +291,45 @@ public final class OutboxWatcher: @unchecked Sendable {
     private func scanDirectory(_ dir: String) {
         guard !stopped, isDirectoryNoFollow(dir) else { return }
         _ = addWatch(dir)
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        guard let rawNames = OutboxName.rawNames(in: dir) else { return }
+        var names: [String] = []
+        for raw in rawNames {
+            if let name = OutboxName.utf8(raw) { names.append(name) } else { adopt(raw, in: dir) }
+        }
         for name in names.sorted() where !Self.isIgnored(name: name) {
             let path = dir + "/" + name
             if isDirectoryNoFollow(path) {
                 if !isExcluded(path) { scanDirectory(path) }
+            } else if fileKind(path) == .odd {
+                if !handed.contains(path) { handOn(path) }
             } else {
                 consider(path, restart: false)
             }
+        }
+    }
+
+    /// Gives a name that is not UTF-8 a UTF-8 one (see `OutboxName.giveUTF8Name`); the file then
+    /// waits its quiet period under the new name. A name that cannot be changed is logged once.
+    private func adopt(_ raw: [UInt8], in dir: String) {
+        let shown = dir + "/" + OutboxName.escaped(bytes: raw)
+        // A writer's temporary name is left alone: the writer renames it when done.
+        if Self.isIgnored(name: OutboxName.utf8Name(forRawName: raw)) { return }
+        switch OutboxName.giveUTF8Name(directory: dir, raw: raw) {
+        case .success(nil):
+            return  // gone already (renamed here on an earlier event, or taken back)
+        case .success(let path?):
+            log?.notice("outbox: \(shown): the name is not UTF-8; renamed to \(OutboxName.escaped(path))")
+            if isDirectoryNoFollow(path) {
+                if !isExcluded(path) { scanDirectory(path) }
+            } else if fileKind(path) == .odd {
+                handOn(path)
+            } else {
+                renamedHere.insert(path)
+                consider(path, restart: true)
+            }
+        case .failure(let error):
+            log?.limited(.error, key: "outbox-name-\(shown)", every: .seconds(3600),
+                         "outbox: \(shown): the name is not UTF-8 and cannot be changed (\(error.reason)); the file waits in the outbox")
         }
     }
 
@@ -336,6 +391,20 @@ public final class OutboxWatcher: @unchecked Sendable {
         var st = stat()
         guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         return st
+    }
+
+    /// What a non-directory entry is, for intake: a regular file, or an odd one (symbolic link,
+    /// FIFO, socket, device); nil for a directory or a name that is gone.
+    private enum FileKind { case regular, odd }
+
+    private func fileKind(_ path: String) -> FileKind? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return .regular
+        case S_IFDIR: return nil
+        default: return .odd
+        }
     }
 
     private func isDirectoryNoFollow(_ path: String) -> Bool {

@@ -12,7 +12,9 @@ public enum AtomicFile {
     public static func write(_ data: Data, to url: URL, mode: mode_t = 0o600, inheritDirectoryMode: Bool = false) throws(SpoolError) {
         let dir = url.deletingLastPathComponent()
         try makeDirectories(dir, inheritMode: inheritDirectoryMode)
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        // A name near NAME_MAX leaves no room for the temporary's additions: then a short one.
+        let base = url.lastPathComponent.utf8.count > 200 ? "long-name" : url.lastPathComponent
+        let tmp = dir.appendingPathComponent(".\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw .errno(tmp.path, "create") }
         // The daemon runs with umask 0077 (the unit): a wider mode asked for is set explicitly.
@@ -106,14 +108,20 @@ public enum AtomicFile {
     public static func move(from source: URL, to destination: URL, inheritDirectoryMode: Bool = false) throws(SpoolError) -> URL {
         let srcDir = source.deletingLastPathComponent()
         // The writer may never have fsynced its data; the file's final place must hold it whole.
-        let fd = open(source.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        if fd >= 0 {
-            let synced = fsync(fd)
-            let syncErr = errno
-            close(fd)
-            guard synced == 0 else { throw .errno(source.path, "fsync", syncErr) }
-        } else if errno != EACCES && errno != EPERM {
-            throw .errno(source.path, "open")
+        // Only a regular file has data to make durable. A symbolic link or a FIFO that was refused
+        // moves as it is: never followed, never opened (opening a FIFO would wait for a writer).
+        var sourceStat = stat()
+        guard lstat(source.path, &sourceStat) == 0 else { throw .errno(source.path, "open") }
+        if sourceStat.st_mode & S_IFMT == S_IFREG {
+            let fd = open(source.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+            if fd >= 0 {
+                let synced = fsync(fd)
+                let syncErr = errno
+                close(fd)
+                guard synced == 0 else { throw .errno(source.path, "fsync", syncErr) }
+            } else if errno != EACCES && errno != EPERM {
+                throw .errno(source.path, "open")
+            }
         }
         // A file we may not open (refused for that) we also never read: the link or rename below
         // moves its inode as it is, which is all that can be done for it.
@@ -172,12 +180,13 @@ public enum AtomicFile {
     /// gets the mode of the folder it is made in.
     @discardableResult
     public static func writeErrorsFile(_ report: String, for file: URL, readableLike input: URL? = nil) throws(SpoolError) -> URL {
-        let url = file.deletingLastPathComponent().appendingPathComponent(file.lastPathComponent + ".errors.txt")
+        let url = file.deletingLastPathComponent().appendingPathComponent(SpoolLayout.reportName(for: file.lastPathComponent))
         var text = report
         if !text.hasSuffix("\n") { text += "\n" }
         var mode: mode_t = 0o600
         var st = stat()
-        if let input, lstat(input.path, &st) == 0 { mode |= st.st_mode & 0o044 }
+        // A symbolic link's own mode is always 0777: only a regular file's says who may read.
+        if let input, lstat(input.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG { mode |= st.st_mode & 0o044 }
         try write(Data(text.utf8), to: url, mode: mode, inheritDirectoryMode: input != nil)
         return url
     }
@@ -273,7 +282,7 @@ public enum AtomicFile {
         return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
     }
 
-    private static func numbered(_ url: URL, _ n: Int) -> URL {
+    static func numbered(_ url: URL, _ n: Int) -> URL {
         let name = url.lastPathComponent
         let dir = url.deletingLastPathComponent()
         // Keep the extension so Excel still opens failed/intake-2.csv.

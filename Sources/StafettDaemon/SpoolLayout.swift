@@ -1,4 +1,5 @@
 import Foundation
+import StafettCrypto
 import StafettModel
 #if canImport(Glibc)
 import Glibc
@@ -196,14 +197,62 @@ public struct SpoolLayout: Sendable, Equatable {
             || access(Self.archivedMessage(in: expiredArchivePath, peer: peer, id: id).path, F_OK) == 0
     }
 
+    /// The longest file name Linux file systems take (NAME_MAX), in bytes.
+    public static let nameMax = 255
+
+    /// The report's name for an input named `name`: `<name>.errors.txt`, or, when that would be
+    /// longer than `nameMax` bytes, the name cut at a character boundary with `~` and eight hex
+    /// digits of its SHA-256 (`<start of name>~1a2b3c4d.errors.txt`): the same every time, so a
+    /// retry after a crash finds the report it already wrote, and distinct for two long names
+    /// that start alike. The report's first line names the input in full.
+    public static func reportName(for name: String) -> String {
+        let suffix = ".errors.txt"
+        if name.utf8.count + suffix.utf8.count <= nameMax { return name + suffix }
+        let tag = "~" + String(SHA256.hex(Data(name.utf8)).prefix(8))
+        var kept = ""
+        var bytes = 0
+        let room = nameMax - suffix.utf8.count - tag.utf8.count
+        for c in name {
+            let n = String(c).utf8.count
+            guard bytes + n <= room else { break }
+            kept.append(c)
+            bytes += n
+        }
+        return kept + tag + suffix
+    }
+
+    /// Where the report of an input moved to `failed/` (at `input`) is.
+    public static func reportPath(for input: URL) -> String {
+        join(input.deletingLastPathComponent().path, reportName(for: input.lastPathComponent))
+    }
+
     /// Writes `<name>.errors.txt` into `failed/` first, then moves the input beside it, keeping its
     /// sub-folder: if the daemon dies in between, the input is still in the outbox and is tried again.
     /// Returns the moved input and the report.
+    /// A failure here is marked `filingReport`: the daemon retries it a bounded number of times.
     public func moveToFailed(_ input: URL, report: String) throws(SpoolError) -> (input: URL, errors: URL) {
-        let target = try AtomicFile.uniqueDestination(try destination(for: input, under: failed), for: input)
-        let errors = try AtomicFile.writeErrorsFile(report, for: target, readableLike: input)
-        let moved = try AtomicFile.move(from: input, to: target, inheritDirectoryMode: true)
-        return (moved, errors)
+        let filed = try fileReport(for: input, report: report)
+        return (try moveToFailed(input, to: filed.target), filed.errors)
+    }
+
+    /// The first half of `moveToFailed`: chooses where the input goes in `failed/` and writes its
+    /// report there. Nothing is moved yet, so a caller can journal in between.
+    public func fileReport(for input: URL, report: String) throws(SpoolError) -> (target: URL, errors: URL) {
+        do {
+            let target = try AtomicFile.uniqueDestination(try destination(for: input, under: failed), for: input)
+            return (target, try AtomicFile.writeErrorsFile(report, for: target, readableLike: input))
+        } catch {
+            throw error.markedFilingReport
+        }
+    }
+
+    /// The second half of `moveToFailed`: moves the input beside its report at `target`.
+    public func moveToFailed(_ input: URL, to target: URL) throws(SpoolError) -> URL {
+        do {
+            return try AtomicFile.move(from: input, to: target, inheritDirectoryMode: true)
+        } catch {
+            throw error.markedFilingReport
+        }
     }
 
     private func destination(for input: URL, under root: URL) throws(SpoolError) -> URL {
@@ -222,6 +271,9 @@ public struct SpoolError: Error, Sendable, Hashable, CustomStringConvertible {
     public var operation: String
     /// The system's explanation (`strerror`) or ours.
     public var reason: String
+    /// True when this failed filing a refused input and its report in `failed/`: the same
+    /// failure comes back on every try, so the daemon tries a bounded number of times.
+    public var filingReport = false
 
     /// Creates an error.
     public init(path: String, operation: String, reason: String) {
@@ -236,4 +288,11 @@ public struct SpoolError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(path): \(operation) failed: \(reason)" }
+
+    /// This error, marked as a failure to file a refused input.
+    var markedFilingReport: SpoolError {
+        var marked = self
+        marked.filingReport = true
+        return marked
+    }
 }

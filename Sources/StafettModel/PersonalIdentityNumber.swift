@@ -71,6 +71,19 @@ public struct PersonalIdentityNumber: Sendable, Codable, Hashable, CustomStringC
         digits = full
     }
 
+    /// The Swedish for one of the reasons a number is refused (for intake reports), nil for another text.
+    static func swedishReason(_ reason: String) -> String? {
+        switch reason {
+        case "a personnummer or samordningsnummer is written YYYYMMDD-NNNN or YYMMDD-NNNN":
+            return "ett personnummer eller samordningsnummer skrivs ÅÅÅÅMMDD-NNNN eller ÅÅMMDD-NNNN"
+        case "the date part is not a real date": return "datumdelen är inget riktigt datum"
+        case "the date part lies in the future: check the year": return "datumdelen ligger i framtiden: kontrollera året"
+        case "the check digit is wrong (Luhn): check for a mistyped digit":
+            return "kontrollsiffran stämmer inte: kontrollera om en siffra är felskriven"
+        default: return nil
+        }
+    }
+
     /// `YYYYMMDD-NNNC`.
     public var formatted: String { "\(digits.prefix(8))-\(digits.suffix(4))" }
     /// Redacted form for logs and errors: the birth date only.

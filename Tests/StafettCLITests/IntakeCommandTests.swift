@@ -23,7 +23,8 @@ final class IntakeCommandTests: XCTestCase {
         try Data(bad.utf8).write(to: URL(fileURLWithPath: cli.path("bad.csv")))
         let r = try cli.run(["validate", cli.path("bad.csv")])
         XCTAssertEqual(r.code, ExitCode.invalid)
-        XCTAssertTrue(r.out.contains("bad.csv line 2"), r.out)
+        XCTAssertTrue(r.out.contains("bad.csv rad 2 (ärendenummer TBG-1), kolumn \"Personnummer\": kontrollsiffran stämmer inte"), r.out)
+        XCTAssertTrue(r.out.contains("  \(cli.path("bad.csv")) row 2 (intake id TBG-1), column \"Personnummer\": the check digit"), r.out)
         XCTAssertTrue(r.out.contains("Personnummer"), r.out)
         XCTAssertTrue(r.out.contains("INVALID"), r.out)
     }
@@ -109,6 +110,7 @@ final class IntakeCommandTests: XCTestCase {
         // And it is refused for what it is.
         let r = try cli.run(["validate", cli.path("line.csv")])
         XCTAssertEqual(r.code, ExitCode.invalid)
-        XCTAssertTrue(r.out.contains("line.csv line 1: this row has more than"), r.out)
+        XCTAssertTrue(r.out.contains("line.csv rad 1: raden har fler än"), r.out)
+        XCTAssertTrue(r.out.contains("this row has more than"), r.out)
     }
 }

@@ -297,6 +297,8 @@ final class ConfigTests: XCTestCase {
     func testIncludeAndCheckFiles() throws {
         let dir = try TempDir()
         try "secret".write(to: dir.url.appendingPathComponent("journal.secret"), atomically: true, encoding: .utf8)
+        // A secret open to others is refused (as sshd refuses such keys); this test is about the rest.
+        XCTAssertEqual(chmod(dir.url.appendingPathComponent("journal.secret").path, 0o600), 0)
         try """
         [peer "polisen"]
         organisation = 202100-0076

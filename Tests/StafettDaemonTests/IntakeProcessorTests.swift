@@ -52,6 +52,40 @@ final class IntakeProcessorTests: XCTestCase {
         XCTAssertEqual(failed.map(\.file), ["privat.csv"])
     }
 
+    /// The acceptance scenario of issue 13: an Excel CSV as a Swedish Windows saves it
+    /// (Windows-1252, `;`, Swedish headers as real exports spell them, a note with a line break)
+    /// with one mistake gives a report in Swedish, English below, that names the row as Excel
+    /// shows it and the row's intake id.
+    func testAnExcelExportWithOneMistakeGetsASwedishReportNamingTheExcelRowAndIntakeId() throws {
+        let net = try TestNetwork()
+        let a = net.a
+        net.configureAllPeers()
+        let text = "Ärendenummer;Förnamn;Efternamn;Födelsedag;Modersmål;Händelse;Händelsetid;Anteckning\r\n"
+            + "TBG-2015-101;Amina;Rahimi;2005-03-01;prs;registrerad;2015-10-23 08:15;\"Kom med tåget,\r\nhämtad av socialjouren\"\r\n"
+            + "TBG-2015-102;Omid;Karimi;2004-02-30;ps;registrerad;2015-10-23 08:20;\r\n"
+        let bytes = Array(text.unicodeScalars.map { UInt8($0.value) })  // every character here is in Latin-1
+        XCTAssertNil(String(validating: bytes, as: UTF8.self), "the test file must not be UTF-8")
+        let file = a.layout.outbox.appendingPathComponent("Mottagna vecka 43.csv")
+        try AtomicFile.write(Data(bytes), to: file, mode: 0o640)
+        let processor = IntakeProcessor(runtime: try a.runtime(), layout: a.layout,
+                                        store: try QueueStore(directory: a.layout.queue), batcher: a.batcher)
+        let (outcome, queued) = try processor.process(file)
+        guard case let .failed(errors, movedTo) = outcome else { return XCTFail("\(outcome)") }
+        XCTAssertEqual(errors, 1)
+        XCTAssertTrue(queued.isEmpty)
+        let report = try String(contentsOfFile: SpoolLayout.reportPath(for: movedTo), encoding: .utf8)
+        // Row 3 in Excel (header row 1, the two-line note one row), though the mistake is on line 4.
+        let swedish = "Mottagna vecka 43.csv rad 3 (textrad 4) (ärendenummer TBG-2015-102), kolumn \"Födelsedag\": "
+            + "2004-02-30 är inget riktigt datum: kontrollera dag och månad"
+        let english = "Mottagna vecka 43.csv row 3 (line 4) (intake id TBG-2015-102), column \"Födelsedag\": "
+            + "2004-02-30 is not a real date: check the day and month"
+        XCTAssertTrue(report.hasPrefix("Stafett kunde inte ta emot Mottagna vecka 43.csv."), report)
+        let sv = try XCTUnwrap(report.range(of: swedish), report)
+        let en = try XCTUnwrap(report.range(of: english), report)
+        XCTAssertLessThan(sv.lowerBound, en.lowerBound, "Swedish first, English below")
+        XCTAssertTrue(report.contains("--- English ---"), report)
+    }
+
     static func csv(_ tag: String, rows: Int) -> String {
         var s = "Ärendenummer;Förnamn;Efternamn;Födelsedatum;Händelse;Händelsetid;Plats\r\n"
         for i in 1...rows { s += "\(tag)-\(i);Ali;Nouri;2005-01-01;registrerad;2015-10-23 08:15;Trelleborg\r\n" }

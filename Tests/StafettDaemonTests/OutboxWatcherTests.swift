@@ -124,11 +124,35 @@ final class OutboxWatcherTests: XCTestCase {
         for name in ["x.part", "x.tmp", "x.csv.errors.txt", ".x"] {
             try AtomicFile.write(Data("x".utf8), to: layout.outbox.appendingPathComponent(name))
         }
-        XCTAssertEqual(symlink("/etc/passwd", layout.outbox.appendingPathComponent("link.csv").path), 0)
+        for name in ["desktop.ini", "Thumbs.db", "~$lista.xlsx", ".DS_Store"] {
+            XCTAssertTrue(OutboxWatcher.isIgnored(name: name), name)
+            try AtomicFile.write(Data("x".utf8), to: layout.outbox.appendingPathComponent(name))
+        }
         let marker = try dropByRename("marker.csv")
         XCTAssertTrue(seen.wait(for: marker, timeout: 2))
         Thread.sleep(forTimeInterval: 0.3)
         XCTAssertEqual(seen.paths, [marker])
+    }
+
+    /// How odd names are shown and renamed, and the report name of a name near NAME_MAX.
+    func testOddNamesAreShownEscapedAndReportNamesFitNameMax() {
+        XCTAssertEqual(OutboxName.escaped("två\nrader\t.csv"), "två\\nrader\\t.csv")
+        XCTAssertEqual(OutboxName.escaped("a\u{1B}b\\c.csv"), "a\\u{1B}b\\\\c.csv")
+        XCTAssertEqual(OutboxName.escaped("Överföring.csv"), "Överföring.csv", "printable text is unchanged")
+        let latin1: [UInt8] = [0xD6] + Array("verf".utf8) + [0xF6] + Array("ring.csv".utf8)
+        XCTAssertEqual(OutboxName.escaped(bytes: latin1), "\\xD6verf\\xF6ring.csv")
+        XCTAssertEqual(OutboxName.utf8Name(forRawName: latin1), "Överföring.csv")
+        XCTAssertEqual(OutboxName.utf8Name(forRawName: [0x61, 0x81, 0x0A, 0x62]), "a__b", "undefined bytes and controls")
+        XCTAssertEqual(SpoolLayout.reportName(for: "lista.csv"), "lista.csv.errors.txt")
+        let long = String(repeating: "ö", count: 125) + ".csv"  // 254 bytes
+        let report = SpoolLayout.reportName(for: long)
+        XCTAssertLessThanOrEqual(report.utf8.count, SpoolLayout.nameMax)
+        XCTAssertTrue(report.hasSuffix(".errors.txt"))
+        XCTAssertNotNil(String(validating: Array(report.utf8), as: UTF8.self), "cut at a character boundary")
+        XCTAssertEqual(report, SpoolLayout.reportName(for: long), "the same name every time")
+        XCTAssertNotEqual(report, SpoolLayout.reportName(for: String(repeating: "ö", count: 125) + ".txt"))
+        for clutter in ["desktop.ini", "Desktop.ini", "Thumbs.db", "~$Lista.xlsx"] { XCTAssertTrue(OutboxName.isClutter(clutter), clutter) }
+        XCTAssertFalse(OutboxName.isClutter("lista.csv"))
     }
 
     func testHandedOnceUntilDoneOrRetry() throws {

@@ -53,7 +53,7 @@ final class IntakeBytesTests: XCTestCase {
         let csv = minimalHeader + ";Anteckning\nQ-1;\"Al\"\"i\"x;Khan;registrerad;2015-10-23;\"a\"\"b\"\nQ-2;Sara;Ali;registrerad;2015-10-23;\"\"\"\""
         let errors = parseErrors(csv)
         XCTAssertEqual(errors.count, 1)
-        XCTAssertEqual(errors.first?.location, .line(2))
+        XCTAssertEqual(errors.first?.location, .row(2, line: 2))
         XCTAssertTrue(errors.first?.reason.contains("text follows the closing quote") ?? false)
         let ok = parseOK(minimalHeader + ";Anteckning\nQ-1;\"Al\"\"i\";Khan;registrerad;2015-10-23;\"a\"\"b\"\n"
             + "Q-2;Sara;Ali;registrerad;2015-10-23;\"\"\"\"")

@@ -27,7 +27,7 @@ final class IntakeCSVTests: XCTestCase {
         XCTAssertEqual(a[1].child.familyName, "Müller-Lindén")
         XCTAssertEqual(a[1].event.note, "Sågs i Skärholmen; säger \"hej\"\nandra raden: œuvre, Šárka")
         XCTAssertEqual(a[2].event.type, .found)
-        XCTAssertEqual(b.map(\.location), [.line(2), .line(3), .line(5)])
+        XCTAssertEqual(b.map(\.location), [.row(2, line: 2), .row(3, line: 3), .row(4, line: 5)])
         // Plain UTF-8 without BOM reads the same.
         XCTAssertEqual(parseOK(Data(sheet.utf8), file: "outbox/sheet.csv"), a)
     }
@@ -131,11 +131,11 @@ final class IntakeCSVTests: XCTestCase {
             + "Q-3;Omar;Noor;registrerad;2015-02-30 06:41;\r\n"
         let errors = parseErrors(csv, file: "outbox/q.csv")
         XCTAssertEqual(errors.count, 1)
-        XCTAssertEqual(errors.first?.location, .line(6))
+        XCTAssertEqual(errors.first?.location, .row(4, line: 6))
         XCTAssertEqual(errors.first?.description,
-                       "outbox/q.csv line 6, column \"Händelsetid\": 2015-02-30 is not a real date: check the day and month")
+                       "outbox/q.csv row 4 (line 6) (intake id Q-3), column \"Händelsetid\": 2015-02-30 is not a real date: check the day and month")
         let ok = parseOK(csv.replacingOccurrences(of: "2015-02-30", with: "2015-02-28"))
-        XCTAssertEqual(ok.map(\.location), [.line(2), .line(5), .line(6)])
+        XCTAssertEqual(ok.map(\.location), [.row(2, line: 2), .row(3, line: 5), .row(4, line: 6)])
         XCTAssertEqual(ok[0].event.note, "rad ett\nrad två\nrad tre")
         XCTAssertEqual(ok[1].event.note, "med \"citat\" och ; och , i")
     }
@@ -143,14 +143,14 @@ final class IntakeCSVTests: XCTestCase {
     func testUnterminatedQuoteIsReportedAtItsLine() {
         let csv = minimalHeader + "\nU-1;Ali;Khan;registrerad;2015-10-23\nU-2;\"Sara;Ali;registrerad;2015-10-23\n"
         let errors = parseErrors(csv)
-        XCTAssertTrue(errors.contains { $0.location == .line(3) && $0.reason.contains("closing quote") }, "\(errors)")
+        XCTAssertTrue(errors.contains { $0.location == .row(3, line: 3) && $0.reason.contains("closing quote") }, "\(errors)")
     }
 
     func testUnknownAndDuplicateColumnsAreErrors() {
         let errors = parseErrors("Ärendenummer;Förnamn;Efternamn;Händelse;Händelsetid;Fodelsedatun;first_name\nX;A;B;registrerad;2015-10-23;2001-01-01;A\n",
                                  file: "outbox/typo.csv")
         XCTAssertEqual(errors.count, 2)
-        XCTAssertTrue(errors[0].description.hasPrefix("outbox/typo.csv line 1, column \"Fodelsedatun\": unknown column"))
+        XCTAssertTrue(errors[0].description.hasPrefix("outbox/typo.csv row 1, column \"Fodelsedatun\": unknown column: did you mean \"Födelsedatum\"?"))
         XCTAssertEqual(errors[1].field, "first_name")
         XCTAssertTrue(errors[1].reason.contains("Förnamn"))
     }
@@ -158,7 +158,7 @@ final class IntakeCSVTests: XCTestCase {
     func testMissingRequiredColumnsAreNamedAtTheHeader() {
         let errors = parseErrors("Förnamn;Händelse\nAli;registrerad\n")
         XCTAssertEqual(errors.count, 2)
-        XCTAssertTrue(errors.allSatisfy { $0.location == .line(1) })
+        XCTAssertTrue(errors.allSatisfy { $0.location == .row(1, line: 1) })
         XCTAssertTrue(errors.contains { $0.reason.contains("Händelsetid") })
         XCTAssertTrue(errors.contains { $0.reason.contains("identifier") })
     }
@@ -167,9 +167,9 @@ final class IntakeCSVTests: XCTestCase {
         let ok = parseOK(minimalHeader + "\n;;;;\nE-1;Ali;Khan;registrerad;2015-10-23;;\n\n\n")
         XCTAssertEqual(ok.count, 1)
         XCTAssertEqual(ok[0].index, 0)
-        XCTAssertEqual(ok[0].location, .line(3))
+        XCTAssertEqual(ok[0].location, .row(3, line: 3))
         let errors = parseErrors(minimalHeader + "\nE-1;Ali;Khan, Jr;registrerad;2015-10-23;extra\n")
-        XCTAssertEqual(errors.first?.location, .line(2))
+        XCTAssertEqual(errors.first?.location, .row(2, line: 2))
         XCTAssertTrue(errors.first?.reason.contains("separator") ?? false)
     }
 
@@ -179,9 +179,9 @@ final class IntakeCSVTests: XCTestCase {
         csv += "R-10;Ali;Khan;registrerad;2015-10-23;pojke;19121212-1213\n"
         let errors = parseErrors(csv, file: "outbox/all.csv")
         XCTAssertEqual(errors.count, 6)
-        XCTAssertEqual(errors.map(\.location), [3, 5, 7, 9, 11, 12].map { .line($0) })
+        XCTAssertEqual(errors.map(\.location), [3, 5, 7, 9, 11, 12].map { .row($0, line: $0) })
         XCTAssertEqual(errors.last?.description,
-                       "outbox/all.csv line 12, column \"Personnummer\": the check digit is wrong (Luhn): check for a mistyped digit")
+                       "outbox/all.csv row 12 (intake id R-10), column \"Personnummer\": the check digit is wrong (Luhn): check for a mistyped digit")
         XCTAssertFalse(errors.last!.description.contains("19121212-1213"), "personnummer must not be echoed")
     }
 
@@ -244,7 +244,7 @@ final class IntakeCSVTests: XCTestCase {
         XCTAssertEqual(Array(data.prefix(3)), [0xEF, 0xBB, 0xBF])
         let r = parseOK(data, file: "outbox/trelleborg-2015-10-23.csv")
         XCTAssertEqual(r.count, 8)
-        XCTAssertEqual(r.map(\.location), [2, 3, 4, 5, 6, 7, 8, 10].map { .line($0) })
+        XCTAssertEqual(r.map(\.location), [2, 3, 4, 5, 6, 7, 8, 10].enumerated().map { .row($0.offset + 2, line: $0.element) })
         XCTAssertEqual(r[1].child.identifiers.personalIdentityNumber?.kind, .personnummer)
         XCTAssertEqual(r[4].child.identifiers.personalIdentityNumber?.kind, .samordningsnummer)
         XCTAssertEqual(r[4].event.type, .asylumApplicationLodged)
@@ -258,10 +258,10 @@ final class IntakeCSVTests: XCTestCase {
     func testSepLineLeadingBlankLinesAndWorkbooks() {
         let withSep = "sep=,\r\nintake_id,given_name,event,event_time\r\nS-1,Ali,registrerad,2015-10-23\r\n"
         let r = parseOK(withSep)
-        XCTAssertEqual(r.first?.location, .line(3))
+        XCTAssertEqual(r.first?.location, .row(2, line: 3), "Excel does not show its sep= line as a row")
         let leading = "\n\nintake_id,given_name,event,event_time,sex\nS-1,Ali,registrerad,2015-10-23,kille\n"
         let e = parseErrors(leading)
-        XCTAssertEqual(e.map(\.location), [.line(4)])
+        XCTAssertEqual(e.map(\.location), [.row(4, line: 4)])
         XCTAssertEqual(e.first?.field, "sex")
         XCTAssertTrue(parseErrors("intake_id,given_name\n", file: "lista.xlsx").first?.reason.contains("CSV UTF-8") ?? false)
         let zip = Data([0x50, 0x4B, 0x03, 0x04, 0x14, 0x00])
@@ -270,6 +270,6 @@ final class IntakeCSVTests: XCTestCase {
         }
         XCTAssertTrue(f.errors[0].reason.contains("workbook"))
         let missing = parseErrors("\r\nFörnamn;Händelse\r\nAli;registrerad\r\n")
-        XCTAssertTrue(missing.allSatisfy { $0.location == .line(2) })
+        XCTAssertTrue(missing.allSatisfy { $0.location == .row(2, line: 2) })
     }
 }

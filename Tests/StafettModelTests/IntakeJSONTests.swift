@@ -53,7 +53,7 @@ final class IntakeJSONTests: XCTestCase {
         let json = "[\n" + record + ",\n" + bad + ",\n" + record.replacingOccurrences(of: "given_name", with: "givne_name") + "\n]"
         let errors = parseErrors(json, file: "outbox/m.json")
         XCTAssertEqual(errors.count, 2)
-        XCTAssertTrue(errors[0].description.hasPrefix("outbox/m.json index 1 (line 3), field \"sex\": this value is not a sex we know"), errors[0].description)
+        XCTAssertTrue(errors[0].description.hasPrefix("outbox/m.json index 1 (line 3) (intake id J-1), field \"sex\": this value is not a sex we know"), errors[0].description)
         XCTAssertEqual(errors[1].location, .index(2, line: 4))
         XCTAssertEqual(errors[1].field, "givne_name")
         XCTAssertTrue(errors[1].reason.hasPrefix("unknown field"))

@@ -10,7 +10,7 @@ final class IntakeMemoryTests: XCTestCase {
     func testOneLongLineOfSeparatorsIsRefusedOnceForTooManyValues() {
         let line = String(repeating: "a;", count: 2 << 20)  // 4 MiB, two million values
         let errors = parseErrors(line, file: "outbox/line.csv").map(\.description)
-        XCTAssertEqual(errors, ["outbox/line.csv line 1: this row has more than \(CSVReader.maxFieldsPerRow) values: "
+        XCTAssertEqual(errors, ["outbox/line.csv row 1: this row has more than \(CSVReader.maxFieldsPerRow) values: "
             + "check the separator, or whether the file is CSV at all"])
     }
 
@@ -20,7 +20,7 @@ final class IntakeMemoryTests: XCTestCase {
         let wide = "A-2;Ali;Khan;registrerad;2015-10-23 06:40;" + String(repeating: ";", count: 5000) + "x\r\n"
         let bad = "A-3;Ali;Khan;registrerad;igår;ok\r\n"
         let errors = parseErrors(header + good + wide + bad)
-        XCTAssertEqual(errors.map(\.location), [.line(3)])
+        XCTAssertEqual(errors.map(\.location), [.row(3, line: 3)])
         XCTAssertTrue(errors.first?.reason.hasPrefix("this row has more than \(CSVReader.maxFieldsPerRow) values") == true,
                       "\(errors)")
     }
@@ -28,11 +28,11 @@ final class IntakeMemoryTests: XCTestCase {
     func testACellLongerThanAnyFieldIsRefusedByItsColumn() {
         let long = String(repeating: "x", count: CSVIntake.maxCellBytes + 1)
         let errors = parseErrors(header + "A-1;Åsa;Öberg;registrerad;2015-10-23 06:40;\(long)\r\n")
-        XCTAssertEqual(errors.map(\.description), ["outbox/test.csv line 2: column 6 holds more than \(CSVIntake.maxCellBytes) "
+        XCTAssertEqual(errors.map(\.description), ["outbox/test.csv row 2: column 6 holds more than \(CSVIntake.maxCellBytes) "
             + "bytes: no field is that long; check for a quote (\") that is never closed"])
         // The same length in a header cell: not a header.
         let headerErrors = parseErrors("\(long);Förnamn\r\nA-1;Åsa\r\n")
-        XCTAssertEqual(headerErrors.map(\.location), [.line(1)])
+        XCTAssertEqual(headerErrors.map(\.location), [.row(1, line: 1)])
         XCTAssertTrue(headerErrors[0].reason.contains("cannot be the header row"), headerErrors[0].reason)
     }
 

@@ -11,7 +11,8 @@ final class IntakeTextTests: XCTestCase {
         XCTAssertEqual(IntakeField.named("Uppskattat födelsedatum"), .dateOfBirthEstimated)
         XCTAssertEqual(IntakeField.named("given_name"), .givenName)
         XCTAssertEqual(IntakeField.named("Samordningsnummer"), .personalIdentityNumber)
-        XCTAssertNil(IntakeField.named("Födelsedag"))
+        XCTAssertEqual(IntakeField.named("Födelsedag"), .dateOfBirth, "a synonym real exports use")
+        XCTAssertNil(IntakeField.named("Skonummer"))
         for f in IntakeField.allCases {
             XCTAssertEqual(IntakeField.named(f.swedishHeader), f)
             XCTAssertEqual(IntakeField.named(f.jsonKey), f)

@@ -25,7 +25,7 @@ final class IntakeValidationTests: XCTestCase {
             XCTAssertEqual(f.errors.count, 1, f.report, line: line)
             let e = f.errors[0]
             XCTAssertEqual(e.field, header, line: line)
-            XCTAssertEqual(e.location, .line(2), line: line)
+            XCTAssertEqual(e.location, .row(2, line: 2), line: line)
             XCTAssertTrue(e.reason.contains(fragment), "\(e.reason) lacks \(fragment)", line: line)
             return e
         }
@@ -79,7 +79,7 @@ final class IntakeValidationTests: XCTestCase {
             + "V-2;Ali;Khan;registrerad;2015-10-23;2002-11-05;ja;20021104-9820\n"
         let errors = parseErrors(csv)
         XCTAssertEqual(errors.count, 1)
-        XCTAssertEqual(errors.first?.location, .line(2))
+        XCTAssertEqual(errors.first?.location, .row(2, line: 2))
         XCTAssertEqual(errors.first?.field, "Födelsedatum")
     }
 
@@ -201,7 +201,7 @@ final class IntakeValidationTests: XCTestCase {
             + ";Ali;Khan;registrerad;;D-4\n"         // no time
             + ";Ali;Khan;registrerad;2015-10-23;\n"  // no identifier
         let errors = parseErrors(csv)
-        XCTAssertEqual(errors.map(\.location), [3, 4, 5, 6].map { .line($0) })
+        XCTAssertEqual(errors.map(\.location), [3, 4, 5, 6].map { .row($0, line: $0) })
         XCTAssertTrue(errors[0].reason.contains("no name"))
         XCTAssertTrue(errors[1].reason.contains("\"Händelse\""))
         XCTAssertTrue(errors[2].reason.contains("\"Händelsetid\""))

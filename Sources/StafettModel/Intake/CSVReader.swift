@@ -19,10 +19,13 @@ struct CSVRow {
     func string(_ field: Range<Int>) -> String { text[bytes: field].string }
 }
 
-/// A CSV syntax problem, at a physical line.
+/// A CSV syntax problem, at a physical line, in a record (0-based, counting the records read).
 struct CSVSyntaxError: Sendable {
     var line: Int
+    var record: Int
     var reason: String
+    /// The file ends inside a quoted value with no line ending after it: cut short, not a stray quote.
+    var truncated = false
 }
 
 /// What reading a CSV file came to, besides the rows handed over one by one.
@@ -67,12 +70,15 @@ enum CSVReader {
     static func read(_ bytes: consuming [UInt8], from start: Int = 0, line firstLine: Int = 1, separator sep: UInt8,
                      maxRows: Int, maxErrors: Int, row: (CSVRow) -> Void) -> CSVReading {
         var reading = CSVReading()
-        func report(_ line: Int, _ reason: @autoclosure () -> String) {
-            if reading.errors.count <= maxErrors { reading.errors.append(CSVSyntaxError(line: line, reason: reason())) }
+        var rows = 0
+        // `rows` is the index of the record being read: it counts the records handed over.
+        func report(_ line: Int, truncated: Bool = false, _ reason: @autoclosure () -> String) {
+            if reading.errors.count <= maxErrors {
+                reading.errors.append(CSVSyntaxError(line: line, record: rows, reason: reason(), truncated: truncated))
+            }
         }
         var fields: [Range<Int>] = []
         fields.reserveCapacity(64)
-        var rows = 0
         bytes.withUnsafeMutableBufferPointer { p in
             let n = p.count
             let view = UnsafeBufferPointer(p)
@@ -123,7 +129,9 @@ enum CSVReader {
                             i += 1
                         }
                         guard closed else {
-                            report(quoteLine,
+                            // Excel ends every row with a line break: without one, the file was cut short.
+                            let cutShort = p[n - 1] != lf && p[n - 1] != cr
+                            report(quoteLine, truncated: cutShort,
                                 "a quoted value starts here and its closing quote (\") is missing, so the rest of the file "
                                 + "could not be read: check for a stray quote character in this record")
                             keep(valueStart..<w)

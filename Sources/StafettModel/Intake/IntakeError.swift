@@ -9,13 +9,28 @@ public enum IntakeLocation: Sendable, Hashable, Codable, CustomStringConvertible
     case line(Int)
     /// An element of a JSON array (0-based index) and the line where it starts.
     case index(Int, line: Int)
+    /// A CSV record as Excel numbers its rows (the header row is row 1; a quoted note with line
+    /// breaks is one row), and the physical line it starts on, for a text editor.
+    case row(Int, line: Int)
 
-    /// `line 14`, `index 3 (line 40)`, or empty for the whole file.
+    /// `line 14`, `index 3 (line 40)`, `row 5` (`row 5 (line 7)` when a line break inside a
+    /// quoted value moved the lines apart), or empty for the whole file.
     public var description: String {
         switch self {
         case .file: return ""
         case .line(let n): return "line \(n)"
         case .index(let i, let line): return "index \(i) (line \(line))"
+        case .row(let r, let line): return r == line ? "row \(r)" : "row \(r) (line \(line))"
+        }
+    }
+
+    /// `description` in Swedish: `rad 5 (textrad 7)`, `post 3 (textrad 40)`.
+    public var swedish: String {
+        switch self {
+        case .file: return ""
+        case .line(let n): return "textrad \(n)"
+        case .index(let i, let line): return "post \(i) (textrad \(line))"
+        case .row(let r, let line): return r == line ? "rad \(r)" : "rad \(r) (textrad \(line))"
         }
     }
 
@@ -25,6 +40,7 @@ public enum IntakeLocation: Sendable, Hashable, Codable, CustomStringConvertible
         case .file: return nil
         case .line(let n): return n
         case .index(_, let line): return line
+        case .row(_, let line): return line
         }
     }
 }
@@ -46,23 +62,41 @@ public struct IntakeError: Error, Sendable, Hashable, Codable, CustomStringConve
     public var fieldIsColumn: Bool
     /// What is wrong and what to do about it.
     public var reason: String
+    /// `reason` in Swedish, for the case workers who read `.errors.txt`; nil where no Swedish
+    /// text is written yet (the Swedish part of a report then gives the English reason).
+    public var swedishReason: String?
+    /// The intake id (Ärendenummer) of the record, when it has a valid one: a case worker looks
+    /// a child up by it.
+    public var intakeId: String?
 
     /// Creates an error.
-    public init(file: String, location: IntakeLocation, field: String? = nil, fieldIsColumn: Bool = false, reason: String) {
+    public init(file: String, location: IntakeLocation, field: String? = nil, fieldIsColumn: Bool = false, reason: String,
+                swedishReason: String? = nil, intakeId: String? = nil) {
         self.file = file
         self.location = location
         self.field = field
         self.fieldIsColumn = fieldIsColumn
         self.reason = reason
+        self.swedishReason = swedishReason
+        self.intakeId = intakeId
     }
 
-    /// `file line N, column "X": reason`.
+    /// `file row N (intake id X), column "F": reason`.
     public var description: String {
+        describe(location.description, intake: "intake id", column: "column", field: "field", reason: reason)
+    }
+
+    /// `file rad N (ärendenummer X), kolumn "F": orsak`.
+    public var swedishDescription: String {
+        describe(location.swedish, intake: "ärendenummer", column: "kolumn", field: "fält", reason: swedishReason ?? reason)
+    }
+
+    private func describe(_ loc: String, intake: String, column: String, field what: String, reason: String) -> String {
         var s = file
-        let loc = location.description
         if !loc.isEmpty { s += " " + loc }
+        if let intakeId { s += " (\(intake) \(intakeId))" }
         if let field {
-            s += (loc.isEmpty ? " " : ", ") + (fieldIsColumn ? "column" : "field") + " \"" + field + "\""
+            s += (loc.isEmpty && intakeId == nil ? " " : ", ") + (fieldIsColumn ? column : what) + " \"" + field + "\""
         }
         return s + ": " + reason
     }
@@ -84,14 +118,21 @@ public struct IntakeFailure: Error, Sendable, Hashable, Codable, CustomStringCon
         self.truncated = truncated
     }
 
-    /// One error per line, then a closing line; the content of `<name>.errors.txt`.
+    /// The content of `<name>.errors.txt`: every error in Swedish, then in English below.
     public var report: String {
-        var lines = errors.map(\.description)
-        if truncated {
-            lines.append("\(file): stopped after \(errors.count) errors; fix these and submit the file again to see the rest")
-        }
-        lines.append("\(file): nothing in this file was sent; correct the lines above and drop the whole file again")
-        return lines.joined(separator: "\n") + "\n"
+        IntakeReport.text(file: file, swedish: swedishLines, english: englishLines)
+    }
+
+    /// One line per error in Swedish, and a closing one when errors were left out.
+    public var swedishLines: [String] {
+        errors.map(\.swedishDescription)
+            + (truncated ? ["\(file): stoppade efter \(errors.count) fel; rätta dessa och lämna in filen igen för att se resten"] : [])
+    }
+
+    /// One line per error, and a closing one when errors were left out.
+    public var englishLines: [String] {
+        errors.map(\.description)
+            + (truncated ? ["\(file): stopped after \(errors.count) errors; fix these and submit the file again to see the rest"] : [])
     }
 
     /// The first error and how many more there are, for a one-line log entry.
@@ -138,15 +179,22 @@ struct ErrorSink {
     var hasRoom: Bool { errors.count < cap }
     var isEmpty: Bool { errors.isEmpty }
 
-    /// Adds an error about `field`, which is named only if it reads like a name (`CellEcho.isFieldName`).
-    mutating func add(_ location: IntakeLocation, field: String? = nil, column: Bool = false, _ reason: String) {
+    /// The intake id of the record being checked, named in each error about it.
+    var intakeId: String?
+
+    /// Adds an error about `field`, which is named only if it reads like a name (`CellEcho.isFieldName`);
+    /// `sv` is the reason in Swedish.
+    mutating func add(_ location: IntakeLocation, field: String? = nil, column: Bool = false, _ reason: String, sv: String? = nil) {
         if let field, !CellEcho.isFieldName(field) {
             let what = column ? "a column" : "a field"
+            let vad = column ? "en kolumn" : "ett fält"
             add(IntakeError(file: file, location: location, reason: what + " whose name looks like an identifier "
-                + "(not repeated here): " + reason))
+                + "(not repeated here): " + reason,
+                swedishReason: vad + " vars namn liknar ett id-nummer (upprepas inte här): " + (sv ?? reason), intakeId: intakeId))
             return
         }
-        add(IntakeError(file: file, location: location, field: field, fieldIsColumn: column, reason: reason))
+        add(IntakeError(file: file, location: location, field: field, fieldIsColumn: column, reason: reason,
+                        swedishReason: sv, intakeId: intakeId))
     }
 
     mutating func add(_ error: IntakeError) {
@@ -160,4 +208,21 @@ struct ErrorSink {
     }
 
     var failure: IntakeFailure { IntakeFailure(file: file, errors: errors, truncated: truncated) }
+}
+
+/// The text of `<name>.errors.txt`: Swedish first, for the case workers who read it, English below.
+public enum IntakeReport {
+    /// The report on `file` from its errors in both languages.
+    public static func text(file: String, swedish: [String], english: [String]) -> String {
+        var lines = ["Stafett kunde inte ta emot \(file). Inget i filen skickades.",
+                     "Rätta varje rad nedan och lägg hela filen i utkorgen igen. Rader räknas som Excel visar dem (rubrikraden är rad 1).",
+                     ""]
+        lines += swedish
+        lines += ["", "--- English ---", "",
+                  "Stafett could not accept \(file); nothing in it was sent.",
+                  "Fix every line below and drop the whole file into the outbox again. Rows are numbered as Excel shows them (the header is row 1).",
+                  ""]
+        lines += english
+        return lines.joined(separator: "\n") + "\n"
+    }
 }

@@ -65,33 +65,35 @@ public enum IntakeField: Int, CaseIterable, Sendable, Hashable {
         switch self {
         case .givenName: return ["fornamn", "firstname", "givenname", "givennames", "forename", "tilltalsnamn"]
         case .familyName: return ["efternamn", "lastname", "familyname", "surname"]
-        case .dateOfBirth: return ["fodelsedatum", "dateofbirth", "dob", "birthdate", "fodd"]
+        case .dateOfBirth: return ["fodelsedatum", "dateofbirth", "dob", "birthdate", "fodd", "fodelsedag", "foddatum"]
         case .dateOfBirthEstimated:
             return ["uppskattatfodelsedatum", "fodelsedatumuppskattat", "dobestimated", "dateofbirthestimated",
                     "estimateddateofbirth", "birthdateestimated", "uppskattad"]
         case .sex: return ["kon", "sex", "gender"]
         case .citizenship: return ["medborgarskap", "citizenship", "citizenships", "nationality", "nationalitet"]
-        case .languages: return ["sprak", "languages", "language"]
-        case .intakeId: return ["arendenummer", "arendenr", "intakeid", "intakenumber", "caseid"]
+        case .languages: return ["sprak", "languages", "language", "modersmal", "tolksprak"]
+        case .intakeId: return ["arendenummer", "arendenr", "arendeid", "intakeid", "intakenumber", "caseid"]
         // Another organisation's intake id names its issuer; without one the id is the sender's own.
         case .intakeIdIssuer:
             return ["arendenummerutfardare", "utfardareavarendenummer", "arendenrutfardare", "arendeidutfardare",
                     "kommunidutfardare", "utfardare", "intakeidissuer", "intakenumberissuer", "intakeissuer",
                     "caseidissuer", "issuer"]
-        case .dossierNumber: return ["dossiernummer", "dossiernr", "dossiernumber", "dossier"]
+        case .dossierNumber:
+            return ["dossiernummer", "dossiernr", "dossiernumber", "dossier", "migrationsverketsdossiernummer"]
         case .personalIdentityNumber:
             return ["personnummer", "samordningsnummer", "personnummersamordningsnummer",
-                    "personnummerellersamordningsnummer", "personalidentitynumber", "coordinationnumber", "pnr"]
+                    "personnummerellersamordningsnummer", "personalidentitynumber", "coordinationnumber", "pnr",
+                    "personnr", "persnr", "samordningsnr"]
         case .event: return ["handelse", "event", "eventtype", "handelsetyp"]
-        case .eventTime: return ["handelsetid", "eventtime", "tidpunkt"]
-        case .place: return ["plats", "place"]
+        case .eventTime: return ["handelsetid", "eventtime", "tidpunkt", "handelsedatum"]
+        case .place: return ["plats", "place", "ort"]
         case .placement: return ["placering", "placement", "placeringstyp", "placementkind", "placementtype"]
         case .placementName: return ["placeringensnamn", "placeringsnamn", "placementname"]
         case .responsibleOrganisation:
             return ["ansvarigorganisation", "responsibleorganisation", "responsibleorganization", "ansvarigkommun"]
         case .recipient: return ["mottagare", "recipient"]
         case .references: return ["referens", "referenser", "references", "reference"]
-        case .note: return ["anteckning", "anteckningar", "note", "notes", "kommentar", "comment"]
+        case .note: return ["anteckning", "anteckningar", "note", "notes", "kommentar", "kommentarer", "comment", "ovrigt", "anmarkning"]
         }
     }
 
@@ -103,6 +105,22 @@ public enum IntakeField: Int, CaseIterable, Sendable, Hashable {
 
     /// The field a column header or JSON key names, or nil for an unknown name.
     public static func named(_ header: String) -> IntakeField? { byAlias[fold(header)] }
+
+    /// The field an unknown header most likely meant (`Personummer` → personnummer), or nil when
+    /// none is close: at most two edits from one of its names, or a third of the name's length for
+    /// long names, a swap of neighbours counting as one.
+    public static func nearest(to header: String) -> IntakeField? {
+        let folded = fold(header)
+        guard folded.count >= 3 else { return nil }
+        var best: (field: IntakeField, distance: Int)?
+        for f in allCases {
+            for alias in f.aliases {
+                let d = editDistance(folded, alias, countingTranspositions: true)
+                if d <= max(2, folded.count / 3), best == nil || d < best!.distance { best = (f, d) }
+            }
+        }
+        return best?.field
+    }
 
     /// Case-folds, drops å/ä/ö/é/ü to their base letters and removes everything but letters and
     /// digits, so `Födelse-datum `, `fodelsedatum` and `FÖDELSEDATUM` are the same name.

@@ -50,29 +50,33 @@ struct RecordBuilder {
     /// Appends the validated record to `out`, or a placeholder when anything is wrong or `usable`
     /// is false, and reports the problems to `sink`. `names` is indexed by `IntakeField.rawValue`
     /// and holds the header or key as written; `column` says whether names are CSV columns.
+    /// `intact` says the record has its columns where the header says (as many values as
+    /// columns): only then may errors name its intake id (see `nameable`).
     func build(_ raw: RawRecord, names: [String?], column: Bool, location: IntakeLocation, index: Int, usable: Bool,
-               into out: inout [IntakeRecord], sink: inout ErrorSink) {
+               intact: Bool = true, into out: inout [IntakeRecord], sink: inout ErrorSink) {
         raw.bytes.withUnsafeBufferPointer { p in
             build(raw, in: p, names: names, column: column, location: location, index: index, usable: usable,
-                  into: &out, sink: &sink)
+                  intact: intact, into: &out, sink: &sink)
         }
     }
 
     /// `build`, with the values of `raw` pointing into `p` rather than into `raw.bytes` (CSV rows,
     /// which point into the file's text while it is read).
     func build(_ raw: RawRecord, in p: UTF8Bytes, names: [String?], column: Bool, location: IntakeLocation, index: Int,
-               usable: Bool, into out: inout [IntakeRecord], sink: inout ErrorSink) {
+               usable: Bool, intact: Bool = true, into out: inout [IntakeRecord], sink: inout ErrorSink) {
         var check = RecordCheck(p: p, values: raw.values, strings: raw.strings)
         // Appending in place, rather than returning the record, spares the optimizer a copy
         // of every string and array in it.
-        build(&check, names: names, location: location, index: index, usable: usable, into: &out)
+        let intakeId = build(&check, names: names, location: location, index: index, usable: usable, into: &out)
         // Problems are collected and reported here, in the order found, so that the rules
-        // need not capture the sink.
-        for (field, reason) in check.problems {
+        // need not capture the sink. Each names the record's intake id when it has a valid one.
+        sink.intakeId = intact ? intakeId.flatMap { nameable($0) ? $0 : nil } : nil
+        defer { sink.intakeId = nil }
+        for (field, reason, sv) in check.problems {
             if let field {
-                sink.add(location, field: names[field.rawValue] ?? field.jsonKey, column: column, reason)
+                sink.add(location, field: names[field.rawValue] ?? field.jsonKey, column: column, reason, sv: sv)
             } else {
-                sink.add(location, reason)
+                sink.add(location, reason, sv: sv)
             }
         }
     }
@@ -83,8 +87,10 @@ struct RecordBuilder {
                      event: CaseEvent(type: .update, time: reference))
     }
 
+    /// Returns the record's intake id, when it has a valid one.
+    @discardableResult
     private func build(_ c: inout RecordCheck, names: [String?], location: IntakeLocation, index: Int, usable: Bool,
-                       into out: inout [IntakeRecord]) {
+                       into out: inout [IntakeRecord]) -> String? {
         let given = c.rule(.givenName, FieldRules.name)
         let family = c.rule(.familyName, FieldRules.name)
         let dob = c.rule(.dateOfBirth) { u throws(FieldProblem) in try FieldRules.dateOfBirth(u, today: today) }
@@ -96,9 +102,9 @@ struct RecordBuilder {
         }
         let sex = c.rule(.sex, FieldRules.sex)
         var citizenship: [String] = []
-        do { citizenship = try FieldRules.citizenships(c.items(.citizenship)) } catch { c.fail(.citizenship, error.reason) }
+        do { citizenship = try FieldRules.citizenships(c.items(.citizenship)) } catch { c.fail(.citizenship, error.reason, sv: error.swedish) }
         var languages: [String] = []
-        do { languages = try FieldRules.languages(c.items(.languages)) } catch { c.fail(.languages, error.reason) }
+        do { languages = try FieldRules.languages(c.items(.languages)) } catch { c.fail(.languages, error.reason, sv: error.swedish) }
         let intakeId = c.rule(.intakeId) { u throws(FieldProblem) in try FieldRules.identifier(u, what: "intake id") }
         let issuer = c.organisation(.intakeIdIssuer)
         let dossier = c.rule(.dossierNumber) { u throws(FieldProblem) in try FieldRules.identifier(u, what: "dossier number", max: 32) }
@@ -126,17 +132,23 @@ struct RecordBuilder {
         // Rules across fields.
         if given == nil && family == nil && c.isBlank(.givenName) && c.isBlank(.familyName) {
             c.failRecord("the child has no name: fill in the given name or the family name (\(label(.givenName, names)) or "
-                + "\(label(.familyName, names))); write what is known, even one name")
+                + "\(label(.familyName, names))); write what is known, even one name",
+                sv: "barnet har inget namn: fyll i förnamn eller efternamn (\(label(.givenName, names)) eller "
+                + "\(label(.familyName, names))); skriv det som är känt, även ett namn")
         }
         if c.isBlank(.event) {
-            c.failRecord("the event is missing: fill in \(label(.event, names)), e.g. registrerad")
+            c.failRecord("the event is missing: fill in \(label(.event, names)), e.g. registrerad",
+                         sv: "händelsen saknas: fyll i \(label(.event, names)), till exempel registrerad")
         }
         if c.isBlank(.eventTime) {
-            c.failRecord("the time of the event is missing: fill in \(label(.eventTime, names)), like 2015-10-23 14:05")
+            c.failRecord("the time of the event is missing: fill in \(label(.eventTime, names)), like 2015-10-23 14:05",
+                         sv: "händelsens tidpunkt saknas: fyll i \(label(.eventTime, names)), till exempel 2015-10-23 14:05")
         }
         if c.isBlank(.intakeId) && c.isBlank(.dossierNumber) && c.isBlank(.personalIdentityNumber) {
             c.failRecord("the child has no identifier: fill in at least one of \(label(.intakeId, names)), "
-                + "\(label(.dossierNumber, names)) or \(label(.personalIdentityNumber, names))")
+                + "\(label(.dossierNumber, names)) or \(label(.personalIdentityNumber, names))",
+                sv: "barnet saknar id-uppgift: fyll i minst en av \(label(.intakeId, names)), "
+                + "\(label(.dossierNumber, names)) eller \(label(.personalIdentityNumber, names))")
         }
         if !c.isBlank(.intakeIdIssuer) && c.isBlank(.intakeId) {
             c.fail(.intakeIdIssuer, "says who issued the intake id, but there is no intake id: fill in "
@@ -144,7 +156,9 @@ struct RecordBuilder {
         }
         if let pin, let dob, !estimated, pin.dateOfBirth != dob {
             c.fail(.dateOfBirth, "\(dob.iso) does not match the date in the personnummer (\(pin.dateOfBirth.iso)): "
-                + "correct one of them, or mark the date of birth as estimated")
+                + "correct one of them, or mark the date of birth as estimated",
+                sv: "\(dob.iso) stämmer inte med datumet i personnumret (\(pin.dateOfBirth.iso)): "
+                + "rätta ett av dem, eller markera födelsedatumet som uppskattat")
         }
         // Whatever says when the child was born, it cannot be after what happened to the child.
         if let time, let born = dob ?? pin?.dateOfBirth {
@@ -152,7 +166,8 @@ struct RecordBuilder {
             if born > day {
                 // From a personnummer only the year is shown: its date is most of the number.
                 c.fail(dob != nil ? .dateOfBirth : .personalIdentityNumber,
-                       "the date of birth (\(dob != nil ? born.iso : "born \(born.year)")) is after the event (\(day.iso)): check the year of both")
+                       "the date of birth (\(dob != nil ? born.iso : "born \(born.year)")) is after the event (\(day.iso)): check the year of both",
+                       sv: "födelsedatumet (\(dob != nil ? born.iso : "född \(born.year)")) är efter händelsen (\(day.iso)): kontrollera året i båda")
             }
         }
         if placementName != nil && placementKind == nil && c.isBlank(.placement) {
@@ -162,7 +177,7 @@ struct RecordBuilder {
 
         guard usable, c.problems.isEmpty, let eventType, let time else {
             out.append(placeholder(index, location))
-            return
+            return intakeId
         }
         let child = Child(givenName: given ?? "", familyName: family ?? "", dateOfBirth: dob,
                           dateOfBirthEstimated: estimated, sex: sex, citizenship: citizenship, languages: languages,
@@ -173,6 +188,30 @@ struct RecordBuilder {
                               responsibleOrganisation: responsible, note: note)
         out.append(IntakeRecord(file: file, index: index, location: location, child: child, event: event,
                                 recipient: recipient, references: references))
+        return intakeId
+    }
+
+    /// Whether an error may name this intake id. Errors go to logs, so the id must not be a name
+    /// or a personnummer that a lost or extra separator shifted into the column (`A-3Jörgen`):
+    /// it has a digit, no run of five digits or more (a personnummer's date), no run of more
+    /// than four letters (a name), and is no valid personnummer.
+    private func nameable(_ id: String) -> Bool {
+        var digits = 0, letters = 0, sawDigit = false
+        for u in id.unicodeScalars {
+            if u.properties.numericType != nil {
+                digits += 1
+                sawDigit = true
+                letters = 0
+            } else if u.properties.isAlphabetic {
+                letters += 1
+                digits = 0
+            } else {
+                digits = 0
+                letters = 0
+            }
+            if digits >= 5 || letters > 4 { return false }
+        }
+        return sawDigit && (try? PersonalIdentityNumber(id, referenceDate: reference)) == nil
     }
 
     /// `"Händelse"` when the file has that column, else the canonical names.
@@ -187,11 +226,11 @@ private struct RecordCheck {
     let p: UTF8Bytes
     let values: [RawValue?]
     let strings: [Range<Int>]
-    /// The field (nil for the record as a whole) and the reason, in the order found.
-    var problems: [(field: IntakeField?, reason: String)] = []
+    /// The field (nil for the record as a whole) and the reason (in Swedish too, where written), in the order found.
+    var problems: [(field: IntakeField?, reason: String, sv: String?)] = []
 
-    mutating func fail(_ f: IntakeField, _ reason: String) { problems.append((f, reason)) }
-    mutating func failRecord(_ reason: String) { problems.append((nil, reason)) }
+    mutating func fail(_ f: IntakeField, _ reason: String, sv: String? = nil) { problems.append((f, reason, sv)) }
+    mutating func failRecord(_ reason: String, sv: String? = nil) { problems.append((nil, reason, sv)) }
 
     /// The trimmed text of a field; nil when absent or blank. Lists and booleans are refused
     /// for text fields.
@@ -221,7 +260,7 @@ private struct RecordCheck {
 
     mutating func rule<T>(_ f: IntakeField, _ body: (UTF8Bytes) throws(FieldProblem) -> T) -> T? {
         guard let u = text(f) else { return nil }
-        do { return try body(u) } catch { fail(f, error.reason); return nil }
+        do { return try body(u) } catch { fail(f, error.reason, sv: error.swedish); return nil }
     }
 
     mutating func organisation(_ f: IntakeField) -> OrganisationNumber? {

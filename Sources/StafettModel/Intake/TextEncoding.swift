@@ -8,6 +8,12 @@ public enum IntakeTextEncoding: String, Sendable, Hashable {
     case utf8WithBOM = "utf8-bom"
     /// Windows-1252, what Excel writes for plain "CSV" on a Swedish Windows.
     case windows1252 = "windows-1252"
+
+    /// Bytes read as Windows-1252 (the five bytes it leaves undefined as the C1 controls of the
+    /// same value), for file names an old Windows tool wrote.
+    public static func windows1252String(_ bytes: [UInt8]) -> String {
+        String(decoding: TextDecoder.windows1252ToUTF8(bytes), as: UTF8.self)
+    }
 }
 
 /// Decides the encoding of raw bytes and turns them into UTF-8 bytes.

@@ -13,6 +13,11 @@ enum CellEcho {
         isSafe(value, limit: limit) ? "\"" + String(value) + "\"" : "this value"
     }
 
+    /// `quoted` for a Swedish sentence: `värdet` for a value not repeated.
+    static func quotedSwedish<S: StringProtocol>(_ value: S, limit: Int = 30) -> String {
+        isSafe(value, limit: limit) ? "\"" + String(value) + "\"" : "värdet"
+    }
+
     /// The first `count` characters followed by `…`, when they are safe to repeat (the birth year of
     /// a personnummer is); `this value` otherwise.
     static func prefix<S: StringProtocol>(_ value: S, _ count: Int) -> String {

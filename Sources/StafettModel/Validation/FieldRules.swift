@@ -3,7 +3,25 @@ import Foundation
 /// Why one value was refused; the reason is a sentence for a case worker.
 struct FieldProblem: Error {
     let reason: String
-    init(_ reason: String) { self.reason = reason }
+    /// The reason in Swedish, where it is written.
+    let swedish: String?
+    init(_ reason: String, sv: String? = nil) {
+        self.reason = reason
+        self.swedish = sv
+    }
+
+    /// The Swedish for the `what` of a rule ("name" → "namnet").
+    static func swedish(_ what: String) -> String {
+        switch what {
+        case "name": return "namnet"
+        case "intake id": return "ärendenumret"
+        case "dossier number": return "dossiernumret"
+        case "place": return "platsen"
+        case "placement name": return "placeringens namn"
+        case "note": return "anteckningen"
+        default: return what
+        }
+    }
 }
 
 /// The rules for single intake values. Each returns the normalised value or throws the reason.
@@ -20,7 +38,9 @@ enum FieldRules {
             if v < 0x20 || (v >= 0x7F && v < 0xA0) || v == 0x2028 || v == 0x2029 {
                 if lineBreaks && (v == 0x0A || v == 0x0D || v == 0x09) { continue }
                 throw FieldProblem("contains a control character (code \(String(format: "U+%04X", v))), which "
-                    + "often comes from copying out of another program: retype the \(what)")
+                    + "often comes from copying out of another program: retype the \(what)",
+                    sv: "innehåller ett styrtecken (kod \(String(format: "U+%04X", v))), som ofta följer med när man kopierar "
+                    + "från ett annat program: skriv \(FieldProblem.swedish(what)) igen")
             }
         }
         let normalised = lineBreaks && s.utf8.contains(0x0D) ? s.replacingOccurrences(of: "\r\n", with: "\n")
@@ -29,7 +49,8 @@ enum FieldRules {
         // å two), or a value accepted here would fail the case message's XSD. UTF-8 length bounds
         // that count, so most values need no counting.
         if normalised.utf8.count > max, case let count = normalised.unicodeScalars.count, count > max {
-            throw FieldProblem("is \(count) characters long; the \(what) may be at most \(max) characters")
+            throw FieldProblem("is \(count) characters long; the \(what) may be at most \(max) characters",
+                               sv: "är \(count) tecken lång; \(FieldProblem.swedish(what)) får vara högst \(max) tecken")
         }
         return normalised
     }
@@ -38,7 +59,8 @@ enum FieldRules {
     static func name(_ s: String) throws(FieldProblem) -> String {
         let v = try text(s, max: 200, what: "name")
         guard v.unicodeScalars.contains(where: { $0.properties.isAlphabetic }) else {
-            throw FieldProblem("has no letters; a name must contain letters (is this value in the wrong column?)")
+            throw FieldProblem("has no letters; a name must contain letters (is this value in the wrong column?)",
+                               sv: "har inga bokstäver; ett namn måste innehålla bokstäver (står värdet i fel kolumn?)")
         }
         return v
     }
@@ -68,7 +90,8 @@ enum FieldRules {
             default: return u.properties.isAlphabetic
             }
         }) else {
-            throw FieldProblem("the \(what) may only hold letters, digits, spaces and - / . _ : (at most \(max))")
+            throw FieldProblem("the \(what) may only hold letters, digits, spaces and - / . _ : (at most \(max))",
+                               sv: "\(FieldProblem.swedish(what)) får bara innehålla bokstäver, siffror, mellanslag och - / . _ : (högst \(max))")
         }
         return s
     }
@@ -94,13 +117,15 @@ enum FieldRules {
 
     /// A personnummer or samordningsnummer (Luhn, real date, century from `reference`).
     static func personalIdentityNumber(_ u: UTF8Bytes, reference: Date) throws(FieldProblem) -> PersonalIdentityNumber {
-        do { return try PersonalIdentityNumber(u.string, referenceDate: reference) } catch { throw FieldProblem(error.reason) }
+        do { return try PersonalIdentityNumber(u.string, referenceDate: reference) } catch {
+            throw FieldProblem(error.reason, sv: PersonalIdentityNumber.swedishReason(error.reason))
+        }
     }
 
     /// A date `YYYY-MM-DD` (or `YYYYMMDD`), not before 1990, not after `today`.
     static func dateOfBirth(_ u: UTF8Bytes, today: CalendarDate) throws(FieldProblem) -> CalendarDate {
         let d = try date(u)
-        if d > today { throw FieldProblem("\(d.iso) is in the future: check the year") }
+        if d > today { throw FieldProblem("\(d.iso) is in the future: check the year", sv: "\(d.iso) ligger i framtiden: kontrollera året") }
         return d
     }
 
@@ -108,26 +133,35 @@ enum FieldRules {
     static func date(_ u: UTF8Bytes) throws(FieldProblem) -> CalendarDate {
         var scan = Scanner8(u)
         guard let (y, m, d) = scan.date(), scan.atEnd else {
-            throw FieldProblem("\(CellEcho.quoted(u.string, limit: 20)) is not a date: write it as YYYY-MM-DD, like 2001-04-17")
+            throw FieldProblem("\(CellEcho.quoted(u.string, limit: 20)) is not a date: write it as YYYY-MM-DD, like 2001-04-17",
+                               sv: "\(CellEcho.quotedSwedish(u.string, limit: 20)) är inget datum: skriv det som ÅÅÅÅ-MM-DD, till exempel 2001-04-17")
         }
         return try checked(y, m, d)
     }
 
     private static func checked(_ y: Int, _ m: Int, _ d: Int) throws(FieldProblem) -> CalendarDate {
         guard let date = try? CalendarDate(year: y, month: m, day: d) else {
-            throw FieldProblem(String(format: "%04d-%02d-%02d is not a real date: check the day and month", y, m, d))
+            throw FieldProblem(String(format: "%04d-%02d-%02d is not a real date: check the day and month", y, m, d),
+                               sv: String(format: "%04d-%02d-%02d är inget riktigt datum: kontrollera dag och månad", y, m, d))
         }
-        if y < earliestYear { throw FieldProblem("\(date.iso) is before \(earliestYear): check the year") }
+        if y < earliestYear {
+            throw FieldProblem("\(date.iso) is before \(earliestYear): check the year", sv: "\(date.iso) är före \(earliestYear): kontrollera året")
+        }
         return date
     }
 
     private static let timeHint = "write it as YYYY-MM-DD HH:MM in Swedish time, like 2015-10-23 14:05, "
         + "or with a time zone, like 2015-10-23T14:05:00+02:00"
+    private static let swedishTimeHint = "skriv den som ÅÅÅÅ-MM-DD TT:MM i svensk tid, till exempel 2015-10-23 14:05, "
+        + "eller med tidszon, till exempel 2015-10-23T14:05:00+02:00"
 
     /// An event time: ISO 8601 with a zone, or a Swedish wall-clock time `YYYY-MM-DD HH:MM[:SS]`,
     /// or a date alone (midnight, Swedish time).
     static func eventTime(_ u: UTF8Bytes, reference: Date) throws(FieldProblem) -> Date {
-        func notATime() -> FieldProblem { FieldProblem("\(CellEcho.quoted(u.string, limit: 30)) is not a time: " + timeHint) }
+        func notATime() -> FieldProblem {
+            FieldProblem("\(CellEcho.quoted(u.string, limit: 30)) is not a time: " + timeHint,
+                         sv: "\(CellEcho.quotedSwedish(u.string, limit: 30)) är ingen tidpunkt: " + swedishTimeHint)
+        }
         var scan = Scanner8(u)
         guard let (y, mo, d) = scan.date() else { throw notATime() }
         let date = try checked(y, mo, d)
@@ -177,12 +211,15 @@ enum FieldRules {
             case .instant(let t): utc = t
             case .skipped:
                 throw FieldProblem("this time does not exist in Sweden: the clocks jumped from 02:00 to 03:00 that night; "
-                    + "check the hour, or give the time zone (+01:00 or +02:00)")
+                    + "check the hour, or give the time zone (+01:00 or +02:00)",
+                    sv: "den tiden finns inte i Sverige: klockan hoppade från 02:00 till 03:00 den natten; "
+                    + "kontrollera timmen, eller ange tidszon (+01:00 eller +02:00)")
             }
         }
         let instant = Date(timeIntervalSince1970: TimeInterval(utc))
         if instant.timeIntervalSince(reference) > eventFutureSlack {
-            throw FieldProblem("\(CellEcho.quoted(u.string)) lies in the future: check the date")
+            throw FieldProblem("\(CellEcho.quoted(u.string)) lies in the future: check the date",
+                               sv: "\(CellEcho.quotedSwedish(u.string)) ligger i framtiden: kontrollera datumet")
         }
         return instant
     }
@@ -195,7 +232,8 @@ enum FieldRules {
     /// ja/nej, yes/no, true/false, 1/0, x (marked) — empty means no.
     static func flag(_ u: UTF8Bytes) throws(FieldProblem) -> Bool {
         guard let b = IntakeField.lookUp(u, in: flags) else {
-            throw FieldProblem("\(CellEcho.quoted(u.string, limit: 20)) is not yes or no: write ja or nej (or yes/no, x for yes)")
+            throw FieldProblem("\(CellEcho.quoted(u.string, limit: 20)) is not yes or no: write ja or nej (or yes/no, x for yes)",
+                               sv: "\(CellEcho.quotedSwedish(u.string, limit: 20)) är varken ja eller nej: skriv ja eller nej (eller x för ja)")
         }
         return b
     }
@@ -212,7 +250,8 @@ enum FieldRules {
     static func sex(_ u: UTF8Bytes) throws(FieldProblem) -> Sex {
         guard let sex = IntakeField.lookUp(u, in: sexes) else {
             throw FieldProblem("\(CellEcho.quoted(u.string, limit: 20)) is not a sex we know: write flicka, pojke, annat or okänt "
-                + "(or female, male, other, unknown, F, M)")
+                + "(or female, male, other, unknown, F, M)",
+                sv: "\(CellEcho.quotedSwedish(u.string, limit: 20)) är inget kön vi känner till: skriv flicka, pojke, annat eller okänt")
         }
         return sex
     }
@@ -242,7 +281,9 @@ enum FieldRules {
             throw FieldProblem("\(CellEcho.quoted(u.string, limit: 30)) is not an event we know: write one of registrerad, asylansökan, "
                 + "placerad, anvisad, överflyttad, mottagen, avviken, återfunnen, avslutad, uppdatering "
                 + "(or Registered, AsylumApplicationLodged, Placed, Assigned, TransferSent, TransferReceived, "
-                + "ReportedMissing, Found, Closed, Update)")
+                + "ReportedMissing, Found, Closed, Update)",
+                sv: "\(CellEcho.quotedSwedish(u.string, limit: 30)) är ingen händelse vi känner till: skriv en av registrerad, "
+                + "asylansökan, placerad, anvisad, överflyttad, mottagen, avviken, återfunnen, avslutad, uppdatering")
         }
         return t
     }
