@@ -73,6 +73,11 @@ extension StafettConfig {
 
         section("journal")
         line("checkpoint-interval", ConfigValue.render(journal.checkpointInterval))
+
+        section("access")
+        line("intake-group", access.intakeGroup)
+        line("inbox-group", access.inboxGroup)
+        line("operators-group", access.operatorsGroup)
         return out
     }
 

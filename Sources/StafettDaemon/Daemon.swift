@@ -70,7 +70,7 @@ public final class Daemon: @unchecked Sendable {
         for w in rt.warnings { log.warning(w) }
         current = rt
         layout = config.paths.layout
-        try layout.create()
+        for w in try layout.create(access: config.access).warnings { log.warning("spool: \(w)") }
         let stale = layout.removeStaleTemporaries()
         if !stale.isEmpty { log.notice("spool: removed \(stale.count) temporary file(s) a crash or a failed commit left behind") }
         journal = try Journal(directory: layout.journal.path,
