@@ -24,6 +24,8 @@ public struct StafettConfig: Sendable, Equatable {
     public var journal: Journal = Journal()
     /// `[access]`: the groups the spool's directories are shared with.
     public var access: Access = Access()
+    /// `[retention]`: how long finished files are kept.
+    public var retention: Retention = Retention()
     /// Where each value came from (`"peer.migrationsverket.ca"` → file:line); ignored by `==`.
     public var origins: ConfigOrigins = ConfigOrigins()
 
@@ -199,6 +201,20 @@ extension StafettConfig {
         public var inboxGroup: String = "stafett-inbox"
         /// Operators: read the journal, queue and archive. Default `stafett-operators`.
         public var operatorsGroup: String = "stafett-operators"
+
+        /// Defaults.
+        public init() {}
+    }
+
+    /// `[retention]`: the daemon removes files older than these from `accepted/`, `failed/` and
+    /// `archive/`, journaling each removal; the journal itself is never shortened.
+    public struct Retention: Sendable, Equatable {
+        /// Inputs whose messages were queued. Default 30d.
+        public var accepted: Duration = .seconds(30 * 86_400)
+        /// Refused inputs and their reports. Default 30d.
+        public var failed: Duration = .seconds(30 * 86_400)
+        /// Signed originals, as Swedish social-services records are kept. Default 3653d (ten years).
+        public var archive: Duration = .seconds(3653 * 86_400)
 
         /// Defaults.
         public init() {}

@@ -24,10 +24,11 @@ enum ConfigSchema {
         "metrics": Section(keys: ["enabled", "listen"]),
         "journal": Section(keys: ["checkpoint-interval"]),
         "access": Section(keys: ["intake-group", "inbox-group", "operators-group"]),
+        "retention": Section(keys: ["accepted", "failed", "archive"]),
     ]
 
     /// Section names in the order `render()` writes them, for suggestions.
-    static let sectionOrder = ["node", "paths", "limits", "delivery", "peer", "routing", "route", "metrics", "journal", "access"]
+    static let sectionOrder = ["node", "paths", "limits", "delivery", "peer", "routing", "route", "metrics", "journal", "access", "retention"]
 }
 
 extension StafettConfig {
@@ -267,6 +268,9 @@ struct ConfigReader {
         if let v = value("access", "intake-group", expected: group, Self.groupName) { c.access.intakeGroup = v }
         if let v = value("access", "inbox-group", expected: group, Self.groupName) { c.access.inboxGroup = v }
         if let v = value("access", "operators-group", expected: group, Self.groupName) { c.access.operatorsGroup = v }
+        if let v = value("retention", "accepted", expected: Self.durationForm, positiveDuration) { c.retention.accepted = v }
+        if let v = value("retention", "failed", expected: Self.durationForm, positiveDuration) { c.retention.failed = v }
+        if let v = value("retention", "archive", expected: Self.durationForm, positiveDuration) { c.retention.archive = v }
         c.origins = origins
         return c
     }

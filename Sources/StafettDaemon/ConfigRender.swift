@@ -78,6 +78,11 @@ extension StafettConfig {
         line("intake-group", access.intakeGroup)
         line("inbox-group", access.inboxGroup)
         line("operators-group", access.operatorsGroup)
+
+        section("retention")
+        line("accepted", ConfigValue.render(retention.accepted))
+        line("failed", ConfigValue.render(retention.failed))
+        line("archive", ConfigValue.render(retention.archive))
         return out
     }
 

@@ -18,6 +18,7 @@ public final class Daemon: @unchecked Sendable {
     private let batcher: CommitBatcher
     private let store: QueueStore
     private let scheduler: DeliveryScheduler
+    private let retention: RetentionSweep
     private let metrics = Metrics()
     private var server: HTTPServer?
     private var metricsServer: HTTPServer?
@@ -80,6 +81,7 @@ public final class Daemon: @unchecked Sendable {
             log.warning("journal: cut a torn tail after a crash (\(journal.recovery.bytesCut) bytes): \(cut)")
         }
         batcher = CommitBatcher(spool: layout.spool, journal: journal)
+        retention = RetentionSweep(layout: layout, batcher: batcher)
         store = try QueueStore(directory: layout.queue)
         scheduler = DeliveryScheduler(runtime: rt, store: store, layout: layout, batcher: batcher, metrics: metrics, log: log)
     }
@@ -129,6 +131,12 @@ public final class Daemon: @unchecked Sendable {
         }
         try watcher.start()
         self.watcher = watcher
+        retention.start(retention: { [unowned self] in self.runtime.config.retention }) { [log, metrics] outcome in
+            metrics.count("stafett_retention_removed_total", by: Double(outcome.removed.count))
+            log.notice("retention: removed \(outcome.removed.count) file(s) past their period (journaled as removed)"
+                + (outcome.reachedLimit ? "; more are due, the next sweep is in a minute" : ""))
+            for f in outcome.failures.prefix(5) { log.error("retention: could not remove \(f)") }
+        }
         try writePidFile()
         log.notice("stafettd \(rt.config.node.name) (\(rt.config.node.organisation)) listening on \(rt.config.node.listen.host):\(server.port), \(rt.peers.count) peer(s)")
         _ = notify.ready(status: "listening on port \(server.port)")
@@ -251,6 +259,7 @@ public final class Daemon: @unchecked Sendable {
         intakeQueue.sync(flags: .barrier) {}  // files being processed finish
         server?.stop(timeout: .seconds(20))
         scheduler.stop()
+        retention.stop()
         metricsServer?.stop(timeout: .seconds(1))
         notify.stopWatchdog()
         journal.close()

@@ -25,15 +25,23 @@ final class SpoolAccessTests: XCTestCase {
         let defaults = try StafettConfig.parse(text: base)
         XCTAssertEqual(defaults.access, StafettConfig.Access())
         XCTAssertEqual(defaults.access.operatorsGroup, "stafett-operators")
+        XCTAssertEqual(defaults.retention.accepted, .seconds(30 * 86_400))
+        XCTAssertEqual(defaults.retention.archive, .seconds(3653 * 86_400))
 
-        let c = try StafettConfig.parse(text: base + "[access]\nintake-group = socialtjanst\noperators-group = drift\n")
+        let c = try StafettConfig.parse(text: base + "[access]\nintake-group = socialtjanst\noperators-group = drift\n"
+                                        + "[retention]\naccepted = 7d\nfailed = 90d\narchive = 3650d\n")
         XCTAssertEqual(c.access.intakeGroup, "socialtjanst")
         XCTAssertEqual(c.access.inboxGroup, "stafett-inbox")
         XCTAssertEqual(c.access.operatorsGroup, "drift")
-        XCTAssertEqual(try StafettConfig.parse(text: c.render()), c, "render() writes [access] back")
+        XCTAssertEqual(c.retention.accepted, .seconds(7 * 86_400))
+        XCTAssertEqual(c.retention.failed, .seconds(90 * 86_400))
+        XCTAssertEqual(try StafettConfig.parse(text: c.render()), c, "render() writes [access] and [retention] back")
 
         XCTAssertThrowsError(try StafettConfig.parse(text: base + "[access]\ninbox-group = \"två ord\"\n")) { e in
             XCTAssertTrue("\(e)".contains("inbox-group"), "\(e)")
+        }
+        XCTAssertThrowsError(try StafettConfig.parse(text: base + "[retention]\narchive = forever\n")) { e in
+            XCTAssertTrue("\(e)".contains("archive"), "\(e)")
         }
         // Groups are given at creation, at start: a reload says the change waits.
         XCTAssertEqual(c.changesNeedingRestart(comparedTo: defaults).filter { $0.hasPrefix("[access]") }.count, 2)
