@@ -3,7 +3,8 @@
 # the systemd unit, an example
 # configuration and the follow-up rules (each only if none exists), the node's journal
 # secret (32 random bytes, only if none exists and not with --destdir), the stafett
-# system user and its directories.
+# system user, the groups stafett-intake, stafett-inbox and stafett-operators, and the
+# directories shared with them (the same table as the Debian package's postinst).
 # Idempotent: running it again upgrades the binaries and unit and changes nothing else.
 #
 # Usage: scripts/install.sh [options]
@@ -12,7 +13,7 @@
 #   --unit-dir DIR    where the unit goes (default /etc/systemd/system)
 #   --bin-dir DIR     take already built binaries from DIR instead of building
 #   --no-build        do not run swift build (binaries must be in --bin-dir or .build/release)
-#   --no-user         do not create the stafett user or change owners (packaging, tests)
+#   --no-user         do not create the user or groups or change owners (packaging, tests)
 #   -h, --help        this text
 set -eu
 
@@ -23,6 +24,9 @@ BIN_DIR=
 BUILD=yes
 MAKE_USER=yes
 USER_NAME=stafett
+INTAKE_GROUP=stafett-intake
+INBOX_GROUP=stafett-inbox
+OPERATORS_GROUP=stafett-operators
 SPOOL=/var/spool/stafett
 STATE=/var/lib/stafett
 CONF_DIR=/etc/stafett
@@ -76,15 +80,25 @@ if [ "$MAKE_USER" = yes ]; then
                 --shell /usr/sbin/nologin --comment "Stafett daemon" "$USER_NAME"
         fi
     fi
+    for group in "$INTAKE_GROUP" "$INBOX_GROUP" "$OPERATORS_GROUP"; do
+        if ! getent group "$group" >/dev/null 2>&1; then
+            say "creating group $group"
+            groupadd --system "$group"
+        fi
+    done
+    # The daemon reads what case workers drop into the outbox: their files belong to the intake
+    # group (the setgid outbox gives it), readable by that group only.
+    usermod -a -G "$INTAKE_GROUP" "$USER_NAME"
 fi
 
-# dir MODE OWNER PATH: create one directory with its mode and owner. An existing one is left
-# as it is: the operator may have opened the outbox to a group of writers on purpose.
+# dir MODE OWNER:GROUP PATH: create one directory with its mode and owner. An existing one is
+# left as it is: the operator may have changed it on purpose, and an upgrade must not undo that.
 dir() {
     [ -d "$DESTDIR$3" ] && return 0
     install -d -m "$1" "$DESTDIR$3"
-    chmod "$1" "$DESTDIR$3"
     if [ "$MAKE_USER" = yes ]; then chown "$2" "$DESTDIR$3"; fi
+    # After chown, which may clear the setgid bit.
+    chmod "$1" "$DESTDIR$3"
 }
 
 say "installing binaries to $DESTDIR$PREFIX/bin"
@@ -143,16 +157,25 @@ else
     mv "$CONF_DIR/.journal.secret.new" "$CONF_DIR/journal.secret"
 fi
 
+# DESIGN's "Who may touch what", as the package's postinst and stafettd (SpoolLayout) make it.
 # The daemon creates the same tree at start; creating it here lets the operator see it
 # and lets ProtectSystem=strict find the ReadWritePaths.
-for d in "$SPOOL" "$SPOOL/outbox" "$SPOOL/outbox/accepted" "$SPOOL/outbox/failed" \
-         "$SPOOL/queue" "$SPOOL/inbox" "$SPOOL/archive" "$STATE" "$STATE/journal"; do
-    dir 0700 "$USER_NAME:$USER_NAME" "$d"
-done
+dir 0755 "$USER_NAME:$USER_NAME" "$SPOOL"
+# Case systems write here; setgid keeps their files in the intake group, which the daemon is in.
+dir 2770 "$USER_NAME:$INTAKE_GROUP" "$SPOOL/outbox"
+dir 2750 "$USER_NAME:$INTAKE_GROUP" "$SPOOL/outbox/accepted"
+dir 2750 "$USER_NAME:$INTAKE_GROUP" "$SPOOL/outbox/failed"
+dir 2750 "$USER_NAME:$OPERATORS_GROUP" "$SPOOL/queue"
+# The local system reads and removes received messages: it needs write on the directory.
+dir 2770 "$USER_NAME:$INBOX_GROUP" "$SPOOL/inbox"
+dir 2750 "$USER_NAME:$OPERATORS_GROUP" "$SPOOL/archive"
+dir 2750 "$USER_NAME:$OPERATORS_GROUP" "$STATE"
+dir 2750 "$USER_NAME:$OPERATORS_GROUP" "$STATE/journal"
 
 if [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; then
     systemctl daemon-reload
     say "done: edit $CONF_DIR/stafett.conf, put keys in $CONF_DIR/tls, then: systemctl enable --now stafettd"
+    say "give access: adduser USER $OPERATORS_GROUP (journal, queue, archive), $INTAKE_GROUP (outbox), $INBOX_GROUP (inbox)"
 else
     say "done (staged in ${DESTDIR:-/}; systemd not reloaded)"
 fi

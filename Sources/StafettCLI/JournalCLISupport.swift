@@ -93,6 +93,8 @@ extension JournalCLIContext {
     /// (the state directory instead of its `journal/`), which an operator would take as good news.
     /// A journal stafettd created holds `journal.lock` and a first segment even with no records.
     static func requireJournal(_ dir: String) throws {
+        // A directory this user may not enter looks missing to `fileExists`.
+        if let denied = PermissionDeniedError.check(dir) { throw denied }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
             throw JournalError.io(path: dir, operation: "open", errno: ENOENT)

@@ -75,6 +75,10 @@ enum QueueCommand {
                 return ExitCode.failure
             }
         }
+        if let denied = PermissionDeniedError.check(queueDir.path) {
+            console.error("stafett queue: \(denied)")
+            return ExitCode.failure
+        }
         guard FileManager.default.fileExists(atPath: queueDir.path) else {
             console.error("stafett queue: no queue directory at \(queueDir.path)")
             return ExitCode.failure

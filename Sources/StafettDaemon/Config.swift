@@ -22,6 +22,10 @@ public struct StafettConfig: Sendable, Equatable {
     public var metrics: Metrics = Metrics()
     /// `[journal]`: journal settings owned by the daemon.
     public var journal: Journal = Journal()
+    /// `[access]`: the groups the spool's directories are shared with.
+    public var access: Access = Access()
+    /// `[retention]`: how long finished files are kept.
+    public var retention: Retention = Retention()
     /// Where each value came from (`"peer.migrationsverket.ca"` → file:line); ignored by `==`.
     public var origins: ConfigOrigins = ConfigOrigins()
 
@@ -180,6 +184,37 @@ public struct StafettConfig: Sendable, Equatable {
     public struct Journal: Sendable, Equatable {
         /// How often a signed checkpoint is written. Default 5m.
         public var checkpointInterval: Duration = .seconds(300)
+
+        /// Defaults.
+        public init() {}
+    }
+}
+
+extension StafettConfig {
+    /// `[access]`: DESIGN's "Who may touch what". The daemon gives each spool directory it creates
+    /// the group and mode of that table; a group that does not exist leaves the directory in the
+    /// daemon's own group (with a warning), so a machine without the groups still runs.
+    public struct Access: Sendable, Equatable {
+        /// Case systems and case workers: write `outbox/`, read `failed/` and `accepted/`. Default `stafett-intake`.
+        public var intakeGroup: String = "stafett-intake"
+        /// The local system that consumes received messages: read and remove in `inbox/`. Default `stafett-inbox`.
+        public var inboxGroup: String = "stafett-inbox"
+        /// Operators: read the journal, queue and archive. Default `stafett-operators`.
+        public var operatorsGroup: String = "stafett-operators"
+
+        /// Defaults.
+        public init() {}
+    }
+
+    /// `[retention]`: the daemon removes files older than these from `accepted/`, `failed/` and
+    /// `archive/`, journaling each removal; the journal itself is never shortened.
+    public struct Retention: Sendable, Equatable {
+        /// Inputs whose messages were queued. Default 30d.
+        public var accepted: Duration = .seconds(30 * 86_400)
+        /// Refused inputs and their reports. Default 30d.
+        public var failed: Duration = .seconds(30 * 86_400)
+        /// Signed originals, as Swedish social-services records are kept. Default 3653d (ten years).
+        public var archive: Duration = .seconds(3653 * 86_400)
 
         /// Defaults.
         public init() {}

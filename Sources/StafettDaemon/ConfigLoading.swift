@@ -23,10 +23,12 @@ enum ConfigSchema {
         "route": Section(keys: ["also"], multi: ["also"], subsection: true),
         "metrics": Section(keys: ["enabled", "listen"]),
         "journal": Section(keys: ["checkpoint-interval"]),
+        "access": Section(keys: ["intake-group", "inbox-group", "operators-group"]),
+        "retention": Section(keys: ["accepted", "failed", "archive"]),
     ]
 
     /// Section names in the order `render()` writes them, for suggestions.
-    static let sectionOrder = ["node", "paths", "limits", "delivery", "peer", "routing", "route", "metrics", "journal"]
+    static let sectionOrder = ["node", "paths", "limits", "delivery", "peer", "routing", "route", "metrics", "journal", "access", "retention"]
 }
 
 extension StafettConfig {
@@ -265,8 +267,20 @@ struct ConfigReader {
         if let v = value("metrics", "enabled", expected: Self.boolForm, ConfigValue.bool) { c.metrics.enabled = v }
         if let v = value("metrics", "listen", expected: "127.0.0.1:port", ConfigValue.hostPort) { c.metrics.listen = v }
         if let v = value("journal", "checkpoint-interval", expected: Self.durationForm, positiveDuration) { c.journal.checkpointInterval = v }
+        let group = "a group name: letters, digits, '-', '_' or '.'"
+        if let v = value("access", "intake-group", expected: group, Self.groupName) { c.access.intakeGroup = v }
+        if let v = value("access", "inbox-group", expected: group, Self.groupName) { c.access.inboxGroup = v }
+        if let v = value("access", "operators-group", expected: group, Self.groupName) { c.access.operatorsGroup = v }
+        if let v = value("retention", "accepted", expected: Self.durationForm, positiveDuration) { c.retention.accepted = v }
+        if let v = value("retention", "failed", expected: Self.durationForm, positiveDuration) { c.retention.failed = v }
+        if let v = value("retention", "archive", expected: Self.durationForm, positiveDuration) { c.retention.archive = v }
         c.origins = origins
         return c
+    }
+
+    /// A name `getgrnam` can look up and a shell command can show without quoting.
+    private static func groupName(_ t: String) -> String? {
+        !t.isEmpty && !t.hasPrefix("-") && t.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) ? t : nil
     }
 
     private func positiveDuration(_ t: String) -> Duration? { ConfigValue.duration(t).flatMap { $0 > .zero ? $0 : nil } }

@@ -3,8 +3,8 @@ import Foundation
 extension StafettConfig {
     /// The settings in `self` (a configuration read for SIGHUP) that differ from `running` but only
     /// take effect at start: the listening socket and its limits, the spool and state directories,
-    /// the organisation, the journal secret, the metrics endpoint, the outbox timers and the
-    /// checkpoint interval. A reload keeps the running values of these; each entry names the key,
+    /// the organisation, the journal secret, the metrics endpoint, the outbox timers, the
+    /// checkpoint interval and the access groups. A reload keeps the running values of these; each entry names the key,
     /// the value that stays and the one that waits for a restart, so the operator is not misled.
     public func changesNeedingRestart(comparedTo running: StafettConfig) -> [String] {
         StafettConfig.startOnly.compactMap { $0.change(running, self) }
@@ -59,6 +59,10 @@ extension StafettConfig {
             StartOnlySetting("[metrics] enabled", \.metrics.enabled) { $0 ? "yes" : "no" },
             StartOnlySetting("[metrics] listen", \.metrics.listen, address),
             StartOnlySetting("[journal] checkpoint-interval", \.journal.checkpointInterval, duration),
+            // Groups are given to directories when they are created, at start.
+            StartOnlySetting("[access] intake-group", \.access.intakeGroup, text),
+            StartOnlySetting("[access] inbox-group", \.access.inboxGroup, text),
+            StartOnlySetting("[access] operators-group", \.access.operatorsGroup, text),
         ]
     }
 }

@@ -73,6 +73,16 @@ extension StafettConfig {
 
         section("journal")
         line("checkpoint-interval", ConfigValue.render(journal.checkpointInterval))
+
+        section("access")
+        line("intake-group", access.intakeGroup)
+        line("inbox-group", access.inboxGroup)
+        line("operators-group", access.operatorsGroup)
+
+        section("retention")
+        line("accepted", ConfigValue.render(retention.accepted))
+        line("failed", ConfigValue.render(retention.failed))
+        line("archive", ConfigValue.render(retention.archive))
         return out
     }
 

@@ -18,6 +18,7 @@ public final class Daemon: @unchecked Sendable {
     private let batcher: CommitBatcher
     private let store: QueueStore
     private let scheduler: DeliveryScheduler
+    private let retention: RetentionSweep
     private let metrics = Metrics()
     private var server: HTTPServer?
     private var metricsServer: HTTPServer?
@@ -77,7 +78,7 @@ public final class Daemon: @unchecked Sendable {
         for w in rt.warnings { log.warning(w) }
         current = rt
         layout = config.paths.layout
-        try layout.create()
+        for w in try layout.create(access: config.access).warnings { log.warning("spool: \(w)") }
         let stale = layout.removeStaleTemporaries()
         if !stale.isEmpty { log.notice("spool: removed \(stale.count) temporary file(s) a crash or a failed commit left behind") }
         journal = try Journal(directory: layout.journal.path,
@@ -87,6 +88,7 @@ public final class Daemon: @unchecked Sendable {
             log.warning("journal: cut a torn tail after a crash (\(journal.recovery.bytesCut) bytes): \(cut)")
         }
         batcher = CommitBatcher(spool: layout.spool, journal: journal)
+        retention = RetentionSweep(layout: layout, batcher: batcher)
         store = try QueueStore(directory: layout.queue)
         scheduler = DeliveryScheduler(runtime: rt, store: store, layout: layout, batcher: batcher, metrics: metrics, log: log)
     }
@@ -136,6 +138,12 @@ public final class Daemon: @unchecked Sendable {
         }
         try watcher.start()
         self.watcher = watcher
+        retention.start(retention: { [unowned self] in self.runtime.config.retention }) { [log, metrics] outcome in
+            metrics.count("stafett_retention_removed_total", by: Double(outcome.removed.count))
+            log.notice("retention: removed \(outcome.removed.count) file(s) past their period (journaled as removed)"
+                + (outcome.reachedLimit ? "; more are due, the next sweep is in a minute" : ""))
+            for f in outcome.failures.prefix(5) { log.error("retention: could not remove \(f)") }
+        }
         try writePidFile()
         log.notice("stafettd \(rt.config.node.name) (\(rt.config.node.organisation)) listening on \(rt.config.node.listen.host):\(server.port), \(rt.peers.count) peer(s)")
         _ = notify.ready(status: "listening on port \(server.port)")
@@ -277,6 +285,7 @@ public final class Daemon: @unchecked Sendable {
         intakeQueue.sync(flags: .barrier) {}  // files being processed finish
         server?.stop(timeout: .seconds(20))
         scheduler.stop()
+        retention.stop()
         metricsServer?.stop(timeout: .seconds(1))
         notify.stopWatchdog()
         journal.close()

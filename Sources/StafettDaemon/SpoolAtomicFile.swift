@@ -7,6 +7,13 @@ import Glibc
 /// Durable file operations for the spool: a file is either wholly there or not at all, and a
 /// rename is on disk before anyone is told it happened.
 public enum AtomicFile {
+    /// The mode of every file the daemon makes in the spool: readable by the group of the
+    /// directory it is in (a setgid directory of DESIGN's "Who may touch what" gives its files
+    /// that group), never by others. Set explicitly, whatever the umask.
+    public static let sharedFileMode: mode_t = 0o640
+    /// The set-group-ID bit of a directory: what is made in it takes the directory's group.
+    public static let setgidBit: mode_t = 0o2000
+
     /// Writes `data` to a temporary name in the target's directory, fsyncs it, renames it over
     /// `url` and fsyncs the directory. Missing parent directories are created (0700) durably.
     public static func write(_ data: Data, to url: URL, mode: mode_t = 0o600, inheritDirectoryMode: Bool = false) throws(SpoolError) {
@@ -76,8 +83,12 @@ public enum AtomicFile {
         var unlinked = false, created = false
         var fd: Int32
         while true {
-            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            if fd >= 0 { break }
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, sharedFileMode)
+            if fd >= 0 {
+                // The unit's umask would take the group's read away.
+                _ = fchmod(fd, sharedFileMode)
+                break
+            }
             let code = errno
             if code == EINTR { continue }
             if code == EEXIST && !unlinked {
@@ -175,25 +186,27 @@ public enum AtomicFile {
     }
 
     /// Writes `<file>.errors.txt` beside where `file` is (or will be), atomically. Returns its URL.
-    /// It is for whoever dropped `input`: readable by its owner and group as far as the input
-    /// was (the case worker's group, on an outbox shared through one), and a missing sub-folder
+    /// It is for whoever dropped `input`: readable by the group of `failed/` (the intake group,
+    /// through its setgid bit), and by others only when the input was; a missing sub-folder
     /// gets the mode of the folder it is made in.
     @discardableResult
     public static func writeErrorsFile(_ report: String, for file: URL, readableLike input: URL? = nil) throws(SpoolError) -> URL {
         let url = file.deletingLastPathComponent().appendingPathComponent(SpoolLayout.reportName(for: file.lastPathComponent))
         var text = report
         if !text.hasSuffix("\n") { text += "\n" }
-        var mode: mode_t = 0o600
+        var mode = sharedFileMode
         var st = stat()
         // A symbolic link's own mode is always 0777: only a regular file's says who may read.
-        if let input, lstat(input.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG { mode |= st.st_mode & 0o044 }
+        if let input, lstat(input.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG { mode |= st.st_mode & 0o004 }
         try write(Data(text.utf8), to: url, mode: mode, inheritDirectoryMode: input != nil)
         return url
     }
 
     /// Creates `dir` and any missing parents with mode 0700, or with `inheritMode` the mode of the
     /// directory each is made in (an outbox the operator shares with a group keeps its mode in the
-    /// sub-folders of `accepted/` and `failed/`), fsyncing each parent after a creation.
+    /// sub-folders of `accepted/` and `failed/`), fsyncing each parent after a creation. A folder
+    /// made in a setgid directory (shared with a group, see `SpoolLayout.sharedDirectories`) is
+    /// always shared like it: `archive/<peer>/` stays readable by the operators.
     /// Returns the directories it created, parents first.
     @discardableResult
     public static func makeDirectories(_ dir: URL, inheritMode: Bool = false) throws(SpoolError) -> [URL] {
@@ -212,8 +225,12 @@ public enum AtomicFile {
                 throw .errno(d.path, "mkdir")
             }
             var parent = stat()
-            if inheritMode, stat(d.deletingLastPathComponent().path, &parent) == 0 {
-                _ = chmod(d.path, parent.st_mode & 0o7777)
+            if stat(d.deletingLastPathComponent().path, &parent) == 0 {
+                if inheritMode {
+                    _ = chmod(d.path, parent.st_mode & 0o7777)
+                } else if parent.st_mode & setgidBit != 0 {
+                    _ = chmod(d.path, parent.st_mode & 0o2770)
+                }
             }
             created.append(d)
             try syncDirectory(d.deletingLastPathComponent())

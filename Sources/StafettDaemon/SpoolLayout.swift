@@ -75,16 +75,12 @@ public struct SpoolLayout: Sendable, Equatable {
     /// Every directory, parents first.
     public var allDirectories: [URL] { [spool, outbox, accepted, failed, queue, inbox, archive, state, journal] }
 
-    /// Creates missing directories with mode 0700 (each creation made durable in its parent) and
-    /// returns those it created. Existing directories keep their mode: an operator may have opened
-    /// the outbox to a group of writers on purpose.
+    /// Creates missing directories with the default groups' modes (`create(access:)`, whose
+    /// warnings this drops) and returns those it created. Existing directories keep their mode:
+    /// an operator may have opened the outbox to a group of writers on purpose.
     @discardableResult
     public func create() throws(SpoolError) -> [URL] {
-        var created: [URL] = []
-        for dir in allDirectories {
-            created += try AtomicFile.makeDirectories(dir)
-        }
-        return created
+        try create(access: StafettConfig.Access()).created
     }
 
     /// The input's path below the outbox (`"trelleborg/2015-10-23.csv"`), or nil if it is not inside it.
@@ -260,6 +256,68 @@ public struct SpoolLayout: Sendable, Equatable {
             throw SpoolError(path: input.path, operation: "move", reason: "the file is not inside the outbox \(outbox.path)")
         }
         return root.appendingPathComponent(rel)
+    }
+}
+
+/// One directory of the spool as DESIGN's "Who may touch what" shares it.
+public struct SharedDirectory: Sendable, Equatable {
+    /// The directory.
+    public var url: URL
+    /// Its mode (setgid where what is made in it must stay in its group).
+    public var mode: mode_t
+    /// The group it is shared with; nil keeps the daemon's own.
+    public var group: String?
+}
+
+extension SpoolLayout {
+    /// Every directory, parents first, with the mode and group it is shared with: case systems
+    /// write `outbox/` and read `accepted/` and `failed/` (intake group), the local system reads
+    /// and removes in `inbox/` (inbox group), operators read the journal, queue and archive
+    /// (operators group). The same table as `packaging/debian/postinst` and `scripts/install.sh`.
+    public func sharedDirectories(_ access: StafettConfig.Access) -> [SharedDirectory] {
+        let intake = access.intakeGroup, operators = access.operatorsGroup
+        return [
+            SharedDirectory(url: spool, mode: 0o755, group: nil),
+            SharedDirectory(url: outbox, mode: 0o2770, group: intake),
+            SharedDirectory(url: accepted, mode: 0o2750, group: intake),
+            SharedDirectory(url: failed, mode: 0o2750, group: intake),
+            SharedDirectory(url: queue, mode: 0o2750, group: operators),
+            SharedDirectory(url: inbox, mode: 0o2770, group: access.inboxGroup),
+            SharedDirectory(url: archive, mode: 0o2750, group: operators),
+            SharedDirectory(url: state, mode: 0o2750, group: operators),
+            SharedDirectory(url: journal, mode: 0o2750, group: operators),
+        ]
+    }
+
+    /// Creates the missing directories of `sharedDirectories` with their group and mode (each
+    /// creation durable in its parent). Existing directories keep what they have: the installer
+    /// made them, or an operator changed them on purpose. A group that does not exist, or that
+    /// the daemon's user may not give (not a member), leaves the directory in the daemon's own
+    /// group: the node still runs, and `warnings` says so once per group.
+    public func create(access: StafettConfig.Access) throws(SpoolError) -> (created: [URL], warnings: [String]) {
+        var created: [URL] = []
+        var warned = Set<String>()
+        var warnings: [String] = []
+        for shared in sharedDirectories(access) {
+            let made = try AtomicFile.makeDirectories(shared.url)
+            created += made
+            guard made.last == shared.url.standardizedFileURL else { continue }
+            let path = shared.url.path
+            if let name = shared.group {
+                if let group = SystemGroup(named: name) {
+                    if chown(path, uid_t.max, group.id) != 0, warned.insert(name).inserted {
+                        warnings.append("cannot give \(path) to the group \(name) (\(String(cString: strerror(Glibc.errno)))): "
+                            + "it stays in the group \(SystemGroup.name(of: getegid())); add the daemon's user to \(name) (adduser $USER \(name))")
+                    }
+                } else if warned.insert(name).inserted {
+                    warnings.append("the group \(name) does not exist: \(path) and the other directories shared with it stay in the group "
+                        + "\(SystemGroup.name(of: getegid())); create it (addgroup --system \(name)) or name another in [access]")
+                }
+            }
+            // After chown, which clears the setgid bit.
+            guard chmod(path, shared.mode) == 0 else { throw .errno(path, "chmod") }
+        }
+        return (created, warnings)
     }
 }
 

@@ -23,6 +23,9 @@ public enum JournalKind: String, Sendable, Codable, Hashable, CaseIterable {
     case intakeFailed = "intake-failed"
     /// An intake file moved to `accepted/`.
     case intakeAccepted = "intake-accepted"
+    /// A file the daemon removed from `accepted/`, `failed/` or `archive/` at the end of its
+    /// retention period: `file` is its path below the spool, `digest` its SHA-256.
+    case removed
     /// A signed checkpoint sealing the chain so far; written by the journal itself.
     case checkpoint
 }

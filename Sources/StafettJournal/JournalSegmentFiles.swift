@@ -36,9 +36,15 @@ extension Journal {
         return (walk, tail, cut)
     }
 
+    /// A segment's mode: the daemon writes, the journal directory's group reads, others nothing.
+    static let segmentMode: mode_t = 0o640
+
     static func createSegment(path: String, directory: String, header: [UInt8]) throws(JournalError) -> Int32 {
-        let f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, segmentMode)
         guard f >= 0 else { throw .io(path: path, operation: "create", errno: errno) }
+        // Operators read the journal through the group of its (setgid) directory; a umask must not
+        // take that away.
+        _ = fchmod(f, segmentMode)
         guard header.withUnsafeBytes({ pwriteAll(f, $0, at: 0) }), fdatasync(f) == 0 else {
             let e = errno
             Glibc.close(f)

@@ -337,6 +337,7 @@ extension JournalKind {
         case .intakeFailed: return 128
         case .intakeAccepted: return 256
         case .checkpoint: return 512
+        case .removed: return 1024
         }
     }
 }

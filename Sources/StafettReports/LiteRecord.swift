@@ -350,7 +350,7 @@ struct LiteRecord {
         case (9, 0x64): return .delivered
         case (8, 0x72): return b[2] == 0x6A ? .rejected : b[2] == 0x63 ? .received : nil
         case (7, 0x65): return .expired
-        case (7, 0x72): return .refused
+        case (7, 0x72): return b[2] == 0x66 ? .refused : b[2] == 0x6D ? .removed : nil
         case (10, 0x63): return .checkpoint
         // Whole names here: the generic fallback builds a String per record (perf: a tenth of
         // the records are intake-accepted).

@@ -52,21 +52,31 @@ final class InstallTests: XCTestCase {
         XCTAssertTrue(unit.contains("ExecStart=/opt/stafett/bin/stafettd --config /etc/stafett/stafett.conf"), unit)
         XCTAssertEqual(mode(root + "/etc/stafett"), 0o750)
         XCTAssertEqual(mode(root + "/etc/stafett/stafett.conf"), 0o640)
-        for d in ["/var/spool/stafett", "/var/spool/stafett/outbox/failed", "/var/spool/stafett/queue",
-                  "/var/lib/stafett", "/var/lib/stafett/journal"] {
-            XCTAssertEqual(mode(root + d), 0o700, d)
+        // DESIGN's "Who may touch what", as the package's postinst and stafettd make it.
+        let shared: [String: mode_t] = ["/var/spool/stafett": 0o755, "/var/spool/stafett/outbox": 0o2770,
+                                        "/var/spool/stafett/outbox/accepted": 0o2750, "/var/spool/stafett/outbox/failed": 0o2750,
+                                        "/var/spool/stafett/queue": 0o2750, "/var/spool/stafett/inbox": 0o2770,
+                                        "/var/spool/stafett/archive": 0o2750, "/var/lib/stafett": 0o2750, "/var/lib/stafett/journal": 0o2750]
+        for (d, m) in shared { XCTAssertEqual(mode(root + d), m, d) }
+        let postinst = try String(contentsOf: Self.repo.appendingPathComponent("packaging/debian/postinst"), encoding: .utf8)
+        let placed = postinst.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("place_dir ") }
+        for (d, m) in shared {
+            let variable = d.replacingOccurrences(of: "/var/spool/stafett", with: "$SPOOL").replacingOccurrences(of: "/var/lib/stafett", with: "$STATE")
+            let octal = String(repeating: "0", count: 4 - String(m, radix: 8).count) + String(m, radix: 8)
+            XCTAssertTrue(placed.contains { $0.hasPrefix("place_dir \(octal) ") && $0.hasSuffix("\"\(variable)\"") },
+                          "the package's postinst makes \(d) \(octal) too")
         }
 
         // Second run: binaries upgraded, the edited config and an operator's directory mode kept.
         try "[node]\n# edited\n".write(toFile: root + "/etc/stafett/stafett.conf", atomically: true, encoding: .utf8)
-        chmod(root + "/var/spool/stafett/outbox", 0o2770)
+        chmod(root + "/var/spool/stafett/outbox", 0o2700)
         try "#!/bin/sh\necho v2\n".write(to: bin.appendingPathComponent("stafettd"), atomically: true, encoding: .utf8)
         chmod(bin.appendingPathComponent("stafettd").path, 0o755)
         let (rc2, out2) = try run("/bin/sh", [script, "--bin-dir", bin.path, "--destdir", root, "--prefix", "/opt/stafett"])
         XCTAssertEqual(rc2, 0, out2)
         XCTAssertTrue(out2.contains("keeping existing"), out2)
         XCTAssertEqual(try String(contentsOfFile: root + "/etc/stafett/stafett.conf", encoding: .utf8), "[node]\n# edited\n")
-        XCTAssertEqual(mode(root + "/var/spool/stafett/outbox"), 0o2770)
+        XCTAssertEqual(mode(root + "/var/spool/stafett/outbox"), 0o2700)
         XCTAssertTrue(try String(contentsOfFile: root + "/opt/stafett/bin/stafettd", encoding: .utf8).contains("v2"))
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: root + "/opt/stafett/bin").contains { $0.hasPrefix(".") })
     }
@@ -86,7 +96,7 @@ final class InstallTests: XCTestCase {
         let unit = try String(contentsOf: Self.repo.appendingPathComponent("systemd/stafettd.service"), encoding: .utf8)
         for line in ["Type=notify", "WatchdogSec=30", "ExecReload=/bin/kill -HUP $MAINPID", "User=stafett",
                      "ProtectSystem=strict", "ReadWritePaths=/var/spool/stafett /var/lib/stafett", "CapabilityBoundingSet=",
-                     "UMask=0077", "SystemCallFilter=@system-service", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+                     "UMask=0027", "SupplementaryGroups=stafett-intake", "SystemCallFilter=@system-service", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
                      "MemoryDenyWriteExecute=yes", "Restart=on-failure"] {
             XCTAssertTrue(unit.split(separator: "\n").contains(Substring(line)), line)
         }

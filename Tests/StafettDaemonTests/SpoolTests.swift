@@ -6,21 +6,27 @@ import Glibc
 #endif
 
 final class SpoolTests: XCTestCase {
-    func mode(_ url: URL) -> mode_t {
-        var st = stat()
-        XCTAssertEqual(stat(url.path, &st), 0, url.path)
-        return st.st_mode & 0o7777
-    }
+    func mode(_ url: URL) -> mode_t { fileStatus(url.path).st_mode & 0o7777 }
 
-    func testLayoutCreatesPrivateDirectoriesOnce() throws {
+    /// DESIGN's "Who may touch what": each directory gets its mode whatever the umask (the
+    /// unit's is 0027), setgid where what is made in it must stay in the shared group.
+    func testLayoutCreatesSharedDirectoriesOnce() throws {
         let dir = try TempDir()
         let layout = SpoolLayout(spool: dir.url.appendingPathComponent("spool"), state: dir.url.appendingPathComponent("state"))
+        let old = umask(0o077)
+        defer { umask(old) }
         let created = try layout.create()
         XCTAssertEqual(created.count, 9)
+        XCTAssertEqual(layout.sharedDirectories(StafettConfig.Access()).map(\.url), layout.allDirectories)
+        let expected: [String: mode_t] = ["spool": 0o755, "outbox": 0o2770, "accepted": 0o2750, "failed": 0o2750, "queue": 0o2750,
+                                          "inbox": 0o2770, "archive": 0o2750, "state": 0o2750, "journal": 0o2750]
         for d in layout.allDirectories {
             XCTAssertTrue(AtomicFile.isDirectory(d.path), d.path)
-            XCTAssertEqual(mode(d), 0o700, d.path)
+            XCTAssertEqual(mode(d), expected[d.lastPathComponent], d.path)
         }
+        // A folder the daemon makes in a shared directory is shared like it.
+        try AtomicFile.makeDirectories(layout.archive.appendingPathComponent("migrationsverket"))
+        XCTAssertEqual(mode(layout.archive.appendingPathComponent("migrationsverket")), 0o2750)
         XCTAssertEqual(layout.accepted.path, dir.url.path + "/spool/outbox/accepted")
         XCTAssertEqual(layout.journal.path, dir.url.path + "/state/journal")
         // An operator's choice of mode on an existing directory is kept.
@@ -96,7 +102,7 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(moved.path, layout.failed.path + "/sub/list.csv")
         XCTAssertEqual(errors.path, layout.failed.path + "/sub/list.csv.errors.txt")
         XCTAssertEqual(try String(contentsOf: errors, encoding: .utf8), "line 3: personnummer: the check digit is wrong\n")
-        XCTAssertEqual(mode(errors), 0o600)
+        XCTAssertEqual(mode(errors), 0o640, "readable by failed/'s group, the intake group")
 
         // A second failure of the same name keeps the first pair intact.
         try AtomicFile.write(Data("bad2".utf8), to: input)
@@ -139,10 +145,13 @@ final class SpoolTests: XCTestCase {
         try AtomicFile.write(Data("ok".utf8), to: good, mode: 0o600)
         let accepted = try layout.moveToAccepted(good)
         XCTAssertEqual(mode(accepted.deletingLastPathComponent()), 0o2750)
-        // A private input gets a private report.
+        // The report is for the intake group always, and for others only as far as the input was.
         let secret = layout.outbox.appendingPathComponent("privat.csv")
         try AtomicFile.write(Data("bad".utf8), to: secret, mode: 0o600)
-        XCTAssertEqual(mode(try layout.moveToFailed(secret, report: "x").errors), 0o600)
+        XCTAssertEqual(mode(try layout.moveToFailed(secret, report: "x").errors), 0o640)
+        let open = layout.outbox.appendingPathComponent("öppen.csv")
+        try AtomicFile.write(Data("bad".utf8), to: open, mode: 0o644)
+        XCTAssertEqual(mode(try layout.moveToFailed(open, report: "x").errors), 0o644)
     }
 
     /// At start, temporaries older than a minute go from the queue and the inbox; fresh ones (a
@@ -205,7 +214,7 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(first.final, target + "/2120001165_m-1.xml")
         XCTAssertTrue(first.temporary.hasPrefix(target + "/.2120001165_m-1.xml."), first.temporary)
         XCTAssertEqual(mode(URL(fileURLWithPath: target)), 0o700)
-        XCTAssertEqual(mode(URL(fileURLWithPath: first.temporary)), 0o600)
+        XCTAssertEqual(mode(URL(fileURLWithPath: first.temporary)), 0o640, "the inbox group reads what it becomes")
         XCTAssertEqual(try AtomicFile.readIfPresent(first.temporary), Data("one".utf8))
         let second = try AtomicFile.stage(Data("two".utf8), in: target, as: "2120001165_m-1.xml")
         XCTAssertNotEqual(second.temporary, first.temporary)
@@ -229,6 +238,6 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(staged.temporary, inbox.path + "/.2120001165_m-1.xml.stage")
         XCTAssertEqual(staged.final, inbox.path + "/2120001165_m-1.xml")
         XCTAssertEqual(try AtomicFile.readIfPresent(staged.temporary), Data("whole".utf8))
-        XCTAssertEqual(mode(URL(fileURLWithPath: staged.temporary)), 0o600)
+        XCTAssertEqual(mode(URL(fileURLWithPath: staged.temporary)), 0o640)
     }
 }

@@ -103,6 +103,16 @@ final class LiteRecordTests: XCTestCase {
 
     /// "file" is not "from": the any-shape reader once took any four-letter key starting with
     /// f for the sender, so intake records (which carry a file name after "from") lost theirs.
+    /// Every kind, including those whose names share a length and first letter (`refused` and
+    /// `removed`), reads back as itself on both paths.
+    func testEveryKindReadsBackAsItself() {
+        for kind in JournalKind.allCases {
+            let r = read(payload(JournalEntry(kind: kind, digest: String(repeating: "a", count: 64), file: "outbox/accepted/x.csv")))
+            XCTAssertEqual(r.fast?.kind, kind, kind.rawValue)
+            XCTAssertEqual(r.any?.kind, kind, kind.rawValue)
+        }
+    }
+
     func testFileNameDoesNotOverwriteTheSender() throws {
         let p = Array(#"{"seq":1,"t":"2026-08-26T03:04:30.674Z","kind":"intake-accepted","from":"2120001124","file":"intake-700.csv"}"#.utf8)
         let (fast, any) = read(p)
