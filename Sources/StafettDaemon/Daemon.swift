@@ -21,6 +21,7 @@ public final class Daemon: @unchecked Sendable {
     private let metrics = Metrics()
     private var server: HTTPServer?
     private var metricsServer: HTTPServer?
+    private var followup: FollowupMonitor?
     private var watcher: OutboxWatcher?
     /// Outbox files are processed a few at a time: their flushes then share group-commit rounds
     /// instead of queueing behind each other (a hundred one-record files a second is a busy day).
@@ -121,6 +122,10 @@ public final class Daemon: @unchecked Sendable {
             }
             metricsServer = ms
             ms.start()
+            let monitor = FollowupMonitor(journal: layout.journal.path, organisation: rt.config.node.organisation.digits,
+                                          rules: FollowupMonitor.rules(besideConfig: configPath, log: log), metrics: metrics, log: log)
+            followup = monitor
+            monitor.start()
         }
         Self.recordExpiry(of: rt, in: metrics, now: Date())
         scheduler.start()
@@ -252,6 +257,7 @@ public final class Daemon: @unchecked Sendable {
         server?.stop(timeout: .seconds(20))
         scheduler.stop()
         metricsServer?.stop(timeout: .seconds(1))
+        followup?.stop()
         notify.stopWatchdog()
         journal.close()
         unlink(pidFile.path)
