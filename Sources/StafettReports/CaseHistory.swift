@@ -29,23 +29,32 @@ public enum CaseHistory {
             ?? NodeOrganisation.infer(directory: directory)
         var events = EventNames()
         let wanted = CaseJoin.stored(ref)
-        var issuers = Set<UInt64>()
+        // The issuers of intake ids, and of case references, spelt as asked.
+        var intakeIssuers = Set<UInt64>(), caseIssuers = Set<UInt64>()
         let collectIssuers = issuer == nil && personKey == nil
         try JournalStream(directory: directory).readAvailable { raw in
             guard var r = LiteRecord.parse(raw.payload, events: &events), r.kind != .checkpoint else { return }
             join.ownIntake(&r)
             _ = join.caseOf(r)
-            if collectIssuers, let v = r.intakeId, v.elementsEqual(wanted) { issuers.insert(r.intakeIdIssuer) }
+            guard collectIssuers else { return }
+            if let v = r.intakeId, v.elementsEqual(wanted) { intakeIssuers.insert(r.intakeIdIssuer) }
+            if let v = r.caseRef, v.elementsEqual(wanted) { caseIssuers.insert(r.intakeIdIssuer) }
         }
-        let chosen: UInt64?
+        var root: Int32?
         if let issuer {
-            chosen = LiteRecord.digits(Array(issuer.utf8).withUnsafeBytes { $0 })
-        } else if issuers.count > 1 {
-            return .ambiguous(issuers: issuers.sorted().map(organisationText))
+            root = join.lookup(ref, issuer: LiteRecord.digits(Array(issuer.utf8).withUnsafeBytes { $0 }), personKey: personKey)
+        } else if personKey != nil || intakeIssuers.count == 1 {
+            root = join.lookup(ref, issuer: intakeIssuers.first, personKey: personKey)
+        } else if intakeIssuers.count > 1 {
+            return .ambiguous(issuers: intakeIssuers.sorted().map(organisationText))
+        } else if let n = join.lookup(ref, issuer: nil, personKey: nil) {
+            root = n  // a dossier number: national
+        } else if caseIssuers.count > 1 {
+            return .ambiguous(issuers: caseIssuers.sorted().map(organisationText))
         } else {
-            chosen = issuers.first
+            root = join.lookup(ref, issuer: caseIssuers.first, personKey: nil)
         }
-        guard let root = join.lookup(ref, issuer: chosen, personKey: personKey) else { return .notFound }
+        guard let root else { return .notFound }
         var out: [JournalEntry] = []
         var messages = Set<String>()
         try JournalStream(directory: directory).readAvailable { raw in

@@ -38,28 +38,23 @@ struct CaseJoin {
     /// The set key, and each identifier's table hash in `hashes` (the tags are the table seeds).
     static func setKey(_ r: LiteRecord, hashes: inout IdHashes) -> IdSetKey {
         var a: UInt64 = 0x9E37_79B9_7F4A_7C15, b: UInt64 = 0xC2B2_AE3D_27D4_EB4F
-        @inline(__always) func mix(_ v: UnsafeRawBufferPointer?, _ tag: UInt64, _ out: inout UInt64) {
+        @inline(__always) func mix(_ v: UnsafeRawBufferPointer?, _ tag: UInt64, _ qualifier: UInt64, _ out: inout UInt64) {
             guard let v else { return }
-            let (ha, hb) = IdTable.hash(v, seeds: tag, tag &+ 0x5151)
+            let (ha0, hb0) = IdTable.hash(v, seeds: tag, tag &+ 0x5151)
+            let ha = IdTable.qualified(ha0, qualifier), hb = IdTable.qualified(hb0, qualifier)
             out = ha
             a = (a ^ ha) &* 0xFF51_AFD7_ED55_8CCD
             a ^= a >> 31
             b = (b ^ hb) &* 0xC4CE_B9FE_1A85_EC53
             b ^= b >> 29
         }
-        if let v = r.intakeId {
-            // The issuer is part of the intake id's key: mixed into its table hash and the set key.
-            let issuer = r.intakeIdIssuer
-            let (ha, hb) = IdTable.hash(v, seeds: 1, 1 &+ 0x5151)
-            hashes.intake = IdTable.qualified(ha, issuer)
-            a = (a ^ hashes.intake) &* 0xFF51_AFD7_ED55_8CCD
-            a ^= a >> 31
-            b = (b ^ IdTable.qualified(hb, issuer)) &* 0xC4CE_B9FE_1A85_EC53
-            b ^= b >> 29
-        }
-        mix(r.dossierNumber, 2, &hashes.dossier)
-        mix(r.caseRef, 3, &hashes.caseRef)
-        mix(r.personKey, 4, &hashes.pin)
+        // The issuer is part of the key of the intake id and of the case reference (which is the
+        // intake id, or a dossier number that the dossier table joins nationally anyway).
+        let issuer = r.intakeId != nil || r.caseRef != nil ? r.intakeIdIssuer : 0
+        mix(r.intakeId, 1, issuer, &hashes.intake)
+        mix(r.dossierNumber, 2, 0, &hashes.dossier)
+        mix(r.caseRef, 3, issuer, &hashes.caseRef)
+        mix(r.personKey, 4, 0, &hashes.pin)
         return IdSetKey(a: a, b: b)
     }
 
@@ -142,9 +137,9 @@ struct CaseJoin {
         if hashes != nil, let k = r.setKey { key = k } else { key = CaseJoin.setKey(r, hashes: &h) }
         let seen = known.lookup(key.a)
         if let e = seen, e.aux == key.b { return (find(e.value), false, 0, []) }
-        let issuer = r.intakeId == nil ? 0 : r.intakeIdIssuer
+        let issuer = r.intakeId != nil || r.caseRef != nil ? r.intakeIdIssuer : 0
         let i = r.intakeId.map { intake.get($0, qualifier: issuer, hash: h.intake) }, d = r.dossierNumber.map { dossier.get($0, hash: h.dossier) }
-        let c = r.caseRef.map { caseRef.get($0, hash: h.caseRef) }, p = r.personKey.map { pin.get($0, hash: h.pin) }
+        let c = r.caseRef.map { caseRef.get($0, qualifier: issuer, hash: h.caseRef) }, p = r.personKey.map { pin.get($0, hash: h.pin) }
         var root: Int32 = -1
         var merges: [(loser: Int32, winner: Int32)] = []
         unite(&root, i ?? nil, &merges)
@@ -161,7 +156,7 @@ struct CaseJoin {
         var newIds: UInt8 = 0
         if let v = r.intakeId, i! == nil { intake.set(v, root, qualifier: issuer, hash: h.intake); newIds |= 1 }
         if let v = r.dossierNumber, d! == nil { dossier.set(v, root, hash: h.dossier); newIds |= 2 }
-        if let v = r.caseRef, c! == nil { caseRef.set(v, root, hash: h.caseRef); newIds |= 4 }
+        if let v = r.caseRef, c! == nil { caseRef.set(v, root, qualifier: issuer, hash: h.caseRef); newIds |= 4 }
         if let v = r.personKey, p! == nil { pin.set(v, root, hash: h.pin); newIds |= 8 }
         // Only `known` answers for `key.a` and nothing above changed it: no second look-up.
         if seen == nil { known.insert(key.a, aux: key.b, value: root) }
@@ -172,7 +167,7 @@ struct CaseJoin {
     mutating func rootOf(_ r: LiteRecord) -> Int32? {
         if let v = r.intakeId, let n = intake.get(v, qualifier: r.intakeIdIssuer) { return find(n) }
         if let v = r.dossierNumber, let n = dossier.get(v) { return find(n) }
-        if let v = r.caseRef, let n = caseRef.get(v) { return find(n) }
+        if let v = r.caseRef, let n = caseRef.get(v, qualifier: r.intakeIdIssuer) { return find(n) }
         if let v = r.personKey, let n = pin.get(v) { return find(n) }
         return nil
     }
@@ -184,13 +179,15 @@ struct CaseJoin {
         return known.touch(k.a)
     }
 
-    /// The case an operator's reference names: an intake id of `issuer`, a dossier number or case
-    /// reference, or a personnummer key (hex). An intake id without its issuer names nothing here:
-    /// `CaseHistory` finds its issuers first.
+    /// The case an operator's reference names: an intake id or case reference of `issuer`, a
+    /// dossier number, or a personnummer key (hex). Intake ids and case references are found only
+    /// with their issuer: `CaseHistory` finds the issuers first.
     mutating func lookup(_ ref: String, issuer: UInt64?, personKey: String?) -> Int32? {
         if let k = personKey { return pin.get(k).map { find($0) } }
         let stored = CaseJoin.stored(ref)
-        if let n = stored.withUnsafeBytes({ b in issuer.flatMap { intake.get(b, qualifier: $0) } ?? dossier.get(b) ?? caseRef.get(b) }) {
+        if let n = stored.withUnsafeBytes({ b in
+            issuer.flatMap { intake.get(b, qualifier: $0) } ?? dossier.get(b) ?? issuer.flatMap { caseRef.get(b, qualifier: $0) }
+        }) {
             return find(n)
         }
         return nil
