@@ -128,6 +128,7 @@ public final class Daemon: @unchecked Sendable {
             monitor.start()
         }
         Self.recordExpiry(of: rt, in: metrics, now: Date())
+        journalWithdrawals()
         scheduler.start()
         let watcher = OutboxWatcher(root: layout.outbox, options: .init(limits: limits), handlerQueue: intakeQueue) {
             [unowned self] file in self.intake(file)
@@ -184,9 +185,25 @@ public final class Daemon: @unchecked Sendable {
         let s = Signals(queue: control)
         s.installDaemonHandlers(reload: { [unowned self] in self.reload() },
                                 terminate: { [unowned self] signo in self.terminate(signal: signo) })
-        // `stafett queue hold/release/retry` changes the queue directory, then sends SIGUSR1.
-        s.on(SIGUSR1) { [unowned self] in self.scheduler.rescan() }
+        // `stafett queue hold/release/retry/delete` changes the queue directory, then sends SIGUSR1.
+        s.on(SIGUSR1) { [unowned self] in
+            self.journalWithdrawals()
+            self.scheduler.rescan()
+        }
         signals = s
+    }
+
+    /// Journals the withdrawals `stafett queue delete` made (it cannot write the journal this
+    /// daemon holds) and drops their messages from the schedule.
+    func journalWithdrawals() {
+        let rt = runtime
+        let done = Withdrawal.journalPending(layout: layout, batcher: batcher, keyer: rt.keyer, sender: rt.config.node.organisation) {
+            [log] in log.error($0)
+        }
+        for w in done {
+            scheduler.forget(peer: w.peer, id: w.messageId)
+            log.notice("message \(w.messageId) to \(w.peer) withdrawn by \(w.by) (\(w.reason.rawValue)); journaled")
+        }
     }
 
     /// Handles one outbox file on the intake queue.
