@@ -76,10 +76,7 @@ final class DaemonFollowupTests: XCTestCase {
     /// archive, and follow-up lists the child until a new message for it is queued.
     func testQueueDeleteWithdrawsAMessage() throws {
         let h = try DaemonHarness(members: [Members.a, Members.b])
-        try h.start(A)  // B is down: the messages wait
-        let tag = "WD-\(UUID().uuidString.prefix(6))"
-        try h.drop(DaemonHarness.csv(tag: tag, count: 2), as: "\(tag).csv", into: A)
-        XCTAssertTrue(h.wait(20) { h.queue(A).count == 2 && h.queue(A).allSatisfy { $0.attempts > 0 } }, h.log(A))
+        let tag = try h.queueWhilePeersDown(A, prefix: "WD", count: 2)  // B is down: the messages wait
         let victim = try XCTUnwrap(h.queue(A).first { $0.caseRef == "\(tag)-1" })
         let marker = "meant for Malmö, not MV \(UUID().uuidString.prefix(8))"
 
