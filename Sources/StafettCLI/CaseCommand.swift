@@ -17,8 +17,8 @@ public enum CaseCommand {
                several organisations issued lists them and asks which (exit 2).
           The history is ordered by the event's time (when the child was registered, went missing),
           falling back to when the record was journaled; both are shown.
-        exit: 0 ok, 2 usage error (also: a bare intake id of several issuers), 4 no child with that
-              identifier, 5 the journal could not be read
+        exit: 0 ok, 2 usage error (also: a bare intake id of several issuers),
+              4 no child with that identifier, 5 the journal could not be read
 
         """
 

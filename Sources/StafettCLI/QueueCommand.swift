@@ -41,7 +41,7 @@ enum QueueCommand {
         Exit codes: 0 ok, 1 no such message, 2 usage error, 3 the queue could not be read or written.
         """
 
-    static let command = Subcommand(name: "queue", summary: "messages waiting for delivery (queue shape, retry, hold, release)") { argv, console in
+    static let command = Subcommand(name: "queue", summary: "messages waiting for delivery (queue shape, retry, hold, release, delete)") { argv, console in
         run(argv, console: console)
     }
 
