@@ -276,7 +276,7 @@ struct LiteRecord {
                 case 0x226E_6970: out.personKey = v  // pin"
                 case 0x0022_6E6F_7361_6572: reason = v  // reason"
                 case 0x0022_7473_6567_6964, 0x0022_7375_7461_7473,  // digest" status"
-                     0x2274_7069_6563_6572:  // receipt"
+                     0x2274_7069_6563_6572, 0x2274_7365_6769_6472:  // receipt" rdigest"
                     break
                 default: return nil  // a key this version does not know, or the seal: parseAnyShape
                 }
