@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "StafettTransport", dependencies: ["StafettModel", "StafettCrypto", "COpenSSL", "CShims"]),
         .target(name: "StafettDaemon",
                 dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "StafettJournal",
-                               "StafettTransport", "CShims"]),
+                               "StafettReports", "StafettTransport", "CShims"]),
 
         // The operator commands (validate, translate, sign, journal, followup, queue, demo).
         .target(name: "StafettCLI", dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature",
@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "StafettTransportTests", dependencies: ["StafettModel", "StafettCrypto", "StafettTransport"]),
         .testTarget(name: "StafettDaemonTests",
                     dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "StafettJournal",
-                                   "StafettTransport", "StafettDaemon", "CShims", "StafettTestSupport"]),
+                                   "StafettReports", "StafettTransport", "StafettDaemon", "CShims", "StafettTestSupport"]),
         .testTarget(name: "StafettCLITests",
                     dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "StafettJournal",
                                    "StafettDaemon", "StafettCLI", "StafettTestSupport"]),

@@ -1,5 +1,6 @@
 import Foundation
 import StafettJournal
+import StafettModel
 import StafettReports
 
 /// `stafett case REF`: the whole history of one child, by any of its identifiers (intake id,
@@ -10,8 +11,14 @@ public enum CaseCommand {
         usage: stafett case REF [-o text|json] [--secret FILE] [--journal DIR] [--config FILE]
           REF: an intake id, a dossier number, a case reference, or a personnummer/samordningsnummer
                (looked up by its keyed hash: needs the node secret, --secret FILE or
-               [node] journal-secret in the config file)
-        exit: 0 ok, 2 usage error, 4 no child with that identifier, 5 the journal could not be read
+               [node] journal-secret in the config file).
+               An intake id is unique only within the organisation that issued it: ISSUER:ID names
+               one (ISSUER: its organisationsnummer, 2120001165 or 212000-1165). A bare ID that
+               several organisations issued lists them and asks which (exit 2).
+          The history is ordered by the event's time (when the child was registered, went missing),
+          falling back to when the record was journaled; both are shown.
+        exit: 0 ok, 2 usage error (also: a bare intake id of several issuers),
+              4 no child with that identifier, 5 the journal could not be read
 
         """
 
@@ -22,15 +29,24 @@ public enum CaseCommand {
                 let o = try Arguments(args, options: commonOptions, flags: [], aliases: commonAliases)
                 if o.wantsHelp { console.write(usage); return ExitCode.ok }
                 guard o.positionals.count == 1 else { throw UsageError("give exactly one case reference\n" + usage) }
-                let ref = o.positionals[0]
+                let (issuer, ref) = splitIssuer(o.positionals[0])
                 let ctx = try context.applying(o)
                 let dir = try ctx.directory()
                 let json = try JournalCommand.outputFormat(o, allowed: ["text", "json"]) == "json"
-                let key = try ctx.personKey(for: ref)
+                let key = issuer == nil ? try ctx.personKey(for: ref) : nil
                 try JournalCLIContext.requireJournal(dir)
-                guard let records = try CaseHistory.records(directory: dir, ref: key == nil ? ref : "", personKey: key) else {
-                    console.error("stafett case: no child with identifier \(key == nil ? ref : String(ref.prefix(4)) + "…") in the journal")
+                let records: [JournalEntry]
+                switch try CaseHistory.lookup(directory: dir, ref: key == nil ? ref : "", issuer: issuer, personKey: key,
+                                              organisation: ctx.organisation) {
+                case .notFound:
+                    let shown = key == nil ? o.positionals[0] : String(ref.prefix(4)) + "…"
+                    console.error("stafett case: no child with identifier \(shown) in the journal")
                     return ExitCode.notFound
+                case let .ambiguous(issuers):
+                    console.error(terminalSafe(ambiguity(ref, issuers: issuers, names: ctx.organisationNames)))
+                    return ExitCode.usage
+                case let .found(found):
+                    records = found
                 }
                 if json {
                     console.write("[\n")
@@ -42,18 +58,20 @@ public enum CaseCommand {
                 }
                 var ids: [String] = [], orgs: [String] = []
                 for e in records {
-                    for v in [e.intakeId, e.dossierNumber, e.caseRef].compactMap({ $0 }) where !ids.contains(v) { ids.append(v) }
+                    let intake = e.intakeId.map { id in e.intakeIdIssuerOrSender.map { $0 + ":" + id } ?? id }
+                    for v in [intake, e.dossierNumber, e.caseRef].compactMap({ $0 }) where !ids.contains(v) { ids.append(v) }
                     if let p = e.personKey, !ids.contains("pin:" + p.prefix(8)) { ids.append("pin:" + p.prefix(8)) }
                     for v in [e.sender, e.recipient].compactMap({ $0 }) where !orgs.contains(v) { orgs.append(v) }
                 }
                 console.write(terminalSafe("Child: \(ids.joined(separator: ", "))") + "\n" + terminalSafe("Organisations: \(orgs.joined(separator: ", "))") + "\n")
                 console.write("\(records.count) journal records\n\n")
                 let rows = records.map { e in
-                    [localTime(e.timeMillis), "#\(e.sequence)", e.kind.rawValue, e.eventType ?? "-",
+                    [e.eventTimeMillis.map { localTime($0) } ?? "-", localTime(e.timeMillis), "#\(e.sequence)",
+                     e.kind.rawValue, e.eventType ?? "-",
                      "\(e.sender ?? "?")→\(e.recipient ?? "?")", e.messageId ?? "-",
                      [e.status, e.reason].compactMap { $0 }.joined(separator: " ")]
                 }
-                console.write(alignedTable(["TIME", "SEQ", "KIND", "EVENT", "FROM→TO", "MESSAGE", "STATUS"], rows))
+                console.write(alignedTable(["EVENT TIME", "RECORDED", "SEQ", "KIND", "EVENT", "FROM→TO", "MESSAGE", "STATUS"], rows))
                 return ExitCode.ok
             } catch let e as UsageError {
                 console.error("stafett case: \(e.message)")
@@ -63,5 +81,24 @@ public enum CaseCommand {
                 return ExitCode.journalUnreadable
             }
         }
+    }
+
+    /// `ISSUER:ID` split into the issuer's 10 digits and the id, when what precedes the first colon
+    /// is an organisationsnummer (`2120001165` or `212000-1165`); otherwise no issuer and the whole
+    /// reference (an intake id may itself hold a colon).
+    static func splitIssuer(_ ref: String) -> (issuer: String?, id: String) {
+        guard let colon = ref.firstIndex(of: ":"), colon != ref.startIndex, ref.index(after: colon) != ref.endIndex,
+              let org = try? OrganisationNumber(String(ref[..<colon])) else { return (nil, ref) }
+        return (org.digits, String(ref[ref.index(after: colon)...]))
+    }
+
+    /// What an operator reads when a bare intake id belongs to several organisations' children.
+    static func ambiguity(_ id: String, issuers: [String], names: [String: String]) -> String {
+        var s = "stafett case: intake id \(id) was issued by \(issuers.count) organisations, each for its own child; "
+            + "name one as ISSUER:ID:\n"
+        for i in issuers {
+            s += "  stafett case \(i):\(id)" + (names[i].map { "    (\($0))" } ?? "") + "\n"
+        }
+        return s.hasSuffix("\n") ? String(s.dropLast()) : s
     }
 }

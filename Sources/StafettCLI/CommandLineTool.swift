@@ -65,9 +65,9 @@ public enum StafettTool {
         let width = commands.map(\.name.count).max() ?? 0
         for c in commands { lines.append("  " + c.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + c.summary) }
         lines += ["", "Every command takes --help.",
-                  "Exit codes: 0 ok, 1 something checked was invalid, 2 usage error, 3 operational failure",
-                  "(journal verify: a torn tail), 4 nothing found (case, receipt), 5 the journal could not be",
-                  "read (journal, followup, case, receipt)."]
+                  "Exit codes: 0 ok, 1 something checked was invalid (followup --check: something is overdue),",
+                  "2 usage error, 3 operational failure (journal verify: a torn tail), 4 nothing found (case, receipt),",
+                  "5 the journal could not be read (journal, followup, case, receipt)."]
         return lines.joined(separator: "\n")
     }
 

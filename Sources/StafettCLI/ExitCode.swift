@@ -4,9 +4,11 @@ public enum ExitCode {
     /// Success.
     public static let ok: Int32 = 0
     /// Something checked was invalid: a record, a signature, a damaged journal, an archived receipt
-    /// that does not match its journal digest; `queue`: no such message.
+    /// that does not match its journal digest; `queue`: no such message; `followup --check`:
+    /// something is overdue.
     public static let invalid: Int32 = 1
-    /// The command line was wrong.
+    /// The command line was wrong; `case`: a bare intake id that several organisations issued
+    /// (the command lists them: name one as ISSUER:ID).
     public static let usage: Int32 = 2
     /// A file could not be read or written, or another operational failure; `journal verify`: a torn
     /// tail (a crash leftover the daemon cuts back, not damage).

@@ -7,13 +7,19 @@ import StafettReports
 public enum FollowupCommand {
     /// Usage text.
     public static let usage = """
-        usage: stafett followup [--overdue DURATION] [-o text|json|csv] [--rules FILE] [--journal DIR] [--config FILE]
+        usage: stafett followup [--check] [--overdue DURATION] [-o text|json|csv] [--rules FILE] [--journal DIR] [--config FILE]
+          --check      exit 1 when any item is overdue (past --overdue, if given), 0 when none: for Nagios-style
+                       checks and systemd timers (OnFailure=); the report is printed either way
           --overdue D  only items at least D past their rule's limit (e.g. 2h, 3d); default: all overdue items
           -o csv       UTF-8 with BOM, ';'-separated, CRLF: opens in Excel with å, ä, ö intact
           --rules F    the follow-up rules; default /etc/stafett/followup.rules (scripts/install.sh puts
                        it there) when the config file is read, else the built-in ones, which are the same
                        as the shipped Config/followup.rules
-        exit: 0 ok (with or without items), 2 usage error or a bad rules file, 5 the journal could not be read
+          Deadlines of case rules count from the event's time (when the child went missing, was
+          registered), of message rules from when the record was journaled; every item shows both,
+          the event's time first.
+        exit: 0 ok (with or without items; with --check: nothing overdue), 1 with --check: something is
+              overdue, 2 usage error or a bad rules file, 5 the journal could not be read
 
         """
 
@@ -21,7 +27,7 @@ public enum FollowupCommand {
     public static func run(_ args: [String], context: JournalCLIContext, console: Console) -> Int32 {
         console.buffered {
             do {
-                let o = try Arguments(args, options: commonOptions.union(["--overdue"]), flags: [], aliases: commonAliases)
+                let o = try Arguments(args, options: commonOptions.union(["--overdue"]), flags: ["--check"], aliases: commonAliases)
                 if o.wantsHelp { console.write(usage); return ExitCode.ok }
                 guard o.positionals.isEmpty else { throw UsageError("unexpected argument \(o.positionals[0])") }
                 let ctx = try context.applying(o)
@@ -35,14 +41,14 @@ public enum FollowupCommand {
                 let rules = try ctx.rulesFile.map { try FollowupRules.load(path: $0) } ?? FollowupRules.defaults
                 try JournalCLIContext.requireJournal(dir)
                 let now = Int64(ctx.now().timeIntervalSince1970 * 1000)
-                let projection = try FollowupProjection.replay(directory: dir, rules: rules)
+                let projection = try FollowupProjection.replay(directory: dir, rules: rules, organisation: ctx.organisation)
                 let items = projection.report(now: now, overdueBy: overdue)
                 switch format {
                 case "json": console.write(json(items))
                 case "csv": console.write(Data(csv(items)))
                 default: console.write(text(items, rules: rules, stats: projection.stats))
                 }
-                return ExitCode.ok
+                return o.has("--check") && !items.isEmpty ? ExitCode.invalid : ExitCode.ok
             } catch let e as UsageError {
                 console.error("stafett followup: \(e.message)")
                 return ExitCode.usage
@@ -70,11 +76,12 @@ public enum FollowupCommand {
         // A REASON column only when some item has one, and last, so a long reason widens nothing else.
         let withReason = items.contains { $0.reason != nil }
         let rows = items.map { i in
-            [ISOTime.humanDuration(millis: i.overdueMillis), i.rule, localTime(i.sinceMillis, seconds: false), child(i),
-             i.lastEvent ?? "-", i.messageId ?? "-", i.organisations.joined(separator: " ")]
+            [ISOTime.humanDuration(millis: i.overdueMillis), i.rule, i.eventMillis.map { localTime($0, seconds: false) } ?? "-",
+             localTime(i.recordedMillis, seconds: false), child(i),
+             i.lastEvent ?? "-", i.messageId ?? i.file.map { "file " + $0 } ?? "-", i.organisations.joined(separator: " ")]
                 + (withReason ? [oneLine(i.reason ?? "-")] : [])
         }
-        var s = alignedTable(["OVERDUE", "RULE", "SINCE", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"]
+        var s = alignedTable(["OVERDUE", "RULE", "EVENT TIME", "RECORDED", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"]
                              + (withReason ? ["REASON"] : []), rows)
         s += "\n\(items.count) items past their limit (\(stats.cases) children, \(stats.open) open items).\n"
         let used = Set(items.map(\.rule))
@@ -87,7 +94,9 @@ public enum FollowupCommand {
         for (k, i) in items.enumerated() {
             var b: [UInt8] = []
             b.append(contentsOf: #"{"rule":"#.utf8); EntryCodec.appendString(i.rule, &b)
-            b.append(contentsOf: #","since":""#.utf8); ISOTime.append(millis: i.sinceMillis, to: &b)
+            if let e = i.eventMillis { b.append(contentsOf: #","eventTime":""#.utf8); ISOTime.append(millis: e, to: &b); b.append(0x22) }
+            b.append(contentsOf: #","recorded":""#.utf8); ISOTime.append(millis: i.recordedMillis, to: &b)
+            b.append(contentsOf: #"","since":""#.utf8); ISOTime.append(millis: i.sinceMillis, to: &b)
             b.append(contentsOf: #"","overdueSeconds":\#(i.overdueMillis / 1000)"#.utf8)
             b.append(contentsOf: #","identifiers":["#.utf8)
             for (n, v) in i.identifiers.enumerated() { if n > 0 { b.append(0x2C) }; EntryCodec.appendString(v, &b) }
@@ -95,6 +104,7 @@ public enum FollowupCommand {
             for (n, v) in i.organisations.enumerated() { if n > 0 { b.append(0x2C) }; EntryCodec.appendString(v, &b) }
             b.append(0x5D)
             if let m = i.messageId { b.append(contentsOf: #","message":"#.utf8); EntryCodec.appendString(m, &b) }
+            if let f = i.file { b.append(contentsOf: #","file":"#.utf8); EntryCodec.appendString(f, &b) }
             if let e = i.lastEvent { b.append(contentsOf: #","lastEvent":"#.utf8); EntryCodec.appendString(e, &b) }
             if let r = i.reason { b.append(contentsOf: #","reason":"#.utf8); EntryCodec.appendString(r, &b) }
             b.append(contentsOf: #","lastSeen":""#.utf8); ISOTime.append(millis: i.lastMillis, to: &b)
@@ -118,11 +128,12 @@ public enum FollowupCommand {
             return s.unicodeScalars.contains(where: { $0 == ";" || $0 == "\"" })
                 ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
-        var text = ["Försenad (timmar)", "Regel", "Sedan", "Barnet", "Senaste händelse", "Meddelande",
+        var text = ["Försenad (timmar)", "Regel", "Händelsetid", "Journalförd", "Barnet", "Senaste händelse", "Meddelande",
                     "Organisationer", "Varför", "Orsak"].map(field).joined(separator: ";") + "\r\n"
         for i in items {
             text += [String(format: "%.1f", Double(i.overdueMillis) / 3_600_000).replacingOccurrences(of: ".", with: ","),
-                     i.rule, localTime(i.sinceMillis, seconds: false), child(i), i.lastEvent ?? "", i.messageId ?? "",
+                     i.rule, i.eventMillis.map { localTime($0, seconds: false) } ?? "", localTime(i.recordedMillis, seconds: false),
+                     child(i), i.lastEvent ?? "", i.messageId ?? i.file.map { "file " + $0 } ?? "",
                      i.organisations.joined(separator: " "), i.why, i.reason ?? ""].map(field).joined(separator: ";") + "\r\n"
         }
         return [0xEF, 0xBB, 0xBF] + Array(text.utf8)

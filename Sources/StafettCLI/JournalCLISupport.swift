@@ -16,6 +16,12 @@ public struct JournalCLIContext: Sendable {
     public var rulesFile: String?
     /// The spool's archive directory (peers' signed receipts, bound by digest in the journal).
     public var archiveDirectory: String?
+    /// This node's organisation number (10 digits), from the config file: the issuer of the
+    /// intake ids on old intake records. Nil: the reports read it from the journal.
+    public var organisation: String?
+    /// Organisation names by number (the node's and its peers', from the config file), so an
+    /// operator asked to choose an issuer sees who they are.
+    public var organisationNames: [String: String] = [:]
     /// The clock.
     public var now: @Sendable () -> Date
     /// Stops `journal tail -f` when it returns true (checked every poll); nil follows until killed.
@@ -43,10 +49,16 @@ public struct JournalCLIContext: Sendable {
     public static func fromConfig(path: String) throws -> JournalCLIContext {
         let config = try StafettConfig.load(path: path)
         let rules = "/etc/stafett/followup.rules"
-        return JournalCLIContext(journalDirectory: config.paths.layout.journal.path, secretFile: config.node.journalSecret,
-                                 certificateFile: config.node.signingCert,
-                                 rulesFile: FileManager.default.fileExists(atPath: rules) ? rules : nil,
-                                 archiveDirectory: config.paths.layout.archivePath)
+        var c = JournalCLIContext(journalDirectory: config.paths.layout.journal.path, secretFile: config.node.journalSecret,
+                                  certificateFile: config.node.signingCert,
+                                  rulesFile: FileManager.default.fileExists(atPath: rules) ? rules : nil,
+                                  archiveDirectory: config.paths.layout.archivePath)
+        c.organisation = config.node.organisation.digits
+        c.organisationNames[config.node.organisation.digits] = config.node.name
+        for p in config.peers where c.organisationNames[p.organisation.digits] == nil {
+            c.organisationNames[p.organisation.digits] = p.name
+        }
+        return c
     }
 
     /// The installed configuration file, used when a command names neither `--journal` nor `--config`.
@@ -72,6 +84,8 @@ extension JournalCLIContext {
             c.certificateFile = f.certificateFile ?? c.certificateFile
             c.rulesFile = f.rulesFile ?? c.rulesFile
             c.archiveDirectory = f.archiveDirectory ?? c.archiveDirectory
+            c.organisation = f.organisation ?? c.organisation
+            c.organisationNames.merge(f.organisationNames) { _, new in new }
         }
         if let v = o.value("--journal") { c.journalDirectory = v }
         if let v = o.value("--secret") { c.secretFile = v }

@@ -188,9 +188,11 @@ public enum JournalCommand {
         }
         var s = "\(localTime(e.timeMillis)) #\(e.sequence) \(e.kind.rawValue)"
         if let v = e.eventType { s += " \(v)" }
+        // When it happened to the child, beside when it was journaled (the line's first field).
+        if let v = e.eventTimeMillis { s += " at=\(localTime(v))" }
         if let v = e.messageId { s += " msg=\(v)" }
         if e.sender != nil || e.recipient != nil { s += " \(e.sender ?? "?")→\(e.recipient ?? "?")" }
-        if let v = e.intakeId { s += " intake=\(v)" }
+        if let v = e.intakeId { s += " intake=\(v)" + (e.intakeIdIssuer.map { " issuer=\($0)" } ?? "") }
         if let v = e.dossierNumber { s += " dossier=\(v)" }
         if let v = e.caseRef { s += " case=\(v)" }
         if let v = e.personKey { s += " pin=\(v.prefix(8))" }

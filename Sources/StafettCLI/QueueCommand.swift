@@ -6,13 +6,14 @@ import Glibc
 #endif
 
 /// `stafett queue`: what waits for which peer (like `mailq`), its age shape (like `qshape`), and
-/// `retry`/`hold`/`release` to act on it. Reads the queue directory itself, so it works whether
+/// `retry`/`hold`/`release`/`delete` to act on it. Reads the queue directory itself, so it works whether
 /// or not the daemon runs; after a change it tells a running daemon with SIGUSR1 to rescan.
 enum QueueCommand {
     static let usage = """
         usage: stafett queue [--config FILE | --spool DIR] [-o text|json]
                stafett queue shape [--config FILE | --spool DIR] [-o text|json]
                stafett queue retry|hold|release ID...|- [--config FILE | --spool DIR [--state DIR]]
+               stafett queue delete ID... --reason CODE-OR-TEXT [--config FILE | --spool DIR [--state DIR]]
 
         Lists the signed messages waiting for delivery: peer, message id, event type, case
         reference, how long it has been queued, delivery attempts, when the next attempt is due,
@@ -26,13 +27,21 @@ enum QueueCommand {
         retry     makes the messages due now (a peer that is known to be back)
         hold      keeps the messages queued but stops delivering them
         release   undoes hold and makes the messages due now
-        ID is a message id; - means every message in the queue. After a change the running
+        delete    withdraws messages that should never have been sent (like postsuper -d): each leaves
+                  the queue for archive/withdrawn/<peer>/ with its withdrawal beside it, and stafettd
+                  journals `withdrawn` with the reason code; stafett followup lists it (rule
+                  withdrawn) until a new message for the same child is queued. --reason is a code
+                  (wrong-recipient, wrong-content, duplicate, other), a code and a note
+                  ("duplicate: sent by fax"), or free text (code other). Only the code enters the
+                  journal; the note stays in the archive. A message whose delivery attempt is
+                  already under way finishes that attempt (check with stafett case).
+        ID is a message id; - means every message in the queue (not for delete). After a change the running
         stafettd (pid from <state>/stafettd.pid) is told with SIGUSR1 to rescan the queue; the
         output says whether it was. Run as the user stafettd runs as.
         Exit codes: 0 ok, 1 no such message, 2 usage error, 3 the queue could not be read or written.
         """
 
-    static let command = Subcommand(name: "queue", summary: "messages waiting for delivery (queue shape, retry, hold, release)") { argv, console in
+    static let command = Subcommand(name: "queue", summary: "messages waiting for delivery (queue shape, retry, hold, release, delete)") { argv, console in
         run(argv, console: console)
     }
 
@@ -45,7 +54,7 @@ enum QueueCommand {
     static func run(_ argv: [String], console: Console, now: Date = Date()) -> Int32 {
         var code = ExitCode.ok
         guard let args = StafettTool.parse(argv, usage: usage, console: console,
-                                           options: ["--config", "--spool", "--state", "--output"],
+                                           options: ["--config", "--spool", "--state", "--output", "--reason"],
                                            aliases: ["-o": "--output", "-c": "--config"], exitCode: &code) else { return code }
         let format = args.value("--output") ?? "text"
         guard format == "text" || format == "json" else {
@@ -56,25 +65,25 @@ enum QueueCommand {
             console.error("stafett queue: give --config or --spool, not both\n\(usage)")
             return ExitCode.usage
         }
-        let (queueDir, stateDir): (URL, URL?)
+        let (layout, stateDir): (SpoolLayout, URL?)
         // Entries without retry state take their expiry from the message's age and this lifetime.
         var maxLifetime = StafettConfig.Delivery().maxLifetime.timeInterval
         if let spool = args.value("--spool") {
-            queueDir = SpoolLayout(spool: URL(fileURLWithPath: spool), state: URL(fileURLWithPath: "/")).queue
+            layout = SpoolLayout(spool: URL(fileURLWithPath: spool), state: URL(fileURLWithPath: "/"))
             stateDir = args.value("--state").map { URL(fileURLWithPath: $0) }
         } else {
             let path = args.value("--config") ?? "/etc/stafett/stafett.conf"
             do {
                 let config = try StafettConfig.load(path: path)
-                let layout = config.paths.layout
+                layout = config.paths.layout
                 maxLifetime = config.delivery.maxLifetime.timeInterval
-                queueDir = layout.queue
                 stateDir = args.value("--state").map { URL(fileURLWithPath: $0) } ?? layout.state
             } catch {
                 console.error("stafett queue: \(error)")
                 return ExitCode.failure
             }
         }
+        let queueDir = layout.queue
         if let denied = PermissionDeniedError.check(queueDir.path) {
             console.error("stafett queue: \(denied)")
             return ExitCode.failure
@@ -94,6 +103,10 @@ enum QueueCommand {
         for p in problems { console.error("stafett queue: \(p)") }
 
         let positionals = args.positionals
+        if args.value("--reason") != nil && positionals.first != "delete" {
+            console.error("stafett queue: --reason goes with delete\n\(usage)")
+            return ExitCode.usage
+        }
         switch positionals.first {
         case nil:
             let peers = Set(entries.map(\.peer)).sorted()
@@ -113,8 +126,21 @@ enum QueueCommand {
                 return ExitCode.usage
             }
             return act(action, ids: ids, entries: entries, store: store, state: stateDir, now: now, console: console)
+        case "delete"?:
+            let ids = Array(positionals.dropFirst())
+            guard !ids.isEmpty, !ids.contains("-") else {
+                console.error("stafett queue delete: name the message IDs to withdraw (- is not accepted here)\n\(usage)")
+                return ExitCode.usage
+            }
+            guard let reason = args.value("--reason"), !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
+                console.error("stafett queue delete: --reason is required: "
+                              + WithdrawalReason.allCases.map(\.rawValue).joined(separator: ", ") + ", or your own words\n\(usage)")
+                return ExitCode.usage
+            }
+            return withdraw(ids, reason: reason, entries: entries, store: store, layout: layout, state: stateDir, now: now,
+                            console: console)
         case let other?:
-            console.error("stafett queue: unknown action \(other) (shape, retry, hold or release)\n\(usage)")
+            console.error("stafett queue: unknown action \(other) (shape, retry, hold, release or delete)\n\(usage)")
             return ExitCode.usage
         }
     }
@@ -266,6 +292,39 @@ enum QueueCommand {
         for id in missing { console.error("stafett queue \(action): no message \(id) in the queue") }
         if changed == 0 && ids == ["-"] { console.print("Queue is empty: nothing to \(action).") }
         if changed > 0 { console.print(tellDaemon(state: state)) }
+        if failed { return ExitCode.failure }
+        return missing.isEmpty ? ExitCode.ok : ExitCode.invalid
+    }
+
+    /// `queue delete`: withdraws each message under its lock (`QueueStore.withdraw`); the running
+    /// stafettd journals the withdrawals when told (or at its next start).
+    static func withdraw(_ ids: [String], reason text: String, entries: [QueueEntry], store: QueueStore, layout: SpoolLayout,
+                         state: URL?, now: Date, console: Console) -> Int32 {
+        let (code, note) = WithdrawalReason.parse(text)
+        let user = getpwuid(geteuid()).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? "uid \(geteuid())"
+        var missing: [String] = [], failed = false, changed = 0
+        for id in ids {
+            let found = entries.filter { $0.messageId.rawValue == id }
+            if found.isEmpty { missing.append(id); continue }
+            for e in found {
+                let w = Withdrawal(messageId: e.messageId, peer: e.peer, reason: code, note: note, at: now, by: user,
+                                   caseRef: e.caseRef, digest: e.digest)
+                do {
+                    guard try store.withdraw(e, w, layout: layout) else {
+                        console.print("delete: \(e.peer) \(e.messageId): already left the queue")
+                        continue
+                    }
+                    changed += 1
+                    console.print("delete: \(e.peer) \(e.messageId): withdrawn (\(code.rawValue)), kept in "
+                                  + layout.withdrawalPaths(peer: e.peer, id: e.messageId).directory)
+                } catch {
+                    console.error("stafett queue delete: \(e.messageId): \(error)")
+                    failed = true
+                }
+            }
+        }
+        for id in missing { console.error("stafett queue delete: no message \(id) in the queue") }
+        if changed > 0 { console.print(tellDaemon(state: state) + " (stafettd journals each withdrawal when told, or when it starts)") }
         if failed { return ExitCode.failure }
         return missing.isEmpty ? ExitCode.ok : ExitCode.invalid
     }

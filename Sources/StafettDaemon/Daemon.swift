@@ -22,6 +22,7 @@ public final class Daemon: @unchecked Sendable {
     private let metrics = Metrics()
     private var server: HTTPServer?
     private var metricsServer: HTTPServer?
+    private var followup: FollowupMonitor?
     private var watcher: OutboxWatcher?
     /// Outbox files are processed a few at a time: their flushes then share group-commit rounds
     /// instead of queueing behind each other (a hundred one-record files a second is a busy day).
@@ -130,8 +131,13 @@ public final class Daemon: @unchecked Sendable {
             }
             metricsServer = ms
             ms.start()
+            let monitor = FollowupMonitor(journal: layout.journal.path, organisation: rt.config.node.organisation.digits,
+                                          rules: FollowupMonitor.rules(besideConfig: configPath, log: log), metrics: metrics, log: log)
+            followup = monitor
+            monitor.start()
         }
         Self.recordExpiry(of: rt, in: metrics, now: Date())
+        journalWithdrawals()
         scheduler.start()
         let watcher = OutboxWatcher(root: layout.outbox, options: .init(limits: limits), handlerQueue: intakeQueue, log: log) {
             [unowned self] file in self.intake(file)
@@ -194,9 +200,25 @@ public final class Daemon: @unchecked Sendable {
         let s = Signals(queue: control)
         s.installDaemonHandlers(reload: { [unowned self] in self.reload() },
                                 terminate: { [unowned self] signo in self.terminate(signal: signo) })
-        // `stafett queue hold/release/retry` changes the queue directory, then sends SIGUSR1.
-        s.on(SIGUSR1) { [unowned self] in self.scheduler.rescan() }
+        // `stafett queue hold/release/retry/delete` changes the queue directory, then sends SIGUSR1.
+        s.on(SIGUSR1) { [unowned self] in
+            self.journalWithdrawals()
+            self.scheduler.rescan()
+        }
         signals = s
+    }
+
+    /// Journals the withdrawals `stafett queue delete` made (it cannot write the journal this
+    /// daemon holds) and drops their messages from the schedule.
+    func journalWithdrawals() {
+        let rt = runtime
+        let done = Withdrawal.journalPending(layout: layout, batcher: batcher, keyer: rt.keyer, sender: rt.config.node.organisation) {
+            [log] in log.error($0)
+        }
+        for w in done {
+            scheduler.forget(peer: w.peer, id: w.messageId)
+            log.notice("message \(w.messageId) to \(w.peer) withdrawn by \(w.by) (\(w.reason.rawValue)); journaled")
+        }
     }
 
     /// Handles one outbox file on the intake queue.
@@ -287,6 +309,7 @@ public final class Daemon: @unchecked Sendable {
         scheduler.stop()
         retention.stop()
         metricsServer?.stop(timeout: .seconds(1))
+        followup?.stop()
         notify.stopWatchdog()
         journal.close()
         unlink(pidFile.path)

@@ -102,6 +102,18 @@ public final class DeliveryScheduler: @unchecked Sendable {
     /// Bytes in the lanes' `bodies` (guarded by `cond`).
     private var bodyBytes = 0
 
+    /// Drops a message that left the queue behind the scheduler's back (`stafett queue delete`),
+    /// with the bytes kept for its first attempt. One in flight finishes its attempt.
+    public func forget(peer: String, id: MessageID) {
+        cond.lock()
+        if let lane = lanes[peer], !lane.inFlight.contains(id) {
+            lane.forget(id)
+            if let body = lane.bodies.removeValue(forKey: id) { bodyBytes -= body.count }
+        }
+        updateGaugesLocked()
+        cond.unlock()
+    }
+
     /// Re-reads the queue directory (after `stafett queue hold/release/retry`, or SIGHUP).
     /// Peers' back-off is forgotten too: an operator's `retry` means now, not when a peer's
     /// back-off (up to `max-backoff`) would have ended.
@@ -244,9 +256,9 @@ public final class DeliveryScheduler: @unchecked Sendable {
         // An operator may have held or released it since we loaded it. What the meta says now is
         // also what `fail` compares with, to tell an operator's change during the attempt.
         let start = mayHaveMeta ? store.retryState(of: original) : nil
-        // Only this daemon takes messages out of the queue, and never one in flight: bytes kept
-        // from intake are still queued.
-        guard var entry = start ?? (body != nil || store.contains(peer: original.peer, id: original.messageId) ? original : nil) else {
+        // Bytes kept from intake are no proof the message is still queued: `stafett queue delete`
+        // may have withdrawn it (one stat; a withdrawn message must not go out from memory).
+        guard var entry = start ?? (store.contains(peer: original.peer, id: original.messageId) ? original : nil) else {
             return true
         }
         if entry.held { schedule(entry, lane: lane); return false }

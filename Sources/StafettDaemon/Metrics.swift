@@ -28,6 +28,7 @@ public final class Metrics: @unchecked Sendable {
         "stafett_connections_accepted_total": "Inbound connections accepted.",
         "stafett_handshakes_evicted_total": "Pending handshakes closed to make room for a newcomer at the handshake cap.",
         "stafett_connections_closed_at_reload_total": "Kept-alive connections closed at a reload because their peer lost trust.",
+        "stafett_followup_overdue": "Follow-up items past their rule's limit, by rule, as stafett followup counts them (refreshed every 30 s).",
     ]
 
     /// Creates an empty registry.

@@ -28,6 +28,9 @@ public enum JournalKind: String, Sendable, Codable, Hashable, CaseIterable {
     case removed
     /// A signed checkpoint sealing the chain so far; written by the journal itself.
     case checkpoint
+    /// A queued message an operator took out of the queue before delivery (`stafett queue
+    /// delete`); `reason` holds the operator's reason code, never their free text.
+    case withdrawn
 }
 
 /// The signed seal a checkpoint record carries: the node key's signature over the sequence

@@ -7,12 +7,21 @@ public struct FollowupItem: Sendable, Hashable, Codable {
     public var rule: String
     /// Why it matters (from the rule).
     public var why: String
-    /// When the item opened, ms since 1970.
+    /// When the item's deadline started counting, ms since 1970: for case rules the event's time
+    /// (when the child went missing, was registered) when the record that opened the item says,
+    /// else when that record was written; for message rules when the record was written.
     public var sinceMillis: Int64
+    /// When the record that opened the item was written to the journal, ms since 1970.
+    public var recordedMillis: Int64
+    /// The event's time on the record that opened the item (the case message's `Event/Time`),
+    /// when it carries one, ms since 1970.
+    public var eventMillis: Int64?
     /// How long past the rule's limit it is now, ms.
     public var overdueMillis: Int64
     /// The message, for message rules.
     public var messageId: String?
+    /// The intake file (its name in the outbox), for rules on intake records.
+    public var file: String? = nil
     /// The child's identifiers, for people: intake ids, dossier numbers, case references, and
     /// `pin:<8 hex>` for a personnummer key (never the number).
     public var identifiers: [String]
@@ -46,17 +55,25 @@ public final class FollowupProjection {
     /// Counts so far.
     public var stats: FollowupStats { state.stats }
 
-    /// Creates an empty projection.
-    public init(rules: [FollowupRule]) { state = ProjectionState(rules: rules) }
+    /// Creates an empty projection. `organisation`: this node's organisation number (10 digits),
+    /// the issuer of the intake ids on old intake records, which name no sender (see
+    /// `CaseJoin.ownIntake`); nil to learn it from the journal as records come.
+    public init(rules: [FollowupRule], organisation: String? = nil) {
+        state = ProjectionState(rules: rules)
+        if let o = organisation { state.ownOrganisation = LiteRecord.digits(Array(o.utf8).withUnsafeBytes { $0 }) }
+    }
 
-    /// Replays every record of a journal directory.
-    public static func replay(directory: String, rules: [FollowupRule]) throws -> FollowupProjection {
-        try replay(directory: directory, rules: rules, chunkSize: ParallelReplay.defaultChunkSize)
+    /// Replays every record of a journal directory. `organisation` as for `init`; nil reads it
+    /// from the journal's first records (`NodeOrganisation`).
+    public static func replay(directory: String, rules: [FollowupRule], organisation: String? = nil) throws -> FollowupProjection {
+        try replay(directory: directory, rules: rules, organisation: organisation, chunkSize: ParallelReplay.defaultChunkSize)
     }
 
     /// Replays with parsed chunks of `chunkSize` bytes (tests use small ones to recycle chunks often).
-    static func replay(directory: String, rules: [FollowupRule], chunkSize: Int) throws -> FollowupProjection {
-        let p = FollowupProjection(rules: rules)
+    static func replay(directory: String, rules: [FollowupRule], organisation: String? = nil,
+                       chunkSize: Int) throws -> FollowupProjection {
+        let p = FollowupProjection(rules: rules, organisation: organisation)
+        if organisation == nil { p.state.ownOrganisation = try NodeOrganisation.infer(directory: directory) }
         try p.state.replay(directory: directory, chunkSize: chunkSize)
         return p
     }
@@ -79,6 +96,8 @@ struct ProjectionState {
     }
 
     private let rules: [FollowupRule]
+    /// Per rule: whether its items are intake files (it starts only on intake records).
+    private let aboutFiles: [Bool]
     private var compiled: [CompiledRule] = []
     private let caseRules: [Int]
     private let messageRules: [Int]
@@ -109,12 +128,18 @@ struct ProjectionState {
     }
 
     // Per case node.
+    /// Per case and case rule: when the open item's deadline started (the event's time, else the
+    /// record's), -1 when closed; beside it when that record was written, and its event time (-1: none).
     private var caseOpen: [Int64] = []
+    private var caseRecorded: [Int64] = []
+    private var caseEvent: [Int64] = []
     private var hot: [CaseHot] = []
     private var caseIds: [[String]] = []
     // Open message items: their ids' slots, and per slot its case and open times.
     private var messages = MessageIds()
     private var msgOpen: [Int64] = []
+    /// Per open slot and message rule, the event time of the record that opened it (-1: none).
+    private var msgEvent: [Int64] = []
     /// Per open slot and message rule (like `msgOpen`), the reason of the record that opened or
     /// last kept it; nil whenever the item is closed, so a reused slot starts without one.
     private var msgReason: [String?] = []
@@ -123,8 +148,17 @@ struct ProjectionState {
     /// Keeps the optimiser from dropping the warming loads.
     private var warmSink: UInt64 = 0
 
+    /// This node's organisation number (0: unknown), for `CaseJoin.ownIntake`.
+    var ownOrganisation: UInt64 {
+        get { join.ownOrganisation }
+        set { join.ownOrganisation = newValue }
+    }
+
     init(rules: [FollowupRule]) {
         self.rules = rules
+        aboutFiles = rules.map { r in
+            r.start.allSatisfy { if case let .kind(k) = $0 { return k == .intakeFailed || k == .intakeAccepted }; return false }
+        }
         caseRules = rules.indices.filter { rules[$0].scope == .case }
         messageRules = rules.indices.filter { rules[$0].scope == .message }
         for rule in rules {
@@ -175,6 +209,7 @@ struct ProjectionState {
 
     mutating func add(_ payload: UnsafeRawBufferPointer) {
         guard var r = LiteRecord.parse(payload, events: &events), r.kind != .checkpoint else { return }
+        join.ownIntake(&r)
         var merges: [CaseJoin.Merge] = []
         join.resolve(&r, merges: &merges)
         merges.withUnsafeBufferPointer { apply(r, merges: $0) }
@@ -192,6 +227,8 @@ struct ProjectionState {
             let i = Int(node), newIds = r.newIds
             if r.isNewCase {
                 caseOpen.append(contentsOf: repeatElement(-1, count: caseRules.count))
+                caseRecorded.append(contentsOf: repeatElement(-1, count: caseRules.count))
+                caseEvent.append(contentsOf: repeatElement(-1, count: caseRules.count))
                 hot.append(CaseHot())
                 caseIds.append([])
             }
@@ -213,11 +250,16 @@ struct ProjectionState {
                 let c = compiled[ri]
                 if c.stopKinds & kindBit != 0 || c.stopEvents & eventBit != 0 { caseOpen[base + slot] = -1 }
                 else if c.startKinds & kindBit != 0 || c.startEvents & eventBit != 0, caseOpen[base + slot] < 0 {
-                    caseOpen[base + slot] = r.time
+                    // A case's deadline runs from the event (a child missing since the 26th is
+                    // overdue since the 26th, whenever the message was sent).
+                    let event = r.eventTime
+                    caseOpen[base + slot] = event ?? r.time
+                    caseRecorded[base + slot] = r.time
+                    caseEvent[base + slot] = event ?? -1
                 }
             }
         }
-        guard !messageRules.isEmpty, let msg = r.messageId else { return }
+        guard !messageRules.isEmpty, let msg = r.subject else { return }
         var starts = false, stops = false
         for ri in messageRules {
             let c = compiled[ri]
@@ -233,6 +275,7 @@ struct ProjectionState {
             if Int(s) == msgNode.count {
                 msgNode.append(-1)
                 msgOpen.append(contentsOf: repeatElement(-1, count: messageRules.count))
+                msgEvent.append(contentsOf: repeatElement(-1, count: messageRules.count))
                 msgReason.append(contentsOf: repeatElement(nil, count: messageRules.count))
             }
             msgNode[Int(s)] = node
@@ -248,7 +291,8 @@ struct ProjectionState {
                 msgOpen[k] = -1
                 if msgReason[k] != nil { msgReason[k] = nil }
             } else if c.startKinds & kindBit != 0 || c.startEvents & eventBit != 0 {
-                if msgOpen[k] < 0 { msgOpen[k] = r.time }
+                // A message's own journey (no receipt within the hour) counts from its records.
+                if msgOpen[k] < 0 { msgOpen[k] = r.time; msgEvent[k] = r.eventTime ?? -1 }
                 // A String only for the few records that carry a reason (rejected, expired), not per record.
                 if let v = r.reason { msgReason[k] = LiteRecord.text(v) }
             }
@@ -271,7 +315,11 @@ struct ProjectionState {
         let n = caseRules.count
         for k in 0..<n where caseOpen[l * n + k] >= 0 {
             let a = caseOpen[l * n + k], b = caseOpen[w * n + k]
-            caseOpen[w * n + k] = b < 0 ? a : min(a, b)
+            if b < 0 || a < b {
+                caseOpen[w * n + k] = a
+                caseRecorded[w * n + k] = caseRecorded[l * n + k]
+                caseEvent[w * n + k] = caseEvent[l * n + k]
+            }
         }
         caseIds[l] = []
     }
@@ -291,7 +339,9 @@ struct ProjectionState {
                 let since = caseOpen[i * n + slot]
                 let over = now - since - rules[ri].afterMillis
                 if over >= overdueBy {
+                    let event = caseEvent[i * n + slot]
                     items.append(FollowupItem(rule: rules[ri].name, why: rules[ri].why, sinceMillis: since,
+                                              recordedMillis: caseRecorded[i * n + slot], eventMillis: event >= 0 ? event : nil,
                                               overdueMillis: over, messageId: nil, identifiers: caseIds[i],
                                               organisations: orgText(hot[i].orgList),
                                               lastEvent: hot[i].lastEvent > 0 ? events.names[Int(hot[i].lastEvent)] : nil,
@@ -308,8 +358,11 @@ struct ProjectionState {
                 let since = msgOpen[s * m + slot]
                 let over = now - since - rules[ri].afterMillis
                 if over >= overdueBy {
+                    let event = msgEvent[s * m + slot], isFile = aboutFiles[ri]
                     items.append(FollowupItem(rule: rules[ri].name, why: rules[ri].why, sinceMillis: since,
-                        overdueMillis: over, messageId: id, identifiers: c.map { caseIds[$0] } ?? [],
+                        recordedMillis: since, eventMillis: event >= 0 ? event : nil,
+                        overdueMillis: over, messageId: isFile ? nil : id, file: isFile ? id : nil,
+                        identifiers: c.map { caseIds[$0] } ?? [],
                         organisations: c.map { orgText(hot[$0].orgList) } ?? [],
                         lastEvent: c.flatMap { hot[$0].lastEvent > 0 ? events.names[Int(hot[$0].lastEvent)] : nil },
                         lastMillis: c.map { hot[$0].last } ?? since, reason: msgReason[s * m + slot]))
@@ -319,7 +372,7 @@ struct ProjectionState {
         stats.cases = roots
         stats.open = open
         return items.sorted { $0.overdueMillis != $1.overdueMillis ? $0.overdueMillis > $1.overdueMillis
-                                                                   : ($0.messageId ?? "") < ($1.messageId ?? "") }
+                                                                   : ($0.messageId ?? $0.file ?? "") < ($1.messageId ?? $1.file ?? "") }
     }
 }
 
@@ -338,6 +391,7 @@ extension JournalKind {
         case .intakeAccepted: return 256
         case .checkpoint: return 512
         case .removed: return 1024
+        case .withdrawn: return 2048
         }
     }
 }

@@ -8,7 +8,7 @@ public struct FollowupRule: Sendable, Hashable {
     public enum Scope: String, Sendable, Hashable {
         /// One child: all identifiers joined.
         case `case`
-        /// One message id.
+        /// One message id; for intake records (which have none), one intake file by its name.
         case message
     }
 
@@ -68,7 +68,7 @@ public enum FollowupRules {
     /// shipped `Config/followup.rules`, so a node without the file reports the same.
     public static let defaults: [FollowupRule] = [
         FollowupRule(name: "no-receipt", scope: .message, start: [.kind(.queued), .kind(.sent)],
-                     stop: [.kind(.delivered), .kind(.rejected), .kind(.expired)], afterMillis: 3_600_000,
+                     stop: [.kind(.delivered), .kind(.rejected), .kind(.expired), .kind(.withdrawn)], afterMillis: 3_600_000,
                      why: "Mottagaren har inte kvitterat meddelandet: barnet kan komma fram utan att någon väntar det. "
                          + "The recipient has not acknowledged the message."),
         FollowupRule(name: "transfer-unconfirmed", scope: .case, start: [.event("TransferSent")],
@@ -92,6 +92,15 @@ public enum FollowupRules {
                          + "överlämningen har inte skett förrän posten rättats och skickats igen. "
                          + "The recipient refused the message: the hand-off has not happened until the record is "
                          + "corrected and sent again."),
+        FollowupRule(name: "intake-failed", scope: .message, start: [.kind(.intakeFailed)], stop: [.kind(.intakeAccepted)],
+                     afterMillis: 0,
+                     why: "Filen i utkorgen kunde inte tas emot och har inte lämnats in igen: inget i den skickades "
+                         + "(se outbox/failed/<fil>.errors.txt). "
+                         + "The intake file failed and was not dropped again: nothing in it was sent."),
+        FollowupRule(name: "withdrawn", scope: .case, start: [.kind(.withdrawn)], stop: [.kind(.queued)], afterMillis: 0,
+                     why: "Ett meddelande togs tillbaka före leverans och inget nytt har köats för barnet: "
+                         + "överlämningen har inte skett. "
+                         + "A message was withdrawn before delivery and nothing new has been queued for the child."),
     ]
 
     /// Reads a rules file.

@@ -5,6 +5,10 @@ import StafettJournal
 /// a 64-bit hash of the bytes indexes a dictionary, and the bytes themselves are kept in one
 /// arena so a hit is confirmed with `memcmp`. The (astronomically rare) hash collision falls back
 /// to a dictionary keyed by the bytes.
+///
+/// An identifier may be qualified by a number that is part of its key: an intake id is unique
+/// only within the organisation that issued it, so the intake table keys (issuer, id). The
+/// qualifier is kept in the arena before the bytes and mixed into the hash (`qualified`).
 struct IdTable {
     private var index = HashIndex()
     private var arena: [UInt8] = []
@@ -57,32 +61,52 @@ struct IdTable {
         return h
     }
 
+    /// A hash of bytes mixed with their qualifier; a qualifier of 0 leaves it as it was, so an
+    /// unqualified key hashes as `hash(_:seed:)` does.
+    @inline(__always)
+    static func qualified(_ h: UInt64, _ qualifier: UInt64) -> UInt64 {
+        guard qualifier != 0 else { return h }
+        return finish(h ^ (qualifier &* 0x9E37_79B9_7F4A_7C15), 8)
+    }
+
     private let seed: UInt64
     init(seed: UInt64) { self.seed = seed }
 
-    /// The value stored for these bytes.
-    mutating func get(_ b: UnsafeRawBufferPointer) -> Int32? { get(b, hash: IdTable.hash(b, seed: seed)) }
+    /// The value stored for these bytes (and qualifier).
+    mutating func get(_ b: UnsafeRawBufferPointer, qualifier: UInt64 = 0) -> Int32? {
+        get(b, qualifier: qualifier, hash: IdTable.qualified(IdTable.hash(b, seed: seed), qualifier))
+    }
 
-    /// The value stored for these bytes, whose hash under this table's seed is `h`.
-    mutating func get(_ b: UnsafeRawBufferPointer, hash h: UInt64) -> Int32? {
+    /// The value stored for these bytes and qualifier, whose hash (`qualified`, under this table's
+    /// seed) is `h`.
+    mutating func get(_ b: UnsafeRawBufferPointer, qualifier: UInt64 = 0, hash h: UInt64) -> Int32? {
         guard let e = index.lookup(h) else { return nil }
-        // aux holds where the bytes are in the arena: offset << 24 | length.
+        // aux holds where the qualifier and bytes are in the arena: offset << 24 | length.
         let offset = Int(e.aux >> 24), length = Int(e.aux & 0xFF_FFFF)
-        if length == b.count,
-           arena.withUnsafeBytes({ memcmp($0.baseAddress! + offset, b.baseAddress!, b.count) == 0 }) {
+        if length == b.count, arena.withUnsafeBytes({
+            $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self) == qualifier
+                && memcmp($0.baseAddress! + offset + 8, b.baseAddress!, b.count) == 0
+        }) {
             return e.value
         }
-        return overflow[Array(b)]
+        return overflow.isEmpty ? nil : overflow[IdTable.overflowKey(b, qualifier)]
     }
 
     /// Stores a value for bytes that `get` did not find.
-    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32) { set(b, value, hash: IdTable.hash(b, seed: seed)) }
+    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32, qualifier: UInt64 = 0) {
+        set(b, value, qualifier: qualifier, hash: IdTable.qualified(IdTable.hash(b, seed: seed), qualifier))
+    }
 
-    /// Stores a value for bytes that `get` did not find, whose hash under this table's seed is `h`.
-    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32, hash h: UInt64) {
-        if index.lookup(h) != nil || b.count > 0xFF_FFFF { overflow[Array(b)] = value; return }
+    /// Stores a value for bytes and qualifier that `get` did not find, whose hash is `h` (see `get`).
+    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32, qualifier: UInt64 = 0, hash h: UInt64) {
+        if index.lookup(h) != nil || b.count > 0xFF_FFFF { overflow[IdTable.overflowKey(b, qualifier)] = value; return }
         index.insert(h, aux: UInt64(arena.count) << 24 | UInt64(b.count), value: value)
+        withUnsafeBytes(of: qualifier) { arena.append(contentsOf: $0) }
         arena.append(contentsOf: b)
+    }
+
+    private static func overflowKey(_ b: UnsafeRawBufferPointer, _ qualifier: UInt64) -> [UInt8] {
+        withUnsafeBytes(of: qualifier) { Array($0) } + Array(b)
     }
 
     /// Reads the index slot of a hash (see `HashIndex.touch`).

@@ -28,7 +28,10 @@ struct CompactSlice {
 /// issuer as an offset to its digits.
 struct LiteRecord {
     var time: Int64 = 0
-    @CompactSlice var messageId: UnsafeRawBufferPointer?
+    /// What a message-scope rule follows: the message id, or on an intake record (which has none)
+    /// the intake file's name, so a rule on `kind:intake-failed` follows the file until it is
+    /// accepted under the same name.
+    @CompactSlice var subject: UnsafeRawBufferPointer?
     @CompactSlice var caseRef: UnsafeRawBufferPointer?
     @CompactSlice var intakeId: UnsafeRawBufferPointer?
     @CompactSlice var dossierNumber: UnsafeRawBufferPointer?
@@ -45,7 +48,13 @@ struct LiteRecord {
     var caseNode: Int32 = -1
     var firstMerge: Int32 = 0
     var mergeCount: Int32 = 0
-    /// Where the reason is, as an offset from the message id's first byte, and its length plus one
+    /// The message id (nil on intake records, whose `subject` is their file).
+    var messageId: UnsafeRawBufferPointer? {
+        get { kind == .intakeAccepted || kind == .intakeFailed ? nil : subject }
+        set { subject = newValue }
+    }
+
+    /// Where the reason is, as an offset from the subject's first byte, and its length plus one
     /// (0: none). Not a slice: one more would push the record past 160 bytes, and the reason is
     /// wanted only for message items (`reason`).
     private var reasonOffset: Int32 = 0
@@ -114,20 +123,26 @@ struct LiteRecord {
         issuerOffset = o
     }
 
-    /// The reason's bytes (raw JSON, escapes kept), for a record with a message id.
+    /// The reason's bytes (raw JSON, escapes kept), for a record with a subject.
     var reason: UnsafeRawBufferPointer? {
-        guard reasonStored > 0, let m = messageId else { return nil }
+        guard reasonStored > 0, let m = subject else { return nil }
         return UnsafeRawBufferPointer(start: m.baseAddress! + Int(reasonOffset), count: Int(reasonStored - 1))
     }
 
-    /// Keeps `slice` as the reason, when the record has a message id to count from.
+    /// Keeps `slice` as the reason, when the record has a subject to count from.
     @inline(__always)
     private mutating func setReason(_ slice: UnsafeRawBufferPointer?) {
-        guard let slice, let m = messageId, slice.count < Int(UInt32.max) else { return }
+        guard let slice, let m = subject, slice.count < Int(UInt32.max) else { return }
         let offset = slice.baseAddress! - m.baseAddress!
         guard let o = Int32(exactly: offset) else { return }
         reasonOffset = o
         reasonStored = UInt32(slice.count) + 1
+    }
+
+    /// Makes an intake record's file its subject (other records keep their message id).
+    @inline(__always)
+    private mutating func takeFile(_ file: UnsafeRawBufferPointer?) {
+        if subject == nil, kind == .intakeAccepted || kind == .intakeFailed { subject = file }
     }
 
     /// The identifier set's key, when computed ahead (by the parsing thread of a replay).
@@ -161,6 +176,7 @@ struct LiteRecord {
         var event: UnsafeRawBufferPointer?
         var reason: UnsafeRawBufferPointer?
         var issuer: UnsafeRawBufferPointer?
+        var file: UnsafeRawBufferPointer?
         var i = 1
         @inline(__always) func byte(_ k: Int) -> UInt8 { b.load(fromByteOffset: k, as: UInt8.self) }
         @inline(__always) func slice(_ from: Int, _ to: Int) -> UnsafeRawBufferPointer {
@@ -252,14 +268,15 @@ struct LiteRecord {
                 guard e >= 0 else { return nil }
                 let v = slice(s, e)
                 switch key {
-                case 0x2267_736D: out.messageId = v  // msg"
+                case 0x2267_736D: out.subject = v  // msg"
+                case 0x22_656C_6966: file = v  // file"
                 case 0x22_6573_6163: out.caseRef = v  // case"
                 case 0x0022_656B_6174_6E69: out.intakeId = v  // intake"
                 case 0x2272_6569_7373_6F64: out.dossierNumber = v  // dossier"
                 case 0x226E_6970: out.personKey = v  // pin"
                 case 0x0022_6E6F_7361_6572: reason = v  // reason"
                 case 0x0022_7473_6567_6964, 0x0022_7375_7461_7473,  // digest" status"
-                     0x22_656C_6966, 0x2274_7069_6563_6572:  // file" receipt"
+                     0x2274_7069_6563_6572, 0x2274_7365_6769_6472:  // receipt" rdigest"
                     break
                 default: return nil  // a key this version does not know, or the seal: parseAnyShape
                 }
@@ -269,6 +286,7 @@ struct LiteRecord {
             if byte(i) == 0x2C { i += 1; continue }
             guard byte(i) == 0x7D else { return nil }
             if let event { out.event = events.index(event) }
+            if file != nil { out.takeFile(file) }
             if reason != nil { out.setReason(reason) }
             if issuer != nil { out.setIssuer(issuer) }
             return out
@@ -281,6 +299,7 @@ struct LiteRecord {
         var out = LiteRecord()
         var reason: UnsafeRawBufferPointer?
         var issuer: UnsafeRawBufferPointer?
+        var file: UnsafeRawBufferPointer?
         do {
             try r.expect(0x7B)
             while true {
@@ -294,7 +313,9 @@ struct LiteRecord {
                     guard let k = kindOf(try r.plainString()) else { return nil }
                     out.kind = k
                 case 3 where key[0] == 0x6D:  // msg
-                    out.messageId = try r.stringSlice()
+                    out.subject = try r.stringSlice()
+                case 4 where key[0] == 0x66 && key[1] == 0x69:  // file
+                    if try r.peekIs(0x22) { file = try r.stringSlice() } else { try r.skipValue() }
                 case 4 where key[0] == 0x63 && key[1] == 0x61:  // case
                     out.caseRef = try r.stringSlice()
                 case 6 where key[0] == 0x69:  // intake
@@ -325,6 +346,7 @@ struct LiteRecord {
                 if try r.peekIs(0x2C) { r.i += 1; continue }
                 try r.expect(0x7D)
                 // Set last: the message id may come after the reason, the intake id after its issuer.
+                if file != nil { out.takeFile(file) }
                 if reason != nil { out.setReason(reason) }
                 if issuer != nil { out.setIssuer(issuer) }
                 return out
@@ -348,6 +370,7 @@ struct LiteRecord {
         case (6, 0x71): return .queued
         case (4, 0x73): return .sent
         case (9, 0x64): return .delivered
+        case (9, 0x77): return .withdrawn
         case (8, 0x72): return b[2] == 0x6A ? .rejected : b[2] == 0x63 ? .received : nil
         case (7, 0x65): return .expired
         case (7, 0x72): return b[2] == 0x66 ? .refused : b[2] == 0x6D ? .removed : nil

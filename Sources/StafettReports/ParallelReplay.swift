@@ -108,6 +108,7 @@ enum ParallelReplay {
                     let to = min(from + 128, rs.count)
                     var sum: UInt64 = 0
                     for k in from..<to where rs[k].hasIdentifier {
+                        join.ownIntake(&rs[k])
                         rs[k].setKey = CaseJoin.setKey(rs[k], hashes: &hashes[k - from])
                         sum &+= join.touch(rs[k])
                     }
@@ -155,7 +156,7 @@ enum ParallelReplay {
                     chunk.used += n
                     if var r = LiteRecord.parse(UnsafeRawBufferPointer(start: dst, count: n), events: &events),
                        r.kind != .checkpoint {
-                        if let m = r.messageId { r.messageHash = IdTable.hash(m, seed: 5) }
+                        if let m = r.subject { r.messageHash = IdTable.hash(m, seed: 5) }
                         chunk.records.append(r)
                     }
                 }

@@ -83,6 +83,19 @@ final class DaemonHarness: @unchecked Sendable {
         try AtomicFile.write(Data(text.utf8), to: node(name).layout.outbox.appendingPathComponent(fileName), mode: 0o644)
     }
 
+    /// Starts `name` with its peers down and queues `count` messages there (intake ids `<prefix>-…-N`),
+    /// returning once each has failed an attempt: the queue an operator then acts on. Returns the tag.
+    @discardableResult
+    func queueWhilePeersDown(_ name: String, prefix: String, count: Int) throws -> String {
+        try start(name)
+        let tag = "\(prefix)-\(UUID().uuidString.prefix(6))"
+        try drop(DaemonHarness.csv(tag: tag, count: count), as: "\(tag).csv", into: name)
+        guard wait(20, { queue(name).count == count && queue(name).allSatisfy { $0.attempts > 0 } }) else {
+            throw StartupError("\(count) messages were not queued and tried:\n\(log(name))")
+        }
+        return tag
+    }
+
     /// `.xml` files in a node's inbox.
     func inbox(_ name: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: node(name).layout.inbox.path)) ?? []).filter { $0.hasSuffix(".xml") }

@@ -11,10 +11,7 @@ final class DaemonQueueControlTests: XCTestCase {
     /// Held messages are not delivered even with the peer up; release delivers them at once.
     func testHoldKeepsMessagesUntilRelease() throws {
         let h = try DaemonHarness(members: [Members.a, Members.b])
-        try h.start(A)  // B is down: the messages wait
-        let tag = "HOLD-\(UUID().uuidString.prefix(6))"
-        try h.drop(DaemonHarness.csv(tag: tag, count: 3), as: "\(tag).csv", into: A)
-        XCTAssertTrue(h.wait(20) { h.queue(A).count == 3 && h.queue(A).allSatisfy { $0.attempts > 0 } }, h.log(A))
+        try h.queueWhilePeersDown(A, prefix: "HOLD", count: 3)  // B is down: the messages wait
 
         let hold = try h.cli.run(["queue", "hold", "-", "--config", h.a.configPath])
         XCTAssertEqual(hold.code, 0, hold.err)

@@ -44,6 +44,7 @@ final class LiteRecordTests: XCTestCase {
                              digest: String(repeating: "9f", count: 32), status: "200", reason: #"peer said "ok""#,
                              file: "intake-700.csv", sequence: 123_456)
         e.receipt = #"<Receipt xmlns="urn:stafett:receipt:1"><Status>accepted</Status></Receipt>"#
+        e.receiptDigest = String(repeating: "7c", count: 32)
         let (fast, any) = read(payload(e))
         let f = try XCTUnwrap(fast, "the fast path declined a payload the writer wrote")
         XCTAssertEqual(f, any)

@@ -55,6 +55,18 @@ final class ReplayPipelineTests: XCTestCase {
             XCTAssertEqual(h.caseRef, IdTable.hash(r.caseRef!, seed: 3))
             XCTAssertEqual(h.pin, IdTable.hash(r.personKey!, seed: 4))
         }
+        // With a sender, the intake id and case reference are keyed by their issuer; the rest stays national.
+        let sent = #"{"seq":2,"t":"2026-11-23T10:00:00.000Z","kind":"queued","case":"TRE-7","intake":"TRE-7","#
+            + #""dossier":"15-100007","from":"2120001165"}"#
+        try Array(sent.utf8).withUnsafeBytes { p in
+            let r = try XCTUnwrap(LiteRecord.parse(p, events: &events))
+            var h = CaseJoin.IdHashes()
+            _ = CaseJoin.setKey(r, hashes: &h)
+            XCTAssertEqual(h.intake, IdTable.qualified(IdTable.hash(r.intakeId!, seed: 1), 2_120_001_165))
+            XCTAssertNotEqual(h.intake, IdTable.hash(r.intakeId!, seed: 1))
+            XCTAssertEqual(h.caseRef, IdTable.qualified(IdTable.hash(r.caseRef!, seed: 3), 2_120_001_165))
+            XCTAssertEqual(h.dossier, IdTable.hash(r.dossierNumber!, seed: 2))
+        }
     }
 
     /// Cases joined late (a record carrying two identifiers of cases that were apart) merge the
@@ -69,14 +81,15 @@ final class ReplayPipelineTests: XCTestCase {
         let t0 = Date()
         var batch: [JournalEntry] = []
         for k in 0..<300 {
-            // Two children known apart (intake ids) until a record names both; then a third.
+            // Two children known apart (intake ids) until a record names both (Malmö's intake id
+            // and the national dossier number Stockholm's record has); then a third.
             let a = "TRE-2015-" + String(format: "%06d", 1 + k), b = "TRE-2015-" + String(format: "%06d", 400 + k)
             batch.append(JournalEntry(kind: .queued, time: t0, messageId: "m-\(k)-a", intakeId: a,
                                       eventType: "ReportedMissing", sender: "2120001124", recipient: "2021000076"))
-            batch.append(JournalEntry(kind: .received, time: t0, messageId: "m-\(k)-b", caseRef: "SOC-\(k)",
-                                      intakeId: b, eventType: "Registered", sender: "2120000142"))
-            batch.append(JournalEntry(kind: .received, time: t0 + 1, messageId: "m-\(k)-c", caseRef: "SOC-\(k)",
-                                      intakeId: a, dossierNumber: "15-9\(k)", eventType: "TransferSent",
+            batch.append(JournalEntry(kind: .received, time: t0, messageId: "m-\(k)-b", caseRef: b,
+                                      intakeId: b, dossierNumber: "15-9\(k)", eventType: "Registered", sender: "2120000142"))
+            batch.append(JournalEntry(kind: .received, time: t0 + 1, messageId: "m-\(k)-c", caseRef: a,
+                                      intakeId: a, intakeIdIssuer: "2120001124", dossierNumber: "15-9\(k)", eventType: "TransferSent",
                                       sender: "2120001355", recipient: "2120001157"))
         }
         try j.appendBatch(batch)
