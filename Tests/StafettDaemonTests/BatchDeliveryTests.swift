@@ -6,6 +6,7 @@ import StafettModel
 import StafettTransport
 import StafettXML
 @testable import StafettDaemon
+import StafettSignature
 
 /// The sender's side of batches, against a real receiver over mutual TLS on 127.0.0.1.
 final class BatchDeliveryTests: XCTestCase {
