@@ -212,7 +212,9 @@ public final class DeliveryScheduler: @unchecked Sendable {
             let connection = lane.connection
             cond.unlock()
             // Those whose outcome is journaled already are only taken out of the queue, never sent.
-            var finished = attempts.compactMap { a in a.journaled.map { (a.entry.messageId, finishJournaled(a.entry, $0, meta: a.mayHaveMeta)) } }
+            var finished: [(MessageID, Bool?)] = attempts.compactMap { a in
+                a.journaled.map { (a.entry.messageId, finishJournaled(a.entry, $0, meta: a.mayHaveMeta)) }
+            }
             let toSend = attempts.filter { $0.journaled == nil }.map { (entry: $0.entry, mayHaveMeta: $0.mayHaveMeta, body: $0.body) }
             if toSend.count == 1 {
                 finished.append((toSend[0].entry.messageId, attempt(toSend[0].entry, mayHaveMeta: toSend[0].mayHaveMeta, body: toSend[0].body,

@@ -27,12 +27,15 @@ final class BatchDeliveryTests: XCTestCase {
         let delivered = try a.journalEntries().filter { $0.kind == .delivered }
         XCTAssertEqual(delivered.compactMap(\.messageId).sorted(), sealed.map(\.message.header.messageId.rawValue).sorted())
         XCTAssertLessThanOrEqual(gate.requests, 6, "30 messages in a few requests")
-        let inBatches = delivered.filter { $0.receiptDigest != nil }
+        let inBatches = try delivered.filter { r in
+            try BatchReceiptArchive.read(digest: try XCTUnwrap(r.receiptDigest), archive: a.layout.archivePath) != nil
+        }
         XCTAssertGreaterThanOrEqual(inBatches.count, 20, "most went in batches")
+        XCTAssertLessThanOrEqual(Set(inBatches.compactMap(\.receiptDigest)).count, 5, "each batch receipt archived once")
         let certificate = try Certificate.load(path: b.signingCertPath)
         for record in inBatches {
             XCTAssertNil(record.receipt, "a batch receipt is archived, not copied into the record")
-            let signed = try XCTUnwrap(try BatchReceiptArchive.read(digest: try XCTUnwrap(record.receiptDigest), archive: a.layout.archivePath))
+            let signed = try ArchivedReceipt.read(for: record, archive: a.layout.archivePath)
             let doc = try XMLDocument.parse(signed)
             _ = try XMLSignature.verify(doc, trustingAnyOf: [certificate])
             let receipt = try XCTUnwrap(try BatchReceiptXML.decode(doc).receipt(for: try MessageID(try XCTUnwrap(record.messageId))))
@@ -50,7 +53,9 @@ final class BatchDeliveryTests: XCTestCase {
         XCTAssertTrue(try waitUntil(10) { try a.journalEntries().contains { $0.messageId == "alone" && $0.kind == .delivered } })
         XCTAssertLessThan(Date().timeIntervalSince(started), 2)
         XCTAssertEqual(gate.requests, before + 1)
-        XCTAssertNotNil(try a.journalEntries().last { $0.messageId == "alone" }?.receipt, "a single receipt, in the record as before")
+        let alone = try XCTUnwrap(try a.journalEntries().last { $0.messageId == "alone" })
+        XCTAssertEqual(try ReceiptXML.read(ArchivedReceipt.read(for: alone, archive: a.layout.archivePath)).refToMessageId?.rawValue, "alone",
+                       "a single receipt, archived as before")
         a.shutdown()
         b.shutdown()
     }
@@ -85,7 +90,7 @@ final class BatchDeliveryTests: XCTestCase {
             XCTAssertTrue(waitUntil(20) { a.queueFiles().isEmpty }, "still queued: \(a.queueFiles())\n\(a.logs.text)")
             let outcomes = try a.journalEntries().filter { $0.kind == .delivered || $0.kind == .rejected }
             XCTAssertEqual(outcomes.filter { $0.kind == .delivered }.count, 12, "offers: \(offers)\n\(a.logs.text)")
-            XCTAssertTrue(outcomes.allSatisfy { $0.receipt != nil })
+            XCTAssertTrue(try outcomes.allSatisfy { try ReceiptXML.read(ArchivedReceipt.read(for: $0, archive: a.layout.archivePath)).status == .accepted })
             XCTAssertEqual(seen.values.filter(BatchFraming.isBatch).count, offers ? 1 : 0, "\(seen.values)")
             a.shutdown()
             b.shutdown()
