@@ -38,7 +38,10 @@ public enum ArchivedReceipt {
     public static func read(for record: JournalEntry, archive: String) throws(Failure) -> Data {
         guard let digest = record.receiptDigest else { return Data((record.receipt ?? "").utf8) }
         let id = record.messageId ?? ""
-        guard let messageId = try? MessageID(id), let path = SpoolLayout.archivedReceipt(of: messageId, in: archive) else {
+        // A message delivered in a batch shares the batch's receipt, archived once under its digest.
+        let batchPath = BatchReceiptArchive.path(in: archive, digest: digest.lowercased())
+        let inBatch = access(batchPath, F_OK) == 0 ? batchPath : nil
+        guard let path = inBatch ?? (try? MessageID(id)).flatMap({ SpoolLayout.archivedReceipt(of: $0, in: archive) }) else {
             throw .gone(messageId: id, archive: archive, digest: digest)
         }
         let read: Data?

@@ -18,6 +18,10 @@ public struct CommitItem: Sendable {
     /// in the inbox but not in the journal (which a resend would deliver twice once the local
     /// system had consumed it). `SpoolLayout.recoverStagedInbox` finishes or drops staged files at start.
     public var renameAfterJournal: Bool
+    /// Files that take their final names before the journal records whatever `renameAfterJournal`
+    /// says: what the records point at (an archived batch receipt), which must never be missing
+    /// when a record names it.
+    public var referenced: [(temporary: String, final: String)] = []
 
     /// Creates an item.
     public init(files: [(temporary: String, final: String)], entries: [JournalEntry], renameAfterJournal: Bool = false) {
@@ -125,7 +129,7 @@ public final class CommitBatcher: @unchecked Sendable {
 
     private static func run(_ items: [CommitItem], spool: String, spoolFD: Int32, journal: Journal) -> Result<[UInt64], SpoolError> {
         do throws(SpoolError) {
-            let early = items.filter { !$0.renameAfterJournal }.flatMap(\.files)
+            let early = items.filter { !$0.renameAfterJournal }.flatMap(\.files) + items.flatMap(\.referenced)
             let late = items.filter(\.renameAfterJournal).flatMap(\.files)
             // Data first: one syncfs whatever the number of files (an fdatasync per file would
             // cost a device flush per file; a round must cost the same for one hand-off as for fifty).

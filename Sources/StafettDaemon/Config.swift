@@ -109,6 +109,9 @@ public struct StafettConfig: Sendable, Equatable {
         public var quietPeriod: Duration = .seconds(2)
         /// How often the outbox is rescanned besides inotify. Default 30s.
         public var scanInterval: Duration = .seconds(30)
+        /// Most case messages the receiver takes in one batch request (offered to senders in the
+        /// `Stafett-Batch` header); 1 offers no batches. Default 100.
+        public var maxBatch: Int = 100
 
         /// Defaults.
         public init() {}
@@ -126,6 +129,9 @@ public struct StafettConfig: Sendable, Equatable {
         public var jitter: Double = 0.2
         /// Age after which an undelivered message expires (journaled). Default 72h.
         public var maxLifetime: Duration = .seconds(72 * 3600)
+        /// Most case messages sent to a peer in one request, when the peer offers batches; 1 sends
+        /// one per request. Default 64.
+        public var batch: Int = 64
 
         /// Defaults.
         public init() {}

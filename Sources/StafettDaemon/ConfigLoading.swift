@@ -15,8 +15,8 @@ enum ConfigSchema {
                                "signing-key", "signing-cert", "journal-secret"]),
         "paths": Section(keys: ["spool", "state"]),
         "limits": Section(keys: ["max-body", "max-header", "read-timeout", "handshake-timeout", "idle-timeout",
-                                 "max-connections", "max-handshakes", "max-connections-per-peer", "max-intake-file", "quiet-period", "scan-interval"]),
-        "delivery": Section(keys: ["connections-per-peer", "initial-backoff", "max-backoff", "jitter", "max-lifetime"]),
+                                 "max-connections", "max-handshakes", "max-connections-per-peer", "max-intake-file", "quiet-period", "scan-interval", "max-batch"]),
+        "delivery": Section(keys: ["connections-per-peer", "initial-backoff", "max-backoff", "jitter", "max-lifetime", "batch"]),
         "peer": Section(keys: ["organisation", "address", "ca", "pin", "signing-cert"],
                         multi: ["pin", "signing-cert"], subsection: true),
         "routing": Section(keys: ["default"]),
@@ -222,12 +222,14 @@ struct ConfigReader {
         if let v = value("limits", "max-intake-file", expected: Self.sizeForm, { ConfigValue.size($0).flatMap(pos) }) { c.limits.maxIntakeFile = v }
         if let v = value("limits", "quiet-period", expected: Self.durationForm, ConfigValue.duration) { c.limits.quietPeriod = v }
         if let v = value("limits", "scan-interval", expected: Self.durationForm + " (at least 1s)", { ConfigValue.duration($0).flatMap { $0 >= .seconds(1) ? $0 : nil } }) { c.limits.scanInterval = v }
+        if let v = value("limits", "max-batch", expected: "a number from 1 to 5000", { Int($0).flatMap { (1...5000).contains($0) ? $0 : nil } }) { c.limits.maxBatch = v }
 
         if let v = value("delivery", "connections-per-peer", expected: "a number from 1 to 64", { Int($0).flatMap { (1...64).contains($0) ? $0 : nil } }) { c.delivery.connectionsPerPeer = v }
         if let v = value("delivery", "initial-backoff", expected: Self.durationForm, positiveDuration) { c.delivery.initialBackoff = v }
         if let v = value("delivery", "max-backoff", expected: Self.durationForm, positiveDuration) { c.delivery.maxBackoff = v }
         if let v = value("delivery", "jitter", expected: "a fraction from 0 to 1, like 0.2 or 20%", ConfigValue.fraction) { c.delivery.jitter = v }
         if let v = value("delivery", "max-lifetime", expected: Self.durationForm, positiveDuration) { c.delivery.maxLifetime = v }
+        if let v = value("delivery", "batch", expected: "a number from 1 to 5000", { Int($0).flatMap { (1...5000).contains($0) ? $0 : nil } }) { c.delivery.batch = v }
 
         for name in subsections["peer"] ?? [] {
             let org = orgValue("peer", name)

@@ -40,6 +40,7 @@ extension StafettConfig {
         line("max-intake-file", ConfigValue.render(size: limits.maxIntakeFile))
         line("quiet-period", ConfigValue.render(limits.quietPeriod))
         line("scan-interval", ConfigValue.render(limits.scanInterval))
+        line("max-batch", String(limits.maxBatch))
 
         section("delivery")
         line("connections-per-peer", String(delivery.connectionsPerPeer))
@@ -47,6 +48,7 @@ extension StafettConfig {
         line("max-backoff", ConfigValue.render(delivery.maxBackoff))
         line("jitter", String(delivery.jitter))
         line("max-lifetime", ConfigValue.render(delivery.maxLifetime))
+        line("batch", String(delivery.batch))
 
         for p in peers {
             section("peer", p.name)

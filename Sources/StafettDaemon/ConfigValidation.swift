@@ -16,11 +16,11 @@ extension StafettConfig {
         var seenPins: [String: String] = [:]
         for p in peers {
             // The name is a directory under queue/ and archive/: no '/', no leading '.' (".", "..",
-            // hidden), and not the archive's own "expired".
-            if p.name.isEmpty || p.name.hasPrefix(".") || p.name == "expired"
+            // hidden), and not the archive's own "expired" and "receipts".
+            if p.name.isEmpty || p.name.hasPrefix(".") || p.name == "expired" || p.name == "receipts"
                 || !p.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
                 errors.append(ConfigError(at("peer.\(p.name).organisation"), "peer name \"\(p.name)\" is not a simple name",
-                                          hint: "use letters, digits, '-', '_' or '.', not starting with '.' and not \"expired\", like migrationsverket"))
+                                          hint: "use letters, digits, '-', '_' or '.', not starting with '.' and not \"expired\" or \"receipts\", like migrationsverket"))
             }
             if !seenNames.insert(p.name).inserted {
                 errors.append(ConfigError(at("peer.\(p.name).organisation"), "peer \"\(p.name)\" is defined twice",

@@ -127,7 +127,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         cond.lock()
         runtime = rt
         let old = lanes.values.compactMap(\.connection)
-        for lane in lanes.values { lane.connection = nil }
+        for lane in lanes.values { lane.connection = nil; lane.batchesRefused = false }
         cond.unlock()
         forgetPeersBackoff()
         for c in old { c.close() }
@@ -208,23 +208,36 @@ public final class DeliveryScheduler: @unchecked Sendable {
                 _ = cond.wait(until: min(lane.earliestLater, now.addingTimeInterval(30)))
                 continue
             }
-            lane.inFlight.insert(entry.messageId)
-            let mayHaveMeta = lane.mayHaveMeta.contains(entry.messageId)
-            let journaled = lane.journaled[entry.messageId]
-            let body = lane.bodies.removeValue(forKey: entry.messageId)
-            bodyBytes -= body?.count ?? 0
             let rt = runtime
+            // What is due now and no more: a batch never waits to fill (see `takeDue`).
+            var taken = [entry]
+            takeDue(into: &taken, lane: lane, limit: min(rt.config.delivery.batch, lane.batchOffer), now: now)
+            let attempts = taken.map { e -> (entry: QueueEntry, mayHaveMeta: Bool, body: Data?, journaled: JournalKind?) in
+                lane.inFlight.insert(e.messageId)
+                let body = lane.bodies.removeValue(forKey: e.messageId)
+                bodyBytes -= body?.count ?? 0
+                return (e, lane.mayHaveMeta.contains(e.messageId), body, lane.journaled[e.messageId])
+            }
             if lane.connection == nil, let peer = rt.peers[lane.name] {
                 lane.connection = makeConnection(peer, rt)
             }
             let connection = lane.connection
             cond.unlock()
-            let finished = journaled.map { finishJournaled(entry, $0, meta: mayHaveMeta) }
-                ?? attempt(entry, mayHaveMeta: mayHaveMeta, body: body, connection: connection, rt: rt, lane: lane)
+            // Those whose outcome is journaled already are only taken out of the queue, never sent.
+            var finished: [(MessageID, Bool?)] = attempts.compactMap { a in
+                a.journaled.map { (a.entry.messageId, finishJournaled(a.entry, $0, meta: a.mayHaveMeta)) }
+            }
+            let toSend = attempts.filter { $0.journaled == nil }.map { (entry: $0.entry, mayHaveMeta: $0.mayHaveMeta, body: $0.body) }
+            if toSend.count == 1 {
+                finished.append((toSend[0].entry.messageId, attempt(toSend[0].entry, mayHaveMeta: toSend[0].mayHaveMeta, body: toSend[0].body,
+                                                                    connection: connection, rt: rt, lane: lane)))
+            } else if toSend.count > 1 {
+                finished += attemptBatch(toSend, connection: connection, rt: rt, lane: lane)
+            }
             cond.lock()
-            if let finished {
-                lane.inFlight.remove(entry.messageId)
-                if finished { lane.forget(entry.messageId) }
+            for case let (id, done?) in finished {
+                lane.inFlight.remove(id)
+                if done { lane.forget(id) }
             }
             updateGaugesLocked()
         }
@@ -253,47 +266,85 @@ public final class DeliveryScheduler: @unchecked Sendable {
     /// `Lane.mayHaveMeta`); `body` is its signed message when kept in memory.
     private func attempt(_ original: QueueEntry, mayHaveMeta: Bool, body: Data?, connection: HTTPClient?, rt: NodeRuntime,
                          lane: Lane) -> Bool? {
+        switch prepare(original, mayHaveMeta: mayHaveMeta, body: body, connection: connection, rt: rt, lane: lane) {
+        case .done(let finished):
+            return finished
+        case let .ready(ready):
+            guard let connection else { return false }  // `prepare` saw it
+            return conclude(send(ready, over: connection, rt: rt, lane: lane), for: ready, rt: rt, lane: lane)
+        }
+    }
+
+    /// A message that passed the checks before an attempt, with its signed bytes.
+    struct ReadyMessage {
+        var entry: QueueEntry
+        /// The retry state the attempt began from (`QueueStore.retryState(of:)`).
+        var start: QueueEntry?
+        var peer: LoadedPeer
+        var body: Data
+    }
+
+    /// What the checks before an attempt came to: the attempt's result already (held, expired,
+    /// no peer or connection, unreadable), or a message ready to send.
+    enum Preparation {
+        case done(Bool?)
+        case ready(ReadyMessage)
+    }
+
+    /// The checks before an attempt, and the message's signed bytes.
+    func prepare(_ original: QueueEntry, mayHaveMeta: Bool, body: Data?, connection: HTTPClient?, rt: NodeRuntime,
+                 lane: Lane) -> Preparation {
         // An operator may have held or released it since we loaded it. What the meta says now is
         // also what `fail` compares with, to tell an operator's change during the attempt.
         let start = mayHaveMeta ? store.retryState(of: original) : nil
         // Bytes kept from intake are no proof the message is still queued: `stafett queue delete`
         // may have withdrawn it (one stat; a withdrawn message must not go out from memory).
         guard var entry = start ?? (store.contains(peer: original.peer, id: original.messageId) ? original : nil) else {
-            return true
+            return .done(true)
         }
-        if entry.held { schedule(entry, lane: lane); return false }
-        if entry.expiresAt <= Date() { return expire(entry, rt: rt, lane: lane) }
+        if entry.held { schedule(entry, lane: lane); return .done(false) }
+        if entry.expiresAt <= Date() { return .done(expire(entry, rt: rt, lane: lane)) }
         guard let peer = rt.peers[entry.peer] else {
-            return fail(&entry, "no peer named \(entry.peer) in the configuration", peerDown: true, start: start, lane: lane, rt: rt)
+            return .done(fail(&entry, "no peer named \(entry.peer) in the configuration", peerDown: true, start: start, lane: lane, rt: rt))
         }
-        guard let connection else {
-            return fail(&entry, "cannot set up TLS for peer \(entry.peer)", peerDown: true, start: start, lane: lane, rt: rt)
+        guard connection != nil else {
+            return .done(fail(&entry, "cannot set up TLS for peer \(entry.peer)", peerDown: true, start: start, lane: lane, rt: rt))
         }
-        let outcome = send(entry, body: body, to: peer, over: connection, rt: rt)
+        if let body { return .ready(ReadyMessage(entry: entry, start: start, peer: peer, body: body)) }
+        do { return .ready(ReadyMessage(entry: entry, start: start, peer: peer, body: try store.signedMessage(of: entry))) } catch {
+            markPeerUp(lane)  // as after any answer: the peer is not what failed
+            return .done(fail(&entry, "\(error)", peerDown: false, start: start, lane: lane, rt: rt))
+        }
+    }
+
+    /// Records what an attempt came to: a failure to retry, or a receipt to settle in the background (nil).
+    func conclude(_ outcome: AttemptOutcome, for ready: ReadyMessage, peerDown mayMarkDown: Bool = true, rt: NodeRuntime, lane: Lane) -> Bool? {
+        var entry = ready.entry
         switch outcome {
         case .peerDown(let why):
-            return fail(&entry, why, peerDown: true, start: start, lane: lane, rt: rt)
+            return fail(&entry, why, peerDown: mayMarkDown, start: ready.start, lane: lane, rt: rt)
         case .retry(let why):
             markPeerUp(lane)
-            return fail(&entry, why, peerDown: false, start: start, lane: lane, rt: rt)
+            return fail(&entry, why, peerDown: false, start: ready.start, lane: lane, rt: rt)
         case .receipt(let receipt, let signed):
             markPeerUp(lane)
-            settleInBackground(entry, start: start, receipt: receipt, signed: signed, rt: rt, lane: lane)
+            settleInBackground(entry, start: ready.start, receipt: receipt, signed: signed, rt: rt, lane: lane)
+            return nil
+        case .batchReceipt(let receipt, let signed):
+            markPeerUp(lane)
+            settleInBackground(entry, start: ready.start, receipt: receipt, signed: signed, coversBatch: true, rt: rt, lane: lane)
             return nil
         }
     }
 
     /// Posts the signed message to the peer; its answer is checked by `checkReceipt`.
-    private func send(_ entry: QueueEntry, body kept: Data?, to peer: LoadedPeer, over connection: HTTPClient, rt: NodeRuntime) -> AttemptOutcome {
-        let body: Data
-        if let kept { body = kept } else {
-            do { body = try store.signedMessage(of: entry) } catch { return .retry("\(error)") }
-        }
+    private func send(_ ready: ReadyMessage, over connection: HTTPClient, rt: NodeRuntime, lane: Lane) -> AttemptOutcome {
         let request = HTTPRequest(method: "POST", target: "/v1/messages",
-                                  headers: ["Content-Type": "application/xml"], body: body)
+                                  headers: ["Content-Type": "application/xml"], body: ready.body)
         let response: HTTPResponse
         do { response = try connection.send(request) } catch { return .peerDown(error.description) }
-        return DeliveryScheduler.checkReceipt(response, for: entry, from: peer, to: rt.config.node.organisation)
+        learnBatchOffer(response, lane: lane)
+        return DeliveryScheduler.checkReceipt(response, for: ready.entry, from: ready.peer, to: rt.config.node.organisation)
     }
 
     private func expire(_ entry: QueueEntry, rt: NodeRuntime, lane: Lane) -> Bool {
@@ -372,7 +423,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
     }
 
     /// Files a message again after a failed attempt or a hold: either way it has a `.meta` now.
-    private func schedule(_ entry: QueueEntry, lane: Lane) {
+    func schedule(_ entry: QueueEntry, lane: Lane) {
         cond.lock()
         lane.mayHaveMeta.insert(entry.messageId)
         lane.file(entry, now: Date())
@@ -382,7 +433,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
 
     /// Clears the peer's back-off after an answer. The gauge is written only when the peer was
     /// not already reported up: this runs once per delivered message.
-    private func markPeerUp(_ lane: Lane) {
+    func markPeerUp(_ lane: Lane) {
         cond.lock()
         lane.failures = 0
         lane.downUntil = nil

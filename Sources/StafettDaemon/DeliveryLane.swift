@@ -35,6 +35,12 @@ extension DeliveryScheduler {
         /// Messages whose outcome is journaled but which could not be taken out of the queue: their
         /// next attempt only takes them out, never sends them (`finishJournaled`).
         var journaled: [MessageID: JournalKind] = [:]
+        /// Most messages the peer takes in one request, as its last answer offered
+        /// (`Stafett-Batch: max=N`); 1 until it offers batches, and again once it stops.
+        var batchOffer = 1
+        /// Set when the peer refused a batch as unreadable (400): no more batches to it until a
+        /// reload, whatever it offers, so a broken proxy or framing bug cannot loop.
+        var batchesRefused = false
         init(name: String) { self.name = name }
 
         /// Forgets a message that left the queue.

@@ -11,6 +11,9 @@ enum AttemptOutcome {
     case peerDown(String)
     /// The peer answered but not with a usable receipt (5xx, bad receipt): this message backs off.
     case retry(String)
+    /// As `receipt`, read from a batch receipt (`signed`) that covers this message among others:
+    /// archived once, not copied into each journal record.
+    case batchReceipt(Receipt, signed: Data)
 }
 
 extension DeliveryScheduler {
@@ -34,25 +37,35 @@ extension DeliveryScheduler {
             let doc = try XMLDocument.parse(response.body)
             try SchemaValidator.receipt.validate(doc)
             _ = try peer.verifySignature(doc)
+            // A resend of a message first delivered in a batch is answered with that batch's receipt.
+            if BatchReceiptXML.isBatch(doc) { return checkBatchReceipt(try BatchReceiptXML.decode(doc), signed: response.body, for: entry, from: peer, to: me) }
             let receipt = try ReceiptXML.decode(doc)
-            guard receipt.issuer == peer.config.organisation else {
-                return .retry("receipt issued by \(receipt.issuer), expected \(peer.config.organisation)")
-            }
-            if let addressee = receipt.addressee, addressee != me {
-                return .retry("receipt addressed to \(addressee), expected this node, \(me)")
-            }
-            guard receipt.refToMessageId == entry.messageId || (receipt.status == .rejected && receipt.refToMessageId == nil) else {
-                return .retry("receipt refers to \(receipt.refToMessageId?.rawValue ?? "no message"), expected \(entry.messageId)")
-            }
-            if receipt.status == .accepted, receipt.digest != entry.digest {
-                return .retry("accepted receipt carries digest \(receipt.digest ?? "none"), expected \(entry.digest)")
-            }
-            if receipt.status == .rejected, receipt.reason == .internalError {
-                return .retry("peer could not store the message: \(receipt.detail ?? "")")
-            }
+            if let why = mismatch(receipt, for: entry, from: peer, to: me) { return .retry(why) }
             return .receipt(receipt, signed: response.body)
         } catch {
             return .retry("unusable receipt: \(error)")
         }
+    }
+
+    /// Why `receipt` is not evidence for `entry` from `peer` to this node `me` (another issuer or
+    /// addressee, another message, another digest), or that it asks for a retry (the peer could not
+    /// store the message); nil when it settles the message.
+    static func mismatch(_ receipt: Receipt, for entry: QueueEntry, from peer: LoadedPeer, to me: OrganisationNumber) -> String? {
+        guard receipt.issuer == peer.config.organisation else {
+            return "receipt issued by \(receipt.issuer), expected \(peer.config.organisation)"
+        }
+        if let addressee = receipt.addressee, addressee != me {
+            return "receipt addressed to \(addressee), expected this node, \(me)"
+        }
+        guard receipt.refToMessageId == entry.messageId || (receipt.status == .rejected && receipt.refToMessageId == nil) else {
+            return "receipt refers to \(receipt.refToMessageId?.rawValue ?? "no message"), expected \(entry.messageId)"
+        }
+        if receipt.status == .accepted, receipt.digest != entry.digest {
+            return "accepted receipt carries digest \(receipt.digest ?? "none"), expected \(entry.digest)"
+        }
+        if receipt.status == .rejected, receipt.reason == .internalError {
+            return "peer could not store the message: \(receipt.detail ?? "")"
+        }
+        return nil
     }
 }

@@ -13,6 +13,8 @@ extension DeliveryScheduler {
         var start: QueueEntry?
         var receipt: Receipt
         var signed: Data
+        /// `signed` is a batch receipt covering other messages too: archived once, named by digest.
+        var coversBatch = false
         var rt: NodeRuntime
         var lane: Lane
     }
@@ -25,11 +27,12 @@ extension DeliveryScheduler {
     /// it flushes, the next receipts gather, so a busy peer costs one journal flush per batch, not
     /// one per message, and no thread is parked per receipt (a thread and a commit per receipt
     /// cost about a tenth of the sending daemon's CPU in fsyncs and wake-ups).
-    func settleInBackground(_ entry: QueueEntry, start: QueueEntry?, receipt: Receipt, signed: Data, rt: NodeRuntime, lane: Lane) {
+    func settleInBackground(_ entry: QueueEntry, start: QueueEntry?, receipt: Receipt, signed: Data, coversBatch: Bool = false,
+                            rt: NodeRuntime, lane: Lane) {
         settleSlots.wait()
         cond.lock()
         settling += 1
-        toSettle.append(Settlement(entry: entry, start: start, receipt: receipt, signed: signed, rt: rt, lane: lane))
+        toSettle.append(Settlement(entry: entry, start: start, receipt: receipt, signed: signed, coversBatch: coversBatch, rt: rt, lane: lane))
         let spawn = !settlerRunning
         settlerRunning = true
         cond.unlock()
@@ -74,10 +77,18 @@ extension DeliveryScheduler {
         var staged: [Int: (temporary: String, final: String)] = [:]
         var records: [JournalEntry] = []
         var failures: [Int: SpoolError] = [:]
+        // A batch receipt covers several messages: kept once (`BatchReceiptArchive`), not per message.
+        var batchReceipts: [Data: (temporary: String, final: String)] = [:]
         for (i, s) in batch.enumerated() {
             do {
-                try ensureArchiveDirectory(for: s.entry.peer)
-                staged[i] = try store.stageReceipt(s.signed, for: s.entry, archive: layout.archivePath)
+                if s.coversBatch {
+                    if batchReceipts[s.signed] == nil {
+                        batchReceipts[s.signed] = try BatchReceiptArchive.stage(s.signed, archive: layout.archivePath).file
+                    }
+                } else {
+                    try ensureArchiveDirectory(for: s.entry.peer)
+                    staged[i] = try store.stageReceipt(s.signed, for: s.entry, archive: layout.archivePath)
+                }
             } catch {
                 failures[i] = error
                 continue
@@ -90,10 +101,11 @@ extension DeliveryScheduler {
             records.append(record)
         }
         do {
-            try batcher.commit(CommitItem(files: staged.keys.sorted().map { staged[$0]! }, entries: records))
+            try batcher.commit(CommitItem(files: staged.keys.sorted().map { staged[$0]! } + batchReceipts.values, entries: records))
         } catch {
-            for (i, f) in staged {
-                unlink(f.temporary)  // a file the round renamed already is overwritten by the next try's
+            for f in batchReceipts.values { unlink(f.temporary) }
+            for i in batch.indices where failures[i] == nil {
+                if let f = staged[i] { unlink(f.temporary) }  // a file the round renamed already is overwritten by the next try's
                 failures[i] = error
             }
         }

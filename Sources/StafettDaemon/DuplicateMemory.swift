@@ -40,15 +40,17 @@ extension Receiver {
     /// resending old ids costs a bounded read each, not the whole journal.
     /// Throws when the journal cannot be read: "not found" would accept the message a second time.
     func originalReceipt(sender: OrganisationNumber, id: MessageID, at sequence: UInt64?) throws -> Data? {
-        struct Found: Error { let receipt: String }
+        struct Found: Error { let receipt: String?, batchReceipt: String? }
         do {
             try JournalStream(directory: layout.journal.path, after: sequence.map { $0 > 0 ? $0 - 1 : 0 } ?? 0).readAvailable { raw in
                 guard let e = try? EntryCodec.decode(raw.payload), e.kind == .received, e.messageId == id.rawValue,
-                      e.sender == sender.digits, let r = e.receipt else { return }
-                throw Found(receipt: r)
+                      e.sender == sender.digits, e.receipt != nil || e.receiptDigest != nil else { return }
+                throw Found(receipt: e.receipt, batchReceipt: e.receiptDigest)
             }
         } catch let found as Found {
-            return Data(found.receipt.utf8)
+            if let r = found.receipt { return Data(r.utf8) }
+            // Accepted in a batch: the answer is the batch receipt that covers it, as archived.
+            if let digest = found.batchReceipt { return try BatchReceiptArchive.read(digest: digest, archive: layout.archivePath) }
         }
         // Not where the window said (it should not happen): rather a scan than a second acceptance.
         return sequence == nil ? nil : try originalReceipt(sender: sender, id: id, at: nil)

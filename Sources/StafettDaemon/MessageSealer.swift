@@ -91,8 +91,18 @@ public enum ReceiptSealer {
     /// cost the receiver about as much as the signature itself. A receipt with a detail text
     /// (rejections, whose text may need escaping) takes the tree path.
     public static func seal(_ receipt: Receipt, with signer: XMLSignature.Signer) throws -> Data {
-        let encoded = ReceiptXML.encode(receipt)
-        if receipt.detail == nil, let root = canonicalRootRange(encoded) {
+        try seal(ReceiptXML.encode(receipt), root: "<Receipt ", asText: receipt.detail == nil, with: signer)
+    }
+
+    /// The signed XML of a batch receipt; as text when no entry carries a detail text (every
+    /// entry accepted), for the reason `seal(_:with:)` gives.
+    public static func seal(_ receipt: BatchReceipt, with signer: XMLSignature.Signer) throws -> Data {
+        try seal(BatchReceiptXML.encode(receipt), root: "<BatchReceipt ", asText: receipt.entries.allSatisfy { $0.detail == nil },
+                 with: signer)
+    }
+
+    private static func seal(_ encoded: Data, root open: String, asText: Bool, with signer: XMLSignature.Signer) throws -> Data {
+        if asText, let root = canonicalRootRange(encoded, root: open) {
             return try signer.sign(canonicalDocument: encoded, canonicalRange: root).xml
         }
         let doc = try XMLDocument.parse(encoded)
@@ -102,9 +112,9 @@ public enum ReceiptSealer {
 
     /// The bytes of the root element in an encoded receipt (after the XML declaration, before the
     /// final line feed), or nil when the encoding does not look as expected.
-    static func canonicalRootRange(_ encoded: Data) -> Range<Int>? {
+    static func canonicalRootRange(_ encoded: Data, root: String = "<Receipt ") -> Range<Int>? {
         encoded.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Range<Int>? in
-            let open = Array("<Receipt ".utf8)
+            let open = Array(root.utf8)
             guard let start = (0..<max(0, raw.count - open.count)).first(where: { i in
                 raw[i] == open[0] && zip(open.indices, open).allSatisfy { raw[i + $0] == $1 }
             }) else { return nil }

@@ -10,7 +10,9 @@ public final class Metrics: @unchecked Sendable {
     private var gauges: [String: Double] = [:]
     private var help: [String: String] = [
         "stafett_received_total": "Case messages answered by this node's receiver, by receipt status.",
-        "stafett_received_duplicates_total": "Duplicates answered with the original receipt.",
+        "stafett_received_duplicates_total": "Duplicates answered with the original receipt (or, in a batch, as accepted again).",
+        "stafett_received_batches_total": "Batch requests answered with a batch receipt (their messages count in stafett_received_total).",
+        "stafett_delivered_batches_total": "Batch requests a peer answered with a batch receipt, by peer.",
         "stafett_receive_errors_total": "Messages that could not be stored (answered 503).",
         "stafett_delivered_total": "Messages whose receipt came back, by peer and status.",
         "stafett_delivery_failures_total": "Delivery attempts that failed and will be retried, by peer.",

@@ -15,20 +15,20 @@ import StafettXML
 /// (`signature`). A duplicate (same sender and message id) gets the stored original receipt; the
 /// same sender and id with other signed content (another digest) is refused (`duplicate-id`).
 public final class Receiver: @unchecked Sendable {
-    private let runtime: () -> NodeRuntime
+    let runtime: () -> NodeRuntime
     let layout: SpoolLayout
-    private let batcher: CommitBatcher
-    private let metrics: Metrics
-    private let log: Logger
-    private let inFlight = NSCondition()
-    private var busy: Set<String> = []
+    let batcher: CommitBatcher
+    let metrics: Metrics
+    let log: Logger
+    let inFlight = NSCondition()
+    var busy: Set<String> = []
     /// Every message accepted within the duplicate window, by `sender/message id`; those that
     /// leave the window are forgotten as requests come in (guarded by `inFlight`).
-    private var accepted: AcceptedWindow
+    var accepted: AcceptedWindow
     /// The clock for acceptance times and the window (injected by tests).
-    private let now: @Sendable () -> Date
+    let now: @Sendable () -> Date
     /// The receipts of the most recently accepted messages (guarded by `inFlight`).
-    private var recentReceipts = RecentReceipts()
+    var recentReceipts = RecentReceipts()
 
     /// Creates a receiver. `runtime` is read per request so that SIGHUP reloads apply at once.
     ///
@@ -59,7 +59,8 @@ public final class Receiver: @unchecked Sendable {
     public func handle(_ request: HTTPRequest, peer: PeerIdentity) -> HTTPResponse {
         switch (request.method, request.path) {
         case ("POST", "/v1/messages"):
-            return receive(request.body, from: peer)
+            let isBatch = request.headers["Content-Type"].map(BatchFraming.isBatch) ?? false
+            return offeringBatches(isBatch ? receiveBatch(request.body, from: peer) : receive(request.body, from: peer))
         case ("GET", "/v1/health"), ("HEAD", "/v1/health"):
             let node = runtime().config.node
             return HTTPResponse(status: 200, headers: ["Content-Type": "application/json"],
@@ -81,55 +82,28 @@ public final class Receiver: @unchecked Sendable {
         return reject(.tooLarge, detail, id: nil, to: peer.organisation, rt: runtime(), journalAs: nil)
     }
 
+    /// A 503 while the disk is short: storing, and even refusing (journaled), needs the disk; the
+    /// sender keeps its messages and retries, as after any 5xx. Nil when there is room.
+    func answerIfShortOfDisk() -> HTTPResponse? {
+        guard let why = DiskSpace(layout: layout).shortage(metrics: metrics) else { return nil }
+        log.limited(.error, key: "disk-space", every: .seconds(60), "receiver: answering 503 to every message: \(why)")
+        metrics.count("stafett_receive_errors_total")
+        return HTTPResponse.text(503, "this node is short of disk space; retry later\n")
+    }
+
     /// Checks, stores and answers one message.
     func receive(_ body: Data, from peer: PeerIdentity) -> HTTPResponse {
         let rt = runtime()
-        // Storing, and even refusing (journaled), needs the disk: while it is short, the sender
-        // keeps the message and retries, as after any 5xx.
-        if let why = DiskSpace(layout: layout).shortage(metrics: metrics) {
-            log.limited(.error, key: "disk-space", every: .seconds(60), "receiver: answering 503 to every message: \(why)")
-            metrics.count("stafett_receive_errors_total")
-            return HTTPResponse.text(503, "this node is short of disk space; retry later\n")
-        }
-        let me = rt.config.node.organisation
-        // Parse and validate first: nothing else is trustworthy before that.
-        let doc: XMLDocument
-        let message: CaseMessage
-        do {
-            doc = try XMLDocument.parse(body, limits: XMLLimits(maxBytes: rt.config.limits.maxBody))
-            try SchemaValidator.caseMessage.validate(doc)
-            message = try CaseXML.decode(doc)
-        } catch {
-            let reason: RejectionReason = { if case .tooLarge = error { return .tooLarge }; return .schema }()
-            return reject(reason, "\(error)", id: nil, to: peer.organisation, rt: rt, journalAs: nil)
+        if let short = answerIfShortOfDisk() { return short }
+        let message: CaseMessage, digest: String
+        switch check(body, from: peer, rt: rt) {
+        case let .refused(reason, detail, id):
+            return reject(reason, detail, id: id, to: peer.organisation, rt: rt, journalAs: nil)
+        case let .passed(m, d):
+            (message, digest) = (m, d)
         }
         let header = message.header
-        // Until the signature has verified, the content is only what the peer claims: a refusal
-        // before that journals who sent it over TLS, the id and the reason, never the child's
-        // identifiers. The journal cannot be edited, and follow-up joins cases by those
-        // identifiers: a forged message pairing one child's intake id with another's personnummer
-        // would otherwise merge the two histories for good.
-        guard header.recipient == me else {
-            return reject(.wrongRecipient, "this node is \(me), the message is addressed to \(header.recipient)",
-                          id: header.messageId, to: peer.organisation, rt: rt, journalAs: nil)
-        }
-        guard let sender = rt.peer(for: header.sender) else {
-            return reject(.unknownSender, "\(header.sender) is not a configured peer of \(me)",
-                          id: header.messageId, to: peer.organisation, rt: rt, journalAs: nil)
-        }
-        guard peer.organisation == header.sender else {
-            log.limited(.warning, key: "mismatch-\(peer.organisation)", every: .seconds(60),
-                        "sender-mismatch: TLS peer \(peer) submitted message \(header.messageId) in the name of \(header.sender)")
-            return reject(.senderMismatch, "the TLS certificate speaks for \(peer.organisation), the message claims sender \(header.sender)",
-                          id: header.messageId, to: peer.organisation, rt: rt, journalAs: nil)
-        }
-        let digest: String
-        do {
-            _ = try sender.verifySignature(doc, now: now())
-            digest = try ReceiptDigest.of(verified: doc)
-        } catch {
-            return reject(.signature, error.description, id: header.messageId, to: peer.organisation, rt: rt, journalAs: nil)
-        }
+        let me = rt.config.node.organisation
 
         // One request per (sender, id) at a time, so a duplicate arriving mid-commit waits and
         // then finds the stored receipt.
@@ -219,27 +193,68 @@ public final class Receiver: @unchecked Sendable {
         }
     }
 
+    /// What the checks found about one message.
+    enum CheckOutcome {
+        /// Schema-valid, addressed to us, from a configured peer over its own TLS identity, and its
+        /// signature verified: `digest` is its signed content's digest.
+        case passed(CaseMessage, digest: String)
+        /// Refused for `reason`; `id` when the message could be read that far. Nothing in it is
+        /// trusted, so a refusal journals the TLS peer and the id alone.
+        case refused(RejectionReason, String, id: MessageID?)
+    }
+
+    /// Runs the checks on one message, in the order the type's documentation gives.
+    func check(_ body: Data, from peer: PeerIdentity, rt: NodeRuntime) -> CheckOutcome {
+        let me = rt.config.node.organisation
+        // Parse and validate first: nothing else is trustworthy before that.
+        let doc: XMLDocument
+        let message: CaseMessage
+        do {
+            doc = try XMLDocument.parse(body, limits: XMLLimits(maxBytes: rt.config.limits.maxBody))
+            try SchemaValidator.caseMessage.validate(doc)
+            message = try CaseXML.decode(doc)
+        } catch {
+            let reason: RejectionReason = { if case .tooLarge = error { return .tooLarge }; return .schema }()
+            return .refused(reason, "\(error)", id: nil)
+        }
+        let header = message.header
+        // Until the signature has verified, the content is only what the peer claims: a refusal
+        // before that journals who sent it over TLS, the id and the reason, never the child's
+        // identifiers. The journal cannot be edited, and follow-up joins cases by those
+        // identifiers: a forged message pairing one child's intake id with another's personnummer
+        // would otherwise merge the two histories for good.
+        guard header.recipient == me else {
+            return .refused(.wrongRecipient, "this node is \(me), the message is addressed to \(header.recipient)", id: header.messageId)
+        }
+        guard let sender = rt.peer(for: header.sender) else {
+            return .refused(.unknownSender, "\(header.sender) is not a configured peer of \(me)", id: header.messageId)
+        }
+        guard peer.organisation == header.sender else {
+            log.limited(.warning, key: "mismatch-\(peer.organisation)", every: .seconds(60),
+                        "sender-mismatch: TLS peer \(peer) submitted message \(header.messageId) in the name of \(header.sender)")
+            return .refused(.senderMismatch, "the TLS certificate speaks for \(peer.organisation), the message claims sender \(header.sender)",
+                            id: header.messageId)
+        }
+        do {
+            _ = try sender.verifySignature(doc, now: now())
+            return .passed(message, digest: try ReceiptDigest.of(verified: doc))
+        } catch {
+            return .refused(.signature, error.description, id: header.messageId)
+        }
+    }
+
     /// A signed rejected receipt, journaled as `refused`: about `message` (its identifiers and event)
     /// only when its signature has verified, else with the TLS peer as sender and the id alone;
     /// with the refused content's `digest` when it is known.
     private func reject(_ reason: RejectionReason, _ detail: String, id: MessageID?, to addressee: OrganisationNumber,
                         rt: NodeRuntime, journalAs message: CaseMessage?, digest: String? = nil) -> HTTPResponse {
-        metrics.count("stafett_received_total", labels: ["status": "rejected", "reason": reason.rawValue])
-        log.limited(.notice, key: "reject-\(addressee)-\(reason.rawValue)", every: .seconds(10),
-                    "rejected \(id?.rawValue ?? "unreadable message") from \(addressee): \(reason.rawValue): \(detail)")
+        noteRefusal(reason, detail, id: id, from: addressee)
         let receipt = Receipt(receiptId: MessageID.random(), refToMessageId: id, issuedAt: Date(),
                               issuer: rt.config.node.organisation, addressee: addressee, status: .rejected,
                               reason: reason, detail: String(detail.prefix(1000)))
         do {
             let signed = try signReceipt(receipt, rt: rt)
-            var entry: JournalEntry
-            if let message {
-                entry = JournalEntry.about(message, kind: .refused, digest: digest, keyer: rt.keyer,
-                                           caseRef: message.caseReference, status: "rejected", reason: reason.rawValue)
-            } else {
-                entry = JournalEntry(kind: .refused, messageId: id?.rawValue, sender: addressee.digits,
-                                     recipient: rt.config.node.organisation.digits, status: "rejected", reason: reason.rawValue)
-            }
+            let entry = refusalRecord(reason, id: id, from: addressee, rt: rt, about: message, digest: digest)
             try batcher.commit(CommitItem(files: [], entries: [entry]))
             let status = reason == .tooLarge ? 413 : 200
             return HTTPResponse(status: status, headers: ["Content-Type": "application/xml"], body: signed)
@@ -247,6 +262,24 @@ public final class Receiver: @unchecked Sendable {
             log.limited(.error, key: "reject-store", every: .seconds(10), "cannot issue a rejected receipt: \(error)")
             return HTTPResponse.text(503, "cannot answer now; retry later\n")
         }
+    }
+
+    /// Counts and logs (rate-limited) a refusal.
+    func noteRefusal(_ reason: RejectionReason, _ detail: String, id: MessageID?, from addressee: OrganisationNumber) {
+        metrics.count("stafett_received_total", labels: ["status": "rejected", "reason": reason.rawValue])
+        log.limited(.notice, key: "reject-\(addressee)-\(reason.rawValue)", every: .seconds(10),
+                    "rejected \(id?.rawValue ?? "unreadable message") from \(addressee): \(reason.rawValue): \(detail)")
+    }
+
+    /// The `refused` journal record of a refusal: about `message` only when its signature verified.
+    func refusalRecord(_ reason: RejectionReason, id: MessageID?, from addressee: OrganisationNumber, rt: NodeRuntime,
+                       about message: CaseMessage?, digest: String?) -> JournalEntry {
+        guard let message else {
+            return JournalEntry(kind: .refused, messageId: id?.rawValue, sender: addressee.digits,
+                                recipient: rt.config.node.organisation.digits, status: "rejected", reason: reason.rawValue)
+        }
+        return JournalEntry.about(message, kind: .refused, digest: digest, keyer: rt.keyer,
+                                  caseRef: message.caseReference, status: "rejected", reason: reason.rawValue)
     }
 
     private func signReceipt(_ receipt: Receipt, rt: NodeRuntime) throws -> Data {

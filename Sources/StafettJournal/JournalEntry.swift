@@ -106,7 +106,9 @@ public struct JournalEntry: Sendable, Codable, Hashable {
     public var file: String?
     /// SHA-256 (lowercase hex) of the peer's signed receipt as received, on `delivered` and
     /// `rejected` records at the sender: binds the receipt kept in `archive/` beside the signed
-    /// message (a peer's receipt may carry free text, which never enters the journal).
+    /// message (a peer's receipt may carry free text, which never enters the journal). For a
+    /// message sent or received in a batch, the one signed batch receipt that covers the whole
+    /// batch, archived once as `archive/receipts/<digest>.xml` (`BatchReceiptArchive`).
     public var receiptDigest: String?
     /// A signed receipt (XML) held whole: on `received` records, the one this node issued (sent
     /// again for a duplicate); on `delivered` and `rejected` records written before receipts went

@@ -591,6 +591,8 @@ public enum EmbeddedSchemas {
       Formats: organisations by organisationsnummer as exactly 10 digits;
       times as xs:dateTime with a zone (Stafett writes UTC with 'Z' and
       milliseconds); ids of 1 to 128 characters of A-Z a-z 0-9 . _ : -.
+      A batch of messages in one request is answered by one BatchReceipt
+      with an Entry per message, each checked and answered on its own.
       The root may end with exactly one XML-DSig enveloped signature
       (ds:Signature), checked by Stafett's signature profile, not here.
     </xs:documentation>
@@ -669,6 +671,95 @@ public enum EmbeddedSchemas {
       </xs:sequence>
     </xs:complexType>
   </xs:element>
+
+  <xs:element name="BatchReceipt">
+    <xs:annotation>
+      <xs:documentation>
+        A receipt [samlingskvittens] for a batch of case messages carried in one
+        request (Content-Type application/vnd.stafett.batch): one Entry per
+        message, in the order of the request's frames. Each entry says what a
+        Receipt for that message alone would say; one signature covers them all.
+      </xs:documentation>
+    </xs:annotation>
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element name="ReceiptId" type="MessageIdType">
+          <xs:annotation>
+            <xs:documentation>The batch receipt's own id [kvittens-id].</xs:documentation>
+          </xs:annotation>
+        </xs:element>
+        <xs:element name="IssuedAt" type="DateTimeType">
+          <xs:annotation>
+            <xs:documentation>When the receiver issued the receipt [utfärdad].</xs:documentation>
+          </xs:annotation>
+        </xs:element>
+        <xs:element name="Issuer" type="OrganisationNumberType">
+          <xs:annotation>
+            <xs:documentation>The organisation issuing the receipt [utfärdare]: the messages' recipient.</xs:documentation>
+          </xs:annotation>
+        </xs:element>
+        <xs:element name="Addressee" type="OrganisationNumberType">
+          <xs:annotation>
+            <xs:documentation>
+              The organisation the receipt goes back to [adressat]: the one whose
+              TLS certificate carried the batch.
+            </xs:documentation>
+          </xs:annotation>
+        </xs:element>
+        <xs:element name="Entry" type="BatchEntryType" minOccurs="1" maxOccurs="5000">
+          <xs:annotation>
+            <xs:documentation>One message's outcome [utfall], in frame order.</xs:documentation>
+          </xs:annotation>
+        </xs:element>
+        <xs:any namespace="http://www.w3.org/2000/09/xmldsig#" processContents="skip" minOccurs="0"/>
+      </xs:sequence>
+    </xs:complexType>
+  </xs:element>
+
+  <xs:complexType name="BatchEntryType">
+    <xs:sequence>
+      <xs:element name="RefToMessageId" type="MessageIdType" minOccurs="0">
+        <xs:annotation>
+          <xs:documentation>
+            The id of the case message [avser meddelande]; left out when the
+            message could not be read far enough to find it.
+          </xs:documentation>
+        </xs:annotation>
+      </xs:element>
+      <xs:element name="Status" type="StatusType">
+        <xs:annotation>
+          <xs:documentation>Accepted or rejected [status].</xs:documentation>
+        </xs:annotation>
+      </xs:element>
+      <xs:element name="Digest" type="DigestType" minOccurs="0">
+        <xs:annotation>
+          <xs:documentation>
+            As Receipt/Digest: SHA-256 of the message's signed content (its own
+            ds:DigestValue), present when its signature verified [kontrollsumma].
+          </xs:documentation>
+        </xs:annotation>
+      </xs:element>
+      <xs:element name="ReceivedDigest" type="DigestType">
+        <xs:annotation>
+          <xs:documentation>
+            SHA-256 of the frame's bytes exactly as received, base64 [mottagen
+            kontrollsumma]: binds the entry to what was sent, also for a message
+            that could not be read.
+          </xs:documentation>
+        </xs:annotation>
+      </xs:element>
+      <xs:element name="Reason" type="ReasonType" minOccurs="0">
+        <xs:annotation>
+          <xs:documentation>For a rejection, the reason code [avvisningsorsak].</xs:documentation>
+        </xs:annotation>
+      </xs:element>
+      <xs:element name="Detail" type="DetailType" minOccurs="0">
+        <xs:annotation>
+          <xs:documentation>For a rejection, what exactly was wrong [detaljer].</xs:documentation>
+        </xs:annotation>
+      </xs:element>
+    </xs:sequence>
+  </xs:complexType>
 
   <xs:simpleType name="StatusType">
     <xs:restriction base="xs:string">

@@ -40,14 +40,7 @@ public enum ReceiptXML {
         let issuer = try r.organisation("Issuer")
         let addressee = try r.optionalOrganisation("Addressee")
         let status = try r.enumeration("Status", ReceiptStatus.self)
-        var digest: String?
-        if let node = r.optional("Digest") {
-            if let algorithm = XMLDocument.attribute("algorithm", of: node), algorithm != sha256Algorithm {
-                throw .content(path: "/Receipt/Digest/@algorithm",
-                               reason: "only \(sha256Algorithm) is accepted, not '\(algorithm.prefix(80))'")
-            }
-            digest = ElementReader.text(node)
-        }
+        let digest = try r.optional("Digest").map { n throws(XMLError) in try BatchReceiptXML.sha256Text(n, path: "/Receipt/Digest") }
         let reason = try r.optionalEnumeration("Reason", RejectionReason.self)
         let detail = r.optionalString("Detail")
         try r.finish(allowSignature: true)

@@ -15,9 +15,12 @@ enum EndToEndBenchmark {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stafett-e2e-\(getpid())")
         defer { if ProcessInfo.processInfo.environment["STAFETT_BENCH_KEEP"] == nil { try? FileManager.default.removeItem(at: dir) } else { print("kept \(dir.path)") } }
         let connections = Int(ProcessInfo.processInfo.environment["STAFETT_BENCH_CONNECTIONS"] ?? "16") ?? 16
+        // Messages per request between the daemons ([delivery] batch); 1 measures without batches.
+        let batch = Int(ProcessInfo.processInfo.environment["STAFETT_BENCH_BATCH"] ?? "") ?? StafettConfig.Delivery().batch
         let net = try DemoNetwork.create(in: dir, members: [("kommun", "Trelleborgs kommun", "2120001165"),
                                                              ("verket", "Migrationsverket", "2021002163")]) { _, c in
             c.delivery.connectionsPerPeer = connections
+            c.delivery.batch = batch
             c.journal.checkpointInterval = .seconds(60)
         }
         let a = net.node("kommun"), b = net.node("verket")
@@ -48,6 +51,7 @@ enum EndToEndBenchmark {
         let throughput = Double(total) / elapsed
         let cpu = zip(daemons, cpuBefore).map { (cpuSeconds(pid: $0.process.processIdentifier) - $1) * 1e6 / Double(total) }
         let sample = try Data(contentsOf: firstArchived(a))
+        print("  (up to \(batch) message(s) per request; STAFETT_BENCH_BATCH=1 sends one per request)")
         print(String(format: "stafett: %d records in %.2f s = %.0f records/s end to end (signed message %d bytes, %d connections)",
                      total, elapsed, throughput, sample.count, connections))
         // CPU per record is what the two cores can afford: steadier than wall time on a shared machine.

@@ -1,5 +1,6 @@
 import Foundation
 import StafettCrypto
+import StafettDaemon
 import StafettJournal
 import XCTest
 @testable import StafettCLI
@@ -81,5 +82,30 @@ final class ReceiptCommandTests: XCTestCase {
         journal.close()
         let unwritable = try cli.run(["receipt", "abc-1", "--journal", dir, "-o", cli.path("no/such/dir/r.xml")])
         XCTAssertEqual(unwritable.code, ExitCode.failure, unwritable.err)
+    }
+
+    /// A message delivered in a batch: its record binds the one batch receipt archived for the
+    /// whole batch (`receipts/<digest>.xml`), which is printed; an altered one is not.
+    func testPrintsTheArchivedBatchReceiptThatCoversAMessage() throws {
+        let cli = try CLIRun()
+        let dir = cli.path("journal"), archive = cli.path("archive")
+        let receipt = Data("<BatchReceipt xmlns=\"urn:stafett:receipt:1\"/>\n".utf8)
+        let digest = BatchReceiptArchive.digest(of: receipt)
+        try FileManager.default.createDirectory(atPath: BatchReceiptArchive.directory(in: archive), withIntermediateDirectories: true)
+        try receipt.write(to: URL(fileURLWithPath: BatchReceiptArchive.path(in: archive, digest: digest)))
+        let journal = try Journal(directory: dir)
+        var e = JournalEntry(kind: .delivered, messageId: "in-batch-1", status: "accepted")
+        e.receiptDigest = digest
+        try journal.append(e)
+        journal.close()
+
+        let r = try cli.run(["receipt", "in-batch-1", "--journal", dir, "--archive", archive])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(r.out, String(decoding: receipt, as: UTF8.self))
+
+        try Data("<BatchReceipt/>".utf8).write(to: URL(fileURLWithPath: BatchReceiptArchive.path(in: archive, digest: digest)))
+        let altered = try cli.run(["receipt", "in-batch-1", "--journal", dir, "--archive", archive])
+        XCTAssertNotEqual(altered.code, 0)
+        XCTAssertEqual(altered.out, "")
     }
 }

@@ -123,6 +123,7 @@ final class HotPathTests: XCTestCase {
         try b.startReceiver()
         net.configurePeers(of: a)
         a.config.delivery.connectionsPerPeer = 6
+        a.config.delivery.batch = 1  // single receipts on many connections at once (BatchDeliveryTests has batches)
         try a.startSender()
         let count = 60
         var sealed: [SealedMessage] = []

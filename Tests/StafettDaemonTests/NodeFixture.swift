@@ -152,14 +152,14 @@ final class TestNode: @unchecked Sendable {
 
     /// POSTs `body` to `peer`'s `/v1/messages` over mutual TLS with this node's TLS identity
     /// (what another stafettd or curl with this node's certificate does).
-    func post(_ body: Data, to peer: TestNode) throws -> HTTPResponse {
+    func post(_ body: Data, to peer: TestNode, contentType: String = "application/xml") throws -> HTTPResponse {
         let rt = try runtime()
         let trust = try XCTUnwrap(rt.peers[peer.name]).trust
         let connection = HTTPClient(configuration: HTTPClientConfiguration(host: "127.0.0.1", port: peer.port),
                                         tls: try TLSClientContext(rt.tls, serverTrust: trust))
         defer { connection.close() }
         return try connection.send(HTTPRequest(method: "POST", target: "/v1/messages",
-                                               headers: ["Content-Type": "application/xml"], body: body))
+                                               headers: ["Content-Type": contentType], body: body))
     }
 
     /// Every journal record, in order.

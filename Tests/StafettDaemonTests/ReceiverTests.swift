@@ -8,12 +8,17 @@ import StafettXML
 @testable import StafettDaemon
 import StafettSignature
 
-/// Verifies a receipt with the issuer's signing certificate only, and checks it against the schema.
-func verifiedReceipt(_ body: Data, from issuer: TestNode) throws -> Receipt {
+/// Verifies a receipt (single or batch) with the issuer's signing certificate only, and checks it against the schema.
+func verifiedReceiptDocument(_ body: Data, from issuer: TestNode) throws -> XMLDocument {
     let doc = try XMLDocument.parse(body)
     try SchemaValidator.receipt.validate(doc)
     _ = try XMLSignature.verify(doc, trustingAnyOf: [Certificate.load(path: issuer.signingCertPath)])
-    return try ReceiptXML.decode(doc)
+    return doc
+}
+
+/// A verified single receipt (`verifiedReceiptDocument`).
+func verifiedReceipt(_ body: Data, from issuer: TestNode) throws -> Receipt {
+    try ReceiptXML.decode(verifiedReceiptDocument(body, from: issuer))
 }
 
 /// The receiver over real mutual TLS on 127.0.0.1: duplicates, reused message ids, and what it
