@@ -278,26 +278,20 @@ extension XMLSignature {
 
     private static func isBlank(_ node: xmlNodePtr) -> Bool { xmlIsBlankNode(node) == 1 }
 
-    /// Base64 content with XML whitespace (xmlsec1 wraps lines) removed, strictly decoded.
+    /// Base64 content with XML whitespace (xmlsec1 wraps lines) removed, strictly decoded: only the
+    /// canonical encoding (zero padding bits), so one value has one spelling.
     private static func base64(_ node: xmlNodePtr, _ what: String) throws(SignatureError) -> Data {
+        var chunks: [UnsafeBufferPointer<UInt8>] = []
         var child = node.pointee.children
         while let c = child {
             guard c.pointee.type == XML_TEXT_NODE else { throw .malformed("\(what) holds markup") }
+            if let content = c.pointee.content { chunks.append(UnsafeBufferPointer(start: content, count: strlen(content))) }
             child = c.pointee.next
         }
-        guard let content = xmlNodeGetContent(node) else { throw .malformed("\(what) is empty") }
-        defer { stafett_xml_free(content) }
-        let count = strlen(content)
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(count)
-        for i in 0..<count {
-            let b = content[i]
-            if b != 0x20 && b != 0x09 && b != 0x0D && b != 0x0A { bytes.append(b) }
+        switch Base64Text.decodeCanonical(chunks) {
+        case let .bytes(data): return data
+        case .notBase64: throw .malformed("\(what) is not base64")
+        case .notCanonical: throw .malformed("\(what) is not canonical base64")
         }
-        let text = Data(bytes)
-        guard let data = Data(base64Encoded: text), !data.isEmpty else { throw .malformed("\(what) is not base64") }
-        // Only the canonical encoding (zero padding bits), so one value has one spelling.
-        guard data.base64EncodedData() == text else { throw .malformed("\(what) is not canonical base64") }
-        return data
     }
 }
