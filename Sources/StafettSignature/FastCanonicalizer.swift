@@ -6,12 +6,18 @@ import Foundation
 ///
 /// libxml2's `xmlC14NExecute` allocates for every attribute list, namespace stack and escaped
 /// string, and costs about as much as the ECDSA signature itself on a case message. This walk does
-/// the same job without per-node allocations. It is used only to *make* signatures: verification
-/// always uses libxml2's C14N, so a divergence here could only produce a signature that peers
-/// refuse, never make a forged document verify. Debug builds compare every result with libxml2's;
+/// the same job without per-node allocations. Debug builds compare every result with libxml2's;
 /// the tests compare them over generated documents. Anything outside what Stafett parses (entity
 /// references, DTD nodes, XInclude markers, relative namespace URIs) returns nil, and the caller
 /// falls back to libxml2 (which reports the relative URIs as errors).
+///
+/// The verifier digests with it too. What keeps a forgery out is not that these bytes equal
+/// libxml2's but that they are a faithful serialization: every element, attribute and text node
+/// written, names with the namespaces in effect, markup characters escaped, so that parsing the
+/// output gives back the tree the decoders read. Two trees that read differently then never give
+/// the same bytes, and a document verifies only if its content is the content that was signed.
+/// Equality with libxml2 is what makes peers and xmlsec1 agree, and the verifier still asks
+/// libxml2 when this walk declines or its digest does not match.
 struct FastCanonicalizer {
     private var out: [UInt8] = []
     /// Namespace bindings rendered on output ancestors: (prefix, URI), innermost last. The prefix
@@ -21,16 +27,20 @@ struct FastCanonicalizer {
     /// before its children are visited, so one buffer serves every level.
     private var declarations: [(prefix: UnsafePointer<xmlChar>?, uri: UnsafePointer<xmlChar>?)] = []
     private var attributes: [xmlAttrPtr] = []
+    /// An element left out with its subtree (the enveloped signature), or nil.
+    private let excluded: xmlNodePtr?
 
-    private init() {
+    private init(excluding excluded: xmlNodePtr? = nil) {
+        self.excluded = excluded
         out.reserveCapacity(4096)
         rendered.reserveCapacity(16)
     }
 
     /// The canonical bytes of the whole of `doc` (as for `Reference URI=""` before a signature is
-    /// added), or nil when the tree holds something this walk does not handle.
-    static func canonicalize(_ doc: xmlDocPtr) -> [UInt8]? {
-        var c = FastCanonicalizer()
+    /// added), or without the element `excluded` and its subtree (the enveloped-signature
+    /// transform), or nil when the tree holds something this walk does not handle.
+    static func canonicalize(_ doc: xmlDocPtr, excluding excluded: xmlNodePtr? = nil) -> [UInt8]? {
+        var c = FastCanonicalizer(excluding: excluded)
         let root = xmlDocGetRootElement(doc)
         var seenRoot = false
         var node = doc.pointee.children
@@ -54,17 +64,25 @@ struct FastCanonicalizer {
         return seenRoot && root != nil ? c.out : nil
     }
 
+    /// The canonical bytes of the subtree at element `apex` in its document (what is signed of
+    /// `SignedInfo`): exclusive C14N renders the namespaces the subtree utilizes and imports
+    /// nothing else from the ancestors. Nil when the subtree holds something this walk does not
+    /// handle, or an ancestor declares a namespace URI libxml2 would refuse (as it refuses the
+    /// document then).
+    static func canonicalize(subtree apex: xmlNodePtr) -> [UInt8]? {
+        var ancestor = apex.pointee.parent
+        while let a = ancestor, a.pointee.type == XML_ELEMENT_NODE {
+            guard declaresPlainAbsoluteURIs(a) else { return nil }
+            ancestor = a.pointee.parent
+        }
+        var c = FastCanonicalizer()
+        return c.element(apex) ? c.out : nil
+    }
+
     // MARK: - Nodes
 
     private mutating func element(_ e: xmlNodePtr) -> Bool {
-        // libxml2 fails on any relative namespace URI declared here, used or not. Rather than
-        // re-implement its URI parser, leave anything but a plain absolute URI to libxml2.
-        var def = e.pointee.nsDef
-        while let d = def {
-            if let href = d.pointee.href, href.pointee != 0,
-               !Self.isPlainAbsoluteURI(UnsafeBufferPointer(start: href, count: strlen(href))) { return false }
-            def = d.pointee.next
-        }
+        guard Self.declaresPlainAbsoluteURIs(e) else { return false }
         let mark = rendered.count
         defer { rendered.removeSubrange(mark...) }
 
@@ -122,6 +140,10 @@ struct FastCanonicalizer {
         var child = e.pointee.children
         while let c = child {
             switch c.pointee.type {
+            case XML_ELEMENT_NODE where c == excluded:
+                // Left out of the output, but libxml2 refuses relative namespace URIs anywhere
+                // in the document, so the walk must decline them here too.
+                guard Self.subtreeDeclaresPlainAbsoluteURIs(c) else { return false }
             case XML_ELEMENT_NODE:
                 guard element(c) else { return false }
             case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
@@ -224,6 +246,29 @@ struct FastCanonicalizer {
         return strcmp(a, b) < 0
     }
 
+
+    /// libxml2 fails on any relative namespace URI declared on an element it walks, used or not.
+    /// Rather than re-implement its URI parser, leave anything but a plain absolute URI to libxml2.
+    private static func declaresPlainAbsoluteURIs(_ e: xmlNodePtr) -> Bool {
+        var def = e.pointee.nsDef
+        while let d = def {
+            if let href = d.pointee.href, href.pointee != 0,
+               !isPlainAbsoluteURI(UnsafeBufferPointer(start: href, count: strlen(href))) { return false }
+            def = d.pointee.next
+        }
+        return true
+    }
+
+    /// ``declaresPlainAbsoluteURIs(_:)`` for `e` and every element below it.
+    private static func subtreeDeclaresPlainAbsoluteURIs(_ e: xmlNodePtr) -> Bool {
+        guard declaresPlainAbsoluteURIs(e) else { return false }
+        var child = e.pointee.children
+        while let c = child {
+            if c.pointee.type == XML_ELEMENT_NODE, !subtreeDeclaresPlainAbsoluteURIs(c) { return false }
+            child = c.pointee.next
+        }
+        return true
+    }
 
     /// `scheme ":" rest`, with the scheme as RFC 3986 spells it and the rest in URI characters only.
     private static func isPlainAbsoluteURI(_ uri: UnsafeBufferPointer<UInt8>) -> Bool {

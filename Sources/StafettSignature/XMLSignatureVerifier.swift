@@ -42,7 +42,7 @@ extension XMLSignature {
         let matching = keys.filter { $0.1.algorithm.xmlDSigURI == parsed.signatureMethod }
         guard !matching.isEmpty else { throw .algorithm(parsed.signatureMethod) }
         try checkDigest(doc, parsed)
-        let signedInfo = try Canonicalizer.canonical(doc.pointer, .only(parsed.signedInfo))
+        let signedInfo = try canonicalSignedInfo(doc, parsed)
         for (certificate, key) in matching where verifySignatureValue(parsed.signatureValue, signedInfo, key) {
             return certificate
         }
@@ -60,7 +60,7 @@ extension XMLSignature {
         }
         guard key.algorithm.xmlDSigURI == parsed.signatureMethod else { throw .algorithm(parsed.signatureMethod) }
         try checkDigest(doc, parsed)
-        let signedInfo = try Canonicalizer.canonical(doc.pointer, .only(parsed.signedInfo))
+        let signedInfo = try canonicalSignedInfo(doc, parsed)
         guard verifySignatureValue(parsed.signatureValue, signedInfo, key) else { throw .badSignatureValue }
     }
 
@@ -195,10 +195,42 @@ extension XMLSignature {
 
     // MARK: - Cryptographic checks
 
+    /// Compares `DigestValue` with the digest of the document without its signature, canonicalized
+    /// by the fast walk (libxml2's C14N took more CPU than the signature check itself). libxml2
+    /// has the last word when the walk declines or disagrees, so whatever xmlsec1 accepts still
+    /// verifies; see ``FastCanonicalizer`` for why the walk cannot let a forgery through.
     private static func checkDigest(_ doc: XMLDocument, _ parsed: Parsed) throws(SignatureError) {
+        if let canonical = FastCanonicalizer.canonicalize(doc.pointer, excluding: parsed.signature) {
+            #if DEBUG
+            assertAgreesWithLibxml2(canonical, doc, .excluding(parsed.signature))
+            #endif
+            let digest = canonical.withUnsafeBytes { SHA256.hash($0) }
+            if SHA256.digestsEqual(digest, parsed.digestValue) { return }
+        }
         let digest = try Canonicalizer.digest(doc.pointer, .excluding(parsed.signature))
         guard SHA256.digestsEqual(digest, parsed.digestValue) else { throw .digestMismatch }
     }
+
+    /// The canonical `SignedInfo`, by the fast walk over its subtree alone (libxml2 visits every
+    /// node of the document to pick out the subtree), or by libxml2 when the walk declines.
+    private static func canonicalSignedInfo(_ doc: XMLDocument, _ parsed: Parsed) throws(SignatureError) -> Data {
+        guard let canonical = FastCanonicalizer.canonicalize(subtree: parsed.signedInfo) else {
+            return try Canonicalizer.canonical(doc.pointer, .only(parsed.signedInfo))
+        }
+        #if DEBUG
+        assertAgreesWithLibxml2(canonical, doc, .only(parsed.signedInfo))
+        #endif
+        return Data(canonical)
+    }
+
+    #if DEBUG
+    /// Debug builds (the tests) check every fast canonicalization against libxml2's.
+    private static func assertAgreesWithLibxml2(_ canonical: [UInt8], _ doc: XMLDocument, _ filter: Canonicalizer.Filter) {
+        let reference = try? Canonicalizer.canonical(doc.pointer, filter)
+        assert(reference == Data(canonical),
+               "fast C14N differs from libxml2:\n\(String(decoding: canonical, as: UTF8.self))\n\(String(decoding: reference ?? Data(), as: UTF8.self))")
+    }
+    #endif
 
     private static func verifySignatureValue(_ value: Data, _ signedInfo: Data, _ key: Key) -> Bool {
         var signature = value
@@ -278,26 +310,20 @@ extension XMLSignature {
 
     private static func isBlank(_ node: xmlNodePtr) -> Bool { xmlIsBlankNode(node) == 1 }
 
-    /// Base64 content with XML whitespace (xmlsec1 wraps lines) removed, strictly decoded.
+    /// Base64 content with XML whitespace (xmlsec1 wraps lines) removed, strictly decoded: only the
+    /// canonical encoding (zero padding bits), so one value has one spelling.
     private static func base64(_ node: xmlNodePtr, _ what: String) throws(SignatureError) -> Data {
+        var chunks: [UnsafeBufferPointer<UInt8>] = []
         var child = node.pointee.children
         while let c = child {
             guard c.pointee.type == XML_TEXT_NODE else { throw .malformed("\(what) holds markup") }
+            if let content = c.pointee.content { chunks.append(UnsafeBufferPointer(start: content, count: strlen(content))) }
             child = c.pointee.next
         }
-        guard let content = xmlNodeGetContent(node) else { throw .malformed("\(what) is empty") }
-        defer { stafett_xml_free(content) }
-        let count = strlen(content)
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(count)
-        for i in 0..<count {
-            let b = content[i]
-            if b != 0x20 && b != 0x09 && b != 0x0D && b != 0x0A { bytes.append(b) }
+        switch Base64Text.decodeCanonical(chunks) {
+        case let .bytes(data): return data
+        case .notBase64: throw .malformed("\(what) is not base64")
+        case .notCanonical: throw .malformed("\(what) is not canonical base64")
         }
-        let text = Data(bytes)
-        guard let data = Data(base64Encoded: text), !data.isEmpty else { throw .malformed("\(what) is not base64") }
-        // Only the canonical encoding (zero padding bits), so one value has one spelling.
-        guard data.base64EncodedData() == text else { throw .malformed("\(what) is not canonical base64") }
-        return data
     }
 }

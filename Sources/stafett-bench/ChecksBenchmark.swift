@@ -53,9 +53,20 @@ enum ChecksBenchmark {
                 _ = try ReceiptXML.decode(doc)
             }),
         ]
+        // STAFETT_BENCH_CALLS=N calls each stage exactly N times (after one warm-up call), so that
+        // instruction counts under `valgrind --tool=callgrind` divide by a known number.
+        let calls = ProcessInfo.processInfo.environment["STAFETT_BENCH_CALLS"].flatMap { Int($0) }
         for (label, body) in stages {
-            let cpu = try PipelineBenchmark.cpuMicros(seconds: seconds, body)
+            let cpu = try calls.map { n in try fixedCalls(n, body) } ?? PipelineBenchmark.cpuMicros(seconds: seconds, body)
             print("  " + label.padding(toLength: 58, withPad: " ", startingAt: 0) + String(format: " %7.1f µs", cpu))
         }
+    }
+
+    /// µs of CPU per call over exactly `n` calls after a warm-up call.
+    private static func fixedCalls(_ n: Int, _ body: () throws -> Void) throws -> Double {
+        try body()
+        let cpu0 = PipelineBenchmark.threadCPUSeconds()
+        for _ in 0..<n { try body() }
+        return (PipelineBenchmark.threadCPUSeconds() - cpu0) * 1e6 / Double(max(n, 1))
     }
 }

@@ -19,6 +19,7 @@ if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "flood",
         usage: stafett-bench [pipeline|checks|journal|e2e|flood|intake-memory|all] [--seconds S]
           pipeline  translate + validate + sign records/s beside the bare sign rate (issue 2)
           checks    µs of CPU per document for the receiver's and the sender's checks beside a bare verify (issue 4's breakdown)
+                    STAFETT_BENCH_CALLS=N calls each stage exactly N times (for callgrind)
           journal   durable appends/s (1, 8, 64 appender threads; 64, 256 async tasks) beside raw fdatasync/s; followup and verify
                     over a generated journal of --records N (default 1000000) (issue 3);
                     STAFETT_BENCH_JOURNAL=DIR keeps and reuses that journal, STAFETT_BENCH_ONLY=threads64,tasks64,batch,followup,verify

@@ -1,3 +1,4 @@
+import CLibXML2
 import Foundation
 import StafettCrypto
 import StafettModel
@@ -63,6 +64,44 @@ final class CanonicalizationTests: XCTestCase {
             if try compare(xml) != nil { fastCount += 1 }
         }
         XCTAssertEqual(fastCount, total, "every generated document uses absolute URIs, so the fast walk must handle all")
+    }
+
+    /// The verifier's two node sets, the document without one element (the enveloped signature)
+    /// and one element's subtree (SignedInfo), over generated documents: the same bytes as libxml2.
+    func testExcludedAndSubtreeNodeSetsMatchLibxml2() throws {
+        var rng = SplitMix64(seed: 20260612)
+        var compared = 0
+        for _ in 0..<500 {
+            var generator = Generator(rng: &rng)
+            let doc = try XMLDocument.parse(Data(generator.document().utf8))
+            var elements: [xmlNodePtr] = []
+            var stack = [doc.root]
+            while let e = stack.popLast() {
+                elements.append(e)
+                stack += XMLDocument.elementChildren(of: e)
+            }
+            let element = elements[rng.int(elements.count)]
+            if element != doc.root {
+                let fast = try XCTUnwrap(FastCanonicalizer.canonicalize(doc.pointer, excluding: element))
+                XCTAssertEqual(String(decoding: fast, as: UTF8.self),
+                               String(decoding: try Canonicalizer.canonical(doc.pointer, .excluding(element)), as: UTF8.self))
+            }
+            let subtree = try XCTUnwrap(FastCanonicalizer.canonicalize(subtree: element))
+            XCTAssertEqual(String(decoding: subtree, as: UTF8.self),
+                           String(decoding: try Canonicalizer.canonical(doc.pointer, .only(element)), as: UTF8.self))
+            compared += 1
+        }
+        XCTAssertEqual(compared, 500)
+        // A relative namespace URI where the walk does not write (the left-out element, an
+        // ancestor of the subtree) still makes libxml2 fail, so the walk declines as well.
+        let leftOut = try XMLDocument.parse(Data(#"<a><b/><s xmlns:q="rel/x"/></a>"#.utf8))
+        let s = XMLDocument.elementChildren(of: leftOut.root)[1]
+        XCTAssertNil(FastCanonicalizer.canonicalize(leftOut.pointer, excluding: s))
+        XCTAssertThrowsError(try Canonicalizer.canonical(leftOut.pointer, .excluding(s)))
+        let above = try XMLDocument.parse(Data(#"<a><b xmlns:r="rel"><c/></b></a>"#.utf8))
+        let c = XMLDocument.elementChildren(of: XMLDocument.elementChildren(of: above.root)[0])[0]
+        XCTAssertNil(FastCanonicalizer.canonicalize(subtree: c))
+        XCTAssertThrowsError(try Canonicalizer.canonical(above.pointer, .only(c)))
     }
 }
 

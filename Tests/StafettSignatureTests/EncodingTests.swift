@@ -19,6 +19,48 @@ final class EncodingTests: XCTestCase {
                        Data((0...255).map { UInt8($0) }).base64EncodedString())
     }
 
+    /// The verifier's decoder: what Foundation decodes, as long as the text is the one spelling
+    /// Foundation would write (XML whitespace aside); other spellings and non-base64 are told apart.
+    func testBase64DecodingAcceptsOnlyTheCanonicalSpelling() {
+        func decode(_ parts: String...) -> String {
+            let chunks = parts.map { Array($0.utf8) }
+            var buffers: [UnsafeBufferPointer<UInt8>] = []
+            var result = ""
+            func step(_ i: Int) {
+                guard i < chunks.count else {
+                    switch Base64Text.decodeCanonical(buffers) {
+                    case let .bytes(d): result = d.base64EncodedString()
+                    case .notBase64: result = "not base64"
+                    case .notCanonical: result = "not canonical"
+                    }
+                    return
+                }
+                chunks[i].withUnsafeBufferPointer { buffers.append($0); step(i + 1) }
+            }
+            step(0)
+            return result
+        }
+        var state: UInt64 = 0x5EED
+        for length in 1..<100 {
+            let bytes = (0..<length).map { _ -> UInt8 in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return UInt8(truncatingIfNeeded: state >> 33)
+            }
+            let text = Data(bytes).base64EncodedString()
+            XCTAssertEqual(decode(text), text, "length \(length)")
+            let cut = text.index(text.startIndex, offsetBy: text.count / 2)
+            XCTAssertEqual(decode(String(text[..<cut]), "\r\n \t" + String(text[cut...]) + "\n"), text, "split, length \(length)")
+        }
+        // Non-zero padding bits: Foundation decodes them, to the same bytes as the canonical text.
+        XCTAssertEqual(Data(base64Encoded: "QR=="), Data(base64Encoded: "QQ=="))
+        XCTAssertEqual(decode("QR=="), "not canonical")
+        XCTAssertEqual(decode("QUJ="), "not canonical")
+        // Foundation decodes some of these ("====", "QU=D") and only the re-encoding refused them.
+        for bad in ["", " \n", "QQ", "QQ=", "Q===", "====", "QQ==QQ==", "QQ==\nQ", "QUJD!", "QU=D", "QUJDRA"] {
+            XCTAssertEqual(decode(bad), "not base64", bad)
+        }
+    }
+
     func testECDSARawFromDERRoundTripsIncludingShortAndHighBitIntegers() throws {
         var samples: [Data] = []
         // High bits (DER needs a sign byte), leading zero bytes (DER drops them), and plain values.
