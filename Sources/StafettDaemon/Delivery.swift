@@ -348,7 +348,9 @@ public final class DeliveryScheduler: @unchecked Sendable {
     }
 
     private func expire(_ entry: QueueEntry, rt: NodeRuntime, lane: Lane) -> Bool {
-        let record = entry.outcomeRecord(.expired, sender: rt.config.node.organisation, status: "expired", reason: entry.lastError)
+        // A code, not the last error: that text may hold what a peer answered (an HTTP body, a
+        // receipt's detail), and nothing a peer writes may enter the journal. The log keeps it.
+        let record = entry.outcomeRecord(.expired, sender: rt.config.node.organisation, status: "expired", reason: "max-lifetime")
         do {
             try batcher.commit(CommitItem(files: [], entries: [record]))
         } catch {
