@@ -14,9 +14,9 @@ let args = argv.first.map { $0.hasPrefix("-") } == false ? Array(argv.dropFirst(
     guard let i = args.firstIndex(of: name), i + 1 < args.count, let v = Double(args[i + 1]) else { return fallback }
     return v
 }
-if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "flood", "intake-memory", "all"].contains(which) {
+if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "flood", "intake-memory", "soak", "all"].contains(which) {
     print("""
-        usage: stafett-bench [pipeline|checks|journal|e2e|flood|intake-memory|all] [--seconds S]
+        usage: stafett-bench [pipeline|checks|journal|e2e|flood|intake-memory|soak|all] [--seconds S]
           pipeline  translate + validate + sign records/s beside the bare sign rate (issue 2)
           checks    µs of CPU per document for the receiver's and the sender's checks beside a bare verify (issue 4's breakdown)
                     STAFETT_BENCH_CALLS=N calls each stage exactly N times (for callgrind)
@@ -32,6 +32,9 @@ if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "flood",
                     from --addresses A (200) loopback addresses flood the receiver; --rate R (50) for --seconds S (10) (issue 14)
           intake-memory  peak resident memory of `stafett validate` (a child per file) for a 50 MiB single line a;a;a…, a 64 MiB
                     well-formed export and 64 MiB of Windows-1252 €, beside each file's size and the bound 4× + fixed (issue 14)
+          soak      --records N (10000) dropped at --rate R (50) records/s while --kills K (20) random SIGKILLs hit either
+                    daemon; prints lost/duplicated and both journals' verify; exit 1 if any is bad or after --timeout S (1800)
+                    (--seed X repeats a run's files and kills; issue 14, scripts/soak.sh)
         e2e runs its two daemons from this binary (the daemon code of the same build).
         Build with -c release: swift run -c release stafett-bench
         """)
@@ -54,6 +57,10 @@ do {
                                   latencySeconds: option("--latency-seconds", 10), postfix: args.contains("--postfix"))
     }
     if which == "intake-memory" { try IntakeMemoryBenchmark.run() }
+    if which == "soak" {
+        exit(try SoakBenchmark.run(.init(records: Int(option("--records", 10000)), kills: Int(option("--kills", 20)), rate: option("--rate", 50),
+                                         timeout: option("--timeout", 1800), seed: UInt64(option("--seed", Double(UInt32.random(in: 1...UInt32.max)))))) ? 0 : 1)
+    }
     if which == "flood" {
         try FloodBenchmark.run(connections: Int(option("--connections", 2000)), addresses: Int(option("--addresses", 200)),
                                seconds: option("--seconds", 10), rate: option("--rate", 50))
