@@ -122,11 +122,11 @@ public final class Daemon: @unchecked Sendable {
                                     handler: { request, peer in receiver.handle(request, peer: peer) })
         self.server = server
         server.start()
+        metrics.refreshOnRead { m in Self.recordConnections(of: server.statistics, in: m) }
         if rt.config.metrics.enabled {
             let m = metrics
             let ms = try HTTPServer(loopbackHost: rt.config.metrics.listen.host, loopbackPort: rt.config.metrics.listen.port) { request in
                 guard request.path == "/metrics" else { return .notFound(request) }
-                Self.recordConnections(of: server.statistics, in: m)
                 return HTTPResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4"], body: Data(m.render().utf8))
             }
             metricsServer = ms
@@ -162,7 +162,7 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// The receiver's connection counters, copied in at each scrape.
+    /// The receiver's connection counters, copied in at each read of the metrics.
     static func recordConnections(of stats: HTTPServerStatistics, in metrics: Metrics) {
         for (reason, n) in stats.connectionsRefused {
             metrics.set(counter: "stafett_connections_refused_total", labels: ["reason": reason.rawValue], Double(n))

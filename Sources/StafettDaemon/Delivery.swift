@@ -36,6 +36,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         self.batcher = batcher
         self.metrics = metrics
         self.log = log
+        metrics.refreshOnRead { [weak self] m in self?.publishQueueGauges(to: m) }
     }
 
     /// Loads the queue directory and starts delivering. Messages whose outcome a crash left
@@ -55,7 +56,6 @@ public final class DeliveryScheduler: @unchecked Sendable {
             lane.mayHaveMeta.insert(e.messageId)
             if !lane.inFlight.contains(e.messageId) { lane.file(e, now: now) }
         }
-        updateGaugesLocked()
         cond.broadcast()
         cond.unlock()
     }
@@ -71,7 +71,6 @@ public final class DeliveryScheduler: @unchecked Sendable {
             lane.mayHaveMeta.insert(e.messageId)
             lane.file(e, now: now)
         }
-        updateGaugesLocked()
         cond.broadcast()
         cond.unlock()
     }
@@ -91,7 +90,6 @@ public final class DeliveryScheduler: @unchecked Sendable {
             }
             lane.file(e, now: now)
         }
-        updateGaugesLocked()
         cond.broadcast()
         cond.unlock()
     }
@@ -176,17 +174,17 @@ public final class DeliveryScheduler: @unchecked Sendable {
         return lane
     }
 
-    private var lastGauges = Date.distantPast
-
-    /// Refreshes the queue gauges, at most once a second (they scan every lane).
-    private func updateGaugesLocked() {
+    /// Sets the queue gauges from the lanes as they are now; run at each scrape (`Metrics.refreshOnRead`),
+    /// so they are never staler than the scrape. A scan of every entry, but a scrape comes every
+    /// few seconds at most, while events come thousands of times a second.
+    private func publishQueueGauges(to metrics: Metrics) {
         let now = Date()
-        guard now.timeIntervalSince(lastGauges) >= 1 else { return }
-        lastGauges = now
-        for lane in lanes.values {
-            metrics.set("stafett_queue_messages", labels: ["peer": lane.name], Double(lane.entries.count))
-            let oldest = lane.entries.values.map(\.queuedAt).min()
-            metrics.set("stafett_queue_oldest_seconds", labels: ["peer": lane.name], oldest.map { now.timeIntervalSince($0) } ?? 0)
+        cond.lock()
+        let perPeer = lanes.values.map { lane in (lane.name, lane.entries.count, lane.entries.values.lazy.map(\.queuedAt).min()) }
+        cond.unlock()
+        for (peer, waiting, oldest) in perPeer {
+            metrics.set("stafett_queue_messages", labels: ["peer": peer], Double(waiting))
+            metrics.set("stafett_queue_oldest_seconds", labels: ["peer": peer], oldest.map { now.timeIntervalSince($0) } ?? 0)
         }
     }
 
@@ -239,7 +237,6 @@ public final class DeliveryScheduler: @unchecked Sendable {
                 lane.inFlight.remove(id)
                 if done { lane.forget(id) }
             }
-            updateGaugesLocked()
         }
     }
 

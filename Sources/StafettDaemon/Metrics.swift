@@ -4,8 +4,13 @@ import Foundation
 ///
 /// Deliberately tiny: label sets are few (status, reason, peer), so a dictionary under a lock is
 /// cheaper than anything cleverer, and a scrape renders a snapshot.
+///
+/// Gauges that describe state held elsewhere (the queue, the receiver's connection counters) are
+/// not pushed on events: their owners register a `refresh` that sets them when read, so a scrape
+/// never shows a value older than the scrape itself.
 public final class Metrics: @unchecked Sendable {
     private let lock = NSLock()
+    private var refreshers: [@Sendable (Metrics) -> Void] = []
     private var counters: [String: Double] = [:]
     private var gauges: [String: Double] = [:]
     private var help: [String: String] = [
@@ -36,6 +41,22 @@ public final class Metrics: @unchecked Sendable {
     /// Creates an empty registry.
     public init() {}
 
+    /// Runs `refresh` before every `render` and `value`, to set the series it owns from their
+    /// source of truth. It must be cheap and must not call `render` or `value`.
+    public func refreshOnRead(_ refresh: @escaping @Sendable (Metrics) -> Void) {
+        lock.lock()
+        refreshers.append(refresh)
+        lock.unlock()
+    }
+
+    /// Brings the series owned by refreshers up to date (outside the lock: they call `set`).
+    private func refresh() {
+        lock.lock()
+        let r = refreshers
+        lock.unlock()
+        for f in r { f(self) }
+    }
+
     /// Adds `by` to a counter.
     public func count(_ name: String, labels: [String: String] = [:], by: Double = 1) {
         let key = Metrics.key(name, labels)
@@ -62,6 +83,7 @@ public final class Metrics: @unchecked Sendable {
 
     /// The current value of a counter or gauge (tests and `stafett queue`).
     public func value(_ name: String, labels: [String: String] = [:]) -> Double? {
+        refresh()
         let key = Metrics.key(name, labels)
         lock.lock()
         defer { lock.unlock() }
@@ -70,6 +92,7 @@ public final class Metrics: @unchecked Sendable {
 
     /// The exposition text.
     public func render() -> String {
+        refresh()
         lock.lock()
         let c = counters, g = gauges, h = help
         lock.unlock()

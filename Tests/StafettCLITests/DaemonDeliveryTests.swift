@@ -214,4 +214,23 @@ final class DaemonDeliveryTests: XCTestCase {
         let (_, notFound) = try h.cli.tool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(Self.metricsPorts[B]!)/other"])
         XCTAssertEqual(notFound, "404")
     }
+
+    /// 8. The queue gauges follow the queue: once A's queue for B is empty on disk, `/metrics`
+    /// says 0 within a second (they were once pushed on events, at most once a second, and a
+    /// queue that emptied in the same second stayed at its old count until the next event).
+    func testQueueGaugeIsZeroWithinASecondOfTheQueueEmptying() throws {
+        let tag = "GAUGE-\(UUID().uuidString.prefix(6))"
+        try h.drop(DaemonHarness.csv(tag: tag, count: 3), as: "\(tag).csv", into: A)
+        XCTAssertTrue(try h.wait(30) { try h.journaled(A, kind: "queued", casePrefix: tag).count == 3 }, h.log(A))
+        XCTAssertTrue(h.wait(30) { !h.queue(A).contains { $0.peer == B } }, h.log(A))
+        let series = #"stafett_queue_messages{peer="migrationsverket"}"#
+        func gauge() throws -> Int? {
+            let (status, text) = try h.httpGet(port: Self.metricsPorts[A]!, path: "/metrics")
+            XCTAssertEqual(status, 0, text)
+            return text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Int($0.split(separator: " ").last!) }
+        }
+        let zero = try h.wait(1) { try gauge() == 0 }
+        let last = try gauge()
+        XCTAssertTrue(zero, "\(series) is \(last.map(String.init) ?? "missing") a second after the queue emptied")
+    }
 }
