@@ -37,6 +37,8 @@ public final class Daemon: @unchecked Sendable {
     private let notify = SystemdNotify()
     private var signals: Signals?
     private var stopping = false
+    /// When intake last processed an outbox file (guarded by `lock`), for `STATUS=`.
+    private var lastIntake: Date?
 
     /// The runtime in force now.
     public var runtime: NodeRuntime { lock.withLock { current } }
@@ -153,6 +155,7 @@ public final class Daemon: @unchecked Sendable {
         try writePidFile()
         log.notice("stafettd \(rt.config.node.name) (\(rt.config.node.organisation)) listening on \(rt.config.node.listen.host):\(server.port), \(rt.peers.count) peer(s)")
         _ = notify.ready(status: "listening on port \(server.port)")
+        notify.publishStatus(every: Self.statusInterval, on: control) { [unowned self] in self.status.line(now: Date()) }
         // Pings only while commit rounds complete: a stuck disk or journal stops them, and systemd
         // restarts the daemon (WatchdogSec) rather than leaving it up and doing nothing.
         _ = notify.startWatchdog(on: control) { [batcher, log] in
@@ -160,6 +163,14 @@ public final class Daemon: @unchecked Sendable {
             if !healthy { log.limited(.error, key: "watchdog", every: .seconds(10), "a commit round has run for over 20 s: not telling systemd we are alive") }
             return healthy
         }
+    }
+
+    /// How often `STATUS=` is recomposed (and sent when it changed).
+    static let statusInterval = Duration.seconds(2)
+
+    /// What the node is doing now, for `systemctl status`.
+    public var status: NodeStatus {
+        NodeStatus(peers: scheduler.status(), lastIntake: lock.withLock { lastIntake })
     }
 
     /// The receiver's connection counters, copied in at each read of the metrics.
@@ -247,6 +258,7 @@ public final class Daemon: @unchecked Sendable {
                 break
             }
             _ = lock.withLock { reportTries.removeValue(forKey: file.path) }
+            if outcome != .vanished { lock.withLock { lastIntake = Date() } }
             watcher?.done(file)
             scheduler.addQueued(queued)
         } catch where error.filingReport {
@@ -302,6 +314,7 @@ public final class Daemon: @unchecked Sendable {
     public func terminate(signal signo: Int32) {
         guard lock.withLock({ () -> Bool in let was = stopping; stopping = true; return !was }) else { return }
         log.notice("signal \(signo): draining and stopping")
+        notify.stopPublishingStatus()
         _ = notify.stopping(status: "draining")
         watcher?.stop()
         intakeQueue.sync(flags: .barrier) {}  // files being processed finish

@@ -153,11 +153,12 @@ public final class DeliveryScheduler: @unchecked Sendable {
         for c in conns { c.close() }
     }
 
-    /// Per-peer summary for logs and tests: (waiting, down until, last error).
-    public func status() -> [String: (waiting: Int, downUntil: Date?, lastError: String?)] {
+    /// Each peer's lane now: how many wait, and since when the peer is down (for `STATUS=`).
+    public func status() -> [NodeStatus.Peer] {
         cond.lock()
         defer { cond.unlock() }
-        return lanes.mapValues { ($0.entries.count, $0.downUntil, $0.lastError) }
+        return lanes.values.map { NodeStatus.Peer(name: $0.name, waiting: $0.entries.count, downSince: $0.downSince) }
+            .sorted { $0.name < $1.name }
     }
 
     func laneLocked(_ name: String) -> Lane {

@@ -14,7 +14,7 @@ public final class SystemdNotify: @unchecked Sendable {
     public let watchdogInterval: Duration?
     private let fd: Int32
     private let lock = PthreadLock()
-    private var watchdogTimer: DispatchSourceTimer?
+    private var timers: [Repeating: DispatchSourceTimer] = [:]
 
     /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` from `environment`.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -31,7 +31,7 @@ public final class SystemdNotify: @unchecked Sendable {
     }
 
     deinit {
-        watchdogTimer?.cancel()
+        for t in timers.values { t.cancel() }
         if fd >= 0 { close(fd) }
     }
 
@@ -103,25 +103,58 @@ public final class SystemdNotify: @unchecked Sendable {
     @discardableResult
     public func startWatchdog(on queue: DispatchQueue, isHealthy: @escaping @Sendable () -> Bool = { true }) -> Bool {
         guard isEnabled, let interval = watchdogInterval else { return false }
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        let ms = max(Int(interval.milliseconds), 1)
-        timer.schedule(deadline: .now(), repeating: .milliseconds(ms), leeway: .milliseconds(ms / 10))
-        timer.setEventHandler { [weak self] in
+        repeating(.watchdog, every: interval, on: queue) { [weak self] in
             if isHealthy() { self?.watchdog() }
         }
-        lock.withLock {
-            watchdogTimer?.cancel()
-            watchdogTimer = timer
-        }
-        timer.resume()
         return true
     }
 
     /// Stops the watchdog pings (before a clean exit).
-    public func stopWatchdog() {
+    public func stopWatchdog() { cancel(.watchdog) }
+
+    /// Sends `STATUS=` from `compose()` every `interval` on `queue`, but only when the text
+    /// changed: systemd keeps the last one, and the interval bounds how often it is told. Does
+    /// nothing without a notify socket. Returns whether a timer was started.
+    @discardableResult
+    public func publishStatus(every interval: Duration, on queue: DispatchQueue, compose: @escaping @Sendable () -> String) -> Bool {
+        guard isEnabled else { return false }
+        let last = LastStatus()
+        repeating(.status, every: interval, on: queue) { [weak self] in
+            let text = Self.oneLine(compose())
+            if last.changed(to: text) { self?.status(text) }
+        }
+        return true
+    }
+
+    /// Stops `publishStatus` (before a last status of its own, such as "draining").
+    public func stopPublishingStatus() { cancel(.status) }
+
+    /// The notifications sent on a timer; starting one again replaces it.
+    private enum Repeating { case watchdog, status }
+
+    private func repeating(_ which: Repeating, every interval: Duration, on queue: DispatchQueue, _ tick: @escaping @Sendable () -> Void) {
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        let ms = max(Int(interval.milliseconds), 1)
+        timer.schedule(deadline: .now(), repeating: .milliseconds(ms), leeway: .milliseconds(ms / 10))
+        timer.setEventHandler(handler: tick)
         lock.withLock {
-            watchdogTimer?.cancel()
-            watchdogTimer = nil
+            timers[which]?.cancel()
+            timers[which] = timer
+        }
+        timer.resume()
+    }
+
+    private func cancel(_ which: Repeating) {
+        lock.withLock { timers.removeValue(forKey: which)?.cancel() }
+    }
+
+    /// The last status sent by a `publishStatus` timer (touched only on its queue, but the timer's
+    /// handler must be Sendable).
+    private final class LastStatus: @unchecked Sendable {
+        private var text: String?
+        func changed(to new: String) -> Bool {
+            defer { text = new }
+            return new != text
         }
     }
 

@@ -107,3 +107,63 @@ final class SystemdNotifyTests: XCTestCase {
         m.stopWatchdog()
     }
 }
+
+/// `STATUS=`: what the node is doing, sent when it changes.
+final class NodeStatusTests: XCTestCase {
+    let utc = TimeZone(identifier: "UTC")!
+
+    func testLineNamesQueueDownPeersAndLastIntake() throws {
+        let now = try XCTUnwrap(ISO8601DateFormatter().date(from: "2026-12-06T10:00:00Z"))
+        let status = NodeStatus(peers: [
+            .init(name: "migrationsverket", waiting: 0, downSince: nil),
+            .init(name: "polisen", waiting: 9, downSince: now.addingTimeInterval(-(6 * 3600 + 48 * 60))),
+            .init(name: "stockholm", waiting: 3, downSince: nil),
+        ], lastIntake: now.addingTimeInterval(-150))
+        XCTAssertEqual(status.line(now: now, timeZone: utc), "12 queued for 2 peers; peer polisen down since 03:12; last intake 2 min ago")
+        let quiet = NodeStatus(peers: [.init(name: "polisen", waiting: 0, downSince: now.addingTimeInterval(-86_400))], lastIntake: nil)
+        XCTAssertEqual(quiet.line(now: now, timeZone: utc), "nothing queued; peer polisen down since 2026-12-05 10:00; no intake since start")
+        let stockholm = try XCTUnwrap(TimeZone(identifier: "Europe/Stockholm"))
+        XCTAssertTrue(status.line(now: now, timeZone: stockholm).contains("down since 04:12"), "in the daemon's time zone")
+    }
+
+    func testManyDownPeersAreCounted() {
+        let now = Date()
+        let peers = (1...5).map { NodeStatus.Peer(name: "p\($0)", waiting: 1, downSince: now) }
+        let line = NodeStatus(peers: peers, lastIntake: now).line(now: now, timeZone: utc)
+        XCTAssertTrue(line.hasPrefix("5 queued for 5 peers; peer p1 down since"), line)
+        XCTAssertTrue(line.contains("peer p3 down") && !line.contains("peer p4 down"), line)
+        XCTAssertTrue(line.hasSuffix("; 2 more peers down; last intake just now"), line)
+    }
+
+    /// The timer sends the line when it changes and not again while it stays the same.
+    func testPublishStatusSendsOnlyChanges() throws {
+        let dir = try TempDir()
+        let path = dir.url.appendingPathComponent("notify.sock").path
+        let rx = try DatagramReceiver(path: path)
+        let n = SystemdNotify(environment: ["NOTIFY_SOCKET": path])
+        let text = LockedText("3 queued for 1 peer")
+        XCTAssertTrue(n.publishStatus(every: .milliseconds(50), on: DispatchQueue(label: "status")) { text.value })
+        XCTAssertEqual(rx.receive(), "STATUS=3 queued for 1 peer")
+        text.value = "nothing queued\nreally"
+        XCTAssertEqual(rx.receive(), "STATUS=nothing queued really")
+        var tv = timeval(tv_sec: 0, tv_usec: 300_000)
+        setsockopt(rx.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        XCTAssertNil(rx.receive(), "an unchanged status is not sent again")
+        n.stopPublishingStatus()
+        text.value = "changed after stop"
+        XCTAssertNil(rx.receive())
+        XCTAssertFalse(SystemdNotify(environment: [:]).publishStatus(every: .seconds(1), on: .global()) { "x" })
+    }
+}
+
+/// A string shared with a timer's handler.
+final class LockedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text: String
+    init(_ text: String) { self.text = text }
+    var value: String {
+        get { lock.withLock { text } }
+        set { lock.withLock { text = newValue } }
+    }
+}
+
