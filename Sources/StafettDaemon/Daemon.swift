@@ -37,6 +37,8 @@ public final class Daemon: @unchecked Sendable {
     private let notify = SystemdNotify()
     private var signals: Signals?
     private var stopping = false
+    /// Reloads begun in this run (guarded by `lock`).
+    private var reloadGeneration = 0
     /// When intake last processed an outbox file (guarded by `lock`), for `STATUS=`.
     private var lastIntake: Date?
 
@@ -153,6 +155,7 @@ public final class Daemon: @unchecked Sendable {
             for f in outcome.failures.prefix(5) { log.error("retention: could not remove \(f)") }
         }
         try writePidFile()
+        answerReload(.ok, "started")
         log.notice("stafettd \(rt.config.node.name) (\(rt.config.node.organisation)) listening on \(rt.config.node.listen.host):\(server.port), \(rt.peers.count) peer(s)")
         _ = notify.ready(status: "listening on port \(server.port)")
         notify.publishStatus(every: Self.statusInterval, on: control) { [unowned self] in self.status.line(now: Date()) }
@@ -287,6 +290,8 @@ public final class Daemon: @unchecked Sendable {
     /// SIGHUP: re-reads the config file, certificates and keys; keeps the old ones on any error.
     public func reload() {
         _ = notify.reloading()
+        lock.withLock { reloadGeneration += 1 }
+        answerReload(.reloading, "reloading \(configPath)")
         do {
             let loaded = try StafettConfig.load(path: configPath)
             try loaded.validate(checkFiles: true)
@@ -304,8 +309,10 @@ public final class Daemon: @unchecked Sendable {
             scheduler.rescan()
             Self.recordExpiry(of: rt, in: metrics, now: Date())
             log.notice("reloaded \(configPath): \(rt.peers.count) peer(s)")
+            answerReload(.ok, "reloaded \(configPath): \(rt.peers.count) peer(s)" + waiting.map { "\n" + $0 }.joined())
         } catch {
             log.error("reload of \(configPath) failed, keeping the running configuration: \(error)")
+            answerReload(.failed, "\(error)")
         }
         _ = notify.ready()
     }
@@ -328,6 +335,17 @@ public final class Daemon: @unchecked Sendable {
         unlink(pidFile.path)
         log.notice("stopped")
         exit(0)
+    }
+
+    /// Tells `stafettd --reload` how the reload went (ReloadAnswer.swift). A failure to write it
+    /// only costs that command its answer (it times out and says so), so it is logged, not fatal.
+    private func answerReload(_ state: ReloadAnswer.State, _ message: String) {
+        do {
+            try ReloadAnswer(pid: getpid(), generation: lock.withLock { reloadGeneration }, state: state, message: message)
+                .write(to: ReloadAnswer.file(in: layout))
+        } catch {
+            log.limited(.error, key: "reload-answer", every: .seconds(60), "cannot write \(ReloadAnswer.file(in: layout).path): \(error)")
+        }
     }
 
     private var pidFile: URL { layout.state.appendingPathComponent("stafettd.pid") }

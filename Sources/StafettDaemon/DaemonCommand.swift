@@ -29,6 +29,7 @@ public enum DaemonCommand {
 
     static let usage = """
         usage: stafettd --config FILE [--check] [--log-level LEVEL]
+               stafettd --config FILE --reload [--pid PID]
                stafettd --version
 
         Runs Stafett for one organisation: watches the outbox, signs and delivers case messages over
@@ -36,6 +37,10 @@ public enum DaemonCommand {
         --check     check the configuration, keys, certificates and directories as the calling user
                     (run it as the service user: sudo -u stafett stafettd --check), then exit; it
                     writes nothing and may run beside the daemon
+        --reload    ask the running daemon to reload (SIGHUP) and wait for its answer: exits 0 when
+                    it took the configuration, 1 with its error (file:line) when it kept the running
+                    one; the unit's ExecReload, so `systemctl reload` fails when the reload did
+        --pid PID   the daemon to reload (systemd's $MAINPID; default: the pid file)
         --log-level error, warning, notice, info (default) or debug
         --version   print the version and exit
         It refuses to run as root (exit status 77): files it wrote would strand the service user.
@@ -52,6 +57,8 @@ public enum DaemonCommand {
         Signals.ignoreSIGPIPE()
         var configPath = "/etc/stafett/stafett.conf"
         var check = false
+        var reload = false
+        var pid: Int32?
         var level = LogLevel.info
         var argv = arguments[...]
         func usageError(_ message: String) -> Never {
@@ -64,6 +71,10 @@ public enum DaemonCommand {
                 guard let v = argv.popFirst() else { usageError("--config needs a file") }
                 configPath = v
             case "--check": check = true
+            case "--reload": reload = true
+            case "--pid":
+                guard let v = argv.popFirst(), let p = Int32(v), p > 0 else { usageError("--pid needs a process id") }
+                pid = p
             case "--log-level":
                 guard let v = argv.popFirst(), let l = LogLevel(name: v) else { usageError("bad --log-level") }
                 level = l
@@ -72,7 +83,11 @@ public enum DaemonCommand {
             default: usageError("unknown argument \(arg)")
             }
         }
+        if pid != nil && !reload { usageError("--pid goes with --reload") }
+        if reload && check { usageError("--reload and --check are separate steps") }
         let log = Logger(minimumLevel: level)
+        // A signal and a file to read: root may ask as well as the service user.
+        if reload { requestReload(configPath: configPath, pid: pid) }
         switch ServiceUser.rootDecision(euid: geteuid(), check: check, environment: ProcessInfo.processInfo.environment) {
         case .run: break
         case .checkWithWarning(let text): log.warning("stafettd: \(text)")
@@ -100,6 +115,28 @@ public enum DaemonCommand {
             log.error("stafettd: cannot start: \(error)")
             exit(1)
         }
+    }
+}
+
+extension DaemonCommand {
+    /// How long `--reload` waits for the daemon's answer: under systemd's default `TimeoutSec`
+    /// for `ExecReload=` (90 s), so it is this command, with its message, that gives up.
+    static let reloadTimeout: TimeInterval = 60
+
+    /// `--reload`: the configuration file names the state directory where the daemon answers. A
+    /// file that cannot be read is refused here, as the daemon would refuse it, without a signal.
+    static func requestReload(configPath: String, pid: Int32?) -> Never {
+        let fail = { (message: String) -> Never in
+            FileHandle.standardError.write(Data("stafettd: reload refused, the running configuration is kept: \(message)\n".utf8))
+            exit(1)
+        }
+        let config: StafettConfig
+        do { config = try StafettConfig.load(path: configPath) } catch { fail("\(error)") }
+        let answer: ReloadAnswer
+        do { answer = try ReloadRequest.run(layout: config.paths.layout, pid: pid, timeout: reloadTimeout) } catch { fail("\(error)") }
+        guard answer.state == .ok else { fail(answer.message) }
+        print("stafettd: \(answer.message)")
+        exit(0)
     }
 }
 

@@ -10,6 +10,51 @@ import StafettXML
 final class DaemonLifecycleTests: XCTestCase {
     let A = Members.a.0, B = Members.b.0, C = Members.c.0
 
+    /// `stafettd --reload` (the unit's ExecReload) answers what the daemon did with the file: 0 when
+    /// it took it, 1 with the daemon's `file:line` when it kept the running one (a file it could
+    /// not parse, and one that parses but names a certificate that is not there), 1 without a daemon.
+    func testReloadCommandExitsNonZeroWithFileAndLineWhenTheDaemonRefuses() throws {
+        let h = try DaemonHarness(members: [Members.a, Members.b])
+        let exe = DaemonProcess.siblingExecutable()
+        let none = try h.cli.tool(exe, ["--config", h.a.configPath, "--reload"])
+        XCTAssertEqual(none.0, 1, none.1)
+        XCTAssertTrue(none.1.contains("no running stafettd to reload"), none.1)
+
+        let a = try h.start(A)
+        let pid = "\(a.process.processIdentifier)"
+        let good = try h.cli.tool(exe, ["--config", h.a.configPath, "--reload", "--pid", pid])
+        XCTAssertEqual(good.0, 0, good.1 + h.log(A))
+        XCTAssertTrue(good.1.contains("reloaded \(h.a.configPath): 1 peer(s)"), good.1)
+
+        let original = try String(contentsOfFile: h.a.configPath, encoding: .utf8)
+        var config = try StafettConfig.load(path: h.a.configPath)
+        let missing = h.a.directory.appendingPathComponent("gone/signing.crt").path
+        config.peers[0].signingCerts = [missing]
+        let text = config.render()
+        let line = try XCTUnwrap(text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains(missing) }) + 1
+        try AtomicFile.write(Data(text.utf8), to: URL(fileURLWithPath: h.a.configPath), mode: 0o644)
+        let refused = try h.cli.tool(exe, ["--config", h.a.configPath, "--reload", "--pid", pid])
+        XCTAssertEqual(refused.0, 1, refused.1)
+        XCTAssertTrue(refused.1.contains("reload refused, the running configuration is kept: \(h.a.configPath):\(line): "), refused.1)
+        XCTAssertTrue(refused.1.contains("does not exist"), refused.1)
+        XCTAssertTrue(h.log(A).contains("reload of \(h.a.configPath) failed"), "the daemon itself refused it: \(h.log(A))")
+
+        let unparsable = original + "\n[delivery]\nmax-backoff = soon\n"
+        try AtomicFile.write(Data(unparsable.utf8), to: URL(fileURLWithPath: h.a.configPath), mode: 0o644)
+        let broken = try h.cli.tool(exe, ["--config", h.a.configPath, "--reload", "--pid", pid])
+        XCTAssertEqual(broken.0, 1, broken.1)
+        let badLine = unparsable.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.hasPrefix("max-backoff = soon") }! + 1
+        XCTAssertTrue(broken.1.contains("\(h.a.configPath):\(badLine)"), broken.1)
+
+        try AtomicFile.write(Data(original.utf8), to: URL(fileURLWithPath: h.a.configPath), mode: 0o644)
+        let again = try h.cli.tool(exe, ["--config", h.a.configPath, "--reload"])
+        XCTAssertEqual(again.0, 0, again.1)
+        XCTAssertTrue(a.isRunning)
+        let answer = try XCTUnwrap(ReloadAnswer.read(ReloadAnswer.file(in: h.a.layout)))
+        XCTAssertEqual(answer.generation, 3, "three reloads reached the daemon (the unparsable file did not)")
+        XCTAssertEqual(answer.state, .ok)
+    }
+
     /// `stafettd --check` reads and checks, and writes nothing: no journal, no spool; it works while
     /// the daemon runs (and holds the journal's lock), and a broken edit fails with file:line.
     func testCheckWritesNothingAndRunsBesideTheDaemon() throws {

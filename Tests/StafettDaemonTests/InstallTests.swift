@@ -94,7 +94,7 @@ final class InstallTests: XCTestCase {
 
     func testUnitIsNotifyAndHardened() throws {
         let unit = try String(contentsOf: Self.repo.appendingPathComponent("systemd/stafettd.service"), encoding: .utf8)
-        for line in ["Type=notify", "WatchdogSec=30", "ExecReload=/bin/kill -HUP $MAINPID", "User=stafett",
+        for line in ["Type=notify", "WatchdogSec=30", "ExecReload=/usr/local/bin/stafettd --config /etc/stafett/stafett.conf --reload --pid $MAINPID", "User=stafett",
                      "ProtectSystem=strict", "ReadWritePaths=/var/spool/stafett /var/lib/stafett", "CapabilityBoundingSet=",
                      "UMask=0027", "SupplementaryGroups=stafett-intake", "SystemCallFilter=@system-service", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
                      "MemoryDenyWriteExecute=yes", "Restart=on-failure"] {

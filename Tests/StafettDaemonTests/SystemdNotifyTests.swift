@@ -167,3 +167,21 @@ final class LockedText: @unchecked Sendable {
     }
 }
 
+/// Which reload answers a SIGHUP sent now (`stafettd --reload`).
+final class ReloadAnswerTests: XCTestCase {
+    func testTheAnswerToASignalIsTheNextReloadOrTheOneAfterAReloadUnderWay() throws {
+        let done = ReloadAnswer(pid: 42, generation: 3, state: .failed, message: "x")
+        XCTAssertEqual(ReloadAnswer.generationAnswering(signalSentAfter: done, pid: 42), 4)
+        var underWay = done
+        underWay.state = .reloading
+        XCTAssertEqual(ReloadAnswer.generationAnswering(signalSentAfter: underWay, pid: 42), 5, "it may have read the file before the edit")
+        XCTAssertEqual(ReloadAnswer.generationAnswering(signalSentAfter: done, pid: 7), 1, "an answer from an earlier run")
+        XCTAssertEqual(ReloadAnswer.generationAnswering(signalSentAfter: nil, pid: 42), 1)
+
+        let dir = try TempDir()
+        let file = dir.url.appendingPathComponent("reload-result")
+        XCTAssertNil(ReloadAnswer.read(file))
+        try underWay.write(to: file)
+        XCTAssertEqual(ReloadAnswer.read(file), underWay)
+    }
+}
