@@ -76,6 +76,28 @@ public final class Console: @unchecked Sendable {
     /// True when standard output is a terminal (a person reading), not a pipe or a file (a script).
     public var outputIsTerminal: Bool { isatty(outFD) == 1 }
 
+    /// The columns a table may fill (`TextTable`): `$COLUMNS` when set, else the terminal's width;
+    /// nil when standard output is a pipe or a file, which get whole lines. Tests set it.
+    public var width: Int? {
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            if let widthOverride { return widthOverride }
+            if let columns = ProcessInfo.processInfo.environment["COLUMNS"].flatMap(Int.init), columns > 0 { return columns }
+            guard outFD >= 0, isatty(outFD) == 1 else { return nil }
+            var size = winsize()
+            guard ioctl(outFD, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
+            return Int(size.ws_col)
+        }
+        set { lock.withLock { widthOverride = newValue } }
+    }
+    private var widthOverride: Int?
+
+    /// Prints `table` fitted to `width`.
+    func print(_ table: TextTable) {
+        for line in table.lines(width: width) { print(line) }
+    }
+
     /// False once the reader of standard output has gone away (EPIPE): followers should stop.
     public var outputIsOpen: Bool {
         lock.lock()

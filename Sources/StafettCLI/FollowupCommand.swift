@@ -115,27 +115,15 @@ public enum FollowupCommand {
         return out + "]\n"
     }
 
-    /// Excel's CSV: UTF-8 with a BOM (or Excel reads å as Ã¥), `;` (the list separator in Swedish
-    /// locales), CRLF between rows and none inside them, fields quoted when they hold `;` or `"`. Identifiers and
-    /// reasons come from peers: a cell Excel would read as a formula (`=`, `+`, `-`, `@`, a tab or
-    /// CR first) gets a leading `'`, so a hostile `=HYPERLINK(...)` shows as text.
+    /// The items for Excel (`ExcelCSV`), with Swedish headers: case workers open it.
     static func csv(_ items: [FollowupItem]) -> [UInt8] {
-        func field(_ raw: String) -> String {
-            // One line per row for every tool, not only Excel: a line break inside a peer's reason
-            // becomes a space. (By scalars: "\r\n" is one Character, equal to neither "\r" nor "\n".)
-            let flat = String(String.UnicodeScalarView(raw.unicodeScalars.map { $0 == "\r" || $0 == "\n" ? " " : $0 }))
-            let s = flat.unicodeScalars.first.map { "=+-@\t".unicodeScalars.contains($0) } == true ? "'" + flat : flat
-            return s.unicodeScalars.contains(where: { $0 == ";" || $0 == "\"" })
-                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-        }
-        var text = ["Försenad (timmar)", "Regel", "Händelsetid", "Journalförd", "Barnet", "Senaste händelse", "Meddelande",
-                    "Organisationer", "Varför", "Orsak"].map(field).joined(separator: ";") + "\r\n"
-        for i in items {
-            text += [String(format: "%.1f", Double(i.overdueMillis) / 3_600_000).replacingOccurrences(of: ".", with: ","),
-                     i.rule, i.eventMillis.map { localTime($0, seconds: false) } ?? "", localTime(i.recordedMillis, seconds: false),
-                     child(i), i.lastEvent ?? "", i.messageId ?? i.file.map { "file " + $0 } ?? "",
-                     i.organisations.joined(separator: " "), i.why, i.reason ?? ""].map(field).joined(separator: ";") + "\r\n"
-        }
-        return [0xEF, 0xBB, 0xBF] + Array(text.utf8)
+        let header = ["Försenad (timmar)", "Regel", "Händelsetid", "Journalförd", "Barnet", "Senaste händelse", "Meddelande",
+                      "Organisationer", "Varför", "Orsak"]
+        return ExcelCSV.render(header: header, rows: items.map { i in
+            [String(format: "%.1f", Double(i.overdueMillis) / 3_600_000).replacingOccurrences(of: ".", with: ","),
+             i.rule, i.eventMillis.map { localTime($0, seconds: false) } ?? "", localTime(i.recordedMillis, seconds: false),
+             child(i), i.lastEvent ?? "", i.messageId ?? i.file.map { "file " + $0 } ?? "",
+             i.organisations.joined(separator: " "), i.why, i.reason ?? ""]
+        })
     }
 }

@@ -10,8 +10,8 @@ import Glibc
 /// or not the daemon runs; after a change it tells a running daemon with SIGUSR1 to rescan.
 enum QueueCommand {
     static let usage = """
-        usage: stafett queue [--config FILE | --spool DIR] [-o text|json]
-               stafett queue shape [--config FILE | --spool DIR] [-o text|json]
+        usage: stafett queue [--config FILE | --spool DIR] [-o text|json|csv] [--utc]
+               stafett queue shape [--config FILE | --spool DIR] [-o text|json|csv]
                stafett queue retry|hold|release ID...|- [--config FILE | --spool DIR [--state DIR]]
                stafett queue delete ID... --reason CODE-OR-TEXT [--config FILE | --spool DIR [--state DIR]]
 
@@ -20,6 +20,9 @@ enum QueueCommand {
         the last error and whether an operator holds it; then one summary line per peer.
         The queue is read from the directory named by paths.spool in the config file (default
         /etc/stafett/stafett.conf), or from DIR/queue with --spool.
+        -o csv    for Excel (UTF-8 with BOM, ';'-separated), with whole errors and the times
+                  queued, next attempt and expiry, in local time (or UTC with --utc)
+        On a terminal the table fits its width: the last error is cut with … first.
 
         shape     an age histogram per peer (how long messages have waited), in buckets that
                   suit a domain where a hand-off late by hours matters:
@@ -54,11 +57,11 @@ enum QueueCommand {
     static func run(_ argv: [String], console: Console, now: Date = Date()) -> Int32 {
         var code = ExitCode.ok
         guard let args = StafettTool.parse(argv, usage: usage, console: console,
-                                           options: ["--config", "--spool", "--state", "--output", "--reason"],
+                                           options: ["--config", "--spool", "--state", "--output", "--reason"], flags: ["--utc"],
                                            aliases: ["-o": "--output", "-c": "--config"], exitCode: &code) else { return code }
         let format = args.value("--output") ?? "text"
-        guard format == "text" || format == "json" else {
-            console.error("stafett queue: -o takes text or json, not \(format)\n\(usage)")
+        guard ["text", "json", "csv"].contains(format) else {
+            console.error("stafett queue: -o takes text, json or csv, not \(format)\n\(usage)")
             return ExitCode.usage
         }
         if args.value("--spool") != nil && args.value("--config") != nil {
@@ -110,7 +113,8 @@ enum QueueCommand {
         switch positionals.first {
         case nil:
             let peers = Set(entries.map(\.peer)).sorted()
-            list(entries, backoffs: peers.compactMap { store.peerBackoff($0) }, format: format, now: now, console: console)
+            list(entries, backoffs: peers.compactMap { store.peerBackoff($0) }, format: format, now: now,
+                 times: TimeText(utc: args.has("--utc")), console: console)
             return problems.isEmpty ? ExitCode.ok : ExitCode.failure
         case "shape"?:
             guard positionals.count == 1 else {
@@ -149,7 +153,8 @@ enum QueueCommand {
 
     /// Lists the queue. A message is not tried before its peer's back-off ends either (`backoffs`,
     /// written by the daemon when a peer stops answering), so its next retry is the later of the two.
-    static func list(_ entries: [QueueEntry], backoffs: [PeerBackoff] = [], format: String, now: Date, console: Console) {
+    static func list(_ entries: [QueueEntry], backoffs: [PeerBackoff] = [], format: String, now: Date,
+                     times: TimeText = TimeText(utc: false), console: Console) {
         let downUntil = Dictionary(backoffs.filter { $0.until > now }.map { ($0.peer, $0.until) }, uniquingKeysWith: max)
         func next(_ e: QueueEntry) -> Date { max(e.nextAttempt, downUntil[e.peer] ?? e.nextAttempt) }
         if format == "json" {
@@ -180,14 +185,26 @@ enum QueueCommand {
             printJSON(["messages": messages, "peers": peers], console: console)
             return
         }
-        guard !entries.isEmpty else { console.print("Queue is empty."); return }
-        let header = ["PEER", "MESSAGE ID", "EVENT", "CASE", "QUEUED", "ATTEMPTS", "NEXT RETRY", "LAST ERROR", "HELD"]
-        let rows = entries.map { e in
-            [e.peer, e.messageId.rawValue, e.eventType.rawValue, e.caseRef ?? "-", duration(now.timeIntervalSince(e.queuedAt)),
-             String(e.attempts), e.held ? "held" : nextRetry(next(e), now: now),
-             truncate(e.lastError ?? "-", 60), e.held ? "yes" : "no"]
+        if format == "csv" {
+            let zone = times.zoneNote
+            let header = ["PEER", "MESSAGE ID", "EVENT", "CASE", "QUEUED (\(zone))", "ATTEMPTS", "NEXT ATTEMPT (\(zone))",
+                          "EXPIRES (\(zone))", "LAST ERROR", "HELD"]
+            console.write(Data(ExcelCSV.render(header: header, rows: entries.map { e in
+                [e.peer, e.messageId.rawValue, e.eventType.rawValue, e.caseRef ?? "", times.cell(e.queuedAt), String(e.attempts),
+                 times.cell(next(e)), times.cell(e.expiresAt), e.lastError ?? "", e.held ? "yes" : "no"]
+            })))
+            return
         }
-        for line in table(header, rows, rightAligned: [5]) { console.print(line) }
+        guard !entries.isEmpty else { console.print("Queue is empty."); return }
+        // LAST ERROR, free text, is what gives way to the terminal's width.
+        console.print(TextTable(
+            header: ["PEER", "MESSAGE ID", "EVENT", "CASE", "QUEUED", "ATTEMPTS", "NEXT RETRY", "LAST ERROR", "HELD"],
+            rows: entries.map { e in
+                [e.peer, e.messageId.rawValue, e.eventType.rawValue, e.caseRef ?? "-", duration(now.timeIntervalSince(e.queuedAt)),
+                 String(e.attempts), e.held ? "held" : nextRetry(next(e), now: now),
+                 truncate(e.lastError ?? "-", 60), e.held ? "yes" : "no"]
+            },
+            rightAligned: [5], shrinkable: [7]))
         console.print("")
         let backoffByPeer = Dictionary(backoffs.map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
         for s in summaries(entries) {
@@ -243,7 +260,8 @@ enum QueueCommand {
         let header = ["PEER", "T"] + shapeBuckets.map(\.label)
         var rows = [["TOTAL", String(entries.count)] + counts(entries).map(String.init)]
         for p in byPeer.keys.sorted() { rows.append([p, String(byPeer[p]!.count)] + counts(byPeer[p]!).map(String.init)) }
-        for line in table(header, rows, rightAligned: Set(1..<header.count)) { console.print(line) }
+        if format == "csv" { console.write(Data(ExcelCSV.render(header: header, rows: rows))); return }
+        console.print(TextTable(header: header, rows: rows, rightAligned: Set(1..<header.count)))
     }
 
     // MARK: actions
@@ -362,20 +380,6 @@ enum QueueCommand {
     static func truncate(_ s: String, _ n: Int) -> String {
         let flat = terminalSafe(s.replacingOccurrences(of: "\n", with: " "))
         return flat.count <= n ? flat : String(flat.prefix(n - 1)) + "…"
-    }
-
-    static func table(_ header: [String], _ rawRows: [[String]], rightAligned: Set<Int> = []) -> [String] {
-        let rows = rawRows.map { $0.map(terminalSafe) }  // last errors quote peers' answers
-        var widths = header.map(\.count)
-        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in
-                let pad = String(repeating: " ", count: widths[i] - c.count)
-                if i == cells.count - 1 && !rightAligned.contains(i) { return c }
-                return rightAligned.contains(i) ? pad + c : c + pad
-            }.joined(separator: "  ")
-        }
-        return [line(header)] + rows.map(line)
     }
 
     static func iso(_ date: Date) -> String {

@@ -83,6 +83,49 @@ final class QueueCommandTests: XCTestCase {
         XCTAssertEqual(peers.first?["count"] as? Int, 1)
     }
 
+    /// `-o csv` is the CSV `followup` writes (one writer, `ExcelCSV`): BOM, `;`, CRLF, whole
+    /// errors (the table cuts them at 60), times with the zone in the header; `--utc` for UTC.
+    func testCSVForExcelWithWholeErrorsAndTimes() throws {
+        let long = "TLS handshake with 127.0.0.1:8443 failed; certificate verify failed: \"unable to get local issuer\""
+        let e = try enqueue("msg-a", peer: "migrationsverket", age: 120, attempts: 2, nextIn: 30, error: long)
+        let r = try cli.run(["queue", "--spool", spool.path, "-o", "csv", "--utc"])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.out.hasPrefix("PEER;MESSAGE ID;EVENT;CASE;QUEUED (UTC);ATTEMPTS;NEXT ATTEMPT (UTC);EXPIRES (UTC);LAST ERROR;HELD\r\n"), r.out)
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        let row = "migrationsverket;msg-a;Registered;TBG-msg-a;\(f.string(from: e.queuedAt));2;\(f.string(from: e.nextAttempt));"
+            + "\(f.string(from: e.expiresAt));\"\(long.replacingOccurrences(of: "\"", with: "\"\""))\";no\r\n"
+        XCTAssertTrue(r.out.hasSuffix(row), r.out)
+        let local = try cli.run(["queue", "--spool", spool.path, "-o", "csv"])
+        XCTAssertTrue(local.out.contains("QUEUED (local time)"), local.out)
+        let bytes = Console.memory()
+        QueueCommand.list([e], format: "csv", now: Date(), console: bytes)
+        XCTAssertTrue(bytes.output.hasPrefix("\u{FEFF}PEER;"), "a BOM, or Excel reads å as Ã¥")
+        let shape = try cli.run(["queue", "shape", "--spool", spool.path, "-o", "csv"])
+        XCTAssertEqual(shape.out, "PEER;T;0-5m;5-30m;30-60m;1-4h;4-24h;1-3d;3d+\r\nTOTAL;1;1;0;0;0;0;0;0\r\nmigrationsverket;1;1;0;0;0;0;0;0\r\n")
+    }
+
+    /// On a terminal the table fits its width: the last error gives way (cut with …), the
+    /// message id never does; to a pipe (no width) nothing is cut but the 60-character limit.
+    func testTableFitsTheTerminalWidth() throws {
+        let e = try enqueue("msg-a", peer: "migrationsverket", age: 120, attempts: 2,
+                            error: "connect 127.0.0.1:8443: Connection refused after 3 tries over 2 minutes")
+        let console = Console.memory()
+        console.width = 120
+        QueueCommand.list([e], format: "text", now: Date(), console: console)
+        let table = console.output.split(separator: "\n").prefix(2)
+        for line in table { XCTAssertLessThanOrEqual(line.count, 120, String(line)) }
+        XCTAssertTrue(table.last!.contains("migrationsverket  msg-a  "), console.output)
+        XCTAssertTrue(table.last!.contains("connect 127.0.0.1:8443: Conn"), console.output)
+        XCTAssertTrue(table.last!.contains("…"), console.output)
+        let wide = Console.memory()
+        QueueCommand.list([e], format: "text", now: Date(), console: wide)
+        XCTAssertTrue(wide.output.contains("Connection refused after 3 tries ov…"), wide.output)
+        XCTAssertGreaterThan(wide.output.split(separator: "\n")[1].count, 120)
+    }
+
     func testEmptyQueueAndMissingDirectory() throws {
         let r = try cli.run(["queue", "--spool", spool.path])
         XCTAssertEqual(r.code, 0)
@@ -91,7 +134,7 @@ final class QueueCommandTests: XCTestCase {
         XCTAssertEqual(missing.code, ExitCode.failure)
         XCTAssertTrue(missing.err.contains("no queue directory"), missing.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: cli.path("nowhere/queue")), "a typo must not create a queue")
-        XCTAssertEqual(try cli.run(["queue", "--spool", spool.path, "-o", "csv"]).code, ExitCode.usage)
+        XCTAssertEqual(try cli.run(["queue", "--spool", spool.path, "-o", "xml"]).code, ExitCode.usage)
         XCTAssertEqual(try cli.run(["queue", "frobnicate", "--spool", spool.path]).code, ExitCode.usage)
         XCTAssertEqual(try cli.run(["queue", "hold", "--spool", spool.path]).code, ExitCode.usage)
     }
@@ -255,5 +298,26 @@ final class QueueCommandTests: XCTestCase {
         let bad = try cli.run(["queue", "--config", cli.path("missing.conf")])
         XCTAssertEqual(bad.code, ExitCode.failure)
         XCTAssertTrue(bad.err.contains("missing.conf"), bad.err)
+    }
+}
+
+/// The one table layout of the text output.
+final class TextTableTests: XCTestCase {
+    func testTheWidestShrinkableColumnGivesWayFirst() {
+        let table = TextTable(header: ["ID", "A", "B"], rows: [["id-1", String(repeating: "a", count: 40), String(repeating: "b", count: 20)]],
+                              shrinkable: [1, 2])
+        XCTAssertEqual(table.lines(width: nil)[1], "id-1  " + String(repeating: "a", count: 40) + "  " + String(repeating: "b", count: 20))
+        let fitted = table.lines(width: 50)
+        XCTAssertEqual(fitted[1], "id-1  " + String(repeating: "a", count: 21) + "…  " + String(repeating: "b", count: 20))
+        XCTAssertEqual(fitted[1].count, 50)
+        // Down to the floor (12) the widest gives way; then the next.
+        let narrow = table.lines(width: 30)
+        XCTAssertEqual(narrow[1], "id-1  " + String(repeating: "a", count: 11) + "…  " + String(repeating: "b", count: 11) + "…")
+        XCTAssertEqual(table.lines(width: 10)[1].count, 6 + 12 + 2 + 12, "never below the floor: better a wrapped line than no text")
+    }
+
+    func testRightAlignedAndTerminalSafe() {
+        let lines = TextTable(header: ["PEER", "N"], rows: [["p\u{1B}[31m", "7"], ["polisen", "12"]], rightAligned: [1]).lines(width: nil)
+        XCTAssertEqual(lines, ["PEER      N", "p?[31m    7", "polisen  12"])
     }
 }
