@@ -108,7 +108,6 @@ public final class DeliveryScheduler: @unchecked Sendable {
             lane.forget(id)
             if let body = lane.bodies.removeValue(forKey: id) { bodyBytes -= body.count }
         }
-        updateGaugesLocked()
         cond.unlock()
     }
 
