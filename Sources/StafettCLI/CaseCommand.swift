@@ -8,7 +8,7 @@ import StafettReports
 public enum CaseCommand {
     /// Usage text.
     public static let usage = """
-        usage: stafett case REF [-o text|json] [--secret FILE] [--journal DIR] [--config FILE]
+        usage: stafett case REF [-o text|json|csv] [--utc] [--secret FILE] [--journal DIR] [--config FILE]
           REF: an intake id, a dossier number, a case reference, or a personnummer/samordningsnummer
                (looked up by its keyed hash: needs the node secret, --secret FILE or
                [node] journal-secret in the config file).
@@ -16,7 +16,8 @@ public enum CaseCommand {
                one (ISSUER: its organisationsnummer, 2120001165 or 212000-1165). A bare ID that
                several organisations issued lists them and asks which (exit 2).
           The history is ordered by the event's time (when the child was registered, went missing),
-          falling back to when the record was journaled; both are shown.
+          falling back to when the record was journaled; both are shown, in local time (--utc: UTC).
+          Organisations are named as in the config file. -o csv: for Excel (UTF-8 with BOM, ';').
         exit: 0 ok, 2 usage error (also: a bare intake id of several issuers),
               4 no child with that identifier, 5 the journal could not be read
 
@@ -26,13 +27,14 @@ public enum CaseCommand {
     public static func run(_ args: [String], context: JournalCLIContext, console: Console) -> Int32 {
         console.buffered {
             do {
-                let o = try Arguments(args, options: commonOptions, flags: [], aliases: commonAliases)
+                let o = try Arguments(args, options: commonOptions, flags: [utcFlag], aliases: commonAliases)
                 if o.wantsHelp { console.write(usage); return ExitCode.ok }
                 guard o.positionals.count == 1 else { throw UsageError("give exactly one case reference\n" + usage) }
                 let (issuer, ref) = splitIssuer(o.positionals[0])
                 let ctx = try context.applying(o)
                 let dir = try ctx.directory()
-                let json = try JournalCommand.outputFormat(o, allowed: ["text", "json"]) == "json"
+                let format = try JournalCommand.outputFormat(o, allowed: ["text", "json", "csv"])
+                let times = TimeText(utc: o.has(utcFlag))
                 let key = issuer == nil ? try ctx.personKey(for: ref) : nil
                 try JournalCLIContext.requireJournal(dir)
                 let records: [JournalEntry]
@@ -48,7 +50,17 @@ public enum CaseCommand {
                 case let .found(found):
                     records = found
                 }
-                if json {
+                if format == "csv" {
+                    let zone = times.zoneNote
+                    console.write(Data(ExcelCSV.render(
+                        header: ["EVENT TIME (\(zone))", "RECORDED (\(zone))", "SEQ", "KIND", "EVENT", "FROM", "TO", "MESSAGE", "STATUS", "REASON"],
+                        rows: records.map { e in
+                            [e.eventTimeMillis.map { times.cell(millis: $0) } ?? "", times.cell(millis: e.timeMillis), String(e.sequence),
+                             e.kind.rawValue, e.eventType ?? "", e.sender ?? "", e.recipient ?? "", e.messageId ?? "", e.status ?? "", e.reason ?? ""]
+                        })))
+                    return ExitCode.ok
+                }
+                if format == "json" {
                     console.write("[\n")
                     for (k, e) in records.enumerated() {
                         console.write("  " + String(decoding: EntryCodec.encode(e), as: UTF8.self) + (k + 1 < records.count ? ",\n" : "\n"))
@@ -63,15 +75,17 @@ public enum CaseCommand {
                     if let p = e.personKey, !ids.contains("pin:" + p.prefix(8)) { ids.append("pin:" + p.prefix(8)) }
                     for v in [e.sender, e.recipient].compactMap({ $0 }) where !orgs.contains(v) { orgs.append(v) }
                 }
-                console.write(terminalSafe("Child: \(ids.joined(separator: ", "))") + "\n" + terminalSafe("Organisations: \(orgs.joined(separator: ", "))") + "\n")
+                let named = orgs.map { o in ctx.organisationNames[o].map { "\($0) (\(o))" } ?? o }
+                console.write(terminalSafe("Child: \(ids.joined(separator: ", "))") + "\n" + terminalSafe("Organisations: \(named.joined(separator: ", "))") + "\n")
                 console.write("\(records.count) journal records\n\n")
                 let rows = records.map { e in
-                    [e.eventTimeMillis.map { localTime($0) } ?? "-", localTime(e.timeMillis), "#\(e.sequence)",
-                     e.kind.rawValue, e.eventType ?? "-",
-                     "\(e.sender ?? "?")→\(e.recipient ?? "?")", e.messageId ?? "-",
+                    [e.eventTimeMillis.map { times.text(millis: $0, .seconds) } ?? "-", times.text(millis: e.timeMillis, .seconds),
+                     "#\(e.sequence)", e.kind.rawValue, e.eventType ?? "-",
+                     "\(ctx.name(e.sender))→\(ctx.name(e.recipient))", e.messageId ?? "-",
                      [e.status, e.reason].compactMap { $0 }.joined(separator: " ")]
                 }
-                console.write(alignedTable(["EVENT TIME", "RECORDED", "SEQ", "KIND", "EVENT", "FROM→TO", "MESSAGE", "STATUS"], rows))
+                console.write(alignedTable(["EVENT TIME", "RECORDED", "SEQ", "KIND", "EVENT", "FROM→TO", "MESSAGE", "STATUS"], rows,
+                                           width: console.width, shrinkable: [7]))
                 return ExitCode.ok
             } catch let e as UsageError {
                 console.error("stafett case: \(e.message)")

@@ -8,10 +8,14 @@ import Foundation
 /// first) gets a leading `'`, so a hostile `=HYPERLINK(...)` shows as text.
 enum ExcelCSV {
     static func render(header: [String], rows: [[String]]) -> [UInt8] {
-        var text = header.map(field).joined(separator: ";") + "\r\n"
-        for r in rows { text += r.map(field).joined(separator: ";") + "\r\n" }
-        return [0xEF, 0xBB, 0xBF] + Array(text.utf8)
+        start(header) + Array(rows.map(row).joined().utf8)
     }
+
+    /// The BOM and the header line, for output written row by row (`journal tail -f`).
+    static func start(_ header: [String]) -> [UInt8] { [0xEF, 0xBB, 0xBF] + Array(row(header).utf8) }
+
+    /// One row with its CRLF.
+    static func row(_ cells: [String]) -> String { cells.map(field).joined(separator: ";") + "\r\n" }
 
     static func field(_ raw: String) -> String {
         // One line per row for every tool, not only Excel: a line break inside a peer's reason

@@ -7,11 +7,12 @@ import StafettReports
 public enum FollowupCommand {
     /// Usage text.
     public static let usage = """
-        usage: stafett followup [--check] [--overdue DURATION] [-o text|json|csv] [--rules FILE] [--journal DIR] [--config FILE]
+        usage: stafett followup [--check] [--overdue DURATION] [-o text|json|csv] [--utc] [--rules FILE] [--journal DIR] [--config FILE]
           --check      exit 1 when any item is overdue (past --overdue, if given), 0 when none: for Nagios-style
                        checks and systemd timers (OnFailure=); the report is printed either way
           --overdue D  only items at least D past their rule's limit (e.g. 2h, 3d); default: all overdue items
           -o csv       UTF-8 with BOM, ';'-separated, CRLF: opens in Excel with å, ä, ö intact
+          --utc        times in UTC; by default in local time, with the zone shown
           --rules F    the follow-up rules; default /etc/stafett/followup.rules (scripts/install.sh puts
                        it there) when the config file is read, else the built-in ones, which are the same
                        as the shipped Config/followup.rules
@@ -27,7 +28,7 @@ public enum FollowupCommand {
     public static func run(_ args: [String], context: JournalCLIContext, console: Console) -> Int32 {
         console.buffered {
             do {
-                let o = try Arguments(args, options: commonOptions.union(["--overdue"]), flags: ["--check"], aliases: commonAliases)
+                let o = try Arguments(args, options: commonOptions.union(["--overdue"]), flags: ["--check", utcFlag], aliases: commonAliases)
                 if o.wantsHelp { console.write(usage); return ExitCode.ok }
                 guard o.positionals.isEmpty else { throw UsageError("unexpected argument \(o.positionals[0])") }
                 let ctx = try context.applying(o)
@@ -45,8 +46,9 @@ public enum FollowupCommand {
                 let items = projection.report(now: now, overdueBy: overdue)
                 switch format {
                 case "json": console.write(json(items))
-                case "csv": console.write(Data(csv(items)))
-                default: console.write(text(items, rules: rules, stats: projection.stats))
+                case "csv": console.write(Data(csv(items, times: TimeText(utc: o.has(utcFlag)))))
+                default: console.write(text(items, rules: rules, stats: projection.stats, times: TimeText(utc: o.has(utcFlag)),
+                                            context: ctx, width: console.width))
                 }
                 return o.has("--check") && !items.isEmpty ? ExitCode.invalid : ExitCode.ok
             } catch let e as UsageError {
@@ -69,20 +71,21 @@ public enum FollowupCommand {
         s.contains(where: \.isNewline) ? s.split(whereSeparator: \.isNewline).joined(separator: " ") : s
     }
 
-    static func text(_ items: [FollowupItem], rules: [FollowupRule], stats: FollowupStats) -> String {
+    static func text(_ items: [FollowupItem], rules: [FollowupRule], stats: FollowupStats, times: TimeText,
+                     context: JournalCLIContext, width: Int?) -> String {
         guard !items.isEmpty else {
             return "Nothing to follow up: \(stats.cases) children, \(stats.open) open items, none past its limit.\n"
         }
         // A REASON column only when some item has one, and last, so a long reason widens nothing else.
         let withReason = items.contains { $0.reason != nil }
         let rows = items.map { i in
-            [ISOTime.humanDuration(millis: i.overdueMillis), i.rule, i.eventMillis.map { localTime($0, seconds: false) } ?? "-",
-             localTime(i.recordedMillis, seconds: false), child(i),
-             i.lastEvent ?? "-", i.messageId ?? i.file.map { "file " + $0 } ?? "-", i.organisations.joined(separator: " ")]
+            [ISOTime.humanDuration(millis: i.overdueMillis), i.rule, i.eventMillis.map { times.text(millis: $0) } ?? "-",
+             times.text(millis: i.recordedMillis), child(i),
+             i.lastEvent ?? "-", i.messageId ?? i.file.map { "file " + $0 } ?? "-", i.organisations.map(context.name).joined(separator: " ")]
                 + (withReason ? [oneLine(i.reason ?? "-")] : [])
         }
         var s = alignedTable(["OVERDUE", "RULE", "EVENT TIME", "RECORDED", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"]
-                             + (withReason ? ["REASON"] : []), rows)
+                             + (withReason ? ["REASON"] : []), rows, width: width, shrinkable: [7, 8])
         s += "\n\(items.count) items past their limit (\(stats.cases) children, \(stats.open) open items).\n"
         let used = Set(items.map(\.rule))
         for r in rules where used.contains(r.name) { s += "  \(r.name): \(r.why)\n" }
@@ -116,12 +119,13 @@ public enum FollowupCommand {
     }
 
     /// The items for Excel (`ExcelCSV`), with Swedish headers: case workers open it.
-    static func csv(_ items: [FollowupItem]) -> [UInt8] {
-        let header = ["Försenad (timmar)", "Regel", "Händelsetid", "Journalförd", "Barnet", "Senaste händelse", "Meddelande",
+    static func csv(_ items: [FollowupItem], times: TimeText) -> [UInt8] {
+        let zone = times.utc ? " (UTC)" : ""
+        let header = ["Försenad (timmar)", "Regel", "Händelsetid" + zone, "Journalförd" + zone, "Barnet", "Senaste händelse", "Meddelande",
                       "Organisationer", "Varför", "Orsak"]
         return ExcelCSV.render(header: header, rows: items.map { i in
             [String(format: "%.1f", Double(i.overdueMillis) / 3_600_000).replacingOccurrences(of: ".", with: ","),
-             i.rule, i.eventMillis.map { localTime($0, seconds: false) } ?? "", localTime(i.recordedMillis, seconds: false),
+             i.rule, i.eventMillis.map { times.cell(millis: $0, .minutes) } ?? "", times.cell(millis: i.recordedMillis, .minutes),
              child(i), i.lastEvent ?? "", i.messageId ?? i.file.map { "file " + $0 } ?? "",
              i.organisations.joined(separator: " "), i.why, i.reason ?? ""]
         })

@@ -160,27 +160,20 @@ private func isControl(_ u: Unicode.Scalar) -> Bool {
     (u.value < 0x20 && u.value != 0x09) || (0x7F...0x9F).contains(u.value)
 }
 
-/// Formats rows as an aligned table (widths by characters, so å, ä, ö line up); cells are made
-/// `terminalSafe`.
-func alignedTable(_ header: [String], _ rawRows: [[String]]) -> String {
-    let rows = rawRows.map { $0.map(terminalSafe) }
-    var widths = header.map { $0.count }
-    for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
-    func line(_ cells: [String]) -> String {
-        var s = ""
-        for (i, c) in cells.enumerated() {
-            if i == cells.count - 1 { s += c } else { s += c + String(repeating: " ", count: widths[i] - c.count + 2) }
-        }
-        return s + "\n"
-    }
-    return line(header) + rows.map(line).joined()
+/// Formats rows as an aligned table (`TextTable`), fitted to `width` by cutting `shrinkable`
+/// columns; each line ends with a line feed.
+func alignedTable(_ header: [String], _ rows: [[String]], width: Int? = nil, shrinkable: Set<Int> = []) -> String {
+    TextTable(header: header, rows: rows, shrinkable: shrinkable).lines(width: width).map { $0 + "\n" }.joined()
 }
 
-/// Local wall-clock text of a journal time, to the millisecond (`2026-11-24 00:51:48.123`).
-func localTime(_ millis: Int64, seconds: Bool = true) -> String {
-    let off = Int64(TimeZone.current.secondsFromGMT(for: Date(timeIntervalSince1970: Double(millis) / 1000))) * 1000
-    var s = ISOTime.format(millis: millis + off)
-    s.removeLast()  // Z
-    s = s.replacingOccurrences(of: "T", with: " ")
-    return seconds ? s : String(s.prefix(16))
+extension JournalCLIContext {
+    /// An organisation as the config names it (the node's or a peer's name), else its number;
+    /// `?` when the record has none.
+    func name(_ organisation: String?) -> String {
+        guard let organisation else { return "?" }
+        return organisationNames[organisation] ?? organisation
+    }
 }
+
+/// `--utc`, which every command that shows times takes: UTC instead of local time.
+let utcFlag = "--utc"

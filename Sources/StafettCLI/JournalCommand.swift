@@ -7,7 +7,7 @@ public enum JournalCommand {
     /// Usage text.
     public static let usage = """
         usage: stafett journal tail [-f] [-n N|all] [--since TIME] [--until TIME] [--case REF] [--message ID]
-                                    [--kind KIND[,KIND]] [--after-cursor C] [--show-cursor] [-o text|json]
+                                    [--kind KIND[,KIND]] [--after-cursor C] [--show-cursor] [-o text|json|csv] [--utc]
                stafett journal verify [--from SEQ] [--cert FILE] [-o text|json]
         common: --journal DIR  --config FILE  --secret FILE (for --case with a personnummer)
         tail prints every matching record to a pipe or file; on a terminal, with no -n, filter,
@@ -73,12 +73,13 @@ public enum JournalCommand {
     static func tail(_ args: [String], context: JournalCLIContext, console: Console) throws -> Int32 {
         let o = try Arguments(args, options: commonOptions.union(["--lines", "--since", "--until", "--case", "--message",
                                                                   "--kind", "--after-cursor"]),
-                              flags: ["--follow", "--show-cursor"], aliases: commonAliases)
+                              flags: ["--follow", "--show-cursor", utcFlag], aliases: commonAliases)
         if o.wantsHelp { console.write(usage); return ExitCode.ok }
         guard o.positionals.isEmpty else { throw UsageError("unexpected argument \(o.positionals[0])") }
         let ctx = try context.applying(o)
         let dir = try ctx.directory()
-        let json = try outputFormat(o, allowed: ["text", "json"]) == "json"
+        let out = TailOutput(format: try outputFormat(o, allowed: ["text", "json", "csv"]), times: TimeText(utc: o.has(utcFlag)),
+                             context: ctx)
         let follow = o.has("--follow")
         var limit: Int? = nil
         if let n = o.value("--lines") {
@@ -125,6 +126,7 @@ public enum JournalCommand {
             stream = JournalStream(directory: dir)
         }
         try JournalCLIContext.requireJournal(dir)
+        if out.format == "csv" { console.write(Data(ExcelCSV.start(out.csvHeader))) }
 
         // The backlog: every match, or the last N. Without filters nothing is decoded until it
         // is printed, so `tail -n 10` of a million records is a fast scan.
@@ -142,7 +144,7 @@ public enum JournalCommand {
             if keep == Int.max {
                 // No -n: print as we go (bounded memory).
                 let e = try EntryCodec.decode(raw.payload)
-                console.write(format(e, payload: Array(raw.payload), cursor: JournalCursor(raw), json: json))
+                console.write(out.line(e, payload: Array(raw.payload), cursor: JournalCursor(raw)))
                 return
             }
             let item = (Array(raw.payload), raw.sequence, raw.chainHash.loadUnaligned(as: UInt64.self))
@@ -153,7 +155,7 @@ public enum JournalCommand {
             let hex = String(UInt64(bigEndian: prefix), radix: 16)
             let cursor = JournalCursor(sequence: seq, hashPrefix: String(repeating: "0", count: 16 - hex.count) + hex)
             let e = try payload.withUnsafeBytes { try EntryCodec.decode($0) }
-            console.write(format(e, payload: payload, cursor: cursor, json: json))
+            console.write(out.line(e, payload: payload, cursor: cursor))
         }
         console.flush()
         if shortened && total > terminalDefault {
@@ -165,7 +167,7 @@ public enum JournalCommand {
                 try stream.readAvailable { raw in
                     let e = try EntryCodec.decode(raw.payload)
                     guard f.matches(e) else { return }
-                    console.write(format(e, payload: Array(raw.payload), cursor: JournalCursor(raw), json: json))
+                    console.write(out.line(e, payload: Array(raw.payload), cursor: JournalCursor(raw)))
                     any = true
                 }
                 if any { console.flush() }
@@ -176,22 +178,47 @@ public enum JournalCommand {
         return ExitCode.ok
     }
 
-    /// One record for people (one line) or scripts (the stored JSON plus `"cursor"`).
-    static func format(_ e: JournalEntry, payload: [UInt8], cursor: JournalCursor, json: Bool) -> String {
-        if json {
-            var p = payload
-            p.removeLast()
-            p.append(contentsOf: #","cursor":""#.utf8)
-            p.append(contentsOf: cursor.description.utf8)
-            p.append(contentsOf: "\"}\n".utf8)
-            return String(decoding: p, as: UTF8.self)
+    /// How `tail` writes each record: one line for people, the stored JSON plus `"cursor"` for
+    /// scripts, or a CSV row for Excel.
+    struct TailOutput {
+        var format: String
+        var times: TimeText
+        var context: JournalCLIContext
+
+        var csvHeader: [String] {
+            ["RECORDED (\(times.zoneNote))", "SEQ", "KIND", "EVENT", "EVENT TIME (\(times.zoneNote))", "MESSAGE", "FROM", "TO",
+             "INTAKE ID", "ISSUER", "DOSSIER", "CASE", "PIN", "STATUS", "REASON", "FILE", "DIGEST", "CURSOR"]
         }
-        var s = "\(localTime(e.timeMillis)) #\(e.sequence) \(e.kind.rawValue)"
+
+        func line(_ e: JournalEntry, payload: [UInt8], cursor: JournalCursor) -> String {
+            switch format {
+            case "json":
+                var p = payload
+                p.removeLast()
+                p.append(contentsOf: #","cursor":""#.utf8)
+                p.append(contentsOf: cursor.description.utf8)
+                p.append(contentsOf: "\"}\n".utf8)
+                return String(decoding: p, as: UTF8.self)
+            case "csv":
+                return ExcelCSV.row([times.cell(millis: e.timeMillis), String(e.sequence), e.kind.rawValue, e.eventType ?? "",
+                                     e.eventTimeMillis.map { times.cell(millis: $0) } ?? "", e.messageId ?? "",
+                                     e.sender ?? "", e.recipient ?? "", e.intakeId ?? "", e.intakeIdIssuer ?? "", e.dossierNumber ?? "",
+                                     e.caseRef ?? "", e.personKey.map { String($0.prefix(8)) } ?? "", e.status ?? "", e.reason ?? "",
+                                     e.file ?? "", e.digest ?? "", cursor.description])
+            default:
+                return JournalCommand.format(e, times: times, context: context)
+            }
+        }
+    }
+
+    /// One record for people, on one line: the organisations by the names the config gives them.
+    static func format(_ e: JournalEntry, times: TimeText, context: JournalCLIContext) -> String {
+        var s = "\(times.text(millis: e.timeMillis, .milliseconds)) #\(e.sequence) \(e.kind.rawValue)"
         if let v = e.eventType { s += " \(v)" }
         // When it happened to the child, beside when it was journaled (the line's first field).
-        if let v = e.eventTimeMillis { s += " at=\(localTime(v))" }
+        if let v = e.eventTimeMillis { s += " at=\(times.text(millis: v, .milliseconds))" }
         if let v = e.messageId { s += " msg=\(v)" }
-        if e.sender != nil || e.recipient != nil { s += " \(e.sender ?? "?")→\(e.recipient ?? "?")" }
+        if e.sender != nil || e.recipient != nil { s += " \(context.name(e.sender))→\(context.name(e.recipient))" }
         if let v = e.intakeId { s += " intake=\(v)" + (e.intakeIdIssuer.map { " issuer=\($0)" } ?? "") }
         if let v = e.dossierNumber { s += " dossier=\(v)" }
         if let v = e.caseRef { s += " case=\(v)" }

@@ -31,7 +31,7 @@ struct TimeText: Sendable {
     func cell(_ date: Date) -> String { parts(Self.millis(date), .seconds).clock }
 
     /// A journal time for a CSV cell.
-    func cell(millis: Int64) -> String { parts(millis, .seconds).clock }
+    func cell(millis: Int64, _ precision: Precision = .seconds) -> String { parts(millis, precision).clock }
 
     /// What a CSV header says about its times: `local time` or `UTC`.
     var zoneNote: String { utc ? "UTC" : "local time" }

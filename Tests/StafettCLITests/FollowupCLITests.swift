@@ -66,8 +66,8 @@ final class FollowupCLITests: XCTestCase {
         XCTAssertLessThan(eventColumn.lowerBound, recordedColumn.lowerBound, text)
         let row = String(try XCTUnwrap(text.split(separator: "\n").dropFirst().first))
         XCTAssertTrue(row.hasPrefix("10d"), "ten days overdue on the day it was sent: \(row)")
-        let shownEvent = try XCTUnwrap(row.range(of: localTime(Int64(since.timeIntervalSince1970 * 1000), seconds: false)))
-        let shownRecorded = try XCTUnwrap(row.range(of: localTime(Int64(sent.timeIntervalSince1970 * 1000), seconds: false)))
+        let shownEvent = try XCTUnwrap(row.range(of: TimeText(utc: false).text(millis: Int64(since.timeIntervalSince1970 * 1000))))
+        let shownRecorded = try XCTUnwrap(row.range(of: TimeText(utc: false).text(millis: Int64(sent.timeIntervalSince1970 * 1000))))
         XCTAssertLessThan(shownEvent.lowerBound, shownRecorded.lowerBound, row)
 
         let json = run(FollowupCommand.run, ["-o", "json"]).out
@@ -123,6 +123,6 @@ final class FollowupCLITests: XCTestCase {
         let row = try XCTUnwrap(report.out.split(separator: "\n").first { $0.contains("intake-failed") })
         XCTAssertTrue(row.contains("file monday.csv") && row.contains("line 3: Födelsedatum"), String(row))
         let tail = run(JournalCommand.run, ["tail", "--kind", "received"]).out
-        XCTAssertTrue(tail.contains(" at=\(localTime(Int64((today - 2 * day).timeIntervalSince1970 * 1000)))"), tail)
+        XCTAssertTrue(tail.contains(" at=\(TimeText(utc: false).text(millis: Int64((today - 2 * day).timeIntervalSince1970 * 1000), .milliseconds))"), tail)
     }
 }

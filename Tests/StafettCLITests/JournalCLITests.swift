@@ -468,3 +468,86 @@ final class StopFlag: @unchecked Sendable {
     func set() { lock.lock(); value = true; lock.unlock() }
     var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
+
+/// Times in local time with the zone, `--utc` for UTC, organisations by their config names, and
+/// `-o csv` on `journal tail` and `case`.
+final class OperatorTimeAndNameTests: XCTestCase {
+    var dir = ""
+    var savedTZ: String?
+
+    override func setUpWithError() throws {
+        dir = try tempDir() + "/journal"
+        savedTZ = ProcessInfo.processInfo.environment["TZ"]
+        setenv("TZ", "Europe/Stockholm", 1)
+        tzset()
+        // 2026-12-06 21:13:05.250 UTC, 22:13 in Stockholm (CET).
+        let time = Date(timeIntervalSince1970: 1_796_591_585.25)
+        let j = try Journal(directory: dir)
+        try j.append(JournalEntry(kind: .queued, time: time, messageId: "m1", intakeId: "TRE-1", eventType: "Registered",
+                                  eventTime: time.addingTimeInterval(-3600), sender: "2120001165", recipient: "2021002163"))
+        try j.append(JournalEntry(kind: .delivered, time: time.addingTimeInterval(60), messageId: "m1", intakeId: "TRE-1",
+                                  sender: "2120001165", recipient: "2021002163", status: "accepted"))
+        j.close()
+    }
+
+    override func tearDown() {
+        if let savedTZ { setenv("TZ", savedTZ, 1) } else { unsetenv("TZ") }
+        tzset()
+        try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent)
+    }
+
+    func context() -> JournalCLIContext {
+        var c = JournalCLIContext(journalDirectory: dir)
+        c.organisationNames = ["2120001165": "trelleborg", "2021002163": "migrationsverket"]
+        return c
+    }
+
+    func run(_ f: ([String], JournalCLIContext, Console) -> Int32, _ args: [String], width: Int? = nil) -> (Int32, String) {
+        let console = Console.memory()
+        console.width = width
+        let code = f(args, context(), console)
+        return (code, console.output + console.errors)
+    }
+
+    func testTailShowsLocalTimeWithItsZoneOrUTCAndNamesOrganisations() {
+        let (code, out) = run(JournalCommand.run, ["tail"])
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.hasPrefix("2026-12-06 22:13:05.250 CET #1 queued Registered at=2026-12-06 21:13:05.250 CET msg=m1 trelleborg→migrationsverket"), out)
+        let (_, utc) = run(JournalCommand.run, ["tail", "--utc"])
+        XCTAssertTrue(utc.hasPrefix("2026-12-06 21:13:05.250 UTC #1 queued Registered at=2026-12-06 20:13:05.250 UTC"), utc)
+        let (_, unnamed) = { () -> (Int32, String) in
+            let console = Console.memory()
+            let code = JournalCommand.run(["tail"], context: JournalCLIContext(journalDirectory: dir), console: console)
+            return (code, console.output)
+        }()
+        XCTAssertTrue(unnamed.contains(" 2120001165→2021002163"), "without a config, the numbers: \(unnamed)")
+    }
+
+    func testTailAndCaseAsCSV() {
+        let (code, csv) = run(JournalCommand.run, ["tail", "-o", "csv", "--utc"])
+        XCTAssertEqual(code, 0, csv)
+        let rows = csv.components(separatedBy: "\r\n")
+        XCTAssertEqual(rows[0], "\u{FEFF}RECORDED (UTC);SEQ;KIND;EVENT;EVENT TIME (UTC);MESSAGE;FROM;TO;INTAKE ID;ISSUER;DOSSIER;CASE;PIN;STATUS;REASON;FILE;DIGEST;CURSOR")
+        XCTAssertTrue(rows[1].hasPrefix("2026-12-06 21:13:05;1;queued;Registered;2026-12-06 20:13:05;m1;2120001165;2021002163;TRE-1;"), rows[1])
+        XCTAssertTrue(rows[2].hasPrefix("2026-12-06 21:14:05;2;delivered;;;m1;2120001165;2021002163;TRE-1;;;;;accepted;"), rows[2])
+        XCTAssertEqual(rows.count, 4, "two rows and the empty string after the last CRLF")
+
+        let (caseCode, caseCSV) = run(CaseCommand.run, ["TRE-1", "-o", "csv"])
+        XCTAssertEqual(caseCode, 0, caseCSV)
+        let caseRows = caseCSV.components(separatedBy: "\r\n")
+        XCTAssertEqual(caseRows[0], "\u{FEFF}EVENT TIME (local time);RECORDED (local time);SEQ;KIND;EVENT;FROM;TO;MESSAGE;STATUS;REASON")
+        XCTAssertTrue(caseRows.contains("2026-12-06 21:13:05;2026-12-06 22:13:05;1;queued;Registered;2120001165;2021002163;m1;;"), caseCSV)
+    }
+
+    func testCaseTableNamesOrganisationsShowsZonesAndFitsTheWidth() {
+        let (code, out) = run(CaseCommand.run, ["TRE-1"], width: 200)
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.contains("Organisations: trelleborg (2120001165), migrationsverket (2021002163)"), out)
+        XCTAssertTrue(out.contains("2026-12-06 22:14:05 CET"), out)
+        XCTAssertTrue(out.contains("trelleborg→migrationsverket"), out)
+        let (_, narrow) = run(CaseCommand.run, ["TRE-1", "--utc"], width: 60)
+        XCTAssertTrue(narrow.contains("2026-12-06 21:14:05 UTC"), narrow)
+        let wide = run(CaseCommand.run, ["TRE-1", "--utc"]).1
+        XCTAssertTrue(wide.contains("accepted"), wide)
+    }
+}
