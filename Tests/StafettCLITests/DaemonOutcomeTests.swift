@@ -24,7 +24,8 @@ final class DaemonOutcomeTests: XCTestCase {
         try h.drop(DaemonHarness.csv(tag: tag, count: 2), as: "\(tag).csv", into: A)
         XCTAssertTrue(try h.wait(20) { try h.journaled(A, kind: "rejected", casePrefix: tag).count == 2 }, h.log(A))
         let ids = try h.journaled(A, kind: "rejected", casePrefix: tag)
-        XCTAssertEqual(h.queueCount(A), 0, "a rejected message leaves the queue")
+        // The record comes first and the queue file leaves after it (settlement): wait for the move.
+        XCTAssertTrue(h.wait(5) { h.queueCount(A) == 0 }, "a rejected message leaves the queue")
         XCTAssertTrue(h.inbox(B).isEmpty)
         let record = try XCTUnwrap(try h.journal(A).first { $0["kind"] as? String == "rejected" })
         XCTAssertTrue((record["reason"] as? String ?? "").hasPrefix("signature"), "\(record)")
