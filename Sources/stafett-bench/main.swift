@@ -1,11 +1,16 @@
 import Foundation
 import StafettCrypto
+import StafettCLI
 import StafettDaemon
 
 // stafett-bench [pipeline|journal|e2e|all] [--seconds S] ...
 // Prints figures as ratios against anchors measured in the same run.
 // `e2e` starts its daemons from this binary (DaemonLauncher.forThisProgram), which then runs as stafettd.
 DaemonCommand.runIfSelfLaunched(Array(CommandLine.arguments.dropFirst()))
+// `growth` measures the operator commands in children of this same binary.
+if CommandLine.arguments.dropFirst().first == GrowthBenchmark.runAsCLIArgument {
+    exit(StafettTool.main(Array(CommandLine.arguments.dropFirst(2))))
+}
 signal(SIGPIPE, SIG_IGN)
 let argv = Array(CommandLine.arguments.dropFirst())
 let which = argv.first.map { $0.hasPrefix("-") ? "all" : $0 } ?? "all"
@@ -14,9 +19,9 @@ let args = argv.first.map { $0.hasPrefix("-") } == false ? Array(argv.dropFirst(
     guard let i = args.firstIndex(of: name), i + 1 < args.count, let v = Double(args[i + 1]) else { return fallback }
     return v
 }
-if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "flood", "intake-memory", "soak", "all"].contains(which) {
+if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "flood", "intake-memory", "soak", "fanin", "growth", "all"].contains(which) {
     print("""
-        usage: stafett-bench [pipeline|checks|journal|e2e|flood|intake-memory|soak|all] [--seconds S]
+        usage: stafett-bench [pipeline|checks|journal|e2e|flood|intake-memory|soak|fanin|growth|all] [--seconds S]
           pipeline  translate + validate + sign records/s beside the bare sign rate (issue 2)
           checks    µs of CPU per document for the receiver's and the sender's checks beside a bare verify (issue 4's breakdown)
                     STAFETT_BENCH_CALLS=N calls each stage exactly N times (for callgrind)
@@ -35,7 +40,14 @@ if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "flood",
           soak      --records N (10000) dropped at --rate R (50) records/s while --kills K (20) random SIGKILLs hit either
                     daemon; prints lost/duplicated and both journals' verify; exit 1 if any is bad or after --timeout S (1800)
                     (--seed X repeats a run's files and kills; issue 14, scripts/soak.sh)
-        e2e runs its two daemons from this binary (the daemon code of the same build).
+          fanin     --peers N (300) organisations, each its own certificate and --connections C (2) keep-alive connections,
+                    against one stafettd: connect all at once, --seconds S (30) at 1 record/s per peer, a --burst B (100)
+                    records from every peer at once, SIGHUP reload, restart; receiver threads, descriptors, peak RSS;
+                    a refused attempt is retried after --backoff SECONDS (30, the daemon's initial-backoff) (issue 15)
+          growth    stafettd launch to serving, followup, case and journal verify (time, peak memory of a child) over
+                    generated journals of --sizes N,M (1000000,10000000) records spanning --span-days D (90);
+                    STAFETT_BENCH_JOURNAL=DIR keeps and reuses them in DIR/records-N (issue 15)
+        e2e, soak, fanin and growth run their daemons from this binary (the daemon code of the same build).
         Build with -c release: swift run -c release stafett-bench
         """)
     exit(which == "all" || args.contains("--help") ? 0 : 2)
@@ -60,6 +72,16 @@ do {
     if which == "soak" {
         exit(try SoakBenchmark.run(.init(records: Int(option("--records", 10000)), kills: Int(option("--kills", 20)), rate: option("--rate", 50),
                                          timeout: option("--timeout", 1800), seed: UInt64(option("--seed", Double(UInt32.random(in: 1...UInt32.max)))))) ? 0 : 1)
+    }
+    if which == "fanin" {
+        try FanInBenchmark.run(.init(peers: Int(option("--peers", 300)), seconds: Int(option("--seconds", 30)),
+                                     burst: Int(option("--burst", 100)), connections: Int(option("--connections", 2)),
+                                     backoff: option("--backoff", 30)))
+    }
+    if which == "growth" {
+        let sizes = args.firstIndex(of: "--sizes").flatMap { i in i + 1 < args.count ? args[i + 1] : nil }
+            .map { $0.split(separator: ",").compactMap { Int($0) } } ?? [1_000_000, 10_000_000]
+        try GrowthBenchmark.run(sizes: sizes, spanDays: option("--span-days", 90))
     }
     if which == "flood" {
         try FloodBenchmark.run(connections: Int(option("--connections", 2000)), addresses: Int(option("--addresses", 200)),
