@@ -164,12 +164,24 @@ enum Socket {
         throw .listen(address: where_, reason: errnoText(lastError))
     }
 
-    /// Connects with a deadline; the socket comes back non-blocking with TCP_NODELAY.
-    static func connect(host: String, port: UInt16, deadline: Deadline) throws(IOFailure) -> Int32 {
+    /// Connects with a deadline, from the numeric address `source` when given; the socket comes
+    /// back non-blocking with TCP_NODELAY.
+    static func connect(host: String, port: UInt16, from source: String? = nil, deadline: Deadline) throws(IOFailure) -> Int32 {
         var lastFailure = IOFailure.system(ECONNREFUSED)
+        var sources: [(family: Int32, address: Data)] = []
+        if let source { sources = try resolve(host: source, port: 0, passive: false) }
         for a in try resolve(host: host, port: port, passive: false) {
+            let local = sources.first { $0.family == a.family }
+            if source != nil && local == nil { continue }
             let fd = socket(a.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             if fd < 0 { lastFailure = .system(errno); continue }
+            if let local, local.address.withUnsafeBytes({ raw in
+                bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+            }) != 0 {
+                lastFailure = .system(errno)
+                close(fd)
+                continue
+            }
             setNonBlocking(fd)
             setNoDelay(fd)
             let rc = a.address.withUnsafeBytes { raw in
