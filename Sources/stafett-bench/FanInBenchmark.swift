@@ -25,7 +25,7 @@ enum FanInBenchmark {
     static let receiver = "2021005489"
 
     static func run(_ o: Options) throws {
-        print("== fanin: \(o.peers) peers, each its own organisation, certificate and \(o.connections) keep-alive connections, → one stafettd on loopback")
+        print("== fanin: \(o.peers) peers, each its own organisation, certificate, source address and \(o.connections) keep-alive connections, → one stafettd on loopback")
         print("   load average at start: \(ProcessSampler.loadAverage) (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
         // Every peer's connections, their replacements after the restart, and the receiver's share.
         FloodBenchmark.raiseDescriptorLimit(to: rlim_t(o.peers * o.connections * 4 + 4096))
@@ -68,8 +68,11 @@ enum FanInBenchmark {
         let trust = PeerTrust(organisation: recipient, caCertificates: [ca.certificate])
         let peers = try issued.enumerated().map { i, p in
             let tls = try TLSClientContext(TLSConfiguration(certificateChain: [p.2], privateKey: p.1), serverTrust: trust)
+            // Each organisation from its own address (127.0.1.1, 127.0.1.2, ...), as in reality: the
+            // receiver caps handshakes per source address.
             let client = HTTPClient(configuration: HTTPClientConfiguration(host: "127.0.0.1", port: node.port, maxConnections: o.connections,
-                                                                           requestTimeout: .seconds(60)), tls: tls)
+                                                                           requestTimeout: .seconds(60),
+                                                                           sourceAddress: "127.0.\(1 + i / 250).\(1 + i % 250)"), tls: tls)
             return FanInPeer(index: i, organisation: p.0, client: client, pool: try pools.get(i))
         }
         print(String(format: "setup: %d case messages signed ahead (%d per peer, %d bytes each) in %.1f s",

@@ -27,13 +27,19 @@ enum GrowthBenchmark {
         if statvfs(base.path, &fs) == 0 {
             print(String(format: "   %@: %.1f GB free", base.path, Double(fs.f_bavail) * Double(fs.f_frsize) / 1e9))
         }
-        let netDir = base.appendingPathComponent("net-\(getpid())")
-        defer { try? FileManager.default.removeItem(at: netDir) }
-        let net = try DemoNetwork.create(in: netDir, members: [("verket", "Migrationsverket", "2021005489"),
-                                                                ("kommun", "Trelleborgs kommun", "2120001124")])
-        let node = net.node("verket"), client = net.node("kommun")
-        let tls = try TLSClientContext(TLSConfiguration(certificateFile: client.tls("node.crt"), privateKeyFile: client.tls("node.key")),
-                                       serverTrust: PeerTrust(organisation: node.organisation, caFile: net.caPath))
+        // The node's keys stay with the kept journals: a daemon that ran on one signed a checkpoint
+        // into it, which the next start verifies with the node certificate.
+        let netDir = base.appendingPathComponent("net")
+        let nodeConfig = netDir.appendingPathComponent("verket/stafett.conf").path
+        if !FileManager.default.fileExists(atPath: nodeConfig) {
+            _ = try DemoNetwork.create(in: netDir, members: [("verket", "Migrationsverket", "2021005489"),
+                                                              ("kommun", "Trelleborgs kommun", "2120001124")])
+        }
+        let node = try StafettConfig.load(path: nodeConfig).node
+        let client = netDir.appendingPathComponent("kommun/tls")
+        let tls = try TLSClientContext(TLSConfiguration(certificateFile: client.appendingPathComponent("node.crt").path,
+                                                        privateKeyFile: client.appendingPathComponent("node.key").path),
+                                       serverTrust: PeerTrust(organisation: node.organisation, caFile: netDir.appendingPathComponent("ca/ca.crt").path))
         let exe = DaemonLauncher.forThisProgram.executable
 
         for size in [0] + sizes {
@@ -54,11 +60,11 @@ enum GrowthBenchmark {
                 var st = stat(); stat(p, &st); return acc + Int64(st.st_size)
             }
 
-            var config = try StafettConfig.load(path: node.configPath)
+            var config = try StafettConfig.load(path: nodeConfig)
             config.paths.state = state.path
             let configPath = netDir.appendingPathComponent("verket-\(size).conf").path
             try AtomicFile.write(Data(config.render().utf8), to: URL(fileURLWithPath: configPath), mode: 0o644)
-            let (listening, serving, stop) = try startUp(configPath: configPath, port: node.port, tls: tls,
+            let (listening, serving, stop) = try startUp(configPath: configPath, port: node.listen.port, tls: tls,
                                                          logPath: netDir.appendingPathComponent("stafettd-\(size).log").path)
             print(String(format: "records %d (%.0f MB): stafettd listening %.2f s, /v1/health answered %.2f s after launch%@; stopped in %.2f s [load %@]",
                          size, Double(bytes) / 1e6, listening, serving,
@@ -85,10 +91,10 @@ enum GrowthBenchmark {
         // Polled every 5 ms: DaemonProcess.waitForPort's 50 ms would be a visible share of 2 s.
         var listening: Double?
         while listening == nil, since() < 300 {
-            guard daemon.isRunning else { throw StartupError("stafettd exited at start; see \(logPath)") }
+            guard daemon.isRunning else { throw StartupError("stafettd exited at start: \(tail(logPath))") }
             if accepts(port) { listening = since() } else { usleep(5_000) }
         }
-        guard let listening else { daemon.stop(); throw StartupError("stafettd did not listen within 300 s; see \(logPath)") }
+        guard let listening else { daemon.stop(); throw StartupError("stafettd did not listen within 300 s: \(tail(logPath))") }
         let client = HTTPClient(configuration: HTTPClientConfiguration(host: "127.0.0.1", port: port, maxConnections: 1), tls: tls)
         defer { client.close() }
         var serving: Double?
@@ -97,8 +103,13 @@ enum GrowthBenchmark {
         }
         let stopAt = since()
         daemon.stop()
-        guard let serving else { throw StartupError("/v1/health never answered; see \(logPath)") }
+        guard let serving else { throw StartupError("/v1/health never answered: \(tail(logPath))") }
         return (listening, serving, since() - stopAt)
+    }
+
+    /// The last lines of a log, for an error (the directory it is in may be removed).
+    static func tail(_ logPath: String) -> String {
+        ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").suffix(3).joined(separator: "\n")
     }
 
     /// Whether a TCP connect to 127.0.0.1:`port` succeeds now (one try, no wait).
