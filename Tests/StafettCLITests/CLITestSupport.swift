@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import StafettCLI
+import StafettTestSupport
 
 /// Runs `stafett` commands in-process with captured output, in a temporary directory.
 final class CLIRun {
@@ -27,17 +28,8 @@ final class CLIRun {
     /// Runs an external tool; returns its exit status and combined output.
     @discardableResult
     func tool(_ exe: String, _ args: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        p.currentDirectoryURL = dir
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let r = try runTool(exe, args, in: dir)
+        return (r.status, r.output)
     }
 
     /// A self-signed certificate and key made by the openssl CLI.

@@ -26,12 +26,13 @@ public struct ToolResult: Sendable {
     public let output: String
 }
 
-/// Runs `tool` with `arguments`, collecting stdout and stderr together.
+/// Runs `tool` with `arguments` (in `directory`, when given), collecting stdout and stderr together.
 @discardableResult
-public func runTool(_ tool: String, _ arguments: [String]) throws -> ToolResult {
+public func runTool(_ tool: String, _ arguments: [String], in directory: URL? = nil) throws -> ToolResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: tool)
     p.arguments = arguments
+    if let directory { p.currentDirectoryURL = directory }
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
