@@ -1,4 +1,5 @@
 import Foundation
+import StafettTestSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -11,19 +12,8 @@ final class InstallTests: XCTestCase {
 
     @discardableResult
     func run(_ exe: String, _ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+        let r = try runTool(exe, args, environment: env)
+        return (r.status, r.output)
     }
 
     func mode(_ path: String) -> mode_t {

@@ -26,13 +26,18 @@ public struct ToolResult: Sendable {
     public let output: String
 }
 
-/// Runs `tool` with `arguments` (in `directory`, when given), collecting stdout and stderr together.
+/// Runs `tool` with `arguments` (in `directory`, and with `environment` added to this process's,
+/// when given), collecting stdout and stderr together.
 @discardableResult
-public func runTool(_ tool: String, _ arguments: [String], in directory: URL? = nil) throws -> ToolResult {
+public func runTool(_ tool: String, _ arguments: [String], in directory: URL? = nil,
+                    environment: [String: String] = [:]) throws -> ToolResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: tool)
     p.arguments = arguments
     if let directory { p.currentDirectoryURL = directory }
+    if !environment.isEmpty {
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    }
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
