@@ -5,9 +5,9 @@ import StafettModel
 public enum ConnectionRefusal: String, Sendable, Hashable, CaseIterable {
     /// `maxConnections` were open.
     case maxConnections = "max-connections"
-    /// `maxPendingHandshakes` were in their handshake and none of them could give way.
+    /// `maxPendingHandshakes` handshakes were under way and none of them could give way.
     case handshakes
-    /// `maxPendingHandshakesPerAddress` from the source address were in their handshake.
+    /// `maxPendingHandshakesPerAddress` from the source address were not yet authenticated.
     case perAddress = "per-address"
     /// The authenticated peer already held `maxConnectionsPerPeer` connections.
     case perPeer = "per-peer"
@@ -15,37 +15,47 @@ public enum ConnectionRefusal: String, Sendable, Hashable, CaseIterable {
 
 /// How far a pending handshake has got: the less advanced gives way first to a newcomer.
 enum HandshakeProgress: Int, Comparable {
-    /// Nothing received yet. A real client's ClientHello follows its TCP handshake at once
-    /// (usually before the server even accepts), so a connection still silent when a newcomer
-    /// needs its place is the flood's, whatever its age.
+    /// Nothing received yet; the connection waits in the accept loop (`HandshakeWaitingRoom`),
+    /// without a thread. A real client's ClientHello follows its TCP handshake at once (usually
+    /// before the server even accepts), so a connection still silent when a newcomer needs its
+    /// place is the flood's, whatever its age.
     case silent
-    /// Bytes received, but no complete ClientHello answered yet. A real client is here only for
-    /// as long as its thread takes to be scheduled.
+    /// Part of a ClientHello received; still waiting in the accept loop.
     case spoke
-    /// The server has answered a complete ClientHello and waits for the client's certificate and
+    /// Its whole ClientHello is in and its thread runs the handshake: it holds a handshake place.
+    case underWay
+    /// The server has answered the ClientHello and waits for the client's certificate and
     /// Finished: one round trip for a real client; the server has already paid for a key exchange
     /// and a signature, and so has an attacker that gets here (it sent a valid ClientHello).
     case answered
 
     static func < (a: HandshakeProgress, b: HandshakeProgress) -> Bool { a.rawValue < b.rawValue }
+
+    /// Whether the connection has a thread (and so holds a handshake place).
+    var hasThread: Bool { self >= .underWay }
 }
 
-/// The books of who holds the server's places: every open connection, those still in their TLS
-/// handshake (by source address block and progress), and the authenticated ones by peer
+/// The books of who holds the server's places: every open connection, those not yet
+/// authenticated (by source address block and progress), and the authenticated ones by peer
 /// organisation. Not thread-safe: `HTTPServer` keeps it under its lock.
 ///
 /// The policy, as an attacker meets it:
-/// - Unauthenticated connections hold at most `maxPendingHandshakes` places, so at least
-///   `maxConnections - maxPendingHandshakes` stay for peers that have proved who they are; one
-///   address (IPv4, or IPv6 /64) holds at most `maxPendingHandshakesPerAddress` of them.
-/// - At a full handshake cap a newcomer is not refused: it takes the place of the least advanced,
-///   oldest pending handshake (silent before spoke before answered). Silent and partial ones give
-///   way at once, so a flood of them, from any number of addresses and at any rate, only churns
-///   itself: a real client's ClientHello is in the socket when it is accepted, and it moves past
-///   them. A connection whose ClientHello was answered gives way only after `handshakeGrace`, so
-///   that more honest handshakes than places (a reconnect storm) complete instead of evicting
-///   each other; to crowd out newcomers, a flood must then complete `maxPendingHandshakes /
-///   handshakeGrace` ClientHellos a second, each costing the server a key exchange and a signature.
+/// - A connection that has not sent its whole ClientHello costs a descriptor and a poll entry,
+///   not a thread: it holds one of `maxConnections` but no handshake place. When every place is
+///   taken, a newcomer takes the place of the least advanced, oldest of these (silent before
+///   partial), so a flood of them, from any number of addresses and at any rate, only churns
+///   itself: a real client's ClientHello is in the socket when it is accepted, or within the
+///   moment after, and it moves on to a handshake place long before the flood's newcomers have
+///   gone round all the places. Authenticated connections never give way.
+/// - One address (IPv4, or IPv6 /64) holds at most `maxPendingHandshakesPerAddress` connections
+///   that are not yet authenticated.
+/// - Handshakes under way (a thread each) hold at most `maxPendingHandshakes` places, so at least
+///   `maxConnections - maxPendingHandshakes` stay for peers that have proved who they are. At a
+///   full handshake cap the newcomer takes the place of one under way whose ClientHello is not yet
+///   answered, or of one answered more than `handshakeGrace` ago, so that more honest handshakes
+///   than places (a reconnect storm) complete instead of evicting each other; to crowd out
+///   newcomers, a flood must then complete `maxPendingHandshakes / handshakeGrace` ClientHellos a
+///   second, each costing the server a key exchange and a signature.
 /// - An authenticated peer holds at most `maxConnectionsPerPeer` connections, so one peer (or its
 ///   stolen key) cannot take the places every other peer needs.
 struct ConnectionAdmission {
@@ -63,47 +73,68 @@ struct ConnectionAdmission {
     private var pendingFrom: [String: Int] = [:]
     /// Pending connections already shut down to make room (in `pending` until their threads finish).
     private(set) var evicted: Set<Int32> = []
+    /// Connections with a handshake under way or answered, evicted ones included.
+    private var withThread = 0
     private var peerOf: [Int32: OrganisationNumber] = [:]
     private var heldBy: [OrganisationNumber: Int] = [:]
     var stats = HTTPServerStatistics()
 
-    /// Connections in their handshake, not counting those already evicted (on their way out).
+    /// Connections not yet authenticated, not counting those already evicted (on their way out).
     var pendingCount: Int { pending.count - evicted.count }
 
+    /// Handshakes under way (holding a handshake place), not counting those already evicted.
+    var underWayCount: Int { withThread - evicted.count }
+
     /// Takes a new connection into the books, or says why it must be closed instead. With
-    /// `handshakes` false (a plain server) there is no handshake to count. `hasSpoken` tells
-    /// whether a pending connection has bytes waiting (a silent one's thread may not have looked
-    /// yet); `evict` shuts down the one that gives way.
+    /// `handshakes` false (a plain server) there is no handshake to count: the connection is
+    /// served at once. A TLS connection starts silent, without a thread; `startHandshake` gives it
+    /// a handshake place once its ClientHello is in. `hasSpoken` tells whether a silent connection
+    /// has bytes waiting (the accept loop may not have looked yet); `displace` closes the silent
+    /// or partial one that gives way (it has no thread to do it).
     mutating func admit(_ fd: Int32, from source: String, handshakes: Bool, _ config: HTTPServerConfiguration,
-                        hasSpoken: (Int32) -> Bool, evict: (Int32) -> Void) -> ConnectionRefusal? {
+                        hasSpoken: (Int32) -> Bool, displace: (Int32) -> Void) -> ConnectionRefusal? {
+        let block = Socket.addressBlock(of: source)
+        if handshakes, pendingFrom[block, default: 0] >= max(1, config.maxPendingHandshakesPerAddress) {
+            stats.connectionsRefusedAtAddressCap += 1
+            return .perAddress
+        }
         // Evicted connections are on their way out (their threads have yet to notice): their
         // places are free already, or a fast flood would fill `maxConnections` with its own dead.
         if connections.count - evicted.count >= config.maxConnections {
-            stats.connectionsRefusedAtCap += 1
-            return .maxConnections
+            guard handshakes, let victim = evictionCandidate(threads: false, grace: config.handshakeGrace, hasSpoken: hasSpoken) else {
+                stats.connectionsRefusedAtCap += 1
+                return .maxConnections
+            }
+            displace(victim)
+            finished(victim)
+            stats.pendingHandshakesEvicted += 1
         }
         if handshakes {
-            let block = Socket.addressBlock(of: source)
-            if pendingFrom[block, default: 0] >= max(1, config.maxPendingHandshakesPerAddress) {
-                stats.connectionsRefusedAtAddressCap += 1
-                return .perAddress
-            }
-            if pendingCount >= max(1, config.maxPendingHandshakes) {
-                guard let victim = evictionCandidate(grace: config.handshakeGrace, hasSpoken: hasSpoken) else {
-                    stats.connectionsRefusedAtPendingCap += 1
-                    return .handshakes
-                }
-                // Its thread sees the shutdown, ends the handshake and leaves the books.
-                evicted.insert(victim)
-                evict(victim)
-                stats.pendingHandshakesEvicted += 1
-            }
             pending[fd] = Pending(block: block, arrival: .now(), progress: .silent)
             order.append(fd)
             pendingFrom[block, default: 0] += 1
         }
         connections.insert(fd)
         stats.connectionsAccepted += 1
+        return nil
+    }
+
+    /// A pending connection's whole ClientHello is in: it takes a handshake place, or says why it
+    /// must be closed instead. `evict` shuts down a handshake under way that gives way (its thread
+    /// sees the shutdown, ends the handshake and leaves the books).
+    mutating func startHandshake(_ fd: Int32, _ config: HTTPServerConfiguration, evict: (Int32) -> Void) -> ConnectionRefusal? {
+        guard let p = pending[fd], !p.progress.hasThread else { return nil }
+        if underWayCount >= max(1, config.maxPendingHandshakes) {
+            guard let victim = evictionCandidate(threads: true, grace: config.handshakeGrace, hasSpoken: { _ in true }) else {
+                stats.connectionsRefusedAtPendingCap += 1
+                return .handshakes
+            }
+            evicted.insert(victim)
+            evict(victim)
+            stats.pendingHandshakesEvicted += 1
+        }
+        pending[fd]?.progress = .underWay
+        withThread += 1
         return nil
     }
 
@@ -143,15 +174,17 @@ struct ConnectionAdmission {
 
     private mutating func leavePending(_ fd: Int32) {
         evicted.remove(fd)
-        guard let block = pending.removeValue(forKey: fd)?.block else { return }
-        if let n = pendingFrom[block], n > 1 { pendingFrom[block] = n - 1 } else { pendingFrom[block] = nil }
+        guard let p = pending.removeValue(forKey: fd) else { return }
+        if p.progress.hasThread { withThread -= 1 }
+        if let n = pendingFrom[p.block], n > 1 { pendingFrom[p.block] = n - 1 } else { pendingFrom[p.block] = nil }
         compactOrder()
     }
 
-    /// The least advanced, oldest pending handshake that may give way: a silent or partial one at
-    /// once, an answered one after `grace`. Walks the arrival order, which under a silent flood
-    /// finds its victim at the front.
-    private mutating func evictionCandidate(grace: Duration, hasSpoken: (Int32) -> Bool) -> Int32? {
+    /// The least advanced, oldest pending connection that may give way, among those waiting
+    /// without a thread (`threads` false: silent before partial) or those with a handshake
+    /// under way (`threads` true: one not yet answered at once, an answered one after `grace`).
+    /// Walks the arrival order, which under a silent flood finds its victim at the front.
+    private mutating func evictionCandidate(threads: Bool, grace: Duration, hasSpoken: (Int32) -> Bool) -> Int32? {
         var best: (fd: Int32, progress: HandshakeProgress)?
         let now = Deadline.now().nanoseconds
         let graceStart = now - min(now, Deadline.span(grace))
@@ -159,12 +192,12 @@ struct ConnectionAdmission {
         while i < order.count {
             let fd = order[i]
             i += 1
-            guard var p = pending[fd], !evicted.contains(fd) else { continue }
+            guard var p = pending[fd], !evicted.contains(fd), p.progress.hasThread == threads else { continue }
             if p.progress == .silent, hasSpoken(fd) {
                 p.progress = .spoke
                 pending[fd] = p
             }
-            if p.progress == .silent { return fd }
+            if p.progress == .silent || p.progress == .underWay { return fd }
             if p.progress == .answered, p.arrival.nanoseconds > graceStart { continue }
             if best == nil || p.progress < best!.progress { best = (fd, p.progress) }
         }

@@ -11,22 +11,26 @@ public struct HTTPServerConfiguration: Sendable {
     /// handshake or a response: a 503 would need a TLS handshake first, which is the very
     /// work an overloaded server must not do. Clients see the close and retry later.
     public var maxConnections: Int
-    /// Connections still in their TLS handshake, from all addresses together; they count
-    /// against `maxConnections` as well. Until its handshake ends a connection may be anyone's:
-    /// without a smaller cap of their own, silent connections could fill `maxConnections` and
-    /// lock every authenticated peer out. With it, at least `maxConnections - maxPendingHandshakes`
-    /// places stay for peers that have proved who they are. At the cap a newcomer takes the place
-    /// of the least advanced pending handshake (see `ConnectionAdmission`), and is closed at once
-    /// only when none may give way. Until set, a quarter of `maxConnections`; at least 1 is used.
+    /// TLS handshakes under way (a thread each, from a whole ClientHello to the Finished), from all
+    /// addresses together; they count against `maxConnections` as well. Until its handshake ends
+    /// a connection may be anyone's: without a smaller cap of their own, handshakes could fill
+    /// `maxConnections` and lock every authenticated peer out. With it, at least
+    /// `maxConnections - maxPendingHandshakes` places stay for peers that have proved who they
+    /// are. Connections that have not yet sent a whole ClientHello take no handshake place: they
+    /// wait without a thread and give way to any newcomer when every place is taken. At the cap
+    /// a newcomer takes the place of a less advanced handshake (see `ConnectionAdmission`), and is
+    /// closed at once only when none may give way. Until set, a quarter of `maxConnections`; at
+    /// least 1 is used.
     public var maxPendingHandshakes: Int {
         get { pendingHandshakesSet ?? maxConnections / 4 }
         set { pendingHandshakesSet = newValue }
     }
     private var pendingHandshakesSet: Int?
-    /// Connections in their TLS handshake from one source address (IPv4, or an IPv6 /64). Keeps
-    /// one host from taking all of `maxPendingHandshakes`, which would lock out new connections
-    /// from everyone else; a peer needs only a few handshakes at a time (one per keep-alive
-    /// connection it opens). One over it is closed at once. Default 16; at least 1 is used.
+    /// Connections not yet authenticated from one source address (IPv4, or an IPv6 /64), silent
+    /// ones included. Keeps one host from taking all of `maxPendingHandshakes`, or every place
+    /// silent connections may take, which would make newcomers from everyone else churn; a peer
+    /// needs only a few handshakes at a time (one per keep-alive connection it opens). One over it
+    /// is closed at once. Default 16; at least 1 is used.
     public var maxPendingHandshakesPerAddress: Int
     /// Authenticated connections one peer organisation may hold; one over it is answered 503
     /// right after its handshake and closed. Keeps one peer (say, one whose requests never
@@ -36,8 +40,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var backlog: Int32
     /// The TLS handshake must finish within this.
     public var handshakeTimeout: Duration
-    /// A new connection must send its first byte (the ClientHello) within this; a real client
-    /// sends it with its TCP handshake. Clamped to `handshakeTimeout`.
+    /// A new connection must send its whole ClientHello (its first TLS record) within this; a
+    /// real client sends it with its TCP handshake. Until then it has no thread: it waits in the
+    /// accept loop's poll set (`HandshakeWaitingRoom`). Clamped to `handshakeTimeout`.
     public var firstByteTimeout: Duration = .seconds(2)
     /// At a full handshake cap, how long a handshake whose ClientHello was answered keeps its
     /// place against a newcomer: long enough for a real client's one round trip, so that a
@@ -92,20 +97,21 @@ public struct HTTPServerStatistics: Sendable, Hashable {
     public var connectionsAccepted = 0
     /// Connections closed at once because `maxConnections` were open.
     public var connectionsRefusedAtCap = 0
-    /// Connections closed at once because `maxPendingHandshakes` were in their handshake.
+    /// Connections closed at once because `maxPendingHandshakes` handshakes were under way.
     public var connectionsRefusedAtPendingCap = 0
     /// Connections closed at once because `maxPendingHandshakesPerAddress` from their source
-    /// address were in their handshake.
+    /// address were not yet authenticated.
     public var connectionsRefusedAtAddressCap = 0
     /// Authenticated connections closed after their handshake because their peer held
     /// `maxConnectionsPerPeer` already.
     public var connectionsRefusedPerPeer = 0
-    /// Pending handshakes closed to make room for a newcomer at a full `maxPendingHandshakes`.
+    /// Connections not yet authenticated closed to make room for a newcomer: silent ones at a full
+    /// `maxConnections`, handshakes under way at a full `maxPendingHandshakes`.
     public var pendingHandshakesEvicted = 0
     /// TLS handshakes that failed (untrusted or missing certificate, timeout, protocol error);
     /// evictions are not counted here.
     public var handshakeFailures = 0
-    /// Of `handshakeFailures`, connections that sent nothing within `firstByteTimeout`.
+    /// Of `handshakeFailures`, connections that sent no whole ClientHello within `firstByteTimeout`.
     public var silentConnectionsClosed = 0
     /// Of `handshakeFailures`, handshakes that did not finish within `handshakeTimeout`.
     public var handshakeTimeouts = 0
@@ -134,7 +140,8 @@ public typealias HTTPOversizeHandler = @Sendable (String, PeerIdentity, String) 
 
 /// An HTTP/1.1 server over mutual TLS (or, for `/metrics`, plain TCP on loopback).
 ///
-/// One thread per connection up to `maxConnections`, blocking I/O with poll(2) deadlines.
+/// One thread per connection up to `maxConnections`, blocking I/O with poll(2) deadlines. A TLS
+/// connection gets its thread once its ClientHello is in; until then the accept loop holds it.
 /// Keep-alive by default; `Connection: close` honoured; `Expect: 100-continue` answered
 /// before the body is read. `stop()` is the graceful drain for SIGTERM.
 public final class HTTPServer: @unchecked Sendable {
@@ -256,11 +263,19 @@ public final class HTTPServer: @unchecked Sendable {
         return books.connections.count
     }
 
-    /// Number of connections still in their TLS handshake.
+    /// Number of connections not yet authenticated: silent ones waiting for their ClientHello
+    /// and those with a handshake under way.
     public var pendingHandshakes: Int {
         state.lock()
         defer { state.unlock() }
         return books.pendingCount
+    }
+
+    /// Number of handshakes under way (each holding a handshake place and a thread).
+    public var handshakesUnderWay: Int {
+        state.lock()
+        defer { state.unlock() }
+        return books.underWayCount
     }
 
     /// Number of authenticated connections `peer` holds now.
@@ -322,7 +337,14 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     private func acceptLoop() {
+        // TLS connections wait here, in this loop's poll set, until their ClientHello is in.
+        var room = HandshakeWaitingRoom()
         defer {
+            for fd in Array(room.held) {
+                room.release(fd)
+                finished(fd)
+                close(fd)
+            }
             close(listenFD)
             state.lock()
             acceptLoopDone = true
@@ -335,17 +357,24 @@ public final class HTTPServer: @unchecked Sendable {
             state.lock()
             let summaryDue = refusalLog.summaryDue
             state.unlock()
-            do { try Socket.wait(listenFD, for: Int16(POLLIN), until: summaryDue ?? never, wakeFD: wakeRead) } catch {
+            let woken: (accept: Bool, left: [(fd: Int32, verdict: HandshakeWaitingRoom.Verdict, handshakeBy: Deadline)])
+            do { woken = try room.wait(listenFD: listenFD, wakeFD: wakeRead, until: summaryDue ?? never) } catch {
                 if case .system = error { usleep(10_000); continue }  // EMFILE and friends: back off
-                if case .timedOut = error {
-                    state.lock()
-                    let line = refusalLog.summary()
-                    state.unlock()
-                    if let line { configuration.log?(line) }
-                    continue
-                }
                 return  // stopped
             }
+            for (fd, verdict, handshakeBy) in woken.left { leaveWaitingRoom(fd, verdict, handshakeBy: handshakeBy) }
+            if woken.accept { acceptWaiting(into: &room) }
+            state.lock()
+            let line = refusalLog.summary()
+            state.unlock()
+            if let line { configuration.log?(line) }
+        }
+    }
+
+    /// Accepts the connections waiting in the listen queue (a bounded number, so that held
+    /// connections and the stop signal are looked at between rounds of a flood).
+    private func acceptWaiting(into room: inout HandshakeWaitingRoom) {
+        for _ in 0..<64 {
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let fd = withUnsafeMutablePointer(to: &storage) { p in
@@ -353,26 +382,74 @@ public final class HTTPServer: @unchecked Sendable {
             }
             if fd < 0 {
                 if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM { usleep(10_000) }
-                continue
+                return  // EAGAIN: the queue is empty
             }
             Socket.setNonBlocking(fd)
             let source = Socket.sourceAddress(&storage, length: length) ?? "?"
+            // One waiting in the room that gives way has no thread to notice a shutdown: it is closed here.
+            var displaced: Int32?
             state.lock()
+            let handshakes = tls != nil
             let refusal: ConnectionRefusal? = stopping ? .maxConnections : books.admit(
-                fd, from: source, handshakes: tls != nil, configuration,
-                hasSpoken: HTTPServer.hasBytesWaiting, evict: { shutdown($0, Int32(SHUT_RDWR)) })
+                fd, from: source, handshakes: handshakes, configuration, hasSpoken: HTTPServer.hasBytesWaiting,
+                displace: { displaced = $0 })
             let line = stopping ? nil : refusal.flatMap { refusalLog.line(for: $0, from: source, configuration) }
             state.unlock()
+            if let displaced {
+                room.release(displaced)
+                close(displaced)
+            }
             if let line { configuration.log?(line) }
             guard refusal == nil else {
                 close(fd)
                 continue
             }
             Socket.setNoDelay(fd)
-            let thread = Thread { [self] in serve(fd) }
-            thread.name = "stafett-conn"
-            thread.start()
+            guard handshakes else {
+                startThread(for: fd, handshakeDeadline: Deadline(nanoseconds: UInt64.max))
+                continue
+            }
+            let handshakeBy = Deadline.after(configuration.handshakeTimeout)
+            if let verdict = room.admit(fd, .init(firstRecordBy: min(handshakeBy, .after(configuration.firstByteTimeout)), handshakeBy: handshakeBy)) {
+                leaveWaitingRoom(fd, verdict, handshakeBy: handshakeBy)
+            }
         }
+    }
+
+    /// A connection leaves the waiting room: to a thread for its handshake, or closed.
+    private func leaveWaitingRoom(_ fd: Int32, _ verdict: HandshakeWaitingRoom.Verdict, handshakeBy: Deadline) {
+        switch verdict {
+        case .ready:
+            state.lock()
+            let refusal = books.startHandshake(fd, configuration) { shutdown($0, Int32(SHUT_RDWR)) }
+            if refusal != nil { books.finished(fd) }
+            let line = refusal.flatMap { refusalLog.line(for: $0, from: Self.peerAddress(fd), configuration) }
+            state.unlock()
+            if let line { configuration.log?(line) }
+            guard refusal == nil else {
+                close(fd)
+                return
+            }
+            startThread(for: fd, handshakeDeadline: handshakeBy)
+        case .closed:
+            handshakeFailed(fd, "TLS handshake with \(Self.peerAddress(fd)) failed: connection closed")
+        case let .expired(spoke):
+            count { $0.silentConnectionsClosed += 1 }
+            handshakeFailed(fd, "connection from \(Self.peerAddress(fd)) closed: it sent \(spoke ? "no whole ClientHello" : "nothing") within \(configuration.firstByteTimeout)")
+        }
+    }
+
+    private func handshakeFailed(_ fd: Int32, _ line: String) {
+        count { $0.handshakeFailures += 1 }
+        configuration.log?(line)
+        finished(fd)
+        close(fd)
+    }
+
+    private func startThread(for fd: Int32, handshakeDeadline: Deadline) {
+        let thread = Thread { [self] in serve(fd, handshakeDeadline: handshakeDeadline) }
+        thread.name = "stafett-conn"
+        thread.start()
     }
 
     /// Whether a connection has bytes (or its end) waiting to be read, without reading them.
@@ -397,13 +474,13 @@ public final class HTTPServer: @unchecked Sendable {
         return evicted
     }
 
-    private func serve(_ fd: Int32) {
+    private func serve(_ fd: Int32, handshakeDeadline: Deadline) {
         let channel: Channel
         state.lock()
         let tls = self.tls
         state.unlock()
         if let tls {
-            guard let authenticated = authenticate(fd, under: tls) else { return }
+            guard let authenticated = authenticate(fd, under: tls, until: handshakeDeadline) else { return }
             channel = authenticated
         } else {
             channel = Channel(plain: fd)
@@ -417,32 +494,24 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Runs the TLS handshake of a pending connection and takes its peer into the books; nil when
     /// the connection was closed instead (it has then left the books).
-    private func authenticate(_ fd: Int32, under tls: TLSServerContext) -> Channel? {
+    private func authenticate(_ fd: Int32, under tls: TLSServerContext, until deadline: Deadline) -> Channel? {
         let channel: Channel
         do { channel = try Channel(tls: fd, context: tls.context) } catch {
             finished(fd)
             Glibc.close(fd)
             return nil
         }
-        let deadline = Deadline.after(configuration.handshakeTimeout)
-        var silent = false
         // A stop does not wait for handshakes: like an idle keep-alive connection, one has
-        // no request in flight, and a silent one would hold the stop up.
+        // no request in flight.
         do throws(IOFailure) {
-            do { try Socket.wait(fd, for: Int16(POLLIN), until: min(deadline, .after(configuration.firstByteTimeout)), wakeFD: wakeRead) } catch {
-                silent = error == .timedOut
-                throw error
-            }
-            advance(fd, to: .spoke)
             try channel.handshake(until: deadline, wakeFD: wakeRead) { [self] in advance(fd, to: .answered) }
         } catch {
             if error != .stopped, !wasEvicted(fd) {  // neither is a failure of the peer's
                 count { stats in
                     stats.handshakeFailures += 1
-                    if silent { stats.silentConnectionsClosed += 1 } else if error == .timedOut { stats.handshakeTimeouts += 1 }
+                    if error == .timedOut { stats.handshakeTimeouts += 1 }
                 }
-                configuration.log?(silent ? "connection from \(Self.peerAddress(fd)) closed: it sent nothing within \(configuration.firstByteTimeout)"
-                    : "TLS handshake with \(Self.peerAddress(fd)) failed: \(Self.describe(error))")
+                configuration.log?("TLS handshake with \(Self.peerAddress(fd)) failed: \(Self.describe(error))")
                 // A TLS 1.3 client believes the handshake done and has sent its request already;
                 // closing with that unread would reset the connection before it reads our alert.
                 switch error {

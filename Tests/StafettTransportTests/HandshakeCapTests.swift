@@ -52,26 +52,33 @@ final class HandshakeCapTests: XCTestCase {
         XCTAssertTrue(eventually { server.activeConnections == 0 && server.pendingHandshakes == 0 })
     }
 
-    func testHandshakeCapCountsEveryAddressAndLeavesTheRestForAuthenticatedPeers() throws {
+    /// Silent connections hold places but no handshake place: at a full connection cap the
+    /// oldest of them gives way to a newcomer, whatever its address; authenticated connections
+    /// never do, and with only those left a newcomer is refused.
+    func testSilentConnectionsGiveWayAtTheConnectionCapAndAuthenticatedOnesNever() throws {
         let server = try Harness.server(try pki.serverContext(), config {
             $0.maxConnections = 4
             $0.maxPendingHandshakes = 2
             $0.handshakeTimeout = .seconds(20)
         })
         defer { server.stop(timeout: .milliseconds(200)) }
-        // The third takes the place of the oldest silent one, whatever its address.
-        let silent = try ["127.0.0.2", "127.0.0.3", "127.0.0.4"].map { try SilentConnection(port: server.port, from: $0) }
-        XCTAssertTrue(eventually { server.statistics.pendingHandshakesEvicted == 1 }, "\(server.statistics)")
+        var silent: [SilentConnection] = []
+        for address in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"] {
+            silent.append(try SilentConnection(port: server.port, from: address))
+            XCTAssertTrue(eventually { server.statistics.connectionsAccepted == silent.count }, "\(server.statistics)")
+        }
+        XCTAssertEqual(server.statistics.pendingHandshakesEvicted, 1, "\(server.statistics)")
         XCTAssertEqual(SilentConnection.closedByServer(silent, expected: 1), 1)
-        XCTAssertTrue(silent[0].isClosedByServer)
-        XCTAssertTrue(eventually { server.pendingHandshakes == 2 })
-        XCTAssertEqual(server.statistics.connectionsRefusedAtPendingCap, 0)
-        XCTAssertEqual(server.statistics.handshakeFailures, 0, "an eviction is no failure of the peer's")
+        XCTAssertTrue(silent[0].isClosedByServer, "the oldest went")
+        XCTAssertEqual(server.pendingHandshakes, 4)
+        XCTAssertEqual(server.handshakesUnderWay, 0, "silent connections take no handshake place")
+        XCTAssertEqual(server.statistics.connectionsRefusedAtCap, 0)
+        XCTAssertEqual(server.statistics.handshakeFailures, 0, "giving way is no failure of the peer's")
         for s in silent { s.close() }
         XCTAssertTrue(eventually { server.pendingHandshakes == 0 })
 
         // Connections whose handshake is done no longer count against the handshake cap:
-        // three of them fit beside a cap of two, and the total cap still holds at four.
+        // three of them fit beside a cap of two.
         var peers: [RawConnection] = []
         for _ in 0..<3 {
             peers.append(try RawConnection(port: server.port, tls: try pki.clientContext()))
@@ -81,6 +88,11 @@ final class HandshakeCapTests: XCTestCase {
         let last = try SilentConnection(port: server.port, from: "127.0.0.2")
         defer { last.close() }
         XCTAssertTrue(eventually { server.pendingHandshakes == 1 })
+        // The fourth peer takes the silent one's place at the full cap.
+        peers.append(try RawConnection(port: server.port, tls: try pki.clientContext()))
+        XCTAssertEqual(SilentConnection.closedByServer([last], expected: 1), 1)
+        XCTAssertTrue(eventually { server.activeConnections == 4 && server.pendingHandshakes == 0 })
+        // With every place authenticated, a newcomer is refused.
         let over = try SilentConnection(port: server.port, from: "127.0.0.3")
         defer { over.close() }
         XCTAssertEqual(SilentConnection.closedByServer([over], expected: 1), 1)
@@ -89,13 +101,12 @@ final class HandshakeCapTests: XCTestCase {
             try p.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             XCTAssertTrue(p.readToClose().hasPrefix("HTTP/1.1 200 "))
         }
-        last.close()
         XCTAssertTrue(eventually { server.activeConnections == 0 && server.pendingHandshakes == 0 })
     }
 
-    /// Silent connections fill the handshake places: a peer arriving then is not refused; the
-    /// oldest silent one is closed to make room for it.
-    func testAFullHandshakeCapClosesTheOldestSilentOneForANewcomer() throws {
+    /// Silent connections take no handshake place: with as many silent connections as handshake
+    /// places, a peer gets through without anyone giving way.
+    func testSilentConnectionsLeaveTheHandshakePlacesFree() throws {
         let server = try Harness.server(try pki.serverContext(), config {
             $0.maxConnections = 8
             $0.maxPendingHandshakes = 2
@@ -107,10 +118,65 @@ final class HandshakeCapTests: XCTestCase {
         defer { for s in silent { s.close() } }
         XCTAssertTrue(eventually { server.pendingHandshakes == 2 })
         let client = Harness.client(server, try pki.clientContext(), maxConnections: 1)
-        XCTAssertEqual(try client.send(Harness.post("room made")).body, Data("room made".utf8))
-        XCTAssertEqual(server.statistics.pendingHandshakesEvicted, 1)
-        XCTAssertEqual(SilentConnection.closedByServer([silent[0]], expected: 1), 1, "the oldest one went")
+        XCTAssertEqual(try client.send(Harness.post("through")).body, Data("through".utf8))
+        XCTAssertEqual(server.statistics.pendingHandshakesEvicted, 0)
+        XCTAssertEqual(SilentConnection.closedByServer(silent, expected: 0, within: .milliseconds(100)), 0)
         XCTAssertEqual(server.statistics.connectionsRefusedAtPendingCap, 0)
+    }
+
+    /// Handshakes under way hold the handshake places: a ClientHello answered within the grace
+    /// keeps its place, so one more is refused; after the grace it gives way to a newcomer.
+    func testAnsweredHandshakesHoldTheirPlacesForTheGraceOnly() throws {
+        let server = try Harness.server(try pki.serverContext(), config {
+            $0.maxConnections = 8
+            $0.maxPendingHandshakes = 2
+            $0.handshakeTimeout = .seconds(20)
+            $0.handshakeGrace = .milliseconds(600)
+        })
+        defer { server.stop(timeout: .milliseconds(200)) }
+        let hello = try capturedClientHello()
+        // A whole ClientHello, then nothing: the server answers it and waits for the Finished.
+        let stalled = try ["127.0.0.2", "127.0.0.3"].map { try SilentConnection(port: server.port, from: $0) }
+        defer { for s in stalled { s.close() } }
+        for s in stalled { s.send(bytes: hello) }
+        XCTAssertTrue(eventually { server.handshakesUnderWay == 2 }, "\(server.statistics)")
+        let refused = try SilentConnection(port: server.port, from: "127.0.0.4")
+        defer { refused.close() }
+        refused.send(bytes: hello)
+        XCTAssertEqual(SilentConnection.closedByServer([refused], expected: 1), 1)
+        XCTAssertEqual(server.statistics.connectionsRefusedAtPendingCap, 1)
+        XCTAssertEqual(SilentConnection.closedByServer(stalled, expected: 0, within: .milliseconds(50)), 0)
+        usleep(700_000)
+        let client = Harness.client(server, try pki.clientContext(), maxConnections: 1)
+        XCTAssertEqual(try client.send(Harness.post("after the grace")).status, 200)
+        XCTAssertEqual(server.statistics.pendingHandshakesEvicted, 1)
+        XCTAssertEqual(SilentConnection.closedByServer(stalled, expected: 1), 1)
+    }
+
+    /// The first TLS record a real client sends: its ClientHello, caught on a plain socket.
+    func capturedClientHello() throws -> [UInt8] {
+        let (listener, port) = try Socket.listen(host: "127.0.0.1", port: 0, backlog: 4)
+        defer { close(listener) }
+        let tls = try pki.clientContext()
+        let client = Thread { _ = try? RawConnection(port: port, tls: tls) }
+        client.start()
+        var fd: Int32 = -1
+        let deadline = Deadline.after(.seconds(5))
+        while fd < 0, !deadline.hasPassed {
+            try Socket.wait(listener, for: Int16(POLLIN), until: deadline)
+            fd = accept(listener, nil, nil)
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 5 || bytes.count < 5 + (Int(bytes[3]) << 8 | Int(bytes[4])) {
+            try Socket.wait(fd, for: Int16(POLLIN), until: deadline)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw IOFailure.closed }
+            bytes += chunk[..<n]
+        }
+        XCTAssertEqual(bytes[0], 22, "a handshake record")
+        return bytes
     }
 
     func testTimedOutAndFailedHandshakesGiveTheirPlacesBack() throws {
@@ -215,8 +281,10 @@ final class SilentConnection {
 
     deinit { close() }
 
-    func send(_ text: String) {
-        _ = Array(text.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    func send(_ text: String) { send(bytes: Array(text.utf8)) }
+
+    func send(bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// Whether the server has closed its side (end of stream or reset), without waiting.
