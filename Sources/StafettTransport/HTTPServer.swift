@@ -397,14 +397,13 @@ public final class HTTPServer: @unchecked Sendable {
             state.unlock()
             if let displaced {
                 room.release(displaced)
-                close(displaced)
+                Socket.abort(displaced)
             }
             if let line { configuration.log?(line) }
             guard refusal == nil else {
                 close(fd)
                 continue
             }
-            Socket.setNoDelay(fd)
             guard handshakes else {
                 startThread(for: fd, handshakeDeadline: Deadline(nanoseconds: UInt64.max))
                 continue
@@ -447,6 +446,7 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     private func startThread(for fd: Int32, handshakeDeadline: Deadline) {
+        Socket.setNoDelay(fd)
         let thread = Thread { [self] in serve(fd, handshakeDeadline: handshakeDeadline) }
         thread.name = "stafett-conn"
         thread.start()
