@@ -1,6 +1,7 @@
 #define _GNU_SOURCE 1
 #include <unistd.h>
 #include <sys/fsuid.h>
+#include <malloc.h>
 #include "CShims.h"
 
 int stafett_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_min_proto_version(ctx, version); }
@@ -22,3 +23,4 @@ unsigned long stafett_xn_flag_rfc2253(void) { return XN_FLAG_RFC2253; }
 
 int stafett_syncfs(int fd) { return syncfs(fd); }
 unsigned int stafett_set_fs_uid(unsigned int uid) { return (unsigned int)setfsuid((uid_t)uid); }
+int stafett_set_malloc_arena_max(int arenas) { return mallopt(M_ARENA_MAX, arenas); }

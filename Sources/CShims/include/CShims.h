@@ -22,6 +22,8 @@
 //   stafett_syncfs            syncfs(2): one flush for a whole spool file system   (StafettDaemon)
 //   stafett_set_fs_uid        setfsuid(2) for the calling thread; tests read files as an
 //                             unprivileged user would (a root fsuid bypasses permissions)
+// glibc's mallopt(3), whose M_ARENA_MAX is a macro in <malloc.h>, which Glibc's overlay leaves out:
+//   stafett_set_malloc_arena_max   caps malloc arenas for a thread-per-connection daemon (StafettDaemon)
 #define OPENSSL_API_COMPAT 30000
 #define OPENSSL_NO_DEPRECATED 1
 #include <openssl/ssl.h>
@@ -46,4 +48,5 @@ int stafett_ssl_sess_cache_off(void);
 unsigned long stafett_xn_flag_rfc2253(void);
 int stafett_syncfs(int fd);
 unsigned int stafett_set_fs_uid(unsigned int uid);
+int stafett_set_malloc_arena_max(int arenas);
 #endif
