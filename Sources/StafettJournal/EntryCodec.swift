@@ -132,6 +132,35 @@ public enum EntryCodec {
         return (try? decode(p))?.kind == .checkpoint
     }
 
+    /// The kind and time of a payload, read where this journal's writer puts them
+    /// (`{"seq":N,"t":"<24>","kind":"K"`) without parsing the rest, so a reader that wants only some
+    /// kinds decodes only those; a payload of another shape is parsed whole. Nil when neither works.
+    public static func kindAndTime(_ p: UnsafeRawBufferPointer) -> (kind: JournalKind, timeMillis: Int64)? {
+        var i = 7
+        while i < p.count, p[i] >= 0x30, p[i] <= 0x39 { i += 1 }
+        let timeAt = i + 6, kindAt = timeAt + 24 + 10
+        if fastSequence(p) != nil, kindAt < p.count, matches(#","t":""#, p, at: i),
+           matches(#"","kind":""#, p, at: timeAt + 24),
+           let time = ISOTime.parse(UnsafeRawBufferPointer(rebasing: p[timeAt..<(timeAt + 24)])) {
+            var end = kindAt
+            while end < p.count, p[end] != 0x22, p[end] != 0x5C { end += 1 }
+            if end < p.count, p[end] == 0x22,
+               let kind = JournalKind(rawValue: String(decoding: UnsafeRawBufferPointer(rebasing: p[kindAt..<end]), as: UTF8.self)) {
+                return (kind, time)
+            }
+        }
+        guard let e = try? decode(p) else { return nil }
+        return (e.kind, e.timeMillis)
+    }
+
+    private static func matches(_ literal: StaticString, _ p: UnsafeRawBufferPointer, at i: Int) -> Bool {
+        let n = literal.utf8CodeUnitCount
+        guard i >= 0, i + n <= p.count else { return false }
+        let l = literal.utf8Start
+        for j in 0..<n where p[i + j] != l[j] { return false }
+        return true
+    }
+
     /// Parses a payload.
     public static func decode(_ p: UnsafeRawBufferPointer) throws(PayloadError) -> JournalEntry {
         var r = PayloadScanner(p)

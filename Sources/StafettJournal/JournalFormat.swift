@@ -307,6 +307,21 @@ final class SegmentReader {
         end = start
     }
 
+    /// The last `count` bytes of the file, or nil when it is shorter.
+    func lastBytes(_ count: Int) throws(JournalError) -> [UInt8]? {
+        let fileEnd = size()
+        guard fileEnd >= Int64(count) else { return nil }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, count - got, off_t(fileEnd) - off_t(count - got)) }
+            if n < 0 { if errno == EINTR { continue }; throw .io(path: path, operation: "read", errno: errno) }
+            if n == 0 { return nil }
+            got += n
+        }
+        return bytes
+    }
+
     /// The file's current size.
     func size() -> Int64 {
         var st = stat()

@@ -18,7 +18,6 @@ extension Journal {
             let size = stat(segment, &st) == 0 ? Int64(st.st_size) : 0
             guard unlink(segment) == 0 else { throw JournalError.io(path: segment, operation: "unlink", errno: errno) }
             try fsyncDirectory(directory)
-            walker.lastSegmentOnly = false
             walk = try walker.walk()
             if let damage = walk.damage { throw JournalError.damaged(directory: directory, damage: [damage]) }
             return (walk, tail, size)

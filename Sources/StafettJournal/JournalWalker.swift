@@ -52,6 +52,7 @@ public struct JournalWalker {
     /// Records before this sequence number are only framed and CRC-checked, not hashed.
     public var fromSequence: UInt64 = 0
     /// Walk only the last segment (its header carries the chain state): a fast open for writers.
+    /// The other segments are checked only for how they fit together (`segmentLinkDamage`).
     public var lastSegmentOnly = false
 
     /// Creates a walker.
@@ -66,8 +67,14 @@ public struct JournalWalker {
     public func walk(_ body: (RawRecord) throws -> Void = { _ in }) throws -> JournalWalkResult {
         var result = JournalWalkResult()
         var segments = try JournalFormat.segments(in: directory)
-        if lastSegmentOnly, let last = segments.last { segments = [last] }
         result.segments = segments.count
+        if lastSegmentOnly, let last = segments.last {
+            if let damage = try segmentLinkDamage(segments) {
+                result.damage = damage
+                return result
+            }
+            segments = [last]
+        }
         let hasher = StreamingSHA256()
         var prevHash = [UInt8](repeating: 0, count: 32)
         var expected: UInt64 = 0   // next sequence number expected, 0 = not yet known
@@ -106,7 +113,7 @@ public struct JournalWalker {
             if expected == 0 {
                 // Nothing ever removes a segment (the journal is kept whole), so one that does not
                 // start at record 1 has lost its beginning: damage, which open refuses too.
-                guard reader.firstSequence == 1 else {
+                guard reader.firstSequence == 1 || lastSegmentOnly else {
                     result.damage = JournalDamage(kind: .missingSegment, segment: path, offset: 0, sequence: 1,
                         detail: "the journal starts at record \(reader.firstSequence): records #1–#\(reader.firstSequence - 1) "
                             + "(the first segment or segments) are missing")
