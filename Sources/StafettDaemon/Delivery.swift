@@ -42,8 +42,24 @@ public final class DeliveryScheduler: @unchecked Sendable {
     /// Loads the queue directory and starts delivering. Messages whose outcome a crash left
     /// journaled but not settled leave the queue first, unsent.
     public func start() {
-        let queued = store.loadAll(maxLifetime: runtime.config.delivery.maxLifetime.timeInterval, onError: { self.log.error($0) })
-        add(settleJournaledAtStart(queued))
+        let queued = loadQueue()
+        let scan = Result { try StartupScan.read(journal: layout.journal.path, acceptedSince: nil, queued: queued) }
+        if case let .success(s) = scan, !s.unreadable.isEmpty {
+            log.error("journal: \(s.unreadable.count) record(s) could not be read as entries (first #\(s.unreadable[0])); a message "
+                + "whose outcome one of them holds would be sent and journaled again: run stafett journal verify")
+        }
+        start(queued, outcomes: scan.map(\.outcomes))
+    }
+
+    /// Starts delivering `queued` (`loadQueue`), given the outcomes the journal holds for it (the
+    /// daemon reads them in the one pass it makes at start, with the duplicate window).
+    func start(_ queued: [QueueEntry], outcomes: Result<[String: JournalKind], any Error>) {
+        add(settleJournaledAtStart(queued, outcomes: outcomes))
+    }
+
+    /// The queue directory's messages, as `start` delivers them.
+    func loadQueue() -> [QueueEntry] {
+        store.loadAll(maxLifetime: runtime.config.delivery.maxLifetime.timeInterval, onError: { self.log.error($0) })
     }
 
     /// Schedules entries found on disk (or whose retry state may be on disk). Known entries not in

@@ -13,40 +13,21 @@ extension DeliveryScheduler {
         kind == .expired ? layout.expiredArchivePath : layout.archivePath
     }
 
-    /// The outcome (`delivered`, `rejected` or `expired`) the journal holds for each of `ids` that
-    /// has one, read in one pass. `unreadable` hears the sequence numbers of records that did not
-    /// decode (one of them may be such an outcome).
-    static func journaledOutcomes(journal: String, of ids: Set<String>,
-                                  unreadable: ([UInt64]) -> Void = { _ in }) throws -> [String: JournalKind] {
-        var found: [String: JournalKind] = [:]
-        var skipped: [UInt64] = []
-        try JournalStream(directory: journal).readAvailable { raw in
-            guard let e = try? EntryCodec.decode(raw.payload) else { skipped.append(raw.sequence); return }
-            guard e.kind == .delivered || e.kind == .rejected || e.kind == .expired,
-                  let id = e.messageId, ids.contains(id) else { return }
-            found[id] = e.kind
-        }
-        if !skipped.isEmpty { unreadable(skipped) }
-        return found
-    }
-
     /// At start: takes out of the queue the messages whose outcome a crash left journaled but not
-    /// settled, and returns the others, to be delivered. Should the journal not be readable, every
-    /// message is delivered: an outcome recorded twice is better than a message never sent.
-    func settleJournaledAtStart(_ entries: [QueueEntry]) -> [QueueEntry] {
+    /// settled, and returns the others, to be delivered. `outcomes` is what the journal holds for
+    /// them (`StartupScan`); should the journal not have been readable, every message is
+    /// delivered: an outcome recorded twice is better than a message never sent.
+    func settleJournaledAtStart(_ entries: [QueueEntry], outcomes: Result<[String: JournalKind], any Error>) -> [QueueEntry] {
         guard !entries.isEmpty else { return entries }
-        let outcomes: [String: JournalKind]
-        do {
-            outcomes = try Self.journaledOutcomes(journal: layout.journal.path, of: Set(entries.map(\.messageId.rawValue))) { [log] seqs in
-                log.error("journal: \(seqs.count) record(s) could not be read as entries (first #\(seqs[0])); a message whose "
-                    + "outcome one of them holds would be sent and journaled again: run stafett journal verify")
-            }
-        } catch {
+        let found: [String: JournalKind]
+        switch outcomes {
+        case let .success(o): found = o
+        case let .failure(error):
             log.error("cannot read the journal for outcomes a crash left unsettled: \(error); every queued message is sent")
             return entries
         }
         return entries.filter { entry in
-            guard let kind = outcomes[entry.messageId.rawValue] else { return true }
+            guard let kind = found[entry.messageId.rawValue] else { return true }
             log.notice("queue: \(entry.messageId) to \(entry.peer) was journaled \(kind.rawValue) before a crash; taken out of the queue now, not sent again")
             // Left in the queue, it is filed already, marked to be taken out later, never sent.
             finishJournaled(entry, kind)

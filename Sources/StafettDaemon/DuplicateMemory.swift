@@ -16,22 +16,16 @@ extension Receiver {
         2 * max(maxLifetime, 86_400)
     }
 
-    /// The messages accepted since `since`, by key, read from the journal at start. `unreadable`
-    /// hears the sequence numbers of records whose payload did not decode: a `received` among them
-    /// is a message a resend would be accepted again for, which the operator must hear of (the
-    /// journal's CRC and chain held, so it is not damage).
+    /// The messages accepted since `since`, by key, read from the journal at start (from the
+    /// segment that can hold the oldest of them on: `StartupScan`). `unreadable` hears the
+    /// sequence numbers of `received` records, or records of no readable kind, whose payload did
+    /// not decode: a message a resend would be accepted again for, which the operator must hear of
+    /// (the journal's CRC held, so it is not damage).
     public static func acceptedMessages(journal: URL, since: Date,
                                         unreadable: ([UInt64]) -> Void = { _ in }) throws -> [String: AcceptedMessage] {
-        var found: [String: AcceptedMessage] = [:]
-        var skipped: [UInt64] = []
-        let cutoff = Int64(since.timeIntervalSince1970 * 1000)
-        try JournalStream(directory: journal.path).readAvailable { raw in
-            guard let e = try? EntryCodec.decode(raw.payload) else { skipped.append(raw.sequence); return }
-            guard e.kind == .received, e.timeMillis >= cutoff, let from = e.sender, let id = e.messageId else { return }
-            found["\(from)/\(id)"] = AcceptedMessage(digest: e.digest, acceptedAt: e.time, sequence: raw.sequence)
-        }
-        if !skipped.isEmpty { unreadable(skipped) }
-        return found
+        let scan = try StartupScan.read(journal: journal.path, acceptedSince: since, queued: [])
+        if !scan.unreadable.isEmpty { unreadable(scan.unreadable) }
+        return scan.accepted
     }
 
     /// The receipt issued for an accepted message, from the journal: read from the record the
