@@ -11,7 +11,8 @@ public struct JournalOptions: Sendable {
     public var checkpointInterval: TimeInterval = 60
     /// The node key that signs checkpoints; nil writes no checkpoints.
     public var signingKey: Key?
-    /// Check every segment (CRC, chain, checkpoints) at open; false checks the last segment only.
+    /// Check every segment (CRC, chain, checkpoints) at open; false checks the last segment, and of
+    /// the others only how they fit together (`segmentLinkDamage`), so open does not grow with the journal.
     public var verifyAllAtOpen = true
     /// Zeros written ahead of the records, this many bytes at a time; 0 writes none.
     ///

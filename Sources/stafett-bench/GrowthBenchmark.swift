@@ -8,8 +8,8 @@ import StafettTransport
 
 /// `stafett-bench growth` (issue 15, item 5): how start-up and the operator's reads grow with
 /// the journal. Per journal size: `stafettd` from launch to serving (its port takes connections
-/// and `/v1/health` answers over mutual TLS) — it checks every segment and rebuilds the
-/// duplicate window from the journal at start — and `stafett followup`, `case` and `journal
+/// and `/v1/health` answers over mutual TLS) — it checks the live segment and how the segments
+/// fit together, and rebuilds the duplicate window from the recent segments — and `stafett followup`, `case` and `journal
 /// verify`, each in a child process whose peak memory the kernel reports (`ru_maxrss`).
 enum GrowthBenchmark {
     /// This program runs as `stafett` when given this first (the children measured here).
