@@ -170,6 +170,7 @@ public final class Daemon: @unchecked Sendable {
         answerReload(.ok, "started")
         log.notice("stafettd \(rt.config.node.name) (\(rt.config.node.organisation)) listening on \(rt.config.node.listen.host):\(server.port), \(rt.peers.count) peer(s)")
         _ = notify.ready(status: "listening on port \(server.port)")
+        JournalBackgroundCheck.start(directory: layout.journal.path, checkpointKey: try? rt.sealer.certificate?.publicKey(), metrics: metrics, log: log)
         notify.publishStatus(every: Self.statusInterval, on: control) { [unowned self] in self.status.line(now: Date()) }
         // Pings only while commit rounds complete: a stuck disk or journal stops them, and systemd
         // restarts the daemon (WatchdogSec) rather than leaving it up and doing nothing.

@@ -25,6 +25,7 @@ public final class Metrics: @unchecked Sendable {
         "stafett_queue_messages": "Messages waiting in the queue, by peer.",
         "stafett_queue_oldest_seconds": "Age of the oldest waiting message, by peer.",
         "stafett_peer_up": "1 when the last attempt to reach the peer worked.",
+        "stafett_journal_damaged": "1 when the check of the whole journal after start found a bad record (the log names it; run stafett journal verify), 0 when it found none.",
         "stafett_disk_space_low": "1 while the spool's or the journal's file system has less than 64 MiB free: intake waits, the receiver answers 503.",
         "stafett_intake_files_total": "Outbox files processed, by outcome.",
         "stafett_intake_records_total": "Records queued from outbox files.",
