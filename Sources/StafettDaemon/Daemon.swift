@@ -128,7 +128,7 @@ public final class Daemon: @unchecked Sendable {
         let caps = rt.config.receiverCaps
         let serverConfig = HTTPServerConfiguration(
             host: rt.config.node.listen.host, port: rt.config.node.listen.port, maxConnections: caps.connections,
-            maxPendingHandshakes: caps.handshakes, maxConnectionsPerPeer: caps.perPeer,
+            maxPendingHandshakes: caps.handshakes, maxConnectionsPerPeer: caps.perPeer, backlog: caps.backlog,
             handshakeTimeout: limits.handshakeTimeout, headerTimeout: limits.readTimeout, bodyTimeout: limits.readTimeout,
             idleTimeout: limits.idleTimeout,
             limits: HTTPLimits(maxHeaderBytes: limits.maxHeader, maxBodyBytes: limits.maxBody),

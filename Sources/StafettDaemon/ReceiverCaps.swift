@@ -17,6 +17,12 @@ public struct ReceiverCaps: Sendable, Equatable {
     public var handshakes: Int
     /// Authenticated connections of one peer organisation.
     public var perPeer: Int
+    /// The listen(2) backlog: room for every peer's connections arriving at once (a reconnect
+    /// storm after a restart), so that the kernel queues them rather than dropping their SYNs and
+    /// leaving each peer to a connect timeout and a back-off round. At 1 000 peers the default 128
+    /// left 41 connects timing out and the last peers served 41 s after a restart. The kernel
+    /// clamps it to `net.core.somaxconn` (4 096 on current kernels).
+    public var backlog: Int32
 
     /// The caps for `peers` configured peers keeping `connectionsPerPeer` connections each,
     /// with any number `limits` sets taking precedence.
@@ -25,6 +31,7 @@ public struct ReceiverCaps: Sendable, Equatable {
         perPeer = limits.maxConnectionsPerPeer ?? 2 * each + 2
         handshakes = limits.maxHandshakes ?? max(64, peers * each)
         connections = limits.maxConnections ?? max(256, handshakes + 2 * peers * each)
+        backlog = Int32(min(65_535, max(128, handshakes)))
     }
 }
 
