@@ -35,14 +35,21 @@ struct CaseJoin {
     private struct Shown {
         var offset: UInt32
         /// 0 intake, 1 dossier, 2 case reference, 3 personnummer key; `spilled`: the bytes are in
-        /// `shownSpilled`.
+        /// `shownSpilled`; `plain`: the text is printable ASCII without escapes (see `sameText`).
         var table: UInt8
+        /// For a plain text, a hash of it: most texts differ in it, and compare without their bytes.
+        var fingerprint: UInt16 = 0
         var next: Int32 = -1
         static let spilled: UInt8 = 0x80
+        static let plain: UInt8 = 0x40
+        static let tableBits: UInt8 = 0x03
     }
 
     /// At most this many identifiers are shown per case.
     static let shownLimit = 8
+
+    /// Identifiers kept for showing (what a replay holds per identifier, for tests).
+    var shownCount: Int { shown.count }
 
     struct IdSetKey: Hashable {
         var a: UInt64
@@ -237,12 +244,23 @@ struct CaseJoin {
     private mutating func show(_ v: UnsafeRawBufferPointer, table: UInt8, at: Int?, in c: Int32) {
         guard keepsIdentifiers else { return }
         let n = Int32(shown.count)
-        if let at {
-            shown.append(Shown(offset: UInt32(at), table: table))
-        } else {
-            shown.append(Shown(offset: 0, table: table | Shown.spilled))
+        var s = Shown(offset: UInt32(at ?? 0), table: table)
+        if at == nil {
+            s.table |= Shown.spilled
             shownSpilled[n] = Array(v)
         }
+        if CaseJoin.plain(v) {
+            s.table |= Shown.plain
+            var h = table == 3 ? IdTable.hash(UnsafeRawBufferPointer(rebasing: v.prefix(8)), seed: 9) : IdTable.hash(v, seed: 9)
+            // A personnummer key shows as `pin:` and its first 8 characters, so it is hashed by those,
+            // and another identifier that reads `pin:` and up to 8 more by what follows `pin:`: equal
+            // texts always have equal hashes.
+            if table != 3, v.count <= 12, v.starts(with: "pin:".utf8) {
+                h = IdTable.hash(UnsafeRawBufferPointer(rebasing: v[4...]), seed: 9)
+            }
+            s.fingerprint = UInt16(truncatingIfNeeded: h)
+        }
+        shown.append(s)
         if !link(n, to: c) {
             shown.removeLast()
             shownSpilled[n] = nil
@@ -279,7 +297,7 @@ struct CaseJoin {
     private func withShownBytes<R>(_ k: Int32, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         let s = shown[Int(k)]
         if s.table & Shown.spilled != 0 { return (shownSpilled[k] ?? []).withUnsafeBytes(body) }
-        switch s.table {
+        switch s.table & Shown.tableBits {
         case 0: return intake.withBytes(at: Int(s.offset), body)
         case 1: return dossier.withBytes(at: Int(s.offset), body)
         case 2: return caseRef.withBytes(at: Int(s.offset), body)
@@ -287,7 +305,10 @@ struct CaseJoin {
         }
     }
 
-    private func isPin(_ k: Int32) -> Bool { shown[Int(k)].table & ~Shown.spilled == 3 }
+    private func isPin(_ k: Int32) -> Bool { shown[Int(k)].table & Shown.tableBits == 3 }
+
+    /// Printable ASCII without escapes: the text is the bytes, one character each.
+    private static func plain(_ b: UnsafeRawBufferPointer) -> Bool { b.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C } }
 
     /// A shown identifier's text, as the report prints it.
     private func shownText(_ k: Int32) -> String {
@@ -299,11 +320,12 @@ struct CaseJoin {
     /// identifier Stafett writes) is its own text, one byte a character, and compares byte for
     /// byte; anything else compares as the `String`s the report shows.
     private func sameText(_ x: Int32, _ y: Int32) -> Bool {
-        @inline(__always) func plain(_ b: UnsafeRawBufferPointer) -> Bool { b.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C } }
+        let sx = shown[Int(x)], sy = shown[Int(y)]
+        guard sx.table & sy.table & Shown.plain != 0 else { return shownText(x) == shownText(y) }
+        if sx.fingerprint != sy.fingerprint { return false }
         let px = isPin(x), py = isPin(y)
-        let fast: Bool? = withShownBytes(x) { bx in
-            withShownBytes(y) { by -> Bool? in
-                guard plain(bx), plain(by) else { return nil }
+        return withShownBytes(x) { bx in
+            withShownBytes(y) { by in
                 /// Whether `t` reads `pin:` and the first 8 bytes of `key`.
                 func isPinText(_ t: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer) -> Bool {
                     t.count == 4 + min(8, key.count) && t.prefix(4).elementsEqual("pin:".utf8) && t.dropFirst(4).elementsEqual(key.prefix(8))
@@ -316,7 +338,6 @@ struct CaseJoin {
                 }
             }
         }
-        return fast ?? (shownText(x) == shownText(y))
     }
 
     /// The case a record belongs to, without adding anything; nil when it carries no known identifier.

@@ -81,6 +81,12 @@ public final class FollowupProjection {
     /// Applies one record.
     public func add(_ raw: RawRecord) { state.add(raw.payload) }
 
+    /// What the replay holds that could grow with the journal (for tests): message slots ever
+    /// made and those open, and identifiers kept for showing.
+    var messageSlotsMade: Int { state.messageSlots.made }
+    var openMessageSlots: Int { state.messageSlots.open }
+    var shownIdentifiers: Int { state.shownIdentifiers }
+
     /// The items past their rule's limit by at least `overdueBy` at `now`, most overdue first.
     public func report(now: Int64, overdueBy: Int64 = 0) -> [FollowupItem] {
         state.report(now: now, overdueBy: overdueBy)
@@ -148,6 +154,9 @@ struct ProjectionState {
     private(set) var stats = FollowupStats()
     /// Keeps the optimiser from dropping the warming loads.
     private var warmSink: UInt64 = 0
+
+    var messageSlots: (made: Int, open: Int) { (messages.count, messages.open) }
+    var shownIdentifiers: Int { join.shownCount }
 
     /// This node's organisation number (0: unknown), for `CaseJoin.ownIntake`.
     var ownOrganisation: UInt64 {
@@ -370,8 +379,11 @@ struct ProjectionState {
         }
         stats.cases = roots
         stats.open = open
-        return items.sorted { $0.overdueMillis != $1.overdueMillis ? $0.overdueMillis > $1.overdueMillis
-                                                                   : ($0.messageId ?? $0.file ?? "") < ($1.messageId ?? $1.file ?? "") }
+        // Sorted through their keys, with the same comparisons in the same algorithm, so in the
+        // same order: moving the items themselves cost a retain and a release per field and move.
+        let keys = items.map { (over: $0.overdueMillis, name: $0.messageId ?? $0.file ?? "") }
+        let order = keys.indices.sorted { keys[$0].over != keys[$1].over ? keys[$0].over > keys[$1].over : keys[$0].name < keys[$1].name }
+        return order.map { items[$0] }
     }
 }
 
