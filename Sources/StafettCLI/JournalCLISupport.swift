@@ -163,7 +163,7 @@ private func isControl(_ u: Unicode.Scalar) -> Bool {
 /// Formats rows as an aligned table (`TextTable`), fitted to `width` by cutting `shrinkable`
 /// columns; each line ends with a line feed.
 func alignedTable(_ header: [String], _ rows: [[String]], width: Int? = nil, shrinkable: Set<Int> = []) -> String {
-    TextTable(header: header, rows: rows, shrinkable: shrinkable).lines(width: width).map { $0 + "\n" }.joined()
+    TextTable(header: header, rows: rows, shrinkable: shrinkable).text(width: width)
 }
 
 extension JournalCLIContext {
