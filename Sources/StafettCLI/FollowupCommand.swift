@@ -45,10 +45,10 @@ public enum FollowupCommand {
                 let projection = try FollowupProjection.replay(directory: dir, rules: rules, organisation: ctx.organisation)
                 let items = projection.report(now: now, overdueBy: overdue)
                 switch format {
-                case "json": console.write(json(items))
+                case "json": writeJSON(items, to: console)
                 case "csv": console.write(Data(csv(items, times: TimeText(utc: o.has(utcFlag)))))
-                default: console.write(text(items, rules: rules, stats: projection.stats, times: TimeText(utc: o.has(utcFlag)),
-                                            context: ctx, width: console.width))
+                default: writeText(items, rules: rules, stats: projection.stats, times: TimeText(utc: o.has(utcFlag)),
+                                   context: ctx, to: console)
                 }
                 return o.has("--check") && !items.isEmpty ? ExitCode.invalid : ExitCode.ok
             } catch let e as UsageError {
@@ -71,31 +71,47 @@ public enum FollowupCommand {
         s.contains(where: \.isNewline) ? s.split(whereSeparator: \.isNewline).joined(separator: " ") : s
     }
 
-    static func text(_ items: [FollowupItem], rules: [FollowupRule], stats: FollowupStats, times: TimeText,
-                     context: JournalCLIContext, width: Int?) -> String {
+    /// Output is written in pieces of this size, not built whole: over 10 M records the report has
+    /// most of a million items, and the whole text, its lines and their copies were gigabytes.
+    static let piece = 1 << 16
+
+    /// The report as an aligned table, written as it is made: the cells are made twice (once to
+    /// measure the columns, once to write them) rather than kept.
+    static func writeText(_ items: [FollowupItem], rules: [FollowupRule], stats: FollowupStats, times: TimeText,
+                          context: JournalCLIContext, to console: Console) {
         guard !items.isEmpty else {
-            return "Nothing to follow up: \(stats.cases) children, \(stats.open) open items, none past its limit.\n"
+            console.write("Nothing to follow up: \(stats.cases) children, \(stats.open) open items, none past its limit.\n")
+            return
         }
         // A REASON column only when some item has one, and last, so a long reason widens nothing else.
         let withReason = items.contains { $0.reason != nil }
-        let rows = items.map { i in
+        func row(_ i: FollowupItem) -> [String] {
             [ISOTime.humanDuration(millis: i.overdueMillis), i.rule, i.eventMillis.map { times.text(millis: $0) } ?? "-",
              times.text(millis: i.recordedMillis), child(i),
              i.lastEvent ?? "-", i.messageId ?? i.file.map { "file " + $0 } ?? "-", i.organisations.map(context.name).joined(separator: " ")]
                 + (withReason ? [oneLine(i.reason ?? "-")] : [])
         }
-        var s = alignedTable(["OVERDUE", "RULE", "EVENT TIME", "RECORDED", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"]
-                             + (withReason ? ["REASON"] : []), rows, width: width, shrinkable: [7, 8])
-        s += "\n\(items.count) items past their limit (\(stats.cases) children, \(stats.open) open items).\n"
+        var layout = TextTable.Layout(header: ["OVERDUE", "RULE", "EVENT TIME", "RECORDED", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"]
+                                      + (withReason ? ["REASON"] : []), shrinkable: [7, 8])
+        for i in items { layout.measure(row(i)) }
+        if let width = console.width { layout.fit(into: width) }
+        var out = layout.line(layout.header, safe: true)
+        for i in items {
+            layout.append(row(i), to: &out)
+            if out.count >= piece { console.write(Data(out)); out.removeAll(keepingCapacity: true) }
+        }
+        var s = "\n\(items.count) items past their limit (\(stats.cases) children, \(stats.open) open items).\n"
         let used = Set(items.map(\.rule))
         for r in rules where used.contains(r.name) { s += "  \(r.name): \(r.why)\n" }
-        return s
+        out.append(contentsOf: s.utf8)
+        console.write(Data(out))
     }
 
-    static func json(_ items: [FollowupItem]) -> String {
-        var out = "[\n"
+    /// The report as a JSON array, an item a line, written as it is made.
+    static func writeJSON(_ items: [FollowupItem], to console: Console) {
+        var out = Array("[\n".utf8)
         for (k, i) in items.enumerated() {
-            var b: [UInt8] = []
+            var b = Array("  ".utf8)
             b.append(contentsOf: #"{"rule":"#.utf8); EntryCodec.appendString(i.rule, &b)
             if let e = i.eventMillis { b.append(contentsOf: #","eventTime":""#.utf8); ISOTime.append(millis: e, to: &b); b.append(0x22) }
             b.append(contentsOf: #","recorded":""#.utf8); ISOTime.append(millis: i.recordedMillis, to: &b)
@@ -113,9 +129,12 @@ public enum FollowupCommand {
             b.append(contentsOf: #","lastSeen":""#.utf8); ISOTime.append(millis: i.lastMillis, to: &b)
             b.append(contentsOf: #"","why":"#.utf8); EntryCodec.appendString(i.why, &b)
             b.append(0x7D)
-            out += "  " + String(decoding: b, as: UTF8.self) + (k + 1 < items.count ? ",\n" : "\n")
+            b.append(contentsOf: (k + 1 < items.count ? ",\n" : "\n").utf8)
+            out.append(contentsOf: b)
+            if out.count >= piece { console.write(Data(out)); out.removeAll(keepingCapacity: true) }
         }
-        return out + "]\n"
+        out.append(contentsOf: "]\n".utf8)
+        console.write(Data(out))
     }
 
     /// The items for Excel (`ExcelCSV`), with Swedish headers: case workers open it.

@@ -15,9 +15,41 @@ struct CaseJoin {
     private var dossier = IdTable(seed: 2)
     private var caseRef = IdTable(seed: 3)
     private var pin = IdTable(seed: 4)
-    /// Identifier sets already joined, by a 128-bit hash of the whole set: most records of a
-    /// child repeat a set seen before, and then one look-up replaces four.
-    private var known = HashIndex(capacity: 1 << 16)   // key.a → (key.b to confirm, node)
+    /// Identifier sets joined lately, by a 128-bit hash of the whole set: most records of a child
+    /// repeat a set seen before, and then one look-up replaces four. A cache of fixed size, not a
+    /// table of every set: a set it has forgotten is joined through its identifiers, to the same
+    /// case (they were all stored when the set was first seen, and joins are never undone).
+    private var known = SetCache()
+    /// Whether to keep each case's identifiers for reports (`identifiers(of:)`): the follow-up
+    /// report shows them; a case history reads them from the records instead.
+    var keepsIdentifiers = false
+    /// Per case node, its first shown identifier (-1: none); the rest follow through `Shown.next`.
+    private var shownHead: [Int32] = []
+    private var shown: [Shown] = []
+    /// The bytes of shown identifiers that their table keeps in its overflow (astronomically rare).
+    private var shownSpilled: [Int32: [UInt8]] = [:]
+
+    /// An identifier a report shows for its case: where its table keeps its bytes, and the next one
+    /// of the case. 12 bytes, not a `String` per identifier in an array per case (those were a
+    /// tenth of a 10 M-record replay's memory); the text is made for the report only.
+    private struct Shown {
+        var offset: UInt32
+        /// 0 intake, 1 dossier, 2 case reference, 3 personnummer key; `spilled`: the bytes are in
+        /// `shownSpilled`; `plain`: the text is printable ASCII without escapes (see `sameText`).
+        var table: UInt8
+        /// For a plain text, a hash of it: most texts differ in it, and compare without their bytes.
+        var fingerprint: UInt16 = 0
+        var next: Int32 = -1
+        static let spilled: UInt8 = 0x80
+        static let plain: UInt8 = 0x40
+        static let tableBits: UInt8 = 0x03
+    }
+
+    /// At most this many identifiers are shown per case.
+    static let shownLimit = 8
+
+    /// Identifiers kept for showing (what a replay holds per identifier, for tests).
+    var shownCount: Int { shown.count }
 
     struct IdSetKey: Hashable {
         var a: UInt64
@@ -69,7 +101,7 @@ struct CaseJoin {
     }
 
     /// Whether a set of identifiers was joined before (then `caseOf` needs one look-up).
-    func isKnown(_ key: IdSetKey) -> Bool { known.lookup(key.a)?.aux == key.b }
+    func isKnown(_ key: IdSetKey) -> Bool { known.node(key) != nil }
 
     /// Warms the identifier slots a record with a new set will look up (see `HashIndex.touch`).
     @inline(__always)
@@ -98,6 +130,40 @@ struct CaseJoin {
         if o != root {
             parent[Int(o)] = root
             merges.append((o, root))
+        }
+    }
+
+    /// A direct-mapped cache of identifier sets: the slot is fixed by the key, and a new set takes
+    /// the slot of whatever was there. 2^17 slots of 24 bytes (3 MiB) hold the sets of the children
+    /// in progress many times over; the table of every set it replaces was a fifth of a 10 M-record
+    /// replay's memory, growing with every child ever seen.
+    struct SetCache {
+        private struct Slot {
+            var a: UInt64 = 0, b: UInt64 = 0
+            var node: Int32 = -1
+        }
+
+        private static let slots = 1 << 17
+        private var table = [Slot](repeating: Slot(), count: SetCache.slots)
+
+        /// The node stored with this set, if it is still here.
+        @inline(__always)
+        func node(_ key: IdSetKey) -> Int32? {
+            table.withUnsafeBufferPointer { t in
+                let s = t[Int(truncatingIfNeeded: key.a) & (SetCache.slots - 1)]
+                return s.node >= 0 && s.a == key.a && s.b == key.b ? s.node : nil
+            }
+        }
+
+        @inline(__always)
+        mutating func remember(_ key: IdSetKey, _ node: Int32) {
+            table[Int(truncatingIfNeeded: key.a) & (SetCache.slots - 1)] = Slot(a: key.a, b: key.b, node: node)
+        }
+
+        /// Reads the slot of a key (see `HashIndex.touch`).
+        @inline(__always)
+        func touch(_ key: IdSetKey) -> UInt64 {
+            table.withUnsafeBufferPointer { $0[Int(truncatingIfNeeded: key.a) & (SetCache.slots - 1)].a }
         }
     }
 
@@ -135,8 +201,7 @@ struct CaseJoin {
         var h = hashes ?? IdHashes()
         let key: IdSetKey
         if hashes != nil, let k = r.setKey { key = k } else { key = CaseJoin.setKey(r, hashes: &h) }
-        let seen = known.lookup(key.a)
-        if let e = seen, e.aux == key.b { return (find(e.value), false, 0, []) }
+        if let n = known.node(key) { return (find(n), false, 0, []) }
         let issuer = r.intakeId != nil || r.caseRef != nil ? r.intakeIdIssuer : 0
         let i = r.intakeId.map { intake.get($0, qualifier: issuer, hash: h.intake) }, d = r.dossierNumber.map { dossier.get($0, hash: h.dossier) }
         let c = r.caseRef.map { caseRef.get($0, qualifier: issuer, hash: h.caseRef) }, p = r.personKey.map { pin.get($0, hash: h.pin) }
@@ -150,17 +215,129 @@ struct CaseJoin {
         if root < 0 {
             root = Int32(parent.count)
             parent.append(root)
+            if keepsIdentifiers { shownHead.append(-1) }
             isNew = true
         }
+        if keepsIdentifiers { for m in merges { moveShown(from: m.loser, to: m.winner) } }
         // Remember identifiers seen for the first time (an Optional(nil) look-up result).
         var newIds: UInt8 = 0
-        if let v = r.intakeId, i! == nil { intake.set(v, root, qualifier: issuer, hash: h.intake); newIds |= 1 }
-        if let v = r.dossierNumber, d! == nil { dossier.set(v, root, hash: h.dossier); newIds |= 2 }
-        if let v = r.caseRef, c! == nil { caseRef.set(v, root, qualifier: issuer, hash: h.caseRef); newIds |= 4 }
-        if let v = r.personKey, p! == nil { pin.set(v, root, hash: h.pin); newIds |= 8 }
-        // Only `known` answers for `key.a` and nothing above changed it: no second look-up.
-        if seen == nil { known.insert(key.a, aux: key.b, value: root) }
+        if let v = r.intakeId, i! == nil { show(v, table: 0, at: intake.set(v, root, qualifier: issuer, hash: h.intake), in: root); newIds |= 1 }
+        if let v = r.dossierNumber, d! == nil { show(v, table: 1, at: dossier.set(v, root, hash: h.dossier), in: root); newIds |= 2 }
+        if let v = r.caseRef, c! == nil { show(v, table: 2, at: caseRef.set(v, root, qualifier: issuer, hash: h.caseRef), in: root); newIds |= 4 }
+        if let v = r.personKey, p! == nil { show(v, table: 3, at: pin.set(v, root, hash: h.pin), in: root); newIds |= 8 }
+        known.remember(key, root)
         return (root, isNew, newIds, merges)
+    }
+
+    /// The identifiers shown for a case: in the order first seen, those of a case joined into it
+    /// after its own, no text twice, at most `shownLimit`; a personnummer key as `pin:` and its
+    /// first 8 characters (never the number).
+    func identifiers(of node: Int32) -> [String] {
+        var out: [String] = []
+        var k = Int(node) < shownHead.count ? shownHead[Int(node)] : -1
+        while k >= 0 { out.append(shownText(k)); k = shown[Int(k)].next }
+        return out
+    }
+
+    /// Adds an identifier seen for the first time (its bytes `v`, kept by its table at `at`) to
+    /// the identifiers shown for case `c`, when they are kept.
+    private mutating func show(_ v: UnsafeRawBufferPointer, table: UInt8, at: Int?, in c: Int32) {
+        guard keepsIdentifiers else { return }
+        let n = Int32(shown.count)
+        var s = Shown(offset: UInt32(at ?? 0), table: table)
+        if at == nil {
+            s.table |= Shown.spilled
+            shownSpilled[n] = Array(v)
+        }
+        if CaseJoin.plain(v) {
+            s.table |= Shown.plain
+            var h = table == 3 ? IdTable.hash(UnsafeRawBufferPointer(rebasing: v.prefix(8)), seed: 9) : IdTable.hash(v, seed: 9)
+            // A personnummer key shows as `pin:` and its first 8 characters, so it is hashed by those,
+            // and another identifier that reads `pin:` and up to 8 more by what follows `pin:`: equal
+            // texts always have equal hashes.
+            if table != 3, v.count <= 12, v.starts(with: "pin:".utf8) {
+                h = IdTable.hash(UnsafeRawBufferPointer(rebasing: v[4...]), seed: 9)
+            }
+            s.fingerprint = UInt16(truncatingIfNeeded: h)
+        }
+        shown.append(s)
+        if !link(n, to: c) {
+            shown.removeLast()
+            shownSpilled[n] = nil
+        }
+    }
+
+    /// Two cases became one: the loser's shown identifiers follow the winner's, as far as there is room.
+    private mutating func moveShown(from loser: Int32, to winner: Int32) {
+        var k = shownHead[Int(loser)]
+        shownHead[Int(loser)] = -1
+        while k >= 0 {
+            let next = shown[Int(k)].next
+            _ = link(k, to: winner)
+            k = next
+        }
+    }
+
+    /// Appends shown identifier `n` to case `c`'s, unless the case shows `shownLimit` already or one
+    /// with the same text; false when it does not.
+    private mutating func link(_ n: Int32, to c: Int32) -> Bool {
+        var count = 0, last: Int32 = -1, k = shownHead[Int(c)]
+        while k >= 0 {
+            if sameText(k, n) { return false }
+            count += 1
+            last = k
+            k = shown[Int(k)].next
+        }
+        guard count < CaseJoin.shownLimit else { return false }
+        shown[Int(n)].next = -1
+        if last < 0 { shownHead[Int(c)] = n } else { shown[Int(last)].next = n }
+        return true
+    }
+
+    private func withShownBytes<R>(_ k: Int32, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        let s = shown[Int(k)]
+        if s.table & Shown.spilled != 0 { return (shownSpilled[k] ?? []).withUnsafeBytes(body) }
+        switch s.table & Shown.tableBits {
+        case 0: return intake.withBytes(at: Int(s.offset), body)
+        case 1: return dossier.withBytes(at: Int(s.offset), body)
+        case 2: return caseRef.withBytes(at: Int(s.offset), body)
+        default: return pin.withBytes(at: Int(s.offset), body)
+        }
+    }
+
+    private func isPin(_ k: Int32) -> Bool { shown[Int(k)].table & Shown.tableBits == 3 }
+
+    /// Printable ASCII without escapes: the text is the bytes, one character each.
+    private static func plain(_ b: UnsafeRawBufferPointer) -> Bool { b.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C } }
+
+    /// A shown identifier's text, as the report prints it.
+    private func shownText(_ k: Int32) -> String {
+        let t = withShownBytes(k) { LiteRecord.text($0) }
+        return isPin(k) ? "pin:" + t.prefix(8) : t
+    }
+
+    /// Whether two shown identifiers have the same text. Printable ASCII without escapes (every
+    /// identifier Stafett writes) is its own text, one byte a character, and compares byte for
+    /// byte; anything else compares as the `String`s the report shows.
+    private func sameText(_ x: Int32, _ y: Int32) -> Bool {
+        let sx = shown[Int(x)], sy = shown[Int(y)]
+        guard sx.table & sy.table & Shown.plain != 0 else { return shownText(x) == shownText(y) }
+        if sx.fingerprint != sy.fingerprint { return false }
+        let px = isPin(x), py = isPin(y)
+        return withShownBytes(x) { bx in
+            withShownBytes(y) { by in
+                /// Whether `t` reads `pin:` and the first 8 bytes of `key`.
+                func isPinText(_ t: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer) -> Bool {
+                    t.count == 4 + min(8, key.count) && t.prefix(4).elementsEqual("pin:".utf8) && t.dropFirst(4).elementsEqual(key.prefix(8))
+                }
+                switch (px, py) {
+                case (false, false): return bx.elementsEqual(by)
+                case (true, true): return bx.prefix(8).elementsEqual(by.prefix(8))
+                case (true, false): return isPinText(by, bx)
+                case (false, true): return isPinText(bx, by)
+                }
+            }
+        }
     }
 
     /// The case a record belongs to, without adding anything; nil when it carries no known identifier.
@@ -176,7 +353,7 @@ struct CaseJoin {
     @inline(__always)
     func touch(_ r: LiteRecord) -> UInt64 {
         guard let k = r.setKey else { return 0 }
-        return known.touch(k.a)
+        return known.touch(k)
     }
 
     /// The case an operator's reference names: an intake id or case reference of `issuer`, a

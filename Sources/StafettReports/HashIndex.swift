@@ -1,15 +1,16 @@
 import Foundation
 import StafettJournal
 
-/// An open-addressing map from a 64-bit hash (already well mixed) to an `Int32`, with linear
-/// probing and backward-shift deletion. The replay computes its hashes once, on the parsing
-/// thread; Swift's `Dictionary` would hash them again with SipHash on every look-up.
-/// Key, a second word and the value share one entry, so a hit costs one cache miss.
+/// An open-addressing map from a 64-bit hash (already well mixed) to a 64-bit word (an `Int32`
+/// through the subscript), with linear probing and backward-shift deletion. The replay computes
+/// its hashes once, on the parsing thread; Swift's `Dictionary` would hash them again with SipHash
+/// on every look-up. Key and value share one 16-byte entry, so a hit costs one cache miss (the
+/// identifier tables hold one entry per identifier of every child: at 24 bytes an entry, with a
+/// third of the third wider word unused, they were a fifth of a 10 M-record replay's memory).
 struct HashIndex {
     struct Entry {
         var key: UInt64 = 0
-        var aux: UInt64 = 0
-        var value: Int32 = 0
+        var value: UInt64 = 0
     }
 
     private var entries: [Entry]
@@ -23,14 +24,14 @@ struct HashIndex {
         mask = n - 1
     }
 
-    /// The entry stored under `h`: its second word and value.
-    func lookup(_ h0: UInt64) -> (aux: UInt64, value: Int32)? {
+    /// The word stored under `h`.
+    func lookup(_ h0: UInt64) -> UInt64? {
         let h = HashIndex.fix(h0)
         return entries.withUnsafeBufferPointer { e in
             var i = Int(truncatingIfNeeded: h) & mask
             while true {
                 let k = e[i].key
-                if k == h { return (e[i].aux, e[i].value) }
+                if k == h { return e[i].value }
                 if k == 0 { return nil }
                 i = (i + 1) & mask
             }
@@ -45,29 +46,29 @@ struct HashIndex {
         return entries.withUnsafeBufferPointer { $0[Int(truncatingIfNeeded: h) & mask].key }
     }
 
-    /// Stores a value and a second word under `h`.
-    mutating func insert(_ h0: UInt64, aux: UInt64, value: Int32) {
-        insert(HashIndex.fix(h0), value, aux: aux)
+    /// Stores a word under `h`.
+    mutating func insert(_ h0: UInt64, value: UInt64) {
+        insert(HashIndex.fix(h0), value)
     }
 
     /// 0 marks an empty slot, so a hash of 0 is stored as 1 (callers confirm hits anyway).
     @inline(__always) private static func fix(_ h: UInt64) -> UInt64 { h == 0 ? 1 : h }
 
     subscript(_ h0: UInt64) -> Int32? {
-        get { lookup(h0)?.value }
+        get { lookup(h0).map { Int32(truncatingIfNeeded: $0) } }
         set {
             let h = HashIndex.fix(h0)
-            if let v = newValue { insert(h, v, aux: 0) } else { remove(h) }
+            if let v = newValue { insert(h, UInt64(UInt32(bitPattern: v))) } else { remove(h) }
         }
     }
 
-    private mutating func insert(_ h: UInt64, _ v: Int32, aux: UInt64) {
+    private mutating func insert(_ h: UInt64, _ v: UInt64) {
         if (count + 1) * 2 > entries.count { grow() }
         var i = Int(truncatingIfNeeded: h) & mask
         while true {
             let k = entries[i].key
-            if k == h { entries[i].value = v; entries[i].aux = aux; return }
-            if k == 0 { entries[i] = Entry(key: h, aux: aux, value: v); count += 1; return }
+            if k == h { entries[i].value = v; return }
+            if k == 0 { entries[i] = Entry(key: h, value: v); count += 1; return }
             i = (i + 1) & mask
         }
     }
@@ -102,6 +103,6 @@ struct HashIndex {
         entries = [Entry](repeating: Entry(), count: old.count * 2)
         mask = entries.count - 1
         count = 0
-        for e in old where e.key != 0 { insert(e.key, e.value, aux: e.aux) }
+        for e in old where e.key != 0 { insert(e.key, e.value) }
     }
 }

@@ -8,7 +8,8 @@ import StafettJournal
 ///
 /// An identifier may be qualified by a number that is part of its key: an intake id is unique
 /// only within the organisation that issued it, so the intake table keys (issuer, id). The
-/// qualifier is kept in the arena before the bytes and mixed into the hash (`qualified`).
+/// qualifier is kept in the arena before the bytes (then their length) and mixed into the hash
+/// (`qualified`).
 struct IdTable {
     private var index = HashIndex()
     private var arena: [UInt8] = []
@@ -81,28 +82,49 @@ struct IdTable {
     /// seed) is `h`.
     mutating func get(_ b: UnsafeRawBufferPointer, qualifier: UInt64 = 0, hash h: UInt64) -> Int32? {
         guard let e = index.lookup(h) else { return nil }
-        // aux holds where the qualifier and bytes are in the arena: offset << 24 | length.
-        let offset = Int(e.aux >> 24), length = Int(e.aux & 0xFF_FFFF)
-        if length == b.count, arena.withUnsafeBytes({
+        // The entry holds the value in its low half and where the qualifier, length and bytes are
+        // in the arena in its high half.
+        let offset = Int(e >> 32)
+        if arena.withUnsafeBytes({
             $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self) == qualifier
-                && memcmp($0.baseAddress! + offset + 8, b.baseAddress!, b.count) == 0
+                && Int($0.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)) == b.count
+                && (b.count == 0 || memcmp($0.baseAddress! + offset + 12, b.baseAddress!, b.count) == 0)
         }) {
-            return e.value
+            return Int32(truncatingIfNeeded: e)
         }
         return overflow.isEmpty ? nil : overflow[IdTable.overflowKey(b, qualifier)]
     }
 
     /// Stores a value for bytes that `get` did not find.
-    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32, qualifier: UInt64 = 0) {
+    @discardableResult
+    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32, qualifier: UInt64 = 0) -> Int? {
         set(b, value, qualifier: qualifier, hash: IdTable.qualified(IdTable.hash(b, seed: seed), qualifier))
     }
 
     /// Stores a value for bytes and qualifier that `get` did not find, whose hash is `h` (see `get`).
-    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32, qualifier: UInt64 = 0, hash h: UInt64) {
-        if index.lookup(h) != nil || b.count > 0xFF_FFFF { overflow[IdTable.overflowKey(b, qualifier)] = value; return }
-        index.insert(h, aux: UInt64(arena.count) << 24 | UInt64(b.count), value: value)
+    /// Returns where the bytes are kept (for `withBytes(at:_:)`), nil when they went to the overflow.
+    @discardableResult
+    mutating func set(_ b: UnsafeRawBufferPointer, _ value: Int32, qualifier: UInt64 = 0, hash h: UInt64) -> Int? {
+        // Offsets are kept in 32 bits: an arena past 4 GiB (some hundred million identifiers) or a
+        // hash already taken goes to the overflow, which is exact too, only slower.
+        guard index.lookup(h) == nil, arena.count + 12 + b.count <= Int(UInt32.max) else {
+            overflow[IdTable.overflowKey(b, qualifier)] = value
+            return nil
+        }
+        let offset = arena.count
+        index.insert(h, value: UInt64(offset) << 32 | UInt64(UInt32(bitPattern: value)))
         withUnsafeBytes(of: qualifier) { arena.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(b.count)) { arena.append(contentsOf: $0) }
         arena.append(contentsOf: b)
+        return offset
+    }
+
+    /// The bytes stored at `offset` (what `set` returned).
+    func withBytes<R>(at offset: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        arena.withUnsafeBytes { a in
+            let n = Int(a.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
+            return body(UnsafeRawBufferPointer(rebasing: a[(offset + 12)..<(offset + 12 + n)]))
+        }
     }
 
     private static func overflowKey(_ b: UnsafeRawBufferPointer, _ qualifier: UInt64) -> [UInt8] {

@@ -23,6 +23,8 @@ struct MessageIds {
     private var free: [Int32] = []
     /// Slots ever made (the highest slot number + 1).
     private(set) var count = 0
+    /// Slots holding an open item's id.
+    var open: Int { count - free.count }
 
     /// Reads the index slot of `h` (see `HashIndex.touch`).
     @inline(__always)
