@@ -85,6 +85,10 @@ struct ConnectionAdmission {
     /// Handshakes under way (holding a handshake place), not counting those already evicted.
     var underWayCount: Int { withThread - evicted.count }
 
+    /// Pending connections whose ClientHello the server has answered (for tests that must know a
+    /// handshake got that far before they race a newcomer against it).
+    var answeredCount: Int { pending.values.filter { $0.progress == .answered }.count }
+
     /// Takes a new connection into the books, or says why it must be closed instead. With
     /// `handshakes` false (a plain server) there is no handshake to count: the connection is
     /// served at once. A TLS connection starts silent, without a thread; `startHandshake` gives it

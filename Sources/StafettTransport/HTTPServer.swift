@@ -278,6 +278,13 @@ public final class HTTPServer: @unchecked Sendable {
         return books.underWayCount
     }
 
+    /// Number of handshakes whose ClientHello the server has answered.
+    var handshakesAnswered: Int {
+        state.lock()
+        defer { state.unlock() }
+        return books.answeredCount
+    }
+
     /// Number of authenticated connections `peer` holds now.
     public func connections(of peer: OrganisationNumber) -> Int {
         state.lock()
