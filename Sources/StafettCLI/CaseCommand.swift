@@ -87,12 +87,8 @@ public enum CaseCommand {
                 console.write(alignedTable(["EVENT TIME", "RECORDED", "SEQ", "KIND", "EVENT", "FROM→TO", "MESSAGE", "STATUS"], rows,
                                            width: console.width, shrinkable: [7]))
                 return ExitCode.ok
-            } catch let e as UsageError {
-                console.error("stafett case: \(e.message)")
-                return ExitCode.usage
             } catch {
-                console.error("stafett case: \(error)")
-                return ExitCode.journalUnreadable
+                return ExitCode.report(error, from: "stafett case", during: .readingJournal, console: console)
             }
         }
     }

@@ -51,15 +51,8 @@ public enum FollowupCommand {
                                    context: ctx, to: console)
                 }
                 return o.has("--check") && !items.isEmpty ? ExitCode.invalid : ExitCode.ok
-            } catch let e as UsageError {
-                console.error("stafett followup: \(e.message)")
-                return ExitCode.usage
-            } catch let e as FollowupRulesError {
-                console.error("stafett followup: \(e)")
-                return ExitCode.usage
             } catch {
-                console.error("stafett followup: \(error)")
-                return ExitCode.journalUnreadable
+                return ExitCode.report(error, from: "stafett followup", during: .readingJournal, console: console)
             }
         }
     }

@@ -137,15 +137,8 @@ enum IntakeCommands {
                 console.print(url.path)
             }
             return ExitCode.ok
-        } catch let e as UsageError {
-            console.error("stafett translate: \(e.message)\n\(translateUsage)")
-            return ExitCode.usage
-        } catch let e as FieldError {
-            console.error("stafett translate: \(e.field): \(e.reason)")
-            return ExitCode.usage
         } catch {
-            console.error("stafett translate: \(error)")
-            return ExitCode.failure
+            return ExitCode.report(error, from: "stafett translate", during: .other, usageText: translateUsage, console: console)
         }
     }
 }

@@ -31,17 +31,8 @@ public enum JournalCommand {
                 case "-h", "--help", "help": console.write(usage); return ExitCode.ok
                 default: console.error("stafett journal: unknown command \(sub)\n" + usage); return ExitCode.usage
                 }
-            } catch let e as UsageError {
-                console.error("stafett journal: \(e.message)")
-                return ExitCode.usage
-            } catch let e as JournalError {
-                console.error("stafett journal: \(e)")
-                if case .damaged = e { return ExitCode.invalid }
-                if case .badCursor = e { return ExitCode.usage }
-                return ExitCode.journalUnreadable
             } catch {
-                console.error("stafett journal: \(error)")
-                return ExitCode.journalUnreadable
+                return ExitCode.report(error, from: "stafett journal", during: .checkingJournal, console: console)
             }
         }
     }

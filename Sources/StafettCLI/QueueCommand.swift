@@ -82,8 +82,7 @@ enum QueueCommand {
                 maxLifetime = config.delivery.maxLifetime.timeInterval
                 stateDir = args.value("--state").map { URL(fileURLWithPath: $0) } ?? layout.state
             } catch {
-                console.error("stafett queue: \(error)")
-                return ExitCode.failure
+                return ExitCode.report(error, from: "stafett queue", during: .other, console: console)
             }
         }
         let queueDir = layout.queue
@@ -98,8 +97,7 @@ enum QueueCommand {
         // Opened without creating anything: a typo must not make an empty queue somewhere.
         let store: QueueStore
         do { store = try QueueStore(directory: queueDir) } catch {
-            console.error("stafett queue: \(error)")
-            return ExitCode.failure
+            return ExitCode.report(error, from: "stafett queue", during: .other, console: console)
         }
         var problems: [String] = []
         let entries = store.loadAll(maxLifetime: maxLifetime) { problems.append($0) }

@@ -46,12 +46,8 @@ enum ReceiptCommand {
                 return ExitCode.notFound
             }
             record = e
-        } catch let e as UsageError {
-            console.error("stafett receipt: \(e.message)")
-            return ExitCode.usage
         } catch {
-            console.error("stafett receipt: \(error)")
-            return ExitCode.journalUnreadable
+            return ExitCode.report(error, from: "stafett receipt", during: .readingJournal, console: console)
         }
         let receipt: Data
         if record.receiptDigest != nil {
@@ -61,12 +57,7 @@ enum ReceiptCommand {
                 return ExitCode.usage
             }
             do throws(ArchivedReceipt.Failure) { receipt = try ArchivedReceipt.read(for: record, archive: archive) } catch {
-                console.error("stafett receipt: \(error)")
-                switch error {
-                case .gone: return ExitCode.notFound
-                case .mismatch: return ExitCode.invalid
-                case .unreadable: return ExitCode.failure
-                }
+                return ExitCode.report(error, from: "stafett receipt", during: .readingJournal, console: console)
             }
         } else {
             receipt = Data((record.receipt ?? "").utf8)
@@ -79,8 +70,7 @@ enum ReceiptCommand {
             try receipt.write(to: URL(fileURLWithPath: out), options: .atomic)
             return ExitCode.ok
         } catch {
-            console.error("stafett receipt: \(error)")
-            return ExitCode.failure
+            return ExitCode.report(error, from: "stafett receipt", during: .other, console: console)
         }
     }
 }

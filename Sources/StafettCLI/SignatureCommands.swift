@@ -41,11 +41,12 @@ enum SignatureCommands {
             }
             return ExitCode.ok
         } catch let error as SignatureError {
+            // Here, not in ExitCode's table: here the error is about the input (so the line names it), while
+            // in translate a SignatureError is a failure of our own signing (3).
             console.error("stafett sign: \(file): \(error)")
             return ExitCode.invalid
         } catch {
-            console.error("stafett sign: \(error)")
-            return ExitCode.failure
+            return ExitCode.report(error, from: "stafett sign", during: .other, console: console)
         }
     }
 
@@ -73,8 +74,7 @@ enum SignatureCommands {
             }
             certs = try Certificate.all(pem: data, source: certPath)
         } catch {
-            console.error("stafett verify: \(error)")
-            return ExitCode.failure
+            return ExitCode.report(error, from: "stafett verify", during: .other, console: console)
         }
         var result = ExitCode.ok
         for file in args.positionals {
