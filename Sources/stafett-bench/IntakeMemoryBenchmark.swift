@@ -61,6 +61,46 @@ enum IntakeMemoryBenchmark {
                 + String(format: " %9.1f %10.1f", mib(size), mib(peak)) + ratio.leftPadded(12)
                 + String(format: " %12.1f  ", mib(bound)) + (peak <= bound ? "ok" : "OVER"))
         }
+        try daemonTakesTheExport(in: dir, fixed: fixed)
+    }
+
+    /// The daemon's own peak while it takes the 64 MiB export from its outbox: besides reading the
+    /// file it holds every signed message of it until they are queued. Its peer is not running,
+    /// so the figure is intake's alone. The peak comes from /proc (VmHWM) once the file has
+    /// reached its final place.
+    static func daemonTakesTheExport(in dir: URL, fixed: Int) throws {
+        let net = try DemoNetwork.create(in: dir.appendingPathComponent("net"),
+                                         members: [("kommun", "Trelleborgs kommun", "2120001124"), ("verket", "Migrationsverket", "2021005489")])
+        let node = net.nodes[0]
+        let daemon = try DaemonProcess(launcher: DaemonLauncher.forThisProgram, config: node.configPath,
+                                       logPath: dir.appendingPathComponent("stafettd.log").path)
+        defer { daemon.stop() }
+        guard daemon.waitForPort(node.port) else { throw StartupError("stafettd did not start; see \(daemon.logPath)") }
+        let baseline = highWaterMark(of: daemon.process.processIdentifier)
+        let file = wellFormed(records: 100_000, noteBytes: (64 * mebibyte - 1024) / 100_000 - wellFormedRow(0, noteBytes: 0).count)
+        let started = Date()
+        try AtomicFile.write(file, to: node.layout.outbox.appendingPathComponent("export.csv"))
+        let accepted = node.layout.outbox.appendingPathComponent("accepted/export.csv").path
+        let failed = node.layout.outbox.appendingPathComponent("failed/export.csv").path
+        while !FileManager.default.fileExists(atPath: accepted), !FileManager.default.fileExists(atPath: failed) {
+            guard daemon.isRunning, Date().timeIntervalSince(started) < 600 else {
+                throw StartupError("stafettd did not finish the export within 600 s; see \(daemon.logPath)")
+            }
+            usleep(100_000)
+        }
+        let peak = highWaterMark(of: daemon.process.processIdentifier)
+        let bound = 4 * file.count + fixed
+        print(String(format: "  stafettd taking the 64 MiB export (%@ in %.1f s): idle %.1f MiB, peak %.1f MiB (%.1f× the file), bound %.1f MiB  %@",
+                     FileManager.default.fileExists(atPath: accepted) ? "queued" : "REFUSED", Date().timeIntervalSince(started),
+                     mib(baseline), mib(peak), Double(peak) / Double(file.count), mib(bound), peak <= bound ? "ok" : "OVER"))
+    }
+
+    /// VmHWM of a running process, in bytes.
+    static func highWaterMark(of pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return 0 }
+        return kib * 1024
     }
 
     static func mib(_ bytes: Int) -> Double { Double(bytes) / Double(mebibyte) }
