@@ -24,10 +24,17 @@ public final class Daemon: @unchecked Sendable {
     private var metricsServer: HTTPServer?
     private var followup: FollowupMonitor?
     private var watcher: OutboxWatcher?
-    /// Outbox files are processed a few at a time: their flushes then share group-commit rounds
-    /// instead of queueing behind each other (a hundred one-record files a second is a busy day).
+    /// Outbox files are processed in rounds, a few rounds at a time: a round takes every file
+    /// waiting (`IntakeProcessor.processRound`), so files that arrive while the rounds before them
+    /// flush share the next round's flushes, and the rounds' commits share group-commit rounds.
+    /// A file that arrives while a slot is free has a round to itself at once: no waiting for
+    /// others (a thousand one-record files a second is what a busy case system drops).
     private let intakeQueue = DispatchQueue(label: "stafett.intake", attributes: .concurrent)
     private let intakeSlots = DispatchSemaphore(value: 8)
+    /// Files handed on by the watcher, waiting for a round (guarded by `lock`).
+    private var intakeWaiting: [URL] = []
+    /// Most files in one round: a round's files wait for each other's reading and signing.
+    static let maxRoundFiles = 64
     private let intakeGate = IntakeGate()
     /// Failed tries to file a refused input's report, by path (see `intake`).
     private var reportTries: [String: Int] = [:]
@@ -248,17 +255,31 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// Handles one outbox file on the intake queue.
+    /// Takes an outbox file the watcher handed on (on the intake queue): it joins the files
+    /// waiting, and whoever gets the next intake slot takes them all as one round.
     func intake(_ file: URL) {
+        lock.withLock { intakeWaiting.append(file) }
         intakeSlots.wait()
         defer { intakeSlots.signal() }
+        let files = lock.withLock { () -> [URL] in
+            let taken = Array(intakeWaiting.prefix(Self.maxRoundFiles))
+            intakeWaiting.removeFirst(taken.count)
+            return taken
+        }
+        guard !files.isEmpty else { return }  // an earlier round took this file
         var processor = IntakeProcessor(runtime: runtime, layout: layout, store: store, batcher: batcher)
         processor.gate = intakeGate
         processor.metrics = metrics
         processor.stillQueued = { [scheduler] in scheduler.adopt($0) }
+        processor.onQueued = { [scheduler] in scheduler.addQueued($0) }
+        for (file, result) in zip(files, processor.processRound(files)) { finishIntake(file, result) }
+    }
+
+    /// Logs and counts what became of an outbox file, and tells the watcher.
+    private func finishIntake(_ file: URL, _ result: IntakeProcessor.FileResult) {
         let shown = OutboxName.escaped(file.lastPathComponent)
         do {
-            let (outcome, queued) = try processor.processKeepingMessages(file)
+            let (outcome, queued) = try result.get()
             switch outcome {
             case let .accepted(n, to):
                 // A file dropped again yields the same message ids: say so, as the journal does.
@@ -276,7 +297,6 @@ public final class Daemon: @unchecked Sendable {
             _ = lock.withLock { reportTries.removeValue(forKey: file.path) }
             if outcome != .vanished { lock.withLock { lastIntake = Date() } }
             watcher?.done(file)
-            scheduler.addQueued(queued)
         } catch where error.filingReport {
             // A report that cannot be filed (failed/ not writable, a name the file system refuses)
             // fails the same way each time: a few tries, then one line and a metric, and the file

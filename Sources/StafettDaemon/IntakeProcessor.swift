@@ -19,7 +19,8 @@ public enum IntakeOutcome: Sendable, Equatable {
 /// Order matters for "nothing lost": the `queued` journal records are durable, then the queue
 /// files, and only then does the input move to `accepted/`. A crash anywhere leaves the input in
 /// the outbox; reprocessing derives the same message ids, skips those queued or already
-/// delivered, and queues nothing twice.
+/// delivered, and queues nothing twice. Files that arrive together go through these steps as one
+/// round (`processRound`, in IntakeRound.swift), sharing each step's flushes.
 public struct IntakeProcessor: Sendable {
     /// The node: who we are, our key, peers and routing.
     public var runtime: NodeRuntime
@@ -38,6 +39,10 @@ public struct IntakeProcessor: Sendable {
     public var stillQueued: (@Sendable ([QueueEntry]) -> Void)?
     /// Where `stafett_disk_space_low` is set when intake checks the free space; nil for none.
     public var metrics: Metrics?
+    /// Told of a round's newly queued messages (with their signed XML) as soon as their queue files
+    /// and records are durable, before the inputs move to `accepted/`: the scheduler may send them
+    /// while the moves are flushed. Nil: they are only returned, as `processKeepingMessages` does.
+    public var onQueued: (@Sendable ([(entry: QueueEntry, signedXML: Data)]) -> Void)?
 
     /// Creates a processor.
     public init(runtime: NodeRuntime, layout: SpoolLayout, store: QueueStore, batcher: CommitBatcher) {
@@ -55,38 +60,53 @@ public struct IntakeProcessor: Sendable {
 
     /// `process`, returning each queued entry with its signed message as written to the queue, so
     /// the scheduler can send it without reading the file back (`DeliveryScheduler.addQueued`).
-    ///
-    /// The steps: read, decode, route, seal, enqueue, file away. Any of the first four may refuse
-    /// the file, which then goes to `failed/` with every reason found.
     public func processKeepingMessages(_ file: URL, now: Date = Date()) throws(SpoolError) -> (IntakeOutcome, [(entry: QueueEntry, signedXML: Data)]) {
+        let done = try processRound([file], now: now)[0].get()
+        return (done.outcome, done.queued)
+    }
+
+    /// One input read, decoded, routed and sealed: what a round queues and files away.
+    struct Sealed {
+        var file: URL
+        /// What the name pointed at when it was read: the file moves to accepted/ or failed/ only
+        /// if it still does (see `FileIdentity`).
+        var identity: FileIdentity?
+        /// As shown in the report, the journal and the log.
+        var name: String
+        var digest: String
+        var messages: [(entry: QueueEntry, sealed: SealedMessage)]
+    }
+
+    /// What preparing an input came to: sealed and ready for the round's commits, or finished
+    /// (vanished, refused and filed in `failed/`, or left in the outbox by an error).
+    enum Prepared {
+        case sealed(Sealed)
+        case finished(FileResult)
+    }
+
+    /// The steps of one input before anything is queued: read, decode, route, seal. Any of them
+    /// may refuse the file, which then goes to `failed/` with every reason found.
+    func prepare(_ file: URL, now: Date) -> Prepared {
         // As shown in the report, the journal and the log: a newline in a name must not split a line.
         let name = OutboxName.escaped(layout.outboxRelativePath(of: file) ?? file.lastPathComponent)
-        // Nothing is taken while the disk is short: the file waits in the outbox for space.
-        try checkSpace(file)
-        // What the name pointed at when it was read: the file moves to accepted/ or failed/ only
-        // if it still does (see `FileIdentity`).
         let identity = FileIdentity(path: file.path)
-        let data: Data
-        switch try read(file, name: name) {
-        case .vanished: return (.vanished, [])
-        case .refused(let problems): return (try fail(file, identity, name: name, problems), [])
-        case .content(let d): data = d
+        do throws(SpoolError) {
+            let data: Data
+            switch try read(file, name: name) {
+            case .vanished: return .finished(.success((.vanished, [])))
+            case .refused(let problems): return .finished(.success((try fail(file, identity, name: name, problems), [])))
+            case .content(let d): data = d
+            }
+            let digest = SHA256.hex(data)
+            switch decode(data, name: name, digest: digest, now: now)
+                .flatMap({ route($0, name: name) })
+                .flatMap({ seal($0, name: name, now: now) }) {
+            case .failure(let problems): return .finished(.success((try fail(file, identity, name: name, problems), [])))
+            case .success(let s): return .sealed(Sealed(file: file, identity: identity, name: name, digest: digest, messages: s))
+            }
+        } catch {
+            return .finished(.failure(error))
         }
-        let digest = SHA256.hex(data)
-        // The same export dropped twice (under two names) yields the same message ids: processed
-        // side by side, both would find nothing queued yet and queue every message twice.
-        gate?.enter(digest)
-        defer { gate?.leave(digest) }
-        let sealed: [(entry: QueueEntry, sealed: SealedMessage)]
-        switch decode(data, name: name, digest: digest, now: now)
-            .flatMap({ route($0, name: name) })
-            .flatMap({ seal($0, name: name, now: now) }) {
-        case .failure(let problems): return (try fail(file, identity, name: name, problems), [])
-        case .success(let s): sealed = s
-        }
-        let queued = try enqueue(sealed, now: now)
-        let moved = try fileAway(file, identity, name: name, digest: digest, messages: sealed.count, queued: queued, now: now)
-        return (.accepted(messages: sealed.count, movedTo: moved), queued.written)
     }
 
     /// What reading an input came to.
@@ -205,73 +225,6 @@ public struct IntakeProcessor: Sendable {
         return errors.isEmpty ? .success(batch) : .failure(IntakeProblems(errors))
     }
 
-    /// What `enqueue` did with a file's sealed messages.
-    private struct Enqueued {
-        /// Queue files written, for the commit that files the input away to rename into place.
-        var staged: [(temporary: String, final: String)] = []
-        /// The messages staged, with their signed XML.
-        var written: [(entry: QueueEntry, signedXML: Data)] = []
-        /// Messages still in the queue from an earlier try of the file.
-        var known: [QueueEntry] = []
-    }
-
-    /// Stages the queue files of messages not queued yet and journals them `queued`.
-    ///
-    /// A file read again after a crash: messages still queued, or already delivered or expired
-    /// (the daemon delivers its queue at start, before the outbox is read), are done. Queuing
-    /// those again would re-send them re-signed, under a digest the receiver's stored receipt
-    /// can never match, and journal `queued` after `delivered`.
-    private func enqueue(_ batch: [(entry: QueueEntry, sealed: SealedMessage)], now: Date) throws(SpoolError) -> Enqueued {
-        var queued = Enqueued()
-        var records: [JournalEntry] = []
-        for (entry, sealed) in batch where !layout.hasArchived(peer: entry.peer, id: entry.messageId) {
-            if store.contains(peer: entry.peer, id: entry.messageId) { queued.known.append(entry); continue }
-            do { queued.staged.append(try store.stage(sealed.signedXML, for: entry)) } catch {
-                // A full disk, most likely: no half-staged queue is left behind.
-                for f in queued.staged { unlink(f.temporary) }
-                throw error
-            }
-            queued.written.append((entry, sealed.signedXML))
-            records.append(JournalEntry.about(sealed.message, kind: .queued, digest: entry.digest, keyer: runtime.keyer,
-                                              caseRef: entry.caseRef, status: "queued", time: now))
-        }
-        // The queue files may have eaten into the space the journal needs: give them back and
-        // leave the file in the outbox rather than journal onto a full disk.
-        do { try checkSpace(URL(fileURLWithPath: layout.queue.path)) } catch {
-            for f in queued.staged { unlink(f.temporary) }
-            throw error
-        }
-        // `queued` is durable before the queue files appear (a commit of its own: a group commit
-        // renames its files before it journals, which the receiver needs): the scheduler may
-        // deliver a queued message at once (at start, from disk), and its `delivered` must never
-        // come first, nor may a message be delivered that was never journaled `queued`. A crash
-        // in between journals `queued` twice: harmless.
-        if !records.isEmpty { try batcher.commit(CommitItem(files: [], entries: records)) }
-        return queued
-    }
-
-    /// Files the input away as done: its queue files take their names in the commit that journals
-    /// `intake-accepted`, then the input moves to `accepted/`. Returns where it now is.
-    private func fileAway(_ file: URL, _ identity: FileIdentity?, name: String, digest: String, messages: Int,
-                          queued: Enqueued, now: Date) throws(SpoolError) -> URL {
-        // Say so when messages were skipped, or "why was my file not sent again?" has no answer.
-        let skipped = messages - queued.written.count
-        let summary = "\(messages) message(s)" + (skipped > 0 ? ", \(skipped) already queued or sent (same message ids)" : "")
-        try batcher.commit(CommitItem(files: queued.staged, entries: [
-            JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
-                         digest: digest, status: "accepted", reason: summary, file: name)]))
-        try FileIdentity.check(file, still: identity)
-        let moved = try layout.moveToAccepted(file)
-        // As the queue holds them (this run signed them anew, with another creation time and digest).
-        if !queued.known.isEmpty, let tell = stillQueued {
-            tell(queued.known.compactMap { e in
-                store.retryState(of: e) ?? (try? QueueStore.entry(fromMessage: store.messageURL(e), peer: e.peer,
-                                                                   maxLifetime: runtime.config.delivery.maxLifetime.timeInterval))
-            })
-        }
-        return moved
-    }
-
     /// Decodes the case messages of an intake file (CSV, JSON) or one case XML document.
     func decode(_ data: Data, name: String, digest: String, now: Date) -> Result<[CaseMessage], IntakeProblems> {
         let me = runtime.config.node.organisation
@@ -345,7 +298,7 @@ public struct IntakeProcessor: Sendable {
     }
 
     /// Throws, naming `file`, when the spool's or the journal's file system is below the reserve.
-    private func checkSpace(_ file: URL) throws(SpoolError) {
+    func checkSpace(_ file: URL) throws(SpoolError) {
         let space = DiskSpace(layout: layout)
         if let why = space.shortage(metrics: metrics) {
             throw SpoolError(path: file.path, operation: "intake", reason: "left in the outbox until there is space: \(why)")
@@ -407,6 +360,13 @@ public final class IntakeGate: @unchecked Sendable {
         while busy.contains(digest) { condition.wait() }
         busy.insert(digest)
         condition.unlock()
+    }
+
+    /// Holds `digest` if no other intake does; false (holding nothing) if one does.
+    public func tryEnter(_ digest: String) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return busy.insert(digest).inserted
     }
 
     /// Releases `digest`.

@@ -117,33 +117,21 @@ public enum AtomicFile {
     /// and only removes the source.
     @discardableResult
     public static func move(from source: URL, to destination: URL, inheritDirectoryMode: Bool = false) throws(SpoolError) -> URL {
-        let srcDir = source.deletingLastPathComponent()
-        // The writer may never have fsynced its data; the file's final place must hold it whole.
-        // Only a regular file has data to make durable. A symbolic link or a FIFO that was refused
-        // moves as it is: never followed, never opened (opening a FIFO would wait for a writer).
-        var sourceStat = stat()
-        guard lstat(source.path, &sourceStat) == 0 else { throw .errno(source.path, "open") }
-        if sourceStat.st_mode & S_IFMT == S_IFREG {
-            let fd = open(source.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-            if fd >= 0 {
-                let synced = fsync(fd)
-                let syncErr = errno
-                close(fd)
-                guard synced == 0 else { throw .errno(source.path, "fsync", syncErr) }
-            } else if errno != EACCES && errno != EPERM {
-                throw .errno(source.path, "open")
-            }
-        }
-        // A file we may not open (refused for that) we also never read: the link or rename below
-        // moves its inode as it is, which is all that can be done for it.
-        try makeDirectories(destination.deletingLastPathComponent(), inheritMode: inheritDirectoryMode)
+        try moveAll([(source, destination)], inheritDirectoryMode: inheritDirectoryMode)[0].get()
+    }
+
+    /// Gives `source` a second name: `destination`, or its first free numbered variant, or the
+    /// name that already holds `source` itself (a move a crash interrupted). On file systems
+    /// without hard links it is renamed there instead (`renamed`: the source name is gone already).
+    /// Nothing is synced.
+    private static func linkUnderFreeName(_ source: URL, _ destination: URL) throws(SpoolError) -> (target: URL, renamed: Bool) {
         var target = destination
         var attempt = 1
         while true {
-            if link(source.path, target.path) == 0 { break }
+            if link(source.path, target.path) == 0 { return (target, false) }
             let code = errno
             if code == EEXIST {
-                if sameFile(source.path, target.path) { break }
+                if sameFile(source.path, target.path) { return (target, false) }
                 attempt += 1
                 guard attempt < 10_000 else { throw .errno(target.path, "link", code) }
                 target = numbered(destination, attempt)
@@ -157,17 +145,92 @@ public enum AtomicFile {
                     continue
                 }
                 guard rename(source.path, target.path) == 0 else { throw .errno(target.path, "rename") }
-                try syncDirectory(target.deletingLastPathComponent())
-                try syncDirectory(srcDir)
-                return target
+                return (target, true)
             }
             throw .errno(target.path, "link", code)
         }
-        // The new name must be durable before the old one goes.
-        try syncDirectory(target.deletingLastPathComponent())
-        guard unlink(source.path) == 0 else { throw .errno(source.path, "unlink") }
-        try syncDirectory(srcDir)
-        return target
+    }
+
+    /// `move` for files that were taken in together, sharing the flushes: one `syncfs` per file
+    /// system for the files' data, the links, one fsync per destination directory, the unlinks,
+    /// one fsync per source directory. Alone, each file would pay a flush for its data and one for
+    /// each of its two directories. Each file's outcome is its own: one that cannot move stays
+    /// where it is and the others still move.
+    public static func moveAll(_ moves: [(source: URL, destination: URL)], inheritDirectoryMode: Bool = false) -> [Result<URL, SpoolError>] {
+        var results = [Result<URL, SpoolError>?](repeating: nil, count: moves.count)
+        switch flushData(of: moves.map(\.source)) {
+        case .failure(let error): return moves.map { _ in .failure(error) }
+        case .success(let missing): for (i, error) in missing { results[i] = .failure(error) }
+        }
+        var linked: [(index: Int, target: URL, renamed: Bool)] = []
+        for (i, m) in moves.enumerated() where results[i] == nil {
+            do throws(SpoolError) {
+                try makeDirectories(m.destination.deletingLastPathComponent(), inheritMode: inheritDirectoryMode)
+                let (target, renamed) = try linkUnderFreeName(m.source, m.destination)
+                linked.append((i, target, renamed))
+            } catch {
+                results[i] = .failure(error)
+            }
+        }
+        // The new names must be durable before the old ones go.
+        let targetDirectories = syncDirectories(linked.map { $0.target.deletingLastPathComponent().path })
+        var unlinked: [Int] = []
+        for l in linked {
+            let dir = l.target.deletingLastPathComponent().path
+            if let error = targetDirectories[dir] { results[l.index] = .failure(error); continue }
+            if !l.renamed && unlink(moves[l.index].source.path) != 0 {
+                results[l.index] = .failure(.errno(moves[l.index].source.path, "unlink"))
+                continue
+            }
+            unlinked.append(l.index)
+            results[l.index] = .success(l.target)
+        }
+        let sourceDirectories = syncDirectories(unlinked.map { moves[$0].source.deletingLastPathComponent().path })
+        for i in unlinked {
+            if let error = sourceDirectories[moves[i].source.deletingLastPathComponent().path] { results[i] = .failure(error) }
+        }
+        return results.map { $0! }
+    }
+
+    /// Makes the data of the regular files among `sources` durable: an fsync for one file, one
+    /// `syncfs` per file system for several (through a descriptor of one of them, opened before
+    /// the flush, so that it hears of a write-back error). A symbolic link or a FIFO that was
+    /// refused has no data and is never opened (opening a FIFO would wait for a writer); a file we
+    /// may not open (refused for that) we also never read, and it moves as it is. Returns the
+    /// sources that cannot be moved (gone, or not openable), or the error of a flush that failed:
+    /// which file's data did not reach the disk is then unknown, and none may move.
+    private static func flushData(of sources: [URL]) -> Result<[Int: SpoolError], SpoolError> {
+        var missing: [Int: SpoolError] = [:]
+        var regular: [(index: Int, device: UInt64)] = []
+        for (i, source) in sources.enumerated() {
+            var st = stat()
+            guard lstat(source.path, &st) == 0 else { missing[i] = .errno(source.path, "open"); continue }
+            if st.st_mode & S_IFMT == S_IFREG { regular.append((i, UInt64(st.st_dev))) }
+        }
+        var flushed: Set<UInt64> = []
+        for r in regular where !flushed.contains(r.device) {
+            let path = sources[r.index].path
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+            if fd < 0 {
+                if errno != EACCES && errno != EPERM { missing[r.index] = .errno(path, "open") }
+                continue
+            }
+            let synced = regular.count == 1 ? fsync(fd) : stafett_syncfs(fd)
+            let syncErr = errno
+            close(fd)
+            guard synced == 0 else { return .failure(.errno(path, regular.count == 1 ? "fsync" : "syncfs", syncErr)) }
+            flushed.insert(r.device)
+        }
+        return .success(missing)
+    }
+
+    /// fsyncs each distinct directory once; returns the error of each that failed.
+    private static func syncDirectories(_ dirs: [String]) -> [String: SpoolError] {
+        var failed: [String: SpoolError] = [:]
+        for dir in Set(dirs) {
+            do throws(SpoolError) { try syncDirectory(dir) } catch { failed[dir] = error }
+        }
+        return failed
     }
 
     /// `destination`, or the first free numbered variant of it (`name-2.csv`, ...); or the name

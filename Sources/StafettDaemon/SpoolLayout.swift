@@ -97,6 +97,20 @@ public struct SpoolLayout: Sendable, Equatable {
         try AtomicFile.move(from: input, to: try destination(for: input, under: accepted), inheritDirectoryMode: true)
     }
 
+    /// `moveToAccepted` for the inputs of one intake round, sharing their flushes
+    /// (`AtomicFile.moveAll`). Each input's result is its own.
+    public func moveAllToAccepted(_ inputs: [URL]) -> [Result<URL, SpoolError>] {
+        var results = [Result<URL, SpoolError>?](repeating: nil, count: inputs.count)
+        var moves: [(index: Int, source: URL, destination: URL)] = []
+        for (i, input) in inputs.enumerated() {
+            do throws(SpoolError) { moves.append((i, input, try destination(for: input, under: accepted))) } catch { results[i] = .failure(error) }
+        }
+        for (m, result) in zip(moves, AtomicFile.moveAll(moves.map { ($0.source, $0.destination) }, inheritDirectoryMode: true)) {
+            results[m.index] = result
+        }
+        return results.map { $0! }
+    }
+
     /// Removes temporaries a crash or a failed commit round left in the queue and the inbox
     /// (`.<name>.….tmp`: written, never renamed, so never journaled or acknowledged). Only those
     /// older than `age`, so that a `stafett queue` writing its retry state right now keeps its own.

@@ -62,6 +62,7 @@ enum EndToEndBenchmark {
         let n = Int(rate * latencySeconds)
         var dropped: [String: Date] = [:]
         let interval = 1.0 / rate
+        let cpuBeforeLatency = daemons.map { cpuSeconds(pid: $0.process.processIdentifier) }
         let t0 = Date()
         for i in 0..<n {
             let due = t0.addingTimeInterval(Double(i) * interval)
@@ -73,12 +74,18 @@ enum EndToEndBenchmark {
             try AtomicFile.write(data, to: a.layout.outbox.appendingPathComponent("one-\(i).csv"))
         }
         guard waitForDelivered(a, count: already + n, timeout: 120) != nil else { throw StartupError("latency run did not finish") }
+        let lateBy = Date().timeIntervalSince(t0) - Double(n) * interval
+        let cpuPerFile = zip(daemons, cpuBeforeLatency).map { (cpuSeconds(pid: $0.process.processIdentifier) - $1) * 1e6 / Double(max(n, 1)) }
         let times = delivered(a)
         var latencies = dropped.compactMap { id, at in times[id].map { $0.timeIntervalSince(at) * 1000 } }.sorted()
         if latencies.isEmpty { latencies = [0] }
         let p50 = latencies[latencies.count / 2], p99 = latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))]
         print(String(format: "stafett: latency at %.0f records/s over %d records: p50 %.1f ms, p99 %.1f ms (target p99 < 50 ms)",
                      rate, latencies.count, p50, p99))
+        // What each single-record file costs, steadier than latency on a shared machine; and how
+        // long after the last drop the last delivery came (a node that falls behind shows here).
+        print(String(format: "  CPU per file: sender %.0f µs, receiver %.0f µs; last delivered %.2f s after the last drop",
+                     cpuPerFile[0], cpuPerFile[1], lateBy))
         _ = b
 
         if postfix {

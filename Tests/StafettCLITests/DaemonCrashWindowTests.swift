@@ -41,7 +41,7 @@ final class DaemonCrashWindowTests: XCTestCase {
 
         // Intake the file with the real processor, its outbox moves going to a scratch spool, and
         // its queue and journal either A's own or scratch ones, as the window needs.
-        let entries = try simulate(window, h: h, tag: tag, csv: csv)
+        let entries = try simulate(window, h: h, inputs: [(tag, csv)])
         XCTAssertEqual(entries.count, n)
         XCTAssertEqual(h.queue(A).count, window == .journaledNotQueued ? 0 : n)
         try h.drop(csv, as: "\(tag).csv", into: A)
@@ -67,6 +67,42 @@ final class DaemonCrashWindowTests: XCTestCase {
             let order = kinds.filter { $0.0 == id }.map(\.1)
             XCTAssertEqual(order.last, "delivered", "\(id): \(order)")
             if window != .queuedNotJournaled { XCTAssertEqual(order.first, "queued", "\(id): \(order)") }
+        }
+        h.stop(A)
+        let verify = try h.cli.run(["journal", "verify", "--journal", h.a.layout.journal.path, "--cert", h.a.tls("signing.crt")])
+        XCTAssertEqual(verify.code, 0, verify.out + verify.err)
+    }
+
+    /// A round of three files, cut off after its commits while its inputs moved: every file's
+    /// messages are queued and journaled, the first input is in accepted/ already, the others
+    /// still in the outbox. At restart each message is sent once, journaled `queued` once and
+    /// `delivered` once, and every input ends in accepted/.
+    func testCrashInARoundOfFilesWhileItsInputsMove() throws {
+        let h = try DaemonHarness(members: [Members.a, Members.b])
+        try h.start(B)
+        let inputs = (0..<3).map { i -> (tag: String, csv: String) in
+            let tag = "ROUND\(i)-\(UUID().uuidString.prefix(6))"
+            return (tag, DaemonHarness.csv(tag: tag, count: 2))
+        }
+        let entries = try simulate(.queuedNotMoved, h: h, inputs: inputs)
+        XCTAssertEqual(entries.count, 6)
+        XCTAssertEqual(h.queue(A).count, 6)
+        try AtomicFile.write(Data(inputs[0].csv.utf8), to: h.a.layout.accepted.appendingPathComponent("\(inputs[0].tag).csv"))
+        for input in inputs.dropFirst() { try h.drop(input.csv, as: "\(input.tag).csv", into: A) }
+
+        try h.start(A)
+        let accepted = inputs.map { h.a.layout.accepted.appendingPathComponent("\($0.tag).csv").path }
+        XCTAssertTrue(h.wait(30) {
+            h.queue(A).isEmpty && h.inbox(B).count == 6 && accepted.allSatisfy { FileManager.default.fileExists(atPath: $0) }
+        }, "queue \(h.queue(A).count), inbox \(h.inbox(B).count)\n\(h.log(A))")
+        usleep(1_000_000)  // a message queued again would be sent again by now
+        XCTAssertTrue(h.queue(A).isEmpty, "nothing queued again after delivery")
+        let ids = entries.map(\.messageId.rawValue).sorted()
+        XCTAssertEqual(try h.journaled(A, kind: "delivered").sorted(), ids, "each message delivered (and journaled) once")
+        XCTAssertEqual(try h.journaled(A, kind: "queued").sorted(), ids, "queued journaled once")
+        XCTAssertEqual(try h.journaled(B, kind: "received").count, 6)
+        for input in inputs.dropFirst() {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: h.a.layout.outbox.appendingPathComponent("\(input.tag).csv").path))
         }
         h.stop(A)
         let verify = try h.cli.run(["journal", "verify", "--journal", h.a.layout.journal.path, "--cert", h.a.tls("signing.crt")])
@@ -180,9 +216,9 @@ final class DaemonCrashWindowTests: XCTestCase {
         XCTAssertEqual(verify.code, 0, verify.out + verify.err)
     }
 
-    /// Runs the real intake on a copy of the file so that A's disk ends up as `window` describes.
-    /// (A function of its own so the journal, and its lock, are released before A starts.)
-    func simulate(_ window: Window, h: DaemonHarness, tag: String, csv: String) throws -> [QueueEntry] {
+    /// Runs the real intake on copies of the files (one round) so that A's disk ends up as
+    /// `window` describes. (A function of its own so the journal, and its lock, are released before A starts.)
+    func simulate(_ window: Window, h: DaemonHarness, inputs: [(tag: String, csv: String)]) throws -> [QueueEntry] {
         let scratch = h.root.appendingPathComponent("scratch")
         let scratchLayout = SpoolLayout(spool: scratch.appendingPathComponent("spool"), state: scratch.appendingPathComponent("state"))
         try scratchLayout.create()
@@ -194,10 +230,14 @@ final class DaemonCrashWindowTests: XCTestCase {
         defer { journal.close() }
         let processor = IntakeProcessor(runtime: runtime, layout: scratchLayout, store: try QueueStore(directory: queueDir),
                                         batcher: CommitBatcher(spool: scratchLayout.spool, journal: journal))
-        let scratchInput = scratchLayout.outbox.appendingPathComponent("\(tag).csv")
-        try Data(csv.utf8).write(to: scratchInput)
-        let (outcome, entries) = try processor.process(scratchInput)
-        guard case .accepted = outcome else { throw StartupError("intake: \(outcome)") }
+        let scratchInputs = inputs.map { scratchLayout.outbox.appendingPathComponent("\($0.tag).csv") }
+        for (input, file) in zip(inputs, scratchInputs) { try Data(input.csv.utf8).write(to: file) }
+        var entries: [QueueEntry] = []
+        for result in processor.processRound(scratchInputs) {
+            let (outcome, queued) = try result.get()
+            guard case .accepted = outcome else { throw StartupError("intake: \(outcome)") }
+            entries += queued.map(\.entry)
+        }
         return entries
     }
 }

@@ -158,6 +158,68 @@ final class IntakeProcessorTests: XCTestCase {
         XCTAssertEqual(store.loadAll().count, 6, "the old content's 4 messages and the new one's 2")
     }
 
+    /// Files taken in together are one round: however many, their `queued` records share one
+    /// commit round and their queue files with their `intake-accepted` records a second (one by
+    /// one, each file takes two). Their messages are handed on for sending once those are durable
+    /// and before any input moves; every input ends in accepted/.
+    func testFilesTakenTogetherShareOneRoundsCommits() throws {
+        let net = try TestNetwork()
+        let (a, store) = try sender(net)
+        let files = (0..<5).map { a.layout.outbox.appendingPathComponent("en-\($0).csv") }
+        for (i, f) in files.enumerated() { try AtomicFile.write(Data(Self.csv("ONE\(i)", rows: 1).utf8), to: f) }
+        var processor = IntakeProcessor(runtime: try a.runtime(), layout: a.layout, store: store, batcher: a.batcher)
+        let told = LockedList()
+        let inputsWhenTold = LockedList.Counter()
+        processor.onQueued = { queued in
+            told.add(queued.map(\.entry))
+            inputsWhenTold.set(files.filter { FileManager.default.fileExists(atPath: $0.path) }.count)
+            // Each message handed on is in the queue under its name already.
+            for (e, _) in queued { XCTAssertTrue(FileManager.default.fileExists(atPath: store.messageURL(e).path)) }
+        }
+        let before = a.batcher.roundCount
+        let results = processor.processRound(files)
+        XCTAssertEqual(a.batcher.roundCount - before, 2, "one round of commits for five files")
+        XCTAssertEqual(told.items.count, 5)
+        XCTAssertEqual(inputsWhenTold.value, 5, "handed on before any input moved")
+        for (f, r) in zip(files, results) {
+            guard case .success((.accepted(1, let to), let queued)) = r else { return XCTFail("\(f.lastPathComponent): \(r)") }
+            XCTAssertEqual(queued.count, 1)
+            XCTAssertEqual(to.path, a.layout.accepted.appendingPathComponent(f.lastPathComponent).path)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: f.path))
+        }
+        // In the journal: every `queued` of the round, then every `intake-accepted`.
+        let kinds = try a.journalEntries().map(\.kind).filter { $0 == .queued || $0 == .intakeAccepted }
+        XCTAssertEqual(kinds, Array(repeating: .queued, count: 5) + Array(repeating: .intakeAccepted, count: 5))
+
+        let one = a.layout.outbox.appendingPathComponent("ensam.csv")
+        try AtomicFile.write(Data(Self.csv("ALONE", rows: 1).utf8), to: one)
+        let alone = a.batcher.roundCount
+        _ = try processor.process(one)
+        XCTAssertEqual(a.batcher.roundCount - alone, 2, "a file alone pays the same two")
+    }
+
+    /// The same export under two names in one round: the second waits for a round of its own
+    /// after the first, finds every message queued and queues none again.
+    func testTheSameContentTwiceInOneRoundIsQueuedOnce() throws {
+        let net = try TestNetwork()
+        let (a, store) = try sender(net)
+        let text = Self.csv("TWIN", rows: 20)
+        let files = ["lista.csv", "lista (kopia).csv", "annan.csv"].map { a.layout.outbox.appendingPathComponent($0) }
+        try AtomicFile.write(Data(text.utf8), to: files[0])
+        try AtomicFile.write(Data(text.utf8), to: files[1])
+        try AtomicFile.write(Data(Self.csv("OTHER", rows: 3).utf8), to: files[2])
+        var processor = IntakeProcessor(runtime: try a.runtime(), layout: a.layout, store: store, batcher: a.batcher)
+        processor.gate = IntakeGate()
+        let results = processor.processRound(files)
+        let queuedCounts = results.map { r -> Int in (try? r.get().queued.count) ?? -1 }
+        XCTAssertEqual(queuedCounts, [20, 0, 3])
+        let queued = try a.journalEntries().filter { $0.kind == .queued }
+        XCTAssertEqual(queued.count, 23, "each message journaled queued once")
+        XCTAssertEqual(store.loadAll().count, 23)
+        XCTAssertEqual(try a.journalEntries().filter { $0.kind == .intakeAccepted }.count, 3)
+        for f in files { XCTAssertTrue(FileManager.default.fileExists(atPath: a.layout.accepted.appendingPathComponent(f.lastPathComponent).path)) }
+    }
+
     /// A file whose messages are already in the queue (an earlier try renamed them into place and
     /// then failed) hands those messages to the scheduler, as the queue holds them.
     func testMessagesFoundStillQueuedAreHandedOn() throws {
@@ -186,6 +248,14 @@ final class LockedList: @unchecked Sendable {
     private var list: [QueueEntry] = []
     func add(_ more: [QueueEntry]) { lock.withLock { list += more } }
     var items: [QueueEntry] { lock.withLock { list } }
+
+    /// A number set on one thread and read on another.
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var n = 0
+        func set(_ value: Int) { lock.withLock { n = value } }
+        var value: Int { lock.withLock { n } }
+    }
 }
 
 /// An outcome set on one thread and read on another.

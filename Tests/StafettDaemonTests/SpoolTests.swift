@@ -80,6 +80,33 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(try String(contentsOf: second, encoding: .utf8), "b")
     }
 
+    /// A round's inputs move to accepted/ together, each on its own terms: sub-folders kept, a
+    /// taken name numbered, a move a crash interrupted finished, and one that is gone reported
+    /// without stopping the others.
+    func testMovingARoundsInputsTogether() throws {
+        let dir = try TempDir()
+        let layout = SpoolLayout(spool: dir.url, state: dir.url.appendingPathComponent("state"))
+        try layout.create()
+        let names = ["a.csv", "trelleborg/b.csv", "taken.csv", "half.csv", "gone.csv"]
+        let inputs = names.map { layout.outbox.appendingPathComponent($0) }
+        for (name, input) in zip(names, inputs) where name != "gone.csv" { try AtomicFile.write(Data(name.utf8), to: input) }
+        try AtomicFile.write(Data("earlier".utf8), to: layout.accepted.appendingPathComponent("taken.csv"))
+        XCTAssertEqual(link(inputs[3].path, layout.accepted.appendingPathComponent("half.csv").path), 0)  // died after the link
+
+        let results = layout.moveAllToAccepted(inputs)
+        XCTAssertEqual(try results[0].get().path, layout.accepted.path + "/a.csv")
+        XCTAssertEqual(try results[1].get().path, layout.accepted.path + "/trelleborg/b.csv")
+        XCTAssertEqual(try results[2].get().lastPathComponent, "taken-2.csv")
+        XCTAssertEqual(try results[3].get().path, layout.accepted.path + "/half.csv")
+        XCTAssertThrowsError(try results[4].get())
+        for (name, input) in zip(names, inputs).prefix(4) {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: input.path), name)
+        }
+        XCTAssertEqual(try String(contentsOf: layout.accepted.appendingPathComponent("taken.csv"), encoding: .utf8), "earlier")
+        XCTAssertEqual(try String(contentsOf: layout.accepted.appendingPathComponent("taken-2.csv"), encoding: .utf8), "taken.csv")
+        XCTAssertEqual(try String(contentsOf: layout.accepted.appendingPathComponent("trelleborg/b.csv"), encoding: .utf8), "trelleborg/b.csv")
+    }
+
     func testMoveAfterCrashBetweenLinkAndUnlink() throws {
         let dir = try TempDir()
         let src = dir.url.appendingPathComponent("in/x.json")
