@@ -264,7 +264,7 @@ public final class Daemon: @unchecked Sendable {
 
     /// Takes an outbox file the watcher handed on (on the intake queue): it joins the files
     /// waiting, and runs as a round of its own at once when fewer than `intakeRounds` run;
-    /// otherwise the next round to end takes it with every other file waiting.
+    /// otherwise the next round to start takes it with every other file waiting.
     func intake(_ file: URL) {
         let start = lock.withLock { () -> Bool in
             intakeWaiting.append(file)
@@ -272,22 +272,46 @@ public final class Daemon: @unchecked Sendable {
             intakeRunning += 1
             return true
         }
-        guard start else { return }
-        while true {
-            let files = lock.withLock { () -> [URL] in
-                let taken = Array(intakeWaiting.prefix(Self.maxRoundFiles))
-                intakeWaiting.removeFirst(taken.count)
-                if taken.isEmpty { intakeRunning -= 1 }
-                return taken
-            }
-            guard !files.isEmpty else { return }
-            var processor = IntakeProcessor(runtime: runtime, layout: layout, store: store, batcher: batcher)
-            processor.gate = intakeGate
-            processor.metrics = metrics
-            processor.stillQueued = { [scheduler] in scheduler.adopt($0) }
-            processor.onQueued = { [scheduler] in scheduler.addQueued($0) }
-            for (file, result) in zip(files, processor.processRound(files)) { finishIntake(file, result) }
+        if start { runRound() }
+    }
+
+    /// Runs a round of the files waiting. It counts toward `intakeRounds` until its messages are
+    /// queued; its moves to `accepted/` then go on here while the next round starts, so a file
+    /// never waits for another round's moves.
+    private func runRound() {
+        let files = lock.withLock { () -> [URL] in
+            let taken = Array(intakeWaiting.prefix(Self.maxRoundFiles))
+            intakeWaiting.removeFirst(taken.count)
+            if taken.isEmpty { intakeRunning -= 1 }
+            return taken
         }
+        guard !files.isEmpty else { return }
+        let queued = IntakeRoundQueued()
+        var processor = IntakeProcessor(runtime: runtime, layout: layout, store: store, batcher: batcher)
+        processor.gate = intakeGate
+        processor.metrics = metrics
+        processor.stillQueued = { [scheduler] in scheduler.adopt($0) }
+        processor.onQueued = { [unowned self, scheduler] in
+            scheduler.addQueued($0)
+            roundQueued(queued)
+        }
+        let results = processor.processRound(files)
+        roundQueued(queued)  // a round that queued nothing (refused files, an error) ends here
+        for (file, result) in zip(files, results) { finishIntake(file, result) }
+    }
+
+    /// A round's messages are queued: the next round may start, with the files waiting. None
+    /// starts once the daemon is stopping (the files wait in the outbox for the next start).
+    private func roundQueued(_ round: IntakeRoundQueued) {
+        guard round.first() else { return }
+        let next = lock.withLock { () -> Bool in
+            if intakeWaiting.isEmpty || stopping {
+                intakeRunning -= 1
+                return false
+            }
+            return true  // the next round takes this one's place
+        }
+        if next { intakeQueue.async { [unowned self] in runRound() } }
     }
 
     /// Logs and counts what became of an outbox file, and tells the watcher.
@@ -404,4 +428,12 @@ public final class Daemon: @unchecked Sendable {
 
     /// The metrics registry (tests, `/metrics`).
     public var metricsRegistry: Metrics { metrics }
+}
+
+/// Whether a round has told that its messages are queued: once, from whichever comes first.
+final class IntakeRoundQueued: @unchecked Sendable {
+    private let lock = NSLock()
+    private var told = false
+    /// True the first time only.
+    func first() -> Bool { lock.withLock { let was = told; told = true; return !was } }
 }
