@@ -30,8 +30,15 @@ public final class Daemon: @unchecked Sendable {
     /// A file that arrives while fewer than `intakeRounds` run has a round to itself at once: no
     /// waiting for others (a thousand one-record files a second is what a busy case system drops).
     private let intakeQueue = DispatchQueue(label: "stafett.intake", attributes: .concurrent)
-    /// Files handed on by the watcher, waiting for a round (guarded by `lock`).
-    private var intakeWaiting: [URL] = []
+    /// Files handed on by the watcher, with their sizes when handed on, waiting for a round
+    /// (guarded by `lock`).
+    private var intakeWaiting: [(file: URL, bytes: Int)] = []
+    /// Bytes of the files taken by rounds whose messages are not queued yet (guarded by `lock`).
+    /// A round holds its files' records and signed messages until then, about 14 times the file
+    /// for a 64 MiB export (`stafett-bench intake-memory`); so rounds together take files only
+    /// up to `max-intake-file` bytes, and a file that does not fit waits for the rounds before it,
+    /// or two large exports dropped together would need twice the memory the unit allows.
+    private var intakeBytes = 0
     /// Rounds running now (guarded by `lock`). One that ends takes whatever is waiting, so a
     /// waiting file never holds a thread of its own.
     private var intakeRunning = 0
@@ -266,8 +273,10 @@ public final class Daemon: @unchecked Sendable {
     /// waiting, and runs as a round of its own at once when fewer than `intakeRounds` run;
     /// otherwise the next round to start takes it with every other file waiting.
     func intake(_ file: URL) {
+        var st = stat()
+        let bytes = lstat(file.path, &st) == 0 ? Int(st.st_size) : 0
         let start = lock.withLock { () -> Bool in
-            intakeWaiting.append(file)
+            intakeWaiting.append((file, bytes))
             guard intakeRunning < Self.intakeRounds else { return false }
             intakeRunning += 1
             return true
@@ -279,14 +288,19 @@ public final class Daemon: @unchecked Sendable {
     /// queued; its moves to `accepted/` then go on here while the next round starts, so a file
     /// never waits for another round's moves.
     private func runRound() {
-        let files = lock.withLock { () -> [URL] in
-            let taken = Array(intakeWaiting.prefix(Self.maxRoundFiles))
-            intakeWaiting.removeFirst(taken.count)
+        let budget = max(1, runtime.config.limits.maxIntakeFile)
+        let (files, bytes) = lock.withLock { () -> ([URL], Int) in
+            let (count, bytes) = Self.nextRound(waiting: intakeWaiting.map(\.bytes), held: intakeBytes, budget: budget)
+            let taken = intakeWaiting.prefix(count).map(\.file)
+            intakeWaiting.removeFirst(count)
+            intakeBytes += bytes
+            // Nothing fits while other rounds hold the budget: the first of them to have its
+            // messages queued starts the next round (`roundQueued`).
             if taken.isEmpty { intakeRunning -= 1 }
-            return taken
+            return (taken, bytes)
         }
         guard !files.isEmpty else { return }
-        let queued = IntakeRoundQueued()
+        let queued = IntakeRoundQueued(bytes: bytes)
         var processor = IntakeProcessor(runtime: runtime, layout: layout, store: store, batcher: batcher)
         processor.gate = intakeGate
         processor.metrics = metrics
@@ -300,11 +314,27 @@ public final class Daemon: @unchecked Sendable {
         for (file, result) in zip(files, results) { finishIntake(file, result) }
     }
 
+    /// How many of the files waiting (their sizes, in order) the next round takes, and their bytes
+    /// as counted against `budget` while `held` bytes are in other rounds. The first file of an
+    /// idle intake is always taken, whatever its size (one over the limit is refused when read,
+    /// and must not wait for ever); after it, only what fits, at most `maxRoundFiles`.
+    static func nextRound(waiting: [Int], held: Int, budget: Int) -> (count: Int, bytes: Int) {
+        var count = 0, bytes = 0
+        for size in waiting.prefix(maxRoundFiles) {
+            let counted = min(size, budget)
+            if count > 0 || held > 0, held + bytes + counted > budget { break }
+            count += 1
+            bytes += counted
+        }
+        return (count, bytes)
+    }
+
     /// A round's messages are queued: the next round may start, with the files waiting. None
     /// starts once the daemon is stopping (the files wait in the outbox for the next start).
     private func roundQueued(_ round: IntakeRoundQueued) {
         guard round.first() else { return }
         let next = lock.withLock { () -> Bool in
+            intakeBytes -= round.bytes
             if intakeWaiting.isEmpty || stopping {
                 intakeRunning -= 1
                 return false
@@ -432,8 +462,13 @@ public final class Daemon: @unchecked Sendable {
 
 /// Whether a round has told that its messages are queued: once, from whichever comes first.
 final class IntakeRoundQueued: @unchecked Sendable {
+    /// The bytes of its files, counted in `intakeBytes` until its messages are queued.
+    let bytes: Int
     private let lock = NSLock()
     private var told = false
+
+    init(bytes: Int) { self.bytes = bytes }
+
     /// True the first time only.
     func first() -> Bool { lock.withLock { let was = told; told = true; return !was } }
 }

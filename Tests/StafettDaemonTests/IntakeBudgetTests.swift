@@ -1,0 +1,29 @@
+import XCTest
+@testable import StafettDaemon
+
+/// Rounds together hold at most `max-intake-file` bytes of input: a large export waits for the
+/// rounds before it instead of doubling the daemon's memory, and is never starved.
+final class IntakeBudgetTests: XCTestCase {
+    let mib = 1 << 20
+
+    func testSmallFilesShareARoundUpToTheBudget() {
+        let round = Daemon.nextRound(waiting: Array(repeating: 1_000, count: 100), held: 0, budget: 64 * mib)
+        XCTAssertEqual(round.count, Daemon.maxRoundFiles)
+        XCTAssertEqual(round.bytes, 64_000)
+        XCTAssertEqual(Daemon.nextRound(waiting: [30 * mib, 30 * mib, 30 * mib], held: 0, budget: 64 * mib).count, 2)
+    }
+
+    func testALargeExportWaitsWhileAnotherRoundHoldsTheBudget() {
+        XCTAssertEqual(Daemon.nextRound(waiting: [64 * mib], held: 64 * mib, budget: 64 * mib).count, 0,
+                       "a second 64 MiB export is not read while the first one's messages are held")
+        XCTAssertEqual(Daemon.nextRound(waiting: [40 * mib], held: 30 * mib, budget: 64 * mib).count, 0)
+        XCTAssertEqual(Daemon.nextRound(waiting: [20 * mib], held: 30 * mib, budget: 64 * mib).count, 1, "what fits is taken")
+    }
+
+    func testTheFirstFileOfAnIdleIntakeIsAlwaysTaken() {
+        let round = Daemon.nextRound(waiting: [200 * mib, 1_000], held: 0, budget: 64 * mib)
+        XCTAssertEqual(round.count, 1, "an oversized file is taken alone, to be refused with a report")
+        XCTAssertEqual(round.bytes, 64 * mib, "counted at the budget: its read stops there")
+        XCTAssertEqual(Daemon.nextRound(waiting: [], held: 0, budget: 64 * mib).count, 0)
+    }
+}
