@@ -32,9 +32,10 @@ enum ReceiptCommand {
         let id = args.positionals[0]
         let record: JournalEntry
         let context: JournalCLIContext
+        let directory: String
         do {
             context = try JournalCLIContext().applying(args)
-            let directory = try context.directory()
+            directory = try context.directory()
             try JournalCLIContext.requireJournal(directory)
             var found: JournalEntry?
             try JournalStream(directory: directory).readAvailable { raw in
@@ -57,6 +58,13 @@ enum ReceiptCommand {
                 return ExitCode.usage
             }
             do throws(ArchivedReceipt.Failure) { receipt = try ArchivedReceipt.read(for: record, archive: archive) } catch {
+                // Retention journals each removal with the file's digest: say which record, and when.
+                if case let .gone(_, _, digest) = error, let removal = Self.removal(of: digest, in: directory) {
+                    console.error("stafett receipt: the receipt for \(id) (sha256 \(digest)) was removed by retention at "
+                                  + "\(ISO8601DateFormatter().string(from: removal.entry.time)): journal record #\(removal.sequence) "
+                                  + "removed \(removal.entry.file ?? "?"); only its digest remains")
+                    return ExitCode.notFound
+                }
                 return ExitCode.report(error, from: "stafett receipt", during: .readingJournal, console: console)
             }
         } else {
@@ -72,5 +80,16 @@ enum ReceiptCommand {
         } catch {
             return ExitCode.report(error, from: "stafett receipt", during: .other, console: console)
         }
+    }
+
+    /// The last `removed` record of a file whose SHA-256 is `digest`, with its sequence number.
+    static func removal(of digest: String, in directory: String) -> (sequence: UInt64, entry: JournalEntry)? {
+        let wanted = digest.lowercased()
+        var found: (sequence: UInt64, entry: JournalEntry)?
+        try? JournalStream(directory: directory).readAvailable { raw in
+            guard let e = try? EntryCodec.decode(raw.payload), e.kind == .removed, e.digest?.lowercased() == wanted else { return }
+            found = (raw.sequence, e)
+        }
+        return found
     }
 }

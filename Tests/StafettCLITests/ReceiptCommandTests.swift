@@ -62,6 +62,15 @@ final class ReceiptCommandTests: XCTestCase {
         let gone = try cli.run(["receipt", "abc-1", "--journal", dir, "--archive", archive])
         XCTAssertEqual(gone.code, ExitCode.notFound, gone.err)
         XCTAssertTrue(gone.err.contains("no longer holds it") && gone.err.contains("retention"), gone.err)
+
+        // Removed by retention, which journals each removal with the file's digest: the record is named.
+        let later = try Journal(directory: dir)
+        try later.append(JournalEntry(kind: .removed, digest: SHA256.hex(receipt), file: "archive/migrationsverket/abc-1.receipt"))
+        later.close()
+        let removed = try cli.run(["receipt", "abc-1", "--journal", dir, "--archive", archive])
+        XCTAssertEqual(removed.code, ExitCode.notFound, removed.err)
+        XCTAssertTrue(removed.err.contains("was removed by retention at 20"), removed.err)
+        XCTAssertTrue(removed.err.contains("journal record #2 removed archive/migrationsverket/abc-1.receipt"), removed.err)
     }
 
     /// `receipt` and `case` read the same journal and say the same thing when it is not there:
