@@ -105,10 +105,16 @@ public struct NodeRuntime: Sendable {
                 }
             }
             var peers: [String: LoadedPeer] = [:]
+            // Most peers share the node's CA file: read and decode it once, not once per peer
+            // (OpenSSL's PEM decoding was most of a 1 000-peer configuration's load).
+            var trustByCAFile: [String: PeerTrust] = [:]
             for p in config.peers {
                 var trust: PeerTrust
                 if p.pins.isEmpty {
-                    trust = try PeerTrust(organisation: p.organisation, caFile: p.ca ?? node.tlsCA)
+                    let caFile = p.ca ?? node.tlsCA
+                    trust = try trustByCAFile[caFile] ?? PeerTrust(organisation: p.organisation, caFile: caFile)
+                    trustByCAFile[caFile] = trust
+                    trust.organisation = p.organisation
                 } else {
                     let cas = try p.ca.map { (path: String) throws -> [Certificate] in
                         guard let data = FileManager.default.contents(atPath: path) else { throw StartupError("peer \(p.name): cannot read ca \(path)") }
