@@ -382,7 +382,8 @@ public final class HTTPServer: @unchecked Sendable {
     /// connections and the stop signal are looked at between rounds of a flood). Each round costs
     /// a poll over every held connection, so the bound is large: a full listen queue drops a real
     /// peer's SYN, which TCP sends again only a second later (with 64 a round, the flood benchmark
-    /// kept the queue full often enough for a p99 of 1 s; with 512, 38–45 ms in 4 of 5 runs).
+    /// kept the queue full often enough for a p99 of 1 s; with 512 and a backlog of 4 096, which
+    /// the daemon now uses too, 53–67 ms in 5 of 5 runs).
     private func acceptWaiting(into room: inout HandshakeWaitingRoom) {
         for _ in 0..<512 {
             var storage = sockaddr_storage()

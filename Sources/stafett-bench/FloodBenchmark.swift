@@ -21,9 +21,9 @@ enum FloodBenchmark {
                                              clientTrust: ClientTrust([PeerTrust(organisation: sender, caCertificates: [ca.certificate])]))
         let clientTLS = try TLSClientContext(TLSConfiguration(certificateChain: [clientCert], privateKey: clientKey),
                                              serverTrust: PeerTrust(organisation: receiver, caCertificates: [ca.certificate]))
-        // The daemon's defaults for a federation of a few peers (ReceiverCaps): 256 connections, 64 handshakes, backlog 1 024.
+        // The daemon's defaults for a federation of a few peers (ReceiverCaps): 256 connections, 64 handshakes, backlog 4 096.
         let server = try HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", maxConnections: 256, maxPendingHandshakes: 64,
-                                                                           maxConnectionsPerPeer: 6, backlog: 1024),
+                                                                           maxConnectionsPerPeer: 6, backlog: 4096),
                                     tls: serverTLS) { request, _ in HTTPResponse(status: 200, body: request.body) }
         server.start()
         defer { server.stop(timeout: .milliseconds(500)) }

@@ -7,12 +7,12 @@ final class ReceiverCapsTests: XCTestCase {
     func testCapsGrowWithThePeers() {
         let small = ReceiverCaps(peers: 3, connectionsPerPeer: 2, limits: .init())
         XCTAssertEqual([small.handshakes, small.connections, small.perPeer], [64, 256, 6])
-        XCTAssertEqual(small.backlog, 1_024, "room for a peer's SYN beside a flood")
+        XCTAssertEqual(small.backlog, 4_096, "room for a peer's SYN beside a flood")
 
         let national = ReceiverCaps(peers: 300, connectionsPerPeer: 2, limits: .init())
         XCTAssertEqual(national.handshakes, 600, "every peer's connections handshaking at once")
         XCTAssertEqual(national.connections, 1_800, "the handshakes beside twice every peer's connections")
-        XCTAssertEqual(ReceiverCaps(peers: 1_000, connectionsPerPeer: 2, limits: .init()).backlog, 2_000,
+        XCTAssertEqual(ReceiverCaps(peers: 3_000, connectionsPerPeer: 2, limits: .init()).backlog, 6_000,
                        "the kernel queues a whole reconnect storm instead of dropping SYNs")
     }
 
@@ -23,6 +23,6 @@ final class ReceiverCapsTests: XCTestCase {
         limits.maxConnectionsPerPeer = 3
         let caps = ReceiverCaps(peers: 300, connectionsPerPeer: 2, limits: limits)
         XCTAssertEqual([caps.handshakes, caps.connections, caps.perPeer], [40, 100, 3])
-        XCTAssertEqual(caps.backlog, 1_024, "the backlog's floor stands")
+        XCTAssertEqual(caps.backlog, 4_096, "the backlog's floor stands")
     }
 }
