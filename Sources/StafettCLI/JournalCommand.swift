@@ -265,8 +265,7 @@ public enum JournalCommand {
                      + String(format: " (%.2f s)", secs))
         if let d = w.damage {
             code = ExitCode.invalid
-            lines.append("FIRST BAD RECORD: #\(d.sequence) in \((d.segment as NSString).lastPathComponent) at offset \(d.offset): "
-                         + "\(d.kind.rawValue): \(d.detail)")
+            lines.append("FIRST BAD RECORD: \(d.located)")
             lines.append("everything up to #\(w.lastSequence) checked out; appending is refused until the damage is dealt with "
                          + "(see docs/journal-format.md, \"When verify fails\")")
             fields["status"] = "damaged"

@@ -21,8 +21,7 @@ enum JournalBackgroundCheck {
                 let walked = try JournalWalker(directory: directory, checkChain: true, checkpointKey: checkpointKey).walk()
                 if let d = walked.damage {
                     metrics.set("stafett_journal_damaged", 1)
-                    log.error("journal: FIRST BAD RECORD #\(d.sequence) in \((d.segment as NSString).lastPathComponent) at offset \(d.offset): "
-                        + "\(d.kind.rawValue): \(d.detail); found by the check after start, which read #\(walked.firstSequence)–#\(walked.lastSequence) "
+                    log.error("journal: FIRST BAD RECORD: \(d.located); found by the check after start, which read #\(walked.firstSequence)–#\(walked.lastSequence) "
                         + "before it: run stafett journal verify, and see docs/journal-format.md, \"When verify fails\"")
                 } else {
                     metrics.set("stafett_journal_damaged", 0)

@@ -44,6 +44,12 @@ public struct JournalDamage: Sendable, Hashable, CustomStringConvertible {
         self.detail = detail
     }
 
+    /// Where and what, as `stafett journal verify` and the daemon's check after start name the
+    /// first bad record: "#N in SEGMENT at offset O: kind: detail".
+    public var located: String {
+        "#\(sequence) in \((segment as NSString).lastPathComponent) at offset \(offset): \(kind.rawValue): \(detail)"
+    }
+
     public var description: String {
         "\(kind.rawValue) at record \(sequence) (\((segment as NSString).lastPathComponent) offset \(offset)): \(detail)"
     }

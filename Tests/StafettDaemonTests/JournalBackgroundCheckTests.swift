@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import StafettCrypto
 import StafettJournal
+import StafettTestSupport
 @testable import StafettDaemon
 
 /// Start-up reads only the journal's live segment record by record; the check after start must
@@ -42,11 +43,11 @@ final class JournalBackgroundCheckTests: XCTestCase {
     func testDamageInAFinishedSegmentIsReportedAfterStart() throws {
         let (segments, key) = try makeJournal()
         // What the daemon's open accepts: it reads the live segment only.
-        try flip(200, of: segments[0])
+        try flipByte(200, of: segments[0])
         try Journal(directory: dir, options: JournalOptions(signingKey: key, verifyAllAtOpen: false)).close()
         let (metrics, log) = check(key: key)
         XCTAssertEqual(metrics.value("stafett_journal_damaged"), 1)
-        XCTAssertTrue(log.text.contains("FIRST BAD RECORD #"), log.text)
+        XCTAssertTrue(log.text.contains("FIRST BAD RECORD: #"), log.text)
         XCTAssertTrue(log.text.contains((segments[0] as NSString).lastPathComponent), "names the segment: \(log.text)")
     }
 
@@ -57,11 +58,5 @@ final class JournalBackgroundCheckTests: XCTestCase {
         XCTAssertTrue(log.text.contains("journal: checked 35 record(s)"), "30 entries and 5 checkpoints: \(log.text)")
         XCTAssertTrue(log.text.contains("5 checkpoint signature(s) ok"), log.text)
         XCTAssertFalse(log.text.contains("FIRST BAD RECORD"), log.text)
-    }
-
-    private func flip(_ offset: Int, of path: String) throws {
-        var d = try Data(contentsOf: URL(fileURLWithPath: path))
-        d[offset] ^= 0xFF
-        try d.write(to: URL(fileURLWithPath: path))
     }
 }
