@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "StafettSignatureTests",
                     dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "CLibXML2",
                                    "StafettTestSupport"]),
-        .testTarget(name: "StafettJournalTests", dependencies: ["StafettModel", "StafettCrypto", "StafettJournal"]),
+        .testTarget(name: "StafettJournalTests", dependencies: ["StafettModel", "StafettCrypto", "StafettJournal", "StafettTestSupport"]),
         .testTarget(name: "StafettReportsTests", dependencies: ["StafettReports", "StafettJournal", "StafettCrypto"]),
         .testTarget(name: "StafettTransportTests", dependencies: ["StafettModel", "StafettCrypto", "StafettTransport"]),
         .testTarget(name: "StafettDaemonTests",

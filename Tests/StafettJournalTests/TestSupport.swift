@@ -29,14 +29,6 @@ enum TestNode {
     static var certificate: Certificate { try! Certificate.load(path: paths.cert) }
 }
 
-/// Flips every bit of one byte of a file: damage a reader must notice.
-func flipByte(_ offset: Int, of path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    var d = try Data(contentsOf: url)
-    d[offset] ^= 0xFF
-    try d.write(to: url)
-}
-
 /// A realistic sender-side entry.
 func sampleEntry(_ i: Int, kind: JournalKind = .queued) -> JournalEntry {
     JournalEntry(kind: kind, messageId: "msg-\(i)", intakeId: "TRE-2015-\(i % 97)", eventType: "Registered",

@@ -98,3 +98,11 @@ public final class TemporaryAccount {
         public var description: String { message }
     }
 }
+
+/// Flips every bit of one byte of a file: damage a reader must notice.
+public func flipByte(_ offset: Int, of path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    var d = try Data(contentsOf: url)
+    d[offset] ^= 0xFF
+    try d.write(to: url)
+}
