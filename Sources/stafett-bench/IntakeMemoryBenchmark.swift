@@ -76,7 +76,7 @@ enum IntakeMemoryBenchmark {
                                        logPath: dir.appendingPathComponent("stafettd.log").path)
         defer { daemon.stop() }
         guard daemon.waitForPort(node.port) else { throw StartupError("stafettd did not start; see \(daemon.logPath)") }
-        let baseline = highWaterMark(of: daemon.process.processIdentifier)
+        let baseline = ProcessSampler.status(daemon.process.processIdentifier, "VmHWM") * 1024
         let file = wellFormed(records: 100_000, noteBytes: (64 * mebibyte - 1024) / 100_000 - wellFormedRow(0, noteBytes: 0).count)
         let started = Date()
         try AtomicFile.write(file, to: node.layout.outbox.appendingPathComponent("export.csv"))
@@ -88,19 +88,11 @@ enum IntakeMemoryBenchmark {
             }
             usleep(100_000)
         }
-        let peak = highWaterMark(of: daemon.process.processIdentifier)
+        let peak = ProcessSampler.status(daemon.process.processIdentifier, "VmHWM") * 1024
         let bound = 4 * file.count + fixed
         print(String(format: "  stafettd taking the 64 MiB export (%@ in %.1f s): idle %.1f MiB, peak %.1f MiB (%.1f× the file), bound %.1f MiB  %@",
                      FileManager.default.fileExists(atPath: accepted) ? "queued" : "REFUSED", Date().timeIntervalSince(started),
                      mib(baseline), mib(peak), Double(peak) / Double(file.count), mib(bound), peak <= bound ? "ok" : "OVER"))
-    }
-
-    /// VmHWM of a running process, in bytes.
-    static func highWaterMark(of pid: Int32) -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return 0 }
-        return kib * 1024
     }
 
     static func mib(_ bytes: Int) -> Double { Double(bytes) / Double(mebibyte) }
