@@ -38,11 +38,14 @@ final class DaemonOutboxNameTests: XCTestCase {
         func exists(_ path: String) -> Bool { var st = stat(); return lstat(path, &st) == 0 }
         let finals = [accepted + "/Överföring.csv", failed + "/" + long, accepted + "/" + newline,
                       failed + "/lank.csv", failed + "/ror.csv"]
-        XCTAssertTrue(h.wait(20) { finals.allSatisfy(exists) },
-                      "missing: \(finals.filter { !exists($0) })\n\(h.log(A))")
+        let inputs = ["Överföring.csv", long, newline, "lank.csv", "ror.csv"]
+        // A round's inputs are linked into their final folder, flushed, and only then unlinked from
+        // the outbox (never gone before their replacement is on disk): wait for both steps.
+        XCTAssertTrue(h.wait(20) { finals.allSatisfy(exists) && !inputs.contains { exists(outbox + "/" + $0) } },
+                      "missing: \(finals.filter { !exists($0) }), still in the outbox: \(inputs.filter { exists(outbox + "/" + $0) })\n\(h.log(A))")
 
         // Exactly one place each: gone from the outbox, not in the other final folder.
-        for name in ["Överföring.csv", long, newline, "lank.csv", "ror.csv"] {
+        for name in inputs {
             XCTAssertFalse(exists(outbox + "/" + name), name)
         }
         XCTAssertFalse(exists(failed + "/Överföring.csv"))
