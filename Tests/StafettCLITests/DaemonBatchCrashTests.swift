@@ -48,11 +48,20 @@ final class DaemonBatchCrashTests: XCTestCase {
         XCTAssertEqual(try h.journaled(A, kind: "rejected", casePrefix: tag), [])
 
         // `stafett receipt ID` for a message delivered in a batch: the batch receipt covering it, signed by B.
-        let batched = try XCTUnwrap(try h.journal(A).last { $0["kind"] as? String == "delivered" && $0["rdigest"] != nil
-                                                              && (($0["case"] as? String) ?? "").hasPrefix(tag) })
-        let id = try XCTUnwrap(batched["msg"] as? String)
-        let printed = try h.receipt(of: id, heldBy: A)
-        let batch = try BatchReceiptXML.decode(SchemaValidator.receipt.parseAndValidate(printed))
+        // Not every delivery is batched: a sender that has just restarted sends singly until it hears B
+        // offer batches again, so look back from the end for one that was.
+        let withReceipts = try h.journal(A).filter { $0["kind"] as? String == "delivered" && $0["rdigest"] != nil
+                                                     && (($0["case"] as? String) ?? "").hasPrefix(tag) }
+        var found: (id: String, printed: Data, batch: BatchReceipt)?
+        for record in withReceipts.reversed() {
+            let id = try XCTUnwrap(record["msg"] as? String)
+            let printed = try h.receipt(of: id, heldBy: A)
+            if let batch = try? BatchReceiptXML.decode(SchemaValidator.receipt.parseAndValidate(printed)) {
+                found = (id, printed, batch)
+                break
+            }
+        }
+        let (id, printed, batch) = try XCTUnwrap(found, "no message of \(withReceipts.count) was delivered in a batch")
         XCTAssertEqual(batch.receipt(for: try MessageID(id))?.status, .accepted)
         let file = h.root.appendingPathComponent("batch-receipt.xml")
         try printed.write(to: file)
