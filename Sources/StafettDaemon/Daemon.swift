@@ -305,9 +305,9 @@ public final class Daemon: @unchecked Sendable {
         processor.gate = intakeGate
         processor.metrics = metrics
         processor.stillQueued = { [scheduler] in scheduler.adopt($0) }
-        processor.onQueued = { [unowned self, scheduler] in
-            scheduler.addQueued($0)
-            roundQueued(queued)
+        processor.onQueued = { [unowned self, scheduler] messages, roundDone in
+            scheduler.addQueued(messages)
+            if roundDone { roundQueued(queued) }
         }
         let results = processor.processRound(files)
         roundQueued(queued)  // a round that queued nothing (refused files, an error) ends here

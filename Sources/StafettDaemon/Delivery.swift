@@ -94,13 +94,13 @@ public final class DeliveryScheduler: @unchecked Sendable {
     /// Schedules messages intake has just made durable in the queue, with their signed bytes: they
     /// have no retry state yet, and their first attempt sends the bytes from memory (while the
     /// messages kept stay within `bodyBudget`) instead of reading the file back.
-    public func addQueued(_ queued: [(entry: QueueEntry, signedXML: Data)]) {
+    public func addQueued(_ queued: [IntakeProcessor.Queued]) {
         cond.lock()
         let now = Date()
         for (e, xml) in queued {
             let lane = laneLocked(e.peer)
             if lane.inFlight.contains(e.messageId) { continue }
-            if lane.bodies[e.messageId] == nil, bodyBytes + xml.count <= Self.bodyBudget {
+            if let xml, lane.bodies[e.messageId] == nil, bodyBytes + xml.count <= Self.bodyBudget {
                 lane.bodies[e.messageId] = xml
                 bodyBytes += xml.count
             }

@@ -39,10 +39,17 @@ public struct IntakeProcessor: Sendable {
     public var stillQueued: (@Sendable ([QueueEntry]) -> Void)?
     /// Where `stafett_disk_space_low` is set when intake checks the free space; nil for none.
     public var metrics: Metrics?
-    /// Told of a round's newly queued messages (with their signed XML) as soon as their queue files
-    /// and records are durable, before the inputs move to `accepted/`: the scheduler may send them
-    /// while the moves are flushed. Nil: they are only returned, as `processKeepingMessages` does.
-    public var onQueued: (@Sendable ([(entry: QueueEntry, signedXML: Data)]) -> Void)?
+    /// Told of a round's newly queued messages (with their signed XML, if kept) as soon as their
+    /// queue files and records are durable, before the inputs move to `accepted/`: the scheduler
+    /// may send them while the moves are flushed. A large round tells window by window; the
+    /// second argument is true on the round's last call, when nothing more will be queued by it.
+    /// Nil: they are only returned, as `processKeepingMessages` does.
+    public var onQueued: (@Sendable (_ queued: [Queued], _ roundDone: Bool) -> Void)?
+
+    /// How many messages a round signs and stages at a time; a round with more is queued window
+    /// by window (see `commit` in IntakeRound.swift). Some thousands: a window's signed messages
+    /// are a few megabytes.
+    public var messagesPerWindow = 4096
 
     /// Creates a processor.
     public init(runtime: NodeRuntime, layout: SpoolLayout, store: QueueStore, batcher: CommitBatcher) {
@@ -60,13 +67,13 @@ public struct IntakeProcessor: Sendable {
 
     /// `process`, returning each queued entry with its signed message as written to the queue, so
     /// the scheduler can send it without reading the file back (`DeliveryScheduler.addQueued`).
-    public func processKeepingMessages(_ file: URL, now: Date = Date()) throws(SpoolError) -> (IntakeOutcome, [(entry: QueueEntry, signedXML: Data)]) {
+    public func processKeepingMessages(_ file: URL, now: Date = Date()) throws(SpoolError) -> (IntakeOutcome, [Queued]) {
         let done = try processRound([file], now: now)[0].get()
         return (done.outcome, done.queued)
     }
 
-    /// One input read, decoded, routed and sealed: what a round queues and files away.
-    struct Sealed {
+    /// One input read, decoded and routed: what a round seals, queues and files away.
+    struct Decoded {
         var file: URL
         /// What the name pointed at when it was read: the file moves to accepted/ or failed/ only
         /// if it still does (see `FileIdentity`).
@@ -74,35 +81,47 @@ public struct IntakeProcessor: Sendable {
         /// As shown in the report, the journal and the log.
         var name: String
         var digest: String
-        var messages: [(entry: QueueEntry, sealed: SealedMessage)]
+        /// Every message of the input, routed: each copy for an extra peer right after its
+        /// original. A large round lets go of each (nil) once it is staged.
+        var messages: [CaseMessage?]
+        /// The configured peer each of `messages` goes to.
+        var peers: [String]
     }
 
-    /// What preparing an input came to: sealed and ready for the round's commits, or finished
-    /// (vanished, refused and filed in `failed/`, or left in the outbox by an error).
+    /// What preparing an input came to: decoded and ready for the round, or finished (vanished,
+    /// refused and filed in `failed/`, or left in the outbox by an error).
     enum Prepared {
-        case sealed(Sealed)
+        case decoded(Decoded)
         case finished(FileResult)
     }
 
-    /// The steps of one input before anything is queued: read, decode, route, seal. Any of them
-    /// may refuse the file, which then goes to `failed/` with every reason found.
+    /// The steps of one input before anything is signed or queued: read, decode, route. Any of
+    /// them may refuse the file, which then goes to `failed/` with every reason found. Signing
+    /// waits for the round (`sealAndStage`), which writes each message to the queue as soon as it
+    /// is signed: the signed messages of a large export together are several times its size.
     func prepare(_ file: URL, now: Date) -> Prepared {
         // As shown in the report, the journal and the log: a newline in a name must not split a line.
         let name = OutboxName.escaped(layout.outboxRelativePath(of: file) ?? file.lastPathComponent)
         let identity = FileIdentity(path: file.path)
         do throws(SpoolError) {
-            let data: Data
+            // The file's bytes are let go of once decoded (the end of the `switch`): only the
+            // messages go on, and they are routed in place, not copied.
+            let digest: String
+            var messages: [CaseMessage]
             switch try read(file, name: name) {
             case .vanished: return .finished(.success((.vanished, [])))
             case .refused(let problems): return .finished(.success((try fail(file, identity, name: name, problems), [])))
-            case .content(let d): data = d
+            case .content(let data):
+                digest = SHA256.hex(data)
+                switch decode(data, name: name, digest: digest, now: now) {
+                case .failure(let problems): return .finished(.success((try fail(file, identity, name: name, problems), [])))
+                case .success(let decoded): messages = decoded
+                }
             }
-            let digest = SHA256.hex(data)
-            switch decode(data, name: name, digest: digest, now: now)
-                .flatMap({ route($0, name: name) })
-                .flatMap({ seal($0, name: name, now: now) }) {
+            switch route(&messages, name: name) {
             case .failure(let problems): return .finished(.success((try fail(file, identity, name: name, problems), [])))
-            case .success(let s): return .sealed(Sealed(file: file, identity: identity, name: name, digest: digest, messages: s))
+            case .success(let peers):
+                return .decoded(Decoded(file: file, identity: identity, name: name, digest: digest, messages: messages.map { $0 }, peers: peers))
             }
         } catch {
             return .finished(.failure(error))
@@ -161,19 +180,19 @@ public struct IntakeProcessor: Sendable {
         return .content(data)
     }
 
-    /// A message and the configured peer it goes to.
-    typealias Routed = (peer: String, message: CaseMessage)
-
-    /// Routes each message to its recipient, plus fan-out per event type.
-    private func route(_ messages: [CaseMessage], name: String) -> Result<[Routed], IntakeProblems> {
-        var routed: [Routed] = []
+    /// Routes each message to its recipient, plus fan-out per event type: the configured peer
+    /// of each, in order, with each copy for an extra peer inserted right after its original.
+    private func route(_ messages: inout [CaseMessage], name: String) -> Result<[String], IntakeProblems> {
+        var peers: [String] = []
+        peers.reserveCapacity(messages.count)
+        var copies: [(after: Int, peer: String, message: CaseMessage)] = []
         var errors: [String] = []
-        for m in messages {
+        for (i, m) in messages.enumerated() {
             guard let primary = runtime.peer(for: m.header.recipient) else {
                 errors.append("\(name): message \(m.header.messageId): recipient \(m.header.recipient) is not a configured peer")
                 continue
             }
-            routed.append((primary.config.name, m))
+            peers.append(primary.config.name)
             for extra in runtime.config.routing.extraPeers(for: m.event.type) where extra != primary.config.name {
                 guard let p = runtime.peers[extra] else { continue }
                 var copy = m
@@ -186,43 +205,28 @@ public struct IntakeProcessor: Sendable {
                     continue
                 }
                 copy.header.messageId = id
-                routed.append((extra, copy))
+                copies.append((i, extra, copy))
             }
         }
-        return errors.isEmpty ? .success(routed) : .failure(IntakeProblems(errors))
-    }
-
-    /// Signs the routed messages and makes their queue entries, due now.
-    ///
-    /// Sign on every core, in chunks sealed back to back; a chunk that fails is sealed again
-    /// one by one, so the report names each bad message.
-    private func seal(_ routed: [Routed], name: String, now: Date) -> Result<[(entry: QueueEntry, sealed: SealedMessage)], IntakeProblems> {
-        let sealer = runtime.sealer
-        let toSeal = routed.map(\.message)
-        let results = UnsafeSendableBox([Result<SealedMessage, SealError>?](repeating: nil, count: routed.count))
-        let chunk = 32
-        DispatchQueue.concurrentPerform(iterations: (routed.count + chunk - 1) / chunk) { c in
-            let range = c * chunk ..< min(toSeal.count, (c + 1) * chunk)
-            if let sealed = try? sealer.seal(Array(toSeal[range])) {
-                for (k, s) in zip(range, sealed) { results.set(k, .success(s)) }
-            } else {
-                for k in range { results.set(k, Result { () throws(SealError) -> SealedMessage in try sealer.seal(toSeal[k]) }) }
+        guard errors.isEmpty else { return .failure(IntakeProblems(errors)) }
+        if !copies.isEmpty {
+            var all: [CaseMessage] = [], allPeers: [String] = []
+            all.reserveCapacity(messages.count + copies.count)
+            allPeers.reserveCapacity(messages.count + copies.count)
+            var next = 0
+            for i in messages.indices {
+                all.append(messages[i])
+                allPeers.append(peers[i])
+                while next < copies.count, copies[next].after == i {
+                    all.append(copies[next].message)
+                    allPeers.append(copies[next].peer)
+                    next += 1
+                }
             }
+            messages = all
+            peers = allPeers
         }
-        var batch: [(entry: QueueEntry, sealed: SealedMessage)] = []
-        var errors: [String] = []
-        for (i, item) in routed.enumerated() {
-            switch results.value[i]! {
-            case .failure(let e): errors.append("\(name): \(e)")
-            case .success(let sealed):
-                let m = sealed.message
-                let entry = QueueEntry(message: m, peer: item.peer, queuedAt: now,
-                                       expiresAt: now.addingTimeInterval(runtime.config.delivery.maxLifetime.timeInterval),
-                                       digest: sealed.digest)
-                batch.append((entry, sealed))
-            }
-        }
-        return errors.isEmpty ? .success(batch) : .failure(IntakeProblems(errors))
+        return .success(peers)
     }
 
     /// Decodes the case messages of an intake file (CSV, JSON) or one case XML document.
@@ -259,7 +263,7 @@ public struct IntakeProcessor: Sendable {
     }
 
     /// Moves the input to `failed/` with its report and journals that.
-    private func fail(_ file: URL, _ identity: FileIdentity?, name: String, _ problems: IntakeProblems) throws(SpoolError) -> IntakeOutcome {
+    func fail(_ file: URL, _ identity: FileIdentity?, name: String, _ problems: IntakeProblems) throws(SpoolError) -> IntakeOutcome {
         try FileIdentity.check(file, still: identity)
         let errors = problems.lines
         // The report first: a report that cannot be written (retried a bounded number of times)
@@ -344,6 +348,8 @@ final class UnsafeSendableBox<T>: @unchecked Sendable {
     init(_ value: [T]) { storage = value }
     func set(_ i: Int, _ v: T) { lock.lock(); storage[i] = v; lock.unlock() }
     var value: [T] { lock.lock(); defer { lock.unlock() }; return storage }
+    /// The values, leaving the box empty (so that it holds none of them any longer).
+    func take() -> [T] { lock.lock(); defer { lock.unlock() }; let taken = storage; storage = []; return taken }
 }
 
 /// Lets one intake at a time work on a given file content (by digest); others wait their turn.

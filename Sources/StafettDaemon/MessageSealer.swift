@@ -74,6 +74,12 @@ public struct MessageSealer: Sendable {
         }
     }
 
+    /// Throws what `seal` would for `message` before signing: whether its encoding is valid
+    /// against case-1.xsd. Intake checks a large export this way before any of it is queued.
+    public func check(_ message: CaseMessage) throws(SealError) {
+        _ = try Self.encodeValidated(message)
+    }
+
     /// The canonical encoding of `m`, validated against case-1.xsd.
     private static func encodeValidated(_ m: CaseMessage) throws(SealError) -> (document: Data, canonicalRange: Range<Int>) {
         do { return try CaseXML.encodeCanonicalValidated(m) } catch { throw .schema(m.header.messageId, error) }

@@ -327,6 +327,11 @@ public final class QueueStore: @unchecked Sendable {
         readMeta(peer: entry.peer, id: entry.messageId)
     }
 
+    /// The retry state of the message `id` queued for `peer`, if it has any.
+    func retryState(peer: String, id: MessageID) -> QueueEntry? {
+        readMeta(peer: peer, id: id)
+    }
+
     /// Takes a finished message out of the queue: the signed message moves to `archive` (kept for
     /// its retention period), then the meta goes. Called only after the outcome is journaled, so
     /// neither step needs its own flush: a crash that undoes them leaves the message queued, it

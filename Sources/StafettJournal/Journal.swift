@@ -275,7 +275,12 @@ public final class Journal: @unchecked Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(320)
         EntryCodec.encodeAfterSequence(entry, kind: kind, into: &bytes)
-        return Encoded(afterSequence: bytes, isCheckpoint: kind == .checkpoint)
+        // The writer reserved room for every byte escaped, about six times what it wrote: a batch
+        // of a large export's records would hold that until it is written.
+        let tight = [UInt8](unsafeUninitializedCapacity: bytes.count) { buffer, count in
+            count = bytes.withUnsafeBufferPointer { buffer.initialize(fromContentsOf: $0) }
+        }
+        return Encoded(afterSequence: tight, isCheckpoint: kind == .checkpoint)
     }
 
     private func enqueueLocked(_ entry: Encoded) throws(JournalError) -> UInt64 {

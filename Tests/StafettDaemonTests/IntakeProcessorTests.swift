@@ -170,7 +170,7 @@ final class IntakeProcessorTests: XCTestCase {
         var processor = IntakeProcessor(runtime: try a.runtime(), layout: a.layout, store: store, batcher: a.batcher)
         let told = LockedList()
         let inputsWhenTold = LockedList.Counter()
-        processor.onQueued = { queued in
+        processor.onQueued = { queued, _ in
             told.add(queued.map(\.entry))
             inputsWhenTold.set(files.filter { FileManager.default.fileExists(atPath: $0.path) }.count)
             // Each message handed on is in the queue under its name already.
