@@ -19,8 +19,9 @@ public enum BatchReceiptArchive {
 
     /// Writes `signed` (not yet synced) for a `CommitBatcher` round, which makes it durable under
     /// its final name before the journal records that name it: a record never points at nothing.
-    static func stage(_ signed: Data, archive: String) throws(SpoolError) -> (file: (temporary: String, final: String), digest: String) {
-        let digest = digest(of: signed)
+    /// `digest` is `digest(of: signed)` when the caller has it already.
+    static func stage(_ signed: Data, digest known: String? = nil, archive: String) throws(SpoolError) -> (file: (temporary: String, final: String), digest: String) {
+        let digest = known ?? digest(of: signed)
         return (try AtomicFile.stage(signed, in: directory(in: archive), as: digest + ".xml"), digest)
     }
 

@@ -345,7 +345,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
             return nil
         case .batchReceipt(let receipt, let signed):
             markPeerUp(lane)
-            settleInBackground(entry, start: ready.start, receipt: receipt, signed: signed, coversBatch: true, rt: rt, lane: lane)
+            settleInBackground(entry, start: ready.start, receipt: receipt, signed: signed.bytes, batch: signed, rt: rt, lane: lane)
             return nil
         }
     }

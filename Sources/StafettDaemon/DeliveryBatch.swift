@@ -113,13 +113,14 @@ extension DeliveryScheduler {
             guard batch.entries.count == chunk.count else {
                 return all("the batch receipt has \(batch.entries.count) entries for \(chunk.count) messages sent")
             }
+            let signed = SignedBatchReceipt(response.body)
             return zip(chunk, batch.entries).map { r, e in
                 guard e.receivedDigest == SHA256.hash(r.body).base64EncodedString() else {
                     return .retry("the batch receipt's entry for \(r.entry.messageId) names other bytes than were sent")
                 }
                 let receipt = batch.receipt(of: e)
                 if let why = mismatch(receipt, for: r.entry, from: peer, to: me) { return .retry(why) }
-                return .batchReceipt(receipt, signed: response.body)
+                return .batchReceipt(receipt, signed: signed)
             }
         } catch {
             return all("unusable batch receipt: \(error)")
@@ -128,7 +129,7 @@ extension DeliveryScheduler {
 
     /// What a verified batch receipt says about `entry`, answering a single request (a resend of a
     /// message first delivered in that batch).
-    static func checkBatchReceipt(_ batch: BatchReceipt, signed: Data, for entry: QueueEntry, from peer: LoadedPeer,
+    static func checkBatchReceipt(_ batch: BatchReceipt, signed: SignedBatchReceipt, for entry: QueueEntry, from peer: LoadedPeer,
                                   to me: OrganisationNumber) -> AttemptOutcome {
         guard let receipt = batch.receipt(for: entry.messageId) else {
             return .retry("the batch receipt has no entry for \(entry.messageId)")

@@ -13,8 +13,9 @@ extension DeliveryScheduler {
         var start: QueueEntry?
         var receipt: Receipt
         var signed: Data
-        /// `signed` is a batch receipt covering other messages too: archived once, named by digest.
-        var coversBatch = false
+        /// Set when `signed` is a batch receipt covering other messages too: archived once, named
+        /// by its digest.
+        var batch: SignedBatchReceipt?
         var rt: NodeRuntime
         var lane: Lane
     }
@@ -27,12 +28,12 @@ extension DeliveryScheduler {
     /// it flushes, the next receipts gather, so a busy peer costs one journal flush per batch, not
     /// one per message, and no thread is parked per receipt (a thread and a commit per receipt
     /// cost about a tenth of the sending daemon's CPU in fsyncs and wake-ups).
-    func settleInBackground(_ entry: QueueEntry, start: QueueEntry?, receipt: Receipt, signed: Data, coversBatch: Bool = false,
+    func settleInBackground(_ entry: QueueEntry, start: QueueEntry?, receipt: Receipt, signed: Data, batch: SignedBatchReceipt? = nil,
                             rt: NodeRuntime, lane: Lane) {
         settleSlots.wait()
         cond.lock()
         settling += 1
-        toSettle.append(Settlement(entry: entry, start: start, receipt: receipt, signed: signed, coversBatch: coversBatch, rt: rt, lane: lane))
+        toSettle.append(Settlement(entry: entry, start: start, receipt: receipt, signed: signed, batch: batch, rt: rt, lane: lane))
         let spawn = !settlerRunning
         settlerRunning = true
         cond.unlock()
@@ -78,12 +79,13 @@ extension DeliveryScheduler {
         var records: [JournalEntry] = []
         var failures: [Int: SpoolError] = [:]
         // A batch receipt covers several messages: kept once (`BatchReceiptArchive`), not per message.
-        var batchReceipts: [Data: (temporary: String, final: String)] = [:]
+        var batchReceipts: [String: (temporary: String, final: String)] = [:]
         for (i, s) in batch.enumerated() {
             do {
-                if s.coversBatch {
-                    if batchReceipts[s.signed] == nil {
-                        batchReceipts[s.signed] = try BatchReceiptArchive.stage(s.signed, archive: layout.archivePath).file
+                if let covering = s.batch {
+                    if batchReceipts[covering.digest] == nil {
+                        batchReceipts[covering.digest] = try BatchReceiptArchive.stage(covering.bytes, digest: covering.digest,
+                                                                                       archive: layout.archivePath).file
                     }
                 } else {
                     try ensureArchiveDirectory(for: s.entry.peer)
@@ -97,7 +99,7 @@ extension DeliveryScheduler {
             var record = s.entry.outcomeRecord(receipt.status == .accepted ? .delivered : .rejected,
                                                sender: s.rt.config.node.organisation, status: receipt.status.rawValue,
                                                reason: receipt.reason?.rawValue)
-            record.receiptDigest = SHA256.hex(s.signed)
+            record.receiptDigest = s.batch?.digest ?? SHA256.hex(s.signed)
             records.append(record)
         }
         do {

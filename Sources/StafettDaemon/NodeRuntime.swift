@@ -29,10 +29,12 @@ public struct LoadedPeer: Sendable {
     /// document, because a certificate that expires while the daemon runs must stop verifying
     /// then, not at the next restart. A signature made with an expired (or not yet valid)
     /// certificate is named as such, so the peer learns to renew rather than to debug its signing.
-    public func verifySignature(_ doc: StafettXML.XMLDocument, now: Date = Date()) throws(SignatureError) -> Certificate {
+    /// The result carries the signed content's digest as well (`ReceiptDigest.of(_:)`).
+    @discardableResult
+    public func verifySignature(_ doc: StafettXML.XMLDocument, now: Date = Date()) throws(SignatureError) -> XMLSignature.Verification {
         let valid = signingCertificates.filter { $0.notBefore <= now && now <= $0.notAfter }
         do {
-            return try XMLSignature.verify(doc, trustingAnyOf: valid)
+            return try XMLSignature.verification(of: doc, trustingAnyOf: valid)
         } catch {
             let stale = signingCertificates.filter { c in !valid.contains { $0.der == c.der } }
             if !stale.isEmpty, let c = try? XMLSignature.verify(doc, trustingAnyOf: stale) {

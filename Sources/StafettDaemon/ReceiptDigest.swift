@@ -11,4 +11,10 @@ public enum ReceiptDigest {
     public static func of(verified doc: XMLDocument) throws(SignatureError) -> String {
         try XMLSignature.signedDigestValue(doc).base64EncodedString()
     }
+
+    /// The digest of a message as its verification found it: the same value, without reading the
+    /// signature's profile a second time (which cost a receiver about a twentieth of its CPU).
+    public static func of(_ verification: XMLSignature.Verification) -> String {
+        verification.digestValue.base64EncodedString()
+    }
 }

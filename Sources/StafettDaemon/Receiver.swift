@@ -236,8 +236,7 @@ public final class Receiver: @unchecked Sendable {
                             id: header.messageId)
         }
         do {
-            _ = try sender.verifySignature(doc, now: now())
-            return .passed(message, digest: try ReceiptDigest.of(verified: doc))
+            return .passed(message, digest: ReceiptDigest.of(try sender.verifySignature(doc, now: now())))
         } catch {
             return .refused(.signature, error.description, id: header.messageId)
         }

@@ -19,10 +19,24 @@ extension XMLSignature {
         _ = try verify(doc, trustingAnyOf: [certificate])
     }
 
+    /// What a verification established.
+    public struct Verification: Sendable {
+        /// The certificate whose key verified.
+        public let certificate: Certificate
+        /// The signature's `DigestValue`, now proven to be the SHA-256 of the signed content (see
+        /// ``signedDigestValue(_:)``): what a receipt quotes, without reading the profile again.
+        public let digestValue: Data
+    }
+
     /// Verifies with any of `certificates` (a peer in certificate rotation lists the old and the new
     /// one) and returns the certificate whose key verified. Validity dates are the caller's to check.
     @discardableResult
     public static func verify(_ doc: XMLDocument, trustingAnyOf certificates: [Certificate]) throws(SignatureError) -> Certificate {
+        try verification(of: doc, trustingAnyOf: certificates).certificate
+    }
+
+    /// `verify(_:trustingAnyOf:)`, returning the digest value beside the certificate.
+    public static func verification(of doc: XMLDocument, trustingAnyOf certificates: [Certificate]) throws(SignatureError) -> Verification {
         guard !certificates.isEmpty else { throw .untrustedKeyInfo("no certificate is configured for this sender") }
         let parsed = try parseProfile(doc)
         var candidates = certificates
@@ -44,7 +58,7 @@ extension XMLSignature {
         try checkDigest(doc, parsed)
         let signedInfo = try canonicalSignedInfo(doc, parsed)
         for (certificate, key) in matching where verifySignatureValue(parsed.signatureValue, signedInfo, key) {
-            return certificate
+            return Verification(certificate: certificate, digestValue: parsed.digestValue)
         }
         throw .badSignatureValue
     }

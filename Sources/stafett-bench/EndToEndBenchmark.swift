@@ -34,7 +34,7 @@ enum EndToEndBenchmark {
         let perFile = 100
         let files = max(1, messages / perFile)
         let total = files * perFile
-        let cpuBefore = daemons.map { cpuSeconds(pid: $0.process.processIdentifier) }
+        let cpuBefore = daemons.map { cpuTimes(pid: $0.process.processIdentifier) }
         let start = Date()
         for f in 0..<files {
             try AtomicFile.write(intakeFile(tag: "T\(f)", records: perFile), to: a.layout.outbox.appendingPathComponent("bulk-\(f).csv"))
@@ -49,13 +49,18 @@ enum EndToEndBenchmark {
             print(String(format: "  (intake of all files finished after %.2f s)", lastQueued.timeIntervalSince(start)))
         }
         let throughput = Double(total) / elapsed
-        let cpu = zip(daemons, cpuBefore).map { (cpuSeconds(pid: $0.process.processIdentifier) - $1) * 1e6 / Double(total) }
+        let cpu = zip(daemons, cpuBefore).map { d, before -> (user: Double, system: Double) in
+            let now = cpuTimes(pid: d.process.processIdentifier)
+            return ((now.user - before.user) * 1e6 / Double(total), (now.system - before.system) * 1e6 / Double(total))
+        }
         let sample = try Data(contentsOf: firstArchived(a))
         print("  (up to \(batch) message(s) per request; STAFETT_BENCH_BATCH=1 sends one per request)")
         print(String(format: "stafett: %d records in %.2f s = %.0f records/s end to end (signed message %d bytes, %d connections)",
                      total, elapsed, throughput, sample.count, connections))
         // CPU per record is what the two cores can afford: steadier than wall time on a shared machine.
-        print(String(format: "  CPU per record: sender %.0f µs, receiver %.0f µs (both daemons, user + system)", cpu[0], cpu[1]))
+        print(String(format: "  CPU per record: sender %.0f µs, receiver %.0f µs (both daemons, user + system)",
+                     cpu[0].user + cpu[0].system, cpu[1].user + cpu[1].system))
+        print(String(format: "    of which system: sender %.0f µs, receiver %.0f µs", cpu[0].system, cpu[1].system))
 
         // Latency at a fixed rate: one single-record file every 1/rate s.
         let already = delivered(a).count
@@ -130,12 +135,20 @@ enum EndToEndBenchmark {
 
     /// User + system CPU seconds of a process so far, from /proc/PID/stat (fields 14 and 15, in clock ticks).
     static func cpuSeconds(pid: Int32) -> Double {
+        let t = cpuTimes(pid: pid)
+        return t.user + t.system
+    }
+
+    /// User and system CPU seconds of a process so far, apart: on this kind of machine the
+    /// system part (file creation, flushes) moves with the file system's state, the user part does not.
+    static func cpuTimes(pid: Int32) -> (user: Double, system: Double) {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
+              let close = stat.lastIndex(of: ")") else { return (0, 0) }
         // Fields after the command name (which may hold spaces) start at field 3.
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return (0, 0) }
+        let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return (user / tick, system / tick)
     }
 
     static func intakeFile(tag: String, records: Int) -> Data {

@@ -22,6 +22,33 @@ final class HotPathTests: XCTestCase {
         XCTAssertTrue(metrics.render().contains(#"c{peer="x\"y"} 3"#), metrics.render())
     }
 
+    /// The outcomes of one batch answer share one `SignedBatchReceipt`, whose digest is the one the
+    /// archive names it by: the receipt is hashed once per batch, not once per message it covers.
+    func testABatchAnswerIsHashedOnceForAllItsMessages() throws {
+        let net = try TestNetwork()
+        let (a, b) = (net.a, net.b)
+        net.configureAllPeers()
+        try b.startReceiver()
+        let sealed = try (0..<3).map { try a.seal(a.message("hashed-once-\($0)", to: b)) }
+        let answer = try a.postBatch(sealed.map(\.signedXML), to: b)
+        let peer = try XCTUnwrap(try a.runtime().peers[b.name])
+        let chunk = sealed.map { s in
+            DeliveryScheduler.ReadyMessage(entry: QueueEntry(message: s.message, peer: b.name, queuedAt: Date(),
+                                                             expiresAt: Date().addingTimeInterval(3600), digest: s.digest),
+                                           start: nil, peer: peer, body: s.signedXML)
+        }
+        let outcomes = try XCTUnwrap(DeliveryScheduler.checkBatchAnswer(answer, for: chunk, to: a.organisation))
+        let receipts = outcomes.compactMap { outcome -> SignedBatchReceipt? in
+            if case let .batchReceipt(_, signed) = outcome { return signed }
+            return nil
+        }
+        XCTAssertEqual(receipts.count, 3, "every message settled by the batch receipt: \(outcomes)")
+        XCTAssertTrue(receipts.allSatisfy { $0 === receipts[0] }, "one object for the whole answer")
+        XCTAssertEqual(receipts[0].bytes, answer.body)
+        XCTAssertEqual(receipts[0].digest, BatchReceiptArchive.digest(of: answer.body))
+        XCTAssertEqual(receipts[0].digest, SHA256.hex(answer.body))
+    }
+
     /// Accepted receipts are signed as text; the signature verifies against the tree (as the
     /// sender and xmlsec1 check it) and covers the same content a tree-signed receipt would.
     /// Receipts with a detail text still take the tree path and verify too.

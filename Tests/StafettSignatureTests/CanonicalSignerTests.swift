@@ -35,6 +35,10 @@ final class CanonicalSignerTests: XCTestCase {
 
         let doc = try XMLSignature.verify(xml: signed.xml, trusting: cert)
         XCTAssertEqual(signed.digest, try XMLSignature.signedDigestValue(doc))
+        // The digest a verification hands back is the one in the signature, with the certificate that verified.
+        let verification = try XMLSignature.verification(of: doc, trustingAnyOf: [cert])
+        XCTAssertEqual(verification.digestValue, signed.digest)
+        XCTAssertEqual(verification.certificate.der, cert.der)
         XCTAssertEqual(signed.digest, SHA256.hash(document.subdata(in: range)))
         // The same digest as the tree signer computes for the same document.
         let treeSigned = try XMLDocument.parse(document)
