@@ -105,9 +105,12 @@ extension IntakeProcessor {
         var inputs = [Enqueued](repeating: Enqueued(), count: round.count)
         var todo: [(input: Int, message: Int)] = []
         for (i, input) in round.enumerated() {
-            for (j, (peer, m)) in zip(input.peers, input.messages.lazy.map { $0! }).enumerated() where !layout.hasArchived(peer: peer, id: m.header.messageId) {
-                // See `pendingOnly`: done already, from an earlier try of the file.
+            for (j, (peer, m)) in zip(input.peers, input.messages.lazy.map { $0! }).enumerated() {
+                // Done already, from an earlier try of the file (see `sealAndStage`). The queue is
+                // asked first: a message only ever moves from the queue to the archive, so one
+                // that moves between the two questions is still found in one of them.
                 if store.contains(peer: peer, id: m.header.messageId) { inputs[i].known.append((peer, m.header.messageId)); continue }
+                if layout.hasArchived(peer: peer, id: m.header.messageId) { continue }
                 todo.append((i, j))
             }
         }
