@@ -36,7 +36,7 @@ enum IntakeCommands {
                 if !validateXML(data, path: path, console: console) { result = max(result, ExitCode.invalid) }
                 continue
             }
-            switch IntakeParser.parse(data: data, fileName: path, referenceDate: Date()) {
+            switch IntakeParser.parse(data: consume data, fileName: path, referenceDate: Date()) {
             case .success(let records):
                 for r in records {
                     let ids = [r.child.identifiers.intakeId, r.child.identifiers.dossierNumber].compactMap { $0 }

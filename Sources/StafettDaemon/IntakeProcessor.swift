@@ -104,19 +104,20 @@ public struct IntakeProcessor: Sendable {
         let name = OutboxName.escaped(layout.outboxRelativePath(of: file) ?? file.lastPathComponent)
         let identity = FileIdentity(path: file.path)
         do throws(SpoolError) {
-            // The file's bytes are let go of once decoded (the end of the `switch`): only the
+            // The file's bytes are handed to the decoder, which lets go of them as soon as it has
+            // its text (a large export's bytes and records are not held together): only the
             // messages go on, and they are routed in place, not copied.
-            let digest: String
-            var messages: [CaseMessage]
+            let data: Data
             switch try read(file, name: name) {
             case .vanished: return .finished(.success((.vanished, [])))
             case .refused(let problems): return .finished(.success((try fail(file, identity, name: name, problems), [])))
-            case .content(let data):
-                digest = SHA256.hex(data)
-                switch decode(data, name: name, digest: digest, now: now) {
-                case .failure(let problems): return .finished(.success((try fail(file, identity, name: name, problems), [])))
-                case .success(let decoded): messages = decoded
-                }
+            case .content(let content): data = content
+            }
+            let digest = SHA256.hex(data)
+            var messages: [CaseMessage]
+            switch decode(consume data, name: name, digest: digest, now: now) {
+            case .failure(let problems): return .finished(.success((try fail(file, identity, name: name, problems), [])))
+            case .success(let decoded): messages = decoded
             }
             switch route(&messages, name: name) {
             case .failure(let problems): return .finished(.success((try fail(file, identity, name: name, problems), [])))
@@ -230,7 +231,7 @@ public struct IntakeProcessor: Sendable {
     }
 
     /// Decodes the case messages of an intake file (CSV, JSON) or one case XML document.
-    func decode(_ data: Data, name: String, digest: String, now: Date) -> Result<[CaseMessage], IntakeProblems> {
+    func decode(_ data: consuming Data, name: String, digest: String, now: Date) -> Result<[CaseMessage], IntakeProblems> {
         let me = runtime.config.node.organisation
         let defaultRecipient = runtime.config.routing.defaultPeer.flatMap { runtime.peers[$0]?.config.organisation }
         if Self.looksLikeXML(data) {
@@ -245,7 +246,7 @@ public struct IntakeProcessor: Sendable {
                 return .failure(IntakeProblems(["\(name): \(error)"]))
             }
         }
-        switch IntakeParser.parse(data: data, fileName: name, referenceDate: now,
+        switch IntakeParser.parse(data: consume data, fileName: name, referenceDate: now,
                                   limits: IntakeLimits(maxBytes: runtime.config.limits.maxIntakeFile)) {
         case .failure(let f):
             return .failure(IntakeProblems(swedish: f.swedishLines, english: f.englishLines))

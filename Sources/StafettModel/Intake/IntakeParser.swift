@@ -42,7 +42,10 @@ public enum IntakeParser {
     /// the path relative to the outbox, as the case worker knows it). `referenceDate` is "now":
     /// dates of birth may not lie after it, event times not more than a day after it, and
     /// 10-digit personnummer get their century from it.
-    public static func parse(data: Data, fileName: String, referenceDate: Date,
+    ///
+    /// `data` is let go of once its text is decoded: a caller that hands it over (`consume`)
+    /// does not hold a large file's bytes beside its records.
+    public static func parse(data: consuming Data, fileName: String, referenceDate: Date,
                              limits: IntakeLimits = .default) -> Result<[IntakeRecord], IntakeFailure> {
         var sink = ErrorSink(file: fileName, cap: limits.maxErrors)
         guard data.count <= limits.maxBytes else {
@@ -82,6 +85,7 @@ public enum IntakeParser {
             }
         }
         guard decoded else { return .failure(sink.failure) }
+        _ = consume data
         guard bytes.contains(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) else {
             sink.add(.file, "the file is empty")
             return .failure(sink.failure)
