@@ -113,6 +113,8 @@ extension IntakeProcessor {
                 if layout.hasArchived(peer: peer, id: m.header.messageId) { continue }
                 todo.append((i, j))
             }
+            // Grown by doubling, a large export's list would be copied whole at every step.
+            inputs[i].written.reserveCapacity(input.messages.count - inputs[i].known.count)
         }
         let windowed = todo.count > messagesPerWindow
         if windowed {
@@ -131,8 +133,11 @@ extension IntakeProcessor {
                 try collect(staged, part, round, &inputs, windowed: windowed)
                 // Signed and staged, a message's decoded form is not needed again: a large
                 // export's records are let go of as its queue entries take their place.
-                if windowed { for at in part { round[at.input].messages[at.message] = nil } }
                 if windowed {
+                    for at in part { round[at.input].messages[at.message] = nil }
+                    // After the last window, before the scheduler takes the last entries in (its
+                    // index may grow then), the emptied arrays go as well.
+                    if window >= todo.count { for i in round.indices { (round[i].messages, round[i].peers) = ([], []) } }
                     try journalQueued(&inputs)
                     try batcher.commit(CommitItem(files: inputs.flatMap(\.staged), entries: []))
                     for i in inputs.indices { inputs[i].staged = [] }
