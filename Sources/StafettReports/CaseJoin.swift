@@ -116,10 +116,17 @@ struct CaseJoin {
 
     /// The root of a node.
     mutating func find(_ x: Int32) -> Int32 {
-        var r = x
-        while parent[Int(r)] != r { r = parent[Int(r)] }
+        let r = root(of: x)
         var c = x
         while parent[Int(c)] != r { let n = parent[Int(c)]; parent[Int(c)] = r; c = n }
+        return r
+    }
+
+    /// The root of a node, without shortening the path there (so readers on several threads may
+    /// share the join).
+    func root(of x: Int32) -> Int32 {
+        var r = x
+        while parent[Int(r)] != r { r = parent[Int(r)] }
         return r
     }
 
