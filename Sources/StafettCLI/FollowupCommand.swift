@@ -69,7 +69,8 @@ public enum FollowupCommand {
     static let piece = 1 << 16
 
     /// The report as an aligned table, written as it is made: the cells are made twice (once to
-    /// measure the columns, once to write them) rather than kept.
+    /// measure the columns, once to write them) rather than kept, as bytes, a block of rows at a
+    /// time on every core (`OrderedBlocks`).
     static func writeText(_ items: [FollowupItem], rules: [FollowupRule], stats: FollowupStats, times: TimeText,
                           context: JournalCLIContext, to console: Console) {
         guard !items.isEmpty else {
@@ -78,26 +79,56 @@ public enum FollowupCommand {
         }
         // A REASON column only when some item has one, and last, so a long reason widens nothing else.
         let withReason = items.contains { $0.reason != nil }
-        func row(_ i: FollowupItem) -> [String] {
-            [ISOTime.humanDuration(millis: i.overdueMillis), i.rule, i.eventMillis.map { times.text(millis: $0) } ?? "-",
-             times.text(millis: i.recordedMillis), child(i),
-             i.lastEvent ?? "-", i.messageId ?? i.file.map { "file " + $0 } ?? "-", i.organisations.map(context.name).joined(separator: " ")]
-                + (withReason ? [oneLine(i.reason ?? "-")] : [])
-        }
-        var layout = TextTable.Layout(header: ["OVERDUE", "RULE", "EVENT TIME", "RECORDED", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"]
-                                      + (withReason ? ["REASON"] : []), shrinkable: [7, 8])
-        for i in items { layout.measure(row(i)) }
-        if let width = console.width { layout.fit(into: width) }
-        var out = layout.line(layout.header, safe: true)
-        for i in items {
-            layout.append(row(i), to: &out)
-            if out.count >= piece { console.write(Data(out)); out.removeAll(keepingCapacity: true) }
+        let blank = TextTable.Layout(header: ["OVERDUE", "RULE", "EVENT TIME", "RECORDED", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"]
+                                     + (withReason ? ["REASON"] : []), shrinkable: [7, 8])
+        var layout = blank
+        var used = Set<String>()
+        // Rows read in place: `items[k]` would copy each item, a retain and a release per field.
+        items.withUnsafeBufferPointer { items in
+            OrderedBlocks.run(count: items.count, make: { range in
+                var part = blank, rules = Set<String>(), cells = TextTable.Cells()
+                for k in range {
+                    row(items[k], withReason: withReason, times: times, context: context, into: &cells)
+                    part.measure(cells)
+                    rules.insert(items[k].rule)
+                }
+                return (part, rules)
+            }, take: { layout.measure($0.0); used.formUnion($0.1) })
+            if let width = console.width { layout.fit(into: width) }
+            console.write(Data(layout.line(layout.header, safe: true)))
+            OrderedBlocks.run(count: items.count, make: { range in
+                var out: [UInt8] = [], cells = TextTable.Cells()
+                for k in range {
+                    row(items[k], withReason: withReason, times: times, context: context, into: &cells)
+                    layout.append(cells, to: &out)
+                }
+                return out
+            }, take: { console.write(Data($0)) })
         }
         var s = "\n\(items.count) items past their limit (\(stats.cases) children, \(stats.open) open items).\n"
-        let used = Set(items.map(\.rule))
         for r in rules where used.contains(r.name) { s += "  \(r.name): \(r.why)\n" }
-        out.append(contentsOf: s.utf8)
-        console.write(Data(out))
+        console.write(s)
+    }
+
+    /// An item's row of the text report, its cells closed one by one.
+    private static func row(_ i: FollowupItem, withReason: Bool, times: TimeText, context: JournalCLIContext,
+                            into c: inout TextTable.Cells) {
+        c.removeAll()
+        c.append(ISOTime.humanDuration(millis: i.overdueMillis)); c.close()
+        c.append(i.rule); c.close()
+        if let e = i.eventMillis { c.write { times.append(millis: e, to: &$0) } } else { c.append(0x2D) }
+        c.close()
+        c.write { times.append(millis: i.recordedMillis, to: &$0) }; c.close()
+        if i.identifiers.isEmpty { c.append(0x2D) }
+        for (n, v) in i.identifiers.enumerated() { if n > 0 { c.append(", ") }; c.append(v) }
+        c.close()
+        if let e = i.lastEvent { c.append(e) } else { c.append(0x2D) }
+        c.close()
+        if let m = i.messageId { c.append(m) } else if let f = i.file { c.append("file "); c.append(f) } else { c.append(0x2D) }
+        c.close()
+        for (n, o) in i.organisations.enumerated() { if n > 0 { c.append(0x20) }; c.append(context.name(o)) }
+        c.close()
+        if withReason { c.append(oneLine(i.reason ?? "-")); c.close() }
     }
 
     /// The report as a JSON array, an item a line, written as it is made.
