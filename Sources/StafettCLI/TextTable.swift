@@ -98,9 +98,9 @@ struct TextTable {
             out.append(0x0A)
         }
 
-        /// Widens the columns to hold a row given as bytes.
-        mutating func measure(_ row: Cells) {
-            for i in 0..<min(row.count, widths.count) { widths[i] = max(widths[i], row.widths[i]) }
+        /// Widens the columns to hold a row given as bytes: cells `row` of `cells`.
+        mutating func measure(_ cells: Cells, row: Range<Int>) {
+            for (i, c) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cells.width(c)) }
         }
 
         /// Widens the columns to hold what another layout of the same table measured.
@@ -108,12 +108,13 @@ struct TextTable {
             for i in widths.indices { widths[i] = max(widths[i], other.widths[i]) }
         }
 
-        /// Appends a row given as bytes, as `append(_:to:safe:)` appends it made of strings.
-        func append(_ row: Cells, to out: inout [UInt8]) {
-            for i in 0..<min(row.count, widths.count) {
+        /// Appends a row given as bytes (cells `row` of `cells`), as `append(_:to:safe:)` appends
+        /// it made of strings.
+        func append(_ cells: Cells, row: Range<Int>, to out: inout [UInt8]) {
+            for (i, cell) in row.enumerated() where i < widths.count {
                 if i > 0 { out.append(contentsOf: [0x20, 0x20]) }
-                let bytes = row.cell(i)
-                var n = row.widths[i]
+                let bytes = cells.cell(cell)
+                var n = cells.width(cell)
                 if n > widths[i] {
                     // Cut to fit: rare (a terminal narrower than the table), so through the string.
                     let c = String(String(decoding: bytes, as: UTF8.self).prefix(max(0, widths[i] - 1))) + "…"
@@ -141,24 +142,17 @@ struct TextTable {
 }
 
 extension TextTable {
-    /// A row's cells as bytes, written one after another and each made `terminalSafe` as it is
+    /// Rows' cells as bytes, written one after another and each made `terminalSafe` as it is
     /// closed: a table of a million rows is laid out without a String per cell (`stafett followup`
-    /// over 10 M records made nine a row, twice).
+    /// over 10 M records made nine a row, twice). 32-bit offsets and widths: a block of rows is kept
+    /// from measuring to writing.
     struct Cells {
         private(set) var bytes: [UInt8] = []
-        private var ends: [Int] = []
-        /// Each cell's width in characters.
-        private(set) var widths: [Int] = []
+        private var ends: [UInt32] = []
+        private var widths: [UInt32] = []
 
         /// Cells closed so far.
         var count: Int { ends.count }
-
-        /// Starts another row.
-        mutating func removeAll() {
-            bytes.removeAll(keepingCapacity: true)
-            ends.removeAll(keepingCapacity: true)
-            widths.removeAll(keepingCapacity: true)
-        }
 
         mutating func append(_ b: UInt8) { bytes.append(b) }
         mutating func append(_ s: String) { bytes.append(contentsOf: s.utf8) }
@@ -169,17 +163,17 @@ extension TextTable {
         /// Ends the cell written since the last one. Printable ASCII and tabs (nearly every cell)
         /// are safe as they are, a character a byte; anything else goes through `terminalSafe`.
         mutating func close() {
-            let start = ends.last ?? 0
+            let start = Int(ends.last ?? 0)
             let plain = bytes.withUnsafeBytes { Cells.isPlain(UnsafeRawBufferPointer(rebasing: $0[start...])) }
             if plain {
-                widths.append(bytes.count - start)
+                widths.append(UInt32(bytes.count - start))
             } else {
                 let safe = terminalSafe(String(decoding: bytes[start...], as: UTF8.self))
                 bytes.removeSubrange(start...)
                 bytes.append(contentsOf: safe.utf8)
-                widths.append(Layout.characters(safe))
+                widths.append(UInt32(Layout.characters(safe)))
             }
-            ends.append(bytes.count)
+            ends.append(UInt32(bytes.count))
         }
 
         /// Whether every byte is printable ASCII or a tab, eight at a time (perf: byte by byte,
@@ -203,6 +197,9 @@ extension TextTable {
         }
 
         /// The bytes of cell `i`.
-        func cell(_ i: Int) -> ArraySlice<UInt8> { bytes[(i == 0 ? 0 : ends[i - 1])..<ends[i]] }
+        func cell(_ i: Int) -> ArraySlice<UInt8> { bytes[(i == 0 ? 0 : Int(ends[i - 1]))..<Int(ends[i])] }
+
+        /// Cell `i`'s width in characters.
+        func width(_ i: Int) -> Int { Int(widths[i]) }
     }
 }
