@@ -67,7 +67,7 @@ let package = Package(
                     dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "StafettJournal",
                                    "StafettReports", "StafettTransport", "StafettDaemon", "CShims", "StafettTestSupport"]),
         .testTarget(name: "StafettCLITests",
-                    dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "StafettJournal",
+                    dependencies: ["StafettModel", "StafettXML", "StafettCrypto", "StafettSignature", "StafettJournal", "StafettReports",
                                    "StafettDaemon", "StafettCLI", "StafettTestSupport"]),
         .testTarget(name: "StafettFuzzTests",
                     dependencies: ["StafettXML", "StafettCrypto", "StafettSignature", "StafettFuzzTargets"]),

@@ -46,6 +46,9 @@ public final class Console: @unchecked Sendable {
     public func write(_ text: String) { send(Array(text.utf8), to: outFD) }
     /// Writes raw bytes to standard output.
     public func write(_ data: Data) { send(Array(data), to: outFD) }
+    /// Writes bytes to standard output, without a copy into `Data` and back (a report of most of a
+    /// million rows hands over a megabyte at a time).
+    public func write(_ bytes: [UInt8]) { send(bytes, to: outFD) }
     /// Writes a line to standard error.
     public func error(_ line: String) { send(Array((line + "\n").utf8), to: errFD) }
 

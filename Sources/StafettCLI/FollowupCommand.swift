@@ -42,12 +42,16 @@ public enum FollowupCommand {
                 let rules = try ctx.rulesFile.map { try FollowupRules.load(path: $0) } ?? FollowupRules.defaults
                 try JournalCLIContext.requireJournal(dir)
                 let now = Int64(ctx.now().timeIntervalSince1970 * 1000)
-                let projection = try FollowupProjection.replay(directory: dir, rules: rules, organisation: ctx.organisation)
-                let items = projection.report(now: now, overdueBy: overdue)
+                // The replay's state goes before the report is written: the text report keeps its
+                // cells meanwhile, and the two together would pass what the replay alone peaks at.
+                let (items, stats) = try { () throws -> ([FollowupItem], FollowupStats) in
+                    let projection = try FollowupProjection.replay(directory: dir, rules: rules, organisation: ctx.organisation)
+                    return (projection.report(now: now, overdueBy: overdue), projection.stats)
+                }()
                 switch format {
                 case "json": writeJSON(items, to: console)
                 case "csv": console.write(Data(csv(items, times: TimeText(utc: o.has(utcFlag)))))
-                default: writeText(items, rules: rules, stats: projection.stats, times: TimeText(utc: o.has(utcFlag)),
+                default: writeText(items, rules: rules, stats: stats, times: TimeText(utc: o.has(utcFlag)),
                                    context: ctx, to: console)
                 }
                 return o.has("--check") && !items.isEmpty ? ExitCode.invalid : ExitCode.ok
@@ -68,8 +72,8 @@ public enum FollowupCommand {
     /// most of a million items, and the whole text, its lines and their copies were gigabytes.
     static let piece = 1 << 16
 
-    /// The report as an aligned table, written as it is made: the cells are made twice (once to
-    /// measure the columns, once to write them) rather than kept.
+    /// The report as an aligned table: its cells made as bytes, a block of rows at a time on every
+    /// core (`OrderedBlocks`), and kept (not a String each) until the columns are measured.
     static func writeText(_ items: [FollowupItem], rules: [FollowupRule], stats: FollowupStats, times: TimeText,
                           context: JournalCLIContext, to console: Console) {
         guard !items.isEmpty else {
@@ -78,26 +82,60 @@ public enum FollowupCommand {
         }
         // A REASON column only when some item has one, and last, so a long reason widens nothing else.
         let withReason = items.contains { $0.reason != nil }
-        func row(_ i: FollowupItem) -> [String] {
-            [ISOTime.humanDuration(millis: i.overdueMillis), i.rule, i.eventMillis.map { times.text(millis: $0) } ?? "-",
-             times.text(millis: i.recordedMillis), child(i),
-             i.lastEvent ?? "-", i.messageId ?? i.file.map { "file " + $0 } ?? "-", i.organisations.map(context.name).joined(separator: " ")]
-                + (withReason ? [oneLine(i.reason ?? "-")] : [])
+        let blank = TextTable.Layout(header: ["OVERDUE", "RULE", "EVENT TIME", "RECORDED", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"]
+                                     + (withReason ? ["REASON"] : []), shrinkable: [7, 8])
+        var layout = blank
+        var used = Set<String>()
+        // Each block's cells are kept from measuring to writing (a fifth of the report's size):
+        // making them was most of the work.
+        var blocks: [TextTable.Cells] = []
+        // Rows read in place: `items[k]` would copy each item, a retain and a release per field.
+        items.withUnsafeBufferPointer { items in
+            OrderedBlocks.run(count: items.count, make: { range in
+                var part = blank, rules = Set<String>(), cells = TextTable.Cells()
+                for k in range {
+                    let first = cells.count
+                    row(items[k], withReason: withReason, times: times, context: context, into: &cells)
+                    part.measure(cells, row: first..<cells.count)
+                    rules.insert(items[k].rule)
+                }
+                return (part, rules, cells)
+            }, take: { layout.measure($0.0); used.formUnion($0.1); blocks.append($0.2) })
         }
-        var layout = TextTable.Layout(header: ["OVERDUE", "RULE", "EVENT TIME", "RECORDED", "CHILD", "LAST EVENT", "MESSAGE", "ORGANISATIONS"]
-                                      + (withReason ? ["REASON"] : []), shrinkable: [7, 8])
-        for i in items { layout.measure(row(i)) }
         if let width = console.width { layout.fit(into: width) }
-        var out = layout.line(layout.header, safe: true)
-        for i in items {
-            layout.append(row(i), to: &out)
-            if out.count >= piece { console.write(Data(out)); out.removeAll(keepingCapacity: true) }
-        }
+        console.write(layout.line(layout.header, safe: true))
+        let columns = blank.header.count
+        OrderedBlocks.run(count: blocks.count, blockSize: 1, make: { b in
+            var out: [UInt8] = []
+            let cells = blocks[b.lowerBound]
+            for first in stride(from: 0, to: cells.count, by: columns) {
+                layout.append(cells, row: first..<(first + columns), to: &out)
+            }
+            return out
+        }, take: { console.write($0) })
         var s = "\n\(items.count) items past their limit (\(stats.cases) children, \(stats.open) open items).\n"
-        let used = Set(items.map(\.rule))
         for r in rules where used.contains(r.name) { s += "  \(r.name): \(r.why)\n" }
-        out.append(contentsOf: s.utf8)
-        console.write(Data(out))
+        console.write(s)
+    }
+
+    /// Appends an item's row of the text report, its cells closed one by one.
+    private static func row(_ i: FollowupItem, withReason: Bool, times: TimeText, context: JournalCLIContext,
+                            into c: inout TextTable.Cells) {
+        c.append(ISOTime.humanDuration(millis: i.overdueMillis)); c.close()
+        c.append(i.rule); c.close()
+        if let e = i.eventMillis { c.write { times.append(millis: e, to: &$0) } } else { c.append(0x2D) }
+        c.close()
+        c.write { times.append(millis: i.recordedMillis, to: &$0) }; c.close()
+        if i.identifiers.isEmpty { c.append(0x2D) }
+        for (n, v) in i.identifiers.enumerated() { if n > 0 { c.append(", ") }; c.append(v) }
+        c.close()
+        if let e = i.lastEvent { c.append(e) } else { c.append(0x2D) }
+        c.close()
+        if let m = i.messageId { c.append(m) } else if let f = i.file { c.append("file "); c.append(f) } else { c.append(0x2D) }
+        c.close()
+        for (n, o) in i.organisations.enumerated() { if n > 0 { c.append(0x20) }; c.append(context.name(o)) }
+        c.close()
+        if withReason { c.append(oneLine(i.reason ?? "-")); c.close() }
     }
 
     /// The report as a JSON array, an item a line, written as it is made.

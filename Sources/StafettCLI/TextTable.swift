@@ -98,11 +98,108 @@ struct TextTable {
             out.append(0x0A)
         }
 
+        /// Widens the columns to hold a row given as bytes: cells `row` of `cells`.
+        mutating func measure(_ cells: Cells, row: Range<Int>) {
+            for (i, c) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cells.width(c)) }
+        }
+
+        /// Widens the columns to hold what another layout of the same table measured.
+        mutating func measure(_ other: Layout) {
+            for i in widths.indices { widths[i] = max(widths[i], other.widths[i]) }
+        }
+
+        /// Appends a row given as bytes (cells `row` of `cells`), as `append(_:to:safe:)` appends
+        /// it made of strings.
+        func append(_ cells: Cells, row: Range<Int>, to out: inout [UInt8]) {
+            for (i, cell) in row.enumerated() where i < widths.count {
+                if i > 0 { out.append(contentsOf: [0x20, 0x20]) }
+                let bytes = cells.cell(cell)
+                var n = cells.width(cell)
+                if n > widths[i] {
+                    // Cut to fit: rare (a terminal narrower than the table), so through the string.
+                    let c = String(String(decoding: bytes, as: UTF8.self).prefix(max(0, widths[i] - 1))) + "…"
+                    n = Layout.characters(c)
+                    if rightAligned.contains(i) { out.append(contentsOf: repeatElement(0x20, count: widths[i] - n)) }
+                    out.append(contentsOf: c.utf8)
+                } else if rightAligned.contains(i) {
+                    out.append(contentsOf: repeatElement(0x20, count: widths[i] - n))
+                    out.append(contentsOf: bytes)
+                } else {
+                    out.append(contentsOf: bytes)
+                }
+                if !rightAligned.contains(i), i != row.count - 1 { out.append(contentsOf: repeatElement(0x20, count: widths[i] - n)) }
+            }
+            out.append(0x0A)
+        }
+
         /// A cell's width in characters: its bytes when it is ASCII without a line break (CR LF is
         /// one character), which nearly every cell is, else counted.
         static func characters(_ s: String) -> Int {
             let ascii = s.utf8.withContiguousStorageIfAvailable { b in !b.contains { $0 >= 0x80 || $0 == 0x0D } } ?? false
             return ascii ? s.utf8.count : s.count
         }
+    }
+}
+
+extension TextTable {
+    /// Rows' cells as bytes, written one after another and each made `terminalSafe` as it is
+    /// closed: a table of a million rows is laid out without a String per cell (`stafett followup`
+    /// over 10 M records made nine a row, twice). 32-bit offsets and widths: a block of rows is kept
+    /// from measuring to writing.
+    struct Cells {
+        private(set) var bytes: [UInt8] = []
+        private var ends: [UInt32] = []
+        private var widths: [UInt32] = []
+
+        /// Cells closed so far.
+        var count: Int { ends.count }
+
+        mutating func append(_ b: UInt8) { bytes.append(b) }
+        mutating func append(_ s: String) { bytes.append(contentsOf: s.utf8) }
+
+        /// Lets `body` append to the open cell.
+        mutating func write(_ body: (inout [UInt8]) -> Void) { body(&bytes) }
+
+        /// Ends the cell written since the last one. Printable ASCII and tabs (nearly every cell)
+        /// are safe as they are, a character a byte; anything else goes through `terminalSafe`.
+        mutating func close() {
+            let start = Int(ends.last ?? 0)
+            let plain = bytes.withUnsafeBytes { Cells.isPlain(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+            if plain {
+                widths.append(UInt32(bytes.count - start))
+            } else {
+                let safe = terminalSafe(String(decoding: bytes[start...], as: UTF8.self))
+                bytes.removeSubrange(start...)
+                bytes.append(contentsOf: safe.utf8)
+                widths.append(UInt32(Layout.characters(safe)))
+            }
+            ends.append(UInt32(bytes.count))
+        }
+
+        /// Whether every byte is printable ASCII or a tab, eight at a time (perf: byte by byte,
+        /// this check was the largest cost of writing a report's rows).
+        private static func isPlain(_ b: UnsafeRawBufferPointer) -> Bool {
+            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+            var k = 0
+            while k + 8 <= b.count {
+                let w = b.loadUnaligned(fromByteOffset: k, as: UInt64.self)
+                // A high bit where a byte is below 0x20, or is 0x7F or above: then byte by byte,
+                // since a tab is below 0x20 and plain.
+                let odd = ((w &- 0x20 &* ones) & ~w | (w &+ ones) | w) & highs
+                if odd != 0, !isPlainBytes(UnsafeRawBufferPointer(rebasing: b[k..<(k + 8)])) { return false }
+                k += 8
+            }
+            return isPlainBytes(UnsafeRawBufferPointer(rebasing: b[k...]))
+        }
+
+        private static func isPlainBytes(_ b: UnsafeRawBufferPointer) -> Bool {
+            !b.contains { ($0 < 0x20 && $0 != 0x09) || $0 >= 0x7F }
+        }
+
+        /// The bytes of cell `i`.
+        func cell(_ i: Int) -> ArraySlice<UInt8> { bytes[(i == 0 ? 0 : Int(ends[i - 1]))..<Int(ends[i])] }
+
+        /// Cell `i`'s width in characters.
+        func width(_ i: Int) -> Int { Int(widths[i]) }
     }
 }

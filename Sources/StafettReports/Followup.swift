@@ -91,6 +91,12 @@ public final class FollowupProjection {
     public func report(now: Int64, overdueBy: Int64 = 0) -> [FollowupItem] {
         state.report(now: now, overdueBy: overdueBy)
     }
+
+    /// The same, made in blocks of `blockSize` cases or message slots (tests compare small blocks
+    /// on every core with one block on the calling thread).
+    func report(now: Int64, overdueBy: Int64 = 0, blockSize: Int) -> [FollowupItem] {
+        state.report(now: now, overdueBy: overdueBy, blockSize: blockSize)
+    }
 }
 
 /// The projection's state as one value, so the replay loop runs without per-access
@@ -337,53 +343,126 @@ struct ProjectionState {
         list.map { let s = String($0); return String(repeating: "0", count: max(0, 10 - s.count)) + s }
     }
 
-    mutating func report(now: Int64, overdueBy: Int64 = 0) -> [FollowupItem] {
+    mutating func report(now: Int64, overdueBy: Int64 = 0, blockSize: Int = OrderedBlocks.defaultBlockSize) -> [FollowupItem] {
+        // Made on every core, a block of cases or message slots at a time, from a copy of the
+        // state that the blocks only read; the items come back in the order one loop made them.
+        let state = self
         var items: [FollowupItem] = []
         var roots = 0, open = 0
-        let n = caseRules.count
-        for i in hot.indices where join.parent[i] == Int32(i) {
-            roots += 1
-            for (slot, ri) in caseRules.enumerated() where caseRecorded[i * n + slot] != ProjectionState.closed {
-                open += 1
-                let since = since(i * n + slot)
-                let over = now - since - rules[ri].afterMillis
-                if over >= overdueBy {
-                    items.append(FollowupItem(rule: rules[ri].name, why: rules[ri].why, sinceMillis: since,
-                                              recordedMillis: caseRecorded[i * n + slot], eventMillis: eventMillis(i * n + slot),
-                                              overdueMillis: over, messageId: nil, identifiers: join.identifiers(of: Int32(i)),
-                                              organisations: orgText(hot[i].orgList),
-                                              lastEvent: hot[i].lastEvent > 0 ? events.names[Int(hot[i].lastEvent)] : nil,
-                                              lastMillis: hot[i].last))
-                }
-            }
+        func take(_ block: ReportBlock) {
+            items.append(contentsOf: block.items)
+            roots += block.roots
+            open += block.open
         }
-        let m = messageRules.count
-        for s in msgNode.indices {
-            guard let id = messages.text(Int32(s)) else { continue }
-            let c: Int? = msgNode[s] >= 0 ? Int(join.find(msgNode[s])) : nil
-            for (slot, ri) in messageRules.enumerated() where msgOpen[s * m + slot] >= 0 {
-                open += 1
-                let since = msgOpen[s * m + slot]
-                let over = now - since - rules[ri].afterMillis
-                if over >= overdueBy {
-                    let event = msgEvent[s * m + slot], isFile = aboutFiles[ri]
-                    items.append(FollowupItem(rule: rules[ri].name, why: rules[ri].why, sinceMillis: since,
-                        recordedMillis: since, eventMillis: event >= 0 ? event : nil,
-                        overdueMillis: over, messageId: isFile ? nil : id, file: isFile ? id : nil,
-                        identifiers: c.map { join.identifiers(of: Int32($0)) } ?? [],
-                        organisations: c.map { orgText(hot[$0].orgList) } ?? [],
-                        lastEvent: c.flatMap { hot[$0].lastEvent > 0 ? events.names[Int(hot[$0].lastEvent)] : nil },
-                        lastMillis: c.map { hot[$0].last } ?? since, reason: msgReason[s * m + slot]))
-                }
-            }
-        }
+        OrderedBlocks.run(count: hot.count, blockSize: blockSize,
+                          make: { state.caseItems($0, now: now, overdueBy: overdueBy) }, take: take)
+        OrderedBlocks.run(count: msgNode.count, blockSize: blockSize,
+                          make: { state.messageItems($0, now: now, overdueBy: overdueBy) }, take: take)
         stats.cases = roots
         stats.open = open
         // Sorted through their keys, with the same comparisons in the same algorithm, so in the
         // same order: moving the items themselves cost a retain and a release per field and move.
         let keys = items.map { (over: $0.overdueMillis, name: $0.messageId ?? $0.file ?? "") }
         let order = keys.indices.sorted { keys[$0].over != keys[$1].over ? keys[$0].over > keys[$1].over : keys[$0].name < keys[$1].name }
-        return order.map { items[$0] }
+        ProjectionState.permute(&items, into: order)
+        return items
+    }
+
+    /// Puts `items[order[k]]` at `k` for every `k` (`order` a permutation of the indices), moving
+    /// each item once along the permutation's cycles: a sorted copy of most of a million items
+    /// retained and released each field and held the list twice, and `swapAt` copies too.
+    static func permute<T>(_ items: inout [T], into order: [Int]) {
+        precondition(order.count == items.count)
+        var placed = [Bool](repeating: false, count: items.count)
+        items.withUnsafeMutableBufferPointer { b in
+            guard let base = b.baseAddress else { return }
+            for start in b.indices where !placed[start] {
+                // The cycle through `start`: each position takes the item at the position `order`
+                // names, and the last one the item that was at `start`.
+                let first = (base + start).move()
+                var k = start
+                while true {
+                    placed[k] = true
+                    let from = order[k]
+                    if from == start { (base + k).initialize(to: first); break }
+                    (base + k).moveInitialize(from: base + from, count: 1)
+                    k = from
+                }
+            }
+        }
+    }
+
+    /// A block's items, and the cases and open items it counted.
+    struct ReportBlock {
+        var items: [FollowupItem] = []
+        var roots = 0
+        var open = 0
+    }
+
+    /// The texts every item of a block shares (rule names and reasons, event names), as the
+    /// block's own copies: one shared string's reference count, bumped per item from both cores,
+    /// would bounce its cache line between them.
+    private struct SharedTexts {
+        var names: [String], whys: [String], events: [String]
+
+        init(_ rules: [FollowupRule], _ events: EventNames) {
+            names = rules.map { SharedTexts.own($0.name) }
+            whys = rules.map { SharedTexts.own($0.why) }
+            self.events = events.names.map(SharedTexts.own)
+        }
+
+        private static func own(_ s: String) -> String { String(decoding: Array(s.utf8), as: UTF8.self) }
+    }
+
+    /// The items of the case nodes in `nodes` (each case counted at its root node).
+    func caseItems(_ nodes: Range<Int>, now: Int64, overdueBy: Int64) -> ReportBlock {
+        var block = ReportBlock()
+        let texts = SharedTexts(rules, events)
+        let n = caseRules.count
+        for i in nodes where join.parent[i] == Int32(i) {
+            block.roots += 1
+            for (slot, ri) in caseRules.enumerated() where caseRecorded[i * n + slot] != ProjectionState.closed {
+                block.open += 1
+                let since = since(i * n + slot)
+                let over = now - since - rules[ri].afterMillis
+                if over >= overdueBy {
+                    block.items.append(FollowupItem(rule: texts.names[ri], why: texts.whys[ri], sinceMillis: since,
+                                                    recordedMillis: caseRecorded[i * n + slot], eventMillis: eventMillis(i * n + slot),
+                                                    overdueMillis: over, messageId: nil, identifiers: join.identifiers(of: Int32(i)),
+                                                    organisations: orgText(hot[i].orgList),
+                                                    lastEvent: hot[i].lastEvent > 0 ? texts.events[Int(hot[i].lastEvent)] : nil,
+                                                    lastMillis: hot[i].last))
+                }
+            }
+        }
+        return block
+    }
+
+    /// The items of the message slots in `slots`.
+    func messageItems(_ slots: Range<Int>, now: Int64, overdueBy: Int64) -> ReportBlock {
+        var block = ReportBlock()
+        let texts = SharedTexts(rules, events)
+        let m = messageRules.count
+        for s in slots {
+            guard let id = messages.text(Int32(s)) else { continue }
+            let c: Int? = msgNode[s] >= 0 ? Int(join.root(of: msgNode[s])) : nil
+            for (slot, ri) in messageRules.enumerated() where msgOpen[s * m + slot] >= 0 {
+                block.open += 1
+                let since = msgOpen[s * m + slot]
+                let over = now - since - rules[ri].afterMillis
+                if over >= overdueBy {
+                    let event = msgEvent[s * m + slot], isFile = aboutFiles[ri]
+                    block.items.append(FollowupItem(rule: texts.names[ri], why: texts.whys[ri], sinceMillis: since,
+                        recordedMillis: since, eventMillis: event >= 0 ? event : nil,
+                        overdueMillis: over, messageId: isFile ? nil : id, file: isFile ? id : nil,
+                        identifiers: c.map { join.identifiers(of: Int32($0)) } ?? [],
+                        organisations: c.map { orgText(hot[$0].orgList) } ?? [],
+                        lastEvent: c.flatMap { hot[$0].lastEvent > 0 ? texts.events[Int(hot[$0].lastEvent)] : nil },
+                        lastMillis: c.map { hot[$0].last } ?? since, reason: msgReason[s * m + slot]))
+                }
+            }
+        }
+        return block
     }
 }
 
