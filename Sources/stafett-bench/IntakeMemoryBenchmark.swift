@@ -64,9 +64,9 @@ enum IntakeMemoryBenchmark {
         try daemonTakesTheExport(in: dir, fixed: fixed)
     }
 
-    /// The daemon's own peak while it takes the 64 MiB export from its outbox: besides reading the
-    /// file it holds every signed message of it until they are queued. Its peer is not running,
-    /// so the figure is intake's alone. The peak comes from /proc (VmHWM) once the file has
+    /// The daemon's own peak while it takes the 64 MiB export from its outbox: the file's records,
+    /// a window of signed messages at a time, and the scheduler's index of the queued messages.
+    /// Its peer is not running, so the figure is intake's (and the queue's) alone. The peak comes from /proc (VmHWM) once the file has
     /// reached its final place.
     static func daemonTakesTheExport(in dir: URL, fixed: Int) throws {
         let net = try DemoNetwork.create(in: dir.appendingPathComponent("net"),
