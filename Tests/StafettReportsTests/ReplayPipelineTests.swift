@@ -110,6 +110,56 @@ final class ReplayPipelineTests: XCTestCase {
         }
     }
 
+    /// Over a journal of many small segments, where a child's records, a message's opening and
+    /// closing records and the record that joins two children fall in different segments, the
+    /// pipeline at every chunk size gives what record-by-record application gives.
+    func testPipelineAgreesAcrossSegmentBoundaries() throws {
+        let parent = try makeTempDirectory("fu-segs")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/j"
+        let small = JournalOptions(maxSegmentBytes: 16 << 10, preallocationBytes: 0)
+        _ = try JournalGenerator(records: 4_000, activeCases: 150).write(to: dir, options: small)
+        let j = try Journal(directory: dir, options: small)
+        let t0 = Date()
+        var spans: [ClosedRange<UInt64>] = []
+        for k in 0..<200 {
+            // One record at a time, so segments end between them: a child known by its intake id,
+            // a message opened for it, a second child, a record joining the two, then the receipt
+            // that closes the message (by then under the joined case).
+            // Message ids of varying length, so the boundaries do not all fall between groups.
+            let a = "SEG-A-\(k)", b = "SEG-B-\(k)", m = "s-\(k)-" + String(repeating: "x", count: k % 7)
+            let first = try j.append(JournalEntry(kind: .queued, time: t0, messageId: m, intakeId: a,
+                                                  eventType: "ReportedMissing", sender: "2120001124", recipient: "2021000076"))
+            try j.append(JournalEntry(kind: .received, time: t0, messageId: "s-\(k)-b", intakeId: b,
+                                      dossierNumber: "16-\(k)", eventType: "Registered", sender: "2120000142"))
+            try j.append(JournalEntry(kind: .received, time: t0 + 1, messageId: "s-\(k)-c", intakeId: a,
+                                      dossierNumber: "16-\(k)", eventType: "TransferSent", sender: "2120001124"))
+            let last = try j.append(JournalEntry(kind: k % 3 == 0 ? .rejected : .delivered, time: t0 + 2, messageId: m,
+                                                 intakeId: a, sender: "2120001124", recipient: "2021000076"))
+            spans.append(first...last)
+        }
+        j.close()
+        let firsts = try JournalFormat.segments(in: dir).compactMap {
+            JournalFormat.firstSequence(ofSegmentNamed: ($0 as NSString).lastPathComponent)
+        }
+        XCTAssertGreaterThan(firsts.count, 50)
+        // Some of the added children's records straddle a segment boundary.
+        let straddling = spans.filter { s in firsts.contains { $0 > s.lowerBound && $0 <= s.upperBound } }
+        XCTAssertGreaterThan(straddling.count, 3)
+        let now = Int64(Date().timeIntervalSince1970 * 1000) + 30 * 86_400_000
+        let single = FollowupProjection(rules: FollowupRules.defaults)
+        try JournalStream(directory: dir).readAvailable { single.add($0) }
+        let expected = single.report(now: now)
+        XCTAssertTrue(expected.contains { $0.identifiers.contains("SEG-A-1") && $0.identifiers.contains("SEG-B-1") })
+        for chunk in [700, 4_096, 65_536, ParallelReplay.defaultChunkSize] {
+            let piped = try FollowupProjection.replay(directory: dir, rules: FollowupRules.defaults, chunkSize: chunk)
+            XCTAssertEqual(piped.report(now: now), expected, "chunk \(chunk)")
+            XCTAssertEqual(piped.stats.records, single.stats.records)
+            XCTAssertEqual(piped.stats.cases, single.stats.cases)
+            XCTAssertEqual(piped.stats.open, single.stats.open)
+        }
+    }
+
     /// A message id with JSON escapes in it (a quote, a backslash) or longer than a slot's cell is
     /// still one message: its receipt closes what its queueing opened. (Before the ids were kept
     /// as raw bytes, an escaped id was compared decoded against raw bytes, missed, and opened a
