@@ -65,43 +65,53 @@ enum EndToEndBenchmark {
         // Latency at a fixed rate: one single-record file every 1/rate s.
         let already = delivered(a).count
         let n = Int(rate * latencySeconds)
-        var dropped: [String: Date] = [:]
         let interval = 1.0 / rate
-        // A case system that writes a temporary name and renames it, without fsyncs of its own
-        // (STAFETT_BENCH_DROP_SYNC=0): one writer with two fsyncs per file cannot drop a thousand
-        // a second on a busy disk.
-        let syncedDrops = ProcessInfo.processInfo.environment["STAFETT_BENCH_DROP_SYNC"] != "0"
+        // A case system has its file ready when it drops it: the files, their names and their
+        // message ids are made before the clock starts, so the writer's loop is only the drops.
+        let outbox = a.layout.outbox.path
+        let drops = (0..<n).map { i -> (data: Data, name: String, id: String) in
+            let data = intakeFile(tag: "L\(i)", records: 1)
+            return (data, "one-\(i).csv", IntakeFile.messageID(fileDigestHex: SHA256.hex(data), index: 0).rawValue)
+        }
+        var dropped = [Date](repeating: .distantPast, count: n)
+        // A case system writes a temporary name and renames it, without fsyncs of its own;
+        // STAFETT_BENCH_DROP_SYNC=1 drops with two fsyncs per file (AtomicFile.write) instead.
+        // (Foundation's Data.write fsyncs: it made the writer fall to 200-450 files/s when asked
+        // for a thousand, a flush per file competing with the daemons' on the disk.)
+        let syncedDrops = ProcessInfo.processInfo.environment["STAFETT_BENCH_DROP_SYNC"] == "1"
         let cpuBeforeLatency = daemons.map { cpuSeconds(pid: $0.process.processIdentifier) }
+        let writerBefore = threadCPUSeconds()
+        var late = 0
         let t0 = Date()
-        for i in 0..<n {
+        for (i, drop) in drops.enumerated() {
             let due = t0.addingTimeInterval(Double(i) * interval)
             let wait = due.timeIntervalSinceNow
-            if wait > 0 { usleep(UInt32(wait * 1e6)) }
-            let data = intakeFile(tag: "L\(i)", records: 1)
-            let id = IntakeFile.messageID(fileDigestHex: SHA256.hex(data), index: 0).rawValue
-            dropped[id] = Date()
+            if wait > 0 { usleep(UInt32(wait * 1e6)) } else if wait < -interval { late += 1 }
+            dropped[i] = Date()
             if syncedDrops {
-                try AtomicFile.write(data, to: a.layout.outbox.appendingPathComponent("one-\(i).csv"))
+                try AtomicFile.write(drop.data, to: a.layout.outbox.appendingPathComponent(drop.name))
             } else {
-                try dropUnsynced(data, as: "one-\(i).csv", in: a.layout.outbox)
+                try dropUnsynced(drop.data, as: drop.name, in: outbox)
             }
         }
-        // One writer drops the files, each with its own fsyncs: on a loaded disk it may not keep the
-        // rate, and then the node saw fewer files a second than asked for.
+        // On two shared cores the writer may still not keep the rate (it waits for the CPU the
+        // daemons use): then the node saw fewer files a second than asked for, and this says so.
         let dropping = Date().timeIntervalSince(t0)
+        let writerCPU = (threadCPUSeconds() - writerBefore) * 1e6 / Double(max(n, 1))
         guard waitForDelivered(a, count: already + n, timeout: 120) != nil else { throw StartupError("latency run did not finish") }
         let lateBy = Date().timeIntervalSince(t0) - max(dropping, Double(n - 1) * interval)
         let cpuPerFile = zip(daemons, cpuBeforeLatency).map { (cpuSeconds(pid: $0.process.processIdentifier) - $1) * 1e6 / Double(max(n, 1)) }
         let times = delivered(a)
-        var latencies = dropped.compactMap { id, at in times[id].map { $0.timeIntervalSince(at) * 1000 } }.sorted()
+        var latencies = zip(drops, dropped).compactMap { drop, at in times[drop.id].map { $0.timeIntervalSince(at) * 1000 } }.sorted()
         if latencies.isEmpty { latencies = [0] }
         let p50 = latencies[latencies.count / 2], p99 = latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))]
         print(String(format: "stafett: latency at %.0f records/s over %d records: p50 %.1f ms, p99 %.1f ms (target p99 < 50 ms)",
                      rate, latencies.count, p50, p99))
         // What each single-record file costs, steadier than latency on a shared machine; and how
         // long after the last drop the last delivery came (a node that falls behind shows here).
-        print(String(format: "  dropped at %.0f files/s (%d in %.2f s); CPU per file: sender %.0f µs, receiver %.0f µs; last delivered %.2f s after the last drop",
-                     Double(n) / dropping, n, dropping, cpuPerFile[0], cpuPerFile[1], lateBy))
+        print(String(format: "  dropped at %.0f files/s (%d in %.2f s, %d more than one interval late, %@); CPU per file: sender %.0f µs, receiver %.0f µs, writer %.0f µs; last delivered %.2f s after the last drop",
+                     Double(n) / dropping, n, dropping, late, syncedDrops ? "two fsyncs each" : "rename, no fsync",
+                     cpuPerFile[0], cpuPerFile[1], writerCPU, lateBy))
         _ = b
 
         if postfix {
@@ -124,13 +134,26 @@ enum EndToEndBenchmark {
         }
     }
 
-    /// Writes `data` under a temporary name in `dir` and renames it to `name`, syncing nothing.
-    static func dropUnsynced(_ data: Data, as name: String, in dir: URL) throws {
-        let temporary = dir.appendingPathComponent(".\(name).part")
-        try data.write(to: temporary)
-        guard rename(temporary.path, dir.appendingPathComponent(name).path) == 0 else {
-            throw StartupError("cannot rename \(temporary.path): \(String(cString: strerror(errno)))")
+    /// Writes `data` under a temporary name in `dir` and renames it to `name`, syncing nothing:
+    /// open, write, close, rename, as a case system drops a file.
+    static func dropUnsynced(_ data: Data, as name: String, in dir: String) throws {
+        let temporary = dir + "/." + name + ".part"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StartupError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        let failure = AtomicFile.writeAll(fd, data)
+        close(fd)
+        guard failure == 0 else { throw StartupError("cannot write \(temporary): \(String(cString: strerror(failure)))") }
+        guard rename(temporary, dir + "/" + name) == 0 else {
+            throw StartupError("cannot rename \(temporary): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// User + system CPU seconds of the calling thread so far (the writer's own cost per file).
+    static func threadCPUSeconds() -> Double {
+        // RUSAGE_THREAD (1): a glibc name Swift does not import.
+        var usage = rusage()
+        guard getrusage(__rusage_who_t(1), &usage) == 0 else { return 0 }
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     /// User + system CPU seconds of a process so far, from /proc/PID/stat (fields 14 and 15, in clock ticks).

@@ -33,6 +33,7 @@ if args.contains("--help") || !["pipeline", "checks", "journal", "e2e", "flood",
                     --messages N (default 5000), --rate R (default 100), --postfix for the anchor (issue 4);
                     STAFETT_BENCH_CONNECTIONS=N connections per peer (16), STAFETT_BENCH_KEEP=1 keeps the run's files
                     STAFETT_BENCH_BATCH=N messages per request between the daemons (default [delivery] batch; 1 = none)
+                    --rate drops by rename without fsyncs, as a case system does; STAFETT_BENCH_DROP_SYNC=1 fsyncs each drop
           flood     a configured peer's submissions (each on a new connection) while --connections N (2000) silent connections
                     from --addresses A (200) loopback addresses flood the receiver; --rate R (50) for --seconds S (10) (issue 14)
           intake-memory  peak resident memory of `stafett validate` (a child per file) for a 50 MiB single line a;a;a…, a 64 MiB
