@@ -107,6 +107,13 @@ enum EndToEndBenchmark {
         let p50 = latencies[latencies.count / 2], p99 = latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))]
         print(String(format: "stafett: latency at %.0f records/s over %d records: p50 %.1f ms, p99 %.1f ms (target p99 < 50 ms)",
                      rate, latencies.count, p50, p99))
+        // Which half is slow: from the drop until intake journaled the file accepted (its
+        // messages queued and durable), and from there until delivered.
+        let accepted = acceptedFiles(a)
+        var intake = zip(drops, dropped).compactMap { drop, at in accepted[drop.name].map { $0.timeIntervalSince(at) * 1000 } }.sorted()
+        if intake.isEmpty { intake = [0] }
+        print(String(format: "  of which drop to intake-accepted: p50 %.1f ms, p99 %.1f ms",
+                     intake[intake.count / 2], intake[min(intake.count - 1, Int(Double(intake.count) * 0.99))]))
         // What each single-record file costs, steadier than latency on a shared machine; and how
         // long after the last drop the last delivery came (a node that falls behind shows here).
         print(String(format: "  dropped at %.0f files/s (%d in %.2f s, %d more than one interval late, %@); CPU per file: sender %.0f µs, receiver %.0f µs, writer %.0f µs; last delivered %.2f s after the last drop",
@@ -188,6 +195,16 @@ enum EndToEndBenchmark {
         let stream = JournalStream(directory: node.layout.journal.path)
         try? stream.readAvailable { raw in
             if let e = try? EntryCodec.decode(raw.payload), e.kind == .delivered, let id = e.messageId { result[id] = e.time }
+        }
+        return result
+    }
+
+    /// `intake-accepted` records in a node's journal: file name → journal time.
+    static func acceptedFiles(_ node: DemoNetwork.Node) -> [String: Date] {
+        var result: [String: Date] = [:]
+        let stream = JournalStream(directory: node.layout.journal.path)
+        try? stream.readAvailable { raw in
+            if let e = try? EntryCodec.decode(raw.payload), e.kind == .intakeAccepted, let file = e.file { result[file] = e.time }
         }
         return result
     }
