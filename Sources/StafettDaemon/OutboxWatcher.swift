@@ -157,7 +157,7 @@ public final class OutboxWatcher: @unchecked Sendable {
     /// The consumer has finished with the file (moved it to `accepted/` or `failed/`): forget it.
     /// If a file of that name shows up again later it is new and will be handed on again.
     public func done(_ file: URL) {
-        let path = file.standardizedFileURL.path
+        let path = SpoolLayout.standardPath(of: file)
         queue.async {
             self.handed.remove(path)
             self.renamedHere.remove(path)
@@ -167,7 +167,7 @@ public final class OutboxWatcher: @unchecked Sendable {
     /// The consumer could not finish (e.g. the queue disk is full): hand the file on again after
     /// `delay`, if it is still there.
     public func retry(_ file: URL, after delay: Duration = .zero) {
-        let path = file.standardizedFileURL.path
+        let path = SpoolLayout.standardPath(of: file)
         let ms = Int(max(delay.milliseconds, 0))
         queue.asyncAfter(deadline: .now() + .milliseconds(ms)) {
             guard !self.stopped, self.handed.remove(path) != nil else { return }
@@ -382,7 +382,8 @@ public final class OutboxWatcher: @unchecked Sendable {
     private func handOn(_ path: String) {
         guard !handed.contains(path) else { return }
         handed.insert(path)
-        let url = URL(fileURLWithPath: path)
+        // Not a directory (the watcher knows): without the hint, URL stats the path to find out.
+        let url = URL(fileURLWithPath: path, isDirectory: false)
         let handler = self.handler
         handlerQueue.async { handler(url) }
     }

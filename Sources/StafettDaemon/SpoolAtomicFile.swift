@@ -162,22 +162,37 @@ public enum AtomicFile {
         case .failure(let error): return moves.map { _ in .failure(error) }
         case .success(let missing): for (i, error) in missing { results[i] = .failure(error) }
         }
+        // Each distinct folder is made (or found) once, and folders are worked out as paths: a
+        // round's inputs mostly share theirs, and every URL step re-validates the whole path.
+        let sourceDirectories = moves.map { CommitBatcher.parentDirectory(of: $0.source.path) }
+        let targetDirectories = moves.map { CommitBatcher.parentDirectory(of: $0.destination.path) }
+        var made: Set<String> = [], notMade: [String: SpoolError] = [:]
         var linked: [(index: Int, target: URL, renamed: Bool)] = []
         for (i, m) in moves.enumerated() where results[i] == nil {
             do throws(SpoolError) {
-                try makeDirectories(m.destination.deletingLastPathComponent(), inheritMode: inheritDirectoryMode)
+                let dir = targetDirectories[i]
+                if let error = notMade[dir] { throw error }
+                if !made.contains(dir) {
+                    do throws(SpoolError) {
+                        try makeDirectories(URL(fileURLWithPath: dir, isDirectory: true), inheritMode: inheritDirectoryMode)
+                    } catch {
+                        notMade[dir] = error
+                        throw error
+                    }
+                    made.insert(dir)
+                }
                 let (target, renamed) = try linkUnderFreeName(m.source, m.destination)
                 linked.append((i, target, renamed))
             } catch {
                 results[i] = .failure(error)
             }
         }
-        // The new names must be durable before the old ones go.
-        let targetDirectories = syncDirectories(linked.map { $0.target.deletingLastPathComponent().path })
+        // The new names must be durable before the old ones go. A numbered name is in its
+        // destination's folder.
+        let targetSynced = syncDirectories(linked.map { targetDirectories[$0.index] })
         var unlinked: [Int] = []
         for l in linked {
-            let dir = l.target.deletingLastPathComponent().path
-            if let error = targetDirectories[dir] { results[l.index] = .failure(error); continue }
+            if let error = targetSynced[targetDirectories[l.index]] { results[l.index] = .failure(error); continue }
             if !l.renamed && unlink(moves[l.index].source.path) != 0 {
                 results[l.index] = .failure(.errno(moves[l.index].source.path, "unlink"))
                 continue
@@ -185,9 +200,9 @@ public enum AtomicFile {
             unlinked.append(l.index)
             results[l.index] = .success(l.target)
         }
-        let sourceDirectories = syncDirectories(unlinked.map { moves[$0].source.deletingLastPathComponent().path })
+        let sourceSynced = syncDirectories(unlinked.map { sourceDirectories[$0] })
         for i in unlinked {
-            if let error = sourceDirectories[moves[i].source.deletingLastPathComponent().path] { results[i] = .failure(error) }
+            if let error = sourceSynced[sourceDirectories[i]] { results[i] = .failure(error) }
         }
         return results.map { $0! }
     }

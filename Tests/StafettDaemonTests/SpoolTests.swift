@@ -107,6 +107,44 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(try String(contentsOf: layout.accepted.appendingPathComponent("trelleborg/b.csv"), encoding: .utf8), "trelleborg/b.csv")
     }
 
+    /// A round makes each destination folder once; one that cannot be made (a file holds its
+    /// name) fails only the inputs bound for it, which stay in the outbox.
+    func testAFolderThatCannotBeMadeFailsOnlyItsInputs() throws {
+        let dir = try TempDir()
+        let layout = SpoolLayout(spool: dir.url, state: dir.url.appendingPathComponent("state"))
+        try layout.create()
+        try AtomicFile.write(Data("not a folder".utf8), to: layout.accepted.appendingPathComponent("blocked"))
+        let names = ["blocked/x.csv", "new/z.csv", "blocked/y.csv", "new/w.csv", "ok.csv"]
+        let inputs = names.map { layout.outbox.appendingPathComponent($0) }
+        for (name, input) in zip(names, inputs) { try AtomicFile.write(Data(name.utf8), to: input) }
+
+        let results = layout.moveAllToAccepted(inputs)
+        XCTAssertThrowsError(try results[0].get())
+        XCTAssertThrowsError(try results[2].get())
+        XCTAssertEqual(try results[1].get().path, layout.accepted.path + "/new/z.csv")
+        XCTAssertEqual(try results[3].get().path, layout.accepted.path + "/new/w.csv")
+        XCTAssertEqual(try results[4].get().path, layout.accepted.path + "/ok.csv")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: inputs[0].path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: inputs[2].path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: inputs[1].path))
+        XCTAssertEqual(try String(contentsOf: layout.accepted.appendingPathComponent("new/w.csv"), encoding: .utf8), "new/w.csv")
+    }
+
+    /// An input's name below the outbox, worked out from its path as the watcher hands it on,
+    /// or from one with `.` and `..` in it, as `standardizedFileURL` would.
+    func testOutboxRelativePathWithAndWithoutDotSegments() throws {
+        let layout = SpoolLayout(spool: URL(fileURLWithPath: "/var/spool/stafett"), state: URL(fileURLWithPath: "/var/lib/stafett"))
+        XCTAssertEqual(layout.outboxPath, "/var/spool/stafett/outbox")
+        XCTAssertEqual(layout.outboxRelativePath(of: URL(fileURLWithPath: "/var/spool/stafett/outbox/sub/a.csv", isDirectory: false)), "sub/a.csv")
+        XCTAssertEqual(layout.outboxRelativePath(of: URL(fileURLWithPath: "/var/spool/stafett/outbox/./x/../b.csv", isDirectory: false)), "b.csv")
+        XCTAssertNil(layout.outboxRelativePath(of: URL(fileURLWithPath: "/var/spool/stafett/outbox/../queue/c.xml", isDirectory: false)))
+        XCTAssertNil(layout.outboxRelativePath(of: URL(fileURLWithPath: "/var/spool/stafett/outboxes/d.csv", isDirectory: false)))
+        for path in ["/a/b/c.csv", "/a/./b/../c.csv", "/a/b/", "/a//b", "/a/b/.", "/a/b/..", "/"] {
+            let url = URL(fileURLWithPath: path)
+            XCTAssertEqual(SpoolLayout.standardPath(of: url), url.standardizedFileURL.path, path)
+        }
+    }
+
     func testMoveAfterCrashBetweenLinkAndUnlink() throws {
         let dir = try TempDir()
         let src = dir.url.appendingPathComponent("in/x.json")
