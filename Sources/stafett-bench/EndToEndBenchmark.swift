@@ -190,21 +190,17 @@ enum EndToEndBenchmark {
     }
 
     /// `delivered` records in the sender's journal: message id → journal time.
-    static func delivered(_ node: DemoNetwork.Node) -> [String: Date] {
-        var result: [String: Date] = [:]
-        let stream = JournalStream(directory: node.layout.journal.path)
-        try? stream.readAvailable { raw in
-            if let e = try? EntryCodec.decode(raw.payload), e.kind == .delivered, let id = e.messageId { result[id] = e.time }
-        }
-        return result
-    }
+    static func delivered(_ node: DemoNetwork.Node) -> [String: Date] { journalTimes(node, kind: .delivered, by: \.messageId) }
 
     /// `intake-accepted` records in a node's journal: file name → journal time.
-    static func acceptedFiles(_ node: DemoNetwork.Node) -> [String: Date] {
+    static func acceptedFiles(_ node: DemoNetwork.Node) -> [String: Date] { journalTimes(node, kind: .intakeAccepted, by: \.file) }
+
+    /// The journal times of a node's records of `kind`, by what `key` picks from each.
+    static func journalTimes(_ node: DemoNetwork.Node, kind: JournalKind, by key: (JournalEntry) -> String?) -> [String: Date] {
         var result: [String: Date] = [:]
         let stream = JournalStream(directory: node.layout.journal.path)
         try? stream.readAvailable { raw in
-            if let e = try? EntryCodec.decode(raw.payload), e.kind == .intakeAccepted, let file = e.file { result[file] = e.time }
+            if let e = try? EntryCodec.decode(raw.payload), e.kind == kind, let k = key(e) { result[k] = e.time }
         }
         return result
     }
