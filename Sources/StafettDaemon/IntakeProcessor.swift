@@ -102,13 +102,16 @@ public struct IntakeProcessor: Sendable {
     func prepare(_ file: URL, now: Date) -> Prepared {
         // As shown in the report, the journal and the log: a newline in a name must not split a line.
         let name = OutboxName.escaped(layout.outboxRelativePath(of: file) ?? file.lastPathComponent)
-        let identity = FileIdentity(path: file.path)
+        // One lstat tells what the file is, for the read, and which file it is, for the move.
+        var st = stat()
+        let statError = lstat(file.path, &st) == 0 ? 0 : Glibc.errno
+        let identity = statError == 0 ? FileIdentity(st) : nil
         do throws(SpoolError) {
             // The file's bytes are handed to the decoder, which lets go of them as soon as it has
             // its text (a large export's bytes and records are not held together): only the
             // messages go on, and they are routed in place, not copied.
             let data: Data
-            switch try read(file, name: name) {
+            switch try read(file, name: name, status: st, statError: statError) {
             case .vanished: return .finished(.success((.vanished, [])))
             case .refused(let problems): return .finished(.success((try fail(file, identity, name: name, problems), [])))
             case .content(let content): data = content
@@ -141,11 +144,11 @@ public struct IntakeProcessor: Sendable {
     /// Reads an input whole, within the size limit. Only a regular file is opened: a symbolic
     /// link is never followed (it could lead anywhere the daemon may read) and a FIFO never opened
     /// (that would wait for a writer); both go to `failed/` as they are.
-    private func read(_ file: URL, name: String) throws(SpoolError) -> Read {
-        var st = stat()
-        guard lstat(file.path, &st) == 0 else {
-            if Glibc.errno == ENOENT { return .vanished }
-            throw SpoolError.errno(file.path, "stat")
+    /// `st` is what `lstat` said of it (or `statError`, its errno).
+    private func read(_ file: URL, name: String, status st: stat, statError: Int32) throws(SpoolError) -> Read {
+        guard statError == 0 else {
+            if statError == ENOENT { return .vanished }
+            throw SpoolError.errno(file.path, "stat", statError)
         }
         if let kind = Self.oddKind(st.st_mode) {
             return .refused(IntakeProblems(
@@ -398,6 +401,11 @@ struct FileIdentity: Equatable {
     init?(path: String) {
         var st = stat()
         guard lstat(path, &st) == 0 else { return nil }
+        self.init(st)
+    }
+
+    /// What `lstat` said of a path.
+    init(_ st: stat) {
         device = UInt64(st.st_dev)
         inode = UInt64(st.st_ino)
         size = Int64(st.st_size)

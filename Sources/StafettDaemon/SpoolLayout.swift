@@ -281,7 +281,8 @@ public struct SpoolLayout: Sendable, Equatable {
         guard let rel = outboxRelativePath(of: input) else {
             throw SpoolError(path: input.path, operation: "move", reason: "the file is not inside the outbox \(outbox.path)")
         }
-        return root.appendingPathComponent(rel)
+        // An input is never a folder: with the hint, URL does not stat the path to find out.
+        return root.appendingPathComponent(rel, isDirectory: false)
     }
 }
 
