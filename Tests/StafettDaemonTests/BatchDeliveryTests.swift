@@ -96,6 +96,15 @@ final class BatchDeliveryTests: XCTestCase {
             b.shutdown()
         }
     }
+
+    /// The settler takes every receipt waiting into one commit round: the room for receipts
+    /// waiting must hold many full batches, or one batch's receipts fill it and every other
+    /// worker waits for that round's flushes before it can take its next messages.
+    func testReceiptsOfManyFullBatchesMayWaitForOneSettle() {
+        let batch = StafettConfig.Delivery().batch
+        XCTAssertGreaterThanOrEqual(DeliveryScheduler.settleSlotCount, 16 * batch,
+                                    "sixteen connections' full batches (e2e's setting) wait for one settle without blocking")
+    }
 }
 
 /// Content types of the requests a stand-in peer saw.
