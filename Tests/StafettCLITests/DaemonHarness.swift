@@ -125,6 +125,23 @@ final class DaemonHarness: @unchecked Sendable {
         }.compactMap { $0["msg"] as? String }
     }
 
+    /// A sender's hand-offs of the messages whose case starts with `casePrefix`, in journal order:
+    /// the ids journaled `queued`, each `delivered` (one entry per record), and the ids journaled
+    /// `queued` again after their `delivered` (a crash between journal and queue may journal
+    /// `queued` twice, but never after the delivery).
+    func handOffs(_ name: String, casePrefix: String) throws -> (queued: Set<String>, delivered: [String], queuedAfterDelivery: [String]) {
+        var queued = Set<String>(), delivered: [String] = [], deliveredSet = Set<String>(), late: [String] = []
+        for r in try journal(name) where ((r["case"] as? String) ?? "").hasPrefix(casePrefix) {
+            guard let id = r["msg"] as? String, let kind = r["kind"] as? String else { continue }
+            if kind == "delivered" { delivered.append(id); deliveredSet.insert(id) }
+            if kind == "queued" {
+                if deliveredSet.contains(id) { late.append(id) }
+                queued.insert(id)
+            }
+        }
+        return (queued, delivered, late)
+    }
+
     /// The peer's signed receipt for a message, as the sender keeps it (`stafett receipt`: from
     /// its archive, checked against its journal).
     func receipt(of id: String, heldBy name: String) throws -> Data {

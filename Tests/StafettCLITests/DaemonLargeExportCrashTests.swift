@@ -34,18 +34,11 @@ final class DaemonLargeExportCrashTests: XCTestCase {
         let received = try h.journaled(B, kind: "received", casePrefix: tag)
         XCTAssertEqual(received.count, n, "each record received exactly once")
         XCTAssertEqual(Set(received).count, n)
-        var queued = Set<String>(), delivered = [String]()
-        for r in try h.journal(A) where ((r["case"] as? String) ?? "").hasPrefix(tag) {
-            guard let id = r["msg"] as? String, let kind = r["kind"] as? String else { continue }
-            if kind == "delivered" { delivered.append(id) }
-            if kind == "queued" {
-                XCTAssertFalse(delivered.contains(id), "\(id) queued again after delivery")
-                queued.insert(id)
-            }
-        }
-        XCTAssertEqual(queued.count, n)
-        XCTAssertEqual(delivered.count, n, "each delivered once")
-        XCTAssertEqual(Set(delivered), queued)
+        let handOffs = try h.handOffs(A, casePrefix: tag)
+        XCTAssertEqual(handOffs.queuedAfterDelivery, [], "queued again after delivery")
+        XCTAssertEqual(handOffs.queued.count, n)
+        XCTAssertEqual(handOffs.delivered.count, n, "each delivered once")
+        XCTAssertEqual(Set(handOffs.delivered), handOffs.queued)
         XCTAssertTrue(FileManager.default.fileExists(atPath: h.a.layout.accepted.appendingPathComponent("\(tag).csv").path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: input))
         print("large export crash: killed with \(queuedAtKill) of \(n) queued, the file still in the outbox")

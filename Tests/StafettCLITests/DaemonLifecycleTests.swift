@@ -303,17 +303,10 @@ final class DaemonLifecycleTests: XCTestCase {
         XCTAssertEqual(Set(received).count, n)
         // A's journal: every message queued and delivered; `queued` may appear twice (a crash
         // between journal and queue), but never after `delivered`.
-        var queued = Set<String>(), delivered = Set<String>()
-        for r in try h.journal(A) where ((r["case"] as? String) ?? "").hasPrefix(tag) {
-            guard let id = r["msg"] as? String, let kind = r["kind"] as? String else { continue }
-            if kind == "delivered" { delivered.insert(id) }
-            if kind == "queued" {
-                XCTAssertFalse(delivered.contains(id), "\(id) queued again after delivery")
-                queued.insert(id)
-            }
-        }
-        XCTAssertEqual(queued.count, n)
-        XCTAssertEqual(delivered, queued)
+        let handOffs = try h.handOffs(A, casePrefix: tag)
+        XCTAssertEqual(handOffs.queuedAfterDelivery, [], "queued again after delivery")
+        XCTAssertEqual(handOffs.queued.count, n)
+        XCTAssertEqual(Set(handOffs.delivered), handOffs.queued)
         XCTAssertTrue(FileManager.default.fileExists(atPath: h.a.layout.accepted.appendingPathComponent("\(tag).csv").path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: input))
         print("crash test: first kill with the input \(stillInOutbox ? "still in the outbox" : "already accepted"), second kill at \(partial)/\(n) delivered after \(Int(tKill))s, all delivered after \(Int(tDone))s")
