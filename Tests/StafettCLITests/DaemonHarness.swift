@@ -142,6 +142,29 @@ final class DaemonHarness: @unchecked Sendable {
         return (queued, delivered, late)
     }
 
+    /// Waits up to `timeout` s for `sender`'s `count` messages tagged `tag` to be in `receiver`'s
+    /// inbox with the sender's queue empty, then checks the hand-off was exactly once: no
+    /// duplicate in the inbox or the receiver's journal, every message journaled `queued` and
+    /// `delivered`, and none `queued` again after its delivery. False if it did not settle.
+    @discardableResult
+    func checkDeliveredExactlyOnce(_ count: Int, tagged tag: String, from sender: String, to receiver: String, within timeout: Double,
+                                   file: StaticString = #filePath, line: UInt = #line) throws -> Bool {
+        let settled = wait(timeout) { inbox(receiver).count == count && queueCount(sender) == 0 }
+        XCTAssertTrue(settled, "inbox \(inbox(receiver).count) of \(count), queue \(queueCount(sender))\n\(log(sender))", file: file, line: line)
+        usleep(500_000)  // a message sent again would be in by now
+        XCTAssertEqual(inbox(receiver).count, count, "no duplicates in the inbox", file: file, line: line)
+        let received = try journaled(receiver, kind: "received", casePrefix: tag)
+        XCTAssertEqual(received.count, count, "each record received exactly once", file: file, line: line)
+        XCTAssertEqual(Set(received).count, count, file: file, line: line)
+        // `queued` may appear twice (a crash between journal and queue), but never after `delivered`.
+        let handed = try handOffs(sender, casePrefix: tag)
+        XCTAssertEqual(handed.queuedAfterDelivery, [], "queued again after delivery", file: file, line: line)
+        XCTAssertEqual(handed.queued.count, count, file: file, line: line)
+        XCTAssertEqual(handed.delivered.count, count, "each delivered once", file: file, line: line)
+        XCTAssertEqual(Set(handed.delivered), handed.queued, file: file, line: line)
+        return settled
+    }
+
     /// The peer's signed receipt for a message, as the sender keeps it (`stafett receipt`: from
     /// its archive, checked against its journal).
     func receipt(of id: String, heldBy name: String) throws -> Data {
