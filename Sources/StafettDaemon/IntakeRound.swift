@@ -18,12 +18,12 @@ extension IntakeProcessor {
     /// Processes inputs that arrived together as one round; returns each one's result, in order.
     ///
     /// Each input is read and decoded on its own, and a refused one goes to `failed/` on its own.
-    /// The accepted ones then share every flush: one commit journals all their `queued` records,
-    /// one commit gives all their queue files their names with their `intake-accepted` records,
-    /// and one `AtomicFile.moveAll` files them all in `accepted/`. A file's cost at a
-    /// thousand one-record files a second is then a share of a round's flushes, where alone it
-    /// paid two commits and three fsyncs of its own. The order of "nothing lost" holds for every
-    /// input of the round: no input moves before all the round's records and queue files are durable.
+    /// The accepted ones then share every flush: one commit journals all their `queued` and
+    /// `intake-accepted` records and then gives all their queue files their names, and one
+    /// `AtomicFile.moveAll` files them all in `accepted/`. A file's cost at a thousand one-record
+    /// files a second is then a share of a round's flushes, where alone it paid a commit and three
+    /// fsyncs of its own. The order of "nothing lost" holds for every input of the round: no input
+    /// moves before all the round's records and queue files are durable.
     public func processRound(_ files: [URL], now: Date = Date()) -> [FileResult] {
         guard !files.isEmpty else { return [] }
         // Nothing is taken while the disk is short: the files wait in the outbox for space.
@@ -138,9 +138,7 @@ extension IntakeProcessor {
                     // After the last window, before the scheduler takes the last entries in (its
                     // index may grow then), the emptied arrays go as well.
                     if window >= todo.count { for i in round.indices { (round[i].messages, round[i].peers) = ([], []) } }
-                    try journalQueued(&inputs)
-                    try batcher.commit(CommitItem(files: inputs.flatMap(\.staged), entries: []))
-                    for i in inputs.indices { inputs[i].staged = [] }
+                    try commitQueued(&inputs)
                     tellQueued(&inputs, roundDone: window >= todo.count)
                 }
             } catch {
@@ -151,17 +149,14 @@ extension IntakeProcessor {
         for i in round.indices { (round[i].messages, round[i].peers) = ([], []) }
         var taken = round.indices.filter { inputs[$0].finished == nil }
         do throws(SpoolError) {
-            if !windowed { try journalQueued(&inputs) }
-            // The queue files take their names in the commit that journals `intake-accepted`.
-            if !taken.isEmpty {
-                try batcher.commit(CommitItem(files: inputs.flatMap(\.staged), entries: taken.map { i in
-                    // Say so when messages were skipped, or "why was my file not sent again?" has no answer.
-                    let skipped = counts[i] - inputs[i].written.count
-                    let summary = "\(counts[i]) message(s)" + (skipped > 0 ? ", \(skipped) already queued or sent (same message ids)" : "")
-                    return JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
-                                        digest: round[i].digest, status: "accepted", reason: summary, file: round[i].name)
-                }))
-            }
+            // What is left (a round of one window: all of it) with the inputs' `intake-accepted`.
+            try commitQueued(&inputs, accepted: taken.map { i in
+                // Say so when messages were skipped, or "why was my file not sent again?" has no answer.
+                let skipped = counts[i] - inputs[i].written.count
+                let summary = "\(counts[i]) message(s)" + (skipped > 0 ? ", \(skipped) already queued or sent (same message ids)" : "")
+                return JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
+                                    digest: round[i].digest, status: "accepted", reason: summary, file: round[i].name)
+            })
         } catch {
             for f in inputs.flatMap(\.staged) { unlink(f.temporary) }
             return round.indices.map { inputs[$0].finished ?? .failure(error) }
@@ -250,15 +245,24 @@ extension IntakeProcessor {
         try checkSpace(URL(fileURLWithPath: layout.queue.path))
     }
 
-    /// Journals the staged messages' `queued` records, durably, before their queue files take
-    /// their names: the scheduler may deliver a queued message at once (at start, from disk), and
-    /// its `delivered` must never come first, nor may a message be delivered that was never
-    /// journaled `queued`. A crash in between journals `queued` twice: harmless. (A commit of its
-    /// own: a group commit renames its files before it journals, which the receiver needs.)
-    private func journalQueued(_ inputs: inout [Enqueued]) throws(SpoolError) {
-        let records = inputs.flatMap(\.records)
-        for i in inputs.indices { inputs[i].records = [] }
-        if !records.isEmpty { try batcher.commit(CommitItem(files: [], entries: records)) }
+    /// Journals the staged messages' `queued` records, with `accepted` after them, durably, and
+    /// only then gives their queue files their names: one commit, one journal flush
+    /// (`renameAfterJournal`). The scheduler delivers whatever is in the queue (at start, from
+    /// disk), so a queue file must never have its name before its `queued` record is durable: its
+    /// `delivered` must never come first, nor may a message be delivered that was never journaled
+    /// `queued`. (A commit that renamed first needed a commit of its own for the records before
+    /// it, a second journal flush per round.) A crash after the records and before the renames
+    /// leaves the input in the outbox and its new messages only as temporaries, never sent: the
+    /// input is taken again, and its messages are journaled `queued` and the file
+    /// `intake-accepted` a second time (harmless, as any repeat of a crashed intake); no
+    /// `delivered` can come before either record. Staged files stay listed if the commit fails,
+    /// for the caller to remove.
+    private func commitQueued(_ inputs: inout [Enqueued], accepted: [JournalEntry] = []) throws(SpoolError) {
+        let records = inputs.flatMap(\.records) + accepted
+        let files = inputs.flatMap(\.staged)
+        guard !records.isEmpty || !files.isEmpty else { return }
+        try batcher.commit(CommitItem(files: files, entries: records, renameAfterJournal: true))
+        for i in inputs.indices { (inputs[i].records, inputs[i].staged) = ([], []) }
     }
 
     /// Hands the messages just queued to the scheduler, with the signed XML kept for them.

@@ -158,10 +158,10 @@ final class IntakeProcessorTests: XCTestCase {
         XCTAssertEqual(store.loadAll().count, 6, "the old content's 4 messages and the new one's 2")
     }
 
-    /// Files taken in together are one round: however many, their `queued` records share one
-    /// commit round and their queue files with their `intake-accepted` records a second (one by
-    /// one, each file takes two). Their messages are handed on for sending once those are durable
-    /// and before any input moves; every input ends in accepted/.
+    /// Files taken in together are one round: however many, their `queued` and `intake-accepted`
+    /// records and their queue files share one commit round (one by one, each file takes one).
+    /// Their messages are handed on for sending once those are durable and before any input
+    /// moves; every input ends in accepted/.
     func testFilesTakenTogetherShareOneRoundsCommits() throws {
         let net = try TestNetwork()
         let (a, store) = try sender(net)
@@ -178,7 +178,7 @@ final class IntakeProcessorTests: XCTestCase {
         }
         let before = a.batcher.roundCount
         let results = processor.processRound(files)
-        XCTAssertEqual(a.batcher.roundCount - before, 2, "one round of commits for five files")
+        XCTAssertEqual(a.batcher.roundCount - before, 1, "one commit round for five files")
         XCTAssertEqual(told.items.count, 5)
         XCTAssertEqual(inputsWhenTold.value, 5, "handed on before any input moved")
         for (f, r) in zip(files, results) {
@@ -195,7 +195,7 @@ final class IntakeProcessorTests: XCTestCase {
         try AtomicFile.write(Data(Self.csv("ALONE", rows: 1).utf8), to: one)
         let alone = a.batcher.roundCount
         _ = try processor.process(one)
-        XCTAssertEqual(a.batcher.roundCount - alone, 2, "a file alone pays the same two")
+        XCTAssertEqual(a.batcher.roundCount - alone, 1, "a file alone pays the same one")
     }
 
     /// The same export under two names in one round: the second waits for a round of its own
