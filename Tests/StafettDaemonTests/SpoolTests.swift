@@ -143,6 +143,14 @@ final class SpoolTests: XCTestCase {
             let url = URL(fileURLWithPath: path)
             XCTAssertEqual(SpoolLayout.standardPath(of: url), url.standardizedFileURL.path, path)
         }
+        // The byte scan that lets a plain path through without standardizing: any empty, `.` or
+        // `..` component sends a path to `standardizedFileURL`; names of dots that are neither pass.
+        for path in ["/", "/a", "/a/b/", "/a/.../b", "/a/..b/.c", "/a/b..", "/.hidden/x"] {
+            XCTAssertTrue(SpoolLayout.isPlainAbsolute(path), path)
+        }
+        for path in ["", "a/b", "//", "/a//b", "/a/./b", "/a/../b", "/a/.", "/a/..", "/./a", "/../a", "/a/b//"] {
+            XCTAssertFalse(SpoolLayout.isPlainAbsolute(path), path)
+        }
     }
 
     func testMoveAfterCrashBetweenLinkAndUnlink() throws {
