@@ -117,22 +117,41 @@ public final class Logger: @unchecked Sendable {
 
     /// The line as it would be written.
     func format(_ level: LogLevel, _ message: String, date: Date) -> String {
-        let lines = message.split(separator: "\n", omittingEmptySubsequences: false)
-        if journald {
-            return lines.map { "<\(level.rawValue)>\($0)\n" }.joined()
-        }
-        let stamp = Self.timestamp(date)
-        return lines.map { "\(stamp) \(level): \($0)\n" }.joined()
+        let prefix = journald ? "<\(level.rawValue)>" : "\(Self.timestamp(date)) \(level): "
+        // A line per file taken in is logged a thousand times a second: one line needs no split.
+        guard message.utf8.contains(UInt8(ascii: "\n")) else { return prefix + message + "\n" }
+        return message.split(separator: "\n", omittingEmptySubsequences: false).map { prefix + $0 + "\n" }.joined()
     }
 
-    private static func timestamp(_ date: Date) -> String {
+    /// `2026-11-23T23:57:20.123Z`, put together from its digits (`String(format:)` parses its
+    /// format and boxes each argument, for every line).
+    static func timestamp(_ date: Date) -> String {
         let t = date.timeIntervalSince1970
         var secs = time_t(t)
         let ms = Int((t - Double(secs)) * 1000)
         var tmv = tm()
         gmtime_r(&secs, &tmv)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
-                      Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), ms)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        func digits(_ value: Int, _ count: Int, then separator: Character) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var v = max(0, value)
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
+                v %= divisor
+                divisor /= 10
+            }
+            bytes.append(separator.asciiValue!)
+        }
+        digits(Int(tmv.tm_year) + 1900, 4, then: "-")
+        digits(Int(tmv.tm_mon) + 1, 2, then: "-")
+        digits(Int(tmv.tm_mday), 2, then: "T")
+        digits(Int(tmv.tm_hour), 2, then: ":")
+        digits(Int(tmv.tm_min), 2, then: ":")
+        digits(Int(tmv.tm_sec), 2, then: ".")
+        digits(ms, 3, then: "Z")
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -70,6 +70,16 @@ final class LoggingTests: XCTestCase {
         XCTAssertNil(LogLevel(name: "loud"))
     }
 
+    /// The time stamp put together digit by digit, zero-padded, in UTC, milliseconds cut (not rounded).
+    func testTimestampDigits() {
+        XCTAssertEqual(Logger.timestamp(Date(timeIntervalSince1970: 0)), "1970-01-01T00:00:00.000Z")
+        XCTAssertEqual(Logger.timestamp(Date(timeIntervalSince1970: 1_795_564_640.1239)), "2026-11-24T23:57:20.123Z")
+        XCTAssertEqual(Logger.timestamp(Date(timeIntervalSince1970: 951_782_405.0095)), "2000-02-29T00:00:05.009Z")
+        let p = Logger(minimumLevel: .info, journald: false, sink: { _ in })
+        XCTAssertEqual(p.format(.warning, "two\nlines", date: Date(timeIntervalSince1970: 0)),
+                       "1970-01-01T00:00:00.000Z warning: two\n1970-01-01T00:00:00.000Z warning: lines\n")
+    }
+
     func testRateLimitPerKey() {
         let lines = LockedBox<[String]>([])
         let log = Logger(journald: true, sink: { l in lines.mutate { $0.append(l) } })
