@@ -14,7 +14,9 @@ final class DaemonCrashWindowTests: XCTestCase {
 
     /// Where a crash left intake: which of its durable steps were done.
     enum Window {
-        /// `queued` journaled, queue files not yet written (the input is still in the outbox).
+        /// `queued` and `intake-accepted` journaled, queue files not yet named (the input is still
+        /// in the outbox): what a round's commit leaves when the crash comes between its journal
+        /// flush and its renames (`renameAfterJournal`).
         case journaledNotQueued
         /// `queued` journaled and the messages queued, the input not yet moved to accepted/.
         case queuedNotMoved
