@@ -80,7 +80,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
             lane.mayHaveMeta.insert(e.messageId)
             if !lane.inFlight.contains(e.messageId) { lane.file(e, now: now) }
         }
-        cond.broadcast()
+        wakeOneEach(entries)
         cond.unlock()
     }
 
@@ -95,7 +95,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
             lane.mayHaveMeta.insert(e.messageId)
             lane.file(e, now: now)
         }
-        cond.broadcast()
+        wakeOneEach(entries)
         cond.unlock()
     }
 
@@ -114,8 +114,16 @@ public final class DeliveryScheduler: @unchecked Sendable {
             }
             lane.file(e, now: now)
         }
-        cond.broadcast()
+        wakeOneEach(queued.map(\.entry))
         cond.unlock()
+    }
+
+    /// Wakes one sleeping worker of each lane `entries` went to (the scheduler's lock held): it
+    /// takes a batch and wakes a colleague if more is due (`work`). An entry filed for later
+    /// wakes one too, so that the lane's sleep ends by its retry time.
+    private func wakeOneEach(_ entries: [QueueEntry]) {
+        var woken: Set<String> = []
+        for e in entries where woken.insert(e.peer).inserted { lanes[e.peer]?.wakeOne() }
     }
 
     /// At most this many bytes of signed messages are kept in memory for their first attempt; a
@@ -158,9 +166,8 @@ public final class DeliveryScheduler: @unchecked Sendable {
     /// longer shows a back-off. Wakes the workers waiting out a back-off.
     private func forgetPeersBackoff() {
         cond.lock()
-        for lane in lanes.values { lane.downUntil = nil; lane.downSince = nil; lane.failures = 0 }
+        for lane in lanes.values { lane.downUntil = nil; lane.downSince = nil; lane.failures = 0; lane.wakeAll() }
         let names = Array(lanes.keys)
-        cond.broadcast()
         cond.unlock()
         for name in names { store.notePeerUp(name) }
     }
@@ -169,7 +176,8 @@ public final class DeliveryScheduler: @unchecked Sendable {
     public func stop() {
         cond.lock()
         running = false
-        cond.broadcast()
+        for lane in lanes.values { lane.wakeAll() }
+        // Workers and the settler broadcast as they finish.
         while activeWorkers > 0 || settling > 0 { cond.wait() }
         let conns = lanes.values.compactMap(\.connection)
         cond.unlock()
@@ -214,26 +222,29 @@ public final class DeliveryScheduler: @unchecked Sendable {
 
     /// A worker: picks the oldest due message of its lane and attempts it, until stopped.
     private func work(_ lane: Lane) {
+        let me = Sleeper()
         cond.lock()
         defer {
             activeWorkers -= 1
-            cond.broadcast()
+            cond.broadcast()  // `stop` waits for the last worker
             cond.unlock()
         }
         while running {
             let now = Date()
             if let down = lane.downUntil, down > now {
-                _ = cond.wait(until: down)
+                sleep(me, in: lane, until: down)
                 continue
             }
             guard let entry = lane.next(now: now) else {
-                _ = cond.wait(until: min(lane.earliestLater, now.addingTimeInterval(30)))
+                sleep(me, in: lane, until: min(lane.earliestLater, now.addingTimeInterval(30)))
                 continue
             }
             let rt = runtime
             // What is due now and no more: a batch never waits to fill (see `takeDue`).
             var taken = [entry]
             takeDue(into: &taken, lane: lane, limit: min(rt.config.delivery.batch, lane.batchOffer), now: now)
+            // What is left is for a colleague, woken now rather than at its next time-out.
+            if lane.hasMoreDue(now: now) { lane.wakeOne() }
             let attempts = taken.map { e -> (entry: QueueEntry, mayHaveMeta: Bool, body: Data?, journaled: JournalKind?) in
                 lane.inFlight.insert(e.messageId)
                 let body = lane.bodies.removeValue(forKey: e.messageId)
@@ -262,6 +273,18 @@ public final class DeliveryScheduler: @unchecked Sendable {
                 if done { lane.forget(id) }
             }
         }
+    }
+
+    /// Sleeps until woken for `lane` (`Lane.wakeOne`, `wakeAll`) or until `deadline`; called and
+    /// returns with `cond` locked. A wake-up that comes as the sleep times out leaves the
+    /// semaphore signalled, and the next sleep returns at once: one more look at the lane, harmless.
+    private func sleep(_ me: Sleeper, in lane: Lane, until deadline: Date) {
+        lane.sleepers.append(me)
+        cond.unlock()
+        let seconds = min(max(deadline.timeIntervalSinceNow, 0), 86_400)
+        let timedOut = me.semaphore.wait(timeout: .now() + .nanoseconds(Int(seconds * 1e9))) == .timedOut
+        cond.lock()
+        if timedOut, let i = lane.sleepers.firstIndex(where: { $0 === me }) { lane.sleepers.remove(at: i) }
     }
 
     private func makeConnection(_ peer: LoadedPeer, _ rt: NodeRuntime) -> HTTPClient? {
@@ -450,7 +473,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         cond.lock()
         lane.mayHaveMeta.insert(entry.messageId)
         lane.file(entry, now: Date())
-        cond.broadcast()
+        lane.wakeOne()
         cond.unlock()
     }
 

@@ -4,6 +4,11 @@ import StafettModel
 import StafettTransport
 
 extension DeliveryScheduler {
+    /// One worker's wake-up call while it sleeps in its lane's `sleepers`.
+    final class Sleeper: Sendable {
+        let semaphore = DispatchSemaphore(value: 0)
+    }
+
     /// One peer's schedule. Every field is guarded by the scheduler's `cond`.
     ///
     /// Due messages wait in FIFO order in `due`; messages backing off sit in `later` until the
@@ -41,7 +46,27 @@ extension DeliveryScheduler {
         /// Set when the peer refused a batch as unreadable (400): no more batches to it until a
         /// reload, whatever it offers, so a broken proxy or framing bug cannot loop.
         var batchesRefused = false
+        /// The lane's workers asleep (nothing due, or the peer backing off), each on its own
+        /// semaphore: work for this lane wakes one of them (`wakeOne`), where a broadcast on the
+        /// scheduler's condition woke every worker of every peer after each intake round and each
+        /// settle, most of them only to find nothing and sleep again.
+        var sleepers: [Sleeper] = []
         init(name: String) { self.name = name }
+
+        /// Wakes one sleeping worker, if any: it takes what is due, and wakes the next one if it
+        /// leaves due messages behind (see `work`), or sleeps again until the earliest retry.
+        func wakeOne() { sleepers.popLast()?.semaphore.signal() }
+
+        /// Wakes every sleeping worker (the peer's back-off is over, or the scheduler stops).
+        func wakeAll() {
+            for s in sleepers { s.semaphore.signal() }
+            sleepers.removeAll()
+        }
+
+        /// Whether a worker leaves due messages behind (or retries whose time has come): then it
+        /// wakes a colleague for them. May say yes for entries that turn out held or in flight;
+        /// the colleague then finds nothing and sleeps again.
+        func hasMoreDue(now: Date) -> Bool { dueHead < due.count || earliestLater <= now }
 
         /// Forgets a message that left the queue.
         func forget(_ id: MessageID) {

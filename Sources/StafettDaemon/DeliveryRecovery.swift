@@ -52,7 +52,7 @@ extension DeliveryScheduler {
             again.nextAttempt = Date().addingTimeInterval(60)
             lane.mayHaveMeta.insert(entry.messageId)
             lane.file(again, now: Date())
-            cond.broadcast()
+            lane.wakeOne()
             cond.unlock()
             return false
         }

@@ -55,12 +55,16 @@ extension DeliveryScheduler {
             cond.unlock()
             let finished = settle(batch, mayHaveMeta: metas)
             cond.lock()
+            var stillQueued: [ObjectIdentifier: Lane] = [:]
             for (s, done) in zip(batch, finished) {
                 s.lane.inFlight.remove(s.entry.messageId)
-                if done { s.lane.forget(s.entry.messageId) }
+                if done { s.lane.forget(s.entry.messageId) } else { stillQueued[ObjectIdentifier(s.lane)] = s.lane }
             }
+            // A message still queued may be due and was passed over while in flight: a worker of
+            // its lane looks again. One that left the queue needs no worker.
+            for lane in stillQueued.values { lane.wakeOne() }
             settling -= batch.count
-            cond.broadcast()
+            cond.broadcast()  // `stop` waits for the settler
             cond.unlock()
             for _ in batch { settleSlots.signal() }
         }
