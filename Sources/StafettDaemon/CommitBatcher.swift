@@ -47,6 +47,9 @@ public final class CommitBatcher: @unchecked Sendable {
     /// round opens its own).
     private let spoolFD: Int32
     private let journal: Journal
+    /// The device of the spool's file system (`st_dev`), which each round's `syncfs` flushes
+    /// whole: what `commitReportingFlush` tells callers (nil when it cannot be told).
+    public let fileSystem: UInt64?
     private let lock = NSLock()
     /// Items waiting for the next round, each with the caller that waits for it (guarded by `lock`).
     private var waiting: [(item: CommitItem, waiter: Waiter)] = []
@@ -61,7 +64,14 @@ public final class CommitBatcher: @unchecked Sendable {
     /// dozen futex calls per message on a busy receiver).
     private final class Waiter: @unchecked Sendable {
         let semaphore = DispatchSemaphore(value: 0)
-        var result: Result<[UInt64], SpoolError>?
+        var result: Result<Committed, SpoolError>?
+    }
+
+    /// What a round did for one item: its journal sequence numbers, and whether the round flushed
+    /// the spool's file system (`syncfs`) after the item was handed in.
+    public struct Committed: Sendable {
+        public var sequences: [UInt64]
+        public var flushedFileSystem: Bool
     }
 
     /// Creates a batcher over the spool's file system and the node journal.
@@ -69,6 +79,8 @@ public final class CommitBatcher: @unchecked Sendable {
         self.spool = spool.path
         spoolFD = open(spool.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         self.journal = journal
+        var st = stat()
+        fileSystem = (spoolFD >= 0 ? fstat(spoolFD, &st) : stat(spool.path, &st)) == 0 ? UInt64(st.st_dev) : nil
     }
 
     deinit { if spoolFD >= 0 { close(spoolFD) } }
@@ -89,6 +101,13 @@ public final class CommitBatcher: @unchecked Sendable {
     /// Makes `item` durable together with whatever else is waiting; returns the journal sequence numbers.
     @discardableResult
     public func commit(_ item: CommitItem) throws(SpoolError) -> [UInt64] {
+        try commitReportingFlush(item).sequences
+    }
+
+    /// `commit`, telling also whether the round flushed the whole spool file system (`syncfs`, a
+    /// round with files does) after `item` was handed in: then whatever was written to that file
+    /// system before this call is durable too (intake's inputs, `AtomicFile.moveAll`).
+    public func commitReportingFlush(_ item: CommitItem) throws(SpoolError) -> Committed {
         let me = Waiter()
         lock.lock()
         waiting.append((item, me))
@@ -110,7 +129,9 @@ public final class CommitBatcher: @unchecked Sendable {
         var offset = 0
         for (item, waiter) in batch {
             switch outcome {
-            case .success(let seqs): waiter.result = .success(Array(seqs[offset..<offset + item.entries.count]))
+            case .success(let done):
+                waiter.result = .success(Committed(sequences: Array(done.sequences[offset..<offset + item.entries.count]),
+                                                   flushedFileSystem: done.flushedFileSystem))
             case .failure(let e): waiter.result = .failure(e)
             }
             offset += item.entries.count
@@ -127,13 +148,14 @@ public final class CommitBatcher: @unchecked Sendable {
         return try me.result!.get()
     }
 
-    private static func run(_ items: [CommitItem], spool: String, spoolFD: Int32, journal: Journal) -> Result<[UInt64], SpoolError> {
+    private static func run(_ items: [CommitItem], spool: String, spoolFD: Int32, journal: Journal) -> Result<Committed, SpoolError> {
         do throws(SpoolError) {
             let early = items.filter { !$0.renameAfterJournal }.flatMap(\.files) + items.flatMap(\.referenced)
             let late = items.filter(\.renameAfterJournal).flatMap(\.files)
             // Data first: one syncfs whatever the number of files (an fdatasync per file would
             // cost a device flush per file; a round must cost the same for one hand-off as for fifty).
-            if !early.isEmpty || !late.isEmpty {
+            let flushing = !early.isEmpty || !late.isEmpty
+            if flushing {
                 if spoolFD >= 0 {
                     guard stafett_syncfs(spoolFD) == 0 else { throw .errno(spool, "syncfs") }
                 } else {
@@ -149,7 +171,7 @@ public final class CommitBatcher: @unchecked Sendable {
                 }
             }
             try publish(late)
-            return .success(sequences)
+            return .success(Committed(sequences: sequences, flushedFileSystem: flushing))
         } catch {
             return .failure(error)
         }

@@ -123,6 +123,8 @@ extension IntakeProcessor {
         }
         let counts = round.map(\.messages.count)
         let kept = KeptBytes(limit: Self.keptBytes)
+        // Whether one of the round's commits flushed the spool's file system (see the moves below).
+        var flushed = false
         var window = 0
         while window < todo.count {
             // An input left for another try (signing failed in an earlier window) signs no more.
@@ -138,7 +140,7 @@ extension IntakeProcessor {
                     // After the last window, before the scheduler takes the last entries in (its
                     // index may grow then), the emptied arrays go as well.
                     if window >= todo.count { for i in round.indices { (round[i].messages, round[i].peers) = ([], []) } }
-                    try commitQueued(&inputs)
+                    flushed = try commitQueued(&inputs) || flushed
                     tellQueued(&inputs, roundDone: window >= todo.count)
                 }
             } catch {
@@ -150,13 +152,13 @@ extension IntakeProcessor {
         var taken = round.indices.filter { inputs[$0].finished == nil }
         do throws(SpoolError) {
             // What is left (a round of one window: all of it) with the inputs' `intake-accepted`.
-            try commitQueued(&inputs, accepted: taken.map { i in
+            flushed = try commitQueued(&inputs, accepted: taken.map { i in
                 // Say so when messages were skipped, or "why was my file not sent again?" has no answer.
                 let skipped = counts[i] - inputs[i].written.count
                 let summary = "\(counts[i]) message(s)" + (skipped > 0 ? ", \(skipped) already queued or sent (same message ids)" : "")
                 return JournalEntry(kind: .intakeAccepted, time: now, sender: runtime.config.node.organisation.digits,
                                     digest: round[i].digest, status: "accepted", reason: summary, file: round[i].name)
-            })
+            }) || flushed
         } catch {
             for f in inputs.flatMap(\.staged) { unlink(f.temporary) }
             return round.indices.map { inputs[$0].finished ?? .failure(error) }
@@ -179,7 +181,14 @@ extension IntakeProcessor {
                 return true
             }
         }
-        for (i, moved) in zip(taken, layout.moveAllToAccepted(taken.map { round[$0].file })) {
+        // Every input was read in full before the round's first commit, and a commit with files
+        // flushes the whole spool file system (`syncfs`) after it is handed in: the data of the
+        // inputs on that file system is durable already, and the moves flush only their names
+        // (one syncfs less per round). An input on another file system is flushed as before; a
+        // round whose commits had no files (every message queued before) flushed nothing.
+        // Intake moves an input only if it is still what was read (`FileIdentity`, above).
+        let durable = flushed ? batcher.fileSystem : nil
+        for (i, moved) in zip(taken, layout.moveAllToAccepted(taken.map { round[$0].file }, dataFlushedOn: durable)) {
             inputs[i].finished = moved.map { (.accepted(messages: counts[i], movedTo: $0), inputs[i].written) }
         }
         return inputs.map { $0.finished! }
@@ -257,12 +266,14 @@ extension IntakeProcessor {
     /// `intake-accepted` a second time (harmless, as any repeat of a crashed intake); no
     /// `delivered` can come before either record. Staged files stay listed if the commit fails,
     /// for the caller to remove.
-    private func commitQueued(_ inputs: inout [Enqueued], accepted: [JournalEntry] = []) throws(SpoolError) {
+    /// Returns whether the commit flushed the spool's file system (`CommitBatcher.commitReportingFlush`).
+    private func commitQueued(_ inputs: inout [Enqueued], accepted: [JournalEntry] = []) throws(SpoolError) -> Bool {
         let records = inputs.flatMap(\.records) + accepted
         let files = inputs.flatMap(\.staged)
-        guard !records.isEmpty || !files.isEmpty else { return }
-        try batcher.commit(CommitItem(files: files, entries: records, renameAfterJournal: true))
+        guard !records.isEmpty || !files.isEmpty else { return false }
+        let done = try batcher.commitReportingFlush(CommitItem(files: files, entries: records, renameAfterJournal: true))
         for i in inputs.indices { (inputs[i].records, inputs[i].staged) = ([], []) }
+        return done.flushedFileSystem
     }
 
     /// Hands the messages just queued to the scheduler, with the signed XML kept for them.

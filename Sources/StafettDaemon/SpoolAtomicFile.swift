@@ -156,9 +156,15 @@ public enum AtomicFile {
     /// one fsync per source directory. Alone, each file would pay a flush for its data and one for
     /// each of its two directories. Each file's outcome is its own: one that cannot move stays
     /// where it is and the others still move.
-    public static func moveAll(_ moves: [(source: URL, destination: URL)], inheritDirectoryMode: Bool = false) -> [Result<URL, SpoolError>] {
+    ///
+    /// `dataFlushedOn`: a file system whose `syncfs` began after every source on it was last
+    /// written (intake reads its inputs in full, and its round's commit flushes the spool's file
+    /// system after that: `CommitBatcher.commitReportingFlush`); the data of sources there is
+    /// durable already and is not flushed again.
+    public static func moveAll(_ moves: [(source: URL, destination: URL)], inheritDirectoryMode: Bool = false,
+                               dataFlushedOn flushedDevice: UInt64? = nil) -> [Result<URL, SpoolError>] {
         var results = [Result<URL, SpoolError>?](repeating: nil, count: moves.count)
-        switch flushData(of: moves.map(\.source)) {
+        switch flushData(of: moves.map(\.source), except: flushedDevice) {
         case .failure(let error): return moves.map { _ in .failure(error) }
         case .success(let missing): for (i, error) in missing { results[i] = .failure(error) }
         }
@@ -213,14 +219,15 @@ public enum AtomicFile {
     /// refused has no data and is never opened (opening a FIFO would wait for a writer); a file we
     /// may not open (refused for that) we also never read, and it moves as it is. Returns the
     /// sources that cannot be moved (gone, or not openable), or the error of a flush that failed:
-    /// which file's data did not reach the disk is then unknown, and none may move.
-    private static func flushData(of sources: [URL]) -> Result<[Int: SpoolError], SpoolError> {
+    /// which file's data did not reach the disk is then unknown, and none may move. Regular files
+    /// on `flushedDevice` are durable already (see `moveAll`) and are left alone.
+    private static func flushData(of sources: [URL], except flushedDevice: UInt64?) -> Result<[Int: SpoolError], SpoolError> {
         var missing: [Int: SpoolError] = [:]
         var regular: [(index: Int, device: UInt64)] = []
         for (i, source) in sources.enumerated() {
             var st = stat()
             guard lstat(source.path, &st) == 0 else { missing[i] = .errno(source.path, "open"); continue }
-            if st.st_mode & S_IFMT == S_IFREG { regular.append((i, UInt64(st.st_dev))) }
+            if st.st_mode & S_IFMT == S_IFREG, UInt64(st.st_dev) != flushedDevice { regular.append((i, UInt64(st.st_dev))) }
         }
         var flushed: Set<UInt64> = []
         for r in regular where !flushed.contains(r.device) {

@@ -131,14 +131,15 @@ public struct SpoolLayout: Sendable, Equatable {
     }
 
     /// `moveToAccepted` for the inputs of one intake round, sharing their flushes
-    /// (`AtomicFile.moveAll`). Each input's result is its own.
-    public func moveAllToAccepted(_ inputs: [URL]) -> [Result<URL, SpoolError>] {
+    /// (`AtomicFile.moveAll`; `dataFlushedOn` as there). Each input's result is its own.
+    public func moveAllToAccepted(_ inputs: [URL], dataFlushedOn flushedDevice: UInt64? = nil) -> [Result<URL, SpoolError>] {
         var results = [Result<URL, SpoolError>?](repeating: nil, count: inputs.count)
         var moves: [(index: Int, source: URL, destination: URL)] = []
         for (i, input) in inputs.enumerated() {
             do throws(SpoolError) { moves.append((i, input, try destination(for: input, under: accepted))) } catch { results[i] = .failure(error) }
         }
-        for (m, result) in zip(moves, AtomicFile.moveAll(moves.map { ($0.source, $0.destination) }, inheritDirectoryMode: true)) {
+        let moved = AtomicFile.moveAll(moves.map { ($0.source, $0.destination) }, inheritDirectoryMode: true, dataFlushedOn: flushedDevice)
+        for (m, result) in zip(moves, moved) {
             results[m.index] = result
         }
         return results.map { $0! }

@@ -104,6 +104,25 @@ final class HotPathTests: XCTestCase {
         XCTAssertEqual(CommitBatcher.parentDirectory(of: "a.xml"), ".")
     }
 
+    /// A round tells whether it flushed the spool's file system: one with files does (intake then
+    /// leaves its inputs' data to that flush), one with records alone does not; the file system
+    /// it names is the spool's.
+    func testACommitRoundTellsWhetherItFlushedTheFileSystem() throws {
+        let (dir, layout, journal, batcher) = try makeBatcher()
+        defer { journal.close(); try? FileManager.default.removeItem(at: dir) }
+        var st = stat()
+        XCTAssertEqual(stat(layout.spool.path, &st), 0)
+        XCTAssertEqual(batcher.fileSystem, UInt64(st.st_dev))
+        let staged = try AtomicFile.stage(Data("queued".utf8), in: SpoolLayout.join(layout.spool.path, "queue/verket"), as: "m.xml")
+        let withFiles = try batcher.commitReportingFlush(CommitItem(files: [staged], entries: [JournalEntry(kind: .queued, messageId: "m")],
+                                                                    renameAfterJournal: true))
+        XCTAssertTrue(withFiles.flushedFileSystem)
+        XCTAssertEqual(withFiles.sequences.count, 1)
+        let recordsOnly = try batcher.commitReportingFlush(CommitItem(files: [], entries: [JournalEntry(kind: .intakeAccepted, file: "x.csv")]))
+        XCTAssertFalse(recordsOnly.flushedFileSystem)
+        XCTAssertEqual(recordsOnly.sequences, [withFiles.sequences[0] + 1])
+    }
+
     /// Many callers committing at once share rounds; each gets its own sequence numbers, and every
     /// staged file is under its final name when its commit returns.
     func testConcurrentCommitsShareRoundsAndEachGetsItsOwnRecords() throws {

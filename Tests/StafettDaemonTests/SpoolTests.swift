@@ -84,6 +84,16 @@ final class SpoolTests: XCTestCase {
     /// taken name numbered, a move a crash interrupted finished, and one that is gone reported
     /// without stopping the others.
     func testMovingARoundsInputsTogether() throws {
+        try movingARoundsInputsTogether(dataFlushed: false)
+    }
+
+    /// The same, with the inputs' data flushed already by the round's commit (`dataFlushedOn` the
+    /// spool's file system): only their names are flushed, and every outcome is the same.
+    func testMovingARoundsInputsWhoseDataIsDurableAlready() throws {
+        try movingARoundsInputsTogether(dataFlushed: true)
+    }
+
+    private func movingARoundsInputsTogether(dataFlushed: Bool) throws {
         let dir = try TempDir()
         let layout = SpoolLayout(spool: dir.url, state: dir.url.appendingPathComponent("state"))
         try layout.create()
@@ -93,7 +103,9 @@ final class SpoolTests: XCTestCase {
         try AtomicFile.write(Data("earlier".utf8), to: layout.accepted.appendingPathComponent("taken.csv"))
         XCTAssertEqual(link(inputs[3].path, layout.accepted.appendingPathComponent("half.csv").path), 0)  // died after the link
 
-        let results = layout.moveAllToAccepted(inputs)
+        var st = stat()
+        XCTAssertEqual(stat(layout.outbox.path, &st), 0)
+        let results = layout.moveAllToAccepted(inputs, dataFlushedOn: dataFlushed ? UInt64(st.st_dev) : nil)
         XCTAssertEqual(try results[0].get().path, layout.accepted.path + "/a.csv")
         XCTAssertEqual(try results[1].get().path, layout.accepted.path + "/trelleborg/b.csv")
         XCTAssertEqual(try results[2].get().lastPathComponent, "taken-2.csv")
