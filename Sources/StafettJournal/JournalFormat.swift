@@ -110,11 +110,15 @@ public struct RawRecord {
 }
 
 /// Reads one segment file from front to back with a large buffer; can be resumed at its end
-/// when the file grows (following). Confined to one thread.
+/// when the file grows (following). A finished segment may be mapped instead (`map`), and then
+/// its bytes are read in place. Confined to one thread.
 final class SegmentReader {
     let path: String
     private let fd: Int32
+    /// The read buffer, or a view of `map`'s bytes (never written then).
     private var buffer: UnsafeMutableRawBufferPointer
+    /// The whole file mapped, when it is read in place: it neither grows nor shrinks any more.
+    private(set) var map: SegmentMap?
     private var start = 0, end = 0
     /// File offset of `buffer[start]`.
     private(set) var offset: Int64 = 0
@@ -136,23 +140,33 @@ final class SegmentReader {
         case bad(JournalDamage.Kind, offset: Int64, detail: String)
     }
 
-    init(path: String, bufferSize: Int = 1 << 20) throws(JournalError) {
+    /// `mapped`: read the file in place, as it is now (only for a segment the writer has finished,
+    /// see `SegmentMap`); it is read into a buffer when it cannot be mapped.
+    init(path: String, bufferSize: Int = 1 << 20, mapped: Bool = false) throws(JournalError) {
         self.path = path
         fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
         var st = stat()
         let size = fstat(fd, &st) == 0 ? Int(st.st_size) : bufferSize
-        buffer = .allocate(byteCount: max(4096, min(bufferSize, size + 1)), alignment: 16)
+        if mapped, let m = SegmentMap(fd: fd, size: size) {
+            map = m
+            buffer = UnsafeMutableRawBufferPointer(mutating: m.bytes)
+            end = m.bytes.count
+        } else {
+            buffer = .allocate(byteCount: max(4096, min(bufferSize, size + 1)), alignment: 16)
+        }
     }
 
     deinit {
         close(fd)
-        buffer.deallocate()
+        if map == nil { buffer.deallocate() }
     }
 
     /// Makes at least `need` bytes available from `start` if the file has them; false otherwise.
     private func fill(_ need: Int) throws(JournalError) -> Bool {
         if end - start >= need { return true }
+        // A mapped segment holds all it will ever hold.
+        if map != nil { return false }
         if need > buffer.count - start {
             if start > 0 {
                 let n = end - start
@@ -213,7 +227,7 @@ final class SegmentReader {
         let len = Int(base.loadUnaligned(as: UInt32.self).littleEndian)
         if len == 0 {
             // Forget the buffered zeros so the next call reads what a writer put there since.
-            end = start
+            dropBuffered()
             return .zeroFill
         }
         guard len >= 8, len <= JournalFormat.maxPayload else {
@@ -302,9 +316,10 @@ final class SegmentReader {
     }
 
     /// Forgets buffered bytes past the current record, so the next read sees the file as it is
-    /// now (a writer may have cut a torn tail and written new records there).
+    /// now (a writer may have cut a torn tail and written new records there). A mapped segment is
+    /// finished: it already shows the file as it is.
     func dropBuffered() {
-        end = start
+        if map == nil { end = start }
     }
 
     /// The last `count` bytes of the file, or nil when it is shorter.

@@ -47,6 +47,8 @@ public final class JournalStream {
     private var cursorCheck: JournalCursor?
     private var lastHashPrefix: UInt64 = 0
     private var delivered = false
+    /// Whether finished segments are read in place (`readAvailable(keeping:)`).
+    private let mapsFinished: Bool
     /// The last record delivered, as a cursor.
     public var cursor: JournalCursor? {
         guard delivered else { return nil }
@@ -54,10 +56,12 @@ public final class JournalStream {
         return JournalCursor(sequence: after, hashPrefix: String(repeating: "0", count: 16 - hex.count) + hex)
     }
 
-    /// Starts after record `after` (0: from the beginning).
-    public init(directory: String, after: UInt64 = 0) {
+    /// Starts after record `after` (0: from the beginning). `mapsFinishedSegments`: read segments
+    /// the writer has finished in place (see `SegmentMap`), for `readAvailable(keeping:)`.
+    public init(directory: String, after: UInt64 = 0, mapsFinishedSegments: Bool = false) {
         self.directory = directory
         self.after = after
+        mapsFinished = mapsFinishedSegments
     }
 
     /// Starts after the record a cursor names; the cursor's hash is checked when that record is read.
@@ -68,6 +72,12 @@ public final class JournalStream {
 
     /// Delivers every whole record available now, then returns.
     public func readAvailable(_ body: (RawRecord) throws -> Void) throws {
+        try readAvailable(keeping: { r, _ in try body(r) })
+    }
+
+    /// Delivers every whole record available now, each with the mapped segment it lies in when
+    /// it is read in place: its bytes stay valid as long as that is held, not only during the call.
+    public func readAvailable(keeping body: (RawRecord, SegmentMap?) throws -> Void) throws {
         while true {
             if reader == nil {
                 guard try openSegment() else { return }
@@ -102,7 +112,7 @@ public final class JournalStream {
                     after = rec.sequence
                     lastHashPrefix = rec.chainHash.loadUnaligned(as: UInt64.self)
                     delivered = true
-                    try body(rec)
+                    try body(rec, r.map)
                 case .zeroFill:
                     // The live end of the live segment; a finished segment has no zero fill.
                     guard let next = nextSegmentPath(after: r.path) else { return }
@@ -120,7 +130,8 @@ public final class JournalStream {
                             segment: r.path, offset: r.offset, sequence: after + 1,
                             detail: "segment ends inside a record but a later segment exists")])
                     }
-                    reader = try SegmentReader(path: next)  // its header is read at the top of the next round
+                    // Its header is read at the top of the next round.
+                    reader = try SegmentReader(path: next, mapped: mapsFinished && nextSegmentPath(after: next) != nil)
                     break loop
                 case let .bad(kind, offset, detail):
                     if !retried {
@@ -150,7 +161,7 @@ public final class JournalStream {
             guard let first = JournalFormat.firstSequence(ofSegmentNamed: (s as NSString).lastPathComponent) else { continue }
             if first <= after + 1 { pick = s } else { break }
         }
-        let r = try SegmentReader(path: pick)
+        let r = try SegmentReader(path: pick, mapped: mapsFinished && pick != segs.last)
         guard try r.readHeader() else { return false }
         reader = r
         return true

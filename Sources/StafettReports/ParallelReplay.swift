@@ -2,12 +2,16 @@ import Foundation
 import StafettJournal
 
 /// A replay split over three threads: one reads segments, checks CRCs and parses payloads into
-/// `LiteRecord`s (with their bytes copied into a chunk that outlives the read buffer), a second
+/// `LiteRecord`s (pointing into the mapped segments the chunk holds, or into bytes copied into
+/// the chunk when a segment is read into a buffer, like the live one), a second
 /// joins their identifiers into cases, and the caller's thread applies them in order. Bounded
 /// queues of chunks keep memory flat.
 final class ParsedChunk: @unchecked Sendable {
     let bytes: UnsafeMutableRawBufferPointer
+    /// Payload bytes of the chunk's records, whether copied into `bytes` or read in place.
     var used = 0
+    /// The mapped segments the records point into.
+    var maps: [SegmentMap] = []
     var records: [LiteRecord] = []
     /// The case merges of these records (`LiteRecord.firstMerge` indexes it).
     var merges: [CaseJoin.Merge] = []
@@ -52,6 +56,7 @@ final class ChunkQueue: @unchecked Sendable {
     /// Hands a chunk back once its records have been applied (nothing may point into it after).
     func recycle(_ c: ParsedChunk) {
         c.used = 0
+        c.maps.removeAll(keepingCapacity: true)
         c.records.removeAll(keepingCapacity: true)
         c.merges.removeAll(keepingCapacity: true)
         cond.lock()
@@ -148,21 +153,27 @@ enum ParallelReplay {
             var chunk = parsed.emptyChunk(capacity: chunkSize)
             var failure: Error?
             do {
-                try JournalStream(directory: directory).readAvailable { raw in
+                try JournalStream(directory: directory, mapsFinishedSegments: true).readAvailable(keeping: { raw, map in
                     let n = raw.payload.count
                     if chunk.used + n > chunk.bytes.count {
                         parsed.put(chunk)
                         chunk = parsed.emptyChunk(capacity: max(chunkSize, n))
                     }
-                    let dst = chunk.bytes.baseAddress! + chunk.used
-                    dst.copyMemory(from: raw.payload.baseAddress!, byteCount: n)
+                    var payload = raw.payload
+                    if let map {
+                        if chunk.maps.last !== map { chunk.maps.append(map) }
+                    } else {
+                        let dst = chunk.bytes.baseAddress! + chunk.used
+                        dst.copyMemory(from: raw.payload.baseAddress!, byteCount: n)
+                        payload = UnsafeRawBufferPointer(start: dst, count: n)
+                    }
                     chunk.used += n
-                    if var r = LiteRecord.parse(UnsafeRawBufferPointer(start: dst, count: n), events: &events),
+                    if var r = LiteRecord.parse(payload, events: &events),
                        r.kind != .checkpoint {
                         if let m = r.subject { r.messageHash = IdTable.hash(m, seed: 5) }
                         chunk.records.append(r)
                     }
-                }
+                })
                 parsed.put(chunk)
             } catch { failure = error }
             eventsBox.value = events

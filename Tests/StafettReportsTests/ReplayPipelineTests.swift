@@ -203,4 +203,27 @@ final class ReplayPipelineTests: XCTestCase {
                                                                chunkSize: chunk), "chunk \(chunk)")
         }
     }
+
+    /// The same for damage in a finished segment, which the reading thread maps instead of reading
+    /// (a flipped byte, and the segment cut inside its last record): refused as damage of that segment.
+    func testDamageInAMappedSegmentIsThrownThroughThePipeline() throws {
+        let parent = try makeTempDirectory("fu-mapped-damage")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/j"
+        _ = try JournalGenerator(records: 2_000, activeCases: 50).write(to: dir, options: JournalOptions(maxSegmentBytes: 64 << 10))
+        let segments = try JournalFormat.segments(in: dir)
+        XCTAssertGreaterThan(segments.count, 4)
+        let url = URL(fileURLWithPath: segments[2])
+        let original = try Data(contentsOf: url)
+        for damaged in [{ var d = original; d[d.count / 2] ^= 0x20; return d }(), original.prefix(original.count - 3)] {
+            try damaged.write(to: url)
+            for chunk in [512, ParallelReplay.defaultChunkSize] {
+                XCTAssertThrowsError(try FollowupProjection.replay(directory: dir, rules: FollowupRules.defaults,
+                                                                   chunkSize: chunk), "chunk \(chunk)") { error in
+                    guard case let JournalError.damaged(_, damage) = error else { return XCTFail("\(error)") }
+                    XCTAssertEqual(damage.first?.segment, segments[2])
+                }
+            }
+        }
+    }
 }
