@@ -83,6 +83,9 @@ public final class JournalStream {
                 guard try openSegment() else { return }
             }
             guard let r = reader else { return }
+            // Held here, once per segment: read from the reader per record, it was retained and
+            // released per record (perf: a twentieth of the reading thread).
+            let map = r.map
             // A segment opened while its writer was still creating it: its header comes first.
             if !r.headerRead { guard try r.readHeader() else { return } }
             var retried = false
@@ -112,7 +115,7 @@ public final class JournalStream {
                     after = rec.sequence
                     lastHashPrefix = rec.chainHash.loadUnaligned(as: UInt64.self)
                     delivered = true
-                    try body(rec, r.map)
+                    try body(rec, map)
                 case .zeroFill:
                     // The live end of the live segment; a finished segment has no zero fill.
                     guard let next = nextSegmentPath(after: r.path) else { return }
