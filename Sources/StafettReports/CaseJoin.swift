@@ -94,9 +94,13 @@ struct CaseJoin {
     /// the node as their sender) this node as its sender, so its intake ids are keyed by the node's
     /// own organisation, as the intake that wrote them meant. Call before the record's set key is made.
     @inline(__always)
-    func ownIntake(_ r: inout LiteRecord) {
-        if r.sender == 0, ownOrganisation != 0, r.kind == .intakeAccepted || r.kind == .intakeFailed {
-            r.sender = ownOrganisation
+    func ownIntake(_ r: inout LiteRecord) { CaseJoin.ownIntake(&r, organisation: ownOrganisation) }
+
+    /// The same, with this node's organisation number given (0: unknown).
+    @inline(__always)
+    static func ownIntake(_ r: inout LiteRecord, organisation: UInt64) {
+        if r.sender == 0, organisation != 0, r.kind == .intakeAccepted || r.kind == .intakeFailed {
+            r.sender = organisation
         }
     }
 

@@ -13,6 +13,8 @@ final class ParsedChunk: @unchecked Sendable {
     /// The mapped segments the records point into.
     var maps: [SegmentMap] = []
     var records: [LiteRecord] = []
+    /// Per record, its identifiers' table hashes (made with its set key; zeros without identifiers).
+    var hashes: [CaseJoin.IdHashes] = []
     /// The case merges of these records (`LiteRecord.firstMerge` indexes it).
     var merges: [CaseJoin.Merge] = []
 
@@ -58,6 +60,7 @@ final class ChunkQueue: @unchecked Sendable {
         c.used = 0
         c.maps.removeAll(keepingCapacity: true)
         c.records.removeAll(keepingCapacity: true)
+        c.hashes.removeAll(keepingCapacity: true)
         c.merges.removeAll(keepingCapacity: true)
         cond.lock()
         if spare.count < limit + 1 { spare.append(c) }
@@ -102,37 +105,48 @@ enum ParallelReplay {
         /// Keeps the optimiser from dropping the warming loads.
         var warmSink: UInt64 = 0
 
-        /// Joins a chunk's records in order, in runs of 128: first compute the identifier-set keys
-        /// and touch the slots the run will look up (so their cache misses overlap), then join them.
-        /// The keys are hashed here rather than while parsing, which is the busier stage.
+        /// Joins a chunk's records in order, in runs of 128: first touch the slots the run will
+        /// look up (so their cache misses overlap), then join them. The parsing thread made the
+        /// identifier-set keys (`keyed`).
         mutating func resolve(_ chunk: ParsedChunk) {
-            var hashes = [CaseJoin.IdHashes](repeating: CaseJoin.IdHashes(), count: 128)
-            chunk.records.withUnsafeMutableBufferPointer { rs in
-                var from = 0
-                while from < rs.count {
-                    let to = min(from + 128, rs.count)
-                    var sum: UInt64 = 0
-                    for k in from..<to where rs[k].hasIdentifier {
-                        join.ownIntake(&rs[k])
-                        rs[k].setKey = CaseJoin.setKey(rs[k], hashes: &hashes[k - from])
+            chunk.hashes.withUnsafeBufferPointer { hashes in
+                chunk.records.withUnsafeMutableBufferPointer { rs in
+                    var from = 0
+                    while from < rs.count {
+                        let to = min(from + 128, rs.count)
+                        var sum: UInt64 = 0
+                        // The loads alone, in a loop of their own: touched between the hashing of one
+                        // record and the next, each waited for its miss (the reorder window held one
+                        // record's hashing), and the touches were four fifths of this stage's own time (perf).
+                        for k in from..<to { sum &+= join.touch(rs[k]) }
+                        // A record whose set is new (a third of them) looks up each identifier: touch
+                        // those slots too (perf: those look-ups were most of the stage's misses).
+                        for k in from..<to where rs[k].hasIdentifier && !join.isKnown(rs[k].setKey!) {
+                            sum &+= join.touchIds(rs[k], hashes[k])
+                        }
+                        warmSink &+= sum
+                        for k in from..<to where rs[k].hasIdentifier {
+                            join.resolve(&rs[k], hashes: hashes[k], merges: &chunk.merges)
+                        }
+                        from = to
                     }
-                    // The loads alone, in a loop of their own: touched between the hashing of one
-                    // record and the next, each waited for its miss (the reorder window held one
-                    // record's hashing), and the touches were four fifths of this stage's own time (perf).
-                    for k in from..<to { sum &+= join.touch(rs[k]) }
-                    // A record whose set is new (a third of them) looks up each identifier: touch
-                    // those slots too (perf: those look-ups were most of the stage's misses).
-                    for k in from..<to where rs[k].hasIdentifier && !join.isKnown(rs[k].setKey!) {
-                        sum &+= join.touchIds(rs[k], hashes[k - from])
-                    }
-                    warmSink &+= sum
-                    for k in from..<to where rs[k].hasIdentifier {
-                        join.resolve(&rs[k], hashes: hashes[k - from], merges: &chunk.merges)
-                    }
-                    from = to
                 }
             }
         }
+    }
+
+    /// Gives a parsed record its identifier-set key and returns its identifiers' table hashes.
+    /// Done while parsing, when the payload's bytes are in the cache: hashed on the joining
+    /// thread, a chunk after they were read, the first load of each record's identifiers missed
+    /// (perf: three fifths of the key's cost there, a fifth of that thread's time).
+    /// `organisation`: this node's, as `CaseJoin.ownIntake` takes it.
+    @inline(__always)
+    static func keyed(_ r: inout LiteRecord, organisation: UInt64) -> CaseJoin.IdHashes {
+        var h = CaseJoin.IdHashes()
+        guard r.hasIdentifier else { return h }
+        CaseJoin.ownIntake(&r, organisation: organisation)
+        r.setKey = CaseJoin.setKey(r, hashes: &h)
+        return h
     }
 
     /// Streams `directory`, parsing and joining on a second thread, and calls `apply` for each
@@ -148,6 +162,7 @@ enum ParallelReplay {
         // thread was the critical path at 62 % of samples once it joined, the applying one 37 %).
         let parsed = ChunkQueue(limit: 3), queue = ChunkQueue(limit: 3)
         let eventsBox = Box(resolver.events), joinBox = Box(resolver)
+        let organisation = resolver.join.ownOrganisation
         let parser = Thread {
             var events = eventsBox.value
             var chunk = parsed.emptyChunk(capacity: chunkSize)
@@ -171,6 +186,7 @@ enum ParallelReplay {
                     if var r = LiteRecord.parse(payload, events: &events),
                        r.kind != .checkpoint {
                         if let m = r.subject { r.messageHash = IdTable.hash(m, seed: 5) }
+                        chunk.hashes.append(keyed(&r, organisation: organisation))
                         chunk.records.append(r)
                     }
                 })
