@@ -217,7 +217,9 @@ struct ProjectionState {
                         sum &+= UInt64(bitPattern: hot[Int(r.caseNode)].last)
                         if n > 0 { sum &+= UInt64(bitPattern: open[Int(r.caseNode) * n]) }
                     }
-                    if r.messageHash != 0 { sum &+= messages.touch(r.messageHash) }
+                    // And the id's bytes in the payload, which finding its slot compares and a
+                    // new slot copies (perf: those misses were most of this thread's `memcmp`).
+                    if r.messageHash != 0, let m = r.subject { sum &+= messages.touch(r.messageHash) &+ CaseJoin.touch(m) }
                 }
             }
         }

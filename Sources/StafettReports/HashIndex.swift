@@ -38,12 +38,16 @@ struct HashIndex {
         }
     }
 
-    /// Reads the home slot of `h` and returns its key: called for a run of records before they
-    /// are applied, so their cache misses overlap instead of coming one after another.
+    /// The word in the home slot of `h` when that slot holds `h` (most look-ups that hit): called
+    /// for a run of records before they are applied, so their cache misses (this slot's, and
+    /// the caller's on what the word points to) overlap instead of coming one after another.
     @inline(__always)
-    func touch(_ h0: UInt64) -> UInt64 {
+    func homeValue(_ h0: UInt64) -> UInt64? {
         let h = HashIndex.fix(h0)
-        return entries.withUnsafeBufferPointer { $0[Int(truncatingIfNeeded: h) & mask].key }
+        return entries.withUnsafeBufferPointer { e in
+            let entry = e[Int(truncatingIfNeeded: h) & mask]
+            return entry.key == h ? entry.value : nil
+        }
     }
 
     /// Stores a word under `h`.

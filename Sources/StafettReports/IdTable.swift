@@ -131,9 +131,13 @@ struct IdTable {
         withUnsafeBytes(of: qualifier) { Array($0) } + Array(b)
     }
 
-    /// Reads the index slot of a hash (see `HashIndex.touch`).
+    /// Reads the index slot of a hash (see `HashIndex.homeValue`) and, when it holds the hash, the
+    /// start of the bytes a hit is confirmed with (perf: that compare was the look-up's other miss).
     @inline(__always)
-    func touch(_ h: UInt64) -> UInt64 { index.touch(h) }
+    func touch(_ h: UInt64) -> UInt64 {
+        guard let e = index.homeValue(h) else { return 0 }
+        return arena.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: Int(e >> 32), as: UInt64.self) }
+    }
 
     /// Convenience for text.
     mutating func get(_ s: String) -> Int32? {

@@ -26,9 +26,14 @@ struct MessageIds {
     /// Slots holding an open item's id.
     var open: Int { count - free.count }
 
-    /// Reads the index slot of `h` (see `HashIndex.touch`).
+    /// Reads the index slot of `h` (see `HashIndex.homeValue`) and, when it holds `h`, the slot's
+    /// cell, which `slot(of:hash:)` compares (perf: that compare's miss was a tenth of the
+    /// applying thread).
     @inline(__always)
-    func touch(_ h: UInt64) -> UInt64 { index.touch(h) }
+    func touch(_ h: UInt64) -> UInt64 {
+        guard let v = index.homeValue(h) else { return 0 }
+        return cells.withUnsafeBytes { UInt64($0[Int(Int32(truncatingIfNeeded: v)) * MessageIds.cell]) }
+    }
 
     /// The slot holding this id (raw bytes, hashed as `h`), if it is open.
     func slot(of b: UnsafeRawBufferPointer, hash h: UInt64) -> Int32? {
