@@ -336,6 +336,11 @@ struct CaseJoin {
 
     /// A shown identifier's text, as the report prints it.
     private func shownText(_ k: Int32) -> String {
+        // Of a plain key (every key Stafett writes) the first 8 characters are its first 8 bytes:
+        // the whole key made into text first was a String allocated and freed per item.
+        if isPin(k), shown[Int(k)].table & Shown.plain != 0 {
+            return withShownBytes(k) { "pin:" + String(decoding: UnsafeRawBufferPointer(rebasing: $0.prefix(8)), as: UTF8.self) }
+        }
         let t = withShownBytes(k) { LiteRecord.text($0) }
         return isPin(k) ? "pin:" + t.prefix(8) : t
     }
