@@ -349,7 +349,14 @@ struct ProjectionState {
         // Made on every core, a block of cases or message slots at a time, from a copy of the
         // state that the blocks only read; the items come back in the order one loop made them.
         let state = self
+        // Room up front for every item that could be reported (each open item, counted on every
+        // node, so never too few), so the list is never moved: grown by doubling as the blocks
+        // came, it was copied into fresh pages at each step, twice the pages it kept (perf: a
+        // seventh of the page faults of a 10 M-record follow-up). Pages reserved and never filled
+        // are never touched.
         var items: [FollowupItem] = []
+        items.reserveCapacity(caseRecorded.reduce(0) { $1 != ProjectionState.closed ? $0 + 1 : $0 }
+                              + msgOpen.reduce(0) { $1 >= 0 ? $0 + 1 : $0 })
         var roots = 0, open = 0
         func take(_ block: ReportBlock) {
             items.append(contentsOf: block.items)
