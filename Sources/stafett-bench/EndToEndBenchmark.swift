@@ -102,24 +102,31 @@ enum EndToEndBenchmark {
         let lateBy = Date().timeIntervalSince(t0) - max(dropping, Double(n - 1) * interval)
         let cpuPerFile = zip(daemons, cpuBeforeLatency).map { (cpuSeconds(pid: $0.process.processIdentifier) - $1) * 1e6 / Double(max(n, 1)) }
         let times = delivered(a)
-        var latencies = zip(drops, dropped).compactMap { drop, at in times[drop.id].map { $0.timeIntervalSince(at) * 1000 } }.sorted()
-        if latencies.isEmpty { latencies = [0] }
-        let p50 = latencies[latencies.count / 2], p99 = latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))]
+        let latencies = zip(drops, dropped).compactMap { drop, at in times[drop.id].map { $0.timeIntervalSince(at) * 1000 } }
+        let overall = percentiles(latencies)
         print(String(format: "stafett: latency at %.0f records/s over %d records: p50 %.1f ms, p99 %.1f ms (target p99 < 50 ms)",
-                     rate, latencies.count, p50, p99))
-        // Which half is slow: from the drop until intake journaled the file accepted (its
-        // messages queued and durable), and from there until delivered.
+                     rate, latencies.count, overall.p50, overall.p99))
+        // Where the time goes, hop by hop, from the two journals (each hop ends in a commit round):
+        // the drop until intake journaled the file accepted (its messages queued and durable),
+        // from there until the peer made its `received` record (scheduler, request, the peer's
+        // checks), and from there until the sender journaled `delivered` (the peer's commit, its
+        // receipt, the sender's check of it and its own commit).
         let accepted = acceptedFiles(a)
-        var intake = zip(drops, dropped).compactMap { drop, at in accepted[drop.name].map { $0.timeIntervalSince(at) * 1000 } }.sorted()
-        if intake.isEmpty { intake = [0] }
-        print(String(format: "  of which drop to intake-accepted: p50 %.1f ms, p99 %.1f ms",
-                     intake[intake.count / 2], intake[min(intake.count - 1, Int(Double(intake.count) * 0.99))]))
+        let received = journalTimes(b, kind: .received, by: \.messageId)
+        let hops = zip(drops, dropped).compactMap { drop, at -> (Double, Double, Double)? in
+            guard let acc = accepted[drop.name], let rec = received[drop.id], let del = times[drop.id] else { return nil }
+            return (acc.timeIntervalSince(at) * 1000, rec.timeIntervalSince(acc) * 1000, del.timeIntervalSince(rec) * 1000)
+        }
+        for (name, values) in [("drop to intake-accepted", hops.map(\.0)), ("intake-accepted to received at the peer", hops.map(\.1)),
+                               ("received at the peer to delivered", hops.map(\.2))] {
+            let p = percentiles(values)
+            print("  of which \(name): " + String(format: "p50 %.1f ms, p99 %.1f ms", p.p50, p.p99))
+        }
         // What each single-record file costs, steadier than latency on a shared machine; and how
         // long after the last drop the last delivery came (a node that falls behind shows here).
         print(String(format: "  dropped at %.0f files/s (%d in %.2f s, %d more than one interval late, %@); CPU per file: sender %.0f µs, receiver %.0f µs, writer %.0f µs; last delivered %.2f s after the last drop",
                      Double(n) / dropping, n, dropping, late, syncedDrops ? "two fsyncs each" : "rename, no fsync",
                      cpuPerFile[0], cpuPerFile[1], writerCPU, lateBy))
-        _ = b
 
         if postfix {
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -187,6 +194,13 @@ enum EndToEndBenchmark {
             text += "TBG-\(tag)-\(i);Ahmad;Rahimi;2001-03-17;ja;pojke;AF;prs;registrerad;2015-10-23 06:40;Trelleborgs hamn, Transitcentralen;HVB;Ankomstboendet Öresund;Reser ensam. Talar dari och lite engelska.\r\n"
         }
         return Data([0xEF, 0xBB, 0xBF]) + Data(text.utf8)
+    }
+
+    /// The median and the 99th percentile of `values` (zeros when there are none).
+    static func percentiles(_ values: [Double]) -> (p50: Double, p99: Double) {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return (0, 0) }
+        return (sorted[sorted.count / 2], sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))])
     }
 
     /// `delivered` records in the sender's journal: message id → journal time.
