@@ -83,6 +83,13 @@ extension IntakeProcessor {
         /// What ends the input's part in the round early: refused (to `failed/`, nothing of it
         /// queued) or an error that leaves it in the outbox for another try.
         var finished: FileResult?
+
+        /// Removes the queue files staged and not yet named: the round failed, or the input is
+        /// refused or left for another try.
+        mutating func unstage() {
+            for f in staged { unlink(f.temporary) }
+            staged = []
+        }
     }
 
     /// Queues the round's inputs and files them away; each input's result, in order.
@@ -144,7 +151,7 @@ extension IntakeProcessor {
                     tellQueued(&inputs, roundDone: window >= todo.count)
                 }
             } catch {
-                for f in inputs.flatMap(\.staged) { unlink(f.temporary) }
+                for i in inputs.indices { inputs[i].unstage() }
                 return round.indices.map { inputs[$0].finished ?? .failure(error) }
             }
         }
@@ -160,7 +167,7 @@ extension IntakeProcessor {
                                     digest: round[i].digest, status: "accepted", reason: summary, file: round[i].name)
             }) || flushed
         } catch {
-            for f in inputs.flatMap(\.staged) { unlink(f.temporary) }
+            for i in inputs.indices { inputs[i].unstage() }
             return round.indices.map { inputs[$0].finished ?? .failure(error) }
         }
         // Durable and in the queue: they may go now, while the inputs' moves are flushed.
@@ -196,7 +203,7 @@ extension IntakeProcessor {
 
     /// Files a refused input in `failed/` with every reason, unstaging what it staged.
     private func refuse(_ i: Int, _ why: [String], _ round: [Decoded], _ inputs: inout [Enqueued]) {
-        for f in inputs[i].staged { unlink(f.temporary) }
+        inputs[i].unstage()
         inputs[i] = Enqueued(finished: Result { () throws(SpoolError) in
             (try fail(round[i].file, round[i].identity, name: round[i].name, IntakeProblems(why)), [])
         })
@@ -241,7 +248,7 @@ extension IntakeProcessor {
         }
         for (i, why) in unsigned.sorted(by: { $0.key < $1.key }) where inputs[i].finished == nil {
             if windowed {
-                for f in inputs[i].staged { unlink(f.temporary) }
+                inputs[i].unstage()
                 inputs[i] = Enqueued(finished: .failure(SpoolError(path: round[i].file.path, operation: "intake",
                                                                    reason: "signing failed; the file is taken again later: \(why[0])")))
             } else {
