@@ -29,3 +29,21 @@ final class IntakeBudgetTests: XCTestCase {
         XCTAssertEqual(Daemon.nextRound(waiting: [], held: 0, budget: 64 * mib).count, 0)
     }
 }
+
+/// When a file that just arrived starts a round of its own (`Daemon.mayStartRound`).
+final class IntakeRoundStartTests: XCTestCase {
+    func testAnIdleIntakeStartsAtOnce() {
+        XCTAssertEqual(Daemon.mayStartRound(running: 0, sinceLastStart: 0), .now, "latency at low load must not grow")
+    }
+
+    func testBesideAShortRoundTheFileWaitsForItsEnd() {
+        // The running round's end takes every file waiting; a look is due in case it runs long.
+        XCTAssertEqual(Daemon.mayStartRound(running: 1, sinceLastStart: 2_000_000),
+                       .after(Daemon.secondRoundAfter - 2_000_000))
+    }
+
+    func testBesideALongRoundASecondOneStarts() {
+        XCTAssertEqual(Daemon.mayStartRound(running: 1, sinceLastStart: Daemon.secondRoundAfter), .now)
+        XCTAssertEqual(Daemon.mayStartRound(running: Daemon.intakeRounds, sinceLastStart: 10 * Daemon.secondRoundAfter), .no)
+    }
+}
