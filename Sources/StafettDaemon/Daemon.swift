@@ -33,6 +33,8 @@ public final class Daemon: @unchecked Sendable {
     /// Files handed on by the watcher, with their sizes when handed on, waiting for a round
     /// (guarded by `lock`).
     private var intakeWaiting: [(file: URL, bytes: Int)] = []
+    /// Their bytes together (guarded by `lock`).
+    private var intakeWaitingBytes = 0
     /// Bytes of the files taken by rounds whose messages are not queued yet (guarded by `lock`).
     /// A round holds its files' records and signed messages until then, about 14 times the file
     /// for a 64 MiB export (`stafett-bench intake-memory`); so rounds together take files only
@@ -47,8 +49,10 @@ public final class Daemon: @unchecked Sendable {
     /// on two shared cores, p50 was 36 ms with two rounds, 8 s with four or eight (the disk's
     /// flushes queued behind each other).
     static let intakeRounds = 2
-    /// A second round starts only beside a round that has run this long (see `mayStartRound`).
+    /// A second round starts only beside a round that has run this long, or when the files
+    /// waiting hold `secondRoundBytes` (see `mayStartRound`).
     static let secondRoundAfter: UInt64 = 100_000_000
+    static let secondRoundBytes = 64 << 10
     /// When the last round started (uptime ns, guarded by `lock`).
     private var lastRoundStart: UInt64 = 0
     /// A look at the files waiting is due at `secondRoundAfter` (guarded by `lock`).
@@ -288,6 +292,7 @@ public final class Daemon: @unchecked Sendable {
         let now = DispatchTime.now().uptimeNanoseconds
         startRound(lock.withLock { () -> (Bool, UInt64?) in
             intakeWaiting.append((file, bytes))
+            intakeWaitingBytes += bytes
             return claimRound(now: now)
         })
     }
@@ -295,7 +300,7 @@ public final class Daemon: @unchecked Sendable {
     /// Under `lock`: whether a round of the files waiting runs now (it is counted), else when to
     /// look again (at most one look is pending).
     private func claimRound(now: UInt64) -> (run: Bool, lookAgainAt: UInt64?) {
-        switch Self.mayStartRound(running: intakeRunning, sinceLastStart: now &- lastRoundStart) {
+        switch Self.mayStartRound(running: intakeRunning, sinceLastStart: now &- lastRoundStart, waitingBytes: intakeWaitingBytes) {
         case .now:
             intakeRunning += 1
             lastRoundStart = now
@@ -325,12 +330,16 @@ public final class Daemon: @unchecked Sendable {
     /// behind; waiting for the running round made rounds of 10-14 files (p50), and in alternating
     /// runs p99 went from 169-323 ms to 90-124 ms with 4 % less of the sender's CPU per file.
     /// Beside a long round (a large export) a second one starts after `secondRoundAfter`, so a
-    /// file dropped beside it does not wait for all of it (`DaemonIntakeBesideExportTests`).
+    /// file dropped beside it does not wait for all of it (`DaemonIntakeBesideExportTests`). And
+    /// files waiting with `secondRoundBytes` or more (lists of a hundred records dropped together,
+    /// a backlog of a few hundred one-record files) are worth a round's flushes: they start one
+    /// at once, so that one round reads and signs while the other flushes.
     enum RoundStart: Equatable { case now, after(UInt64), no }
-    static func mayStartRound(running: Int, sinceLastStart: UInt64) -> RoundStart {
+    static func mayStartRound(running: Int, sinceLastStart: UInt64, waitingBytes: Int) -> RoundStart {
         if running == 0 { return .now }
         if running >= intakeRounds { return .no }
-        return sinceLastStart >= secondRoundAfter ? .now : .after(secondRoundAfter - sinceLastStart)
+        if sinceLastStart >= secondRoundAfter || waitingBytes >= secondRoundBytes { return .now }
+        return .after(secondRoundAfter - sinceLastStart)
     }
 
     /// The look `claimRound` asked for: a second round of the files still waiting, unless the
@@ -352,6 +361,7 @@ public final class Daemon: @unchecked Sendable {
         let (files, bytes) = lock.withLock { () -> ([URL], Int) in
             let (count, bytes) = Self.nextRound(waiting: intakeWaiting.map(\.bytes), held: intakeBytes, budget: budget)
             let taken = intakeWaiting.prefix(count).map(\.file)
+            intakeWaitingBytes -= intakeWaiting.prefix(count).reduce(0) { $0 + $1.bytes }
             intakeWaiting.removeFirst(count)
             intakeBytes += bytes
             // Nothing fits while other rounds hold the budget: the first of them to have its

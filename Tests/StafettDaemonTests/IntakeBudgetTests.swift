@@ -33,17 +33,25 @@ final class IntakeBudgetTests: XCTestCase {
 /// When a file that just arrived starts a round of its own (`Daemon.mayStartRound`).
 final class IntakeRoundStartTests: XCTestCase {
     func testAnIdleIntakeStartsAtOnce() {
-        XCTAssertEqual(Daemon.mayStartRound(running: 0, sinceLastStart: 0), .now, "latency at low load must not grow")
+        XCTAssertEqual(Daemon.mayStartRound(running: 0, sinceLastStart: 0, waitingBytes: 300), .now, "latency at low load must not grow")
     }
 
     func testBesideAShortRoundTheFileWaitsForItsEnd() {
         // The running round's end takes every file waiting; a look is due in case it runs long.
-        XCTAssertEqual(Daemon.mayStartRound(running: 1, sinceLastStart: 2_000_000),
+        XCTAssertEqual(Daemon.mayStartRound(running: 1, sinceLastStart: 2_000_000, waitingBytes: 14 * 300),
                        .after(Daemon.secondRoundAfter - 2_000_000))
     }
 
     func testBesideALongRoundASecondOneStarts() {
-        XCTAssertEqual(Daemon.mayStartRound(running: 1, sinceLastStart: Daemon.secondRoundAfter), .now)
-        XCTAssertEqual(Daemon.mayStartRound(running: Daemon.intakeRounds, sinceLastStart: 10 * Daemon.secondRoundAfter), .no)
+        XCTAssertEqual(Daemon.mayStartRound(running: 1, sinceLastStart: Daemon.secondRoundAfter, waitingBytes: 300), .now)
+        XCTAssertEqual(Daemon.mayStartRound(running: Daemon.intakeRounds, sinceLastStart: 10 * Daemon.secondRoundAfter,
+                                            waitingBytes: 1 << 30), .no)
+    }
+
+    func testFilesWorthARoundOfTheirOwnStartOneAtOnce() {
+        // Lists of a hundred records dropped together: one round reads and signs while the other flushes.
+        XCTAssertEqual(Daemon.mayStartRound(running: 1, sinceLastStart: 1_000_000, waitingBytes: Daemon.secondRoundBytes), .now)
+        XCTAssertEqual(Daemon.mayStartRound(running: 1, sinceLastStart: 1_000_000, waitingBytes: Daemon.secondRoundBytes - 1),
+                       .after(Daemon.secondRoundAfter - 1_000_000))
     }
 }
