@@ -317,7 +317,8 @@ public final class Daemon: @unchecked Sendable {
     private func startRound(_ decision: (run: Bool, lookAgainAt: UInt64?)) {
         if decision.run { runRound() }
         if let at = decision.lookAgainAt {
-            intakeQueue.asyncAfter(deadline: DispatchTime(uptimeNanoseconds: at)) { [unowned self] in lookAgain() }
+            // Weak: a look may come due after the drain (`stop` waits for rounds, not timers).
+            intakeQueue.asyncAfter(deadline: DispatchTime(uptimeNanoseconds: at)) { [weak self] in self?.lookAgain() }
         }
     }
 
