@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import StafettJournal
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -123,35 +124,10 @@ public final class Logger: @unchecked Sendable {
         return message.split(separator: "\n", omittingEmptySubsequences: false).map { prefix + $0 + "\n" }.joined()
     }
 
-    /// `2026-11-23T23:57:20.123Z`, put together from its digits (`String(format:)` parses its
-    /// format and boxes each argument, for every line).
+    /// `2026-11-23T23:57:20.123Z`: the journal's own form (`ISOTime`, written byte by byte;
+    /// `String(format:)` parsed its format and boxed each argument, for every line).
     static func timestamp(_ date: Date) -> String {
-        let t = date.timeIntervalSince1970
-        var secs = time_t(t)
-        let ms = Int((t - Double(secs)) * 1000)
-        var tmv = tm()
-        gmtime_r(&secs, &tmv)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(24)
-        func digits(_ value: Int, _ count: Int, then separator: Character) {
-            var divisor = 1
-            for _ in 1..<count { divisor *= 10 }
-            var v = max(0, value)
-            while divisor > 0 {
-                bytes.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
-                v %= divisor
-                divisor /= 10
-            }
-            bytes.append(separator.asciiValue!)
-        }
-        digits(Int(tmv.tm_year) + 1900, 4, then: "-")
-        digits(Int(tmv.tm_mon) + 1, 2, then: "-")
-        digits(Int(tmv.tm_mday), 2, then: "T")
-        digits(Int(tmv.tm_hour), 2, then: ":")
-        digits(Int(tmv.tm_min), 2, then: ":")
-        digits(Int(tmv.tm_sec), 2, then: ".")
-        digits(ms, 3, then: "Z")
-        return String(decoding: bytes, as: UTF8.self)
+        ISOTime.format(millis: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
     }
 }
 
