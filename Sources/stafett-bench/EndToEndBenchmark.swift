@@ -199,8 +199,7 @@ enum EndToEndBenchmark {
     /// The median and the 99th percentile of `values` (zeros when there are none).
     static func percentiles(_ values: [Double]) -> (p50: Double, p99: Double) {
         let sorted = values.sorted()
-        guard !sorted.isEmpty else { return (0, 0) }
-        return (sorted[sorted.count / 2], sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))])
+        return (percentile(sorted, 0.5) ?? 0, percentile(sorted, 0.99) ?? 0)
     }
 
     /// `delivered` records in the sender's journal: message id → journal time.

@@ -96,7 +96,7 @@ enum FanInBenchmark {
         let s = steady.latencies.sorted()
         print(String(format: "steady: %d records/s (1 per peer) for %d s: %@; %@ — target p99 < 50 ms: %@ [load %@]",
                      o.peers, o.seconds, steady.summary, steady.failureSummary,
-                     verdict(FanInPhaseResult.percentile(s, 0.99) < 50 && steady.lost == 0), ProcessSampler.loadAverage))
+                     verdict((percentile(s, 0.99) ?? .nan) < 50 && steady.lost == 0), ProcessSampler.loadAverage))
         let steadyPeaks = sampler.current
 
         // (b) Burst: every peer `burst` records at once, on its connections.

@@ -15,15 +15,11 @@ struct FanInPhaseResult {
     /// Seconds from the phase's start to its last accepted receipt.
     var lastServed: Double = 0
 
-    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
-        sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-    }
-
     var summary: String {
         let l = latencies.sorted(), e = exchanges.sorted()
         return String(format: "latency p50 %.1f ms, p99 %.1f ms, max %.1f ms (one exchange: p50 %.1f ms, p99 %.1f ms)",
-                      Self.percentile(l, 0.5), Self.percentile(l, 0.99), l.last ?? .nan,
-                      Self.percentile(e, 0.5), Self.percentile(e, 0.99))
+                      percentile(l, 0.5) ?? .nan, percentile(l, 0.99) ?? .nan, l.last ?? .nan,
+                      percentile(e, 0.5) ?? .nan, percentile(e, 0.99) ?? .nan)
     }
 
     var failureSummary: String {

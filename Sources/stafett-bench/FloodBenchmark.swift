@@ -61,8 +61,8 @@ enum FloodBenchmark {
         latencies.sort()
         let ok = latencies.count
         let share = Double(ok) / Double(max(1, total)) * 100
-        let p50 = latencies.isEmpty ? .infinity : latencies[latencies.count / 2]
-        let p99 = latencies.isEmpty ? .infinity : latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))]
+        let p50 = percentile(latencies, 0.5) ?? .infinity
+        let p99 = percentile(latencies, 0.99) ?? .infinity
         print("peer: \(ok)/\(total) submissions succeeded (\(String(format: "%.1f", share)) %), each on a new connection;"
             + " latency p50 \(String(format: "%.1f", p50)) ms, p99 \(String(format: "%.1f", p99)) ms")
         for (why, n) in failures.sorted(by: { $0.value > $1.value }) { print("  failed \(n)×: \(why)") }
